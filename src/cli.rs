@@ -1,0 +1,1 @@
+//! Subcommands (work in progress).

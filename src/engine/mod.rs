@@ -1,0 +1,3 @@
+//! The download engine (work in progress).
+pub mod storage;
+pub mod tracker;

@@ -1,0 +1,1 @@
+//! Piece bitfield (work in progress).

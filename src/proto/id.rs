@@ -1,0 +1,166 @@
+//! Twenty-byte identifiers: [`InfoHash`] (SHA-1 of the raw `info` dictionary, BEP 3), [`PeerId`]
+//! (BEP 3 / BEP 20) and [`NodeId`] (BEP 5, with XOR distance).
+//!
+//! All three print as 40 lowercase hex characters and parse from the same form.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Why a hex id did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdParseError {
+    #[error("expected 40 hex characters, got {0}")]
+    Length(usize),
+    #[error("invalid hex character {0:?}")]
+    Char(char),
+}
+
+/// Decode 40 hex characters into 20 bytes.
+pub fn parse_hex20(s: &str) -> Result<[u8; 20], IdParseError> {
+    let bytes = s.as_bytes();
+    if bytes.len() != 40 {
+        return Err(IdParseError::Length(s.chars().count()));
+    }
+    let mut out = [0u8; 20];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let hi = hex_val(pair[0])?;
+        let lo = hex_val(pair[1])?;
+        out[i] = (hi << 4) | lo;
+    }
+    Ok(out)
+}
+
+fn hex_val(c: u8) -> Result<u8, IdParseError> {
+    match c {
+        b'0'..=b'9' => Ok(c - b'0'),
+        b'a'..=b'f' => Ok(c - b'a' + 10),
+        b'A'..=b'F' => Ok(c - b'A' + 10),
+        _ => Err(IdParseError::Char(c as char)),
+    }
+}
+
+/// Lowercase hex of any byte slice.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+macro_rules! id20 {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        pub struct $name(pub [u8; 20]);
+
+        impl $name {
+            /// The raw 20 bytes.
+            pub fn as_bytes(&self) -> &[u8; 20] {
+                &self.0
+            }
+            /// Build from a slice that must be exactly 20 bytes long.
+            pub fn from_slice(s: &[u8]) -> Option<Self> {
+                <[u8; 20]>::try_from(s).ok().map(Self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&to_hex(&self.0))
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = IdParseError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                parse_hex20(s).map(Self)
+            }
+        }
+    };
+}
+
+id20!(
+    /// SHA-1 of the bencoded `info` dictionary exactly as it appeared on the wire.
+    InfoHash
+);
+id20!(
+    /// A peer's self-chosen 20-byte id (BEP 20 style: `-FP0100-` + 12 random bytes for us).
+    PeerId
+);
+id20!(
+    /// A DHT node id (BEP 5); compared by XOR distance.
+    NodeId
+);
+
+impl NodeId {
+    /// XOR distance to `other`, comparable as a big-endian number.
+    pub fn distance(&self, other: &NodeId) -> [u8; 20] {
+        let mut d = [0u8; 20];
+        for (i, b) in d.iter_mut().enumerate() {
+            *b = self.0[i] ^ other.0[i];
+        }
+        d
+    }
+}
+
+/// Our client prefix in Azureus style (BEP 20): `-FP` + version `0100` + `-`.
+pub const PEER_ID_PREFIX: &[u8; 8] = b"-FP0100-";
+
+impl PeerId {
+    /// A fresh random peer id with our Azureus-style prefix.
+    pub fn generate() -> PeerId {
+        let mut id = [0u8; 20];
+        id[..8].copy_from_slice(PEER_ID_PREFIX);
+        let tail: [u8; 12] = rand::random();
+        id[8..].copy_from_slice(&tail);
+        PeerId(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let s = "d69f91e6b2ae4c542468d1073a71d4ea13879a7f";
+        let h: InfoHash = s.parse().unwrap();
+        assert_eq!(h.to_string(), s);
+        assert_eq!(h.0[0], 0xd6);
+        assert_eq!(format!("{h:?}"), format!("InfoHash({s})"));
+    }
+
+    #[test]
+    fn hex_rejects_bad_input() {
+        assert_eq!("abc".parse::<InfoHash>(), Err(IdParseError::Length(3)));
+        let bad = "g69f91e6b2ae4c542468d1073a71d4ea13879a7f";
+        assert_eq!(bad.parse::<InfoHash>(), Err(IdParseError::Char('g')));
+        // multi-byte characters must not panic on slicing
+        let wide = "é".repeat(20);
+        assert!(wide.parse::<InfoHash>().is_err());
+    }
+
+    #[test]
+    fn xor_distance() {
+        let a = NodeId([0xff; 20]);
+        let b = NodeId([0x0f; 20]);
+        assert_eq!(a.distance(&b), [0xf0; 20]);
+        assert_eq!(a.distance(&a), [0; 20]);
+    }
+
+    #[test]
+    fn generated_peer_id_has_prefix() {
+        let a = PeerId::generate();
+        assert_eq!(&a.0[..8], PEER_ID_PREFIX);
+        assert_ne!(a, PeerId::generate());
+    }
+}

@@ -1,0 +1,619 @@
+//! Piece picking: which blocks to request from which peer.
+//!
+//! # Piece states
+//! Every piece is in exactly one [`PieceState`]: `Missing` (nothing requested), `InFlight`
+//! (some blocks requested or received), `Verifying` (every block received, hash check pending),
+//! `Verified`, or `Unwanted` (outside the pieces the user asked for). A failed hash check sends a
+//! piece back to `Missing` and records the peers that sent it, which never get it again (so a
+//! corrupt peer cannot stall that piece) and are reported to the caller to lose trust.
+//!
+//! # Order
+//! Rarest first: `order` holds every piece sorted by availability (number of connected peers
+//! that have it), in a random order within the same availability; `bucket_start[a]` is where
+//! availability `a` begins. A change of one piece's availability is O(1): it swaps with the edge
+//! of its bucket and the edge moves (the same trick as libtorrent's piece picker). Pieces already
+//! in flight are finished first, so few pieces are partial at once and memory stays bounded.
+//!
+//! # Endgame
+//! When every wanted block is requested or received, a peer with free request slots may request
+//! blocks already requested from someone else (at most [`ENDGAME_MAX_REQUESTERS`] at once); the
+//! first copy to arrive wins and the others are cancelled.
+
+use crate::proto::bitfield::Bitfield;
+use crate::proto::message::{BLOCK_SIZE, BlockRef};
+use std::collections::HashMap;
+
+/// Identifies one peer connection inside a torrent.
+pub type PeerKey = u64;
+
+/// How many peers may have the same block requested at once in endgame.
+pub const ENDGAME_MAX_REQUESTERS: usize = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceState {
+    /// Wanted, nothing requested yet.
+    Missing,
+    /// Some blocks requested or received.
+    InFlight,
+    /// All blocks received; waiting for the hash check.
+    Verifying,
+    /// Hash checked and stored.
+    Verified,
+    /// Not selected for download.
+    Unwanted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Block {
+    Missing,
+    Requested(Vec<PeerKey>),
+    Received(PeerKey),
+}
+
+#[derive(Debug)]
+struct Partial {
+    blocks: Vec<Block>,
+    received: u32,
+    /// Blocks still `Missing` (not requested by anyone).
+    unrequested: u32,
+}
+
+/// What happened to a received block.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// New data: write it. `cancel` lists other peers that had it requested (endgame).
+    New { cancel: Vec<PeerKey>, piece_complete: bool },
+    /// Duplicate or unrequested data: drop it.
+    Ignored,
+}
+
+#[derive(Debug)]
+pub struct Picker {
+    piece_length: u32,
+    total_length: u64,
+    state: Vec<PieceState>,
+    availability: Vec<u32>,
+    order: Vec<u32>,
+    pos: Vec<u32>,
+    bucket_start: Vec<u32>,
+    partial: HashMap<u32, Partial>,
+    failed_by: HashMap<u32, Vec<PeerKey>>,
+    wanted_left: u32,
+    /// Number of pieces in state `Missing` (kept so endgame detection is O(partial pieces)).
+    missing: u32,
+    verified: Bitfield,
+}
+
+impl Picker {
+    /// A picker for `piece_count` pieces, all wanted unless `wanted` says otherwise.
+    /// `seed` drives the random order within equal availability.
+    pub fn new(piece_length: u32, total_length: u64, wanted: Option<&[u32]>, seed: u64) -> Picker {
+        let count = total_length.div_ceil(piece_length as u64) as u32;
+        let mut state = vec![PieceState::Missing; count as usize];
+        if let Some(w) = wanted {
+            state.iter_mut().for_each(|s| *s = PieceState::Unwanted);
+            for &i in w {
+                if let Some(s) = state.get_mut(i as usize) {
+                    *s = PieceState::Missing;
+                }
+            }
+        }
+        let wanted_left = state.iter().filter(|s| **s == PieceState::Missing).count() as u32;
+        // random permutation (xorshift; no dependency on a global RNG keeps this pure)
+        let mut order: Vec<u32> = (0..count).collect();
+        let mut x = seed | 1;
+        for i in (1..order.len()).rev() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            order.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let mut pos = vec![0u32; count as usize];
+        for (i, &p) in order.iter().enumerate() {
+            pos[p as usize] = i as u32;
+        }
+        Picker {
+            piece_length,
+            total_length,
+            state,
+            availability: vec![0; count as usize],
+            order,
+            pos,
+            bucket_start: vec![0, count],
+            partial: HashMap::new(),
+            failed_by: HashMap::new(),
+            wanted_left,
+            missing: wanted_left,
+            verified: Bitfield::new(count),
+        }
+    }
+
+    pub fn piece_count(&self) -> u32 {
+        self.state.len() as u32
+    }
+
+    pub fn piece_size(&self, index: u32) -> u32 {
+        let start = index as u64 * self.piece_length as u64;
+        self.total_length.saturating_sub(start).min(self.piece_length as u64) as u32
+    }
+
+    fn block_count(&self, index: u32) -> u32 {
+        self.piece_size(index).div_ceil(BLOCK_SIZE)
+    }
+
+    fn block_ref(&self, index: u32, block: u32) -> BlockRef {
+        let begin = block * BLOCK_SIZE;
+        BlockRef { index, begin, length: (self.piece_size(index) - begin).min(BLOCK_SIZE) }
+    }
+
+    pub fn state(&self, index: u32) -> Option<PieceState> {
+        self.state.get(index as usize).copied()
+    }
+
+    pub fn verified(&self) -> &Bitfield {
+        &self.verified
+    }
+
+    pub fn availability(&self, index: u32) -> u32 {
+        self.availability.get(index as usize).copied().unwrap_or(0)
+    }
+
+    /// True when every wanted piece is verified.
+    pub fn is_complete(&self) -> bool {
+        self.wanted_left == 0
+    }
+
+    /// Wanted pieces not yet verified.
+    pub fn wanted_left(&self) -> u32 {
+        self.wanted_left
+    }
+
+    /// Bytes of wanted pieces not yet verified.
+    pub fn bytes_left(&self) -> u64 {
+        (0..self.piece_count())
+            .filter(|&i| !matches!(self.state[i as usize], PieceState::Verified | PieceState::Unwanted))
+            .map(|i| self.piece_size(i) as u64)
+            .sum()
+    }
+
+    /// Mark a piece verified at start-up (resume) or after a hash check passed.
+    pub fn mark_verified(&mut self, index: u32) {
+        let Some(s) = self.state.get_mut(index as usize) else { return };
+        if *s == PieceState::Verified {
+            return;
+        }
+        if *s == PieceState::Missing {
+            self.missing -= 1;
+        }
+        if *s != PieceState::Unwanted {
+            self.wanted_left -= 1;
+        }
+        *s = PieceState::Verified;
+        self.partial.remove(&index);
+        self.verified.set(index);
+    }
+
+    /// A hash check failed: the piece goes back to `Missing`. Returns the peers that sent its
+    /// blocks; they will not be asked for this piece again.
+    pub fn mark_failed(&mut self, index: u32) -> Vec<PeerKey> {
+        let mut senders = Vec::new();
+        if let Some(p) = self.partial.remove(&index) {
+            for b in p.blocks {
+                if let Block::Received(k) = b
+                    && !senders.contains(&k)
+                {
+                    senders.push(k);
+                }
+            }
+        }
+        if let Some(s) = self.state.get_mut(index as usize)
+            && *s == PieceState::Verifying
+        {
+            *s = PieceState::Missing;
+            self.missing += 1;
+        }
+        self.failed_by.entry(index).or_default().extend(senders.iter().copied());
+        senders
+    }
+
+    // ---- availability -------------------------------------------------------------------
+
+    fn bump(&mut self, index: u32, up: bool) {
+        let i = index as usize;
+        let a = self.availability[i] as usize;
+        if up {
+            if self.bucket_start.len() < a + 3 {
+                let n = self.order.len() as u32;
+                self.bucket_start.resize(a + 3, n);
+            }
+            // move to the last slot of bucket a, then shrink bucket a by one from the right
+            let last = self.bucket_start[a + 1] as usize - 1;
+            self.swap_slots(self.pos[i] as usize, last);
+            self.bucket_start[a + 1] -= 1;
+            self.availability[i] += 1;
+        } else {
+            if a == 0 {
+                return;
+            }
+            // move to the first slot of bucket a, then grow bucket a-1 by one to the right
+            let first = self.bucket_start[a] as usize;
+            self.swap_slots(self.pos[i] as usize, first);
+            self.bucket_start[a] += 1;
+            self.availability[i] -= 1;
+        }
+    }
+
+    fn swap_slots(&mut self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        self.order.swap(a, b);
+        self.pos[self.order[a] as usize] = a as u32;
+        self.pos[self.order[b] as usize] = b as u32;
+    }
+
+    pub fn peer_has(&mut self, index: u32) {
+        if index < self.piece_count() {
+            self.bump(index, true);
+        }
+    }
+
+    pub fn peer_bitfield(&mut self, have: &Bitfield) {
+        for i in have.iter_ones() {
+            self.peer_has(i);
+        }
+    }
+
+    /// A peer left: its pieces no longer count towards availability.
+    pub fn peer_gone(&mut self, have: &Bitfield) {
+        for i in have.iter_ones() {
+            if i < self.piece_count() {
+                self.bump(i, false);
+            }
+        }
+    }
+
+    // ---- requests -----------------------------------------------------------------------
+
+    /// Whether `have` holds any piece we still need (drives `interested`).
+    pub fn is_interesting(&self, have: &Bitfield) -> bool {
+        if have.is_full() && self.wanted_left > 0 {
+            return true;
+        }
+        have.iter_ones()
+            .any(|i| matches!(self.state[i as usize], PieceState::Missing | PieceState::InFlight))
+    }
+
+    /// Pick up to `max` blocks for `peer` (which has `have`), appending to `out`.
+    /// `allowed` limits the choice to some pieces (BEP 6 allowed-fast while choked).
+    pub fn pick(&mut self, peer: PeerKey, have: &Bitfield, max: usize, out: &mut Vec<BlockRef>) {
+        let start = out.len();
+        // 1. finish pieces already in flight
+        let mut partial_pieces: Vec<u32> = self
+            .partial
+            .iter()
+            .filter(|(i, p)| p.unrequested > 0 && have.get(**i) && !self.failed_for(**i, peer))
+            .map(|(i, _)| *i)
+            .collect();
+        partial_pieces.sort_unstable_by_key(|i| self.availability[*i as usize]);
+        for index in partial_pieces {
+            if out.len() - start >= max {
+                return;
+            }
+            self.take_blocks(index, peer, max - (out.len() - start), out);
+        }
+        // 2. new pieces, rarest first
+        let mut slot = 0;
+        while out.len() - start < max && slot < self.order.len() {
+            let index = self.order[slot];
+            slot += 1;
+            if self.state[index as usize] == PieceState::Missing
+                && have.get(index)
+                && !self.failed_for(index, peer)
+            {
+                self.start_piece(index);
+                self.take_blocks(index, peer, max - (out.len() - start), out);
+            }
+        }
+        if out.len() - start >= max || self.has_missing_blocks() {
+            return;
+        }
+        // 3. endgame: duplicate requests of blocks others have outstanding
+        let indices: Vec<u32> = self.partial.keys().copied().filter(|i| have.get(*i)).collect();
+        for index in indices {
+            let Some(p) = self.partial.get_mut(&index) else { continue };
+            for (b, block) in p.blocks.iter_mut().enumerate() {
+                if out.len() - start >= max {
+                    return;
+                }
+                if let Block::Requested(peers) = block
+                    && peers.len() < ENDGAME_MAX_REQUESTERS
+                    && !peers.contains(&peer)
+                {
+                    peers.push(peer);
+                    let r = b as u32;
+                    out.push(BlockRef { index, begin: r * BLOCK_SIZE, length: 0 });
+                }
+            }
+        }
+        // fill in lengths for endgame refs (needs &self)
+        for r in &mut out[start..] {
+            if r.length == 0 {
+                *r = self.block_ref(r.index, r.begin / BLOCK_SIZE);
+            }
+        }
+    }
+
+    /// True when some wanted block is neither requested nor received.
+    fn has_missing_blocks(&self) -> bool {
+        self.missing > 0 || self.partial.values().any(|p| p.unrequested > 0)
+    }
+
+    /// Whether we are in endgame: nothing left to request for the first time.
+    pub fn in_endgame(&self) -> bool {
+        self.wanted_left > 0 && !self.has_missing_blocks()
+    }
+
+    fn failed_for(&self, index: u32, peer: PeerKey) -> bool {
+        self.failed_by.get(&index).is_some_and(|v| v.contains(&peer))
+    }
+
+    fn start_piece(&mut self, index: u32) {
+        let n = self.block_count(index);
+        self.state[index as usize] = PieceState::InFlight;
+        self.missing -= 1;
+        self.partial.insert(
+            index,
+            Partial { blocks: vec![Block::Missing; n as usize], received: 0, unrequested: n },
+        );
+    }
+
+    fn take_blocks(&mut self, index: u32, peer: PeerKey, max: usize, out: &mut Vec<BlockRef>) {
+        let mut taken = Vec::new();
+        if let Some(p) = self.partial.get_mut(&index) {
+            for (b, block) in p.blocks.iter_mut().enumerate() {
+                if taken.len() >= max {
+                    break;
+                }
+                if *block == Block::Missing {
+                    *block = Block::Requested(vec![peer]);
+                    p.unrequested -= 1;
+                    taken.push(b as u32);
+                }
+            }
+        }
+        out.extend(taken.into_iter().map(|b| self.block_ref(index, b)));
+    }
+
+    /// `peer` will not deliver `r` (choked, rejected, timed out or disconnected): the block can
+    /// be requested again.
+    pub fn release(&mut self, peer: PeerKey, r: &BlockRef) {
+        let b = (r.begin / BLOCK_SIZE) as usize;
+        let Some(p) = self.partial.get_mut(&r.index) else { return };
+        let Some(block) = p.blocks.get_mut(b) else { return };
+        if let Block::Requested(peers) = block {
+            peers.retain(|k| *k != peer);
+            if peers.is_empty() {
+                *block = Block::Missing;
+                p.unrequested += 1;
+            }
+        }
+    }
+
+    /// Record the arrival of block `r` from `peer`. The caller checked that `r` has the exact
+    /// coordinates of a block (begin aligned, length right).
+    pub fn block_received(&mut self, peer: PeerKey, r: &BlockRef) -> BlockOutcome {
+        let b = (r.begin / BLOCK_SIZE) as usize;
+        let Some(p) = self.partial.get_mut(&r.index) else { return BlockOutcome::Ignored };
+        let Some(block) = p.blocks.get_mut(b) else { return BlockOutcome::Ignored };
+        let cancel = match block {
+            Block::Received(_) => return BlockOutcome::Ignored,
+            Block::Missing => {
+                // late data after a timeout released it: still useful
+                p.unrequested -= 1;
+                Vec::new()
+            }
+            Block::Requested(peers) => peers.iter().copied().filter(|k| *k != peer).collect(),
+        };
+        *block = Block::Received(peer);
+        p.received += 1;
+        let piece_complete = p.received as usize == p.blocks.len();
+        if piece_complete {
+            self.state[r.index as usize] = PieceState::Verifying;
+        }
+        BlockOutcome::New { cancel, piece_complete }
+    }
+
+    /// Whether `r` names exactly one block of a piece of this torrent.
+    pub fn is_valid_block(&self, r: &BlockRef) -> bool {
+        r.index < self.piece_count()
+            && r.begin % BLOCK_SIZE == 0
+            && r.begin < self.piece_size(r.index)
+            && r.length == self.block_ref(r.index, r.begin / BLOCK_SIZE).length
+    }
+
+    /// Pieces currently partially downloaded, for the dashboard.
+    pub fn in_flight(&self) -> impl Iterator<Item = u32> + '_ {
+        self.partial.keys().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PL: u32 = 4 * BLOCK_SIZE;
+
+    fn full(n: u32) -> Bitfield {
+        Bitfield::full(n)
+    }
+
+    #[test]
+    fn picks_whole_pieces_in_flight_first() {
+        let mut p = Picker::new(PL, 10 * PL as u64, None, 7);
+        p.peer_bitfield(&full(10));
+        let mut out = Vec::new();
+        p.pick(1, &full(10), 2, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].index, out[1].index);
+        let first = out[0].index;
+        out.clear();
+        p.pick(2, &full(10), 3, &mut out);
+        // two remaining blocks of the same piece come first
+        assert_eq!(out[0].index, first);
+        assert_eq!(out[1].index, first);
+        assert_ne!(out[2].index, first);
+    }
+
+    #[test]
+    fn rarest_first() {
+        let mut p = Picker::new(PL, 4 * PL as u64, None, 3);
+        let mut a = Bitfield::new(4);
+        for i in 0..4 {
+            a.set(i);
+        }
+        p.peer_bitfield(&a);
+        p.peer_bitfield(&a);
+        let mut b = Bitfield::new(4);
+        b.set(2);
+        p.peer_bitfield(&b);
+        // pieces 0,1,3 have availability 2, piece 2 has 3: take one of the rare ones first
+        let mut out = Vec::new();
+        p.pick(1, &full(4), 1, &mut out);
+        assert_ne!(out[0].index, 2);
+        // lower availability of piece 2 below the others: now it is the rarest
+        for _ in 0..2 {
+            p.peer_gone(&b);
+        }
+        let mut q = Picker::new(PL, 4 * PL as u64, None, 3);
+        q.peer_bitfield(&a);
+        q.peer_has(0);
+        q.peer_has(1);
+        q.peer_has(3);
+        out.clear();
+        q.pick(1, &full(4), 1, &mut out);
+        assert_eq!(out[0].index, 2);
+    }
+
+    #[test]
+    fn bucket_invariants_hold_under_random_changes() {
+        let n = 50;
+        let mut p = Picker::new(PL, n as u64 * PL as u64, None, 11);
+        let mut x: u64 = 12345;
+        let mut counts = vec![0u32; n];
+        for _ in 0..5000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let i = ((x >> 33) % n as u64) as u32;
+            if (x >> 20) & 1 == 0 {
+                p.peer_has(i);
+                counts[i as usize] += 1;
+            } else if counts[i as usize] > 0 {
+                let mut b = Bitfield::new(n as u32);
+                b.set(i);
+                p.peer_gone(&b);
+                counts[i as usize] -= 1;
+            }
+            // order sorted by availability, pos consistent
+            for (slot, &piece) in p.order.iter().enumerate() {
+                assert_eq!(p.pos[piece as usize] as usize, slot);
+            }
+            let av: Vec<u32> = p.order.iter().map(|&i| p.availability[i as usize]).collect();
+            assert!(av.windows(2).all(|w| w[0] <= w[1]));
+        }
+        assert_eq!(p.availability, counts);
+    }
+
+    #[test]
+    fn block_never_requested_twice_outside_endgame_and_completion() {
+        let n = 3;
+        let total = n as u64 * PL as u64 - 100; // short last piece
+        let mut p = Picker::new(PL, total, None, 5);
+        let have = full(n);
+        p.peer_bitfield(&have);
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        p.pick(1, &have, 5, &mut out);
+        assert!(!p.in_endgame());
+        p.pick(2, &have, 7, &mut out);
+        for r in &out {
+            assert!(seen.insert((r.index, r.begin)), "duplicate {r:?}");
+            assert!(p.is_valid_block(r));
+        }
+        assert_eq!(out.len(), 12);
+        let last = out.iter().find(|r| r.index == 2 && r.begin == 3 * BLOCK_SIZE).unwrap();
+        assert_eq!(last.length, BLOCK_SIZE - 100);
+        assert!(p.in_endgame());
+        let mut complete = 0;
+        for r in &out {
+            let peer = if seen.len() % 2 == 0 { 1 } else { 2 };
+            if let BlockOutcome::New { piece_complete: true, .. } = p.block_received(peer, r) {
+                complete += 1;
+                p.mark_verified(r.index);
+            }
+        }
+        assert_eq!(complete, 3);
+        assert!(p.is_complete());
+        assert_eq!(p.bytes_left(), 0);
+    }
+
+    #[test]
+    fn endgame_duplicates_and_cancels() {
+        let mut p = Picker::new(PL, PL as u64, None, 1);
+        let have = full(1);
+        let mut a = Vec::new();
+        p.pick(1, &have, 10, &mut a);
+        assert_eq!(a.len(), 4);
+        let mut b = Vec::new();
+        p.pick(2, &have, 10, &mut b);
+        assert_eq!(b.len(), 4, "endgame lets peer 2 duplicate");
+        let mut c = Vec::new();
+        p.pick(3, &have, 10, &mut c);
+        assert!(c.is_empty(), "at most {ENDGAME_MAX_REQUESTERS} requesters");
+        assert_eq!(
+            p.block_received(2, &b[0]),
+            BlockOutcome::New { cancel: vec![1], piece_complete: false }
+        );
+        assert_eq!(p.block_received(1, &a[0]), BlockOutcome::Ignored);
+    }
+
+    #[test]
+    fn released_blocks_are_picked_again_and_failed_peers_avoided() {
+        let mut p = Picker::new(PL, PL as u64, None, 1);
+        let have = full(1);
+        let mut a = Vec::new();
+        p.pick(1, &have, 10, &mut a);
+        for r in &a {
+            p.release(1, r);
+        }
+        let mut b = Vec::new();
+        p.pick(2, &have, 10, &mut b);
+        assert_eq!(a, b);
+        for r in &b {
+            p.block_received(2, r);
+        }
+        assert_eq!(p.state(0), Some(PieceState::Verifying));
+        assert_eq!(p.mark_failed(0), vec![2]);
+        assert_eq!(p.state(0), Some(PieceState::Missing));
+        let mut c = Vec::new();
+        p.pick(2, &have, 10, &mut c);
+        assert!(c.is_empty(), "peer 2 sent bad data for piece 0");
+        p.pick(3, &have, 10, &mut c);
+        assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn wanted_subset_and_interest() {
+        let mut p = Picker::new(PL, 4 * PL as u64, Some(&[2]), 1);
+        assert_eq!(p.wanted_left(), 1);
+        let mut b = Bitfield::new(4);
+        b.set(1);
+        assert!(!p.is_interesting(&b));
+        b.set(2);
+        assert!(p.is_interesting(&b));
+        let mut out = Vec::new();
+        p.pick(1, &full(4), 100, &mut out);
+        assert!(out.iter().all(|r| r.index == 2));
+        assert!(!p.is_valid_block(&BlockRef { index: 2, begin: 1, length: BLOCK_SIZE }));
+        assert!(!p.is_valid_block(&BlockRef { index: 9, begin: 0, length: BLOCK_SIZE }));
+    }
+}

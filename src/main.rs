@@ -1,1 +1,110 @@
-fn main() {}
+//! The `fast-peer` binary: install error reporting, parse the command line, dispatch.
+
+use clap::{Parser, Subcommand};
+use color_eyre::Result;
+use color_eyre::eyre::bail;
+use fast_peer::cli::{self, SwarmOptions};
+use fast_peer::engine::storage::OutputTarget;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "fast-peer", version, about = "A fast BitTorrent client with a live terminal dashboard")]
+struct Args {
+    /// Log to stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct Swarm {
+    /// TCP port to accept peers on (default 6881, or a free port when busy).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Connect to this peer directly (repeatable).
+    #[arg(long = "peer", value_name = "IP:PORT")]
+    peers: Vec<SocketAddr>,
+}
+
+impl From<Swarm> for SwarmOptions {
+    fn from(s: Swarm) -> Self {
+        SwarmOptions { port: s.port, peers: s.peers }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Print a bencoded value as JSON (VALUE, `-` for stdin, or `@FILE`).
+    Decode { value: String },
+    /// Print a torrent file's tracker, length, info hash and piece hashes.
+    Info { torrent: PathBuf },
+    /// Ask the torrent's trackers for peers.
+    Peers {
+        torrent: PathBuf,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Exchange handshakes with a peer and print its peer id.
+    Handshake { torrent: PathBuf, peer: SocketAddr },
+    /// Download one piece, verified, to a file.
+    #[command(name = "download_piece")]
+    DownloadPiece {
+        #[arg(short = 'o', value_name = "PATH")]
+        output: PathBuf,
+        torrent: PathBuf,
+        index: u32,
+        #[command(flatten)]
+        swarm: Swarm,
+    },
+    /// Download a whole torrent.
+    Download {
+        /// Output file (single-file torrent) or folder (multi-file torrent).
+        #[arg(short = 'o', value_name = "PATH", conflicts_with = "dir")]
+        output: Option<PathBuf>,
+        /// Save as DIR/<name> like other clients.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        torrent: PathBuf,
+        #[command(flatten)]
+        swarm: Swarm,
+    },
+}
+
+fn main() -> Result<()> {
+    color_eyre::install()?;
+    let args = Args::parse();
+    if args.verbose > 0 {
+        let level = match args.verbose {
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        };
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(format!("fast_peer={level}")))
+            .init();
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match args.command {
+            Cmd::Decode { value } => cli::decode(&value),
+            Cmd::Info { torrent } => cli::info(&torrent),
+            Cmd::Peers { torrent, port } => cli::peers(&torrent, port).await,
+            Cmd::Handshake { torrent, peer } => cli::handshake(&torrent, peer).await,
+            Cmd::DownloadPiece { output, torrent, index, swarm } => {
+                cli::download_piece(&torrent, index, &output, swarm.into()).await
+            }
+            Cmd::Download { output, dir, torrent, swarm } => {
+                let target = match (output, dir) {
+                    (Some(o), None) => OutputTarget::Exact(o),
+                    (None, Some(d)) => OutputTarget::Dir(d),
+                    (None, None) => OutputTarget::Dir(PathBuf::from(".")),
+                    (Some(_), Some(_)) => bail!("-o and --dir cannot be used together"),
+                };
+                cli::download(&torrent, target, swarm.into()).await
+            }
+        }
+    })
+}

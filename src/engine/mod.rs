@@ -1,4 +1,291 @@
-//! The download engine (work in progress).
+//! The download engine: a tokio actor that owns every socket, timer and file.
+//!
+//! [`spawn`] binds the listening socket and starts the actor; it returns an [`EngineHandle`]
+//! for commands and a receiver of [`EngineEvent`]s. Each torrent runs as its own task
+//! ([`torrent`]), each peer connection as another ([`peer`]); blocks go to disk and pieces are
+//! hashed on a per-torrent disk thread ([`disk`]). Incoming connections are accepted here,
+//! their handshake read, our handshake answered, and the connection handed to the torrent
+//! whose info hash they asked for.
+//!
+//! Snapshots: each torrent task refreshes its [`event::TorrentSnapshot`] a few times a second
+//! in a shared map; this actor sends the whole [`event::EngineSnapshot`] every
+//! `snapshot_interval` with `try_send`, so a slow consumer only misses pictures.
+
+pub mod disk;
+pub mod event;
+pub mod peer;
 pub mod picker;
 pub mod storage;
+pub mod torrent;
 pub mod tracker;
+
+use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot};
+use crate::engine::storage::OutputTarget;
+use crate::engine::torrent::{TorrentMsg, TorrentParams, spawn_torrent};
+use crate::proto::handshake::Handshake;
+use crate::proto::id::{InfoHash, PeerId};
+use crate::proto::metainfo::Metainfo;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// How the engine is set up.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where to accept peers. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// When the port is taken, fall back to a free one instead of failing.
+    pub listen_fallback: bool,
+    pub peer_id: PeerId,
+    pub max_peers_per_torrent: usize,
+    pub snapshot_interval: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 6881)),
+            listen_fallback: true,
+            peer_id: PeerId::generate(),
+            max_peers_per_torrent: 50,
+            snapshot_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// A torrent to add.
+#[derive(Debug, Clone)]
+pub struct AddTorrent {
+    pub metainfo: Arc<Metainfo>,
+    pub target: OutputTarget,
+    /// Peers to try besides those the trackers return.
+    pub peers: Vec<SocketAddr>,
+    /// Download only these pieces (`download_piece`); `None` = all.
+    pub wanted_pieces: Option<Vec<u32>>,
+    pub use_trackers: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("the engine has stopped")]
+    Stopped,
+    #[error("torrent {0} is already added")]
+    Duplicate(InfoHash),
+}
+
+enum Command {
+    Add(AddTorrent, oneshot::Sender<Result<TorrentId, EngineError>>),
+    AddPeers(TorrentId, Vec<SocketAddr>),
+    Remove(TorrentId, oneshot::Sender<()>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Commands into a running engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::UnboundedSender<Command>,
+    listen_port: u16,
+}
+
+impl EngineHandle {
+    /// The TCP port peers can reach us on.
+    pub fn listen_port(&self) -> u16 {
+        self.listen_port
+    }
+
+    pub async fn add_torrent(&self, add: AddTorrent) -> Result<TorrentId, EngineError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Command::Add(add, tx)).map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    pub fn add_peers(&self, id: TorrentId, peers: Vec<SocketAddr>) {
+        let _ = self.tx.send(Command::AddPeers(id, peers));
+    }
+
+    /// Stop one torrent (peers closed, `stopped` announced). Data stays on disk.
+    pub async fn remove(&self, id: TorrentId) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Remove(id, tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Stop everything cleanly and wait for it.
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+type Routes = Arc<Mutex<HashMap<InfoHash, mpsc::UnboundedSender<TorrentMsg>>>>;
+
+/// Bind the listener and start the engine.
+pub async fn spawn(config: EngineConfig) -> Result<(EngineHandle, mpsc::Receiver<EngineEvent>), EngineError> {
+    let listener = match TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) if config.listen_fallback && config.listen.port() != 0 => {
+            let any = SocketAddr::new(config.listen.ip(), 0);
+            tracing::warn!("port {} unavailable ({e}); using a free port", config.listen.port());
+            TcpListener::bind(any).await.map_err(|source| EngineError::Listen { addr: any, source })?
+        }
+        Err(source) => return Err(EngineError::Listen { addr: config.listen, source }),
+    };
+    let listen_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::channel(4096);
+    let actor = Actor {
+        config,
+        listen_port,
+        events: ev_tx,
+        routes: Arc::new(Mutex::new(HashMap::new())),
+        torrents: HashMap::new(),
+        snapshots: Arc::new(Mutex::new(HashMap::new())),
+        next_id: 1,
+    };
+    tokio::spawn(actor.run(listener, cmd_rx));
+    Ok((EngineHandle { tx: cmd_tx, listen_port }, ev_rx))
+}
+
+struct Actor {
+    config: EngineConfig,
+    listen_port: u16,
+    events: mpsc::Sender<EngineEvent>,
+    routes: Routes,
+    torrents: HashMap<TorrentId, (InfoHash, mpsc::UnboundedSender<TorrentMsg>)>,
+    snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
+    next_id: TorrentId,
+}
+
+impl Actor {
+    async fn run(mut self, listener: TcpListener, mut commands: mpsc::UnboundedReceiver<Command>) {
+        let mut snap = tokio::time::interval(self.config.snapshot_interval);
+        snap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None => { self.stop_all().await; return; }
+                    Some(Command::Shutdown(done)) => {
+                        self.stop_all().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(c) => self.command(c).await,
+                },
+                acc = listener.accept() => {
+                    if let Ok((stream, addr)) = acc {
+                        let routes = self.routes.clone();
+                        let peer_id = self.config.peer_id;
+                        tokio::spawn(async move {
+                            if let Err(e) = accept(stream, addr, routes, peer_id).await {
+                                tracing::debug!("incoming {addr}: {e}");
+                            }
+                        });
+                    }
+                }
+                _ = snap.tick() => {
+                    let torrents: Vec<TorrentSnapshot> = {
+                        let map = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+                        let mut v: Vec<_> = map.values().cloned().collect();
+                        v.sort_by_key(|t| t.id);
+                        v
+                    };
+                    let _ = self.events.try_send(EngineEvent::Snapshot(EngineSnapshot {
+                        listen_port: self.listen_port,
+                        torrents,
+                    }));
+                }
+            }
+        }
+    }
+
+    async fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Add(add, reply) => {
+                let info_hash = add.metainfo.info_hash;
+                if self.torrents.values().any(|(h, _)| *h == info_hash) {
+                    let _ = reply.send(Err(EngineError::Duplicate(info_hash)));
+                    return;
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                let name = add.metainfo.info.name.clone();
+                let _ = self.events.try_send(EngineEvent::TorrentAdded { id, info_hash, name });
+                let tx = spawn_torrent(TorrentParams {
+                    id,
+                    metainfo: add.metainfo,
+                    target: add.target,
+                    peers: add.peers,
+                    wanted: add.wanted_pieces,
+                    use_trackers: add.use_trackers,
+                    listen_port: self.listen_port,
+                    peer_id: self.config.peer_id,
+                    max_peers: self.config.max_peers_per_torrent,
+                    events: self.events.clone(),
+                    snapshots: self.snapshots.clone(),
+                });
+                self.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(info_hash, tx.clone());
+                self.torrents.insert(id, (info_hash, tx));
+                let _ = reply.send(Ok(id));
+            }
+            Command::AddPeers(id, peers) => {
+                if let Some((_, tx)) = self.torrents.get(&id) {
+                    let _ = tx.send(TorrentMsg::AddPeers(peers));
+                }
+            }
+            Command::Remove(id, done) => {
+                if let Some((hash, tx)) = self.torrents.remove(&id) {
+                    self.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&hash);
+                    stop_torrent(&tx).await;
+                    self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                }
+                let _ = done.send(());
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    async fn stop_all(&mut self) {
+        let stops = self.torrents.drain().map(|(_, (_, tx))| async move { stop_torrent(&tx).await });
+        for s in stops.collect::<Vec<_>>() {
+            s.await;
+        }
+    }
+}
+
+async fn stop_torrent(tx: &mpsc::UnboundedSender<TorrentMsg>) {
+    let (done_tx, done_rx) = oneshot::channel();
+    if tx.send(TorrentMsg::Shutdown(done_tx)).is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
+    }
+}
+
+/// Read an incoming handshake, answer it, and route the connection to its torrent.
+async fn accept(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    routes: Routes,
+    peer_id: PeerId,
+) -> Result<(), peer::PeerError> {
+    stream.set_nodelay(true)?;
+    let (hs, leftover) = peer::read_handshake(&mut stream).await?;
+    let route = routes.lock().unwrap_or_else(|e| e.into_inner()).get(&hs.info_hash).cloned();
+    let Some(tx) = route else {
+        return Err(peer::PeerError::Protocol(format!("unknown info hash {}", hs.info_hash)));
+    };
+    if hs.peer_id == peer_id {
+        return Err(peer::PeerError::SelfConnection);
+    }
+    let ours = Handshake { reserved: peer::our_reserved(), info_hash: hs.info_hash, peer_id };
+    stream.write_all(&ours.encode()).await?;
+    let _ = tx.send(TorrentMsg::Incoming { stream, addr, handshake: hs, leftover });
+    Ok(())
+}

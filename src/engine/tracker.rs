@@ -16,3 +16,13 @@ pub async fn announce_tiers(
 ) -> Result<(String, AnnounceResponse), AnnounceError> {
     todo!()
 }
+
+// ---- temporary stand-ins until the tracker helper lands ----
+use crate::proto::id::{InfoHash, PeerId};
+use std::net::SocketAddr;
+pub struct AnnounceStats { pub uploaded: u64, pub downloaded: u64, pub left: u64 }
+pub struct AnnouncerConfig { pub tiers: Vec<Vec<String>>, pub info_hash: InfoHash, pub peer_id: PeerId, pub port: u16, pub numwant: u32, pub timeout: Duration, pub min_interval: Duration }
+pub enum TrackerUpdate { Peers { url: String, peers: Vec<SocketAddr>, seeders: Option<u32>, leechers: Option<u32>, interval: Duration }, Error { url: String, message: String }, Warning { url: String, message: String } }
+pub struct AnnouncerHandle;
+pub fn spawn_announcer(_c: AnnouncerConfig, _s: tokio::sync::watch::Receiver<AnnounceStats>, _u: tokio::sync::mpsc::Sender<TrackerUpdate>) -> AnnouncerHandle { AnnouncerHandle }
+impl AnnouncerHandle { pub fn request_peers(&self) {} pub fn completed(&self) {} pub async fn stop(self) {} }

@@ -1,0 +1,123 @@
+//! What the engine tells its owner: discrete [`EngineEvent`]s, and periodic snapshots that carry
+//! counters, piece states and peer tables (cheap to send, cheap to drop when the UI is slow).
+
+use crate::proto::id::{InfoHash, PeerId};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Handle-side id of a torrent inside one engine.
+pub type TorrentId = u64;
+
+/// The lifecycle of a torrent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorrentState {
+    /// Magnet link: waiting for the info dictionary from peers (BEP 9).
+    FetchingMetadata,
+    /// Hashing data already on disk (resume).
+    Checking,
+    /// Fetching pieces.
+    Downloading,
+    /// Every wanted piece is verified; serving others.
+    Seeding,
+    /// Stopped by the user.
+    Paused,
+    /// Stopped by an error (disk full, read-only folder...).
+    Failed,
+}
+
+/// Why a peer connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerCloseReason {
+    ConnectFailed(String),
+    Io(String),
+    /// The peer broke the protocol (bad message, wrong info hash, bad bitfield...).
+    Protocol(String),
+    /// We are connected to ourselves.
+    SelfConnection,
+    /// Too much bad data: never again.
+    Banned(String),
+    /// Nothing to exchange (both seeds) or too slow.
+    Useless(String),
+    Shutdown,
+}
+
+impl std::fmt::Display for PeerCloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerCloseReason::ConnectFailed(e) => write!(f, "connect failed: {e}"),
+            PeerCloseReason::Io(e) => write!(f, "i/o: {e}"),
+            PeerCloseReason::Protocol(e) => write!(f, "protocol: {e}"),
+            PeerCloseReason::SelfConnection => f.write_str("connected to ourselves"),
+            PeerCloseReason::Banned(e) => write!(f, "banned: {e}"),
+            PeerCloseReason::Useless(e) => write!(f, "dropped: {e}"),
+            PeerCloseReason::Shutdown => f.write_str("shutdown"),
+        }
+    }
+}
+
+/// Discrete happenings, in order.
+#[derive(Debug, Clone)]
+pub enum EngineEvent {
+    TorrentAdded { id: TorrentId, info_hash: InfoHash, name: String },
+    /// Resume check progress: `checked` of `total` pieces looked at, `valid` of them good.
+    Checking { id: TorrentId, checked: u32, total: u32, valid: u32 },
+    StateChanged { id: TorrentId, state: TorrentState },
+    PeerConnected { id: TorrentId, addr: SocketAddr, peer_id: PeerId, incoming: bool },
+    PeerDisconnected { id: TorrentId, addr: SocketAddr, reason: PeerCloseReason },
+    PieceVerified { id: TorrentId, index: u32 },
+    HashFailed { id: TorrentId, index: u32, peers: Vec<SocketAddr> },
+    TrackerReply { id: TorrentId, url: String, peers: usize, seeders: Option<u32>, leechers: Option<u32> },
+    TrackerError { id: TorrentId, url: String, message: String },
+    /// Every wanted piece is verified on disk.
+    Completed { id: TorrentId },
+    /// The torrent stopped on an error it cannot recover from.
+    Failed { id: TorrentId, error: String },
+    Snapshot(EngineSnapshot),
+}
+
+/// The periodic picture of everything, for dashboards and progress lines.
+#[derive(Debug, Clone, Default)]
+pub struct EngineSnapshot {
+    pub listen_port: u16,
+    pub torrents: Vec<TorrentSnapshot>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TorrentSnapshot {
+    pub id: TorrentId,
+    pub info_hash: InfoHash,
+    pub name: String,
+    pub state: TorrentState,
+    pub total_length: u64,
+    pub piece_count: u32,
+    pub pieces_verified: u32,
+    pub bytes_left: u64,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    /// Bytes per second, averaged over the last few seconds.
+    pub download_rate: f64,
+    pub upload_rate: f64,
+    pub in_endgame: bool,
+    pub hash_failures: u32,
+    pub known_peers: usize,
+    pub peers: Vec<PeerSnapshot>,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct PeerSnapshot {
+    pub addr: SocketAddr,
+    pub peer_id: PeerId,
+    pub incoming: bool,
+    pub am_choking: bool,
+    pub am_interested: bool,
+    pub peer_choking: bool,
+    pub peer_interested: bool,
+    pub snubbed: bool,
+    pub fast: bool,
+    pub pieces: u32,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub download_rate: f64,
+    pub requests_in_flight: u32,
+}

@@ -1,0 +1,495 @@
+//! One peer connection: handshake, then a single task that reads messages, keeps the request
+//! pipeline full and writes queued bytes, all from one `select!` loop.
+//!
+//! # States
+//! `Connecting -> Handshaking -> Connected -> Closed`. Connecting and handshaking are bounded
+//! by timeouts; a connected peer is dropped on any protocol violation ([`PeerError`]) and the
+//! torrent decides whether to reconnect later.
+//!
+//! # Requests
+//! The pipeline depth follows the peer's measured rate: about one second of data in flight
+//! (`rate / 16 KiB`), at least [`MIN_PIPELINE`] and at most [`MAX_PIPELINE`] or the peer's
+//! `reqq`. A request unanswered for [`REQUEST_TIMEOUT`] marks the peer snubbed: its blocks are
+//! released for other peers and its pipeline drops to one block until data flows again.
+//!
+//! # Writing
+//! Outgoing messages are encoded into `out` and written from the same loop with a
+//! cancel-safe `write`, so a peer that stops reading never blocks our reads.
+
+use crate::engine::disk::DiskJob;
+use crate::engine::event::PeerCloseReason;
+use crate::engine::picker::{BlockOutcome, PeerKey};
+use crate::engine::torrent::{PeerCommand, PeerStats, Shared, TorrentMsg};
+use crate::proto::bitfield::Bitfield;
+use crate::proto::handshake::{Handshake, Reserved};
+use crate::proto::message::{BLOCK_SIZE, BlockRef, MAX_REQUEST_LEN, Message, WireError};
+use bytes::{Buf, BytesMut};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// A peer that sends nothing at all for this long is dropped.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
+pub const MIN_PIPELINE: usize = 16;
+pub const MAX_PIPELINE: usize = 500;
+/// Stop reading requests from a peer while this much upload data is queued.
+const MAX_OUT_BUFFER: usize = 4 * 1024 * 1024;
+
+/// Why a connection must end; becomes a [`PeerCloseReason`].
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Wire(#[from] WireError),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("connected to ourselves")]
+    SelfConnection,
+    #[error("shutdown")]
+    Shutdown,
+}
+
+impl From<PeerError> for PeerCloseReason {
+    fn from(e: PeerError) -> Self {
+        match e {
+            PeerError::Io(e) => PeerCloseReason::Io(e.to_string()),
+            PeerError::Wire(e) => PeerCloseReason::Protocol(e.to_string()),
+            PeerError::Protocol(e) => PeerCloseReason::Protocol(e),
+            PeerError::Timeout(what) => PeerCloseReason::Io(format!("timed out {what}")),
+            PeerError::SelfConnection => PeerCloseReason::SelfConnection,
+            PeerError::Shutdown => PeerCloseReason::Shutdown,
+        }
+    }
+}
+
+/// The reserved bits we send: Fast extension (BEP 6).
+pub fn our_reserved() -> Reserved {
+    Reserved::default().with(Reserved::FAST)
+}
+
+/// Connect and exchange handshakes with `addr` for the torrent `shared`.
+pub async fn connect(
+    addr: SocketAddr,
+    shared: &Shared,
+) -> Result<(TcpStream, Handshake, BytesMut), PeerError> {
+    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| PeerError::Timeout("connecting"))??;
+    stream.set_nodelay(true)?;
+    let ours = Handshake { reserved: our_reserved(), info_hash: shared.info_hash, peer_id: shared.peer_id };
+    stream.write_all(&ours.encode()).await?;
+    let (theirs, rest) = read_handshake(&mut stream).await?;
+    if theirs.info_hash != shared.info_hash {
+        return Err(PeerError::Protocol(format!("wrong info hash {}", theirs.info_hash)));
+    }
+    if theirs.peer_id == shared.peer_id {
+        return Err(PeerError::SelfConnection);
+    }
+    Ok((stream, theirs, rest))
+}
+
+/// Read the 68-byte handshake; returns it and any bytes that followed it.
+pub async fn read_handshake(stream: &mut TcpStream) -> Result<(Handshake, BytesMut), PeerError> {
+    let mut buf = BytesMut::with_capacity(1024);
+    let fut = async {
+        loop {
+            if let Some((hs, n)) = Handshake::decode(&buf)? {
+                buf.advance(n);
+                return Ok::<_, PeerError>(hs);
+            }
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Err(PeerError::Protocol("closed during handshake".into()));
+            }
+        }
+    };
+    let hs = tokio::time::timeout(HANDSHAKE_TIMEOUT, fut)
+        .await
+        .map_err(|_| PeerError::Timeout("waiting for the handshake"))??;
+    Ok((hs, buf))
+}
+
+/// A connected peer's session state.
+struct Session {
+    key: PeerKey,
+    shared: Arc<Shared>,
+    stats: Arc<PeerStats>,
+    fast: bool,
+    have: Bitfield,
+    got_first_message: bool,
+    am_interested: bool,
+    peer_choking: bool,
+    /// Our requests in flight, oldest first.
+    outstanding: Vec<(BlockRef, Instant)>,
+    snubbed: bool,
+    rate: f64,
+    bytes_this_tick: u64,
+    last_data: Instant,
+    last_recv: Instant,
+    last_send: Instant,
+    out: Vec<u8>,
+    scratch: Vec<BlockRef>,
+    max_message_len: u32,
+}
+
+/// Run a connected peer until it closes, then clean up its picker state.
+pub async fn run(
+    key: PeerKey,
+    shared: Arc<Shared>,
+    stats: Arc<PeerStats>,
+    stream: TcpStream,
+    theirs: Handshake,
+    leftover: BytesMut,
+    commands: mpsc::UnboundedReceiver<PeerCommand>,
+) -> PeerCloseReason {
+    let now = Instant::now();
+    let piece_count = shared.info.piece_count();
+    let fast = theirs.reserved.has(Reserved::FAST);
+    stats.fast.store(fast, Ordering::Relaxed);
+    let mut s = Session {
+        key,
+        stats,
+        fast,
+        have: Bitfield::new(piece_count),
+        got_first_message: false,
+        am_interested: false,
+        peer_choking: true,
+        outstanding: Vec::new(),
+        snubbed: false,
+        rate: 0.0,
+        bytes_this_tick: 0,
+        last_data: now,
+        last_recv: now,
+        last_send: now,
+        out: Vec::with_capacity(64 * 1024),
+        scratch: Vec::new(),
+        // bitfield of the whole torrent plus headroom for a 128 KiB block or extended message
+        max_message_len: (piece_count / 8 + 16).max(MAX_REQUEST_LEN + 64 * 1024),
+        shared,
+    };
+    let (rd, wr) = stream.into_split();
+    let result = s.run_loop(rd, wr, leftover, commands).await;
+    s.cleanup();
+    match result {
+        Ok(()) => PeerCloseReason::Shutdown,
+        Err(e) => e.into(),
+    }
+}
+
+impl Session {
+    async fn run_loop(
+        &mut self,
+        mut rd: OwnedReadHalf,
+        mut wr: OwnedWriteHalf,
+        mut inbuf: BytesMut,
+        mut commands: mpsc::UnboundedReceiver<PeerCommand>,
+    ) -> Result<(), PeerError> {
+        self.send_initial();
+        self.process_input(&mut inbuf).await?;
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if inbuf.capacity() - inbuf.len() < 32 * 1024 {
+                inbuf.reserve(64 * 1024);
+            }
+            tokio::select! {
+                r = rd.read_buf(&mut inbuf), if self.out.len() < MAX_OUT_BUFFER => {
+                    if r? == 0 {
+                        return Err(PeerError::Protocol("connection closed by peer".into()));
+                    }
+                    self.last_recv = Instant::now();
+                    self.process_input(&mut inbuf).await?;
+                }
+                w = wr.write(&self.out), if !self.out.is_empty() => {
+                    let n = w?;
+                    self.out.drain(..n);
+                    self.last_send = Instant::now();
+                }
+                cmd = commands.recv() => match cmd {
+                    Some(PeerCommand::Have(index)) => {
+                        Message::Have { index }.encode(&mut self.out);
+                        self.update_interest();
+                    }
+                    Some(PeerCommand::Cancel(r)) => {
+                        if let Some(pos) = self.outstanding.iter().position(|(o, _)| *o == r) {
+                            self.outstanding.remove(pos);
+                            Message::Cancel(r).encode(&mut self.out);
+                        }
+                        self.fill_requests();
+                    }
+                    Some(PeerCommand::Refill) => self.fill_requests(),
+                    Some(PeerCommand::Close(reason)) => return Err(PeerError::Protocol(reason)),
+                    None | Some(PeerCommand::Shutdown) => {
+                        // flush what we have (e.g. cancels), bounded
+                        let _ = tokio::time::timeout(Duration::from_millis(200), wr.write_all(&self.out)).await;
+                        return Ok(());
+                    }
+                },
+                _ = tick.tick() => self.on_tick()?,
+            }
+        }
+    }
+
+    fn send_initial(&mut self) {
+        let verified = self.shared.verified_bitfield();
+        if self.fast && verified.count_ones() == 0 {
+            Message::HaveNone.encode(&mut self.out);
+        } else if self.fast && verified.is_full() {
+            Message::HaveAll.encode(&mut self.out);
+        } else if verified.count_ones() > 0 {
+            Message::Bitfield(bytes::Bytes::copy_from_slice(verified.as_bytes())).encode(&mut self.out);
+        }
+    }
+
+    async fn process_input(&mut self, inbuf: &mut BytesMut) -> Result<(), PeerError> {
+        while let Some((msg, n)) = Message::decode(inbuf, self.max_message_len)? {
+            inbuf.advance(n);
+            self.handle(msg).await?;
+        }
+        Ok(())
+    }
+
+    fn protocol<T>(&self, what: String) -> Result<T, PeerError> {
+        Err(PeerError::Protocol(what))
+    }
+
+    async fn handle(&mut self, msg: Message) -> Result<(), PeerError> {
+        let first = !self.got_first_message;
+        if !matches!(msg, Message::KeepAlive) {
+            self.got_first_message = true;
+        }
+        let piece_count = self.have.len();
+        match msg {
+            Message::KeepAlive => {}
+            Message::Choke => {
+                self.peer_choking = true;
+                self.stats.peer_choking.store(true, Ordering::Relaxed);
+                if !self.fast {
+                    // BEP 3: choking discards our pending requests
+                    self.release_all();
+                }
+            }
+            Message::Unchoke => {
+                self.peer_choking = false;
+                self.stats.peer_choking.store(false, Ordering::Relaxed);
+                self.fill_requests();
+            }
+            Message::Interested => self.stats.peer_interested.store(true, Ordering::Relaxed),
+            Message::NotInterested => self.stats.peer_interested.store(false, Ordering::Relaxed),
+            Message::Have { index } => {
+                if index >= piece_count {
+                    return self.protocol(format!("have for piece {index} of {piece_count}"));
+                }
+                if self.have.set(index) {
+                    self.shared.picker().peer_has(index);
+                    self.stats.pieces.store(self.have.count_ones(), Ordering::Relaxed);
+                    self.update_interest();
+                }
+            }
+            Message::Bitfield(bytes) => {
+                if !first {
+                    return self.protocol("bitfield after the first message".into());
+                }
+                let bf = Bitfield::from_bytes(&bytes, piece_count)
+                    .map_err(|e| PeerError::Protocol(e.to_string()))?;
+                self.set_have(bf);
+            }
+            Message::HaveAll | Message::HaveNone if !self.fast => {
+                return self.protocol("fast extension message without the fast bit".into());
+            }
+            Message::HaveAll => {
+                if !first {
+                    return self.protocol("have all after the first message".into());
+                }
+                self.set_have(Bitfield::full(piece_count));
+            }
+            Message::HaveNone => {
+                if !first {
+                    return self.protocol("have none after the first message".into());
+                }
+            }
+            Message::Request(r) => {
+                if r.length > MAX_REQUEST_LEN {
+                    return self.protocol(format!("request of {} bytes (max {MAX_REQUEST_LEN})", r.length));
+                }
+                if r.index >= piece_count {
+                    return self.protocol(format!("request for piece {} of {piece_count}", r.index));
+                }
+                // Uploading is not switched on yet: every peer stays choked, and with the Fast
+                // extension a request while choked gets an explicit reject (BEP 6).
+                if self.fast {
+                    Message::Reject(r).encode(&mut self.out);
+                }
+            }
+            Message::Piece { index, begin, block } => {
+                let r = BlockRef { index, begin, length: block.len() as u32 };
+                self.on_block(r, block).await?;
+            }
+            Message::Cancel(_) => {}
+            Message::Reject(r) => {
+                if !self.fast {
+                    return self.protocol("reject without the fast extension".into());
+                }
+                if let Some(pos) = self.outstanding.iter().position(|(o, _)| *o == r) {
+                    self.outstanding.remove(pos);
+                    self.shared.picker().release(self.key, &r);
+                    self.fill_requests();
+                }
+            }
+            Message::Port(_) | Message::Suggest { .. } | Message::AllowedFast { .. } => {}
+            Message::Extended { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn set_have(&mut self, bf: Bitfield) {
+        self.shared.picker().peer_bitfield(&bf);
+        self.stats.pieces.store(bf.count_ones(), Ordering::Relaxed);
+        self.have = bf;
+        self.update_interest();
+    }
+
+    fn update_interest(&mut self) {
+        let interesting = self.shared.picker().is_interesting(&self.have);
+        if interesting != self.am_interested {
+            self.am_interested = interesting;
+            self.stats.am_interested.store(interesting, Ordering::Relaxed);
+            if interesting {
+                Message::Interested.encode(&mut self.out);
+            } else {
+                Message::NotInterested.encode(&mut self.out);
+            }
+        }
+        self.fill_requests();
+    }
+
+    fn pipeline_target(&self) -> usize {
+        if self.snubbed {
+            return 1;
+        }
+        let by_rate = (self.rate / BLOCK_SIZE as f64) as usize;
+        by_rate.clamp(MIN_PIPELINE, MAX_PIPELINE)
+    }
+
+    fn fill_requests(&mut self) {
+        if self.peer_choking || !self.am_interested {
+            return;
+        }
+        let target = self.pipeline_target();
+        if self.outstanding.len() >= target {
+            return;
+        }
+        let want = target - self.outstanding.len();
+        self.scratch.clear();
+        self.shared.picker().pick(self.key, &self.have, want, &mut self.scratch);
+        let now = Instant::now();
+        for r in self.scratch.drain(..) {
+            Message::Request(r).encode(&mut self.out);
+            self.outstanding.push((r, now));
+        }
+        self.stats.requests.store(self.outstanding.len() as u32, Ordering::Relaxed);
+    }
+
+    async fn on_block(&mut self, r: BlockRef, data: bytes::Bytes) -> Result<(), PeerError> {
+        let requested = self.outstanding.iter().position(|(o, _)| *o == r);
+        if let Some(pos) = requested {
+            self.outstanding.remove(pos);
+        } else {
+            let valid = self.shared.picker().is_valid_block(&r);
+            if !valid {
+                return self.protocol(format!(
+                    "block never requested: piece {} offset {} length {}",
+                    r.index, r.begin, r.length
+                ));
+            }
+        }
+        let len = data.len() as u64;
+        self.bytes_this_tick += len;
+        self.last_data = Instant::now();
+        self.snubbed = false;
+        self.stats.downloaded.fetch_add(len, Ordering::Relaxed);
+        let outcome = self.shared.picker().block_received(self.key, &r);
+        match outcome {
+            BlockOutcome::Ignored => {
+                self.shared.wasted.fetch_add(len, Ordering::Relaxed);
+            }
+            BlockOutcome::New { cancel, piece_complete } => {
+                self.shared.downloaded.fetch_add(len, Ordering::Relaxed);
+                let disk = self.shared.disk.clone();
+                disk.send(DiskJob::Write { piece: r.index, begin: r.begin, data })
+                    .await
+                    .map_err(|_| PeerError::Shutdown)?;
+                if piece_complete {
+                    let expected = self.shared.info.piece_hashes[r.index as usize];
+                    disk.send(DiskJob::Verify { piece: r.index, expected })
+                        .await
+                        .map_err(|_| PeerError::Shutdown)?;
+                }
+                if !cancel.is_empty() {
+                    self.shared.send_to_peers(&cancel, PeerCommand::Cancel(r));
+                }
+            }
+        }
+        self.fill_requests();
+        Ok(())
+    }
+
+    fn release_all(&mut self) {
+        if self.outstanding.is_empty() {
+            return;
+        }
+        let mut picker = self.shared.picker();
+        for (r, _) in self.outstanding.drain(..) {
+            picker.release(self.key, &r);
+        }
+        drop(picker);
+        self.stats.requests.store(0, Ordering::Relaxed);
+        // others may now pick these blocks up
+        self.shared.nudge_peers(self.key);
+    }
+
+    fn on_tick(&mut self) -> Result<(), PeerError> {
+        let now = Instant::now();
+        // exponential moving average of the download rate (bytes/s)
+        self.rate = self.rate * 0.6 + self.bytes_this_tick as f64 * 0.4;
+        self.bytes_this_tick = 0;
+        self.stats.set_rate(self.rate);
+        if let Some((_, sent)) = self.outstanding.first()
+            && now.duration_since(*sent) > REQUEST_TIMEOUT
+        {
+            self.snubbed = true;
+            self.stats.snubbed.store(true, Ordering::Relaxed);
+            self.release_all();
+        }
+        if now.duration_since(self.last_recv) > IDLE_TIMEOUT {
+            return Err(PeerError::Timeout("waiting for any message"));
+        }
+        if now.duration_since(self.last_send) > KEEPALIVE_INTERVAL && self.out.is_empty() {
+            Message::KeepAlive.encode(&mut self.out);
+        }
+        self.fill_requests();
+        Ok(())
+    }
+
+    fn cleanup(&mut self) {
+        let mut picker = self.shared.picker();
+        for (r, _) in self.outstanding.drain(..) {
+            picker.release(self.key, &r);
+        }
+        picker.peer_gone(&self.have);
+        drop(picker);
+        self.shared.nudge_peers(self.key);
+        let _ = self.shared.events.send(TorrentMsg::Nudge);
+    }
+}

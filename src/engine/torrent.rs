@@ -1,0 +1,711 @@
+//! One torrent: the task that owns its peer table, trackers, disk worker and piece picker.
+//!
+//! # Shape
+//! Peer connections run as their own tasks (see [`crate::engine::peer`]) and share the
+//! [`Shared`] state: the picker sits behind a short-held `std::sync::Mutex` so a peer can pick
+//! blocks without a round trip through this task (at hundreds of MiB/s a round trip per block
+//! would be the bottleneck). Everything else that happens to the torrent (a peer closed, a
+//! piece verified, a tracker answered, an incoming connection) arrives here as a
+//! [`TorrentMsg`], and this task alone decides about connections, bans and completion.
+//!
+//! # Connections
+//! Known peers are `Idle` until connected (at most `max_peers` at once, at most
+//! [`MAX_HALF_OPEN`] connecting), and go back to `Idle` with an exponential back-off after a
+//! failure. A peer whose data fails hash checks loses trust; below [`BAN_THRESHOLD`] it is
+//! banned for the life of the torrent.
+
+use crate::engine::disk::{DiskJob, DiskResult, spawn_disk};
+use crate::engine::event::{
+    EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot, TorrentState,
+};
+use crate::engine::peer;
+use crate::engine::picker::{PeerKey, Picker};
+use crate::engine::storage::{OutputTarget, Storage};
+use crate::engine::tracker::{
+    AnnounceStats, AnnouncerConfig, AnnouncerHandle, TrackerUpdate, spawn_announcer,
+};
+use crate::proto::bitfield::Bitfield;
+use crate::proto::handshake::Handshake;
+use crate::proto::id::{InfoHash, PeerId};
+use crate::proto::message::BlockRef;
+use crate::proto::metainfo::{Info, Metainfo};
+use bytes::BytesMut;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Connections being opened at once, per torrent.
+pub const MAX_HALF_OPEN: usize = 16;
+/// Trust points below which a peer is banned: each failed piece it sent costs 2 (3 when it
+/// was the only sender), each verified piece it sent gains 1 (up to 8), as in libtorrent.
+pub const BAN_THRESHOLD: i32 = -5;
+
+/// Orders for one peer task.
+#[derive(Debug)]
+pub enum PeerCommand {
+    /// We verified a piece: announce it.
+    Have(u32),
+    /// Another peer delivered this block first (endgame).
+    Cancel(BlockRef),
+    /// Blocks were released: try to request more.
+    Refill,
+    /// Close with this reason (ban).
+    Close(String),
+    Shutdown,
+}
+
+/// Counters a peer task publishes for snapshots, lock-free.
+#[derive(Debug, Default)]
+pub struct PeerStats {
+    pub downloaded: AtomicU64,
+    pub uploaded: AtomicU64,
+    pub rate_bits: AtomicU64,
+    pub pieces: AtomicU32,
+    pub requests: AtomicU32,
+    pub am_interested: AtomicBool,
+    pub peer_choking: AtomicBool,
+    pub peer_interested: AtomicBool,
+    pub snubbed: AtomicBool,
+    pub fast: AtomicBool,
+}
+
+impl PeerStats {
+    pub fn set_rate(&self, rate: f64) {
+        self.rate_bits.store(rate.to_bits(), Ordering::Relaxed);
+    }
+    pub fn rate(&self) -> f64 {
+        f64::from_bits(self.rate_bits.load(Ordering::Relaxed))
+    }
+}
+
+struct PeerSlot {
+    tx: mpsc::UnboundedSender<PeerCommand>,
+    stats: Arc<PeerStats>,
+    addr: SocketAddr,
+    peer_id: PeerId,
+    incoming: bool,
+}
+
+/// State shared between the torrent task and its peer tasks.
+pub struct Shared {
+    pub id: TorrentId,
+    pub info_hash: InfoHash,
+    pub peer_id: PeerId,
+    pub info: Arc<Info>,
+    picker: Mutex<Picker>,
+    pub disk: mpsc::Sender<DiskJob>,
+    pub events: mpsc::UnboundedSender<TorrentMsg>,
+    peers: Mutex<HashMap<PeerKey, PeerSlot>>,
+    pub downloaded: AtomicU64,
+    pub uploaded: AtomicU64,
+    pub wasted: AtomicU64,
+}
+
+impl Shared {
+    /// The picker; held only for short, non-async sections.
+    pub fn picker(&self) -> MutexGuard<'_, Picker> {
+        self.picker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn peers(&self) -> MutexGuard<'_, HashMap<PeerKey, PeerSlot>> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn verified_bitfield(&self) -> Bitfield {
+        self.picker().verified().clone()
+    }
+
+    pub fn send_to_peers(&self, keys: &[PeerKey], cmd: PeerCommand) {
+        let peers = self.peers();
+        for k in keys {
+            if let Some(p) = peers.get(k) {
+                let c = match &cmd {
+                    PeerCommand::Cancel(r) => PeerCommand::Cancel(*r),
+                    PeerCommand::Have(i) => PeerCommand::Have(*i),
+                    _ => PeerCommand::Refill,
+                };
+                let _ = p.tx.send(c);
+            }
+        }
+    }
+
+    /// Ask every other peer to refill its pipeline (blocks were released).
+    pub fn nudge_peers(&self, except: PeerKey) {
+        for (k, p) in self.peers().iter() {
+            if *k != except {
+                let _ = p.tx.send(PeerCommand::Refill);
+            }
+        }
+    }
+}
+
+/// Everything that reaches the torrent task.
+pub enum TorrentMsg {
+    PeerUp { key: PeerKey, addr: SocketAddr, peer_id: PeerId, incoming: bool },
+    PeerClosed { key: Option<PeerKey>, addr: SocketAddr, reason: PeerCloseReason },
+    Disk(DiskResult),
+    Tracker(TrackerUpdate),
+    Incoming { stream: TcpStream, addr: SocketAddr, handshake: Handshake, leftover: BytesMut },
+    AddPeers(Vec<SocketAddr>),
+    /// Something changed that may allow more connections.
+    Nudge,
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// What the engine passes to start a torrent.
+pub struct TorrentParams {
+    pub id: TorrentId,
+    pub metainfo: Arc<Metainfo>,
+    pub target: OutputTarget,
+    pub peers: Vec<SocketAddr>,
+    pub wanted: Option<Vec<u32>>,
+    pub use_trackers: bool,
+    pub listen_port: u16,
+    pub peer_id: PeerId,
+    pub max_peers: usize,
+    pub events: mpsc::Sender<EngineEvent>,
+    pub snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conn {
+    Idle,
+    Connecting,
+    Connected(PeerKey),
+    Banned,
+}
+
+#[derive(Debug)]
+struct Known {
+    conn: Conn,
+    failures: u32,
+    next_try: Instant,
+    trust: i32,
+}
+
+/// Start the torrent task; returns the sender that feeds it.
+pub fn spawn_torrent(params: TorrentParams) -> mpsc::UnboundedSender<TorrentMsg> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let tx2 = tx.clone();
+    tokio::spawn(async move {
+        let id = params.id;
+        let events = params.events.clone();
+        if let Err(error) = run(params, tx2, rx).await {
+            let _ = events.send(EngineEvent::Failed { id, error }).await;
+        }
+    });
+    tx
+}
+
+fn emit(events: &mpsc::Sender<EngineEvent>, ev: EngineEvent) {
+    // discrete events are small; if the owner is that far behind, dropping beats stalling
+    if let Err(mpsc::error::TrySendError::Full(ev)) = events.try_send(ev) {
+        let events = events.clone();
+        tokio::spawn(async move {
+            let _ = events.send(ev).await;
+        });
+    }
+}
+
+async fn run(
+    p: TorrentParams,
+    tx: mpsc::UnboundedSender<TorrentMsg>,
+    mut rx: mpsc::UnboundedReceiver<TorrentMsg>,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let info = Arc::new(p.metainfo.info.clone());
+    let id = p.id;
+    let storage = {
+        let info = info.clone();
+        let target = p.target.clone();
+        tokio::task::spawn_blocking(move || Storage::open(&info, &target))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("open storage: {e}"))?
+    };
+    let storage = Arc::new(storage);
+    let seed: u64 = rand::random();
+    let mut picker = Picker::new(info.piece_length, info.total_length, p.wanted.as_deref(), seed);
+
+    // Resume: hash what is already on disk.
+    if storage.had_existing_data() {
+        emit(&p.events, EngineEvent::StateChanged { id, state: TorrentState::Checking });
+        let total = info.piece_count();
+        let st = storage.clone();
+        let inf = info.clone();
+        let ev = p.events.clone();
+        let valid = tokio::task::spawn_blocking(move || {
+            let mut checked = 0u32;
+            let mut good = 0u32;
+            st.verify_existing(&inf, |_, ok| {
+                checked += 1;
+                good += ok as u32;
+                if checked % 64 == 0 || checked == total {
+                    let _ = ev.try_send(EngineEvent::Checking { id, checked, total, valid: good });
+                }
+            })
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("check existing data: {e}"))?;
+        for (i, ok) in valid.iter().enumerate() {
+            if *ok {
+                picker.mark_verified(i as u32);
+            }
+        }
+    }
+
+    let (disk_res_tx, mut disk_res_rx) = mpsc::unbounded_channel();
+    let disk = spawn_disk(storage.clone(), disk_res_tx);
+    let shared = Arc::new(Shared {
+        id,
+        info_hash: p.metainfo.info_hash,
+        peer_id: p.peer_id,
+        info: info.clone(),
+        picker: Mutex::new(picker),
+        disk,
+        events: tx.clone(),
+        peers: Mutex::new(HashMap::new()),
+        downloaded: AtomicU64::new(0),
+        uploaded: AtomicU64::new(0),
+        wasted: AtomicU64::new(0),
+    });
+    let mut t = Torrent {
+        id,
+        shared: shared.clone(),
+        tx: tx.clone(),
+        events: p.events.clone(),
+        known: HashMap::new(),
+        max_peers: p.max_peers,
+        next_key: 1,
+        hash_failures: 0,
+        completed_sent: false,
+        started,
+        last_down: 0,
+        down_rate: 0.0,
+        last_rate_at: Instant::now(),
+        snapshots: p.snapshots.clone(),
+    };
+    // forward disk results into the main queue
+    {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(r) = disk_res_rx.recv().await {
+                if tx.send(TorrentMsg::Disk(r)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    let complete = shared.picker().is_complete();
+    emit(
+        &p.events,
+        EngineEvent::StateChanged {
+            id,
+            state: if complete { TorrentState::Seeding } else { TorrentState::Downloading },
+        },
+    );
+    if complete {
+        t.completed_sent = true;
+        emit(&p.events, EngineEvent::Completed { id });
+    }
+
+    let (stats_tx, stats_rx) = watch::channel(t.announce_stats());
+    let trackers = p.metainfo.trackers();
+    let announcer: Option<AnnouncerHandle> = if p.use_trackers && !trackers.is_empty() {
+        let (up_tx, mut up_rx) = mpsc::channel(16);
+        let handle = spawn_announcer(
+            AnnouncerConfig {
+                tiers: trackers,
+                info_hash: p.metainfo.info_hash,
+                peer_id: p.peer_id,
+                port: p.listen_port,
+                numwant: 200,
+                timeout: Duration::from_secs(15),
+                min_interval: Duration::from_secs(5),
+            },
+            stats_rx,
+            up_tx,
+        );
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(u) = up_rx.recv().await {
+                if tx.send(TorrentMsg::Tracker(u)).is_err() {
+                    break;
+                }
+            }
+        });
+        if complete {
+            handle.completed();
+        }
+        Some(handle)
+    } else {
+        None
+    };
+    t.add_peers(&p.peers);
+    t.connect_more();
+
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u64 = 0;
+    let result = loop {
+        tokio::select! {
+            msg = rx.recv() => {
+                let Some(msg) = msg else { break Ok(()) };
+                match msg {
+                    TorrentMsg::Shutdown(done) => {
+                        t.shutdown_peers();
+                        if let Some(a) = announcer {
+                            let _ = stats_tx.send(t.announce_stats());
+                            a.stop().await;
+                        }
+                        let _ = done.send(());
+                        return Ok(());
+                    }
+                    TorrentMsg::Disk(DiskResult::Error(e)) => {
+                        t.shutdown_peers();
+                        emit(&t.events, EngineEvent::StateChanged { id, state: TorrentState::Failed });
+                        break Err(e);
+                    }
+                    other => {
+                        let was_complete = t.completed_sent;
+                        t.handle(other);
+                        if !was_complete && t.completed_sent
+                            && let Some(a) = &announcer
+                        {
+                            let _ = stats_tx.send(t.announce_stats());
+                            a.completed();
+                        }
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                ticks += 1;
+                t.update_rates();
+                t.publish_snapshot();
+                if ticks % 4 == 0 {
+                    t.connect_more();
+                    let _ = stats_tx.send(t.announce_stats());
+                }
+            }
+        }
+    };
+    if let Some(a) = announcer {
+        a.stop().await;
+    }
+    result
+}
+
+struct Torrent {
+    id: TorrentId,
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<TorrentMsg>,
+    events: mpsc::Sender<EngineEvent>,
+    known: HashMap<SocketAddr, Known>,
+    max_peers: usize,
+    next_key: PeerKey,
+    hash_failures: u32,
+    completed_sent: bool,
+    started: Instant,
+    last_down: u64,
+    down_rate: f64,
+    last_rate_at: Instant,
+    snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
+}
+
+impl Torrent {
+    fn announce_stats(&self) -> AnnounceStats {
+        AnnounceStats {
+            uploaded: self.shared.uploaded.load(Ordering::Relaxed),
+            downloaded: self.shared.downloaded.load(Ordering::Relaxed),
+            left: self.shared.picker().bytes_left(),
+        }
+    }
+
+    fn add_peers(&mut self, addrs: &[SocketAddr]) {
+        let now = Instant::now();
+        for a in addrs {
+            if a.port() == 0 {
+                continue;
+            }
+            self.known.entry(*a).or_insert(Known { conn: Conn::Idle, failures: 0, next_try: now, trust: 0 });
+        }
+    }
+
+    fn handle(&mut self, msg: TorrentMsg) {
+        match msg {
+            TorrentMsg::PeerUp { key, addr, peer_id, incoming } => {
+                emit(&self.events, EngineEvent::PeerConnected { id: self.id, addr, peer_id, incoming });
+                if let Some(k) = self.known.get_mut(&addr) {
+                    k.conn = Conn::Connected(key);
+                }
+            }
+            TorrentMsg::PeerClosed { key, addr, reason } => self.on_peer_closed(key, addr, reason),
+            TorrentMsg::Disk(DiskResult::Verified { piece, ok }) => self.on_verified(piece, ok),
+            TorrentMsg::Disk(DiskResult::Error(_)) => {}
+            TorrentMsg::Tracker(u) => match u {
+                TrackerUpdate::Peers { url, peers, seeders, leechers, .. } => {
+                    emit(
+                        &self.events,
+                        EngineEvent::TrackerReply { id: self.id, url, peers: peers.len(), seeders, leechers },
+                    );
+                    self.add_peers(&peers);
+                    self.connect_more();
+                }
+                TrackerUpdate::Error { url, message } | TrackerUpdate::Warning { url, message } => {
+                    emit(&self.events, EngineEvent::TrackerError { id: self.id, url, message });
+                }
+            },
+            TorrentMsg::Incoming { stream, addr, handshake, leftover } => {
+                self.on_incoming(stream, addr, handshake, leftover)
+            }
+            TorrentMsg::AddPeers(addrs) => {
+                self.add_peers(&addrs);
+                self.connect_more();
+            }
+            TorrentMsg::Nudge => self.connect_more(),
+            TorrentMsg::Shutdown(_) => {}
+        }
+    }
+
+    fn on_verified(&mut self, piece: u32, ok: bool) {
+        if ok {
+            let complete = {
+                let mut picker = self.shared.picker();
+                picker.mark_verified(piece);
+                picker.is_complete()
+            };
+            let keys: Vec<PeerKey> = self.shared.peers().keys().copied().collect();
+            self.shared.send_to_peers(&keys, PeerCommand::Have(piece));
+            emit(&self.events, EngineEvent::PieceVerified { id: self.id, index: piece });
+            if complete && !self.completed_sent {
+                self.completed_sent = true;
+                emit(&self.events, EngineEvent::StateChanged { id: self.id, state: TorrentState::Seeding });
+                emit(&self.events, EngineEvent::Completed { id: self.id });
+            }
+        } else {
+            self.hash_failures += 1;
+            let senders = self.shared.picker().mark_failed(piece);
+            let cost = if senders.len() == 1 { 3 } else { 2 };
+            let mut addrs = Vec::new();
+            let mut to_ban = Vec::new();
+            {
+                let peers = self.shared.peers();
+                for key in &senders {
+                    if let Some(slot) = peers.get(key) {
+                        addrs.push(slot.addr);
+                        if let Some(k) = self.known.get_mut(&slot.addr) {
+                            k.trust -= cost;
+                            if k.trust <= BAN_THRESHOLD {
+                                to_ban.push((*key, slot.addr));
+                            }
+                        }
+                    }
+                }
+            }
+            emit(&self.events, EngineEvent::HashFailed { id: self.id, index: piece, peers: addrs });
+            for (key, addr) in to_ban {
+                if let Some(k) = self.known.get_mut(&addr) {
+                    k.conn = Conn::Banned;
+                }
+                if let Some(slot) = self.shared.peers().get(&key) {
+                    let _ = slot.tx.send(PeerCommand::Close(format!("banned after hash failures (piece {piece})")));
+                }
+            }
+            // the piece is wanted again
+            self.shared.nudge_peers(0);
+        }
+    }
+
+    fn on_peer_closed(&mut self, key: Option<PeerKey>, addr: SocketAddr, reason: PeerCloseReason) {
+        if let Some(key) = key {
+            self.shared.peers().remove(&key);
+        }
+        let now = Instant::now();
+        if let Some(k) = self.known.get_mut(&addr) {
+            match (&reason, k.conn) {
+                (_, Conn::Banned) => {}
+                (PeerCloseReason::SelfConnection, _) => k.conn = Conn::Banned,
+                _ => {
+                    let was_connected = matches!(k.conn, Conn::Connected(_));
+                    k.conn = Conn::Idle;
+                    k.failures = if was_connected { 1 } else { k.failures + 1 };
+                    let backoff = Duration::from_secs(5u64 << k.failures.min(6).saturating_sub(1));
+                    k.next_try = now + backoff;
+                }
+            }
+        }
+        let reason = if self.known.get(&addr).is_some_and(|k| k.conn == Conn::Banned)
+            && !matches!(reason, PeerCloseReason::SelfConnection)
+        {
+            PeerCloseReason::Banned(reason.to_string())
+        } else {
+            reason
+        };
+        emit(&self.events, EngineEvent::PeerDisconnected { id: self.id, addr, reason });
+        self.connect_more();
+    }
+
+    fn connected_count(&self) -> (usize, usize) {
+        let mut connected = 0;
+        let mut connecting = 0;
+        for k in self.known.values() {
+            match k.conn {
+                Conn::Connected(_) => connected += 1,
+                Conn::Connecting => connecting += 1,
+                _ => {}
+            }
+        }
+        (connected + self.shared.peers().values().filter(|p| p.incoming).count(), connecting)
+    }
+
+    fn connect_more(&mut self) {
+        if self.completed_sent {
+            return; // seeding: wait for others to connect to us
+        }
+        let (connected, mut connecting) = self.connected_count();
+        let now = Instant::now();
+        let mut budget = self.max_peers.saturating_sub(connected + connecting);
+        let candidates: Vec<SocketAddr> = self
+            .known
+            .iter()
+            .filter(|(_, k)| k.conn == Conn::Idle && k.next_try <= now)
+            .map(|(a, _)| *a)
+            .collect();
+        for addr in candidates {
+            if budget == 0 || connecting >= MAX_HALF_OPEN {
+                break;
+            }
+            budget -= 1;
+            connecting += 1;
+            if let Some(k) = self.known.get_mut(&addr) {
+                k.conn = Conn::Connecting;
+            }
+            let key = self.next_key;
+            self.next_key += 1;
+            let shared = self.shared.clone();
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                match peer::connect(addr, &shared).await {
+                    Ok((stream, hs, leftover)) => {
+                        run_peer(key, addr, shared, stream, hs, leftover, false, tx).await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(TorrentMsg::PeerClosed { key: None, addr, reason: e.into() });
+                    }
+                }
+            });
+        }
+    }
+
+    fn on_incoming(&mut self, stream: TcpStream, addr: SocketAddr, hs: Handshake, leftover: BytesMut) {
+        let (connected, _) = self.connected_count();
+        if connected >= self.max_peers || hs.peer_id == self.shared.peer_id {
+            return;
+        }
+        if self.shared.peers().values().any(|p| p.peer_id == hs.peer_id) {
+            return; // already connected to this peer the other way
+        }
+        let key = self.next_key;
+        self.next_key += 1;
+        let shared = self.shared.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(run_peer(key, addr, shared, stream, hs, leftover, true, tx));
+    }
+
+    fn shutdown_peers(&mut self) {
+        for p in self.shared.peers().values() {
+            let _ = p.tx.send(PeerCommand::Shutdown);
+        }
+    }
+
+    fn update_rates(&mut self) {
+        let now = Instant::now();
+        let dt = now.duration_since(self.last_rate_at).as_secs_f64();
+        if dt <= 0.0 {
+            return;
+        }
+        let down = self.shared.downloaded.load(Ordering::Relaxed);
+        let inst = (down - self.last_down) as f64 / dt;
+        self.down_rate = self.down_rate * 0.7 + inst * 0.3;
+        self.last_down = down;
+        self.last_rate_at = now;
+    }
+
+    fn publish_snapshot(&self) {
+        let peers: Vec<PeerSnapshot> = self
+            .shared
+            .peers()
+            .values()
+            .map(|p| PeerSnapshot {
+                addr: p.addr,
+                peer_id: p.peer_id,
+                incoming: p.incoming,
+                am_choking: true,
+                am_interested: p.stats.am_interested.load(Ordering::Relaxed),
+                peer_choking: p.stats.peer_choking.load(Ordering::Relaxed),
+                peer_interested: p.stats.peer_interested.load(Ordering::Relaxed),
+                snubbed: p.stats.snubbed.load(Ordering::Relaxed),
+                fast: p.stats.fast.load(Ordering::Relaxed),
+                pieces: p.stats.pieces.load(Ordering::Relaxed),
+                downloaded: p.stats.downloaded.load(Ordering::Relaxed),
+                uploaded: p.stats.uploaded.load(Ordering::Relaxed),
+                download_rate: p.stats.rate(),
+                requests_in_flight: p.stats.requests.load(Ordering::Relaxed),
+            })
+            .collect();
+        let (pieces_verified, bytes_left, in_endgame, complete) = {
+            let picker = self.shared.picker();
+            (picker.verified().count_ones(), picker.bytes_left(), picker.in_endgame(), picker.is_complete())
+        };
+        let snap = TorrentSnapshot {
+            id: self.id,
+            info_hash: self.shared.info_hash,
+            name: self.shared.info.name.clone(),
+            state: if complete { TorrentState::Seeding } else { TorrentState::Downloading },
+            total_length: self.shared.info.total_length,
+            piece_count: self.shared.info.piece_count(),
+            pieces_verified,
+            bytes_left,
+            downloaded: self.shared.downloaded.load(Ordering::Relaxed),
+            uploaded: self.shared.uploaded.load(Ordering::Relaxed),
+            download_rate: self.down_rate,
+            upload_rate: 0.0,
+            in_endgame,
+            hash_failures: self.hash_failures,
+            known_peers: self.known.len(),
+            peers,
+            elapsed: self.started.elapsed(),
+        };
+        self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).insert(self.id, snap);
+    }
+}
+
+/// Register a connected peer, run it, and report its end to the torrent.
+#[allow(clippy::too_many_arguments)]
+async fn run_peer(
+    key: PeerKey,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    hs: Handshake,
+    leftover: BytesMut,
+    incoming: bool,
+    tx: mpsc::UnboundedSender<TorrentMsg>,
+) {
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let stats = Arc::new(PeerStats::default());
+    stats.peer_choking.store(true, Ordering::Relaxed);
+    shared.peers().insert(
+        key,
+        PeerSlot { tx: cmd_tx, stats: stats.clone(), addr, peer_id: hs.peer_id, incoming },
+    );
+    let _ = tx.send(TorrentMsg::PeerUp { key, addr, peer_id: hs.peer_id, incoming });
+    let reason = peer::run(key, shared, stats, stream, hs, leftover, cmd_rx).await;
+    let _ = tx.send(TorrentMsg::PeerClosed { key: Some(key), addr, reason });
+}

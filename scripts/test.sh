@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The whole test suite in one command: `bash scripts/test.sh` (CI runs it through .ci/run).
+#
+# 1. Installs what the interop tests need if it is missing (Debian/apt): python3-libtorrent
+#    (libtorrent 2.0.8, imported by /usr/bin/python3), opentracker, aria2, mktorrent, tmux,
+#    and a C toolchain; the Rust toolchain through rustup only if cargo is missing.
+# 2. cargo test --release --all-targets   (release: the interop tests move tens of MiB)
+# 3. cargo clippy --all-targets -- -D warnings
+# Both 2 and 3 always run; the script exits non-zero if either (or 1) fails.
+# All network traffic of the tests stays on 127.0.0.0/8.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+apt_missing=()
+pkg_installed() { dpkg -s "$1" >/dev/null 2>&1; }
+
+if ! pkg_installed python3-libtorrent || ! /usr/bin/python3 -c 'import libtorrent' >/dev/null 2>&1; then
+    apt_missing+=(python3-libtorrent)
+fi
+command -v opentracker >/dev/null 2>&1 || apt_missing+=(opentracker)
+command -v aria2c >/dev/null 2>&1 || apt_missing+=(aria2)
+command -v mktorrent >/dev/null 2>&1 || apt_missing+=(mktorrent)
+command -v tmux >/dev/null 2>&1 || apt_missing+=(tmux)
+command -v cc >/dev/null 2>&1 || apt_missing+=(build-essential)
+
+# Cargo may be installed by rustup without being on PATH (fresh login shells, CI).
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+need_rustup=0
+if ! command -v cargo >/dev/null 2>&1; then
+    need_rustup=1
+    command -v curl >/dev/null 2>&1 || apt_missing+=(curl ca-certificates)
+fi
+
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+    log "installing missing packages: ${apt_missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update
+    $SUDO apt-get install -y --no-install-recommends "${apt_missing[@]}"
+fi
+
+if [ "$need_rustup" -eq 1 ]; then
+    log "installing the Rust toolchain (rustup)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+        sh -s -- -y --profile minimal --component clippy
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! cargo clippy --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+    rustup component add clippy
+fi
+
+log "tool versions"
+cargo --version
+/usr/bin/python3 -c 'import libtorrent; print("libtorrent", libtorrent.__version__)'
+aria2c --version | head -n 1
+command -v opentracker
+
+status=0
+
+log "cargo test --release --all-targets"
+if ! cargo test --release --all-targets; then
+    status=1
+    log "FAILED: cargo test"
+fi
+
+log "cargo clippy --all-targets -- -D warnings"
+if ! cargo clippy --all-targets -- -D warnings; then
+    status=1
+    log "FAILED: cargo clippy"
+fi
+
+if [ "$status" -eq 0 ]; then
+    log "all tests and lints passed"
+fi
+exit "$status"

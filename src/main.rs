@@ -72,9 +72,21 @@ enum Cmd {
     },
 }
 
-fn main() -> Result<()> {
-    color_eyre::install()?;
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    // color-eyre formats panics; errors are printed below as one plain line, because a user
+    // error (bad torrent, unreachable peer) deserves a sentence, not a backtrace.
+    let _ = color_eyre::config::HookBuilder::default().display_env_section(false).install();
+    match run(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("fast-peer: error: {}", chain.join(": "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
     if args.verbose > 0 {
         let level = match args.verbose {
             1 => "info",

@@ -280,6 +280,7 @@ async fn run(
         tx: tx.clone(),
         events: p.events.clone(),
         known: HashMap::new(),
+        key_addrs: HashMap::new(),
         max_peers: p.max_peers,
         next_key: 1,
         hash_failures: 0,
@@ -407,6 +408,9 @@ struct Torrent {
     tx: mpsc::UnboundedSender<TorrentMsg>,
     events: mpsc::Sender<EngineEvent>,
     known: HashMap<SocketAddr, Known>,
+    /// Address of every peer key seen, kept after it closes so late hash failures can be
+    /// attributed.
+    key_addrs: HashMap<PeerKey, SocketAddr>,
     max_peers: usize,
     next_key: PeerKey,
     hash_failures: u32,
@@ -441,6 +445,7 @@ impl Torrent {
         match msg {
             TorrentMsg::PeerUp { key, addr, peer_id, incoming } => {
                 emit(&self.events, EngineEvent::PeerConnected { id: self.id, addr, peer_id, incoming });
+                self.key_addrs.insert(key, addr);
                 if let Some(k) = self.known.get_mut(&addr) {
                     k.conn = Conn::Connected(key);
                 }
@@ -494,22 +499,19 @@ impl Torrent {
             let cost = if senders.len() == 1 { 3 } else { 2 };
             let mut addrs = Vec::new();
             let mut to_ban = Vec::new();
-            {
-                let peers = self.shared.peers();
-                for key in &senders {
-                    if let Some(slot) = peers.get(key) {
-                        addrs.push(slot.addr);
-                        if let Some(k) = self.known.get_mut(&slot.addr) {
-                            k.trust -= cost;
-                            if k.trust <= BAN_THRESHOLD {
-                                to_ban.push((*key, slot.addr));
-                            }
-                        }
+            for key in &senders {
+                let Some(addr) = self.key_addrs.get(key).copied() else { continue };
+                addrs.push(addr);
+                if let Some(k) = self.known.get_mut(&addr) {
+                    k.trust -= cost;
+                    if k.trust <= BAN_THRESHOLD && k.conn != Conn::Banned {
+                        to_ban.push((*key, addr));
                     }
                 }
             }
             emit(&self.events, EngineEvent::HashFailed { id: self.id, index: piece, peers: addrs });
             for (key, addr) in to_ban {
+                tracing::info!("banning {addr} after hash failures");
                 if let Some(k) = self.known.get_mut(&addr) {
                     k.conn = Conn::Banned;
                 }

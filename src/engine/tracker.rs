@@ -30,10 +30,11 @@
 //! inside tiers, never the tier order), and a URL that answers moves to the front of its tier.
 //!
 //! # The announce schedule
-//! [`Schedule`] is plain logic on `Instant`s. After a success the next announce waits
+//! `Schedule` is plain logic on `Instant`s. After a success the next announce waits
 //! `max(interval, min interval, config floor)`; after a failed round it backs off 15 s doubling
 //! to 30 min, never below the floor. [`AnnouncerHandle::request_peers`] pulls the next announce
-//! forward but never closer than `max(floor, tracker min interval)` to the previous one;
+//! forward but never closer than `max(floor, tracker min interval)` to the previous one (and
+//! never closer than [`BACKOFF_BASE`] while every tracker is failing);
 //! [`AnnouncerHandle::completed`] only respects the floor, because the `completed` event is what
 //! the tracker counts as a finished download.
 //!
@@ -333,13 +334,20 @@ async fn announce_udp(
     cfg: &UdpConfig,
 ) -> Result<AnnounceResponse, AnnounceError> {
     let (host, port) = parse_udp_url(url)?;
-    let addr = tokio::net::lookup_host((host.as_str(), port))
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
         .await
         .map_err(|e| AnnounceError::BadUrl {
             url: url.to_string(),
             reason: e.to_string(),
         })?
-        .next()
+        .collect();
+    // Prefer IPv4 when a name has both: `localhost` often resolves to ::1 first while trackers
+    // (and our peer listener) commonly listen on IPv4 only.
+    let addr = addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
         .ok_or_else(|| AnnounceError::BadUrl {
             url: url.to_string(),
             reason: "no address".into(),
@@ -682,12 +690,16 @@ impl Schedule {
         backoff
     }
 
-    /// Pull the next announce forward to the earliest allowed moment.
+    /// Pull the next announce forward to the earliest allowed moment. A peer request
+    /// (`respect_tracker_min`) also waits for the tracker's `min interval` and, while trackers
+    /// are failing, for [`BACKOFF_BASE`], so a swarm short of peers cannot hammer a dead tracker.
     fn hurry(&mut self, now: Instant, respect_tracker_min: bool) {
-        let gap = if respect_tracker_min {
-            self.floor.max(self.tracker_min)
-        } else {
+        let gap = if !respect_tracker_min {
             self.floor
+        } else if self.failures > 0 {
+            self.floor.max(BACKOFF_BASE)
+        } else {
+            self.floor.max(self.tracker_min)
         };
         let earliest = self.last.map_or(now, |last| (last + gap).max(now));
         self.next = self.next.min(earliest);
@@ -1319,6 +1331,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn udp_over_ipv6_reads_18_byte_peers() {
+        // Skip quietly where the sandbox has no IPv6 loopback.
+        let Ok(sock) = UdpSocket::bind("[::1]:0").await else {
+            return;
+        };
+        let url = format!("udp://{}/announce", sock.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut buf = [0u8; 256];
+            for _ in 0..2 {
+                let Ok((n, from)) = sock.recv_from(&mut buf).await else {
+                    return;
+                };
+                let mut reply = Vec::new();
+                if n == 16 {
+                    reply.extend_from_slice(&[0, 0, 0, 0]);
+                    reply.extend_from_slice(&buf[12..16]);
+                    reply.extend_from_slice(&99u64.to_be_bytes());
+                } else {
+                    reply.extend_from_slice(&[0, 0, 0, 1]);
+                    reply.extend_from_slice(&buf[12..16]);
+                    reply.extend_from_slice(&[0, 0, 0, 60, 0, 0, 0, 1, 0, 0, 0, 1]);
+                    reply.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+                    reply.extend_from_slice(&6881u16.to_be_bytes());
+                }
+                let _ = sock.send_to(&reply, from).await;
+            }
+        });
+        let resp = announce_with(&url, &request(), T, &fast_udp())
+            .await
+            .unwrap();
+        assert_eq!(resp.peers, vec!["[::1]:6881".parse().unwrap()]);
+        assert_eq!(resp.interval, 60);
+    }
+
+    #[tokio::test]
     async fn udp_refused_port_fails() {
         let url = format!("udp://127.0.0.1:{}", closed_port());
         assert!(
@@ -1473,6 +1520,12 @@ mod tests {
             15,
             "a success resets the backoff"
         );
+        // While failing, a peer request waits at least BACKOFF_BASE; a completion only the floor.
+        s.on_failure(t0);
+        s.hurry(t0, true);
+        assert_eq!(s.next, t0 + BACKOFF_BASE);
+        s.hurry(t0, false);
+        assert_eq!(s.next, t0 + Duration::from_secs(5));
         let mut slow = Schedule::new(t0, Duration::from_secs(100));
         assert_eq!(
             slow.on_failure(t0).as_secs(),

@@ -1,0 +1,623 @@
+//! fast-peer's download commands against real, independently written software: libtorrent
+//! 2.0.8 seeders (`scripts/lt_peer.py`) and opentracker, all on 127.0.0.0/8. Torrents are made
+//! by libtorrent; every download is checked byte for byte by hash.
+//!
+//! CLI contract under test (stdout is exact; errors go to stderr with a non-zero exit):
+//! - `fast-peer peers FILE.torrent` -> one `IP:PORT` per line
+//! - `fast-peer handshake FILE.torrent IP:PORT` -> `Peer ID: <40 hex>`
+//! - `fast-peer download_piece -o OUT FILE.torrent INDEX` -> OUT holds exactly that piece
+//! - `fast-peer download -o OUT FILE.torrent [--dir DIR] [--port N] [--peer IP:PORT]...`,
+//!   where OUT is the file (single-file torrent) or the root folder (multi-file torrent)
+//!
+//! Each test uses its own loopback network 127.0.NET.x (NET = 1..99, unique per test) and
+//! kernel-chosen ports, so they run in parallel. Every fast-peer run is bounded by
+//! `TEST_TIMEOUT_SECS`: a hang fails the test instead of blocking CI. The harness itself is
+//! checked without fast-peer in `harness_selfcheck.rs`.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Tracker {
+    Http,
+    Udp,
+    /// The torrent announces to a closed port: peers only come from `--peer`.
+    Unreachable,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Seed {
+    /// Serve corrupted data in every other piece (0, 2, 4, ...).
+    corrupt: bool,
+    /// Bytes per second, 0 = unlimited.
+    upload_limit: u64,
+}
+
+const GOOD: Seed = Seed {
+    corrupt: false,
+    upload_limit: 0,
+};
+
+/// Content, torrent, tracker and seeders for one test. Dropping it stops every process and
+/// removes every file.
+struct Swarm {
+    content: Content,
+    torrent: PathBuf,
+    meta: TorrentMeta,
+    seeders: Vec<LtPeer>,
+    _tracker: Option<Opentracker>,
+    work: tempfile::TempDir,
+}
+
+impl Swarm {
+    fn start(
+        net: u8,
+        layout: Layout,
+        piece_length: u64,
+        tracker: Tracker,
+        seeds: &[Seed],
+    ) -> Swarm {
+        let work = tempfile::tempdir().expect("tempdir");
+        let content = create_content(&work.path().join("seed"), layout);
+        let ot = match tracker {
+            Tracker::Http | Tracker::Udp => Some(Opentracker::start()),
+            Tracker::Unreachable => None,
+        };
+        let url = match (&ot, tracker) {
+            (Some(t), Tracker::Http) => t.http_announce(),
+            (Some(t), Tracker::Udp) => t.udp_announce(),
+            _ => format!("http://127.0.0.1:{}/announce", closed_port()),
+        };
+        let (torrent, hash) = make_torrent(&content.path, piece_length, &url);
+        if let Some(t) = &ot {
+            t.allow(&hash);
+        }
+        let meta = TorrentMeta::read(&torrent);
+        let seeders = seeds
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let opts = SeedOpts {
+                    corrupt_dir: s.corrupt.then(|| work.path().join(format!("corrupt-{i}"))),
+                    upload_limit: s.upload_limit,
+                    wait_tracker: tracker != Tracker::Unreachable,
+                    ..SeedOpts::default()
+                };
+                LtPeer::seed(
+                    &torrent,
+                    &content.save_path,
+                    &test_ip(net, 11 + i as u8),
+                    opts,
+                )
+            })
+            .collect();
+        Swarm {
+            content,
+            torrent,
+            meta,
+            seeders,
+            _tracker: ot,
+            work,
+        }
+    }
+
+    /// A fresh, empty folder for one client's output.
+    fn out_dir(&self, name: &str) -> PathBuf {
+        let dir = self.work.path().join(name);
+        fs::create_dir_all(&dir).expect("create out dir");
+        dir
+    }
+
+    /// Where `-o` points inside `out_dir`: named like the torrent (file or root folder).
+    fn target_in(&self, out_dir: &Path) -> PathBuf {
+        out_dir.join(&self.meta.name)
+    }
+
+    fn peer_args(&self) -> Vec<String> {
+        self.seeders
+            .iter()
+            .flat_map(|s| ["--peer".to_string(), s.addr()])
+            .collect()
+    }
+
+    /// Seeders' logs, for failure messages.
+    fn seeder_logs(&self) -> String {
+        self.seeders
+            .iter()
+            .map(|s| format!("--- seeder {} ---\n{}", s.addr(), s.stderr()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// `fast-peer download -o TARGET TORRENT --port P [extra...]`, not started yet.
+fn download_cmd(torrent: &Path, target: &Path, extra: &[String]) -> std::process::Command {
+    let mut cmd = fast_peer();
+    cmd.arg("download")
+        .arg("-o")
+        .arg(target)
+        .arg(torrent)
+        .args(["--port", &free_port().to_string()])
+        .args(extra);
+    cmd
+}
+
+/// Runs a download to completion and checks the result against the content.
+fn download_and_verify(swarm: &Swarm, extra: &[String]) {
+    let out = swarm.out_dir("out");
+    let target = swarm.target_in(&out);
+    let o = run_with_timeout(
+        &mut download_cmd(&swarm.torrent, &target, extra),
+        TEST_TIMEOUT_SECS,
+    );
+    if !o.status.success() {
+        eprintln!("{}", swarm.seeder_logs());
+    }
+    assert_success("fast-peer download", &o);
+    assert_same_content(&swarm.content.path, &target);
+    assert_no_extra_files(&out, &target);
+}
+
+/// Nothing but the download itself may be left in its folder (no part/resume files once
+/// complete).
+fn assert_no_extra_files(out_dir: &Path, target: &Path) {
+    let extra: Vec<_> = fs::read_dir(out_dir)
+        .expect("read out dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p != target)
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "unexpected files next to the download: {extra:?}"
+    );
+}
+
+fn stdout_lines(o: &std::process::Output) -> Vec<String> {
+    String::from_utf8(o.stdout.clone())
+        .expect("stdout is UTF-8")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// peers
+// ---------------------------------------------------------------------------------------------
+
+fn peers_lists_both_seeders(net: u8, tracker: Tracker) {
+    let swarm = Swarm::start(
+        net,
+        multi_file_layout(),
+        MULTI_PIECE_LENGTH,
+        tracker,
+        &[GOOD, GOOD],
+    );
+    let mut cmd = fast_peer();
+    cmd.arg("peers").arg(&swarm.torrent);
+    let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
+    assert_success("fast-peer peers", &o);
+    let lines = stdout_lines(&o);
+    for line in &lines {
+        assert!(
+            line.parse::<std::net::SocketAddrV4>().is_ok(),
+            "`{line}` is not IP:PORT; stdout: {lines:?}"
+        );
+    }
+    for s in &swarm.seeders {
+        assert!(
+            lines.contains(&s.addr()),
+            "{} missing from {lines:?}",
+            s.addr()
+        );
+    }
+}
+
+#[test]
+fn peers_from_http_tracker() {
+    peers_lists_both_seeders(1, Tracker::Http);
+}
+
+#[test]
+fn peers_from_udp_tracker() {
+    peers_lists_both_seeders(2, Tracker::Udp);
+}
+
+// ---------------------------------------------------------------------------------------------
+// handshake
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn handshake_prints_the_seeders_peer_id() {
+    let swarm = Swarm::start(
+        3,
+        multi_file_layout(),
+        MULTI_PIECE_LENGTH,
+        Tracker::Http,
+        &[GOOD, GOOD],
+    );
+    for s in &swarm.seeders {
+        let mut cmd = fast_peer();
+        cmd.arg("handshake").arg(&swarm.torrent).arg(s.addr());
+        let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
+        assert_success("fast-peer handshake", &o);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            format!("Peer ID: {}\n", s.peer_id_hex),
+            "handshake with {}",
+            s.addr()
+        );
+    }
+}
+
+#[test]
+fn handshake_with_closed_port_fails_on_stderr() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let content = create_content(work.path(), multi_file_layout());
+    let url = format!("http://127.0.0.1:{}/announce", closed_port());
+    let (torrent, _) = make_torrent(&content.path, MULTI_PIECE_LENGTH, &url);
+    let mut cmd = fast_peer();
+    cmd.arg("handshake")
+        .arg(&torrent)
+        .arg(format!("{}:{}", test_ip(4, 11), closed_port()));
+    let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
+    assert!(
+        !o.status.success(),
+        "handshake with a closed port succeeded"
+    );
+    assert!(
+        o.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(!o.stderr.is_empty(), "no error message on stderr");
+}
+
+// ---------------------------------------------------------------------------------------------
+// download_piece
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn download_piece_writes_exactly_that_piece() {
+    let swarm = Swarm::start(
+        5,
+        multi_file_layout(),
+        MULTI_PIECE_LENGTH,
+        Tracker::Http,
+        &[GOOD, GOOD],
+    );
+    let meta = &swarm.meta;
+    let last = meta.num_pieces() - 1;
+    // First piece, one spanning several files (the small ones at the start of the torrent
+    // order), a middle one, the short last one.
+    for index in [0, 1, meta.num_pieces() / 2, last] {
+        let out = swarm.out_dir(&format!("piece-{index}"));
+        let file = out.join(format!("piece-{index}.bin"));
+        let mut cmd = fast_peer();
+        cmd.arg("download_piece")
+            .arg("-o")
+            .arg(&file)
+            .arg(&swarm.torrent)
+            .arg(index.to_string());
+        let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
+        assert_success(&format!("fast-peer download_piece {index}"), &o);
+        let got = fs::read(&file).expect("read piece file");
+        assert_eq!(
+            got.len() as u64,
+            meta.piece_size(index),
+            "length of piece {index}"
+        );
+        assert_eq!(
+            sha1_bytes(&got),
+            meta.pieces[index],
+            "SHA-1 of piece {index}"
+        );
+        assert_eq!(
+            got,
+            meta.read_piece(&swarm.content.save_path, index),
+            "bytes of piece {index}"
+        );
+    }
+}
+
+#[test]
+fn download_piece_out_of_range_fails_on_stderr() {
+    let swarm = Swarm::start(
+        6,
+        multi_file_layout(),
+        MULTI_PIECE_LENGTH,
+        Tracker::Http,
+        &[GOOD],
+    );
+    let out = swarm.out_dir("out");
+    let file = out.join("piece.bin");
+    let mut cmd = fast_peer();
+    cmd.arg("download_piece")
+        .arg("-o")
+        .arg(&file)
+        .arg(&swarm.torrent)
+        .arg(swarm.meta.num_pieces().to_string());
+    let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
+    assert!(
+        !o.status.success(),
+        "download_piece past the last piece succeeded"
+    );
+    assert!(
+        o.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(!o.stderr.is_empty(), "no error message on stderr");
+}
+
+// ---------------------------------------------------------------------------------------------
+// download
+// ---------------------------------------------------------------------------------------------
+
+/// (a) One 64 MiB file, peers from opentracker over HTTP, two libtorrent seeders.
+#[test]
+fn download_single_file_http_tracker_two_seeders() {
+    let swarm = Swarm::start(
+        10,
+        single_file_layout(),
+        SINGLE_PIECE_LENGTH,
+        Tracker::Http,
+        &[GOOD, GOOD],
+    );
+    download_and_verify(&swarm, &[]);
+}
+
+/// (b) Nested folders, zero-length files, spaces, files ending mid-piece, short last piece;
+/// peers from the UDP tracker.
+#[test]
+fn download_multi_file_udp_tracker() {
+    let swarm = Swarm::start(
+        11,
+        multi_file_layout(),
+        MULTI_PIECE_LENGTH,
+        Tracker::Udp,
+        &[GOOD, GOOD],
+    );
+    download_and_verify(&swarm, &[]);
+}
+
+/// `--dir DIR` saves as DIR/<torrent name>, like other clients.
+#[test]
+fn download_multi_file_with_dir_option() {
+    let swarm = Swarm::start(
+        12,
+        multi_file_layout(),
+        MULTI_PIECE_LENGTH,
+        Tracker::Http,
+        &[GOOD, GOOD],
+    );
+    let out = swarm.out_dir("out");
+    let mut cmd = fast_peer();
+    cmd.arg("download")
+        .arg("--dir")
+        .arg(&out)
+        .arg(&swarm.torrent)
+        .args(["--port", &free_port().to_string()]);
+    let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
+    assert_success("fast-peer download --dir", &o);
+    let target = swarm.target_in(&out);
+    assert_same_tree(&swarm.content.path, &target);
+    assert_no_extra_files(&out, &target);
+}
+
+/// `--dir DIR` for a single-file torrent: DIR/<name>.
+#[test]
+fn download_single_file_with_dir_option() {
+    let layout = vec![("one file.bin".to_string(), 3 * MIB + 12_345)];
+    let swarm = Swarm::start(13, layout, 256 * KIB, Tracker::Http, &[GOOD]);
+    let out = swarm.out_dir("out");
+    let mut cmd = fast_peer();
+    cmd.arg("download")
+        .arg("--dir")
+        .arg(&out)
+        .arg(&swarm.torrent)
+        .args(["--port", &free_port().to_string()]);
+    let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
+    assert_success("fast-peer download --dir", &o);
+    let target = swarm.target_in(&out);
+    assert_same_file(&swarm.content.path, &target);
+    assert_no_extra_files(&out, &target);
+}
+
+/// (c) 16 KiB pieces: 3072 pieces, one block each.
+#[test]
+fn download_16k_pieces() {
+    let swarm = Swarm::start(
+        14,
+        small_pieces_layout(),
+        SMALL_PIECE_LENGTH,
+        Tracker::Http,
+        &[GOOD, GOOD],
+    );
+    download_and_verify(&swarm, &[]);
+}
+
+/// (d) One seeder serves corrupt data in every other piece; the good one is slowed down so the
+/// corrupt one is certainly asked for pieces. The download must still complete and verify.
+#[test]
+fn download_survives_a_corrupt_seeder() {
+    let corrupt = Seed {
+        corrupt: true,
+        upload_limit: 0,
+    };
+    let slow_good = Seed {
+        corrupt: false,
+        upload_limit: 4 * MIB,
+    };
+    let swarm = Swarm::start(
+        15,
+        multi_file_layout(),
+        MULTI_PIECE_LENGTH,
+        Tracker::Http,
+        &[corrupt, slow_good],
+    );
+    assert!(
+        !swarm
+            .meta
+            .bad_pieces(&swarm.work.path().join("corrupt-0"))
+            .is_empty()
+    );
+    download_and_verify(&swarm, &[]);
+}
+
+/// (e) One of two seeders is killed while the download runs; the other one finishes it. The
+/// seeders are rate-limited so the download is still running when the kill happens.
+#[test]
+fn download_survives_a_seeder_killed_mid_download() {
+    let limited = Seed {
+        corrupt: false,
+        upload_limit: 6 * MIB,
+    };
+    let mut swarm = Swarm::start(
+        16,
+        single_file_layout(),
+        SINGLE_PIECE_LENGTH,
+        Tracker::Http,
+        &[limited, limited],
+    );
+    let out = swarm.out_dir("out");
+    let target = swarm.target_in(&out);
+    let mut dl = Running::start(&mut download_cmd(&swarm.torrent, &target, &[]));
+    wait_until(TEST_TIMEOUT_SECS, "the download to start writing", || {
+        written_bytes(&out) >= 4 * MIB || dl.try_wait().is_some()
+    });
+    // The scenario's precondition: the seeders' upload limit keeps the download running.
+    assert!(
+        dl.try_wait().is_none(),
+        "the download finished before a seeder could be killed"
+    );
+    swarm.seeders[0].kill();
+    let o = dl.wait_timeout(TEST_TIMEOUT_SECS);
+    if !o.status.success() {
+        eprintln!("{}", swarm.seeder_logs());
+    }
+    assert_success("fast-peer download", &o);
+    assert_same_file(&swarm.content.path, &target);
+}
+
+/// (f) No tracker reachable: the peers come only from `--peer`.
+#[test]
+fn download_with_peer_option_only() {
+    let swarm = Swarm::start(
+        17,
+        multi_file_layout(),
+        MULTI_PIECE_LENGTH,
+        Tracker::Unreachable,
+        &[GOOD, GOOD],
+    );
+    download_and_verify(&swarm, &swarm.peer_args());
+}
+
+/// (f) `--peer` only, single-file, one seeder.
+#[test]
+fn download_single_file_with_one_peer_option() {
+    let layout = vec![("lonely.bin".to_string(), 10 * MIB + 1)];
+    let swarm = Swarm::start(18, layout, 512 * KIB, Tracker::Unreachable, &[GOOD]);
+    download_and_verify(&swarm, &swarm.peer_args());
+}
+
+/// (g) Resume: a download SIGKILLed once its output has grown is finished by a rerun; a rerun
+/// on the completed file succeeds and leaves the file (content and mtime) untouched.
+#[test]
+fn download_resumes_after_sigkill_and_rerun_on_complete_file_is_a_no_op() {
+    let limited = Seed {
+        corrupt: false,
+        upload_limit: 8 * MIB,
+    };
+    let swarm = Swarm::start(
+        19,
+        single_file_layout(),
+        SINGLE_PIECE_LENGTH,
+        Tracker::Http,
+        &[limited, limited],
+    );
+    let out = swarm.out_dir("out");
+    let target = swarm.target_in(&out);
+
+    let mut first = Running::start(&mut download_cmd(&swarm.torrent, &target, &[]));
+    wait_until(TEST_TIMEOUT_SECS, "the first run to write data", || {
+        written_bytes(&out) >= 8 * MIB || first.try_wait().is_some()
+    });
+    assert!(
+        first.try_wait().is_none(),
+        "the first run finished before it could be killed"
+    );
+    let killed = first.kill();
+    let partial = written_bytes(&out);
+    eprintln!(
+        "first run killed ({}) after {partial} bytes on disk",
+        killed.status
+    );
+
+    let o = run_with_timeout(
+        &mut download_cmd(&swarm.torrent, &target, &[]),
+        TEST_TIMEOUT_SECS,
+    );
+    if !o.status.success() {
+        eprintln!("{}", swarm.seeder_logs());
+    }
+    assert_success("fast-peer download (resumed)", &o);
+    assert_same_file(&swarm.content.path, &target);
+    assert_no_extra_files(&out, &target);
+
+    let before = fs::metadata(&target)
+        .expect("metadata")
+        .modified()
+        .expect("mtime");
+    // Make a rewrite detectable even on filesystems with coarse timestamps.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let o = run_with_timeout(
+        &mut download_cmd(&swarm.torrent, &target, &[]),
+        TEST_TIMEOUT_SECS,
+    );
+    assert_success("fast-peer download (already complete)", &o);
+    let after = fs::metadata(&target)
+        .expect("metadata")
+        .modified()
+        .expect("mtime");
+    assert_eq!(after, before, "rerun on a complete file changed its mtime");
+    assert_same_file(&swarm.content.path, &target);
+    assert_no_extra_files(&out, &target);
+}
+
+/// A resumed multi-file download: part of the tree on disk, rerun completes it.
+#[test]
+fn download_multi_file_resumes_after_sigkill() {
+    let limited = Seed {
+        corrupt: false,
+        upload_limit: 2 * MIB,
+    };
+    let swarm = Swarm::start(
+        20,
+        multi_file_layout(),
+        MULTI_PIECE_LENGTH,
+        Tracker::Http,
+        &[limited],
+    );
+    let out = swarm.out_dir("out");
+    let target = swarm.target_in(&out);
+    let mut first = Running::start(&mut download_cmd(&swarm.torrent, &target, &[]));
+    wait_until(TEST_TIMEOUT_SECS, "the first run to write data", || {
+        written_bytes(&out) >= MIB || first.try_wait().is_some()
+    });
+    assert!(
+        first.try_wait().is_none(),
+        "the first run finished before it could be killed"
+    );
+    first.kill();
+    let o = run_with_timeout(
+        &mut download_cmd(&swarm.torrent, &target, &[]),
+        TEST_TIMEOUT_SECS,
+    );
+    assert_success("fast-peer download (resumed)", &o);
+    assert_same_tree(&swarm.content.path, &target);
+    assert_no_extra_files(&out, &target);
+}

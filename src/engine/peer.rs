@@ -273,6 +273,7 @@ impl Session {
         match msg {
             Message::KeepAlive => {}
             Message::Choke => {
+                tracing::debug!(peer = self.key, outstanding = self.outstanding.len(), "choked");
                 self.peer_choking = true;
                 self.stats.peer_choking.store(true, Ordering::Relaxed);
                 if !self.fast {
@@ -281,6 +282,7 @@ impl Session {
                 }
             }
             Message::Unchoke => {
+                tracing::debug!(peer = self.key, "unchoked");
                 self.peer_choking = false;
                 self.stats.peer_choking.store(false, Ordering::Relaxed);
                 self.fill_requests();
@@ -341,6 +343,7 @@ impl Session {
                 if !self.fast {
                     return self.protocol("reject without the fast extension".into());
                 }
+                tracing::debug!(peer = self.key, ?r, "rejected");
                 if let Some(pos) = self.outstanding.iter().position(|(o, _)| *o == r) {
                     self.outstanding.remove(pos);
                     self.shared.picker().release(self.key, &r);
@@ -406,6 +409,7 @@ impl Session {
         if let Some(pos) = requested {
             self.outstanding.remove(pos);
         } else {
+            tracing::debug!(peer = self.key, ?r, "unrequested block");
             let valid = self.shared.picker().is_valid_block(&r);
             if !valid {
                 return self.protocol(format!(
@@ -468,6 +472,7 @@ impl Session {
         if let Some((_, sent)) = self.outstanding.first()
             && now.duration_since(*sent) > REQUEST_TIMEOUT
         {
+            tracing::debug!(peer = self.key, outstanding = self.outstanding.len(), "request timed out: snubbed");
             self.snubbed = true;
             self.stats.snubbed.store(true, Ordering::Relaxed);
             self.release_all();

@@ -319,29 +319,26 @@ impl Picker {
             return;
         }
         // 3. endgame: duplicate requests of blocks others have outstanding
-        let indices: Vec<u32> = self.partial.keys().copied().filter(|i| have.get(*i)).collect();
-        for index in indices {
-            let Some(p) = self.partial.get_mut(&index) else { continue };
+        let mut dups: Vec<(u32, u32)> = Vec::new();
+        let room = max - (out.len() - start);
+        for (&index, p) in self.partial.iter_mut() {
+            if !have.get(index) {
+                continue;
+            }
             for (b, block) in p.blocks.iter_mut().enumerate() {
-                if out.len() - start >= max {
-                    return;
+                if dups.len() >= room {
+                    break;
                 }
                 if let Block::Requested(peers) = block
                     && peers.len() < ENDGAME_MAX_REQUESTERS
                     && !peers.contains(&peer)
                 {
                     peers.push(peer);
-                    let r = b as u32;
-                    out.push(BlockRef { index, begin: r * BLOCK_SIZE, length: 0 });
+                    dups.push((index, b as u32));
                 }
             }
         }
-        // fill in lengths for endgame refs (needs &self)
-        for r in &mut out[start..] {
-            if r.length == 0 {
-                *r = self.block_ref(r.index, r.begin / BLOCK_SIZE);
-            }
-        }
+        out.extend(dups.into_iter().map(|(index, b)| self.block_ref(index, b)));
     }
 
     /// True when some wanted block is neither requested nor received.
@@ -566,6 +563,10 @@ mod tests {
         let mut b = Vec::new();
         p.pick(2, &have, 10, &mut b);
         assert_eq!(b.len(), 4, "endgame lets peer 2 duplicate");
+        assert_eq!(a, b, "duplicates carry the real block coordinates");
+        let mut partial = Vec::new();
+        p.pick(4, &have, 1, &mut partial);
+        assert_eq!(partial.len(), 0, "blocks already have two requesters");
         let mut c = Vec::new();
         p.pick(3, &have, 10, &mut c);
         assert!(c.is_empty(), "at most {ENDGAME_MAX_REQUESTERS} requesters");
@@ -574,6 +575,21 @@ mod tests {
             BlockOutcome::New { cancel: vec![1], piece_complete: false }
         );
         assert_eq!(p.block_received(1, &a[0]), BlockOutcome::Ignored);
+    }
+
+    #[test]
+    fn endgame_requests_have_real_lengths_when_the_pipeline_fills() {
+        // regression: endgame picks that filled `max` were sent with length 0
+        let mut p = Picker::new(PL, PL as u64 - 5, None, 1);
+        let have = full(1);
+        let mut a = Vec::new();
+        p.pick(1, &have, 10, &mut a);
+        let mut b = Vec::new();
+        p.pick(2, &have, 2, &mut b);
+        assert_eq!(b.len(), 2);
+        for r in &b {
+            assert!(p.is_valid_block(r), "{r:?}");
+        }
     }
 
     #[test]

@@ -424,7 +424,7 @@ impl Picker {
     /// Whether `r` names exactly one block of a piece of this torrent.
     pub fn is_valid_block(&self, r: &BlockRef) -> bool {
         r.index < self.piece_count()
-            && r.begin % BLOCK_SIZE == 0
+            && r.begin.is_multiple_of(BLOCK_SIZE)
             && r.begin < self.piece_size(r.index)
             && r.length == self.block_ref(r.index, r.begin / BLOCK_SIZE).length
     }

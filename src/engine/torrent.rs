@@ -244,7 +244,7 @@ async fn run(
             st.verify_existing(&inf, |_, ok| {
                 checked += 1;
                 good += ok as u32;
-                if checked % 64 == 0 || checked == total {
+                if checked.is_multiple_of(64) || checked == total {
                     let _ = ev.try_send(EngineEvent::Checking { id, checked, total, valid: good });
                 }
             })
@@ -389,7 +389,7 @@ async fn run(
                 ticks += 1;
                 t.update_rates();
                 t.publish_snapshot();
-                if ticks % 4 == 0 {
+                if ticks.is_multiple_of(4) {
                     t.connect_more();
                     let _ = stats_tx.send(t.announce_stats());
                 }

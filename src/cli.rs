@@ -210,6 +210,7 @@ pub async fn download(torrent: &Path, target: OutputTarget, opts: SwarmOptions) 
         peers: opts.peers.clone(),
         wanted_pieces: None,
         use_trackers: true,
+        seed_only: false,
     };
     run_to_completion(add, &opts).await?;
     let secs = started.elapsed().as_secs_f64();
@@ -244,6 +245,7 @@ pub async fn download_piece(torrent: &Path, index: u32, out: &Path, opts: SwarmO
         peers: opts.peers.clone(),
         wanted_pieces: Some(vec![index]),
         use_trackers: true,
+        seed_only: false,
     };
     run_to_completion(add, &opts).await?;
     let storage = Storage::open(&m.info, &target).wrap_err("reopen the scratch data")?;

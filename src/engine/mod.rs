@@ -43,6 +43,19 @@ pub struct EngineConfig {
     pub peer_id: PeerId,
     pub max_peers_per_torrent: usize,
     pub snapshot_interval: Duration,
+    /// Regular upload slots per torrent (peers unchoked by rate); one optimistic slot is extra.
+    pub upload_slots: usize,
+    /// Cap on upload bytes per second across all torrents; `None` = unlimited.
+    pub upload_limit: Option<u64>,
+    /// Deliberate misbehaviour for the demo swarm and tests; off by default.
+    pub faults: Faults,
+}
+
+/// Fault injection, so that the demo and the tests can show how peers cope with a bad seeder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Corrupt one byte of roughly one served piece in N.
+    pub corrupt_piece_one_in: Option<u32>,
 }
 
 impl Default for EngineConfig {
@@ -53,6 +66,9 @@ impl Default for EngineConfig {
             peer_id: PeerId::generate(),
             max_peers_per_torrent: 50,
             snapshot_interval: Duration::from_millis(100),
+            upload_slots: 4,
+            upload_limit: None,
+            faults: Faults::default(),
         }
     }
 }
@@ -67,6 +83,8 @@ pub struct AddTorrent {
     /// Download only these pieces (`download_piece`); `None` = all.
     pub wanted_pieces: Option<Vec<u32>>,
     pub use_trackers: bool,
+    /// Serve existing data only: files are opened read-only and never written.
+    pub seed_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -25,6 +25,10 @@ pub struct SwarmOptions {
     pub port: Option<u16>,
     /// Peers to connect to directly.
     pub peers: Vec<SocketAddr>,
+    /// Upload cap in bytes per second.
+    pub upload_limit: Option<u64>,
+    /// Keep seeding after the download completes.
+    pub seed: bool,
 }
 
 /// `decode`: a bencoded value (literal, `-` for stdin, `@FILE`) as compact JSON.
@@ -140,22 +144,66 @@ fn engine_config(opts: &SwarmOptions) -> EngineConfig {
         cfg.listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, p));
         cfg.listen_fallback = false;
     }
+    cfg.upload_limit = opts.upload_limit;
     cfg
 }
 
-/// Run the engine on one torrent until it completes; returns the last snapshot.
-async fn run_to_completion(add: AddTorrent, opts: &SwarmOptions) -> Result<Option<TorrentSnapshot>> {
+/// When [`run_torrent`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// As soon as every wanted piece is verified.
+    Complete,
+    /// Keep serving after completion until Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Run the engine on one torrent; `on_ready` runs once the data check is done and the torrent
+/// is live. Returns the last snapshot.
+async fn run_torrent(
+    add: AddTorrent,
+    opts: &SwarmOptions,
+    until: Until,
+    mut on_ready: impl FnMut(&crate::engine::EngineHandle, &TorrentSnapshot),
+) -> Result<Option<TorrentSnapshot>> {
     let (engine, mut events) = spawn(engine_config(opts)).await.wrap_err("start the engine")?;
     let id = engine.add_torrent(add).await.wrap_err("add the torrent")?;
     let progress = std::io::stderr().is_terminal();
     let mut last: Option<TorrentSnapshot> = None;
     let mut last_print = Instant::now();
+    let mut ready = false;
+    let mut completed = false;
     let outcome: Result<()> = loop {
         tokio::select! {
             ev = events.recv() => match ev {
                 None => break Err(eyre!("the engine stopped unexpectedly")),
-                Some(EngineEvent::Completed { id: i }) if i == id => break Ok(()),
+                Some(EngineEvent::Completed { id: i }) if i == id => {
+                    completed = true;
+                    if until == Until::Complete {
+                        break Ok(());
+                    }
+                }
                 Some(EngineEvent::Failed { id: i, error }) if i == id => break Err(eyre!(error)),
+                Some(EngineEvent::Checking { checked, total, valid, .. }) => {
+                    if progress {
+                        eprint!("\rchecking {checked}/{total} pieces, {valid} valid   ");
+                    }
+                }
                 Some(EngineEvent::HashFailed { index, peers, .. }) => {
                     tracing::warn!("piece {index} failed its hash check (from {peers:?})");
                 }
@@ -164,17 +212,30 @@ async fn run_to_completion(add: AddTorrent, opts: &SwarmOptions) -> Result<Optio
                 }
                 Some(EngineEvent::Snapshot(s)) => {
                     if let Some(t) = s.torrents.into_iter().find(|t| t.id == id) {
+                        if !ready {
+                            ready = true;
+                            if progress {
+                                eprintln!();
+                            }
+                            on_ready(&engine, &t);
+                        }
                         if progress && last_print.elapsed() > Duration::from_millis(250) {
                             last_print = Instant::now();
-                            eprint!("\r{}", progress_line(&t));
+                            eprint!("\r{}", progress_line(&t, completed));
                         }
                         last = Some(t);
                     }
                 }
                 Some(_) => {}
             },
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupted() => {
+                if progress {
+                    eprintln!();
+                }
                 engine.shutdown().await;
+                if until == Until::Interrupted {
+                    return Ok(last);
+                }
                 bail!("interrupted");
             }
         }
@@ -186,9 +247,19 @@ async fn run_to_completion(add: AddTorrent, opts: &SwarmOptions) -> Result<Optio
     outcome.map(|_| last)
 }
 
-fn progress_line(t: &TorrentSnapshot) -> String {
+fn progress_line(t: &TorrentSnapshot, seeding: bool) -> String {
     let done = t.total_length - t.bytes_left.min(t.total_length);
     let pct = if t.total_length == 0 { 100.0 } else { done as f64 * 100.0 / t.total_length as f64 };
+    if seeding {
+        return format!(
+            "seeding  {}/{} pieces  up {:7.1} MiB/s  {:.1} MiB sent  {} peers   ",
+            t.pieces_verified,
+            t.piece_count,
+            t.upload_rate / (1024.0 * 1024.0),
+            t.uploaded as f64 / (1024.0 * 1024.0),
+            t.peers.len()
+        );
+    }
     format!(
         "{:5.1}%  {}/{} pieces  {:7.1} MiB/s  {} peers{}   ",
         pct,
@@ -212,7 +283,8 @@ pub async fn download(torrent: &Path, target: OutputTarget, opts: SwarmOptions) 
         use_trackers: true,
         seed_only: false,
     };
-    run_to_completion(add, &opts).await?;
+    let until = if opts.seed { Until::Interrupted } else { Until::Complete };
+    run_torrent(add, &opts, until, |_, _| {}).await?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "downloaded {} ({} bytes) in {:.1} s ({:.1} MiB/s)",
@@ -247,7 +319,7 @@ pub async fn download_piece(torrent: &Path, index: u32, out: &Path, opts: SwarmO
         use_trackers: true,
         seed_only: false,
     };
-    run_to_completion(add, &opts).await?;
+    run_torrent(add, &opts, Until::Complete, |_, _| {}).await?;
     let storage = Storage::open(&m.info, &target).wrap_err("reopen the scratch data")?;
     let mut buf = vec![0u8; m.info.piece_size(index) as usize];
     storage.read_block(index, 0, &mut buf).wrap_err("read the piece back")?;
@@ -255,4 +327,91 @@ pub async fn download_piece(torrent: &Path, index: u32, out: &Path, opts: SwarmO
     std::fs::write(&tmp, &buf).wrap_err("write the piece")?;
     std::fs::rename(&tmp, out).wrap_err_with(|| format!("write {}", out.display()))?;
     Ok(())
+}
+
+/// Parse a rate such as `500K`, `2M`, `1.5MiB/s` or `80000` into bytes per second
+/// (K, M, G are binary multiples, as every BitTorrent client shows them).
+pub fn parse_rate(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t);
+    let lower = t.to_ascii_lowercase();
+    let t = lower.trim_end_matches("ib").trim_end_matches('b');
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1024.0),
+        Some('m') => (&t[..t.len() - 1], 1024.0 * 1024.0),
+        Some('g') => (&t[..t.len() - 1], 1024.0 * 1024.0 * 1024.0),
+        _ => (t, 1.0),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("not a rate: {s:?} (try 500K or 2M)"))?;
+    if !n.is_finite() || n <= 0.0 {
+        return Err(format!("a rate must be positive: {s:?}"));
+    }
+    Ok((n * mult).round().max(1.0) as u64)
+}
+
+/// Where `--data PATH` points for `seed`: the file itself (single-file torrent) or the root
+/// folder (multi-file), or a folder that contains the torrent's name, like a save path.
+pub fn seed_target(m: &Metainfo, data: &Path) -> OutputTarget {
+    let named = data.join(&m.info.name);
+    if m.info.is_multi_file {
+        let first = m.info.files.iter().find(|f| f.length > 0).map(|f| f.path.join("/"));
+        let direct = first.as_ref().is_some_and(|p| data.join(p).exists());
+        if !direct && named.is_dir() {
+            return OutputTarget::Dir(data.to_path_buf());
+        }
+        OutputTarget::Exact(data.to_path_buf())
+    } else if data.is_dir() {
+        OutputTarget::Dir(data.to_path_buf())
+    } else {
+        OutputTarget::Exact(data.to_path_buf())
+    }
+}
+
+/// `seed`: verify the data, announce, and serve until interrupted.
+pub async fn seed(torrent: &Path, data: &Path, opts: SwarmOptions) -> Result<()> {
+    let m = Arc::new(load_torrent(torrent)?);
+    let target = seed_target(&m, data);
+    let add = AddTorrent {
+        metainfo: m.clone(),
+        target,
+        peers: opts.peers.clone(),
+        wanted_pieces: None,
+        use_trackers: true,
+        seed_only: true,
+    };
+    let info_hash = m.info_hash;
+    let last = run_torrent(add, &opts, Until::Interrupted, |engine, t| {
+        // stdout contract: these lines, then "Seeding" once the data is checked and served
+        println!("Info Hash: {info_hash}");
+        println!("Port: {}", engine.listen_port());
+        println!("Pieces: {}/{}", t.pieces_verified, t.piece_count);
+        println!("Seeding");
+        if t.pieces_verified < t.piece_count {
+            eprintln!(
+                "warning: only {} of {} pieces verified; serving those",
+                t.pieces_verified, t.piece_count
+            );
+        }
+    })
+    .await?;
+    if let Some(t) = last {
+        eprintln!("stopped after sending {} bytes", t.uploaded);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("80000"), Ok(80000));
+        assert_eq!(parse_rate("500K"), Ok(500 * 1024));
+        assert_eq!(parse_rate("1.5MiB/s"), Ok(1572864));
+        assert_eq!(parse_rate("2m"), Ok(2 * 1024 * 1024));
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("-1K").is_err());
+        assert!(parse_rate("").is_err());
+    }
 }

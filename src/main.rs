@@ -26,11 +26,14 @@ struct Swarm {
     /// Connect to this peer directly (repeatable).
     #[arg(long = "peer", value_name = "IP:PORT")]
     peers: Vec<SocketAddr>,
+    /// Cap the upload rate, e.g. 500K or 2M (bytes per second).
+    #[arg(long, value_name = "RATE", value_parser = cli::parse_rate)]
+    upload_limit: Option<u64>,
 }
 
 impl From<Swarm> for SwarmOptions {
     fn from(s: Swarm) -> Self {
-        SwarmOptions { port: s.port, peers: s.peers }
+        SwarmOptions { port: s.port, peers: s.peers, upload_limit: s.upload_limit, seed: false }
     }
 }
 
@@ -66,7 +69,20 @@ enum Cmd {
         /// Save as DIR/<name> like other clients.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Keep seeding after the download completes (until Ctrl-C).
+        #[arg(long)]
+        seed: bool,
         torrent: PathBuf,
+        #[command(flatten)]
+        swarm: Swarm,
+    },
+    /// Verify existing data and serve it to the swarm until interrupted.
+    Seed {
+        torrent: PathBuf,
+        /// The data: the file (single-file torrent), the root folder (multi-file), or the
+        /// folder that contains the torrent's name.
+        #[arg(long, value_name = "PATH")]
+        data: PathBuf,
         #[command(flatten)]
         swarm: Swarm,
     },
@@ -108,14 +124,17 @@ fn run(args: Args) -> Result<()> {
             Cmd::DownloadPiece { output, torrent, index, swarm } => {
                 cli::download_piece(&torrent, index, &output, swarm.into()).await
             }
-            Cmd::Download { output, dir, torrent, swarm } => {
+            Cmd::Seed { torrent, data, swarm } => cli::seed(&torrent, &data, swarm.into()).await,
+            Cmd::Download { output, dir, seed, torrent, swarm } => {
                 let target = match (output, dir) {
                     (Some(o), None) => OutputTarget::Exact(o),
                     (None, Some(d)) => OutputTarget::Dir(d),
                     (None, None) => OutputTarget::Dir(PathBuf::from(".")),
                     (Some(_), Some(_)) => bail!("-o and --dir cannot be used together"),
                 };
-                cli::download(&torrent, target, swarm.into()).await
+                let mut opts: SwarmOptions = swarm.into();
+                opts.seed = seed;
+                cli::download(&torrent, target, opts).await
             }
         }
     })

@@ -11,15 +11,18 @@
 //! in a shared map; this actor sends the whole [`event::EngineSnapshot`] every
 //! `snapshot_interval` with `try_send`, so a slow consumer only misses pictures.
 
+pub mod choker;
 pub mod disk;
 pub mod event;
 pub mod peer;
 pub mod picker;
+pub mod ratelimit;
 pub mod storage;
 pub mod torrent;
 pub mod tracker;
 
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot};
+use crate::engine::ratelimit::RateLimiter;
 use crate::engine::storage::OutputTarget;
 use crate::engine::torrent::{TorrentMsg, TorrentParams, spawn_torrent};
 use crate::proto::handshake::Handshake;
@@ -161,13 +164,14 @@ pub async fn spawn(config: EngineConfig) -> Result<(EngineHandle, mpsc::Receiver
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::channel(4096);
     let actor = Actor {
-        config,
         listen_port,
         events: ev_tx,
         routes: Arc::new(Mutex::new(HashMap::new())),
         torrents: HashMap::new(),
         snapshots: Arc::new(Mutex::new(HashMap::new())),
         next_id: 1,
+        upload_limiter: config.upload_limit.map(|r| Arc::new(RateLimiter::new(r))),
+        config,
     };
     tokio::spawn(actor.run(listener, cmd_rx));
     Ok((EngineHandle { tx: cmd_tx, listen_port }, ev_rx))
@@ -181,6 +185,7 @@ struct Actor {
     torrents: HashMap<TorrentId, (InfoHash, mpsc::UnboundedSender<TorrentMsg>)>,
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
     next_id: TorrentId,
+    upload_limiter: Option<Arc<RateLimiter>>,
 }
 
 impl Actor {
@@ -247,6 +252,10 @@ impl Actor {
                     listen_port: self.listen_port,
                     peer_id: self.config.peer_id,
                     max_peers: self.config.max_peers_per_torrent,
+                    upload_slots: self.config.upload_slots,
+                    upload_limiter: self.upload_limiter.clone(),
+                    faults: self.config.faults,
+                    seed_only: add.seed_only,
                     events: self.events.clone(),
                     snapshots: self.snapshots.clone(),
                 });

@@ -23,7 +23,9 @@ use crate::engine::torrent::{PeerCommand, PeerStats, Shared, TorrentMsg};
 use crate::proto::bitfield::Bitfield;
 use crate::proto::handshake::{Handshake, Reserved};
 use crate::proto::message::{BLOCK_SIZE, BlockRef, MAX_REQUEST_LEN, Message, WireError};
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::VecDeque;
+use tokio::task::JoinHandle;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -41,8 +43,16 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
 pub const MIN_PIPELINE: usize = 16;
 pub const MAX_PIPELINE: usize = 500;
-/// Stop reading requests from a peer while this much upload data is queued.
+/// Stop reading from a peer while this much data waits to be written to it.
 const MAX_OUT_BUFFER: usize = 4 * 1024 * 1024;
+/// Read the next block to upload only while less than this is waiting in `out`, so a slow
+/// reader holds at most this much of our memory.
+const UPLOAD_HIGH_WATER: usize = 512 * 1024;
+/// Requests we queue from one peer; more are rejected (libtorrent allows 500 by default).
+pub const MAX_QUEUED_REQUESTS: usize = 500;
+
+/// A block being read from disk for upload.
+type UploadRead = JoinHandle<Result<(BlockRef, Bytes), String>>;
 
 /// Why a connection must end; becomes a [`PeerCloseReason`].
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +67,8 @@ pub enum PeerError {
     Timeout(&'static str),
     #[error("connected to ourselves")]
     SelfConnection,
+    #[error("{0}")]
+    Useless(&'static str),
     #[error("shutdown")]
     Shutdown,
 }
@@ -69,6 +81,7 @@ impl From<PeerError> for PeerCloseReason {
             PeerError::Protocol(e) => PeerCloseReason::Protocol(e),
             PeerError::Timeout(what) => PeerCloseReason::Io(format!("timed out {what}")),
             PeerError::SelfConnection => PeerCloseReason::SelfConnection,
+            PeerError::Useless(why) => PeerCloseReason::Useless(why.to_string()),
             PeerError::Shutdown => PeerCloseReason::Shutdown,
         }
     }
@@ -127,6 +140,12 @@ struct Session {
     stats: Arc<PeerStats>,
     fast: bool,
     have: Bitfield,
+    am_choking: bool,
+    peer_interested: bool,
+    /// Requests from the peer we accepted and will serve, oldest first.
+    upload_queue: VecDeque<BlockRef>,
+    up_bytes_this_tick: u64,
+    up_rate: f64,
     got_first_message: bool,
     am_interested: bool,
     peer_choking: bool,
@@ -162,6 +181,11 @@ pub async fn run(
         stats,
         fast,
         have: Bitfield::new(piece_count),
+        am_choking: true,
+        peer_interested: false,
+        upload_queue: VecDeque::new(),
+        up_bytes_this_tick: 0,
+        up_rate: 0.0,
         got_first_message: false,
         am_interested: false,
         peer_choking: true,
@@ -199,11 +223,23 @@ impl Session {
         self.process_input(&mut inbuf).await?;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reading: Option<UploadRead> = None;
         loop {
             if inbuf.capacity() - inbuf.len() < 32 * 1024 {
                 inbuf.reserve(64 * 1024);
             }
+            if reading.is_none() {
+                reading = self.start_upload_read();
+            }
             tokio::select! {
+                done = async { reading.as_mut().expect("guarded by is_some").await }, if reading.is_some() => {
+                    reading = None;
+                    match done {
+                        Ok(Ok((r, block))) => self.queue_piece(r, block),
+                        Ok(Err(e)) => return Err(PeerError::Protocol(format!("cannot serve: {e}"))),
+                        Err(_) => return Err(PeerError::Shutdown),
+                    }
+                }
                 r = rd.read_buf(&mut inbuf), if self.out.len() < MAX_OUT_BUFFER => {
                     if r? == 0 {
                         return Err(PeerError::Protocol("connection closed by peer".into()));
@@ -229,6 +265,8 @@ impl Session {
                         self.fill_requests();
                     }
                     Some(PeerCommand::Refill) => self.fill_requests(),
+                    Some(PeerCommand::Choke) => self.set_choking(true),
+                    Some(PeerCommand::Unchoke) => self.set_choking(false),
                     Some(PeerCommand::Close(reason)) => return Err(PeerError::Protocol(reason)),
                     None | Some(PeerCommand::Shutdown) => {
                         // flush what we have (e.g. cancels), bounded
@@ -287,8 +325,14 @@ impl Session {
                 self.stats.peer_choking.store(false, Ordering::Relaxed);
                 self.fill_requests();
             }
-            Message::Interested => self.stats.peer_interested.store(true, Ordering::Relaxed),
-            Message::NotInterested => self.stats.peer_interested.store(false, Ordering::Relaxed),
+            Message::Interested | Message::NotInterested => {
+                let interested = matches!(msg, Message::Interested);
+                if interested != self.peer_interested {
+                    self.peer_interested = interested;
+                    self.stats.peer_interested.store(interested, Ordering::Relaxed);
+                    let _ = self.shared.events.send(TorrentMsg::PeerInterest { key: self.key, interested });
+                }
+            }
             Message::Have { index } => {
                 if index >= piece_count {
                     return self.protocol(format!("have for piece {index} of {piece_count}"));
@@ -321,24 +365,20 @@ impl Session {
                     return self.protocol("have none after the first message".into());
                 }
             }
-            Message::Request(r) => {
-                if r.length > MAX_REQUEST_LEN {
-                    return self.protocol(format!("request of {} bytes (max {MAX_REQUEST_LEN})", r.length));
-                }
-                if r.index >= piece_count {
-                    return self.protocol(format!("request for piece {} of {piece_count}", r.index));
-                }
-                // Uploading is not switched on yet: every peer stays choked, and with the Fast
-                // extension a request while choked gets an explicit reject (BEP 6).
-                if self.fast {
-                    Message::Reject(r).encode(&mut self.out);
-                }
-            }
+            Message::Request(r) => self.on_request(r)?,
             Message::Piece { index, begin, block } => {
                 let r = BlockRef { index, begin, length: block.len() as u32 };
                 self.on_block(r, block).await?;
             }
-            Message::Cancel(_) => {}
+            Message::Cancel(r) => {
+                if let Some(pos) = self.upload_queue.iter().position(|q| *q == r) {
+                    self.upload_queue.remove(pos);
+                    // BEP 6: with the Fast extension every request gets a piece or a reject
+                    if self.fast {
+                        Message::Reject(r).encode(&mut self.out);
+                    }
+                }
+            }
             Message::Reject(r) => {
                 if !self.fast {
                     return self.protocol("reject without the fast extension".into());
@@ -354,6 +394,93 @@ impl Session {
             Message::Extended { .. } => {}
         }
         Ok(())
+    }
+
+    fn on_request(&mut self, r: BlockRef) -> Result<(), PeerError> {
+        let piece_count = self.have.len();
+        if r.length > MAX_REQUEST_LEN || r.length == 0 {
+            return self.protocol(format!("request of {} bytes (allowed 1..={MAX_REQUEST_LEN})", r.length));
+        }
+        if r.index >= piece_count {
+            return self.protocol(format!("request for piece {} of {piece_count}", r.index));
+        }
+        let size = self.shared.info.piece_size(r.index);
+        if r.begin as u64 + r.length as u64 > size as u64 {
+            return self.protocol(format!(
+                "request beyond piece {}: offset {} length {} (piece is {size} bytes)",
+                r.index, r.begin, r.length
+            ));
+        }
+        let serve = !self.am_choking
+            && self.upload_queue.len() < MAX_QUEUED_REQUESTS
+            && self.shared.picker().verified().get(r.index);
+        if serve {
+            self.upload_queue.push_back(r);
+        } else if self.fast {
+            // BEP 6: refuse explicitly instead of dropping silently
+            Message::Reject(r).encode(&mut self.out);
+        }
+        Ok(())
+    }
+
+    fn set_choking(&mut self, choke: bool) {
+        if choke == self.am_choking {
+            return;
+        }
+        self.am_choking = choke;
+        self.stats.am_choking.store(choke, Ordering::Relaxed);
+        if choke {
+            Message::Choke.encode(&mut self.out);
+            // BEP 3: choking drops the peer's requests; BEP 6 makes that explicit
+            for r in self.upload_queue.drain(..) {
+                if self.fast {
+                    Message::Reject(r).encode(&mut self.out);
+                }
+            }
+        } else {
+            Message::Unchoke.encode(&mut self.out);
+        }
+    }
+
+    /// Start reading the next requested block from disk, when there is room for it.
+    fn start_upload_read(&mut self) -> Option<UploadRead> {
+        if self.am_choking || self.out.len() >= UPLOAD_HIGH_WATER {
+            return None;
+        }
+        let r = self.upload_queue.pop_front()?;
+        let storage = self.shared.storage.clone();
+        let limiter = self.shared.upload_limiter.clone();
+        let corrupt = self.shared.faults.corrupt_piece_one_in;
+        Some(tokio::spawn(async move {
+            if let Some(l) = limiter {
+                l.acquire(r.length as u64).await;
+            }
+            let read = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; r.length as usize];
+                storage.read_block(r.index, r.begin, &mut buf).map(|_| buf)
+            });
+            let mut buf = read.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            if let Some(n) = corrupt
+                && n > 0
+                && r.begin == 0
+                && rand::random::<u32>().is_multiple_of(n)
+            {
+                // fault injection for the demo swarm: a wrong byte makes the piece fail its hash
+                buf[0] ^= 0xff;
+            }
+            Ok((r, Bytes::from(buf)))
+        }))
+    }
+
+    fn queue_piece(&mut self, r: BlockRef, block: Bytes) {
+        if self.am_choking {
+            return; // choked while reading: the request is gone
+        }
+        let len = block.len() as u64;
+        Message::Piece { index: r.index, begin: r.begin, block }.encode(&mut self.out);
+        self.up_bytes_this_tick += len;
+        self.stats.uploaded.fetch_add(len, Ordering::Relaxed);
+        self.shared.uploaded.fetch_add(len, Ordering::Relaxed);
     }
 
     fn set_have(&mut self, bf: Bitfield) {
@@ -469,6 +596,9 @@ impl Session {
         self.rate = self.rate * 0.6 + self.bytes_this_tick as f64 * 0.4;
         self.bytes_this_tick = 0;
         self.stats.set_rate(self.rate);
+        self.up_rate = self.up_rate * 0.6 + self.up_bytes_this_tick as f64 * 0.4;
+        self.up_bytes_this_tick = 0;
+        self.stats.set_up_rate(self.up_rate);
         if let Some((_, sent)) = self.outstanding.first()
             && now.duration_since(*sent) > REQUEST_TIMEOUT
         {
@@ -479,6 +609,9 @@ impl Session {
         }
         if now.duration_since(self.last_recv) > IDLE_TIMEOUT {
             return Err(PeerError::Timeout("waiting for any message"));
+        }
+        if self.have.is_full() && !self.have.is_empty() && self.shared.picker().verified().is_full() {
+            return Err(PeerError::Useless("both sides are seeds"));
         }
         if now.duration_since(self.last_send) > KEEPALIVE_INTERVAL && self.out.is_empty() {
             Message::KeepAlive.encode(&mut self.out);

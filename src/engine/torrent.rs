@@ -14,7 +14,10 @@
 //! failure. A peer whose data fails hash checks loses trust; below [`BAN_THRESHOLD`] it is
 //! banned for the life of the torrent.
 
+use crate::engine::Faults;
+use crate::engine::choker::{Choker, ChokerPeer};
 use crate::engine::disk::{DiskJob, DiskResult, spawn_disk};
+use crate::engine::ratelimit::RateLimiter;
 use crate::engine::event::{
     EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot, TorrentState,
 };
@@ -55,6 +58,10 @@ pub enum PeerCommand {
     Refill,
     /// Close with this reason (ban).
     Close(String),
+    /// The choker took the peer's upload slot away.
+    Choke,
+    /// The choker gave the peer an upload slot.
+    Unchoke,
     Shutdown,
 }
 
@@ -64,6 +71,8 @@ pub struct PeerStats {
     pub downloaded: AtomicU64,
     pub uploaded: AtomicU64,
     pub rate_bits: AtomicU64,
+    pub up_rate_bits: AtomicU64,
+    pub am_choking: AtomicBool,
     pub pieces: AtomicU32,
     pub requests: AtomicU32,
     pub am_interested: AtomicBool,
@@ -80,6 +89,12 @@ impl PeerStats {
     pub fn rate(&self) -> f64 {
         f64::from_bits(self.rate_bits.load(Ordering::Relaxed))
     }
+    pub fn set_up_rate(&self, rate: f64) {
+        self.up_rate_bits.store(rate.to_bits(), Ordering::Relaxed);
+    }
+    pub fn up_rate(&self) -> f64 {
+        f64::from_bits(self.up_rate_bits.load(Ordering::Relaxed))
+    }
 }
 
 struct PeerSlot {
@@ -88,6 +103,7 @@ struct PeerSlot {
     addr: SocketAddr,
     peer_id: PeerId,
     incoming: bool,
+    connected_at: Instant,
 }
 
 /// State shared between the torrent task and its peer tasks.
@@ -98,6 +114,9 @@ pub struct Shared {
     pub info: Arc<Info>,
     picker: Mutex<Picker>,
     pub disk: mpsc::Sender<DiskJob>,
+    pub storage: Arc<Storage>,
+    pub upload_limiter: Option<Arc<RateLimiter>>,
+    pub faults: Faults,
     pub events: mpsc::UnboundedSender<TorrentMsg>,
     peers: Mutex<HashMap<PeerKey, PeerSlot>>,
     pub downloaded: AtomicU64,
@@ -147,6 +166,8 @@ impl Shared {
 pub enum TorrentMsg {
     PeerUp { key: PeerKey, addr: SocketAddr, peer_id: PeerId, incoming: bool },
     PeerClosed { key: Option<PeerKey>, addr: SocketAddr, reason: PeerCloseReason },
+    /// The peer sent `interested` or `not interested`.
+    PeerInterest { key: PeerKey, interested: bool },
     Disk(DiskResult),
     Tracker(TrackerUpdate),
     Incoming { stream: TcpStream, addr: SocketAddr, handshake: Handshake, leftover: BytesMut },
@@ -167,6 +188,10 @@ pub struct TorrentParams {
     pub listen_port: u16,
     pub peer_id: PeerId,
     pub max_peers: usize,
+    pub upload_slots: usize,
+    pub upload_limiter: Option<Arc<RateLimiter>>,
+    pub faults: Faults,
+    pub seed_only: bool,
     pub events: mpsc::Sender<EngineEvent>,
     pub snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
 }
@@ -222,7 +247,10 @@ async fn run(
     let storage = {
         let info = info.clone();
         let target = p.target.clone();
-        tokio::task::spawn_blocking(move || Storage::open(&info, &target))
+        let seed_only = p.seed_only;
+        tokio::task::spawn_blocking(move || {
+            if seed_only { Storage::open_read_only(&info, &target) } else { Storage::open(&info, &target) }
+        })
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("open storage: {e}"))?
@@ -268,6 +296,9 @@ async fn run(
         info: info.clone(),
         picker: Mutex::new(picker),
         disk,
+        storage: storage.clone(),
+        upload_limiter: p.upload_limiter.clone(),
+        faults: p.faults,
         events: tx.clone(),
         peers: Mutex::new(HashMap::new()),
         downloaded: AtomicU64::new(0),
@@ -290,6 +321,10 @@ async fn run(
         down_rate: 0.0,
         last_rate_at: Instant::now(),
         snapshots: p.snapshots.clone(),
+        choker: Choker::new(p.upload_slots, seed ^ 0x9e37_79b9_7f4a_7c15),
+        last_unchoked: HashMap::new(),
+        up_rate: 0.0,
+        last_up: 0,
     };
     // forward disk results into the main queue
     {
@@ -391,6 +426,7 @@ async fn run(
                 t.publish_snapshot();
                 if ticks.is_multiple_of(4) {
                     t.connect_more();
+                    t.choke_round();
                     let _ = stats_tx.send(t.announce_stats());
                 }
             }
@@ -420,6 +456,10 @@ struct Torrent {
     down_rate: f64,
     last_rate_at: Instant,
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
+    choker: Choker,
+    last_unchoked: HashMap<PeerKey, Instant>,
+    up_rate: f64,
+    last_up: u64,
 }
 
 impl Torrent {
@@ -451,6 +491,17 @@ impl Torrent {
                 }
             }
             TorrentMsg::PeerClosed { key, addr, reason } => self.on_peer_closed(key, addr, reason),
+            TorrentMsg::PeerInterest { key, interested } => {
+                if interested {
+                    // a free slot need not wait for the next 10 s round
+                    if self.choker.unchoke_now(key) {
+                        self.set_choke(key, false);
+                    }
+                } else if self.choker.is_unchoked(key) {
+                    self.choker.remove(key);
+                    self.set_choke(key, true);
+                }
+            }
             TorrentMsg::Disk(DiskResult::Verified { piece, ok }) => self.on_verified(piece, ok),
             TorrentMsg::Disk(DiskResult::Error(_)) => {}
             TorrentMsg::Tracker(u) => match u {
@@ -524,15 +575,60 @@ impl Torrent {
         }
     }
 
+    fn set_choke(&mut self, key: PeerKey, choke: bool) {
+        if let Some(slot) = self.shared.peers().get(&key) {
+            let _ = slot.tx.send(if choke { PeerCommand::Choke } else { PeerCommand::Unchoke });
+        }
+        if !choke {
+            self.last_unchoked.insert(key, Instant::now());
+        }
+    }
+
+    /// A regular choking round (every 10 s).
+    fn choke_round(&mut self) {
+        let now = Instant::now();
+        if !self.choker.due(now) {
+            return;
+        }
+        let peers: Vec<ChokerPeer> = self
+            .shared
+            .peers()
+            .iter()
+            .map(|(k, p)| ChokerPeer {
+                key: *k,
+                interested: p.stats.peer_interested.load(Ordering::Relaxed),
+                download_rate: p.stats.rate(),
+                upload_rate: p.stats.up_rate(),
+                connected_at: p.connected_at,
+                last_unchoked: self.last_unchoked.get(k).copied(),
+            })
+            .collect();
+        let seeding = self.shared.picker().is_complete();
+        let (unchoke, choke) = self.choker.round(&peers, seeding, now);
+        for k in choke {
+            self.set_choke(k, true);
+        }
+        for k in unchoke {
+            self.set_choke(k, false);
+        }
+    }
+
     fn on_peer_closed(&mut self, key: Option<PeerKey>, addr: SocketAddr, reason: PeerCloseReason) {
         if let Some(key) = key {
             self.shared.peers().remove(&key);
+            self.choker.remove(key);
+            self.last_unchoked.remove(&key);
         }
         let now = Instant::now();
         if let Some(k) = self.known.get_mut(&addr) {
             match (&reason, k.conn) {
                 (_, Conn::Banned) => {}
                 (PeerCloseReason::SelfConnection, _) => k.conn = Conn::Banned,
+                (PeerCloseReason::Useless(_), _) => {
+                    // both seeds: nothing to gain from this peer for a long while
+                    k.conn = Conn::Idle;
+                    k.next_try = now + Duration::from_secs(3600);
+                }
                 _ => {
                     let was_connected = matches!(k.conn, Conn::Connected(_));
                     k.conn = Conn::Idle;
@@ -567,9 +663,6 @@ impl Torrent {
     }
 
     fn connect_more(&mut self) {
-        if self.completed_sent {
-            return; // seeding: wait for others to connect to us
-        }
         let (connected, mut connecting) = self.connected_count();
         let now = Instant::now();
         let mut budget = self.max_peers.saturating_sub(connected + connecting);
@@ -636,6 +729,9 @@ impl Torrent {
         let inst = (down - self.last_down) as f64 / dt;
         self.down_rate = self.down_rate * 0.7 + inst * 0.3;
         self.last_down = down;
+        let up = self.shared.uploaded.load(Ordering::Relaxed);
+        self.up_rate = self.up_rate * 0.7 + (up - self.last_up) as f64 / dt * 0.3;
+        self.last_up = up;
         self.last_rate_at = now;
     }
 
@@ -648,7 +744,7 @@ impl Torrent {
                 addr: p.addr,
                 peer_id: p.peer_id,
                 incoming: p.incoming,
-                am_choking: true,
+                am_choking: p.stats.am_choking.load(Ordering::Relaxed),
                 am_interested: p.stats.am_interested.load(Ordering::Relaxed),
                 peer_choking: p.stats.peer_choking.load(Ordering::Relaxed),
                 peer_interested: p.stats.peer_interested.load(Ordering::Relaxed),
@@ -677,7 +773,7 @@ impl Torrent {
             downloaded: self.shared.downloaded.load(Ordering::Relaxed),
             uploaded: self.shared.uploaded.load(Ordering::Relaxed),
             download_rate: self.down_rate,
-            upload_rate: 0.0,
+            upload_rate: self.up_rate,
             in_endgame,
             hash_failures: self.hash_failures,
             known_peers: self.known.len(),
@@ -703,9 +799,10 @@ async fn run_peer(
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let stats = Arc::new(PeerStats::default());
     stats.peer_choking.store(true, Ordering::Relaxed);
+    stats.am_choking.store(true, Ordering::Relaxed);
     shared.peers().insert(
         key,
-        PeerSlot { tx: cmd_tx, stats: stats.clone(), addr, peer_id: hs.peer_id, incoming },
+        PeerSlot { tx: cmd_tx, stats: stats.clone(), addr, peer_id: hs.peer_id, incoming, connected_at: Instant::now() },
     );
     let _ = tx.send(TorrentMsg::PeerUp { key, addr, peer_id: hs.peer_id, incoming });
     let reason = peer::run(key, shared, stats, stream, hs, leftover, cmd_rx).await;

@@ -1,9 +1,21 @@
 //! fast-peer: a BitTorrent client with a live terminal dashboard.
 //!
 //! # Layout
-//! - [`proto`]: the sans-IO protocol core (bencode, metainfo, peer wire, tracker codecs).
-//! - [`engine`]: the tokio download engine that owns every socket, timer and file.
+//! In data-flow order, from bytes on the wire to what the user sees:
+//!
+//! - [`proto`]: the sans-IO protocol core. [`proto::bencode`] (strict, depth-bounded),
+//!   [`proto::metainfo`] (validated .torrent files, sanitised paths, info hash from the raw
+//!   span), [`proto::handshake`] and [`proto::message`] (BEP 3 peer wire, BEP 6 Fast),
+//!   [`proto::bitfield`], [`proto::tracker`] (HTTP and UDP announce codecs), [`proto::id`].
+//! - [`engine`]: the tokio engine that owns every socket, timer and file.
+//!   [`engine::spawn`] starts it; each torrent is a task ([`engine::torrent`]) with peer tasks
+//!   ([`engine::peer`]), a piece picker ([`engine::picker`]), a choker ([`engine::choker`]),
+//!   trackers ([`engine::tracker`]), a disk thread ([`engine::disk`]) over positioned-I/O
+//!   storage ([`engine::storage`]). Discrete events and periodic snapshots come out of it
+//!   ([`engine::event`]).
 //! - [`cli`]: one function per subcommand; stdout is the machine-readable contract.
+//!
+//! Dependencies point one way: `cli -> engine -> proto`.
 
 pub mod cli;
 pub mod engine;

@@ -4,8 +4,13 @@
 use crate::engine::event::{EngineEvent, TorrentSnapshot};
 use crate::engine::storage::{OutputTarget, Storage};
 use crate::engine::tracker::announce_tiers;
-use crate::engine::{AddTorrent, EngineConfig, spawn};
+use crate::engine::{AddMagnet, AddTorrent, EngineConfig, spawn};
 use crate::proto::bencode;
+use crate::proto::extension::ExtensionHandshake;
+use crate::proto::handshake::Reserved;
+use crate::proto::id::InfoHash;
+use crate::proto::magnet::Magnet;
+use crate::proto::message::{DEFAULT_MAX_MESSAGE_LEN, Message};
 use crate::proto::handshake::Handshake;
 use crate::proto::id::{PeerId, to_hex};
 use crate::proto::metainfo::Metainfo;
@@ -29,6 +34,8 @@ pub struct SwarmOptions {
     pub upload_limit: Option<u64>,
     /// Keep seeding after the download completes.
     pub seed: bool,
+    /// Largest metadata accepted for a magnet (bytes).
+    pub max_metadata_size: Option<u32>,
 }
 
 /// `decode`: a bencoded value (literal, `-` for stdin, `@FILE`) as compact JSON.
@@ -62,6 +69,13 @@ fn first_tracker(m: &Metainfo) -> String {
 /// `info`: the torrent's key facts.
 pub fn info(path: &Path) -> Result<()> {
     let m = load_torrent(path)?;
+    std::io::stdout().write_all(format_info(&m).as_bytes())?;
+    Ok(())
+}
+
+/// The `info` / `magnet_info` text: tracker, length, info hash, piece length, piece hashes,
+/// then (multi-file) the name and the files.
+pub fn format_info(m: &Metainfo) -> String {
     let mut out = String::new();
     out.push_str(&format!("Tracker URL: {}\n", first_tracker(&m)));
     out.push_str(&format!("Length: {}\n", m.info.total_length));
@@ -79,8 +93,7 @@ pub fn info(path: &Path) -> Result<()> {
             out.push_str(&format!("{} {}\n", f.length, f.path.join("/")));
         }
     }
-    std::io::stdout().write_all(out.as_bytes())?;
-    Ok(())
+    out
 }
 
 /// `peers`: ask the trackers (BEP 12 order) once and print the peers, one `IP:PORT` a line.
@@ -155,6 +168,20 @@ enum Until {
     Complete,
     /// Keep serving after completion until Ctrl-C or SIGTERM.
     Interrupted,
+    /// As soon as the metadata is known (magnet_info).
+    Metadata,
+}
+
+/// What to add to the engine.
+pub enum Job {
+    Torrent(AddTorrent),
+    Magnet(AddMagnet),
+}
+
+/// What a run of the engine leaves behind.
+pub struct RunResult {
+    pub last: Option<TorrentSnapshot>,
+    pub metainfo: Option<Arc<Metainfo>>,
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -176,13 +203,18 @@ async fn interrupted() {
 /// Run the engine on one torrent; `on_ready` runs once the data check is done and the torrent
 /// is live. Returns the last snapshot.
 async fn run_torrent(
-    add: AddTorrent,
+    job: Job,
     opts: &SwarmOptions,
     until: Until,
     mut on_ready: impl FnMut(&crate::engine::EngineHandle, &TorrentSnapshot),
-) -> Result<Option<TorrentSnapshot>> {
+) -> Result<RunResult> {
     let (engine, mut events) = spawn(engine_config(opts)).await.wrap_err("start the engine")?;
-    let id = engine.add_torrent(add).await.wrap_err("add the torrent")?;
+    let id = match job {
+        Job::Torrent(add) => engine.add_torrent(add).await,
+        Job::Magnet(add) => engine.add_magnet(add).await,
+    }
+    .wrap_err("add the torrent")?;
+    let mut metainfo: Option<Arc<Metainfo>> = None;
     let progress = std::io::stderr().is_terminal();
     let mut last: Option<TorrentSnapshot> = None;
     let mut last_print = Instant::now();
@@ -199,6 +231,12 @@ async fn run_torrent(
                     }
                 }
                 Some(EngineEvent::Failed { id: i, error }) if i == id => break Err(eyre!(error)),
+                Some(EngineEvent::MetadataReady { id: i, metainfo: m }) if i == id => {
+                    metainfo = Some(m);
+                    if until == Until::Metadata {
+                        break Ok(());
+                    }
+                }
                 Some(EngineEvent::Checking { checked, total, valid, .. }) => {
                     if progress {
                         eprint!("\rchecking {checked}/{total} pieces, {valid} valid   ");
@@ -212,6 +250,13 @@ async fn run_torrent(
                 }
                 Some(EngineEvent::Snapshot(s)) => {
                     if let Some(t) = s.torrents.into_iter().find(|t| t.id == id) {
+                        if t.metadata.is_some() {
+                            if progress && last_print.elapsed() > Duration::from_millis(250) {
+                                last_print = Instant::now();
+                                eprint!("\r{}", metadata_line(&t));
+                            }
+                            continue;
+                        }
                         if !ready {
                             ready = true;
                             if progress {
@@ -234,7 +279,7 @@ async fn run_torrent(
                 }
                 engine.shutdown().await;
                 if until == Until::Interrupted {
-                    return Ok(last);
+                    return Ok(RunResult { last, metainfo });
                 }
                 bail!("interrupted");
             }
@@ -244,7 +289,19 @@ async fn run_torrent(
         eprintln!();
     }
     engine.shutdown().await;
-    outcome.map(|_| last)
+    outcome.map(|_| RunResult { last, metainfo })
+}
+
+fn metadata_line(t: &TorrentSnapshot) -> String {
+    let Some(m) = &t.metadata else { return String::new() };
+    let got = m.pieces_received.iter().filter(|r| **r).count();
+    let advertising = m.peers.iter().filter(|p| p.advertises).count();
+    format!(
+        "fetching metadata: {got}/{} pieces{}, {} peers ({advertising} with ut_metadata)   ",
+        m.pieces_received.len(),
+        m.size.map(|s| format!(" of {s} bytes")).unwrap_or_default(),
+        m.peers.len()
+    )
 }
 
 fn progress_line(t: &TorrentSnapshot, seeding: bool) -> String {
@@ -284,7 +341,12 @@ pub async fn download(torrent: &Path, target: OutputTarget, opts: SwarmOptions) 
         seed_only: false,
     };
     let until = if opts.seed { Until::Interrupted } else { Until::Complete };
-    run_torrent(add, &opts, until, |_, _| {}).await?;
+    run_torrent(Job::Torrent(add), &opts, until, |_, _| {}).await?;
+    report_done(&m, started);
+    Ok(())
+}
+
+fn report_done(m: &Metainfo, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "downloaded {} ({} bytes) in {:.1} s ({:.1} MiB/s)",
@@ -293,7 +355,6 @@ pub async fn download(torrent: &Path, target: OutputTarget, opts: SwarmOptions) 
         secs,
         m.info.total_length as f64 / (1024.0 * 1024.0) / secs.max(0.001)
     );
-    Ok(())
 }
 
 /// `download_piece`: one verified piece to the file `out`.
@@ -303,7 +364,22 @@ pub async fn download_piece(torrent: &Path, index: u32, out: &Path, opts: SwarmO
     if index >= count {
         bail!("piece {index} does not exist: the torrent has {count} pieces (0..={})", count.saturating_sub(1));
     }
-    // The engine downloads into a scratch folder beside the output; the piece is then copied out.
+    fetch_piece(index, out, &opts, |target| {
+        Job::Torrent(AddTorrent {
+            metainfo: m.clone(),
+            target,
+            peers: opts.peers.clone(),
+            wanted_pieces: Some(vec![index]),
+            use_trackers: true,
+            seed_only: false,
+        })
+    })
+    .await
+}
+
+/// Download piece `index` into a scratch folder beside `out` (the engine needs a layout to
+/// write to), then copy the verified piece to `out`.
+async fn fetch_piece(index: u32, out: &Path, opts: &SwarmOptions, job: impl FnOnce(OutputTarget) -> Job) -> Result<()> {
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).wrap_err_with(|| format!("create {}", parent.display()))?;
     let scratch = tempfile::Builder::new()
@@ -311,16 +387,9 @@ pub async fn download_piece(torrent: &Path, index: u32, out: &Path, opts: SwarmO
         .tempdir_in(parent)
         .wrap_err("create a scratch folder")?;
     let target = OutputTarget::Dir(scratch.path().to_path_buf());
-    let add = AddTorrent {
-        metainfo: m.clone(),
-        target: target.clone(),
-        peers: opts.peers.clone(),
-        wanted_pieces: Some(vec![index]),
-        use_trackers: true,
-        seed_only: false,
-    };
-    run_torrent(add, &opts, Until::Complete, |_, _| {}).await?;
-    let storage = Storage::open(&m.info, &target).wrap_err("reopen the scratch data")?;
+    let run = run_torrent(job(target.clone()), opts, Until::Complete, |_, _| {}).await?;
+    let m = run.metainfo.ok_or_else(|| eyre!("the engine finished without metadata"))?;
+    let storage = Storage::open_read_only(&m.info, &target).wrap_err("reopen the scratch data")?;
     let mut buf = vec![0u8; m.info.piece_size(index) as usize];
     storage.read_block(index, 0, &mut buf).wrap_err("read the piece back")?;
     let tmp: PathBuf = scratch.path().join(".piece");
@@ -380,7 +449,7 @@ pub async fn seed(torrent: &Path, data: &Path, opts: SwarmOptions) -> Result<()>
         seed_only: true,
     };
     let info_hash = m.info_hash;
-    let last = run_torrent(add, &opts, Until::Interrupted, |engine, t| {
+    let last = run_torrent(Job::Torrent(add), &opts, Until::Interrupted, |engine, t| {
         // stdout contract: these lines, then "Seeding" once the data is checked and served
         println!("Info Hash: {info_hash}");
         println!("Port: {}", engine.listen_port());
@@ -393,7 +462,8 @@ pub async fn seed(torrent: &Path, data: &Path, opts: SwarmOptions) -> Result<()>
             );
         }
     })
-    .await?;
+    .await?
+    .last;
     if let Some(t) = last {
         eprintln!("stopped after sending {} bytes", t.uploaded);
     }
@@ -414,4 +484,268 @@ mod tests {
         assert!(parse_rate("-1K").is_err());
         assert!(parse_rate("").is_err());
     }
+}
+
+// ---- magnet links (BEP 9) ---------------------------------------------------------------
+
+pub fn parse_magnet(uri: &str) -> Result<Magnet> {
+    uri.parse::<Magnet>().map_err(|e| eyre!("{e}")).wrap_err("parse magnet link")
+}
+
+/// `magnet_parse`: the tracker and info hash of a magnet link.
+pub fn magnet_parse(uri: &str) -> Result<()> {
+    let m = parse_magnet(uri)?;
+    let mut out = format!("Tracker URL: {}\n", m.trackers.first().cloned().unwrap_or_default());
+    out.push_str(&format!("Info Hash: {}\n", m.info_hash));
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(())
+}
+
+fn magnet_job(m: &Magnet, target: OutputTarget, opts: &SwarmOptions, wanted: Option<Vec<u32>>) -> Job {
+    Job::Magnet(AddMagnet {
+        magnet: m.clone(),
+        target,
+        peers: opts.peers.clone(),
+        wanted_pieces: wanted,
+        use_trackers: true,
+        max_metadata_size: opts.max_metadata_size.unwrap_or(crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE),
+    })
+}
+
+/// `magnet_info`: fetch the metadata from peers and print it like `info`.
+pub async fn magnet_info(uri: &str, opts: SwarmOptions) -> Result<()> {
+    let m = parse_magnet(uri)?;
+    let scratch = tempfile::Builder::new().prefix("fast-peer-magnet-").tempdir().wrap_err("create a scratch folder")?;
+    let job = magnet_job(&m, OutputTarget::Dir(scratch.path().to_path_buf()), &opts, Some(Vec::new()));
+    let run = run_torrent(job, &opts, Until::Metadata, |_, _| {}).await?;
+    let meta = run.metainfo.ok_or_else(|| eyre!("no metadata received"))?;
+    std::io::stdout().write_all(format_info(&meta).as_bytes())?;
+    Ok(())
+}
+
+/// `magnet_download_piece`: one verified piece of a magnet's torrent.
+pub async fn magnet_download_piece(uri: &str, index: u32, out: &Path, opts: SwarmOptions) -> Result<()> {
+    let m = parse_magnet(uri)?;
+    fetch_piece(index, out, &opts, |target| magnet_job(&m, target, &opts, Some(vec![index]))).await
+}
+
+/// `magnet_download`: metadata first, then the whole torrent on the same connections.
+pub async fn magnet_download(uri: &str, target: OutputTarget, opts: SwarmOptions) -> Result<()> {
+    let m = parse_magnet(uri)?;
+    let started = Instant::now();
+    let until = if opts.seed { Until::Interrupted } else { Until::Complete };
+    let run = run_torrent(magnet_job(&m, target, &opts, None), &opts, until, |_, _| {}).await?;
+    if let Some(meta) = run.metainfo {
+        report_done(&meta, started);
+    }
+    Ok(())
+}
+
+/// Peers to try for a one-shot connection: `--peer`, then `x.pe`, then the trackers.
+async fn candidate_peers(info_hash: InfoHash, tiers: &[Vec<String>], given: &[SocketAddr], left: u64) -> Result<Vec<SocketAddr>> {
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    if tiers.is_empty() {
+        bail!("no peer given and no tracker to ask");
+    }
+    let req = AnnounceRequest {
+        info_hash,
+        peer_id: PeerId::generate(),
+        port: 6881,
+        uploaded: 0,
+        downloaded: 0,
+        left,
+        event: Event::Started,
+        numwant: Some(50),
+        key: rand::random(),
+        tracker_id: None,
+    };
+    let (_url, resp) = announce_tiers(tiers, &req, Duration::from_secs(15))
+        .await
+        .map_err(|e| eyre!("{e}"))
+        .wrap_err("announce to the trackers")?;
+    if resp.peers.is_empty() {
+        bail!("the trackers know no peers for {info_hash}");
+    }
+    Ok(resp.peers)
+}
+
+/// Both sides of a negotiated handshake (BEP 3 + BEP 10).
+pub struct Negotiated {
+    pub addr: SocketAddr,
+    pub ours: Handshake,
+    pub theirs: Handshake,
+    pub our_ext: ExtensionHandshake,
+    pub their_ext: Option<ExtensionHandshake>,
+}
+
+/// Connect, exchange BEP 3 handshakes, then BEP 10 extension handshakes (when the peer sets
+/// the extension bit), skipping any other message the peer sends first.
+pub async fn negotiate(addr: SocketAddr, info_hash: InfoHash) -> Result<Negotiated> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let ours = Handshake { reserved: crate::engine::peer::our_reserved(), info_hash, peer_id: PeerId::generate() };
+    let fut = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.wrap_err_with(|| format!("connect to {addr}"))?;
+        stream.write_all(&ours.encode()).await.wrap_err("send handshake")?;
+        let (theirs, mut buf) = crate::engine::peer::read_handshake(&mut stream)
+            .await
+            .map_err(|e| eyre!("{e}"))
+            .wrap_err_with(|| format!("handshake with {addr}"))?;
+        if theirs.info_hash != info_hash {
+            bail!("peer answered for another torrent ({})", theirs.info_hash);
+        }
+        let our_ext = crate::engine::peer::our_extension_handshake(None, true, None, Some(addr.ip()));
+        if !theirs.reserved.has(Reserved::EXTENSION) {
+            return Ok(Negotiated { addr, ours: ours.clone(), theirs, our_ext, their_ext: None });
+        }
+        let msg = Message::Extended { id: 0, payload: bytes::Bytes::from(our_ext.encode()) };
+        stream.write_all(&msg.to_bytes()).await.wrap_err("send extension handshake")?;
+        loop {
+            while let Some((m, n)) = Message::decode(&buf, DEFAULT_MAX_MESSAGE_LEN).map_err(|e| eyre!("{e}"))? {
+                let _ = buf.split_to(n);
+                if let Message::Extended { id: 0, payload } = m {
+                    let ext = ExtensionHandshake::decode(&payload)
+                        .map_err(|e| eyre!("{e}"))
+                        .wrap_err("decode the peer's extension handshake")?;
+                    return Ok(Negotiated { addr, ours: ours.clone(), theirs, our_ext, their_ext: Some(ext) });
+                }
+            }
+            if stream.read_buf(&mut buf).await? == 0 {
+                bail!("{addr} closed the connection before its extension handshake");
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(15), fut).await.map_err(|_| eyre!("{addr}: timed out"))?
+}
+
+/// Try peers in order until one negotiates.
+async fn negotiate_any(peers: &[SocketAddr], info_hash: InfoHash) -> Result<Negotiated> {
+    let mut errors = Vec::new();
+    for p in peers {
+        match negotiate(*p, info_hash).await {
+            Ok(n) => return Ok(n),
+            Err(e) => errors.push(format!("{p}: {e:#}")),
+        }
+    }
+    bail!("no peer answered: {}", errors.join("; "))
+}
+
+/// `magnet_handshake`: the peer's id and the id it gave `ut_metadata`.
+pub async fn magnet_handshake(uri: &str, opts: SwarmOptions) -> Result<()> {
+    let m = parse_magnet(uri)?;
+    let mut given = opts.peers.clone();
+    given.extend(m.peers.iter().copied());
+    let tiers: Vec<Vec<String>> = m.trackers.iter().map(|t| vec![t.clone()]).collect();
+    let peers = candidate_peers(m.info_hash, &tiers, &given, 1).await?;
+    let n = negotiate_any(&peers, m.info_hash).await?;
+    let id = n
+        .their_ext
+        .as_ref()
+        .and_then(|e| e.m.get(crate::proto::extension::UT_METADATA).copied())
+        .ok_or_else(|| eyre!("{} does not support ut_metadata", n.addr))?;
+    println!("Peer ID: {}", n.theirs.peer_id);
+    println!("Peer Metadata Extension ID: {id}");
+    Ok(())
+}
+
+fn reserved_names(r: &Reserved) -> Vec<&'static str> {
+    r.names()
+}
+
+fn side_json(h: &Handshake, ext: Option<&ExtensionHandshake>) -> serde_json::Value {
+    use serde_json::json;
+    let ext = ext.map(|e| {
+        json!({
+            "m": e.m,
+            "v": e.v,
+            "p": e.p,
+            "reqq": e.reqq,
+            "yourip": e.yourip.map(|ip| ip.to_string()),
+            "metadata_size": e.metadata_size,
+            "upload_only": e.upload_only,
+        })
+    });
+    json!({
+        "peer_id": h.peer_id.to_string(),
+        "client": h.peer_id.client(),
+        "reserved": to_hex(&h.reserved.0),
+        "reserved_bits": reserved_names(&h.reserved),
+        "extension_handshake": ext,
+    })
+}
+
+/// The text form of `nhandshake`: one row per field, ours next to theirs.
+pub fn format_negotiated(n: &Negotiated) -> String {
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    rows.push(("Peer ID".into(), n.ours.peer_id.to_string(), n.theirs.peer_id.to_string()));
+    rows.push(("Client".into(), opt(n.ours.peer_id.client()), opt(n.theirs.peer_id.client())));
+    rows.push(("Reserved".into(), to_hex(&n.ours.reserved.0), to_hex(&n.theirs.reserved.0)));
+    for (bit, name) in [(Reserved::EXTENSION, "extension protocol"), (Reserved::DHT, "dht"), (Reserved::FAST, "fast")] {
+        let yn = |r: &Reserved| if r.has(bit) { "yes".to_string() } else { "no".to_string() };
+        rows.push((format!("  {name}"), yn(&n.ours.reserved), yn(&n.theirs.reserved)));
+    }
+    let theirs = n.their_ext.as_ref();
+    let mut names: Vec<&String> = n.our_ext.m.keys().collect();
+    if let Some(t) = theirs {
+        names.extend(t.m.keys());
+    }
+    names.sort();
+    names.dedup();
+    for name in names {
+        let get = |e: Option<&ExtensionHandshake>| opt(e.and_then(|e| e.m.get(name)).map(|v| v.to_string()));
+        rows.push((format!("m.{name}"), get(Some(&n.our_ext)), get(theirs)));
+    }
+    let field = |f: &dyn Fn(&ExtensionHandshake) -> Option<String>| (opt(f(&n.our_ext)), opt(theirs.and_then(f)));
+    for (name, (a, b)) in [
+        ("v", field(&|e| e.v.clone())),
+        ("p", field(&|e| e.p.map(|v| v.to_string()))),
+        ("reqq", field(&|e| e.reqq.map(|v| v.to_string()))),
+        ("yourip", field(&|e| e.yourip.map(|v| v.to_string()))),
+        ("metadata_size", field(&|e| e.metadata_size.map(|v| v.to_string()))),
+        ("upload_only", field(&|e| e.upload_only.map(|v| v.to_string()))),
+    ] {
+        rows.push((name.to_string(), a, b));
+    }
+    let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0).max(6);
+    let w1 = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0).max(4);
+    let mut out = format!("Peer: {}\n", n.addr);
+    if theirs.is_none() {
+        out.push_str("The peer does not support the extension protocol (BEP 10).\n");
+    }
+    out.push_str(&format!("{:w0$}  {:w1$}  {}\n", "", "ours", "theirs"));
+    for (a, b, c) in rows {
+        out.push_str(&format!("{a:w0$}  {b:w1$}  {c}\n"));
+    }
+    out
+}
+
+/// `nhandshake`: the full negotiated handshake with one peer, both sides.
+pub async fn nhandshake(source: &str, peer: Option<SocketAddr>, json: bool, opts: SwarmOptions) -> Result<()> {
+    let (info_hash, tiers, mut given, left) = if source.starts_with("magnet:") {
+        let m = parse_magnet(source)?;
+        (m.info_hash, m.trackers.iter().map(|t| vec![t.clone()]).collect::<Vec<_>>(), m.peers.clone(), 1)
+    } else {
+        let m = load_torrent(Path::new(source))?;
+        (m.info_hash, m.trackers(), Vec::new(), m.info.total_length)
+    };
+    given.extend(opts.peers.iter().copied());
+    let peers = match peer {
+        Some(p) => vec![p],
+        None => candidate_peers(info_hash, &tiers, &given, left).await?,
+    };
+    let n = negotiate_any(&peers, info_hash).await?;
+    if json {
+        let v = serde_json::json!({
+            "peer": n.addr.to_string(),
+            "info_hash": info_hash.to_string(),
+            "ours": side_json(&n.ours, Some(&n.our_ext)),
+            "theirs": side_json(&n.theirs, n.their_ext.as_ref()),
+        });
+        println!("{v}");
+    } else {
+        std::io::stdout().write_all(format_negotiated(&n).as_bytes())?;
+    }
+    Ok(())
 }

@@ -33,8 +33,30 @@ struct Swarm {
 
 impl From<Swarm> for SwarmOptions {
     fn from(s: Swarm) -> Self {
-        SwarmOptions { port: s.port, peers: s.peers, upload_limit: s.upload_limit, seed: false }
+        SwarmOptions { port: s.port, peers: s.peers, upload_limit: s.upload_limit, seed: false, max_metadata_size: None }
     }
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct MetaOpts {
+    /// Largest metadata (info dictionary) accepted from peers, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = fast_peer::engine::metadata::DEFAULT_MAX_METADATA_SIZE)]
+    max_metadata_size: u32,
+}
+
+fn target_of(output: Option<PathBuf>, dir: Option<PathBuf>) -> Result<OutputTarget> {
+    Ok(match (output, dir) {
+        (Some(o), None) => OutputTarget::Exact(o),
+        (None, Some(d)) => OutputTarget::Dir(d),
+        (None, None) => OutputTarget::Dir(PathBuf::from(".")),
+        (Some(_), Some(_)) => bail!("-o and --dir cannot be used together"),
+    })
+}
+
+fn with_meta(swarm: Swarm, meta: MetaOpts) -> SwarmOptions {
+    let mut o: SwarmOptions = swarm.into();
+    o.max_metadata_size = Some(meta.max_metadata_size);
+    o
 }
 
 #[derive(Subcommand, Debug)]
@@ -73,6 +95,65 @@ enum Cmd {
         #[arg(long)]
         seed: bool,
         torrent: PathBuf,
+        #[command(flatten)]
+        swarm: Swarm,
+    },
+    /// Print the tracker and info hash of a magnet link.
+    #[command(name = "magnet_parse")]
+    MagnetParse { magnet: String },
+    /// Handshake (BEP 3 + BEP 10) with a peer of a magnet and print its metadata extension id.
+    #[command(name = "magnet_handshake")]
+    MagnetHandshake {
+        magnet: String,
+        #[command(flatten)]
+        swarm: Swarm,
+    },
+    /// Fetch a magnet's metadata from peers and print it like `info`.
+    #[command(name = "magnet_info")]
+    MagnetInfo {
+        magnet: String,
+        #[command(flatten)]
+        swarm: Swarm,
+        #[command(flatten)]
+        meta: MetaOpts,
+    },
+    /// Download one verified piece of a magnet's torrent.
+    #[command(name = "magnet_download_piece")]
+    MagnetDownloadPiece {
+        #[arg(short = 'o', value_name = "PATH")]
+        output: PathBuf,
+        magnet: String,
+        index: u32,
+        #[command(flatten)]
+        swarm: Swarm,
+        #[command(flatten)]
+        meta: MetaOpts,
+    },
+    /// Download a magnet's whole torrent (metadata first, BEP 9).
+    #[command(name = "magnet_download")]
+    MagnetDownload {
+        #[arg(short = 'o', value_name = "PATH", conflicts_with = "dir")]
+        output: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        seed: bool,
+        magnet: String,
+        #[command(flatten)]
+        swarm: Swarm,
+        #[command(flatten)]
+        meta: MetaOpts,
+    },
+    /// The full negotiated handshake with a peer: reserved bits, ids, clients and the BEP 10
+    /// extension dictionaries, ours next to theirs.
+    Nhandshake {
+        /// A magnet link or a .torrent file.
+        source: String,
+        /// The peer (default: the first one the trackers or the magnet name).
+        peer: Option<SocketAddr>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         swarm: Swarm,
     },
@@ -125,13 +206,21 @@ fn run(args: Args) -> Result<()> {
                 cli::download_piece(&torrent, index, &output, swarm.into()).await
             }
             Cmd::Seed { torrent, data, swarm } => cli::seed(&torrent, &data, swarm.into()).await,
+            Cmd::MagnetParse { magnet } => cli::magnet_parse(&magnet),
+            Cmd::MagnetHandshake { magnet, swarm } => cli::magnet_handshake(&magnet, swarm.into()).await,
+            Cmd::MagnetInfo { magnet, swarm, meta } => cli::magnet_info(&magnet, with_meta(swarm, meta)).await,
+            Cmd::MagnetDownloadPiece { output, magnet, index, swarm, meta } => {
+                cli::magnet_download_piece(&magnet, index, &output, with_meta(swarm, meta)).await
+            }
+            Cmd::MagnetDownload { output, dir, seed, magnet, swarm, meta } => {
+                let target = target_of(output, dir)?;
+                let mut opts = with_meta(swarm, meta);
+                opts.seed = seed;
+                cli::magnet_download(&magnet, target, opts).await
+            }
+            Cmd::Nhandshake { source, peer, json, swarm } => cli::nhandshake(&source, peer, json, swarm.into()).await,
             Cmd::Download { output, dir, seed, torrent, swarm } => {
-                let target = match (output, dir) {
-                    (Some(o), None) => OutputTarget::Exact(o),
-                    (None, Some(d)) => OutputTarget::Dir(d),
-                    (None, None) => OutputTarget::Dir(PathBuf::from(".")),
-                    (Some(_), Some(_)) => bail!("-o and --dir cannot be used together"),
-                };
+                let target = target_of(output, dir)?;
                 let mut opts: SwarmOptions = swarm.into();
                 opts.seed = seed;
                 cli::download(&torrent, target, opts).await

@@ -2,6 +2,8 @@
 //! counters, piece states and peer tables (cheap to send, cheap to drop when the UI is slow).
 
 use crate::proto::id::{InfoHash, PeerId};
+use crate::proto::metainfo::Metainfo;
+use std::sync::Arc;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -59,6 +61,8 @@ impl std::fmt::Display for PeerCloseReason {
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
     TorrentAdded { id: TorrentId, info_hash: InfoHash, name: String },
+    /// The info dictionary is known (at once for a .torrent, after BEP 9 for a magnet).
+    MetadataReady { id: TorrentId, metainfo: Arc<Metainfo> },
     /// Resume check progress: `checked` of `total` pieces looked at, `valid` of them good.
     Checking { id: TorrentId, checked: u32, total: u32, valid: u32 },
     StateChanged { id: TorrentId, state: TorrentState },
@@ -102,6 +106,29 @@ pub struct TorrentSnapshot {
     pub known_peers: usize,
     pub peers: Vec<PeerSnapshot>,
     pub elapsed: Duration,
+    /// While fetching metadata for a magnet: its progress.
+    pub metadata: Option<MetadataSnapshot>,
+}
+
+/// Progress of a BEP 9 metadata fetch.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataSnapshot {
+    /// Size being assembled (from the first peer that advertised one), if any.
+    pub size: Option<u32>,
+    /// Per metadata piece: received or not.
+    pub pieces_received: Vec<bool>,
+    pub peers: Vec<MetadataPeerSnapshot>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MetadataPeerSnapshot {
+    pub addr: SocketAddr,
+    /// The peer's extension handshake lists `ut_metadata`.
+    pub advertises: bool,
+    pub claimed_size: Option<u32>,
+    pub requested: u32,
+    pub received: u32,
+    pub rejected: u32,
 }
 
 #[derive(Debug, Clone)]

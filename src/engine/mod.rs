@@ -14,7 +14,9 @@
 pub mod choker;
 pub mod disk;
 pub mod event;
+pub mod metadata;
 pub mod peer;
+pub mod peerbook;
 pub mod picker;
 pub mod ratelimit;
 pub mod storage;
@@ -24,7 +26,9 @@ pub mod tracker;
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot};
 use crate::engine::ratelimit::RateLimiter;
 use crate::engine::storage::OutputTarget;
-use crate::engine::torrent::{TorrentMsg, TorrentParams, spawn_torrent};
+use crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE;
+use crate::engine::torrent::{Source, TorrentMsg, TorrentParams, spawn_torrent};
+use crate::proto::magnet::Magnet;
 use crate::proto::handshake::Handshake;
 use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::metainfo::Metainfo;
@@ -90,6 +94,18 @@ pub struct AddTorrent {
     pub seed_only: bool,
 }
 
+/// A magnet link to add: the metadata is fetched from peers first (BEP 9).
+#[derive(Debug, Clone)]
+pub struct AddMagnet {
+    pub magnet: Magnet,
+    pub target: OutputTarget,
+    pub peers: Vec<SocketAddr>,
+    pub wanted_pieces: Option<Vec<u32>>,
+    pub use_trackers: bool,
+    /// Largest info dictionary accepted from peers.
+    pub max_metadata_size: u32,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("listen on {addr}: {source}")]
@@ -100,8 +116,20 @@ pub enum EngineError {
     Duplicate(InfoHash),
 }
 
+/// Everything needed to start a torrent, from either a .torrent or a magnet.
+struct NewTorrent {
+    source: Source,
+    name: String,
+    target: OutputTarget,
+    peers: Vec<SocketAddr>,
+    wanted_pieces: Option<Vec<u32>>,
+    use_trackers: bool,
+    seed_only: bool,
+    max_metadata_size: u32,
+}
+
 enum Command {
-    Add(AddTorrent, oneshot::Sender<Result<TorrentId, EngineError>>),
+    Add(Box<NewTorrent>, oneshot::Sender<Result<TorrentId, EngineError>>),
     AddPeers(TorrentId, Vec<SocketAddr>),
     Remove(TorrentId, oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
@@ -121,8 +149,37 @@ impl EngineHandle {
     }
 
     pub async fn add_torrent(&self, add: AddTorrent) -> Result<TorrentId, EngineError> {
+        self.add(NewTorrent {
+            name: add.metainfo.info.name.clone(),
+            source: Source::Torrent(add.metainfo),
+            target: add.target,
+            peers: add.peers,
+            wanted_pieces: add.wanted_pieces,
+            use_trackers: add.use_trackers,
+            seed_only: add.seed_only,
+            max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
+        })
+        .await
+    }
+
+    /// Add a magnet link; watch for [`EngineEvent::MetadataReady`].
+    pub async fn add_magnet(&self, add: AddMagnet) -> Result<TorrentId, EngineError> {
+        self.add(NewTorrent {
+            name: add.magnet.name.clone().unwrap_or_else(|| add.magnet.info_hash.to_string()),
+            source: Source::Magnet(add.magnet),
+            target: add.target,
+            peers: add.peers,
+            wanted_pieces: add.wanted_pieces,
+            use_trackers: add.use_trackers,
+            seed_only: false,
+            max_metadata_size: add.max_metadata_size,
+        })
+        .await
+    }
+
+    async fn add(&self, new: NewTorrent) -> Result<TorrentId, EngineError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Command::Add(add, tx)).map_err(|_| EngineError::Stopped)?;
+        self.tx.send(Command::Add(Box::new(new), tx)).map_err(|_| EngineError::Stopped)?;
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 
@@ -233,18 +290,21 @@ impl Actor {
     async fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Add(add, reply) => {
-                let info_hash = add.metainfo.info_hash;
+                let info_hash = match &add.source {
+                    Source::Torrent(m) => m.info_hash,
+                    Source::Magnet(m) => m.info_hash,
+                };
                 if self.torrents.values().any(|(h, _)| *h == info_hash) {
                     let _ = reply.send(Err(EngineError::Duplicate(info_hash)));
                     return;
                 }
                 let id = self.next_id;
                 self.next_id += 1;
-                let name = add.metainfo.info.name.clone();
-                let _ = self.events.try_send(EngineEvent::TorrentAdded { id, info_hash, name });
+                let _ = self.events.try_send(EngineEvent::TorrentAdded { id, info_hash, name: add.name.clone() });
                 let tx = spawn_torrent(TorrentParams {
                     id,
-                    metainfo: add.metainfo,
+                    source: add.source,
+                    max_metadata_size: add.max_metadata_size,
                     target: add.target,
                     peers: add.peers,
                     wanted: add.wanted_pieces,

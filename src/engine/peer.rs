@@ -21,6 +21,10 @@ use crate::engine::event::PeerCloseReason;
 use crate::engine::picker::{BlockOutcome, PeerKey};
 use crate::engine::torrent::{PeerCommand, PeerStats, Shared, TorrentMsg};
 use crate::proto::bitfield::Bitfield;
+use crate::proto::extension::{
+    ExtensionHandshake, METADATA_PIECE_SIZE, MetadataMessage, OUR_UT_METADATA_ID, OUR_UT_PEX_ID, PexMessage,
+    PexState, UT_METADATA, UT_PEX,
+};
 use crate::proto::handshake::{Handshake, Reserved};
 use crate::proto::message::{BLOCK_SIZE, BlockRef, MAX_REQUEST_LEN, Message, WireError};
 use bytes::{Buf, Bytes, BytesMut};
@@ -87,9 +91,46 @@ impl From<PeerError> for PeerCloseReason {
     }
 }
 
-/// The reserved bits we send: Fast extension (BEP 6).
+/// The reserved bits we send: BEP 10 extension protocol and BEP 6 Fast extension.
 pub fn our_reserved() -> Reserved {
-    Reserved::default().with(Reserved::FAST)
+    Reserved::default().with(Reserved::EXTENSION).with(Reserved::FAST)
+}
+
+/// Our BEP 10 extension handshake: the extensions we speak and the ids we chose for them.
+pub fn our_extension_handshake(
+    metadata_size: Option<u32>,
+    pex: bool,
+    listen_port: Option<u16>,
+    yourip: Option<std::net::IpAddr>,
+) -> ExtensionHandshake {
+    let mut m = std::collections::BTreeMap::new();
+    m.insert(UT_METADATA.to_string(), OUR_UT_METADATA_ID);
+    if pex {
+        m.insert(UT_PEX.to_string(), OUR_UT_PEX_ID);
+    }
+    ExtensionHandshake {
+        m,
+        v: Some(format!("fast-peer {}", env!("CARGO_PKG_VERSION"))),
+        p: listen_port,
+        reqq: Some(MAX_QUEUED_REQUESTS as u32),
+        yourip,
+        metadata_size,
+        ..ExtensionHandshake::default()
+    }
+}
+
+/// How a download session starts: the handshake just exchanged, bytes already read, and
+/// for a connection that fetched metadata first, what it learnt then.
+#[derive(Default)]
+pub struct PeerInit {
+    pub handshake: Handshake,
+    pub leftover: BytesMut,
+    /// The peer's extension handshake, if it already sent one.
+    pub ext: Option<ExtensionHandshake>,
+    /// Messages received before the metadata was known, replayed in order.
+    pub pending: Vec<Message>,
+    /// The connection comes from the metadata phase: our first message was already sent.
+    pub resumed: bool,
 }
 
 /// Connect and exchange handshakes with `addr` for the torrent `shared`.
@@ -160,6 +201,16 @@ struct Session {
     out: Vec<u8>,
     scratch: Vec<BlockRef>,
     max_message_len: u32,
+    /// The peer set the BEP 10 bit.
+    extensions: bool,
+    /// Ids the peer chose for the extensions we speak (we send with these).
+    their_metadata_id: Option<u8>,
+    their_pex_id: Option<u8>,
+    their_reqq: usize,
+    pex: PexState,
+    last_pex_in: Option<Instant>,
+    /// The peer's address (not sent back to it in PEX).
+    remote: Option<std::net::SocketAddr>,
 }
 
 /// Run a connected peer until it closes, then clean up its picker state.
@@ -168,13 +219,14 @@ pub async fn run(
     shared: Arc<Shared>,
     stats: Arc<PeerStats>,
     stream: TcpStream,
-    theirs: Handshake,
-    leftover: BytesMut,
+    init: PeerInit,
     commands: mpsc::UnboundedReceiver<PeerCommand>,
 ) -> PeerCloseReason {
     let now = Instant::now();
     let piece_count = shared.info.piece_count();
+    let theirs = init.handshake.clone();
     let fast = theirs.reserved.has(Reserved::FAST);
+    let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
     stats.fast.store(fast, Ordering::Relaxed);
     let mut s = Session {
         key,
@@ -200,10 +252,20 @@ pub async fn run(
         scratch: Vec::new(),
         // bitfield of the whole torrent plus headroom for a 128 KiB block or extended message
         max_message_len: (piece_count / 8 + 16).max(MAX_REQUEST_LEN + 64 * 1024),
+        extensions: theirs.reserved.has(Reserved::EXTENSION),
+        their_metadata_id: None,
+        their_pex_id: None,
+        their_reqq: MAX_PIPELINE,
+        pex: PexState::default(),
+        last_pex_in: None,
+        remote: stream.peer_addr().ok(),
         shared,
     };
+    if let Some(ext) = &init.ext {
+        s.apply_extension_handshake(ext);
+    }
     let (rd, wr) = stream.into_split();
-    let result = s.run_loop(rd, wr, leftover, commands).await;
+    let result = s.run_loop(rd, wr, init, peer_ip, commands).await;
     s.cleanup();
     match result {
         Ok(()) => PeerCloseReason::Shutdown,
@@ -216,10 +278,24 @@ impl Session {
         &mut self,
         mut rd: OwnedReadHalf,
         mut wr: OwnedWriteHalf,
-        mut inbuf: BytesMut,
+        init: PeerInit,
+        peer_ip: Option<std::net::IpAddr>,
         mut commands: mpsc::UnboundedReceiver<PeerCommand>,
     ) -> Result<(), PeerError> {
-        self.send_initial();
+        let mut inbuf = init.leftover;
+        self.send_initial(init.resumed);
+        if self.extensions {
+            let ours = our_extension_handshake(
+                u32::try_from(self.shared.raw_info.len()).ok().filter(|n| *n > 0),
+                !self.shared.info.private,
+                Some(self.shared.listen_port),
+                peer_ip,
+            );
+            Message::Extended { id: 0, payload: Bytes::from(ours.encode()) }.encode(&mut self.out);
+        }
+        for msg in init.pending {
+            self.handle(msg).await?;
+        }
         self.process_input(&mut inbuf).await?;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -266,6 +342,7 @@ impl Session {
                     }
                     Some(PeerCommand::Refill) => self.fill_requests(),
                     Some(PeerCommand::Choke) => self.set_choking(true),
+                    Some(PeerCommand::Pex(peers)) => self.send_pex(&peers),
                     Some(PeerCommand::Unchoke) => self.set_choking(false),
                     Some(PeerCommand::Close(reason)) => return Err(PeerError::Protocol(reason)),
                     None | Some(PeerCommand::Shutdown) => {
@@ -279,8 +356,15 @@ impl Session {
         }
     }
 
-    fn send_initial(&mut self) {
+    fn send_initial(&mut self, resumed: bool) {
         let verified = self.shared.verified_bitfield();
+        if resumed {
+            // our first message (have none) went out during the metadata phase
+            for index in verified.iter_ones() {
+                Message::Have { index }.encode(&mut self.out);
+            }
+            return;
+        }
         if self.fast && verified.count_ones() == 0 {
             Message::HaveNone.encode(&mut self.out);
         } else if self.fast && verified.is_full() {
@@ -391,9 +475,71 @@ impl Session {
                 }
             }
             Message::Port(_) | Message::Suggest { .. } | Message::AllowedFast { .. } => {}
-            Message::Extended { .. } => {}
+            Message::Extended { id, payload } => self.on_extended(id, &payload)?,
         }
         Ok(())
+    }
+
+    fn apply_extension_handshake(&mut self, ext: &ExtensionHandshake) {
+        let id = |name: &str| ext.m.get(name).copied().filter(|id| *id != 0);
+        self.their_metadata_id = id(UT_METADATA);
+        self.their_pex_id = if self.shared.info.private { None } else { id(UT_PEX) };
+        if let Some(q) = ext.reqq {
+            self.their_reqq = (q as usize).clamp(1, MAX_PIPELINE);
+        }
+        self.stats.pex.store(self.their_pex_id.is_some(), Ordering::Relaxed);
+    }
+
+    /// BEP 10 messages: the extension handshake, BEP 9 metadata requests, BEP 11 PEX.
+    fn on_extended(&mut self, id: u8, payload: &[u8]) -> Result<(), PeerError> {
+        match id {
+            0 => {
+                let ext = ExtensionHandshake::decode(payload)
+                    .map_err(|e| PeerError::Protocol(format!("extension handshake: {e}")))?;
+                self.apply_extension_handshake(&ext);
+            }
+            OUR_UT_METADATA_ID => {
+                let msg = MetadataMessage::decode(payload)
+                    .map_err(|e| PeerError::Protocol(format!("ut_metadata: {e}")))?;
+                if let (MetadataMessage::Request { piece }, Some(their_id)) = (msg, self.their_metadata_id) {
+                    let raw = &self.shared.raw_info;
+                    let start = piece as usize * METADATA_PIECE_SIZE;
+                    let reply = if raw.is_empty() || start >= raw.len() {
+                        MetadataMessage::Reject { piece }
+                    } else {
+                        let end = (start + METADATA_PIECE_SIZE).min(raw.len());
+                        MetadataMessage::Data { piece, total_size: raw.len() as u32, data: raw.slice(start..end) }
+                    };
+                    Message::Extended { id: their_id, payload: Bytes::from(reply.encode()) }.encode(&mut self.out);
+                }
+            }
+            OUR_UT_PEX_ID => {
+                if self.shared.info.private {
+                    return Ok(()); // BEP 27: no peer exchange for private torrents
+                }
+                let now = Instant::now();
+                // BEP 11 allows one message a minute; ignore a peer that floods
+                if self.last_pex_in.is_some_and(|t| now.duration_since(t) < Duration::from_secs(30)) {
+                    return Ok(());
+                }
+                self.last_pex_in = Some(now);
+                if let Ok(msg) = PexMessage::decode(payload)
+                    && !msg.added.is_empty()
+                {
+                    let _ = self.shared.events.send(TorrentMsg::AddPeers(msg.added));
+                }
+            }
+            _ => {} // an extension we did not announce: ignore
+        }
+        Ok(())
+    }
+
+    fn send_pex(&mut self, peers: &[std::net::SocketAddr]) {
+        let Some(id) = self.their_pex_id else { return };
+        let others = peers.iter().filter(|a| Some(**a) != self.remote).map(|a| (*a, 0u8));
+        if let Some(msg) = self.pex.next_message(others, Instant::now()) {
+            Message::Extended { id, payload: Bytes::from(msg.encode()) }.encode(&mut self.out);
+        }
     }
 
     fn on_request(&mut self, r: BlockRef) -> Result<(), PeerError> {
@@ -509,7 +655,7 @@ impl Session {
             return 1;
         }
         let by_rate = (self.rate / BLOCK_SIZE as f64) as usize;
-        by_rate.clamp(MIN_PIPELINE, MAX_PIPELINE)
+        by_rate.clamp(MIN_PIPELINE, MAX_PIPELINE).min(self.their_reqq)
     }
 
     fn fill_requests(&mut self) {

@@ -32,7 +32,11 @@ use crate::proto::handshake::Handshake;
 use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::message::BlockRef;
 use crate::proto::metainfo::{Info, Metainfo};
-use bytes::BytesMut;
+use crate::engine::metadata::{HandedOver, MetadataOutcome, MetadataPhase};
+use crate::engine::peer::PeerInit;
+use crate::engine::peerbook::PeerBook;
+use crate::proto::magnet::Magnet;
+use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -43,9 +47,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// Connections being opened at once, per torrent.
 pub const MAX_HALF_OPEN: usize = 16;
-/// Trust points below which a peer is banned: each failed piece it sent costs 2 (3 when it
-/// was the only sender), each verified piece it sent gains 1 (up to 8), as in libtorrent.
-pub const BAN_THRESHOLD: i32 = -5;
 
 /// Orders for one peer task.
 #[derive(Debug)]
@@ -62,6 +63,8 @@ pub enum PeerCommand {
     Choke,
     /// The choker gave the peer an upload slot.
     Unchoke,
+    /// Our current peers, for a BEP 11 PEX message (sent only when due).
+    Pex(Arc<Vec<SocketAddr>>),
     Shutdown,
 }
 
@@ -80,6 +83,7 @@ pub struct PeerStats {
     pub peer_interested: AtomicBool,
     pub snubbed: AtomicBool,
     pub fast: AtomicBool,
+    pub pex: AtomicBool,
 }
 
 impl PeerStats {
@@ -111,7 +115,10 @@ pub struct Shared {
     pub id: TorrentId,
     pub info_hash: InfoHash,
     pub peer_id: PeerId,
+    pub listen_port: u16,
     pub info: Arc<Info>,
+    /// The raw info dictionary, served to peers that ask for it (BEP 9).
+    pub raw_info: Bytes,
     picker: Mutex<Picker>,
     pub disk: mpsc::Sender<DiskJob>,
     pub storage: Arc<Storage>,
@@ -178,9 +185,20 @@ pub enum TorrentMsg {
 }
 
 /// What the engine passes to start a torrent.
+/// What a torrent starts from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A .torrent file: everything is known.
+    Torrent(Arc<Metainfo>),
+    /// A magnet link: the info dictionary comes from peers first (BEP 9).
+    Magnet(Magnet),
+}
+
 pub struct TorrentParams {
     pub id: TorrentId,
-    pub metainfo: Arc<Metainfo>,
+    pub source: Source,
+    /// Cap on the metadata size a peer may claim.
+    pub max_metadata_size: u32,
     pub target: OutputTarget,
     pub peers: Vec<SocketAddr>,
     pub wanted: Option<Vec<u32>>,
@@ -194,22 +212,6 @@ pub struct TorrentParams {
     pub seed_only: bool,
     pub events: mpsc::Sender<EngineEvent>,
     pub snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Conn {
-    Idle,
-    Connecting,
-    Connected(PeerKey),
-    Banned,
-}
-
-#[derive(Debug)]
-struct Known {
-    conn: Conn,
-    failures: u32,
-    next_try: Instant,
-    trust: i32,
 }
 
 /// Start the torrent task; returns the sender that feeds it.
@@ -236,14 +238,113 @@ fn emit(events: &mpsc::Sender<EngineEvent>, ev: EngineEvent) {
     }
 }
 
+/// `left` we announce while the size is unknown (magnet, metadata not yet fetched).
+const UNKNOWN_LEFT: u64 = 16 * 1024 * 1024;
+
+fn start_announcer(
+    p: &TorrentParams,
+    info_hash: InfoHash,
+    tiers: Vec<Vec<String>>,
+    stats: watch::Receiver<AnnounceStats>,
+    tx: &mpsc::UnboundedSender<TorrentMsg>,
+) -> Option<AnnouncerHandle> {
+    if !p.use_trackers || tiers.is_empty() {
+        return None;
+    }
+    let (up_tx, mut up_rx) = mpsc::channel(16);
+    let handle = spawn_announcer(
+        AnnouncerConfig {
+            tiers,
+            info_hash,
+            peer_id: p.peer_id,
+            port: p.listen_port,
+            numwant: 200,
+            timeout: Duration::from_secs(15),
+            min_interval: Duration::from_secs(5),
+        },
+        stats,
+        up_tx,
+    );
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(u) = up_rx.recv().await {
+            if tx.send(TorrentMsg::Tracker(u)).is_err() {
+                break;
+            }
+        }
+    });
+    Some(handle)
+}
+
 async fn run(
     p: TorrentParams,
     tx: mpsc::UnboundedSender<TorrentMsg>,
     mut rx: mpsc::UnboundedReceiver<TorrentMsg>,
 ) -> Result<(), String> {
     let started = Instant::now();
-    let info = Arc::new(p.metainfo.info.clone());
     let id = p.id;
+    let (info_hash, tiers, mut initial_peers, left) = match &p.source {
+        Source::Torrent(m) => (m.info_hash, m.trackers(), Vec::new(), m.info.total_length),
+        // BEP 12 reading of a magnet: each `tr` is its own tier
+        Source::Magnet(mg) => (
+            mg.info_hash,
+            mg.trackers.iter().map(|t| vec![t.clone()]).collect(),
+            mg.peers.clone(),
+            UNKNOWN_LEFT,
+        ),
+    };
+    initial_peers.extend(p.peers.iter().copied());
+    let (stats_tx, stats_rx) = watch::channel(AnnounceStats { uploaded: 0, downloaded: 0, left });
+    let announcer = start_announcer(&p, info_hash, tiers.clone(), stats_rx, &tx);
+    let mut book = PeerBook::default();
+    book.add(&initial_peers, Instant::now());
+    let mut next_key: PeerKey = 1;
+
+    let (metainfo, handed) = match &p.source {
+        Source::Torrent(m) => (m.clone(), Vec::new()),
+        Source::Magnet(mg) => {
+            emit(&p.events, EngineEvent::StateChanged { id, state: TorrentState::FetchingMetadata });
+            let phase = MetadataPhase {
+                id,
+                info_hash,
+                name: mg.name.clone().unwrap_or_else(|| info_hash.to_string()),
+                peer_id: p.peer_id,
+                max_size: p.max_metadata_size,
+                max_peers: p.max_peers,
+                events: p.events.clone(),
+                snapshots: p.snapshots.clone(),
+                started,
+            };
+            match phase.run(&mut book, &mut next_key, &mut rx).await? {
+                MetadataOutcome::Ready { raw, handed } => {
+                    let info = Info::from_bytes(&raw).map_err(|e| format!("the metadata is not a valid torrent: {e}"))?;
+                    let m = Metainfo {
+                        announce: tiers.first().and_then(|t| t.first()).cloned(),
+                        announce_list: tiers.clone(),
+                        info,
+                        info_hash,
+                        raw_info: raw,
+                        comment: None,
+                        created_by: None,
+                        creation_date: None,
+                    };
+                    (Arc::new(m), handed)
+                }
+                MetadataOutcome::Shutdown(done) => {
+                    if let Some(a) = announcer {
+                        a.stop().await;
+                    }
+                    let _ = done.send(());
+                    return Ok(());
+                }
+            }
+        }
+    };
+    emit(&p.events, EngineEvent::MetadataReady { id, metainfo: metainfo.clone() });
+    let info = Arc::new(metainfo.info.clone());
+    if let Some(bad) = p.wanted.as_ref().and_then(|w| w.iter().find(|i| **i >= info.piece_count())) {
+        return Err(format!("piece {bad} does not exist: the torrent has {} pieces", info.piece_count()));
+    }
     let storage = {
         let info = info.clone();
         let target = p.target.clone();
@@ -251,9 +352,9 @@ async fn run(
         tokio::task::spawn_blocking(move || {
             if seed_only { Storage::open_read_only(&info, &target) } else { Storage::open(&info, &target) }
         })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("open storage: {e}"))?
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("open storage: {e}"))?
     };
     let storage = Arc::new(storage);
     let seed: u64 = rand::random();
@@ -291,9 +392,11 @@ async fn run(
     let disk = spawn_disk(storage.clone(), disk_res_tx);
     let shared = Arc::new(Shared {
         id,
-        info_hash: p.metainfo.info_hash,
+        info_hash,
         peer_id: p.peer_id,
+        listen_port: p.listen_port,
         info: info.clone(),
+        raw_info: Bytes::from(metainfo.raw_info.clone()),
         picker: Mutex::new(picker),
         disk,
         storage: storage.clone(),
@@ -310,10 +413,10 @@ async fn run(
         shared: shared.clone(),
         tx: tx.clone(),
         events: p.events.clone(),
-        known: HashMap::new(),
+        book,
         key_addrs: HashMap::new(),
         max_peers: p.max_peers,
-        next_key: 1,
+        next_key,
         hash_failures: 0,
         completed_sent: false,
         started,
@@ -351,39 +454,13 @@ async fn run(
         emit(&p.events, EngineEvent::Completed { id });
     }
 
-    let (stats_tx, stats_rx) = watch::channel(t.announce_stats());
-    let trackers = p.metainfo.trackers();
-    let announcer: Option<AnnouncerHandle> = if p.use_trackers && !trackers.is_empty() {
-        let (up_tx, mut up_rx) = mpsc::channel(16);
-        let handle = spawn_announcer(
-            AnnouncerConfig {
-                tiers: trackers,
-                info_hash: p.metainfo.info_hash,
-                peer_id: p.peer_id,
-                port: p.listen_port,
-                numwant: 200,
-                timeout: Duration::from_secs(15),
-                min_interval: Duration::from_secs(5),
-            },
-            stats_rx,
-            up_tx,
-        );
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Some(u) = up_rx.recv().await {
-                if tx.send(TorrentMsg::Tracker(u)).is_err() {
-                    break;
-                }
-            }
-        });
-        if complete {
-            handle.completed();
-        }
-        Some(handle)
-    } else {
-        None
-    };
-    t.add_peers(&p.peers);
+    let _ = stats_tx.send(t.announce_stats());
+    if complete && let Some(a) = &announcer {
+        a.completed();
+    }
+    for h in handed {
+        t.adopt(h);
+    }
     t.connect_more();
 
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -429,6 +506,9 @@ async fn run(
                     t.choke_round();
                     let _ = stats_tx.send(t.announce_stats());
                 }
+                if ticks.is_multiple_of(60) && !t.shared.info.private {
+                    t.send_pex();
+                }
             }
         }
     };
@@ -443,7 +523,7 @@ struct Torrent {
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<TorrentMsg>,
     events: mpsc::Sender<EngineEvent>,
-    known: HashMap<SocketAddr, Known>,
+    book: PeerBook,
     /// Address of every peer key seen, kept after it closes so late hash failures can be
     /// attributed.
     key_addrs: HashMap<PeerKey, SocketAddr>,
@@ -472,13 +552,7 @@ impl Torrent {
     }
 
     fn add_peers(&mut self, addrs: &[SocketAddr]) {
-        let now = Instant::now();
-        for a in addrs {
-            if a.port() == 0 {
-                continue;
-            }
-            self.known.entry(*a).or_insert(Known { conn: Conn::Idle, failures: 0, next_try: now, trust: 0 });
-        }
+        self.book.add(addrs, Instant::now());
     }
 
     fn handle(&mut self, msg: TorrentMsg) {
@@ -486,9 +560,7 @@ impl Torrent {
             TorrentMsg::PeerUp { key, addr, peer_id, incoming } => {
                 emit(&self.events, EngineEvent::PeerConnected { id: self.id, addr, peer_id, incoming });
                 self.key_addrs.insert(key, addr);
-                if let Some(k) = self.known.get_mut(&addr) {
-                    k.conn = Conn::Connected(key);
-                }
+                self.book.connected(addr, key);
             }
             TorrentMsg::PeerClosed { key, addr, reason } => self.on_peer_closed(key, addr, reason),
             TorrentMsg::PeerInterest { key, interested } => {
@@ -547,25 +619,19 @@ impl Torrent {
         } else {
             self.hash_failures += 1;
             let senders = self.shared.picker().mark_failed(piece);
-            let cost = if senders.len() == 1 { 3 } else { 2 };
+            let sole = senders.len() == 1;
             let mut addrs = Vec::new();
             let mut to_ban = Vec::new();
             for key in &senders {
                 let Some(addr) = self.key_addrs.get(key).copied() else { continue };
                 addrs.push(addr);
-                if let Some(k) = self.known.get_mut(&addr) {
-                    k.trust -= cost;
-                    if k.trust <= BAN_THRESHOLD && k.conn != Conn::Banned {
-                        to_ban.push((*key, addr));
-                    }
+                if self.book.penalise(addr, sole) {
+                    to_ban.push((*key, addr));
                 }
             }
             emit(&self.events, EngineEvent::HashFailed { id: self.id, index: piece, peers: addrs });
             for (key, addr) in to_ban {
                 tracing::info!("banning {addr} after hash failures");
-                if let Some(k) = self.known.get_mut(&addr) {
-                    k.conn = Conn::Banned;
-                }
                 if let Some(slot) = self.shared.peers().get(&key) {
                     let _ = slot.tx.send(PeerCommand::Close(format!("banned after hash failures (piece {piece})")));
                 }
@@ -619,68 +685,23 @@ impl Torrent {
             self.choker.remove(key);
             self.last_unchoked.remove(&key);
         }
-        let now = Instant::now();
-        if let Some(k) = self.known.get_mut(&addr) {
-            match (&reason, k.conn) {
-                (_, Conn::Banned) => {}
-                (PeerCloseReason::SelfConnection, _) => k.conn = Conn::Banned,
-                (PeerCloseReason::Useless(_), _) => {
-                    // both seeds: nothing to gain from this peer for a long while
-                    k.conn = Conn::Idle;
-                    k.next_try = now + Duration::from_secs(3600);
-                }
-                _ => {
-                    let was_connected = matches!(k.conn, Conn::Connected(_));
-                    k.conn = Conn::Idle;
-                    k.failures = if was_connected { 1 } else { k.failures + 1 };
-                    let backoff = Duration::from_secs(5u64 << k.failures.min(6).saturating_sub(1));
-                    k.next_try = now + backoff;
-                }
-            }
-        }
-        let reason = if self.known.get(&addr).is_some_and(|k| k.conn == Conn::Banned)
-            && !matches!(reason, PeerCloseReason::SelfConnection)
-        {
-            PeerCloseReason::Banned(reason.to_string())
-        } else {
-            reason
-        };
+        let reason = self.book.closed(addr, reason, Instant::now());
         emit(&self.events, EngineEvent::PeerDisconnected { id: self.id, addr, reason });
         self.connect_more();
     }
 
     fn connected_count(&self) -> (usize, usize) {
-        let mut connected = 0;
-        let mut connecting = 0;
-        for k in self.known.values() {
-            match k.conn {
-                Conn::Connected(_) => connected += 1,
-                Conn::Connecting => connecting += 1,
-                _ => {}
-            }
-        }
+        let (connected, connecting) = self.book.counts();
         (connected + self.shared.peers().values().filter(|p| p.incoming).count(), connecting)
     }
 
     fn connect_more(&mut self) {
-        let (connected, mut connecting) = self.connected_count();
-        let now = Instant::now();
-        let mut budget = self.max_peers.saturating_sub(connected + connecting);
-        let candidates: Vec<SocketAddr> = self
-            .known
-            .iter()
-            .filter(|(_, k)| k.conn == Conn::Idle && k.next_try <= now)
-            .map(|(a, _)| *a)
-            .collect();
-        for addr in candidates {
-            if budget == 0 || connecting >= MAX_HALF_OPEN {
-                break;
-            }
-            budget -= 1;
-            connecting += 1;
-            if let Some(k) = self.known.get_mut(&addr) {
-                k.conn = Conn::Connecting;
-            }
+        let (connected, connecting) = self.connected_count();
+        let budget = self
+            .max_peers
+            .saturating_sub(connected + connecting)
+            .min(MAX_HALF_OPEN.saturating_sub(connecting));
+        for addr in self.book.take_candidates(budget, Instant::now()) {
             let key = self.next_key;
             self.next_key += 1;
             let shared = self.shared.clone();
@@ -688,7 +709,8 @@ impl Torrent {
             tokio::spawn(async move {
                 match peer::connect(addr, &shared).await {
                     Ok((stream, hs, leftover)) => {
-                        run_peer(key, addr, shared, stream, hs, leftover, false, tx).await;
+                        let init = PeerInit { handshake: hs, leftover, ..PeerInit::default() };
+                        run_peer(key, addr, shared, stream, init, false, tx).await;
                     }
                     Err(e) => {
                         let _ = tx.send(TorrentMsg::PeerClosed { key: None, addr, reason: e.into() });
@@ -696,6 +718,17 @@ impl Torrent {
                 }
             });
         }
+    }
+
+    /// Continue a connection from the metadata phase as a download session.
+    fn adopt(&mut self, h: HandedOver) {
+        let init = PeerInit { handshake: h.handshake, leftover: h.leftover, ext: h.ext, pending: h.pending, resumed: true };
+        let shared = self.shared.clone();
+        let tx = self.tx.clone();
+        if !h.incoming {
+            self.book.connected(h.addr, h.key);
+        }
+        tokio::spawn(run_peer(h.key, h.addr, shared, h.stream, init, h.incoming, tx));
     }
 
     fn on_incoming(&mut self, stream: TcpStream, addr: SocketAddr, hs: Handshake, leftover: BytesMut) {
@@ -710,7 +743,21 @@ impl Torrent {
         self.next_key += 1;
         let shared = self.shared.clone();
         let tx = self.tx.clone();
-        tokio::spawn(run_peer(key, addr, shared, stream, hs, leftover, true, tx));
+        let init = PeerInit { handshake: hs, leftover, ..PeerInit::default() };
+        tokio::spawn(run_peer(key, addr, shared, stream, init, true, tx));
+    }
+
+    /// Offer our outgoing peers' addresses to every peer that speaks ut_pex (BEP 11); each
+    /// session sends only the difference since its last message, at most once a minute.
+    fn send_pex(&self) {
+        let peers = self.shared.peers();
+        let addrs: Arc<Vec<SocketAddr>> =
+            Arc::new(peers.values().filter(|p| !p.incoming).map(|p| p.addr).collect());
+        for p in peers.values() {
+            if p.stats.pex.load(Ordering::Relaxed) {
+                let _ = p.tx.send(PeerCommand::Pex(addrs.clone()));
+            }
+        }
     }
 
     fn shutdown_peers(&mut self) {
@@ -776,23 +823,22 @@ impl Torrent {
             upload_rate: self.up_rate,
             in_endgame,
             hash_failures: self.hash_failures,
-            known_peers: self.known.len(),
+            known_peers: self.book.len(),
             peers,
             elapsed: self.started.elapsed(),
+            metadata: None,
         };
         self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).insert(self.id, snap);
     }
 }
 
 /// Register a connected peer, run it, and report its end to the torrent.
-#[allow(clippy::too_many_arguments)]
 async fn run_peer(
     key: PeerKey,
     addr: SocketAddr,
     shared: Arc<Shared>,
     stream: TcpStream,
-    hs: Handshake,
-    leftover: BytesMut,
+    init: PeerInit,
     incoming: bool,
     tx: mpsc::UnboundedSender<TorrentMsg>,
 ) {
@@ -800,11 +846,12 @@ async fn run_peer(
     let stats = Arc::new(PeerStats::default());
     stats.peer_choking.store(true, Ordering::Relaxed);
     stats.am_choking.store(true, Ordering::Relaxed);
+    let peer_id = init.handshake.peer_id;
     shared.peers().insert(
         key,
-        PeerSlot { tx: cmd_tx, stats: stats.clone(), addr, peer_id: hs.peer_id, incoming, connected_at: Instant::now() },
+        PeerSlot { tx: cmd_tx, stats: stats.clone(), addr, peer_id, incoming, connected_at: Instant::now() },
     );
-    let _ = tx.send(TorrentMsg::PeerUp { key, addr, peer_id: hs.peer_id, incoming });
-    let reason = peer::run(key, shared, stats, stream, hs, leftover, cmd_rx).await;
+    let _ = tx.send(TorrentMsg::PeerUp { key, addr, peer_id, incoming });
+    let reason = peer::run(key, shared, stats, stream, init, cmd_rx).await;
     let _ = tx.send(TorrentMsg::PeerClosed { key: Some(key), addr, reason });
 }

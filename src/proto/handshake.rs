@@ -44,7 +44,7 @@ impl Reserved {
     }
 }
 
-#[derive(Clone, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Handshake {
     pub reserved: Reserved,
     pub info_hash: InfoHash,

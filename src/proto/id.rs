@@ -164,3 +164,107 @@ mod tests {
         assert_ne!(a, PeerId::generate());
     }
 }
+
+/// Azureus-style client codes (BEP 20) we can name.
+const AZUREUS_CLIENTS: &[(&str, &str)] = &[
+    ("A2", "aria2"),
+    ("AZ", "Vuze"),
+    ("BC", "BitComet"),
+    ("BI", "BiglyBT"),
+    ("BT", "BitTorrent"),
+    ("DE", "Deluge"),
+    ("FP", "fast-peer"),
+    ("KT", "KTorrent"),
+    ("LT", "libtorrent (Rasterbar)"),
+    ("lt", "libtorrent (rakshasa)"),
+    ("qB", "qBittorrent"),
+    ("RQ", "rqbit"),
+    ("TR", "Transmission"),
+    ("UT", "µTorrent"),
+    ("UM", "µTorrent Mac"),
+    ("WW", "WebTorrent"),
+];
+
+/// Shadow-style client letters (BEP 20).
+const SHADOW_CLIENTS: &[(u8, &str)] = &[
+    (b'A', "ABC"),
+    (b'O', "Osprey Permaseed"),
+    (b'Q', "BTQueue"),
+    (b'R', "Tribler"),
+    (b'S', "Shadow's client"),
+    (b'T', "BitTornado"),
+    (b'U', "UPnP NAT Bit Torrent"),
+];
+
+fn shadow_digit(c: u8) -> Option<u32> {
+    match c {
+        b'0'..=b'9' => Some((c - b'0') as u32),
+        b'A'..=b'Z' => Some((c - b'A') as u32 + 10),
+        b'a'..=b'z' => Some((c - b'a') as u32 + 36),
+        b'.' => Some(62),
+        b'-' => Some(63),
+        _ => None,
+    }
+}
+
+impl PeerId {
+    /// The client this id identifies (BEP 20 Azureus style `-XXvvvv-`, Shadow style `Xvvv--`,
+    /// or Mainline `M1-2-3--`), e.g. `libtorrent (Rasterbar) 2.0.8`.
+    pub fn client(&self) -> Option<String> {
+        let id = &self.0;
+        if id[0] == b'-' && id[7] == b'-' {
+            let code = std::str::from_utf8(&id[1..3]).ok()?;
+            let version: String = id[3..7].iter().map(|c| *c as char).filter(|c| c.is_ascii_alphanumeric()).collect();
+            let dotted = version.chars().map(|c| c.to_string()).collect::<Vec<_>>().join(".");
+            let name = AZUREUS_CLIENTS.iter().find(|(c, _)| *c == code).map(|(_, n)| n.to_string());
+            return Some(match name {
+                Some(n) => format!("{n} {dotted}"),
+                None if code.chars().all(|c| c.is_ascii_alphanumeric()) => format!("unknown client {code} {dotted}"),
+                None => return None,
+            });
+        }
+        if id[0] == b'M' && id[2] == b'-' {
+            let tail: String = id[1..8].iter().map(|c| *c as char).collect();
+            let v: Vec<&str> = tail.split('-').filter(|p| !p.is_empty()).collect();
+            if !v.is_empty() && v.iter().all(|p| p.chars().all(|c| c.is_ascii_digit())) {
+                return Some(format!("BitTorrent (Mainline) {}", v.join(".")));
+            }
+        }
+        if let Some((_, name)) = SHADOW_CLIENTS.iter().find(|(c, _)| *c == id[0]) {
+            let mut parts = Vec::new();
+            for &c in &id[1..6] {
+                if c == b'-' {
+                    break;
+                }
+                parts.push(shadow_digit(c)?.to_string());
+            }
+            if !parts.is_empty() && id[6..9].contains(&b'-') {
+                return Some(format!("{name} {}", parts.join(".")));
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+
+    fn id(s: &[u8]) -> PeerId {
+        let mut b = [b'x'; 20];
+        b[..s.len()].copy_from_slice(s);
+        PeerId(b)
+    }
+
+    #[test]
+    fn names_clients() {
+        assert_eq!(id(b"-LT2080-").client().as_deref(), Some("libtorrent (Rasterbar) 2.0.8.0"));
+        assert_eq!(id(b"-FP0100-").client().as_deref(), Some("fast-peer 0.1.0.0"));
+        assert_eq!(id(b"-ZZ1234-").client().as_deref(), Some("unknown client ZZ 1.2.3.4"));
+        assert_eq!(id(b"M4-3-6--").client().as_deref(), Some("BitTorrent (Mainline) 4.3.6"));
+        assert_eq!(id(b"S58B-----").client().as_deref(), Some("Shadow's client 5.8.11"));
+        assert_eq!(id(b"T03I--").client().as_deref(), Some("BitTornado 0.3.18"));
+        assert_eq!(PeerId([0; 20]).client(), None);
+        assert_eq!(PeerId([0xff; 20]).client(), None);
+    }
+}

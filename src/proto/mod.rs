@@ -3,8 +3,10 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod extension;
 pub mod handshake;
 pub mod id;
+pub mod magnet;
 pub mod message;
 pub mod metainfo;
 pub mod tracker;

@@ -1078,11 +1078,37 @@ impl Drop for LtPeer {
 /// Downloads with libtorrent (`lt_peer.py leech`) into `out` from the torrent's tracker and
 /// the given peers. Returns the output; fails the test on timeout.
 pub fn lt_leech(torrent: &Path, out: &Path, ip: &str, peers: &[String], secs: u64) -> Output {
+    lt_leech_source(
+        &["--torrent".as_ref(), torrent.as_os_str()],
+        out,
+        ip,
+        peers,
+        secs,
+    )
+}
+
+/// Like [`lt_leech`] from a magnet link (metadata over BEP 9 from the peers; no DHT).
+pub fn lt_leech_magnet(magnet: &str, out: &Path, ip: &str, peers: &[String], secs: u64) -> Output {
+    lt_leech_source(
+        &["--magnet".as_ref(), magnet.as_ref()],
+        out,
+        ip,
+        peers,
+        secs,
+    )
+}
+
+fn lt_leech_source(
+    source: &[&std::ffi::OsStr],
+    out: &Path,
+    ip: &str,
+    peers: &[String],
+    secs: u64,
+) -> Output {
     let mut cmd = Command::new(LT_PYTHON);
     cmd.arg(lt_peer_script())
         .arg("leech")
-        .arg("--torrent")
-        .arg(torrent)
+        .args(source)
         .arg("--out")
         .arg(out)
         .args(["--ip", ip, "--timeout", &secs.to_string()]);

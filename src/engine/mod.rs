@@ -12,12 +12,14 @@
 //! `snapshot_interval` with `try_send`, so a slow consumer only misses pictures.
 
 pub mod choker;
+pub mod create;
 pub mod disk;
 pub mod event;
 pub mod peer;
 pub mod picker;
 pub mod ratelimit;
 pub mod storage;
+pub mod swarm;
 pub mod torrent;
 pub mod tracker;
 

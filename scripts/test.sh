@@ -61,7 +61,7 @@ fi
 log "tool versions"
 cargo --version
 /usr/bin/python3 -c 'import libtorrent; print("libtorrent", libtorrent.__version__)'
-aria2c --version | head -n 1
+aria2c --version | sed -n 1p
 command -v opentracker
 
 status=0

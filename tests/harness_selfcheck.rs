@@ -189,14 +189,15 @@ fn corrupt_seeder_serves_bad_pieces_and_ready_peer_id_is_real() {
 }
 
 /// libtorrent as a leecher (used by the reverse-interop tests) downloads from a libtorrent
-/// seeder given only `--peer` (the tracker in the torrent is unreachable).
+/// seeder given only `--peer` (the tracker in the torrent is unreachable), from the torrent
+/// file and from a magnet link.
 #[test]
 fn lt_leech_downloads_from_peer_without_tracker() {
     let net = 105;
     let work = tempfile::tempdir().expect("tempdir");
     let content = create_content(&work.path().join("seed"), multi_file_layout());
     let url = format!("http://127.0.0.1:{}/announce", closed_port());
-    let (torrent, _hash) = make_torrent(&content.path, MULTI_PIECE_LENGTH, &url);
+    let (torrent, hash) = make_torrent(&content.path, MULTI_PIECE_LENGTH, &url);
     let seeder = LtPeer::seed(
         &torrent,
         &content.save_path,
@@ -209,5 +210,11 @@ fn lt_leech_downloads_from_peer_without_tracker() {
     let out = work.path().join("out");
     let o = lt_leech(&torrent, &out, &test_ip(net, 20), &[seeder.addr()], 90);
     assert_success("lt_peer.py leech", &o);
+    assert_same_tree(&content.path, &out.join("multi"));
+
+    let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=multi");
+    let out = work.path().join("out-magnet");
+    let o = lt_leech_magnet(&magnet, &out, &test_ip(net, 21), &[seeder.addr()], 90);
+    assert_success("lt_peer.py leech --magnet", &o);
     assert_same_tree(&content.path, &out.join("multi"));
 }

@@ -12,6 +12,7 @@
 //! `snapshot_interval` with `try_send`, so a slow consumer only misses pictures.
 
 pub mod choker;
+pub mod create;
 pub mod disk;
 pub mod event;
 pub mod metadata;
@@ -20,6 +21,7 @@ pub mod peerbook;
 pub mod picker;
 pub mod ratelimit;
 pub mod storage;
+pub mod swarm;
 pub mod torrent;
 pub mod tracker;
 

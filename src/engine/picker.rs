@@ -258,16 +258,26 @@ impl Picker {
         }
     }
 
+    /// A peer's bitfield (or HaveAll) arrived: its pieces count towards availability.
     pub fn peer_bitfield(&mut self, have: &Bitfield) {
-        for i in have.iter_ones() {
-            self.peer_has(i);
+        // Walk the slots right to left: each piece then moves to the right edge of its bucket in
+        // turn, so pieces that gain availability together keep their random relative order. In
+        // index order, a seeder's full bitfield would leave every leecher with the same order
+        // (reversed indices), and all leechers of a new swarm would fetch the same pieces.
+        for slot in (0..self.order.len()).rev() {
+            let i = self.order[slot];
+            if have.get(i) {
+                self.bump(i, true);
+            }
         }
     }
 
     /// A peer left: its pieces no longer count towards availability.
     pub fn peer_gone(&mut self, have: &Bitfield) {
-        for i in have.iter_ones() {
-            if i < self.piece_count() {
+        // left to right, for the same reason as in `peer_bitfield`
+        for slot in 0..self.order.len() {
+            let i = self.order[slot];
+            if have.get(i) {
                 self.bump(i, false);
             }
         }
@@ -490,6 +500,25 @@ mod tests {
         out.clear();
         q.pick(1, &full(4), 1, &mut out);
         assert_eq!(out[0].index, 2);
+    }
+
+    #[test]
+    fn full_bitfields_keep_the_random_order() {
+        // two leechers of one seeder must not fetch pieces in the same order
+        let orders: Vec<Vec<u32>> = [1u64, 2]
+            .iter()
+            .map(|&seed| {
+                let mut p = Picker::new(PL, 64 * PL as u64, None, seed);
+                let before = p.order.clone();
+                p.peer_bitfield(&full(64));
+                assert_eq!(p.order, before, "a full bitfield keeps the order");
+                p.peer_bitfield(&full(64));
+                p.peer_gone(&full(64));
+                assert_eq!(p.order, before, "and so does a peer leaving");
+                p.order
+            })
+            .collect();
+        assert_ne!(orders[0], orders[1]);
     }
 
     #[test]

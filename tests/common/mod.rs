@@ -54,22 +54,47 @@ pub fn test_ip(net: u8, host: u8) -> String {
     format!("127.0.{net}.{host}")
 }
 
-/// A TCP port that was free on `ip` a moment ago (bound to `:0`, then released).
-pub fn free_port_on(ip: &str) -> u16 {
-    let l = TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}:0: {e}"));
-    l.local_addr().expect("local_addr").port()
-}
-
-/// A port free for both TCP and UDP on 127.0.0.1.
+/// A port that is free for TCP and UDP on every local address, and that no other call in
+/// this process returns.
+///
+/// Ports come from below the kernel's ephemeral range (`ip_local_port_range`): a port chosen
+/// by binding `:0` is released before the program under test binds it, and in the meantime
+/// the kernel may give it to any `bind(:0)` or outgoing connection (libtorrent peers in a
+/// parallel test, say). Below that range only explicit binds compete, and each call takes the
+/// next port of a per-process sequence (starting at an offset derived from the pid, so two
+/// test processes rarely overlap) after checking that it is free.
 pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let tcp = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
-        let port = tcp.local_addr().expect("local_addr").port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    static RANGE: OnceLock<(u32, u32, u32)> = OnceLock::new();
+    let &(start, span, offset) = RANGE.get_or_init(|| {
+        let low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+            .unwrap_or(32768);
+        let (start, end) = if low >= 12_000 {
+            (10_000, low)
+        } else {
+            (61_000, 65_535)
+        };
+        let span = end - start;
+        (
+            start,
+            span,
+            std::process::id().wrapping_mul(2_654_435_761) % span,
+        )
+    });
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (start + (offset + n) % span) as u16;
+        if TcpListener::bind(("0.0.0.0", port)).is_ok()
+            && UdpSocket::bind(("0.0.0.0", port)).is_ok()
+        {
             return port;
         }
     }
-    panic!("no port free for both TCP and UDP on 127.0.0.1");
+    panic!("no free port in {start}..{}", start + span);
 }
 
 /// A port on 127.0.0.1 where nothing listens (for a tracker that must be unreachable).
@@ -729,9 +754,21 @@ pub fn written_bytes(path: &Path) -> u64 {
     }
 }
 
-/// The fast-peer binary under test.
+/// The fast-peer binary under test (the one cargo built for this test run).
+///
+/// Debugging aids, both unset in normal runs: `FAST_PEER_BIN=/path/to/fast-peer` tests another
+/// build; `FAST_PEER_TEST_VERBOSE=1` (or `2`, `3`) passes `-v` (`-vv`, `-vvv`) so the engine's
+/// log lands in stderr, which a failing test prints.
 pub fn fast_peer() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fast-peer"))
+    let bin = std::env::var_os("FAST_PEER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fast-peer")));
+    let mut cmd = Command::new(bin);
+    if let Ok(v) = std::env::var("FAST_PEER_TEST_VERBOSE") {
+        let n = v.parse::<usize>().unwrap_or(1).clamp(1, 3);
+        cmd.arg(format!("-{}", "v".repeat(n)));
+    }
+    cmd
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1041,11 +1078,37 @@ impl Drop for LtPeer {
 /// Downloads with libtorrent (`lt_peer.py leech`) into `out` from the torrent's tracker and
 /// the given peers. Returns the output; fails the test on timeout.
 pub fn lt_leech(torrent: &Path, out: &Path, ip: &str, peers: &[String], secs: u64) -> Output {
+    lt_leech_source(
+        &["--torrent".as_ref(), torrent.as_os_str()],
+        out,
+        ip,
+        peers,
+        secs,
+    )
+}
+
+/// Like [`lt_leech`] from a magnet link (metadata over BEP 9 from the peers; no DHT).
+pub fn lt_leech_magnet(magnet: &str, out: &Path, ip: &str, peers: &[String], secs: u64) -> Output {
+    lt_leech_source(
+        &["--magnet".as_ref(), magnet.as_ref()],
+        out,
+        ip,
+        peers,
+        secs,
+    )
+}
+
+fn lt_leech_source(
+    source: &[&std::ffi::OsStr],
+    out: &Path,
+    ip: &str,
+    peers: &[String],
+    secs: u64,
+) -> Output {
     let mut cmd = Command::new(LT_PYTHON);
     cmd.arg(lt_peer_script())
         .arg("leech")
-        .arg("--torrent")
-        .arg(torrent)
+        .args(source)
         .arg("--out")
         .arg(out)
         .args(["--ip", ip, "--timeout", &secs.to_string()]);
@@ -1097,7 +1160,7 @@ pub fn aria2c(torrent: &Path, out: &Path, ip: &str) -> Command {
         "--bt-stop-timeout=60",
     ])
     .arg(format!("--interface={ip}"))
-    .arg(format!("--listen-port={}", free_port_on(ip)))
+    .arg(format!("--listen-port={}", free_port()))
     .arg(format!("--dir={}", out.display()))
     .arg(torrent);
     cmd

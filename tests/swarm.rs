@@ -1,0 +1,196 @@
+//! In-process swarms on 127.0.0.1: fast-peer seeders and leechers found through the demo
+//! tracker, every download checked byte for byte, each test under an overall timeout.
+
+use fast_peer::engine::EngineHandle;
+use fast_peer::engine::event::{EngineEvent, TorrentId, TorrentSnapshot};
+use fast_peer::engine::swarm::{DemoOptions, DemoSwarm, SeederProfile, Tracker, run_demo_no_tui};
+use fast_peer::engine::tracker::announce;
+use fast_peer::proto::id::{InfoHash, PeerId};
+use fast_peer::proto::tracker::{AnnounceRequest, Event};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const MIB: u64 = 1 << 20;
+
+fn options(size: u64) -> DemoOptions {
+    DemoOptions { size, ..DemoOptions::default() }
+}
+
+/// A leecher's events drained in the background: its latest snapshot and whether it completed.
+#[derive(Clone, Default)]
+struct Watch {
+    last: Arc<Mutex<Option<TorrentSnapshot>>>,
+    completed: Arc<AtomicBool>,
+}
+
+impl Watch {
+    fn start(mut events: mpsc::Receiver<EngineEvent>, id: TorrentId) -> Watch {
+        let w = Watch::default();
+        let out = w.clone();
+        tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    EngineEvent::Completed { id: i } if i == id => w.completed.store(true, Ordering::SeqCst),
+                    EngineEvent::Failed { id: i, error } if i == id => panic!("leecher failed: {error}"),
+                    EngineEvent::Snapshot(s) => {
+                        if let Some(t) = s.torrents.into_iter().find(|t| t.id == id) {
+                            *w.last.lock().unwrap() = Some(t);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        out
+    }
+
+    fn done(&self) -> bool {
+        self.completed.load(Ordering::SeqCst)
+    }
+
+    fn uploaded(&self) -> u64 {
+        self.last.lock().unwrap().as_ref().map_or(0, |t| t.uploaded)
+    }
+}
+
+async fn until(mut cond: impl FnMut() -> bool) {
+    while !cond() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leecher_downloads_from_one_seeder() {
+    timeout(Duration::from_secs(120), async {
+        let swarm = DemoSwarm::start(DemoOptions { seeders: 1, ..options(6 * MIB) }).await.unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let (leecher, events, id) = swarm.start_leecher(out.path()).await.unwrap();
+        let watch = Watch::start(events, id);
+        until(|| watch.done()).await;
+        leecher.shutdown().await;
+        swarm.verify(out.path()).await.unwrap();
+        // the seeder's counters arrive with its next snapshot
+        let total = swarm.metainfo().info.total_length;
+        until(|| swarm.seeders()[0].snapshot().is_some_and(|t| t.uploaded >= total)).await;
+        swarm.shutdown().await;
+    })
+    .await
+    .expect("timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_leechers_trade_pieces() {
+    timeout(Duration::from_secs(180), async {
+        // one seeder at 1 MiB/s: the leechers can only finish quickly by trading with each other
+        let seeder = SeederProfile { label: "capped".into(), upload_limit: Some(MIB), corrupt_piece_one_in: None };
+        let swarm = DemoSwarm::start_with(options(8 * MIB), vec![seeder]).await.unwrap();
+        let mut leechers: Vec<(EngineHandle, Watch, tempfile::TempDir)> = Vec::new();
+        for _ in 0..3 {
+            let out = tempfile::tempdir().unwrap();
+            let (handle, events, id) = swarm.start_leecher(out.path()).await.unwrap();
+            leechers.push((handle, Watch::start(events, id), out));
+        }
+        until(|| leechers.iter().all(|(_, w, _)| w.done())).await;
+        // let a snapshot after completion land (they are sent every 100 ms)
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let total = swarm.metainfo().info.total_length;
+        let uploads: Vec<u64> = leechers.iter().map(|(_, w, _)| w.uploaded()).collect();
+        let seeder_sent = swarm.seeders()[0].snapshot().map_or(0, |t| t.uploaded);
+        eprintln!("content {total} bytes; seeder sent {seeder_sent}; leechers sent {uploads:?}");
+        for (handle, _, out) in &leechers {
+            handle.shutdown().await;
+            swarm.verify(out.path()).await.unwrap();
+        }
+        assert!(uploads.iter().sum::<u64>() > 0, "the leechers never uploaded to each other");
+        assert!(uploads.iter().all(|&u| u > 0), "every leecher uploads: {uploads:?}");
+        assert!(seeder_sent < 3 * total, "the seeder sent {seeder_sent} bytes, three copies are {}", 3 * total);
+        swarm.shutdown().await;
+    })
+    .await
+    .expect("timed out");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_no_tui_completes() {
+    timeout(Duration::from_secs(200), run_demo_no_tui(options(4 * MIB)))
+        .await
+        .expect("timed out")
+        .expect("demo failed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_keeps_dir_when_given() {
+    timeout(Duration::from_secs(120), async {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = DemoOptions { dir: Some(dir.path().to_path_buf()), seeders: 2, size: MIB };
+        run_demo_no_tui(opts.clone()).await.expect("first run");
+        // a second run over the same folder downloads again and still verifies
+        run_demo_no_tui(opts).await.expect("second run");
+        assert!(dir.path().join("fast-peer-demo.torrent").is_file());
+        assert!(dir.path().join("download/fast-peer-demo/README.txt").is_file());
+    })
+    .await
+    .expect("timed out");
+}
+
+/// Send raw bytes, then read whatever comes back until the tracker closes.
+async fn raw(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // the tracker may close (or reset) before taking everything: that is an answer too
+    let _ = s.write_all(request).await;
+    let _ = s.shutdown().await;
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tracker_survives_garbage() {
+    timeout(Duration::from_secs(60), async {
+        let tracker = Tracker::start().await.unwrap();
+        let addr = tracker.local_addr();
+        let big = vec![b'A'; 64 * 1024];
+        let garbage: Vec<&[u8]> = vec![
+            b"\x00\x01\x02\xff\r\n\r\n",
+            b"GET /scrape HTTP/1.1\r\n\r\n",
+            b"GET /announce?info_hash=%zz&port=1 HTTP/1.1\r\n\r\n",
+            b"GET /announce?info_hash=short HTTP/1.1\r\n\r\n",
+            b"DELETE / HTTP/1.1\r\n\r\n",
+            b"GET /announce HTTP/1.1", // never finished
+            &big,
+        ];
+        for g in garbage {
+            let answer = raw(addr, g).await;
+            let text = String::from_utf8_lossy(&answer);
+            assert!(
+                answer.is_empty() || (text.starts_with("HTTP/1.1 4") && text.contains("failure reason")),
+                "{text}"
+            );
+        }
+        // and still answers a real announce, through the engine's own tracker client
+        let req = AnnounceRequest {
+            info_hash: InfoHash([7; 20]),
+            peer_id: PeerId::generate(),
+            port: 4242,
+            uploaded: 0,
+            downloaded: 0,
+            left: 10,
+            event: Event::Started,
+            numwant: Some(50),
+            key: 1,
+            tracker_id: None,
+        };
+        let resp = announce(tracker.announce_url(), &req, Duration::from_secs(10)).await.unwrap();
+        assert_eq!((resp.incomplete, resp.complete), (Some(1), Some(0)));
+        let other = AnnounceRequest { peer_id: PeerId::generate(), port: 4343, left: 0, ..req.clone() };
+        let resp = announce(tracker.announce_url(), &other, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(resp.peers, vec!["127.0.0.1:4242".parse().unwrap()]);
+        assert_eq!((resp.incomplete, resp.complete), (Some(1), Some(1)));
+    })
+    .await
+    .expect("timed out");
+}

@@ -77,7 +77,7 @@ pub fn info(path: &Path) -> Result<()> {
 /// then (multi-file) the name and the files.
 pub fn format_info(m: &Metainfo) -> String {
     let mut out = String::new();
-    out.push_str(&format!("Tracker URL: {}\n", first_tracker(&m)));
+    out.push_str(&format!("Tracker URL: {}\n", first_tracker(m)));
     out.push_str(&format!("Length: {}\n", m.info.total_length));
     out.push_str(&format!("Info Hash: {}\n", m.info_hash));
     out.push_str(&format!("Piece Length: {}\n", m.info.piece_length));
@@ -247,6 +247,12 @@ async fn run_torrent(
                 }
                 Some(EngineEvent::TrackerError { url, message, .. }) => {
                     tracing::warn!("tracker {url}: {message}");
+                }
+                Some(EngineEvent::PeerConnected { addr, peer_id, .. }) => {
+                    tracing::info!("connected to {addr} ({})", peer_id.client().unwrap_or_else(|| peer_id.to_string()));
+                }
+                Some(EngineEvent::PeerDisconnected { addr, reason, .. }) => {
+                    tracing::info!("{addr} disconnected: {reason}");
                 }
                 Some(EngineEvent::Snapshot(s)) => {
                     if let Some(t) = s.torrents.into_iter().find(|t| t.id == id) {
@@ -470,21 +476,6 @@ pub async fn seed(torrent: &Path, data: &Path, opts: SwarmOptions) -> Result<()>
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_rate;
-
-    #[test]
-    fn rates() {
-        assert_eq!(parse_rate("80000"), Ok(80000));
-        assert_eq!(parse_rate("500K"), Ok(500 * 1024));
-        assert_eq!(parse_rate("1.5MiB/s"), Ok(1572864));
-        assert_eq!(parse_rate("2m"), Ok(2 * 1024 * 1024));
-        assert!(parse_rate("fast").is_err());
-        assert!(parse_rate("-1K").is_err());
-        assert!(parse_rate("").is_err());
-    }
-}
 
 // ---- magnet links (BEP 9) ---------------------------------------------------------------
 
@@ -748,4 +739,48 @@ pub async fn nhandshake(source: &str, peer: Option<SocketAddr>, json: bool, opts
         std::io::stdout().write_all(format_negotiated(&n).as_bytes())?;
     }
     Ok(())
+}
+
+/// `create`: a v1 .torrent of a file or a folder, hashed on every core.
+pub fn create(opts: crate::engine::create::CreateOptions, out: &Path) -> Result<()> {
+    let progress = std::io::stderr().is_terminal();
+    let mut last = Instant::now();
+    let created = crate::engine::create::create_torrent(&opts, |done, total| {
+        if progress && (last.elapsed() > Duration::from_millis(200) || done == total) {
+            last = Instant::now();
+            eprint!("\rhashing {done}/{total} pieces   ");
+        }
+    })
+    .wrap_err_with(|| format!("create a torrent of {}", opts.path.display()))?;
+    if progress {
+        eprintln!();
+    }
+    std::fs::write(out, &created.bytes).wrap_err_with(|| format!("write {}", out.display()))?;
+    let m = &created.metainfo;
+    println!("Info Hash: {}", m.info_hash);
+    println!("Pieces: {} x {} bytes", m.info.piece_count(), m.info.piece_length);
+    println!("Length: {}", m.info.total_length);
+    Ok(())
+}
+
+/// `demo`: the embedded swarm on loopback and a download from it.
+pub async fn demo(dir: Option<PathBuf>) -> Result<()> {
+    let opts = crate::engine::swarm::DemoOptions { dir, ..Default::default() };
+    crate::engine::swarm::run_demo_no_tui(opts).await.map_err(|e| eyre!("{e}")).wrap_err("demo swarm")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("80000"), Ok(80000));
+        assert_eq!(parse_rate("500K"), Ok(500 * 1024));
+        assert_eq!(parse_rate("1.5MiB/s"), Ok(1572864));
+        assert_eq!(parse_rate("2m"), Ok(2 * 1024 * 1024));
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("-1K").is_err());
+        assert!(parse_rate("").is_err());
+    }
 }

@@ -157,6 +157,37 @@ enum Cmd {
         #[command(flatten)]
         swarm: Swarm,
     },
+    /// Make a v1 .torrent of a file or a folder (nested folders, zero-length files).
+    Create {
+        path: PathBuf,
+        #[arg(short = 'o', value_name = "FILE.torrent")]
+        output: PathBuf,
+        /// Announce URL (repeatable: each becomes its own BEP 12 tier, in order).
+        #[arg(long = "tracker", value_name = "URL")]
+        trackers: Vec<String>,
+        /// Piece length in bytes (a multiple of 16 KiB); default: chosen from the size, like libtorrent.
+        #[arg(long, value_name = "BYTES")]
+        piece_length: Option<u32>,
+        /// Mark the torrent private (BEP 27: no DHT, no PEX).
+        #[arg(long)]
+        private: bool,
+        #[arg(long)]
+        comment: Option<String>,
+        /// Sort files by path instead of the file system's order (reproducible anywhere;
+        /// libtorrent uses the file system's order).
+        #[arg(long)]
+        sorted: bool,
+    },
+    /// Start the embedded demo swarm on loopback and download from it.
+    Demo {
+        /// Keep the demo content, torrent and download under DIR.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Print progress lines instead of opening the dashboard (the only mode until the
+        /// dashboard lands).
+        #[arg(long)]
+        no_tui: bool,
+    },
     /// Verify existing data and serve it to the swarm until interrupted.
     Seed {
         torrent: PathBuf,
@@ -205,6 +236,23 @@ fn run(args: Args) -> Result<()> {
             Cmd::DownloadPiece { output, torrent, index, swarm } => {
                 cli::download_piece(&torrent, index, &output, swarm.into()).await
             }
+            Cmd::Create { path, output, trackers, piece_length, private, comment, sorted } => {
+                use fast_peer::engine::create::{CreateOptions, FileOrder};
+                let mut o = CreateOptions::new(path);
+                o.trackers = trackers.into_iter().map(|t| vec![t]).collect();
+                o.piece_length = piece_length;
+                o.private = private;
+                o.comment = comment;
+                o.creation_date = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs() as i64);
+                if sorted {
+                    o.order = FileOrder::Sorted;
+                }
+                cli::create(o, &output)
+            }
+            Cmd::Demo { dir, no_tui: _ } => cli::demo(dir).await,
             Cmd::Seed { torrent, data, swarm } => cli::seed(&torrent, &data, swarm.into()).await,
             Cmd::MagnetParse { magnet } => cli::magnet_parse(&magnet),
             Cmd::MagnetHandshake { magnet, swarm } => cli::magnet_handshake(&magnet, swarm.into()).await,

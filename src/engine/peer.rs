@@ -388,7 +388,9 @@ impl Session {
 
     async fn handle(&mut self, msg: Message) -> Result<(), PeerError> {
         let first = !self.got_first_message;
-        if !matches!(msg, Message::KeepAlive) {
+        // Bitfield / have all / have none must come first, but the BEP 10 extension handshake
+        // (libtorrent sends it before its bitfield) and the DHT port may precede them.
+        if !matches!(msg, Message::KeepAlive | Message::Extended { .. } | Message::Port(_)) {
             self.got_first_message = true;
         }
         let piece_count = self.have.len();
@@ -696,23 +698,33 @@ impl Session {
         self.last_data = Instant::now();
         self.snubbed = false;
         self.stats.downloaded.fetch_add(len, Ordering::Relaxed);
-        let outcome = self.shared.picker().block_received(self.key, &r);
+        // Reserve room for the write (and a possible verify) *before* marking the block
+        // received, then queue both inside the picker's critical section. Otherwise another
+        // peer could complete the piece and queue its verify ahead of this write, and the
+        // hash check would read the block before it is on disk.
+        let disk = self.shared.disk.clone();
+        let mut permits = disk.reserve_many(2).await.map_err(|_| PeerError::Shutdown)?;
+        let outcome = {
+            let mut picker = self.shared.picker();
+            let outcome = picker.block_received(self.key, &r);
+            if let BlockOutcome::New { piece_complete, .. } = &outcome {
+                if let Some(p) = permits.next() {
+                    p.send(DiskJob::Write { piece: r.index, begin: r.begin, data });
+                }
+                if *piece_complete && let Some(p) = permits.next() {
+                    let expected = self.shared.info.piece_hashes[r.index as usize];
+                    p.send(DiskJob::Verify { piece: r.index, expected });
+                }
+            }
+            outcome
+        };
+        drop(permits);
         match outcome {
             BlockOutcome::Ignored => {
                 self.shared.wasted.fetch_add(len, Ordering::Relaxed);
             }
-            BlockOutcome::New { cancel, piece_complete } => {
+            BlockOutcome::New { cancel, .. } => {
                 self.shared.downloaded.fetch_add(len, Ordering::Relaxed);
-                let disk = self.shared.disk.clone();
-                disk.send(DiskJob::Write { piece: r.index, begin: r.begin, data })
-                    .await
-                    .map_err(|_| PeerError::Shutdown)?;
-                if piece_complete {
-                    let expected = self.shared.info.piece_hashes[r.index as usize];
-                    disk.send(DiskJob::Verify { piece: r.index, expected })
-                        .await
-                        .map_err(|_| PeerError::Shutdown)?;
-                }
                 if !cancel.is_empty() {
                     self.shared.send_to_peers(&cancel, PeerCommand::Cancel(r));
                 }

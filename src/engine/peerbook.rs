@@ -3,9 +3,9 @@
 //!
 //! States: `Idle -> Connecting -> Connected -> Idle (back-off) | Banned`. A failed attempt
 //! doubles the wait before the next (5 s, 10 s, ... up to 160 s); a connection that worked
-//! and then closed is retried after 5 s. Trust follows libtorrent: a piece that fails its hash
-//! costs each sender 2 points (3 when it was the only sender); at [`BAN_THRESHOLD`] the address
-//! is banned for the life of the torrent. Pure logic with `now` passed in.
+//! and then closed is retried after 5 s. Trust: a piece that fails its hash costs its sole
+//! sender 3 points; at [`BAN_THRESHOLD`] (two bad pieces) the address is banned for the life
+//! of the torrent. Pure logic with `now` passed in.
 
 use crate::engine::event::PeerCloseReason;
 use crate::engine::picker::PeerKey;
@@ -126,12 +126,15 @@ impl PeerBook {
     }
 
     /// The peer sent data of a piece that failed its hash check. Returns true when this bans it.
+    /// Only a sole sender is blamed: with several senders the piece goes on parole (see the
+    /// picker) and the next failure names the culprit, so an honest peer is never banned for
+    /// sharing a piece with a corrupt one.
     pub fn penalise(&mut self, addr: SocketAddr, sole_sender: bool) -> bool {
         let Some(k) = self.known.get_mut(&addr) else { return false };
-        if k.conn == Conn::Banned {
+        if k.conn == Conn::Banned || !sole_sender {
             return false;
         }
-        k.trust -= if sole_sender { 3 } else { 2 };
+        k.trust -= 3;
         if k.trust <= BAN_THRESHOLD {
             k.conn = Conn::Banned;
             return true;
@@ -180,9 +183,11 @@ mod tests {
         let t0 = Instant::now();
         let mut b = PeerBook::default();
         b.add(&[a(1)], t0);
-        assert!(!b.penalise(a(1), false));
-        assert!(!b.penalise(a(1), false));
-        assert!(b.penalise(a(1), true), "-7 <= -5");
+        for _ in 0..10 {
+            assert!(!b.penalise(a(1), false), "shared blame never bans");
+        }
+        assert!(!b.penalise(a(1), true), "-3");
+        assert!(b.penalise(a(1), true), "-6 <= -5");
         assert!(b.is_banned(&a(1)));
         assert!(!b.penalise(a(1), true), "already banned");
         let r = b.closed(a(1), PeerCloseReason::Io("x".into()), t0);

@@ -56,6 +56,9 @@ struct Partial {
     received: u32,
     /// Blocks still `Missing` (not requested by anyone).
     unrequested: u32,
+    /// Parole: a piece that failed with data from several peers is fetched whole from one
+    /// peer, so the next failure (if any) names the culprit.
+    owner: Option<PeerKey>,
 }
 
 /// What happened to a received block.
@@ -78,6 +81,8 @@ pub struct Picker {
     bucket_start: Vec<u32>,
     partial: HashMap<u32, Partial>,
     failed_by: HashMap<u32, Vec<PeerKey>>,
+    /// Pieces that failed with blocks from several peers (see [`Partial::owner`]).
+    parole: std::collections::HashSet<u32>,
     wanted_left: u32,
     /// Number of pieces in state `Missing` (kept so endgame detection is O(partial pieces)).
     missing: u32,
@@ -122,6 +127,7 @@ impl Picker {
             bucket_start: vec![0, count],
             partial: HashMap::new(),
             failed_by: HashMap::new(),
+            parole: Default::default(),
             wanted_left,
             missing: wanted_left,
             verified: Bitfield::new(count),
@@ -194,7 +200,8 @@ impl Picker {
     }
 
     /// A hash check failed: the piece goes back to `Missing`. Returns the peers that sent its
-    /// blocks; they will not be asked for this piece again.
+    /// blocks. A sole sender is never asked for this piece again; when several peers sent
+    /// blocks, the piece goes on parole: it is fetched whole from a single peer next time.
     pub fn mark_failed(&mut self, index: u32) -> Vec<PeerKey> {
         let mut senders = Vec::new();
         if let Some(p) = self.partial.remove(&index) {
@@ -212,7 +219,11 @@ impl Picker {
             *s = PieceState::Missing;
             self.missing += 1;
         }
-        self.failed_by.entry(index).or_default().extend(senders.iter().copied());
+        if let [only] = senders[..] {
+            self.failed_by.entry(index).or_default().push(only);
+        } else {
+            self.parole.insert(index);
+        }
         senders
     }
 
@@ -302,7 +313,12 @@ impl Picker {
         let mut partial_pieces: Vec<u32> = self
             .partial
             .iter()
-            .filter(|(i, p)| p.unrequested > 0 && have.get(**i) && !self.failed_for(**i, peer))
+            .filter(|(i, p)| {
+                p.unrequested > 0
+                    && have.get(**i)
+                    && !self.failed_for(**i, peer)
+                    && p.owner.is_none_or(|o| o == peer)
+            })
             .map(|(i, _)| *i)
             .collect();
         partial_pieces.sort_unstable_by_key(|i| self.availability[*i as usize]);
@@ -322,7 +338,15 @@ impl Picker {
                 && !self.failed_for(index, peer)
             {
                 self.start_piece(index);
-                self.take_blocks(index, peer, max - (out.len() - start), out);
+                if self.parole.contains(&index) {
+                    // the whole piece goes to this peer, whatever its pipeline says
+                    if let Some(p) = self.partial.get_mut(&index) {
+                        p.owner = Some(peer);
+                    }
+                    self.take_blocks(index, peer, usize::MAX, out);
+                } else {
+                    self.take_blocks(index, peer, max - (out.len() - start), out);
+                }
             }
         }
         if out.len() - start >= max || self.has_missing_blocks() {
@@ -332,7 +356,7 @@ impl Picker {
         let mut dups: Vec<(u32, u32)> = Vec::new();
         let room = max - (out.len() - start);
         for (&index, p) in self.partial.iter_mut() {
-            if !have.get(index) {
+            if !have.get(index) || p.owner.is_some() {
                 continue;
             }
             for (b, block) in p.blocks.iter_mut().enumerate() {
@@ -371,7 +395,7 @@ impl Picker {
         self.missing -= 1;
         self.partial.insert(
             index,
-            Partial { blocks: vec![Block::Missing; n as usize], received: 0, unrequested: n },
+            Partial { blocks: vec![Block::Missing; n as usize], received: 0, unrequested: n, owner: None },
         );
     }
 
@@ -404,6 +428,12 @@ impl Picker {
                 *block = Block::Missing;
                 p.unrequested += 1;
             }
+        }
+        if p.owner.is_some() && p.received == 0 && p.unrequested as usize == p.blocks.len() {
+            // the parole owner let go of the whole piece: someone else may take it whole
+            self.partial.remove(&r.index);
+            self.state[r.index as usize] = PieceState::Missing;
+            self.missing += 1;
         }
     }
 
@@ -644,6 +674,45 @@ mod tests {
         assert!(c.is_empty(), "peer 2 sent bad data for piece 0");
         p.pick(3, &have, 10, &mut c);
         assert_eq!(c.len(), 4);
+    }
+
+    #[test]
+    fn a_piece_failed_by_several_peers_is_fetched_whole_from_one() {
+        let mut p = Picker::new(PL, PL as u64, None, 1);
+        let have = full(1);
+        let mut a = Vec::new();
+        p.pick(1, &have, 2, &mut a);
+        let mut b = Vec::new();
+        p.pick(2, &have, 2, &mut b);
+        for r in &a {
+            p.block_received(1, r);
+        }
+        for r in &b {
+            p.block_received(2, r);
+        }
+        let mut senders = p.mark_failed(0);
+        senders.sort();
+        assert_eq!(senders, vec![1, 2]);
+        // neither is excluded (either may be innocent), but the next attempt is exclusive
+        let mut c = Vec::new();
+        p.pick(2, &have, 1, &mut c);
+        assert_eq!(c.len(), 4, "parole takes the whole piece");
+        let mut d = Vec::new();
+        p.pick(1, &have, 10, &mut d);
+        assert!(d.is_empty(), "no sharing, not even in endgame");
+        // the owner lets go: another peer can take it whole
+        for r in &c {
+            p.release(2, r);
+        }
+        p.pick(1, &have, 1, &mut d);
+        assert_eq!(d.len(), 4);
+        for r in &d {
+            p.block_received(1, r);
+        }
+        assert_eq!(p.mark_failed(0), vec![1]);
+        let mut e = Vec::new();
+        p.pick(1, &have, 10, &mut e);
+        assert!(e.is_empty(), "a sole sender of bad data never gets the piece again");
     }
 
     #[test]

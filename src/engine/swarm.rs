@@ -822,7 +822,7 @@ async fn download(swarm: &DemoSwarm) -> Result<(), SwarmError> {
         last.as_ref().map_or(0, |t| t.hash_failures)
     );
     let mut peers = last.map(|t| t.peers).unwrap_or_default();
-    peers.sort_by(|a, b| b.downloaded.cmp(&a.downloaded));
+    peers.sort_by_key(|p| std::cmp::Reverse(p.downloaded));
     for p in peers.iter().filter(|p| p.downloaded > 0) {
         println!("  {:.1} MiB from {} ({})", mib(p.downloaded as f64), p.addr, label(swarm, p.addr));
     }

@@ -702,6 +702,7 @@ impl Torrent {
             .saturating_sub(connected + connecting)
             .min(MAX_HALF_OPEN.saturating_sub(connecting));
         for addr in self.book.take_candidates(budget, Instant::now()) {
+            tracing::debug!(%addr, "connecting");
             let key = self.next_key;
             self.next_key += 1;
             let shared = self.shared.clone();
@@ -713,6 +714,7 @@ impl Torrent {
                         run_peer(key, addr, shared, stream, init, false, tx).await;
                     }
                     Err(e) => {
+                        tracing::debug!(%addr, "connect failed: {e}");
                         let _ = tx.send(TorrentMsg::PeerClosed { key: None, addr, reason: e.into() });
                     }
                 }
@@ -847,10 +849,17 @@ async fn run_peer(
     stats.peer_choking.store(true, Ordering::Relaxed);
     stats.am_choking.store(true, Ordering::Relaxed);
     let peer_id = init.handshake.peer_id;
-    shared.peers().insert(
-        key,
-        PeerSlot { tx: cmd_tx, stats: stats.clone(), addr, peer_id, incoming, connected_at: Instant::now() },
-    );
+    {
+        let mut peers = shared.peers();
+        if peers.values().any(|p| p.peer_id == peer_id) {
+            // connected both ways at once: keep the first connection
+            drop(peers);
+            let reason = PeerCloseReason::Useless("already connected to this peer".into());
+            let _ = tx.send(TorrentMsg::PeerClosed { key: None, addr, reason });
+            return;
+        }
+        peers.insert(key, PeerSlot { tx: cmd_tx, stats: stats.clone(), addr, peer_id, incoming, connected_at: Instant::now() });
+    }
     let _ = tx.send(TorrentMsg::PeerUp { key, addr, peer_id, incoming });
     let reason = peer::run(key, shared, stats, stream, init, cmd_rx).await;
     let _ = tx.send(TorrentMsg::PeerClosed { key: Some(key), addr, reason });

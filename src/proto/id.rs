@@ -231,14 +231,17 @@ impl PeerId {
             }
         }
         if let Some((_, name)) = SHADOW_CLIENTS.iter().find(|(c, _)| *c == id[0]) {
+            // version characters, then at least one '-' before position 7
             let mut parts = Vec::new();
-            for &c in &id[1..6] {
+            let mut dashed = false;
+            for &c in &id[1..7] {
                 if c == b'-' {
+                    dashed = true;
                     break;
                 }
                 parts.push(shadow_digit(c)?.to_string());
             }
-            if !parts.is_empty() && id[6..9].contains(&b'-') {
+            if !parts.is_empty() && dashed {
                 return Some(format!("{name} {}", parts.join(".")));
             }
         }

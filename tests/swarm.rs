@@ -194,3 +194,48 @@ async fn tracker_survives_garbage() {
     .await
     .expect("timed out");
 }
+
+/// A seeder that corrupts every piece it serves and an honest one: the download completes and
+/// verifies, the corrupt seeder is banned, and the honest one never is, even though they
+/// shared pieces (parole and block comparison put the blame on the right peer).
+#[tokio::test(flavor = "multi_thread")]
+async fn corrupt_seeder_is_banned_and_honest_one_is_not() {
+    use fast_peer::engine::event::PeerCloseReason;
+    timeout(Duration::from_secs(120), async {
+        let profiles = vec![
+            SeederProfile { label: "honest".into(), upload_limit: None, corrupt_piece_one_in: None },
+            SeederProfile { label: "corrupt".into(), upload_limit: None, corrupt_piece_one_in: Some(1) },
+        ];
+        let swarm = DemoSwarm::start_with(options(8 * MIB), profiles).await.unwrap();
+        let honest = swarm.seeders()[0].addr;
+        let corrupt = swarm.seeders()[1].addr;
+        let out = tempfile::tempdir().unwrap();
+        let (leecher, mut events, id) = swarm.start_leecher(out.path()).await.unwrap();
+        let mut banned = Vec::new();
+        let mut failures = 0;
+        loop {
+            match events.recv().await.expect("engine stopped") {
+                EngineEvent::Completed { id: i } if i == id => break,
+                EngineEvent::Failed { error, .. } => panic!("leecher failed: {error}"),
+                EngineEvent::HashFailed { .. } => failures += 1,
+                EngineEvent::PeerDisconnected { addr, reason: PeerCloseReason::Banned(why), .. } => {
+                    banned.push((addr, why))
+                }
+                EngineEvent::PeerDisconnected { addr, reason: PeerCloseReason::Protocol(why), .. }
+                    if why.contains("corrupt") || why.contains("banned") =>
+                {
+                    banned.push((addr, why))
+                }
+                _ => {}
+            }
+        }
+        leecher.shutdown().await;
+        swarm.verify(out.path()).await.unwrap();
+        assert!(failures > 0, "the corrupt seeder's pieces must fail their hash check");
+        assert!(banned.iter().any(|(a, _)| *a == corrupt), "corrupt seeder not banned: {banned:?}");
+        assert!(banned.iter().all(|(a, _)| *a != honest), "honest seeder banned: {banned:?}");
+        swarm.shutdown().await;
+    })
+    .await
+    .expect("timed out");
+}

@@ -7,6 +7,7 @@
 //! by the queue length, not by piece size.
 
 use crate::engine::storage::Storage;
+use crate::proto::message::BLOCK_SIZE;
 use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -15,19 +16,40 @@ use tokio::sync::mpsc;
 #[derive(Debug)]
 pub enum DiskJob {
     Write { piece: u32, begin: u32, data: Bytes },
-    /// Hash `piece` and compare with `expected`.
-    Verify { piece: u32, expected: [u8; 20] },
+    /// Hash `piece` and compare with `expected`. On a mismatch, or when `block_hashes` is set,
+    /// also hash each 16 KiB block (see [`DiskResult::Verified`]).
+    Verify { piece: u32, expected: [u8; 20], block_hashes: bool },
 }
 
 /// What the disk thread reports back.
 #[derive(Debug)]
 pub enum DiskResult {
-    Verified { piece: u32, ok: bool },
+    /// `blocks`: SHA-1 of each 16 KiB block of the stored piece, computed in the same job
+    /// (before any later write can touch it) when the piece failed or when asked. Comparing
+    /// the blocks of a failed copy with those of the good copy names the peer that sent the
+    /// bad block.
+    Verified { piece: u32, ok: bool, blocks: Option<Vec<[u8; 20]>> },
     Error(String),
 }
 
 /// Queue depth: at 16 KiB per block this bounds queued data at 64 MiB.
 pub const DISK_QUEUE: usize = 4096;
+
+/// SHA-1 of each 16 KiB block of `piece` as stored.
+fn hash_blocks(storage: &Storage, piece: u32) -> std::io::Result<Vec<[u8; 20]>> {
+    use sha1::{Digest, Sha1};
+    let size = storage.piece_size(piece);
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; BLOCK_SIZE as usize];
+    let mut begin = 0u32;
+    while begin < size {
+        let len = (size - begin).min(BLOCK_SIZE) as usize;
+        storage.read_block(piece, begin, &mut buf[..len])?;
+        out.push(Sha1::digest(&buf[..len]).into());
+        begin += BLOCK_SIZE;
+    }
+    Ok(out)
+}
 
 /// Start the disk thread; it ends when every sender is dropped.
 pub fn spawn_disk(
@@ -46,9 +68,13 @@ pub fn spawn_disk(
                     .write_block(piece, begin, &data)
                     .map(|_| None)
                     .map_err(|e| format!("write piece {piece} at {begin}: {e}")),
-                DiskJob::Verify { piece, expected } => storage
+                DiskJob::Verify { piece, expected, block_hashes } => storage
                     .hash_piece(piece)
-                    .map(|h| Some(DiskResult::Verified { piece, ok: h == expected }))
+                    .and_then(|h| {
+                        let ok = h == expected;
+                        let blocks = if !ok || block_hashes { Some(hash_blocks(&storage, piece)?) } else { None };
+                        Ok(Some(DiskResult::Verified { piece, ok, blocks }))
+                    })
                     .map_err(|e| format!("read piece {piece} for hashing: {e}")),
             };
             let msg = match res {

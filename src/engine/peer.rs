@@ -713,7 +713,8 @@ impl Session {
                 }
                 if *piece_complete && let Some(p) = permits.next() {
                     let expected = self.shared.info.piece_hashes[r.index as usize];
-                    p.send(DiskJob::Verify { piece: r.index, expected });
+                    let block_hashes = picker.on_parole(r.index);
+                    p.send(DiskJob::Verify { piece: r.index, expected, block_hashes });
                 }
             }
             outcome

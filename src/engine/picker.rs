@@ -184,6 +184,7 @@ impl Picker {
 
     /// Mark a piece verified at start-up (resume) or after a hash check passed.
     pub fn mark_verified(&mut self, index: u32) {
+        self.parole.remove(&index);
         let Some(s) = self.state.get_mut(index as usize) else { return };
         if *s == PieceState::Verified {
             return;
@@ -459,6 +460,19 @@ impl Picker {
             self.state[r.index as usize] = PieceState::Verifying;
         }
         BlockOutcome::New { cancel, piece_complete }
+    }
+
+    /// Whether the piece failed before with blocks from several peers (see parole).
+    pub fn on_parole(&self, index: u32) -> bool {
+        self.parole.contains(&index)
+    }
+
+    /// Who sent each block of a piece in flight (`None`: not received), for blame.
+    pub fn block_senders(&self, index: u32) -> Vec<Option<PeerKey>> {
+        self.partial
+            .get(&index)
+            .map(|p| p.blocks.iter().map(|b| if let Block::Received(k) = b { Some(*k) } else { None }).collect())
+            .unwrap_or_default()
     }
 
     /// Whether `r` names exactly one block of a piece of this torrent.

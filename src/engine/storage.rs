@@ -488,6 +488,11 @@ impl Storage {
         self.layout.piece_count
     }
 
+    /// Size of `piece` in bytes (the last one may be short); 0 past the end.
+    pub fn piece_size(&self, piece: u32) -> u32 {
+        self.layout.piece_size(piece).unwrap_or(0)
+    }
+
     /// Paths of the torrent's files, in torrent order.
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
         self.files.iter().map(|f| f.path.as_path())

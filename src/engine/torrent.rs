@@ -426,6 +426,7 @@ async fn run(
         snapshots: p.snapshots.clone(),
         choker: Choker::new(p.upload_slots, seed ^ 0x9e37_79b9_7f4a_7c15),
         last_unchoked: HashMap::new(),
+        suspects: HashMap::new(),
         up_rate: 0.0,
         last_up: 0,
     };
@@ -518,6 +519,9 @@ async fn run(
     result
 }
 
+/// A failed copy of a piece: the SHA-1 of each block and the peer that sent it.
+type Suspect = (Vec<[u8; 20]>, Vec<Option<PeerKey>>);
+
 struct Torrent {
     id: TorrentId,
     shared: Arc<Shared>,
@@ -538,6 +542,9 @@ struct Torrent {
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
     choker: Choker,
     last_unchoked: HashMap<PeerKey, Instant>,
+    /// Pieces that failed with blocks from several peers: the bad copy's block hashes and
+    /// who sent each block, kept until a good copy passes.
+    suspects: HashMap<u32, Suspect>,
     up_rate: f64,
     last_up: u64,
 }
@@ -574,7 +581,7 @@ impl Torrent {
                     self.set_choke(key, true);
                 }
             }
-            TorrentMsg::Disk(DiskResult::Verified { piece, ok }) => self.on_verified(piece, ok),
+            TorrentMsg::Disk(DiskResult::Verified { piece, ok, blocks }) => self.on_verified(piece, ok, blocks),
             TorrentMsg::Disk(DiskResult::Error(_)) => {}
             TorrentMsg::Tracker(u) => match u {
                 TrackerUpdate::Peers { url, peers, seeders, leechers, .. } => {
@@ -601,8 +608,11 @@ impl Torrent {
         }
     }
 
-    fn on_verified(&mut self, piece: u32, ok: bool) {
+    fn on_verified(&mut self, piece: u32, ok: bool, blocks: Option<Vec<[u8; 20]>>) {
         if ok {
+            if let (Some(good), Some((bad, senders))) = (blocks, self.suspects.remove(&piece)) {
+                self.convict(piece, &good, &bad, &senders);
+            }
             let complete = {
                 let mut picker = self.shared.picker();
                 picker.mark_verified(piece);
@@ -618,7 +628,17 @@ impl Torrent {
             }
         } else {
             self.hash_failures += 1;
-            let senders = self.shared.picker().mark_failed(piece);
+            let (block_senders, senders) = {
+                let mut picker = self.shared.picker();
+                (picker.block_senders(piece), picker.mark_failed(piece))
+            };
+            if senders.len() > 1
+                && let Some(bad) = blocks
+            {
+                // keep the bad copy's block hashes: once a good copy passes, the blocks that
+                // differ name the peer that sent them
+                self.suspects.insert(piece, (bad, block_senders));
+            }
             let sole = senders.len() == 1;
             let mut addrs = Vec::new();
             let mut to_ban = Vec::new();
@@ -676,6 +696,28 @@ impl Torrent {
         }
         for k in unchoke {
             self.set_choke(k, false);
+        }
+    }
+
+    /// Compare a failed copy of `piece` with the good one and ban the senders of the blocks
+    /// that differed: proof, not suspicion.
+    fn convict(&mut self, piece: u32, good: &[[u8; 20]], bad: &[[u8; 20]], senders: &[Option<PeerKey>]) {
+        let mut guilty: Vec<(PeerKey, usize)> = Vec::new();
+        for (i, (g, b)) in good.iter().zip(bad).enumerate() {
+            if g != b
+                && let Some(Some(key)) = senders.get(i)
+                && !guilty.iter().any(|(k, _)| k == key)
+            {
+                guilty.push((*key, i));
+            }
+        }
+        for (key, block) in guilty {
+            let Some(addr) = self.key_addrs.get(&key).copied() else { continue };
+            tracing::info!("banning {addr}: it sent a corrupt block {block} of piece {piece}");
+            self.book.ban(addr);
+            if let Some(slot) = self.shared.peers().get(&key) {
+                let _ = slot.tx.send(PeerCommand::Close(format!("sent a corrupt block {block} of piece {piece}")));
+            }
         }
     }
 

@@ -3,7 +3,7 @@
 #
 # 1. Installs what the interop tests need if it is missing (Debian/apt): python3-libtorrent
 #    (libtorrent 2.0.8, imported by /usr/bin/python3), opentracker, aria2, mktorrent, tmux,
-#    and a C toolchain; the Rust toolchain through rustup only if cargo is missing.
+#    and a C toolchain (the Rust toolchain itself must be there).
 # 2. cargo test --release --all-targets   (release: the interop tests move tens of MiB)
 # 3. cargo clippy --all-targets -- -D warnings
 # Both 2 and 3 always run; the script exits non-zero if either (or 1) fails.
@@ -35,10 +35,12 @@ command -v cc >/dev/null 2>&1 || apt_missing+=(build-essential)
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
 fi
-need_rustup=0
 if ! command -v cargo >/dev/null 2>&1; then
-    need_rustup=1
-    command -v curl >/dev/null 2>&1 || apt_missing+=(curl ca-certificates)
+    echo "test.sh: cargo is not installed (install the Rust toolchain with rustup first)" >&2
+    exit 1
+fi
+if ! cargo clippy --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+    rustup component add clippy
 fi
 
 if [ "${#apt_missing[@]}" -gt 0 ]; then
@@ -46,16 +48,6 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update
     $SUDO apt-get install -y --no-install-recommends "${apt_missing[@]}"
-fi
-
-if [ "$need_rustup" -eq 1 ]; then
-    log "installing the Rust toolchain (rustup)"
-    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
-        sh -s -- -y --profile minimal --component clippy
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
-if ! cargo clippy --version >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
-    rustup component add clippy
 fi
 
 log "tool versions"

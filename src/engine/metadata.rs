@@ -21,7 +21,7 @@ use crate::engine::event::{
 use crate::engine::peerbook::PeerBook;
 use crate::engine::torrent::TorrentMsg;
 use crate::engine::tracker::TrackerUpdate;
-use crate::engine::peer::{PeerError, our_reserved, read_handshake};
+use crate::engine::peer::PeerError;
 use crate::engine::picker::PeerKey;
 use crate::proto::extension::{
     ExtensionHandshake, MetadataAssembler, MetadataMessage, OUR_UT_METADATA_ID, PieceStatus, UT_METADATA,
@@ -136,20 +136,7 @@ impl MetaShared {
 
 /// Connect to `addr` for the metadata phase.
 pub async fn connect(addr: SocketAddr, shared: &MetaShared) -> Result<(TcpStream, Handshake, BytesMut), PeerError> {
-    let mut stream = tokio::time::timeout(crate::engine::peer::CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| PeerError::Timeout("connecting"))??;
-    stream.set_nodelay(true)?;
-    let ours = Handshake { reserved: our_reserved(), info_hash: shared.info_hash, peer_id: shared.peer_id };
-    stream.write_all(&ours.encode()).await?;
-    let (theirs, rest) = read_handshake(&mut stream).await?;
-    if theirs.info_hash != shared.info_hash {
-        return Err(PeerError::Protocol(format!("wrong info hash {}", theirs.info_hash)));
-    }
-    if theirs.peer_id == shared.peer_id {
-        return Err(PeerError::SelfConnection);
-    }
-    Ok((stream, theirs, rest))
+    crate::engine::peer::connect_to(addr, shared.info_hash, shared.peer_id).await
 }
 
 struct Session {

@@ -26,6 +26,7 @@ use crate::proto::extension::{
     PexState, UT_METADATA, UT_PEX,
 };
 use crate::proto::handshake::{Handshake, Reserved};
+use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::message::{BLOCK_SIZE, BlockRef, MAX_REQUEST_LEN, Message, WireError};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -134,21 +135,28 @@ pub struct PeerInit {
 }
 
 /// Connect and exchange handshakes with `addr` for the torrent `shared`.
-pub async fn connect(
+pub async fn connect(addr: SocketAddr, shared: &Shared) -> Result<(TcpStream, Handshake, BytesMut), PeerError> {
+    connect_to(addr, shared.info_hash, shared.peer_id).await
+}
+
+/// Connect to `addr`, send our handshake for `info_hash`, and read theirs: it must name the
+/// same torrent and must not be ourselves.
+pub async fn connect_to(
     addr: SocketAddr,
-    shared: &Shared,
+    info_hash: InfoHash,
+    peer_id: PeerId,
 ) -> Result<(TcpStream, Handshake, BytesMut), PeerError> {
     let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
         .map_err(|_| PeerError::Timeout("connecting"))??;
     stream.set_nodelay(true)?;
-    let ours = Handshake { reserved: our_reserved(), info_hash: shared.info_hash, peer_id: shared.peer_id };
+    let ours = Handshake { reserved: our_reserved(), info_hash, peer_id };
     stream.write_all(&ours.encode()).await?;
     let (theirs, rest) = read_handshake(&mut stream).await?;
-    if theirs.info_hash != shared.info_hash {
+    if theirs.info_hash != info_hash {
         return Err(PeerError::Protocol(format!("wrong info hash {}", theirs.info_hash)));
     }
-    if theirs.peer_id == shared.peer_id {
+    if theirs.peer_id == peer_id {
         return Err(PeerError::SelfConnection);
     }
     Ok((stream, theirs, rest))

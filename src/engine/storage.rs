@@ -154,8 +154,8 @@ fn torrent_root(info: &Info, target: &OutputTarget) -> PathBuf {
 }
 
 fn check_component(c: &str) -> Result<(), StorageError> {
-    let bad = c.is_empty() || c == "." || c == ".." || c.contains(['/', '\\', '\0']);
-    if bad {
+    // defence in depth: the same rule the metainfo parser applied
+    if crate::proto::metainfo::unsafe_component_reason(c).is_some() {
         Err(StorageError::UnsafeComponent {
             component: c.to_owned(),
         })

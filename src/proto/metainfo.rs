@@ -425,19 +425,25 @@ fn utf8_field(
         })
 }
 
+/// Why a path component could address outside the output folder or confuse a file system;
+/// `None` when it is safe. The one rule shared by parsing, creating and storing torrents.
+pub fn unsafe_component_reason(c: &str) -> Option<&'static str> {
+    if c.is_empty() {
+        Some("empty")
+    } else if c == "." || c == ".." {
+        Some("relative directory")
+    } else if c.contains('/') || c.contains('\\') {
+        Some("contains a path separator")
+    } else if c.contains('\0') {
+        Some("contains NUL")
+    } else {
+        None
+    }
+}
+
 /// Reject anything that could address outside the output folder or confuse a file system.
 fn check_component(c: &str, what: &str) -> Result<(), MetainfoError> {
-    let reason = if c.is_empty() {
-        "empty"
-    } else if c == "." || c == ".." {
-        "relative directory"
-    } else if c.contains('/') || c.contains('\\') {
-        "contains a path separator"
-    } else if c.contains('\0') {
-        "contains NUL"
-    } else {
-        return Ok(());
-    };
+    let Some(reason) = unsafe_component_reason(c) else { return Ok(()) };
     Err(MetainfoError::UnsafePathComponent {
         what: what.to_owned(),
         component: c.to_owned(),

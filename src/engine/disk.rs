@@ -1,5 +1,5 @@
-//! The disk worker: one thread per torrent that writes received blocks and hashes completed
-//! pieces, so file I/O and SHA-1 never run on the peer tasks.
+//! The disk workers: per torrent, one thread writes received blocks and another hashes
+//! completed pieces, so file I/O and SHA-1 never run on the peer tasks.
 //!
 //! Jobs run in FIFO order, which is what makes `Verify` safe: by the time a piece's `Verify`
 //! job runs, every `Write` of its blocks that was queued before it has hit the file. Blocks go
@@ -32,8 +32,8 @@ pub enum DiskResult {
     Error(String),
 }
 
-/// Queue depth: at 16 KiB per block this bounds queued data at 64 MiB.
-pub const DISK_QUEUE: usize = 4096;
+/// Queue depth: at 16 KiB per block this bounds queued data at 16 MiB.
+pub const DISK_QUEUE: usize = 1024;
 
 /// SHA-1 of each 16 KiB block of `piece` as stored.
 fn hash_blocks(storage: &Storage, piece: u32) -> std::io::Result<Vec<[u8; 20]>> {
@@ -51,42 +51,67 @@ fn hash_blocks(storage: &Storage, piece: u32) -> std::io::Result<Vec<[u8; 20]>> 
     Ok(out)
 }
 
-/// Start the disk thread; it ends when every sender is dropped.
+/// Hash `piece` as stored; on a mismatch or when asked, also each block.
+fn verify(storage: &Storage, piece: u32, expected: [u8; 20], block_hashes: bool) -> DiskResult {
+    let checked = storage.hash_piece(piece).and_then(|h| {
+        let ok = h == expected;
+        let blocks = if !ok || block_hashes { Some(hash_blocks(storage, piece)?) } else { None };
+        Ok(DiskResult::Verified { piece, ok, blocks })
+    });
+    checked.unwrap_or_else(|e| DiskResult::Error(format!("read piece {piece} for hashing: {e}")))
+}
+
+/// Start the disk thread and its hasher; both end when every sender is dropped.
+///
+/// The disk thread writes blocks in arrival order. A `Verify` job is handed to the hasher
+/// thread only when the disk thread reaches it, i.e. after every earlier write of that piece
+/// is in the page cache; hashing then runs on the other core while writes go on. (Nothing can
+/// write the piece again before its result is in: it is `Verifying` in the picker.)
 pub fn spawn_disk(
     storage: Arc<Storage>,
     results: mpsc::UnboundedSender<DiskResult>,
 ) -> mpsc::Sender<DiskJob> {
     let (tx, mut rx) = mpsc::channel::<DiskJob>(DISK_QUEUE);
+    let (hash_tx, hash_rx) = std::sync::mpsc::channel::<(u32, [u8; 20], bool)>();
+    {
+        let storage = storage.clone();
+        let results = results.clone();
+        let spawned = std::thread::Builder::new().name("fast-peer-hash".into()).spawn(move || {
+            while let Ok((piece, expected, block_hashes)) = hash_rx.recv() {
+                if results.send(verify(&storage, piece, expected, block_hashes)).is_err() {
+                    break;
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start hasher thread: {e}");
+        }
+    }
     let spawned = std::thread::Builder::new().name("fast-peer-disk".into()).spawn(move || {
         let mut failed = false;
         while let Some(job) = rx.blocking_recv() {
             if failed {
                 continue; // drain; the torrent is already stopping
             }
-            let res = match job {
-                DiskJob::Write { piece, begin, data } => storage
-                    .write_block(piece, begin, &data)
-                    .map(|_| None)
-                    .map_err(|e| format!("write piece {piece} at {begin}: {e}")),
-                DiskJob::Verify { piece, expected, block_hashes } => storage
-                    .hash_piece(piece)
-                    .and_then(|h| {
-                        let ok = h == expected;
-                        let blocks = if !ok || block_hashes { Some(hash_blocks(&storage, piece)?) } else { None };
-                        Ok(Some(DiskResult::Verified { piece, ok, blocks }))
-                    })
-                    .map_err(|e| format!("read piece {piece} for hashing: {e}")),
-            };
-            let msg = match res {
-                Ok(None) => continue,
-                Ok(Some(m)) => m,
-                Err(e) => {
-                    failed = true;
-                    DiskResult::Error(e)
+            match job {
+                DiskJob::Write { piece, begin, data } => {
+                    if let Err(e) = storage.write_block(piece, begin, &data) {
+                        failed = true;
+                        if results.send(DiskResult::Error(format!("write piece {piece} at {begin}: {e}"))).is_err() {
+                            break;
+                        }
+                    }
                 }
-            };
-            if results.send(msg).is_err() {
-                break;
+                DiskJob::Verify { piece, expected, block_hashes } => {
+                    if let Err(std::sync::mpsc::SendError((piece, expected, block_hashes))) =
+                        hash_tx.send((piece, expected, block_hashes))
+                    {
+                        // no hasher thread: hash here
+                        if results.send(verify(&storage, piece, expected, block_hashes)).is_err() {
+                            break;
+                        }
+                    }
+                }
             }
         }
     });

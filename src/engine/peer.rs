@@ -30,7 +30,7 @@ use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::message::{BLOCK_SIZE, BlockRef, MAX_REQUEST_LEN, Message, WireError};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
-use tokio::task::JoinHandle;
+use tokio::task::JoinSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -56,8 +56,10 @@ const UPLOAD_HIGH_WATER: usize = 512 * 1024;
 /// Requests we queue from one peer; more are rejected (libtorrent allows 500 by default).
 pub const MAX_QUEUED_REQUESTS: usize = 500;
 
-/// A block being read from disk for upload.
-type UploadRead = JoinHandle<Result<(BlockRef, Bytes), String>>;
+/// A block read from disk for upload.
+type UploadRead = Result<(BlockRef, Bytes), String>;
+/// Disk reads in flight per peer.
+const UPLOAD_READS_IN_FLIGHT: usize = 4;
 
 /// Why a connection must end; becomes a [`PeerCloseReason`].
 #[derive(Debug, thiserror::Error)]
@@ -307,17 +309,16 @@ impl Session {
         self.process_input(&mut inbuf).await?;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut reading: Option<UploadRead> = None;
+        // blocks being read from disk for this peer, a few at once so the disk and the
+        // socket overlap
+        let mut reading: JoinSet<UploadRead> = JoinSet::new();
         loop {
             if inbuf.capacity() - inbuf.len() < 32 * 1024 {
                 inbuf.reserve(64 * 1024);
             }
-            if reading.is_none() {
-                reading = self.start_upload_read();
-            }
+            while reading.len() < UPLOAD_READS_IN_FLIGHT && self.start_upload_read(&mut reading) {}
             tokio::select! {
-                done = async { reading.as_mut().expect("guarded by is_some").await }, if reading.is_some() => {
-                    reading = None;
+                Some(done) = reading.join_next(), if !reading.is_empty() => {
                     match done {
                         Ok(Ok((r, block))) => self.queue_piece(r, block),
                         Ok(Err(e)) => return Err(PeerError::Protocol(format!("cannot serve: {e}"))),
@@ -599,15 +600,15 @@ impl Session {
     }
 
     /// Start reading the next requested block from disk, when there is room for it.
-    fn start_upload_read(&mut self) -> Option<UploadRead> {
+    fn start_upload_read(&mut self, reading: &mut JoinSet<UploadRead>) -> bool {
         if self.am_choking || self.out.len() >= UPLOAD_HIGH_WATER {
-            return None;
+            return false;
         }
-        let r = self.upload_queue.pop_front()?;
+        let Some(r) = self.upload_queue.pop_front() else { return false };
         let storage = self.shared.storage.clone();
         let limiter = self.shared.upload_limiter.clone();
         let corrupt = self.shared.faults.corrupt_piece_one_in;
-        Some(tokio::spawn(async move {
+        reading.spawn(async move {
             if let Some(l) = limiter {
                 l.acquire(r.length as u64).await;
             }
@@ -625,7 +626,8 @@ impl Session {
                 buf[0] ^= 0xff;
             }
             Ok((r, Bytes::from(buf)))
-        }))
+        });
+        true
     }
 
     fn queue_piece(&mut self, r: BlockRef, block: Bytes) {

@@ -56,8 +56,10 @@ const UPLOAD_HIGH_WATER: usize = 512 * 1024;
 /// Requests we queue from one peer; more are rejected (libtorrent allows 500 by default).
 pub const MAX_QUEUED_REQUESTS: usize = 500;
 
-/// A block read from disk for upload.
-type UploadRead = Result<(BlockRef, Bytes), String>;
+/// Consecutive blocks read from disk for upload.
+type UploadRead = Result<Vec<(BlockRef, Bytes)>, String>;
+/// Largest single disk read for uploads.
+const UPLOAD_READ_MAX: u32 = 256 * 1024;
 /// Disk reads in flight per peer.
 const UPLOAD_READS_IN_FLIGHT: usize = 4;
 
@@ -320,7 +322,11 @@ impl Session {
             tokio::select! {
                 Some(done) = reading.join_next(), if !reading.is_empty() => {
                     match done {
-                        Ok(Ok((r, block))) => self.queue_piece(r, block),
+                        Ok(Ok(blocks)) => {
+                            for (r, block) in blocks {
+                                self.queue_piece(r, block);
+                            }
+                        }
                         Ok(Err(e)) => return Err(PeerError::Protocol(format!("cannot serve: {e}"))),
                         Err(_) => return Err(PeerError::Shutdown),
                     }
@@ -599,33 +605,55 @@ impl Session {
         }
     }
 
-    /// Start reading the next requested block from disk, when there is room for it.
+    /// Start reading the next requested blocks from disk, when there is room for them.
+    /// Requests for consecutive blocks of one piece (the usual pattern) are read with one
+    /// positioned read of up to [`UPLOAD_READ_MAX`] bytes.
     fn start_upload_read(&mut self, reading: &mut JoinSet<UploadRead>) -> bool {
         if self.am_choking || self.out.len() >= UPLOAD_HIGH_WATER {
             return false;
         }
-        let Some(r) = self.upload_queue.pop_front() else { return false };
+        let Some(first) = self.upload_queue.pop_front() else { return false };
+        let mut run = vec![first];
+        let mut total = first.length;
+        while let Some(next) = self.upload_queue.front().copied() {
+            let last = run[run.len() - 1];
+            if next.index != last.index || next.begin != last.begin + last.length || total + next.length > UPLOAD_READ_MAX {
+                break;
+            }
+            self.upload_queue.pop_front();
+            total += next.length;
+            run.push(next);
+        }
         let storage = self.shared.storage.clone();
         let limiter = self.shared.upload_limiter.clone();
         let corrupt = self.shared.faults.corrupt_piece_one_in;
         reading.spawn(async move {
             if let Some(l) = limiter {
-                l.acquire(r.length as u64).await;
+                l.acquire(total as u64).await;
             }
             let read = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0u8; r.length as usize];
-                storage.read_block(r.index, r.begin, &mut buf).map(|_| buf)
+                let mut buf = vec![0u8; total as usize];
+                storage.read_block(first.index, first.begin, &mut buf).map(|_| buf)
             });
             let mut buf = read.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
             if let Some(n) = corrupt
                 && n > 0
-                && r.begin == 0
+                && first.begin == 0
                 && rand::random::<u32>().is_multiple_of(n)
             {
                 // fault injection for the demo swarm: a wrong byte makes the piece fail its hash
                 buf[0] ^= 0xff;
             }
-            Ok((r, Bytes::from(buf)))
+            let data = Bytes::from(buf);
+            let mut at = 0usize;
+            Ok(run
+                .into_iter()
+                .map(|r| {
+                    let block = data.slice(at..at + r.length as usize);
+                    at += r.length as usize;
+                    (r, block)
+                })
+                .collect())
         });
         true
     }

@@ -239,3 +239,85 @@ async fn corrupt_seeder_is_banned_and_honest_one_is_not() {
     .await
     .expect("timed out");
 }
+
+/// BEP 6 against a fast-peer seeder, from a raw peer that never says `interested` (so it stays
+/// choked): the seeder grants the canonical allowed-fast set, serves a request for an allowed
+/// piece while choking, and rejects a request for any other piece.
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_fast_pieces_are_served_while_choked_and_others_rejected() {
+    use bytes::BytesMut;
+    use fast_peer::proto::handshake::{Handshake, Reserved};
+    use fast_peer::proto::message::{BlockRef, DEFAULT_MAX_MESSAGE_LEN, Message, allowed_fast_set};
+    timeout(Duration::from_secs(60), async {
+        let swarm = DemoSwarm::start(DemoOptions { seeders: 1, ..options(4 * MIB) }).await.unwrap();
+        let meta = swarm.metainfo().clone();
+        let seeder = swarm.seeders()[0].addr;
+        let mut s = tokio::net::TcpStream::connect(seeder).await.unwrap();
+        let ours = Handshake {
+            reserved: Reserved::default().with(Reserved::FAST),
+            info_hash: meta.info_hash,
+            peer_id: PeerId(*b"-XX0000-rawfastpeer1"),
+        };
+        s.write_all(&ours.encode()).await.unwrap();
+        let mut buf = BytesMut::new();
+        let mut got_handshake = false;
+        let mut allowed = Vec::new();
+        let mut next = |buf: &mut BytesMut| -> Option<Message> {
+            let (m, n) = Message::decode(buf, DEFAULT_MAX_MESSAGE_LEN).unwrap()?;
+            let _ = buf.split_to(n);
+            Some(m)
+        };
+        let expected = allowed_fast_set(
+            std::net::Ipv4Addr::LOCALHOST,
+            &meta.info_hash,
+            meta.info.piece_count(),
+            10,
+        );
+        // read until the whole allowed-fast set has arrived
+        while allowed.len() < expected.len() {
+            let n = s.read_buf(&mut buf).await.unwrap();
+            assert!(n > 0, "seeder closed the connection");
+            if !got_handshake && buf.len() >= 68 {
+                let _ = buf.split_to(68);
+                got_handshake = true;
+            }
+            while got_handshake && let Some(m) = next(&mut buf) {
+                if let Message::AllowedFast { index } = m {
+                    allowed.push(index);
+                }
+            }
+        }
+        assert_eq!(allowed, expected, "the canonical BEP 6 set");
+        let not_allowed = (0..meta.info.piece_count()).find(|i| !allowed.contains(i)).unwrap();
+        let ok = BlockRef { index: allowed[0], begin: 0, length: 16384 };
+        let refused = BlockRef { index: not_allowed, begin: 0, length: 16384 };
+        let mut out = Vec::new();
+        Message::HaveNone.encode(&mut out);
+        Message::Request(ok).encode(&mut out);
+        Message::Request(refused).encode(&mut out);
+        s.write_all(&out).await.unwrap();
+        let (mut served, mut rejected) = (false, false);
+        while !(served && rejected) {
+            while let Some(m) = next(&mut buf) {
+                match m {
+                    Message::Piece { index, begin, block } => {
+                        assert_eq!((index, begin, block.len()), (ok.index, 0, 16384));
+                        served = true;
+                    }
+                    Message::Reject(r) => {
+                        assert_eq!(r, refused);
+                        rejected = true;
+                    }
+                    Message::Unchoke => panic!("a peer that is not interested must stay choked"),
+                    _ => {}
+                }
+            }
+            if !(served && rejected) {
+                assert!(s.read_buf(&mut buf).await.unwrap() > 0, "seeder closed the connection");
+            }
+        }
+        swarm.shutdown().await;
+    })
+    .await
+    .expect("timed out");
+}

@@ -27,7 +27,7 @@ use crate::proto::extension::{
 };
 use crate::proto::handshake::{Handshake, Reserved};
 use crate::proto::id::{InfoHash, PeerId};
-use crate::proto::message::{BLOCK_SIZE, BlockRef, MAX_REQUEST_LEN, Message, WireError};
+use crate::proto::message::{BLOCK_SIZE, BlockRef, MAX_REQUEST_LEN, Message, WireError, allowed_fast_set};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use tokio::task::JoinSet;
@@ -47,6 +47,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
 pub const MIN_PIPELINE: usize = 16;
+/// BEP 6 allowed-fast set size we grant (libtorrent grants 5, the BEP suggests 10).
+pub const ALLOWED_FAST_SET_SIZE: usize = 10;
 pub const MAX_PIPELINE: usize = 500;
 /// Stop reading from a peer while this much data waits to be written to it.
 const MAX_OUT_BUFFER: usize = 4 * 1024 * 1024;
@@ -223,6 +225,10 @@ struct Session {
     last_pex_in: Option<Instant>,
     /// The peer's address (not sent back to it in PEX).
     remote: Option<std::net::SocketAddr>,
+    /// BEP 6: pieces the peer lets us request while it chokes us.
+    allowed_in: Bitfield,
+    /// BEP 6: pieces we let the peer request while we choke it.
+    allowed_out: Vec<u32>,
 }
 
 /// Run a connected peer until it closes, then clean up its picker state.
@@ -271,6 +277,8 @@ pub async fn run(
         pex: PexState::default(),
         last_pex_in: None,
         remote: stream.peer_addr().ok(),
+        allowed_in: Bitfield::new(piece_count),
+        allowed_out: Vec::new(),
         shared,
     };
     if let Some(ext) = &init.ext {
@@ -296,6 +304,17 @@ impl Session {
     ) -> Result<(), PeerError> {
         let mut inbuf = init.leftover;
         self.send_initial(init.resumed);
+        if self.fast
+            && let Some(std::net::IpAddr::V4(ip)) = peer_ip
+        {
+            // BEP 6: let a choked peer start on a few pieces we have
+            let set = allowed_fast_set(ip, &self.shared.info_hash, self.have.len(), ALLOWED_FAST_SET_SIZE);
+            let verified = self.shared.verified_bitfield();
+            for index in set.into_iter().filter(|i| verified.get(*i)) {
+                Message::AllowedFast { index }.encode(&mut self.out);
+                self.allowed_out.push(index);
+            }
+        }
         if self.extensions {
             let ours = our_extension_handshake(
                 u32::try_from(self.shared.raw_info.len()).ok().filter(|n| *n > 0),
@@ -491,7 +510,16 @@ impl Session {
                     self.fill_requests();
                 }
             }
-            Message::Port(_) | Message::Suggest { .. } | Message::AllowedFast { .. } => {}
+            Message::AllowedFast { index } => {
+                if !self.fast {
+                    return self.protocol("allowed fast without the fast extension".into());
+                }
+                // an index out of range is ignored, as BEP 6 allows sets computed for the swarm
+                if self.allowed_in.set(index) && self.peer_choking {
+                    self.fill_requests();
+                }
+            }
+            Message::Port(_) | Message::Suggest { .. } => {}
             Message::Extended { id, payload } => self.on_extended(id, &payload)?,
         }
         Ok(())
@@ -574,7 +602,7 @@ impl Session {
                 r.index, r.begin, r.length
             ));
         }
-        let serve = !self.am_choking
+        let serve = (!self.am_choking || self.allowed_out.contains(&r.index))
             && self.upload_queue.len() < MAX_QUEUED_REQUESTS
             && self.shared.picker().verified().get(r.index);
         if serve {
@@ -594,8 +622,14 @@ impl Session {
         self.stats.am_choking.store(choke, Ordering::Relaxed);
         if choke {
             Message::Choke.encode(&mut self.out);
-            // BEP 3: choking drops the peer's requests; BEP 6 makes that explicit
-            for r in self.upload_queue.drain(..) {
+            // BEP 3: choking drops the peer's requests; BEP 6 makes that explicit, and keeps
+            // the ones for allowed-fast pieces
+            let allowed = std::mem::take(&mut self.allowed_out);
+            let (keep, drop): (VecDeque<BlockRef>, VecDeque<BlockRef>) =
+                self.upload_queue.drain(..).partition(|r| allowed.contains(&r.index));
+            self.upload_queue = keep;
+            self.allowed_out = allowed;
+            for r in drop {
                 if self.fast {
                     Message::Reject(r).encode(&mut self.out);
                 }
@@ -609,7 +643,7 @@ impl Session {
     /// Requests for consecutive blocks of one piece (the usual pattern) are read with one
     /// positioned read of up to [`UPLOAD_READ_MAX`] bytes.
     fn start_upload_read(&mut self, reading: &mut JoinSet<UploadRead>) -> bool {
-        if self.am_choking || self.out.len() >= UPLOAD_HIGH_WATER {
+        if self.out.len() >= UPLOAD_HIGH_WATER {
             return false;
         }
         let Some(first) = self.upload_queue.pop_front() else { return false };
@@ -659,7 +693,7 @@ impl Session {
     }
 
     fn queue_piece(&mut self, r: BlockRef, block: Bytes) {
-        if self.am_choking {
+        if self.am_choking && !self.allowed_out.contains(&r.index) {
             return; // choked while reading: the request is gone
         }
         let len = block.len() as u64;
@@ -699,16 +733,29 @@ impl Session {
     }
 
     fn fill_requests(&mut self) {
-        if self.peer_choking || !self.am_interested {
+        if !self.am_interested {
             return;
         }
-        let target = self.pipeline_target();
+        // choked: only the peer's allowed-fast pieces (BEP 6), a few at a time
+        let choked_fast = self.peer_choking && self.fast && self.allowed_in.count_ones() > 0;
+        if self.peer_choking && !choked_fast {
+            return;
+        }
+        let target = if choked_fast { self.pipeline_target().min(MIN_PIPELINE) } else { self.pipeline_target() };
         if self.outstanding.len() >= target {
             return;
         }
         let want = target - self.outstanding.len();
         self.scratch.clear();
-        self.shared.picker().pick(self.key, &self.have, want, &mut self.scratch);
+        if choked_fast {
+            let mut both = Bitfield::new(self.have.len());
+            for i in self.allowed_in.iter_ones().filter(|i| self.have.get(*i)) {
+                both.set(i);
+            }
+            self.shared.picker().pick(self.key, &both, want, &mut self.scratch);
+        } else {
+            self.shared.picker().pick(self.key, &self.have, want, &mut self.scratch);
+        }
         let now = Instant::now();
         for r in self.scratch.drain(..) {
             Message::Request(r).encode(&mut self.out);

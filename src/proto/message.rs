@@ -258,6 +258,33 @@ impl Message {
     }
 }
 
+/// The BEP 6 allowed-fast set: `k` pieces a peer at `ip` may request from us while choked,
+/// derived from its /24 network and the info hash so every client computes the same set.
+pub fn allowed_fast_set(ip: std::net::Ipv4Addr, info_hash: &crate::proto::id::InfoHash, piece_count: u32, k: usize) -> Vec<u32> {
+    use sha1::{Digest, Sha1};
+    let mut set = Vec::new();
+    if piece_count == 0 {
+        return set;
+    }
+    let k = k.min(piece_count as usize);
+    let mut x: Vec<u8> = (u32::from(ip) & 0xffff_ff00).to_be_bytes().to_vec();
+    x.extend_from_slice(&info_hash.0);
+    while set.len() < k {
+        x = Sha1::digest(&x).to_vec();
+        for i in 0..5 {
+            if set.len() >= k {
+                break;
+            }
+            let y = u32::from_be_bytes([x[i * 4], x[i * 4 + 1], x[i * 4 + 2], x[i * 4 + 3]]);
+            let index = y % piece_count;
+            if !set.contains(&index) {
+                set.push(index);
+            }
+        }
+    }
+    set
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +311,16 @@ mod tests {
             Message::AllowedFast { index: 9 },
             Message::Extended { id: 0, payload: Bytes::from_static(b"d1:md11:ut_metadatai1eee") },
         ]
+    }
+
+    #[test]
+    fn allowed_fast_set_matches_the_bep_6_example() {
+        let ip = std::net::Ipv4Addr::new(80, 4, 4, 200);
+        let hash = crate::proto::id::InfoHash([0xaa; 20]);
+        assert_eq!(allowed_fast_set(ip, &hash, 1313, 7), vec![1059, 431, 808, 1217, 287, 376, 1188]);
+        assert_eq!(allowed_fast_set(ip, &hash, 1313, 9), vec![1059, 431, 808, 1217, 287, 376, 1188, 353, 508]);
+        assert_eq!(allowed_fast_set(ip, &hash, 3, 10).len(), 3, "never more than the pieces");
+        assert!(allowed_fast_set(ip, &hash, 0, 10).is_empty());
     }
 
     #[test]

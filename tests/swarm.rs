@@ -262,7 +262,7 @@ async fn allowed_fast_pieces_are_served_while_choked_and_others_rejected() {
         let mut buf = BytesMut::new();
         let mut got_handshake = false;
         let mut allowed = Vec::new();
-        let mut next = |buf: &mut BytesMut| -> Option<Message> {
+        let next = |buf: &mut BytesMut| -> Option<Message> {
             let (m, n) = Message::decode(buf, DEFAULT_MAX_MESSAGE_LEN).unwrap()?;
             let _ = buf.split_to(n);
             Some(m)

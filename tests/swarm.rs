@@ -321,3 +321,31 @@ async fn allowed_fast_pieces_are_served_while_choked_and_others_rejected() {
     .await
     .expect("timed out");
 }
+
+/// A peer list that contains our own address: the dialling side sees its own peer id in the
+/// answer and records a self-connection (so that address is never tried again), instead of
+/// a dropped handshake it would retry forever.
+#[tokio::test(flavor = "multi_thread")]
+async fn dialling_ourselves_is_recognised() {
+    use fast_peer::engine::event::PeerCloseReason;
+    timeout(Duration::from_secs(60), async {
+        let swarm = DemoSwarm::start(DemoOptions { seeders: 1, ..options(2 * MIB) }).await.unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let (leecher, mut events, id) = swarm.start_leecher(out.path()).await.unwrap();
+        let me = std::net::SocketAddr::from(([127, 0, 0, 1], leecher.listen_port()));
+        leecher.add_peers(id, vec![me]);
+        loop {
+            match events.recv().await.expect("engine stopped") {
+                EngineEvent::PeerDisconnected { addr, reason, .. } if addr == me => {
+                    assert_eq!(reason, PeerCloseReason::SelfConnection);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        leecher.shutdown().await;
+        swarm.shutdown().await;
+    })
+    .await
+    .expect("timed out");
+}

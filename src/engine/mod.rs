@@ -370,11 +370,13 @@ async fn accept(
     let Some(tx) = route else {
         return Err(peer::PeerError::Protocol(format!("unknown info hash {}", hs.info_hash)));
     };
-    if hs.peer_id == peer_id {
-        return Err(peer::PeerError::SelfConnection);
-    }
     let ours = Handshake { reserved: peer::our_reserved(), info_hash: hs.info_hash, peer_id };
     stream.write_all(&ours.encode()).await?;
+    if hs.peer_id == peer_id {
+        // we dialled ourselves: the answer above lets the dialling side see its own id and
+        // never try this address again
+        return Err(peer::PeerError::SelfConnection);
+    }
     let _ = tx.send(TorrentMsg::Incoming { stream, addr, handshake: hs, leftover });
     Ok(())
 }

@@ -464,11 +464,23 @@ impl Session {
                 }
             }
             Message::Bitfield(bytes) => {
-                if !first {
-                    return self.protocol("bitfield after the first message".into());
-                }
                 let bf = Bitfield::from_bytes(&bytes, piece_count)
                     .map_err(|e| PeerError::Protocol(e.to_string()))?;
+                if !first {
+                    // aria2 1.36 sends its bitfield again after its allowed-fast set: merge
+                    let mut changed = false;
+                    for index in bf.iter_ones() {
+                        if self.have.set(index) {
+                            self.shared.picker().peer_has(index);
+                            changed = true;
+                        }
+                    }
+                    if changed {
+                        self.stats.pieces.store(self.have.count_ones(), Ordering::Relaxed);
+                        self.update_interest();
+                    }
+                    return Ok(());
+                }
                 self.set_have(bf);
             }
             Message::HaveAll | Message::HaveNone if !self.fast => {

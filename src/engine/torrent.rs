@@ -455,10 +455,9 @@ async fn run(
         emit(&p.events, EngineEvent::Completed { id });
     }
 
+    // A torrent that starts complete announces `started` with left=0, never `completed`:
+    // BEP 3 keeps that event for a download that finished in this session.
     let _ = stats_tx.send(t.announce_stats());
-    if complete && let Some(a) = &announcer {
-        a.completed();
-    }
     for h in handed {
         t.adopt(h);
     }

@@ -32,6 +32,8 @@ pub struct SwarmOptions {
     pub peers: Vec<SocketAddr>,
     /// Upload cap in bytes per second.
     pub upload_limit: Option<u64>,
+    /// Regular upload slots (0 = the engine's default).
+    pub upload_slots: usize,
     /// Keep seeding after the download completes.
     pub seed: bool,
     /// Largest metadata accepted for a magnet (bytes).
@@ -158,6 +160,9 @@ fn engine_config(opts: &SwarmOptions) -> EngineConfig {
         cfg.listen_fallback = false;
     }
     cfg.upload_limit = opts.upload_limit;
+    if opts.upload_slots > 0 {
+        cfg.upload_slots = opts.upload_slots;
+    }
     cfg
 }
 

@@ -29,11 +29,21 @@ struct Swarm {
     /// Cap the upload rate, e.g. 500K or 2M (bytes per second).
     #[arg(long, value_name = "RATE", value_parser = cli::parse_rate)]
     upload_limit: Option<u64>,
+    /// Peers unchoked by rate at once (one optimistic unchoke comes on top).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=200))]
+    upload_slots: u16,
 }
 
 impl From<Swarm> for SwarmOptions {
     fn from(s: Swarm) -> Self {
-        SwarmOptions { port: s.port, peers: s.peers, upload_limit: s.upload_limit, seed: false, max_metadata_size: None }
+        SwarmOptions {
+            port: s.port,
+            peers: s.peers,
+            upload_limit: s.upload_limit,
+            upload_slots: s.upload_slots as usize,
+            seed: false,
+            max_metadata_size: None,
+        }
     }
 }
 

@@ -1,0 +1,100 @@
+//! The command line's stdout contract for the commands that need no network, and its error
+//! behaviour: errors go to stderr with a non-zero exit and nothing on stdout.
+
+use std::process::{Command, Output};
+
+fn fast_peer(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fast-peer")).args(args).output().expect("run fast-peer")
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let o = fast_peer(args);
+    assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).expect("utf-8 stdout")
+}
+
+fn fails(args: &[&str]) -> String {
+    let o = fast_peer(args);
+    assert!(!o.status.success(), "{args:?} should fail");
+    assert!(o.stdout.is_empty(), "{args:?} printed on stdout: {}", String::from_utf8_lossy(&o.stdout));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!err.trim().is_empty(), "{args:?} failed without a message");
+    err
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn decode_prints_compact_json() {
+    assert_eq!(stdout_of(&["decode", "5:hello"]), "\"hello\"\n");
+    assert_eq!(stdout_of(&["decode", "i52e"]), "52\n");
+    assert_eq!(stdout_of(&["decode", "i-52e"]), "-52\n");
+    assert_eq!(stdout_of(&["decode", "l5:helloi52ee"]), "[\"hello\",52]\n");
+    assert_eq!(stdout_of(&["decode", "d3:foo3:bar5:helloi52ee"]), "{\"foo\":\"bar\",\"hello\":52}\n");
+}
+
+#[test]
+fn decode_reads_a_whole_torrent_file() {
+    let out = stdout_of(&["decode", &format!("@{}", fixture("congratulations.gif.torrent"))]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["info"]["length"], 820892);
+    assert_eq!(v["info"]["name"], "congratulations.gif");
+    // piece hashes are binary: printed losslessly as hex
+    let pieces = v["info"]["pieces"]["__bytes_hex__"].as_str().expect("hex form");
+    assert_eq!(pieces.len(), 4 * 40);
+}
+
+#[test]
+fn decode_rejects_invalid_bencode() {
+    for bad in ["i52", "d3:fooi1e3:bari2ee", "i05e", "5:hel", "x"] {
+        fails(&["decode", bad]);
+    }
+}
+
+#[test]
+fn info_matches_the_reference_output() {
+    let out = stdout_of(&["info", &fixture("codercat.gif.torrent")]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "Tracker URL: http://bittorrent-test-tracker.codecrafters.io/announce");
+    assert_eq!(lines[1], "Length: 2994120");
+    assert_eq!(lines[2], "Info Hash: c77829d2a77d6516f88cd7a3de1a26abcbfab0db");
+    assert_eq!(lines[3], "Piece Length: 262144");
+    assert_eq!(lines[4], "Piece Hashes:");
+    assert_eq!(lines.len(), 5 + 12, "one line per piece");
+    assert_eq!(lines[5], "3c34309faebf01e49c0f63c90b7edcc2259b6ad0");
+    assert_eq!(lines[16], "3d8db9e34db63b4ba1be27930911aa37b3f997dd");
+}
+
+#[test]
+fn info_rejects_malformed_torrents_with_a_message() {
+    let dir = format!("{}/tests/fixtures/malformed", env!("CARGO_MANIFEST_DIR"));
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).expect("malformed corpus") {
+        let path = entry.expect("entry").path();
+        fails(&["info", path.to_str().expect("utf-8 path")]);
+        n += 1;
+    }
+    assert!(n >= 10);
+    fails(&["info", "/nonexistent/file.torrent"]);
+}
+
+#[test]
+fn magnet_parse_prints_tracker_and_hash() {
+    let m = "magnet:?xt=urn:btih:ad42ce8109f54c99613ce38f9b4d87e70f24a165&dn=magnet1.gif&tr=http%3A%2F%2F127.0.0.1%3A8080%2Fannounce";
+    assert_eq!(
+        stdout_of(&["magnet_parse", m]),
+        "Tracker URL: http://127.0.0.1:8080/announce\nInfo Hash: ad42ce8109f54c99613ce38f9b4d87e70f24a165\n"
+    );
+    fails(&["magnet_parse", "magnet:?dn=nohash"]);
+    fails(&["magnet_parse", "http://example.invalid/"]);
+}
+
+#[test]
+fn bad_arguments_are_refused() {
+    fails(&["download_piece", "-o", "/tmp/x", &fixture("codercat.gif.torrent"), "12"]);
+    fails(&["seed", &fixture("codercat.gif.torrent"), "--data", "/tmp/x", "--upload-slots", "0"]);
+    fails(&["seed", &fixture("codercat.gif.torrent"), "--data", "/tmp/x", "--upload-limit", "fast"]);
+    fails(&["no-such-command"]);
+}

@@ -24,7 +24,7 @@ use crate::engine::tracker::TrackerUpdate;
 use crate::engine::peer::PeerError;
 use crate::engine::picker::PeerKey;
 use crate::proto::extension::{
-    ExtensionHandshake, MetadataAssembler, MetadataMessage, OUR_UT_METADATA_ID, PieceStatus, UT_METADATA,
+    ExtensionError, ExtensionHandshake, MetadataAssembler, MetadataMessage, OUR_UT_METADATA_ID, PieceStatus, UT_METADATA,
 };
 use crate::proto::handshake::{Handshake, Reserved};
 use crate::proto::id::{InfoHash, PeerId};
@@ -41,6 +41,8 @@ use tokio::sync::{mpsc, oneshot};
 const REQUESTS_PER_PEER: usize = 2;
 /// Messages kept per peer before the metadata arrives (a `have` per piece at most).
 const MAX_PENDING: usize = 1 << 20;
+/// A metadata size that makes no progress for this long gives way to another peer's claim.
+const STALE_SIZE: Duration = Duration::from_secs(10);
 /// Default cap on the info dictionary size (large torrents have 10+ MiB of metadata).
 pub const DEFAULT_MAX_METADATA_SIZE: u32 = 32 * 1024 * 1024;
 
@@ -73,6 +75,8 @@ pub struct MetaShared {
     pub peer_id: PeerId,
     pub max_size: u32,
     assembler: Mutex<Option<MetadataAssembler>>,
+    /// When a metadata piece last arrived (or the assembler last started).
+    last_progress: Mutex<Instant>,
     progress: Mutex<std::collections::HashMap<PeerKey, (SocketAddr, MetaPeerProgress)>>,
     /// Where sessions report.
     pub events: mpsc::UnboundedSender<MetaEvent>,
@@ -108,9 +112,14 @@ impl MetaShared {
             peer_id,
             max_size,
             assembler: Mutex::new(None),
+            last_progress: Mutex::new(Instant::now()),
             progress: Mutex::new(Default::default()),
             events,
         }
+    }
+
+    fn last_progress(&self) -> MutexGuard<'_, Instant> {
+        self.last_progress.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn assembler(&self) -> MutexGuard<'_, Option<MetadataAssembler>> {
@@ -147,6 +156,8 @@ struct Session {
     pending: Vec<Message>,
     in_flight: Vec<(u32, Instant)>,
     out: Vec<u8>,
+    /// The metadata size the peer claims (within the cap).
+    claimed: Option<u32>,
 }
 
 /// Run a metadata session until it hands its connection over or fails.
@@ -170,7 +181,7 @@ pub async fn run(
         return None;
     }
     shared.progress().insert(key, (addr, MetaPeerProgress::default()));
-    let mut s = Session { key, shared: shared.clone(), theirs, ext: None, pending: Vec::new(), in_flight: Vec::new(), out: Vec::new() };
+    let mut s = Session { key, shared: shared.clone(), theirs, ext: None, pending: Vec::new(), in_flight: Vec::new(), out: Vec::new(), claimed: None };
     if s.theirs.reserved.has(Reserved::FAST) {
         Message::HaveNone.encode(&mut s.out);
     }
@@ -256,10 +267,7 @@ impl Session {
                             self.shared.max_size
                         )));
                     }
-                    let mut a = self.shared.assembler();
-                    if a.is_none() {
-                        *a = MetadataAssembler::new(self.shared.info_hash, size, self.shared.max_size).ok();
-                    }
+                    self.claimed = Some(size);
                 }
                 self.request_more();
             }
@@ -272,8 +280,13 @@ impl Session {
                         let complete = {
                             let mut a = self.shared.assembler();
                             let Some(a) = a.as_mut() else { return Ok(()) };
-                            a.on_data(self.key, piece, total_size, &data)
-                                .map_err(|e| PeerError::Protocol(format!("metadata piece {piece}: {e}")))?;
+                            match a.on_data(self.key, piece, total_size, &data) {
+                                Ok(()) => {}
+                                // data for a size we are no longer assembling: not an offence
+                                Err(ExtensionError::TotalSizeMismatch { .. }) => return Ok(()),
+                                Err(e) => return Err(PeerError::Protocol(format!("metadata piece {piece}: {e}"))),
+                            }
+                            *self.shared.last_progress() = Instant::now();
                             a.is_complete()
                         };
                         if let Some((_, p)) = self.shared.progress().get_mut(&self.key) {
@@ -320,14 +333,27 @@ impl Session {
         self.ext.as_ref().and_then(|e| e.m.get(UT_METADATA).copied()).filter(|id| *id != 0)
     }
 
+    /// Ask for more metadata pieces. A peer is only asked when the size it claims is the
+    /// size being assembled: a peer that lies about the size cannot poison the pieces of the
+    /// honest ones. When the current size makes no progress for [`STALE_SIZE`], the next peer
+    /// with another claim starts over with its size.
     fn request_more(&mut self) {
-        let Some(id) = self.their_metadata_id() else { return };
+        let (Some(id), Some(size)) = (self.their_metadata_id(), self.claimed) else { return };
         let now = Instant::now();
         self.in_flight.retain(|(_, at)| now.duration_since(*at) < Duration::from_secs(10));
         while self.in_flight.len() < REQUESTS_PER_PEER {
             let next = {
                 let mut a = self.shared.assembler();
-                let Some(a) = a.as_mut() else { return };
+                let stale = now.duration_since(*self.shared.last_progress()) > STALE_SIZE;
+                let start_over = match a.as_ref() {
+                    None => true,
+                    Some(cur) => cur.total_size() != size && stale,
+                };
+                if start_over {
+                    *a = MetadataAssembler::new(self.shared.info_hash, size, self.shared.max_size).ok();
+                    *self.shared.last_progress() = now;
+                }
+                let Some(a) = a.as_mut().filter(|a| a.total_size() == size) else { return };
                 a.next_request(self.key, now)
             };
             let Some(piece) = next else { return };

@@ -466,37 +466,15 @@ impl Session {
             Message::Bitfield(bytes) => {
                 let bf = Bitfield::from_bytes(&bytes, piece_count)
                     .map_err(|e| PeerError::Protocol(e.to_string()))?;
-                if !first {
-                    // aria2 1.36 sends its bitfield again after its allowed-fast set: merge
-                    let mut changed = false;
-                    for index in bf.iter_ones() {
-                        if self.have.set(index) {
-                            self.shared.picker().peer_has(index);
-                            changed = true;
-                        }
-                    }
-                    if changed {
-                        self.stats.pieces.store(self.have.count_ones(), Ordering::Relaxed);
-                        self.update_interest();
-                    }
-                    return Ok(());
-                }
-                self.set_have(bf);
+                self.merge_have(bf, first);
             }
             Message::HaveAll | Message::HaveNone if !self.fast => {
                 return self.protocol("fast extension message without the fast bit".into());
             }
-            Message::HaveAll => {
-                if !first {
-                    return self.protocol("have all after the first message".into());
-                }
-                self.set_have(Bitfield::full(piece_count));
-            }
-            Message::HaveNone => {
-                if !first {
-                    return self.protocol("have none after the first message".into());
-                }
-            }
+            // aria2 1.36 sends its bitfield again after its allowed-fast set and a have all
+            // when it completes: a late one adds pieces like a run of `have`s
+            Message::HaveAll => self.merge_have(Bitfield::full(piece_count), first),
+            Message::HaveNone => {}
             Message::Request(r) => self.on_request(r)?,
             Message::Piece { index, begin, block } => {
                 let r = BlockRef { index, begin, length: block.len() as u32 };
@@ -713,6 +691,24 @@ impl Session {
         self.up_bytes_this_tick += len;
         self.stats.uploaded.fetch_add(len, Ordering::Relaxed);
         self.shared.uploaded.fetch_add(len, Ordering::Relaxed);
+    }
+
+    /// A bitfield or have all: the peer's first word, or (late) extra pieces to add.
+    fn merge_have(&mut self, bf: Bitfield, first: bool) {
+        if first {
+            return self.set_have(bf);
+        }
+        let mut changed = false;
+        for index in bf.iter_ones() {
+            if self.have.set(index) {
+                self.shared.picker().peer_has(index);
+                changed = true;
+            }
+        }
+        if changed {
+            self.stats.pieces.store(self.have.count_ones(), Ordering::Relaxed);
+            self.update_interest();
+        }
     }
 
     fn set_have(&mut self, bf: Bitfield) {

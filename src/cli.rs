@@ -343,16 +343,8 @@ fn progress_line(t: &TorrentSnapshot, seeding: bool) -> String {
 pub async fn download(torrent: &Path, target: OutputTarget, opts: SwarmOptions) -> Result<()> {
     let m = Arc::new(load_torrent(torrent)?);
     let started = Instant::now();
-    let add = AddTorrent {
-        metainfo: m.clone(),
-        target,
-        peers: opts.peers.clone(),
-        wanted_pieces: None,
-        use_trackers: true,
-        seed_only: false,
-    };
     let until = if opts.seed { Until::Interrupted } else { Until::Complete };
-    run_torrent(Job::Torrent(add), &opts, until, |_, _| {}).await?;
+    run_torrent(torrent_job(&m, target, &opts, None, false), &opts, until, |_, _| {}).await?;
     report_done(&m, started);
     Ok(())
 }
@@ -375,17 +367,7 @@ pub async fn download_piece(torrent: &Path, index: u32, out: &Path, opts: SwarmO
     if index >= count {
         bail!("piece {index} does not exist: the torrent has {count} pieces (0..={})", count.saturating_sub(1));
     }
-    fetch_piece(index, out, &opts, |target| {
-        Job::Torrent(AddTorrent {
-            metainfo: m.clone(),
-            target,
-            peers: opts.peers.clone(),
-            wanted_pieces: Some(vec![index]),
-            use_trackers: true,
-            seed_only: false,
-        })
-    })
-    .await
+    fetch_piece(index, out, &opts, |target| torrent_job(&m, target, &opts, Some(vec![index]), false)).await
 }
 
 /// Download piece `index` into a scratch folder beside `out` (the engine needs a layout to
@@ -451,16 +433,8 @@ pub fn seed_target(m: &Metainfo, data: &Path) -> OutputTarget {
 pub async fn seed(torrent: &Path, data: &Path, opts: SwarmOptions) -> Result<()> {
     let m = Arc::new(load_torrent(torrent)?);
     let target = seed_target(&m, data);
-    let add = AddTorrent {
-        metainfo: m.clone(),
-        target,
-        peers: opts.peers.clone(),
-        wanted_pieces: None,
-        use_trackers: true,
-        seed_only: true,
-    };
     let info_hash = m.info_hash;
-    let last = run_torrent(Job::Torrent(add), &opts, Until::Interrupted, |engine, t| {
+    let last = run_torrent(torrent_job(&m, target, &opts, None, true), &opts, Until::Interrupted, |engine, t| {
         // stdout contract: these lines, then "Seeding" once the data is checked and served
         println!("Info Hash: {info_hash}");
         println!("Port: {}", engine.listen_port());
@@ -495,6 +469,17 @@ pub fn magnet_parse(uri: &str) -> Result<()> {
     out.push_str(&format!("Info Hash: {}\n", m.info_hash));
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(())
+}
+
+fn torrent_job(m: &Arc<Metainfo>, target: OutputTarget, opts: &SwarmOptions, wanted: Option<Vec<u32>>, seed_only: bool) -> Job {
+    Job::Torrent(AddTorrent {
+        metainfo: m.clone(),
+        target,
+        peers: opts.peers.clone(),
+        wanted_pieces: wanted,
+        use_trackers: true,
+        seed_only,
+    })
 }
 
 fn magnet_job(m: &Magnet, target: OutputTarget, opts: &SwarmOptions, wanted: Option<Vec<u32>>) -> Job {

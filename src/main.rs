@@ -54,13 +54,29 @@ struct MetaOpts {
     max_metadata_size: u32,
 }
 
-fn target_of(output: Option<PathBuf>, dir: Option<PathBuf>) -> Result<OutputTarget> {
-    Ok(match (output, dir) {
-        (Some(o), None) => OutputTarget::Exact(o),
-        (None, Some(d)) => OutputTarget::Dir(d),
-        (None, None) => OutputTarget::Dir(PathBuf::from(".")),
-        (Some(_), Some(_)) => bail!("-o and --dir cannot be used together"),
-    })
+/// Where a whole download goes, and whether to keep seeding it.
+#[derive(clap::Args, Debug, Clone)]
+struct Output {
+    /// Output file (single-file torrent) or folder (multi-file torrent).
+    #[arg(short = 'o', value_name = "PATH", conflicts_with = "dir")]
+    output: Option<PathBuf>,
+    /// Save as DIR/<name> like other clients.
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Keep seeding after the download completes (until Ctrl-C).
+    #[arg(long)]
+    seed: bool,
+}
+
+impl Output {
+    fn target(self) -> Result<OutputTarget> {
+        Ok(match (self.output, self.dir) {
+            (Some(o), None) => OutputTarget::Exact(o),
+            (None, Some(d)) => OutputTarget::Dir(d),
+            (None, None) => OutputTarget::Dir(PathBuf::from(".")),
+            (Some(_), Some(_)) => bail!("-o and --dir cannot be used together"),
+        })
+    }
 }
 
 fn with_meta(swarm: Swarm, meta: MetaOpts) -> SwarmOptions {
@@ -95,15 +111,8 @@ enum Cmd {
     },
     /// Download a whole torrent.
     Download {
-        /// Output file (single-file torrent) or folder (multi-file torrent).
-        #[arg(short = 'o', value_name = "PATH", conflicts_with = "dir")]
-        output: Option<PathBuf>,
-        /// Save as DIR/<name> like other clients.
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        /// Keep seeding after the download completes (until Ctrl-C).
-        #[arg(long)]
-        seed: bool,
+        #[command(flatten)]
+        out: Output,
         torrent: PathBuf,
         #[command(flatten)]
         swarm: Swarm,
@@ -142,12 +151,8 @@ enum Cmd {
     /// Download a magnet's whole torrent (metadata first, BEP 9).
     #[command(name = "magnet_download")]
     MagnetDownload {
-        #[arg(short = 'o', value_name = "PATH", conflicts_with = "dir")]
-        output: Option<PathBuf>,
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        #[arg(long)]
-        seed: bool,
+        #[command(flatten)]
+        out: Output,
         magnet: String,
         #[command(flatten)]
         swarm: Swarm,
@@ -270,15 +275,17 @@ fn run(args: Args) -> Result<()> {
             Cmd::MagnetDownloadPiece { output, magnet, index, swarm, meta } => {
                 cli::magnet_download_piece(&magnet, index, &output, with_meta(swarm, meta)).await
             }
-            Cmd::MagnetDownload { output, dir, seed, magnet, swarm, meta } => {
-                let target = target_of(output, dir)?;
+            Cmd::MagnetDownload { out, magnet, swarm, meta } => {
+                let seed = out.seed;
+                let target = out.target()?;
                 let mut opts = with_meta(swarm, meta);
                 opts.seed = seed;
                 cli::magnet_download(&magnet, target, opts).await
             }
             Cmd::Nhandshake { source, peer, json, swarm } => cli::nhandshake(&source, peer, json, swarm.into()).await,
-            Cmd::Download { output, dir, seed, torrent, swarm } => {
-                let target = target_of(output, dir)?;
+            Cmd::Download { out, torrent, swarm } => {
+                let seed = out.seed;
+                let target = out.target()?;
                 let mut opts: SwarmOptions = swarm.into();
                 opts.seed = seed;
                 cli::download(&torrent, target, opts).await

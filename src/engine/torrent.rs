@@ -49,7 +49,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub const MAX_HALF_OPEN: usize = 16;
 
 /// Orders for one peer task.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum PeerCommand {
     /// We verified a piece: announce it.
     Have(u32),
@@ -149,12 +149,7 @@ impl Shared {
         let peers = self.peers();
         for k in keys {
             if let Some(p) = peers.get(k) {
-                let c = match &cmd {
-                    PeerCommand::Cancel(r) => PeerCommand::Cancel(*r),
-                    PeerCommand::Have(i) => PeerCommand::Have(*i),
-                    _ => PeerCommand::Refill,
-                };
-                let _ = p.tx.send(c);
+                let _ = p.tx.send(cmd.clone());
             }
         }
     }

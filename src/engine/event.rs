@@ -1,7 +1,7 @@
 //! What the engine tells its owner: discrete [`EngineEvent`]s, and periodic snapshots that carry
 //! counters, piece states and peer tables (cheap to send, cheap to drop when the UI is slow).
 
-use crate::proto::id::{InfoHash, PeerId};
+use crate::proto::id::{InfoHash, NodeId, PeerId};
 use crate::proto::metainfo::Metainfo;
 use std::sync::Arc;
 use std::net::SocketAddr;
@@ -84,6 +84,81 @@ pub enum EngineEvent {
 pub struct EngineSnapshot {
     pub listen_port: u16,
     pub torrents: Vec<TorrentSnapshot>,
+    /// The DHT node, when it runs (`None` with `--no-dht`).
+    pub dht: Option<DhtSnapshot>,
+}
+
+/// The DHT node (BEP 5) as the dashboard shows it.
+#[derive(Debug, Clone)]
+pub struct DhtSnapshot {
+    pub node_id: NodeId,
+    /// UDP port the node listens on.
+    pub port: u16,
+    /// Routing-table buckets, from the one farthest from our id to the one holding it.
+    pub buckets: Vec<DhtBucketSnapshot>,
+    /// Lookups running now, and the last few that finished.
+    pub lookups: Vec<DhtLookupSnapshot>,
+    /// Info hashes and peers other nodes announced to us (server side).
+    pub stored_torrents: usize,
+    pub stored_peers: usize,
+    /// KRPC counters since start.
+    pub queries_received: u64,
+    pub queries_sent: u64,
+    pub responses_received: u64,
+    pub timeouts: u64,
+}
+
+/// One k-bucket.
+#[derive(Debug, Clone)]
+pub struct DhtBucketSnapshot {
+    /// Number of leading bits the ids in this bucket share with our id.
+    pub prefix_len: u8,
+    pub nodes: Vec<DhtNodeSnapshot>,
+    /// Nodes waiting in the replacement cache.
+    pub replacements: usize,
+    /// Time since a node in the bucket last answered or the bucket was refreshed.
+    pub since_changed: Duration,
+}
+
+/// The state of a routing-table node (BEP 5: good if it answered within 15 minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DhtNodeState {
+    Good,
+    Questionable,
+    Bad,
+}
+
+#[derive(Debug, Clone)]
+pub struct DhtNodeSnapshot {
+    pub id: NodeId,
+    pub addr: SocketAddr,
+    pub state: DhtNodeState,
+    /// Round-trip time of its last answer.
+    pub rtt: Option<Duration>,
+    /// Time since it last answered us (or queried us).
+    pub last_seen: Option<Duration>,
+}
+
+/// What a lookup is looking for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DhtLookupKind {
+    FindNode,
+    GetPeers,
+    /// `get_peers` followed by `announce_peer` to the closest nodes.
+    Announce,
+}
+
+/// An iterative lookup in progress (or just finished).
+#[derive(Debug, Clone)]
+pub struct DhtLookupSnapshot {
+    pub kind: DhtLookupKind,
+    pub target: NodeId,
+    pub queried: u32,
+    pub in_flight: u32,
+    pub timed_out: u32,
+    pub peers_found: u32,
+    pub elapsed: Duration,
+    pub done: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -283,6 +283,7 @@ impl Actor {
                     let _ = self.events.try_send(EngineEvent::Snapshot(EngineSnapshot {
                         listen_port: self.listen_port,
                         torrents,
+                        dht: None,
                     }));
                 }
             }

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # fast-peer download (and seeding) speed, side by side with aria2 and libtorrent, on loopback.
 #
-#   bash scripts/bench.sh [--cases 1g,16k,multi] [--rounds N] [--work DIR] [--timeout S]
-#                         [--clients fast-peer,aria2,libtorrent,rqbit] [--no-build] [--out FILE]
+#   bash scripts/bench.sh [--cases 1g,16k,multi,magnet] [--rounds N] [--work DIR] [--timeout S]
+#                         [--clients fast-peer,aria2,libtorrent,rqbit] [--no-build] [--no-install]
+#                         [--out FILE]
 #   bash scripts/bench.sh --seeding [--cases 1g] [--rounds N] ...
 #
 # Download mode (default): two libtorrent seeders (127.0.0.11, 127.0.0.12, scripts/lt_peer.py)
 # announce to opentracker on 127.0.0.1 (HTTP); then, round by round, each client downloads the
 # whole torrent into an empty folder: `fast-peer download`, aria2c, libtorrent (lt_peer.py leech
-# on 127.0.0.21) and rqbit if it is on PATH. Each run is timed with /usr/bin/time -v (wall, max
+# on 127.0.0.21) and rqbit 9.1.0 (installed with `cargo install` when missing, unless
+# --no-install; run with its DHT off). Each run is timed with /usr/bin/time -v (wall, max
 # RSS, user+sys CPU), bounded by --timeout, and verified with sha1sum against the source; the
 # output is deleted between runs. Report: bench/results/latest.md (and stdout).
 #
@@ -18,7 +20,9 @@
 # Needs the `fast-peer seed` subcommand; exits 2 without it.
 #
 # Cases: 1g = 1 GiB single file, 1 MiB pieces; 16k = 256 MiB single file, 16 KiB pieces;
-# multi = ~31 MiB in nested folders (spaces, empty files), 256 KiB pieces. Content is an
+# multi = ~31 MiB in nested folders (spaces, empty files), 256 KiB pieces; magnet = 64 MiB,
+# 256 KiB pieces, every client starts from a magnet link naming only the loopback tracker
+# (`fast-peer magnet_download`, metadata first). Content is an
 # AES-CTR keystream (deterministic, incompressible), made once and cached in the work dir
 # (default /tmp/fast-peer-bench) together with its torrents and sha1 manifests.
 #
@@ -40,6 +44,7 @@ CASES=""
 CLIENTS="fast-peer,aria2,libtorrent,rqbit"
 MODE=download
 BUILD=1
+INSTALL_RQBIT=1
 OUT_MD=""
 CMDLINE="scripts/bench.sh $*"
 
@@ -54,13 +59,14 @@ while [ $# -gt 0 ]; do
         --clients) CLIENTS="$2"; shift 2 ;;
         --seeding) MODE=seeding; shift ;;
         --no-build) BUILD=0; shift ;;
+        --no-install) INSTALL_RQBIT=0; shift ;;
         --out) OUT_MD="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "bench: unknown argument $1 (try --help)" >&2; exit 2 ;;
     esac
 done
 if [ -z "$CASES" ]; then
-    if [ "$MODE" = seeding ]; then CASES=1g; else CASES=1g,16k,multi; fi
+    if [ "$MODE" = seeding ]; then CASES=1g; else CASES=1g,16k,multi,magnet; fi
 fi
 if [ -z "$OUT_MD" ]; then
     if [ "$MODE" = seeding ]; then OUT_MD="$ROOT/bench/results/latest-seeding.md"
@@ -68,7 +74,7 @@ if [ -z "$OUT_MD" ]; then
 fi
 IFS=, read -r -a CASE_LIST <<<"$CASES"
 for c in "${CASE_LIST[@]}"; do
-    case "$c" in 1g|16k|multi) ;; *) echo "bench: unknown case $c (1g, 16k, multi)" >&2; exit 2 ;; esac
+    case "$c" in 1g|16k|multi|magnet) ;; *) echo "bench: unknown case $c (1g, 16k, multi, magnet)" >&2; exit 2 ;; esac
 done
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --rounds needs a positive number" >&2; exit 2; }
 
@@ -217,9 +223,10 @@ case_desc() {
         1g) echo "1 GiB single file, 1 MiB pieces" ;;
         16k) echo "256 MiB single file, 16 KiB pieces" ;;
         multi) echo "~31 MiB, 51 files in nested folders, 256 KiB pieces" ;;
+        magnet) echo "64 MiB from a magnet link (metadata first), 256 KiB pieces" ;;
     esac
 }
-case_piece() { case "$1" in 1g) echo 1048576 ;; 16k) echo 16384 ;; multi) echo 262144 ;; esac; }
+case_piece() { case "$1" in 1g) echo 1048576 ;; 16k) echo 16384 ;; multi|magnet) echo 262144 ;; esac; }
 
 # Sets NAME (file or folder under $DATA/$case), SRC_TORRENT, MANIFEST, BYTES.
 prepare_case() {
@@ -259,8 +266,21 @@ printf_row() { # fields... -> results
     echo "$*" >>"$RESULTS"
 }
 
-# client_cmd CLIENT TORRENT OUTDIR -> CMD array
+# client_cmd CLIENT TORRENT OUTDIR -> CMD array (TORRENT may be a magnet URI)
 client_cmd() {
+    local client=$1 t=$2 out=$3
+    if [[ "$t" == magnet:* ]]; then
+        case "$client" in
+            fast-peer) CMD=("$FP" ${FAST_PEER_ARGS:-} magnet_download -o "$out/$NAME" "$t") ;;
+            libtorrent) CMD=("$PY" "$LT_PEER" leech --magnet "$t" --out "$out" --ip 127.0.0.21
+                             --timeout "$TIMEOUT") ;;
+            *) client_cmd_torrent "$client" "$t" "$out" ;;
+        esac
+    else
+        client_cmd_torrent "$client" "$t" "$out"
+    fi
+}
+client_cmd_torrent() {
     local client=$1 t=$2 out=$3
     case "$client" in
         # FAST_PEER_ARGS: extra arguments for debugging, e.g. FAST_PEER_ARGS=-vv
@@ -356,6 +376,11 @@ for cl in "${WANT_CLIENTS[@]}"; do
     case "$cl" in
         fast-peer|aria2|libtorrent) CLIENT_LIST+=("$cl") ;;
         rqbit)
+            if ! command -v rqbit >/dev/null 2>&1 && [ "$INSTALL_RQBIT" = 1 ]; then
+                log "rqbit is not on PATH: cargo install rqbit --version 9.1.0 --locked (about 4 minutes)"
+                cargo install rqbit --version 9.1.0 --locked >&2 || NOTES+=("cargo install rqbit failed")
+                export PATH="$HOME/.cargo/bin:$PATH"
+            fi
             if ! command -v rqbit >/dev/null 2>&1; then
                 NOTES+=("rqbit is not on PATH: skipped")
             elif ! rqbit --help 2>&1 | grep -q -- --disable-dht; then
@@ -416,11 +441,15 @@ bench_download() {
         wait_ready "$c-seed1" "$s1"
         wait_ready "$c-seed2" "$s2"
         wait_seeders "$url" "$ih" 2 30 || die "$c: the tracker does not list both seeders"
+        local src=$t
+        if [ "$c" = magnet ]; then
+            src="magnet:?xt=urn:btih:$ih&dn=$NAME&tr=$($PY -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$url")"
+        fi
         n=${#CLIENT_LIST[@]}
         for r in $(seq "$ROUNDS"); do
             for i in $(seq 0 $((n - 1))); do
                 client=${CLIENT_LIST[$(((i + r - 1) % n))]}
-                run_one "$c" "$client" "lt x2" "$r" "$t" "$s1" "$s2"
+                run_one "$c" "$client" "lt x2" "$r" "$src" "$s1" "$s2"
             done
         done
         kill -TERM "$s1" "$s2" 2>/dev/null || true

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Helpers for scripts/bench.sh (standard library only; talks to 127.0.0.0/8 only).
 
-  gen --case 1g|16k|multi --dir PARENT
+  gen --case 1g|16k|multi|magnet --dir PARENT
       Write the case's deterministic content under PARENT (an AES-128-CTR keystream from
       `openssl enc`, a different key per case: incompressible, reproducible, fast). Prints the
       name of the file or folder it made.
@@ -36,6 +36,8 @@ CASES = {
     "1g": ("00112233445566778899aabbccddeeff", ("file", "bench-1g.bin", 1024 * MiB)),
     "16k": ("0f1e2d3c4b5a69788796a5b4c3d2e1f0", ("file", "bench-256m-16k.bin", 256 * MiB)),
     "multi": ("a5a5a5a55a5a5a5a0123456789abcdef", ("dir", "bench multi", None)),
+    # downloaded from a magnet link: metadata (BEP 9) first, then the pieces
+    "magnet": ("5a5a5a5aa5a5a5a5fedcba9876543210", ("file", "bench-magnet-64m.bin", 64 * MiB)),
 }
 
 # About 31 MiB in nested folders: names with spaces, zero-length files, sizes that make files

@@ -66,7 +66,7 @@ fn picker(c: &mut Criterion) {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            if x % 5 != 0 {
+            if !x.is_multiple_of(5) {
                 bf.set(i);
             }
         }

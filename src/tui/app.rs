@@ -447,6 +447,7 @@ impl App {
         match action {
             Action::NextPane => self.go(self.pane.next()),
             Action::PrevPane => self.go(self.pane.prev()),
+            Action::GoTo(p) => self.go(p),
             Action::Cancel => {
                 if magnet {
                     self.magnet_focus = false;

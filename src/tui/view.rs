@@ -121,7 +121,7 @@ fn render_help(_app: &App, area: Rect, buf: &mut Buffer) {
             ])
         })
         .collect();
-    let r = centered(area, 72, KEYS.len() as u16 + 3);
+    let r = centered(area, 90, KEYS.len() as u16 + 3);
     Clear.render(r, buf);
     Table::new(rows, [Constraint::Length(12), Constraint::Length(11), Constraint::Min(10)])
         .header(Row::new(vec!["key", "where", "what"]).style(theme::header()))

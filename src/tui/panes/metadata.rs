@@ -31,7 +31,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     };
     let received = m.pieces_received.iter().filter(|r| **r).count();
-    let piece_rows = (m.pieces_received.len() as u16).min(12) + 2;
+    let piece_rows = (m.pieces_received.len() as u16).min(12) + 3;
     let [head, pieces, peers] = area.layout(&Layout::vertical([
         Constraint::Length(4),
         Constraint::Length(piece_rows.max(3)),

@@ -61,6 +61,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let detail_h = if area.height >= 16 { 7 } else { 0 };
     let [list, details] = area.layout(&Layout::vertical([Constraint::Min(0), Constraint::Length(detail_h)]));
+    // narrow terminals (80 columns) drop the bar, the upload rate and the ETA
+    let wide = area.width >= 110;
     let rows: Vec<Row> = app
         .torrents
         .iter()
@@ -70,36 +72,58 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 Some((c, n)) if state == TorrentState::Checking => format!("checking {c}/{n}"),
                 _ => state_label(state).to_string(),
             };
-            Row::new(vec![
+            let mut cells = vec![
                 Span::raw(t.name.clone()),
                 Span::raw(if t.total_length > 0 { size(t.total_length) } else { "?".into() }),
-                Span::styled(bar(progress(t), 18), theme::good()),
+                if wide {
+                    Span::styled(bar(progress(t), 18), theme::good())
+                } else {
+                    Span::styled(format!("{:5.1}%", progress(t) * 100.0), theme::good())
+                },
                 Span::styled(state_text, theme::torrent_state(state)),
                 Span::raw(rate(t.download_rate)),
-                Span::raw(rate(t.upload_rate)),
-                Span::raw(format!("{}/{}", t.peers.len(), t.known_peers)),
-                Span::raw(eta(t)),
-            ])
+            ];
+            if wide {
+                cells.push(Span::raw(rate(t.upload_rate)));
+            }
+            cells.push(Span::raw(format!("{}/{}", t.peers.len(), t.known_peers)));
+            if wide {
+                cells.push(Span::raw(eta(t)));
+            }
+            Row::new(cells)
         })
         .collect();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Min(12),
-            Constraint::Length(10),
-            Constraint::Length(18),
-            Constraint::Length(17),
-            Constraint::Length(12),
-            Constraint::Length(12),
-            Constraint::Length(7),
-            Constraint::Length(7),
-        ],
-    )
-    .header(
-        Row::new(vec!["name", "size", "progress", "state", "down", "up", "peers", "eta"]).style(theme::header()),
-    )
-    .row_highlight_style(theme::selected())
-    .block(pane_block(title));
+    let (widths, header) = if wide {
+        (
+            vec![
+                Constraint::Min(12),
+                Constraint::Length(10),
+                Constraint::Length(18),
+                Constraint::Length(17),
+                Constraint::Length(12),
+                Constraint::Length(12),
+                Constraint::Length(7),
+                Constraint::Length(7),
+            ],
+            vec!["name", "size", "progress", "state", "down", "up", "peers", "eta"],
+        )
+    } else {
+        (
+            vec![
+                Constraint::Min(10),
+                Constraint::Length(10),
+                Constraint::Length(6),
+                Constraint::Length(17),
+                Constraint::Length(12),
+                Constraint::Length(6),
+            ],
+            vec!["name", "size", "done", "state", "down", "peers"],
+        )
+    };
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(theme::header()))
+        .row_highlight_style(theme::selected())
+        .block(pane_block(title));
     let mut state = TableState::default().with_selected(Some(app.selected.min(app.torrents.len() - 1)));
     StatefulWidget::render(table, list, buf, &mut state);
 

@@ -153,7 +153,8 @@ pub async fn handshake(path: &Path, peer: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-fn engine_config(opts: &SwarmOptions) -> EngineConfig {
+/// The engine configuration the swarm options describe (also used by the dashboard).
+pub fn engine_config(opts: &SwarmOptions) -> EngineConfig {
     let mut cfg = EngineConfig::default();
     if let Some(p) = opts.port {
         cfg.listen = SocketAddr::from((Ipv4Addr::UNSPECIFIED, p));

@@ -14,9 +14,12 @@
 //!   storage ([`engine::storage`]). Discrete events and periodic snapshots come out of it
 //!   ([`engine::event`]).
 //! - [`cli`]: one function per subcommand; stdout is the machine-readable contract.
+//! - [`tui`]: the ratatui dashboard (model / update / view) over the same engine.
 //!
-//! Dependencies point one way: `cli -> engine -> proto`.
+//! Dependencies point one way: `main -> cli, tui`; `cli -> engine -> proto`; `tui -> engine,
+//! proto`.
 
 pub mod cli;
 pub mod engine;
 pub mod proto;
+pub mod tui;

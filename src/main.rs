@@ -14,8 +14,9 @@ struct Args {
     /// Log to stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// No subcommand: open the dashboard.
     #[command(subcommand)]
-    command: Cmd,
+    command: Option<Cmd>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -193,15 +194,37 @@ enum Cmd {
         #[arg(long)]
         sorted: bool,
     },
-    /// Start the embedded demo swarm on loopback and download from it.
+    /// Start the embedded demo swarm on loopback and watch the download in the dashboard.
     Demo {
         /// Keep the demo content, torrent and download under DIR.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// Print progress lines instead of opening the dashboard (the only mode until the
-        /// dashboard lands).
+        /// Print progress lines instead of opening the dashboard.
         #[arg(long)]
         no_tui: bool,
+        /// Dashboard demo: content size in MiB (default 48).
+        #[arg(long, value_name = "MIB", conflicts_with = "no_tui")]
+        size: Option<u64>,
+        /// Dashboard demo: unlimited seeders (full speed) instead of rate-limited ones.
+        #[arg(long, conflicts_with = "no_tui")]
+        fast: bool,
+        /// Dashboard log file (default: fast-peer.log in the temporary folder).
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+    },
+    /// The dashboard, optionally adding torrents and magnets at start.
+    Tui {
+        /// .torrent files and magnet links to add.
+        #[arg(value_name = "FILE.torrent|MAGNET")]
+        sources: Vec<String>,
+        /// Save downloads as DIR/<name> (default: the current folder).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Log file (default: fast-peer.log in the temporary folder).
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+        #[command(flatten)]
+        swarm: Swarm,
     },
     /// Verify existing data and serve it to the swarm until interrupted.
     Seed {
@@ -230,7 +253,9 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    if args.verbose > 0 {
+    // the dashboard owns the terminal: it logs to a file instead
+    let dashboard = matches!(args.command, None | Some(Cmd::Tui { .. }) | Some(Cmd::Demo { no_tui: false, .. }));
+    if args.verbose > 0 && !dashboard {
         let level = match args.verbose {
             1 => "info",
             2 => "debug",
@@ -243,7 +268,17 @@ fn run(args: Args) -> Result<()> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        match args.command {
+        let Some(command) = args.command else {
+            let config = cli::engine_config(&SwarmOptions::default());
+            return fast_peer::tui::run(fast_peer::tui::Options {
+                config,
+                sources: Vec::new(),
+                dir: PathBuf::from("."),
+                log_file: None,
+            })
+            .await;
+        };
+        match command {
             Cmd::Decode { value } => cli::decode(&value),
             Cmd::Info { torrent } => cli::info(&torrent),
             Cmd::Peers { torrent, port } => cli::peers(&torrent, port).await,
@@ -267,7 +302,21 @@ fn run(args: Args) -> Result<()> {
                 }
                 cli::create(o, &output)
             }
-            Cmd::Demo { dir, no_tui: _ } => cli::demo(dir).await,
+            Cmd::Demo { dir, no_tui: true, .. } => cli::demo(dir).await,
+            Cmd::Demo { dir, no_tui: false, size, fast, log } => {
+                let size = size.map(|m| m.saturating_mul(1 << 20));
+                fast_peer::tui::run_demo(fast_peer::tui::DemoTui { dir, size, fast, log_file: log }).await
+            }
+            Cmd::Tui { sources, dir, log, swarm } => {
+                let config = cli::engine_config(&swarm.into());
+                fast_peer::tui::run(fast_peer::tui::Options {
+                    config,
+                    sources,
+                    dir: dir.unwrap_or_else(|| PathBuf::from(".")),
+                    log_file: log,
+                })
+                .await
+            }
             Cmd::Seed { torrent, data, swarm } => cli::seed(&torrent, &data, swarm.into()).await,
             Cmd::MagnetParse { magnet } => cli::magnet_parse(&magnet),
             Cmd::MagnetHandshake { magnet, swarm } => cli::magnet_handshake(&magnet, swarm.into()).await,

@@ -1,6 +1,7 @@
 //! What the engine tells its owner: discrete [`EngineEvent`]s, and periodic snapshots that carry
 //! counters, piece states and peer tables (cheap to send, cheap to drop when the UI is slow).
 
+use crate::proto::extension::ExtensionHandshake;
 use crate::proto::id::{InfoHash, NodeId, PeerId};
 use crate::proto::metainfo::Metainfo;
 use std::sync::Arc;
@@ -183,6 +184,50 @@ pub struct TorrentSnapshot {
     pub elapsed: Duration,
     /// While fetching metadata for a magnet: its progress.
     pub metadata: Option<MetadataSnapshot>,
+    /// Per piece, what the dashboard colours it by (empty until the metadata is known).
+    pub pieces: Arc<[PieceView]>,
+    /// Per piece, how many connected peers have it (saturating), for the rarity overlay.
+    pub availability: Arc<[u16]>,
+}
+
+/// A piece as the dashboard shows it (a coarser view of the picker's piece state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum PieceView {
+    /// Wanted, nothing requested.
+    #[default]
+    Missing,
+    /// Blocks requested or received, not yet verified.
+    Requested,
+    /// Hash checked and stored.
+    Verified,
+    /// The last copy failed its hash check; wanted again.
+    Failed,
+    /// Not selected for download.
+    Unwanted,
+}
+
+/// Direction of a message on a peer connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// We sent it.
+    Out,
+    /// The peer sent it.
+    In,
+}
+
+/// One message exchanged with a peer, for the handshake pane's "last messages".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireLogEntry {
+    pub direction: Direction,
+    /// The BEP 3 / 6 / 10 name: `piece`, `request`, `have`, `extended`...
+    pub kind: &'static str,
+    /// Piece index, when the message names one.
+    pub index: Option<u32>,
+    /// Payload length in bytes (block length for `piece` / `request`).
+    pub length: u32,
+    /// Time since the message was sent or received, at snapshot time.
+    pub age: Duration,
 }
 
 /// Progress of a BEP 9 metadata fetch.
@@ -192,6 +237,8 @@ pub struct MetadataSnapshot {
     pub size: Option<u32>,
     /// Per metadata piece: received or not.
     pub pieces_received: Vec<bool>,
+    /// Per metadata piece: the peer it was asked of or received from.
+    pub piece_peers: Vec<Option<SocketAddr>>,
     pub peers: Vec<MetadataPeerSnapshot>,
 }
 
@@ -221,5 +268,14 @@ pub struct PeerSnapshot {
     pub downloaded: u64,
     pub uploaded: u64,
     pub download_rate: f64,
+    pub upload_rate: f64,
     pub requests_in_flight: u32,
+    /// Pieces with blocks requested from this peer (sorted, refreshed a few times a second).
+    pub pieces_in_flight: Vec<u32>,
+    /// The reserved bytes of the peer's handshake (BEP 3; bits of BEP 5, 6, 10).
+    pub reserved: [u8; 8],
+    /// The peer's BEP 10 extension handshake, once received.
+    pub extension: Option<Arc<ExtensionHandshake>>,
+    /// The last few messages exchanged, newest last.
+    pub recent: Vec<WireLogEntry>,
 }

@@ -497,16 +497,25 @@ impl MetadataPhase {
     }
 
     fn publish(&self, shared: &MetaShared, peers: usize, known: usize) {
-        let (size, pieces_received) = match shared.assembler().as_ref() {
+        let addrs: std::collections::HashMap<PeerKey, SocketAddr> =
+            shared.progress().iter().map(|(k, (a, _))| (*k, *a)).collect();
+        let (size, pieces_received, piece_peers) = match shared.assembler().as_ref() {
             Some(a) => (
                 Some(a.total_size()),
                 a.pieces().map(|(_, st)| matches!(st, PieceStatus::Received { .. })).collect(),
+                a.pieces()
+                    .map(|(_, st)| match st {
+                        PieceStatus::Requested { peer, .. } | PieceStatus::Received { peer } => addrs.get(&peer).copied(),
+                        PieceStatus::Missing => None,
+                    })
+                    .collect(),
             ),
-            None => (None, Vec::new()),
+            None => (None, Vec::new(), Vec::new()),
         };
         let meta = MetadataSnapshot {
             size,
             pieces_received,
+            piece_peers,
             peers: shared
                 .peer_progress()
                 .into_iter()
@@ -540,6 +549,8 @@ impl MetadataPhase {
             peers: Vec::new(),
             elapsed: self.started.elapsed(),
             metadata: Some(meta),
+            pieces: Arc::from(Vec::new()),
+            availability: Arc::from(Vec::new()),
         };
         self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).insert(self.id, snap);
     }

@@ -133,7 +133,8 @@ struct NewTorrent {
 enum Command {
     Add(Box<NewTorrent>, oneshot::Sender<Result<TorrentId, EngineError>>),
     AddPeers(TorrentId, Vec<SocketAddr>),
-    Remove(TorrentId, oneshot::Sender<()>),
+    Pause(TorrentId, bool),
+    Remove { id: TorrentId, delete_data: bool, done: oneshot::Sender<()> },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -191,10 +192,30 @@ impl EngineHandle {
 
     /// Stop one torrent (peers closed, `stopped` announced). Data stays on disk.
     pub async fn remove(&self, id: TorrentId) {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send(Command::Remove(id, tx)).is_ok() {
+        self.remove_inner(id, false).await
+    }
+
+    /// Stop one torrent and delete its files (and the folders that became empty).
+    pub async fn remove_with_data(&self, id: TorrentId) {
+        self.remove_inner(id, true).await
+    }
+
+    async fn remove_inner(&self, id: TorrentId, delete_data: bool) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Command::Remove { id, delete_data, done }).is_ok() {
             let _ = rx.await;
         }
+    }
+
+    /// Pause a torrent: its peers are closed and no new ones connected; verified pieces,
+    /// trackers and the torrent itself stay. Emits `StateChanged(Paused)`.
+    pub fn pause(&self, id: TorrentId) {
+        let _ = self.tx.send(Command::Pause(id, true));
+    }
+
+    /// Resume a paused torrent.
+    pub fn resume(&self, id: TorrentId) {
+        let _ = self.tx.send(Command::Pause(id, false));
     }
 
     /// Stop everything cleanly and wait for it.
@@ -331,9 +352,21 @@ impl Actor {
                     let _ = tx.send(TorrentMsg::AddPeers(peers));
                 }
             }
-            Command::Remove(id, done) => {
+            Command::Pause(id, pause) => {
+                if let Some((_, tx)) = self.torrents.get(&id) {
+                    let _ = tx.send(TorrentMsg::Pause(pause));
+                }
+            }
+            Command::Remove { id, delete_data, done } => {
                 if let Some((hash, tx)) = self.torrents.remove(&id) {
                     self.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&hash);
+                    if delete_data {
+                        let (done_tx, done_rx) = oneshot::channel();
+                        if tx.send(TorrentMsg::RemoveData(done_tx)).is_ok() {
+                            let _ = tokio::time::timeout(Duration::from_secs(10), done_rx).await;
+                        }
+                    }
+                    // a torrent still fetching metadata ignores RemoveData (no files yet)
                     stop_torrent(&tx).await;
                     self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                 }

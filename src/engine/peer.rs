@@ -17,7 +17,7 @@
 //! cancel-safe `write`, so a peer that stops reading never blocks our reads.
 
 use crate::engine::disk::DiskJob;
-use crate::engine::event::PeerCloseReason;
+use crate::engine::event::{Direction, PeerCloseReason};
 use crate::engine::picker::{BlockOutcome, PeerKey};
 use crate::engine::torrent::{PeerCommand, PeerStats, Shared, TorrentMsg};
 use crate::proto::bitfield::Bitfield;
@@ -227,6 +227,8 @@ struct Session {
     remote: Option<std::net::SocketAddr>,
     /// BEP 6: pieces the peer lets us request while it chokes us.
     allowed_in: Bitfield,
+    /// When `pieces_in_flight` was last published to the stats.
+    in_flight_published: Instant,
     /// BEP 6: pieces we let the peer request while we choke it.
     allowed_out: Vec<u32>,
 }
@@ -246,6 +248,7 @@ pub async fn run(
     let fast = theirs.reserved.has(Reserved::FAST);
     let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
     stats.fast.store(fast, Ordering::Relaxed);
+    stats.detail().reserved = theirs.reserved.0;
     let mut s = Session {
         key,
         stats,
@@ -279,6 +282,7 @@ pub async fn run(
         remote: stream.peer_addr().ok(),
         allowed_in: Bitfield::new(piece_count),
         allowed_out: Vec::new(),
+        in_flight_published: now,
         shared,
     };
     if let Some(ext) = &init.ext {
@@ -311,7 +315,7 @@ impl Session {
             let set = allowed_fast_set(ip, &self.shared.info_hash, self.have.len(), ALLOWED_FAST_SET_SIZE);
             let verified = self.shared.verified_bitfield();
             for index in set.into_iter().filter(|i| verified.get(*i)) {
-                Message::AllowedFast { index }.encode(&mut self.out);
+                self.send(Message::AllowedFast { index });
                 self.allowed_out.push(index);
             }
         }
@@ -322,7 +326,7 @@ impl Session {
                 Some(self.shared.listen_port),
                 peer_ip,
             );
-            Message::Extended { id: 0, payload: Bytes::from(ours.encode()) }.encode(&mut self.out);
+            self.send(Message::Extended { id: 0, payload: Bytes::from(ours.encode()) });
         }
         for msg in init.pending {
             self.handle(msg).await?;
@@ -364,13 +368,13 @@ impl Session {
                 }
                 cmd = commands.recv() => match cmd {
                     Some(PeerCommand::Have(index)) => {
-                        Message::Have { index }.encode(&mut self.out);
+                        self.send(Message::Have { index });
                         self.update_interest();
                     }
                     Some(PeerCommand::Cancel(r)) => {
                         if let Some(pos) = self.outstanding.iter().position(|(o, _)| *o == r) {
                             self.outstanding.remove(pos);
-                            Message::Cancel(r).encode(&mut self.out);
+                            self.send(Message::Cancel(r));
                         }
                         self.fill_requests();
                     }
@@ -395,16 +399,16 @@ impl Session {
         if resumed {
             // our first message (have none) went out during the metadata phase
             for index in verified.iter_ones() {
-                Message::Have { index }.encode(&mut self.out);
+                self.send(Message::Have { index });
             }
             return;
         }
         if self.fast && verified.count_ones() == 0 {
-            Message::HaveNone.encode(&mut self.out);
+            self.send(Message::HaveNone);
         } else if self.fast && verified.is_full() {
-            Message::HaveAll.encode(&mut self.out);
+            self.send(Message::HaveAll);
         } else if verified.count_ones() > 0 {
-            Message::Bitfield(bytes::Bytes::copy_from_slice(verified.as_bytes())).encode(&mut self.out);
+            self.send(Message::Bitfield(bytes::Bytes::copy_from_slice(verified.as_bytes())));
         }
     }
 
@@ -421,6 +425,7 @@ impl Session {
     }
 
     async fn handle(&mut self, msg: Message) -> Result<(), PeerError> {
+        self.stats.note(Direction::In, &msg);
         let first = !self.got_first_message;
         // Bitfield / have all / have none must come first, but the BEP 10 extension handshake
         // (libtorrent sends it before its bitfield) and the DHT port may precede them.
@@ -485,7 +490,7 @@ impl Session {
                     self.upload_queue.remove(pos);
                     // BEP 6: with the Fast extension every request gets a piece or a reject
                     if self.fast {
-                        Message::Reject(r).encode(&mut self.out);
+                        self.send(Message::Reject(r));
                     }
                 }
             }
@@ -516,6 +521,7 @@ impl Session {
     }
 
     fn apply_extension_handshake(&mut self, ext: &ExtensionHandshake) {
+        self.stats.detail().extension = Some(Arc::new(ext.clone()));
         let id = |name: &str| ext.m.get(name).copied().filter(|id| *id != 0);
         self.their_metadata_id = id(UT_METADATA);
         self.their_pex_id = if self.shared.info.private { None } else { id(UT_PEX) };
@@ -545,7 +551,7 @@ impl Session {
                         let end = (start + METADATA_PIECE_SIZE).min(raw.len());
                         MetadataMessage::Data { piece, total_size: raw.len() as u32, data: raw.slice(start..end) }
                     };
-                    Message::Extended { id: their_id, payload: Bytes::from(reply.encode()) }.encode(&mut self.out);
+                    self.send(Message::Extended { id: their_id, payload: Bytes::from(reply.encode()) });
                 }
             }
             OUR_UT_PEX_ID => {
@@ -573,7 +579,7 @@ impl Session {
         let Some(id) = self.their_pex_id else { return };
         let others = peers.iter().filter(|a| Some(**a) != self.remote).map(|a| (*a, 0u8));
         if let Some(msg) = self.pex.next_message(others, Instant::now()) {
-            Message::Extended { id, payload: Bytes::from(msg.encode()) }.encode(&mut self.out);
+            self.send(Message::Extended { id, payload: Bytes::from(msg.encode()) });
         }
     }
 
@@ -599,7 +605,7 @@ impl Session {
             self.upload_queue.push_back(r);
         } else if self.fast {
             // BEP 6: refuse explicitly instead of dropping silently
-            Message::Reject(r).encode(&mut self.out);
+            self.send(Message::Reject(r));
         }
         Ok(())
     }
@@ -611,7 +617,7 @@ impl Session {
         self.am_choking = choke;
         self.stats.am_choking.store(choke, Ordering::Relaxed);
         if choke {
-            Message::Choke.encode(&mut self.out);
+            self.send(Message::Choke);
             // BEP 3: choking drops the peer's requests; BEP 6 makes that explicit, and keeps
             // the ones for allowed-fast pieces
             let allowed = std::mem::take(&mut self.allowed_out);
@@ -621,11 +627,11 @@ impl Session {
             self.allowed_out = allowed;
             for r in drop {
                 if self.fast {
-                    Message::Reject(r).encode(&mut self.out);
+                    self.send(Message::Reject(r));
                 }
             }
         } else {
-            Message::Unchoke.encode(&mut self.out);
+            self.send(Message::Unchoke);
         }
     }
 
@@ -687,7 +693,7 @@ impl Session {
             return; // choked while reading: the request is gone
         }
         let len = block.len() as u64;
-        Message::Piece { index: r.index, begin: r.begin, block }.encode(&mut self.out);
+        self.send(Message::Piece { index: r.index, begin: r.begin, block });
         self.up_bytes_this_tick += len;
         self.stats.uploaded.fetch_add(len, Ordering::Relaxed);
         self.shared.uploaded.fetch_add(len, Ordering::Relaxed);
@@ -724,9 +730,9 @@ impl Session {
             self.am_interested = interesting;
             self.stats.am_interested.store(interesting, Ordering::Relaxed);
             if interesting {
-                Message::Interested.encode(&mut self.out);
+                self.send(Message::Interested);
             } else {
-                Message::NotInterested.encode(&mut self.out);
+                self.send(Message::NotInterested);
             }
         }
         self.fill_requests();
@@ -765,11 +771,14 @@ impl Session {
             self.shared.picker().pick(self.key, &self.have, want, &mut self.scratch);
         }
         let now = Instant::now();
-        for r in self.scratch.drain(..) {
-            Message::Request(r).encode(&mut self.out);
+        let mut picked = std::mem::take(&mut self.scratch);
+        for r in picked.drain(..) {
+            self.send(Message::Request(r));
             self.outstanding.push((r, now));
         }
+        self.scratch = picked;
         self.stats.requests.store(self.outstanding.len() as u32, Ordering::Relaxed);
+        self.publish_in_flight(now);
     }
 
     async fn on_block(&mut self, r: BlockRef, data: bytes::Bytes) -> Result<(), PeerError> {
@@ -866,10 +875,29 @@ impl Session {
             return Err(PeerError::Useless("both sides are seeds"));
         }
         if now.duration_since(self.last_send) > KEEPALIVE_INTERVAL && self.out.is_empty() {
-            Message::KeepAlive.encode(&mut self.out);
+            self.send(Message::KeepAlive);
         }
         self.fill_requests();
         Ok(())
+    }
+
+    /// Queue `msg` for writing and note it for the dashboard.
+    fn send(&mut self, msg: Message) {
+        self.stats.note(Direction::Out, &msg);
+        msg.encode(&mut self.out);
+    }
+
+    /// Publish the pieces we have requests in flight for, at most every 100 ms (the
+    /// dashboard shows "requested by which peer").
+    fn publish_in_flight(&mut self, now: Instant) {
+        if now.duration_since(self.in_flight_published) < Duration::from_millis(100) {
+            return;
+        }
+        self.in_flight_published = now;
+        let mut pieces: Vec<u32> = self.outstanding.iter().map(|(r, _)| r.index).collect();
+        pieces.sort_unstable();
+        pieces.dedup();
+        self.stats.detail().pieces_in_flight = pieces;
     }
 
     fn cleanup(&mut self) {

@@ -19,8 +19,13 @@ use crate::engine::choker::{Choker, ChokerPeer};
 use crate::engine::disk::{DiskJob, DiskResult, spawn_disk};
 use crate::engine::ratelimit::RateLimiter;
 use crate::engine::event::{
-    EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot, TorrentState,
+    Direction, EngineEvent, PeerCloseReason, PeerSnapshot, PieceView, TorrentId, TorrentSnapshot, TorrentState,
+    WireLogEntry,
 };
+use crate::engine::picker::PieceState;
+use crate::proto::extension::ExtensionHandshake;
+use crate::proto::message::Message;
+use std::collections::{HashSet, VecDeque};
 use crate::engine::peer;
 use crate::engine::picker::{PeerKey, Picker};
 use crate::engine::storage::{OutputTarget, Storage};
@@ -84,9 +89,46 @@ pub struct PeerStats {
     pub snubbed: AtomicBool,
     pub fast: AtomicBool,
     pub pex: AtomicBool,
+    /// What the dashboard shows beyond counters; a short-held lock.
+    detail: Mutex<PeerDetail>,
+}
+
+/// How many messages each peer keeps for the dashboard's "last messages".
+pub const WIRE_LOG_LEN: usize = 16;
+
+/// The parts of a peer's state the dashboard shows that do not fit in an atomic.
+#[derive(Debug, Default)]
+pub struct PeerDetail {
+    pub reserved: [u8; 8],
+    pub extension: Option<Arc<ExtensionHandshake>>,
+    pub pieces_in_flight: Vec<u32>,
+    /// The last [`WIRE_LOG_LEN`] messages: when, which way, name, piece index, length.
+    pub recent: VecDeque<(Instant, Direction, &'static str, Option<u32>, u32)>,
 }
 
 impl PeerStats {
+    pub fn detail(&self) -> MutexGuard<'_, PeerDetail> {
+        self.detail.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remember a message for the dashboard (a bounded ring).
+    pub fn note(&self, direction: Direction, msg: &Message) {
+        let (index, length) = match msg {
+            Message::Have { index } | Message::Suggest { index } | Message::AllowedFast { index } => (Some(*index), 4),
+            Message::Request(r) | Message::Cancel(r) | Message::Reject(r) => (Some(r.index), r.length),
+            Message::Piece { index, block, .. } => (Some(*index), block.len() as u32),
+            Message::Bitfield(b) => (None, b.len() as u32),
+            Message::Extended { payload, .. } => (None, payload.len() as u32),
+            Message::Port(_) => (None, 2),
+            _ => (None, 0),
+        };
+        let mut d = self.detail();
+        if d.recent.len() >= WIRE_LOG_LEN {
+            d.recent.pop_front();
+        }
+        d.recent.push_back((Instant::now(), direction, msg.name(), index, length));
+    }
+
     pub fn set_rate(&self, rate: f64) {
         self.rate_bits.store(rate.to_bits(), Ordering::Relaxed);
     }
@@ -176,6 +218,11 @@ pub enum TorrentMsg {
     AddPeers(Vec<SocketAddr>),
     /// Something changed that may allow more connections.
     Nudge,
+    /// Pause (`true`: close every peer, connect to none, keep the piece state) or resume.
+    /// Ignored while fetching metadata.
+    Pause(bool),
+    /// Stop like [`TorrentMsg::Shutdown`], then delete the torrent's files.
+    RemoveData(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -424,6 +471,8 @@ async fn run(
         suspects: HashMap::new(),
         up_rate: 0.0,
         last_up: 0,
+        failed: HashSet::new(),
+        paused: false,
     };
     // forward disk results into the main queue
     {
@@ -472,6 +521,18 @@ async fn run(
                             let _ = stats_tx.send(t.announce_stats());
                             a.stop().await;
                         }
+                        let _ = done.send(());
+                        return Ok(());
+                    }
+                    TorrentMsg::RemoveData(done) => {
+                        t.shutdown_peers();
+                        if let Some(a) = announcer {
+                            let _ = stats_tx.send(t.announce_stats());
+                            a.stop().await;
+                        }
+                        let st = t.shared.storage.clone();
+                        drop(t);
+                        let _ = tokio::task::spawn_blocking(move || delete_files(&st)).await;
                         let _ = done.send(());
                         return Ok(());
                     }
@@ -541,6 +602,10 @@ struct Torrent {
     suspects: HashMap<u32, Suspect>,
     up_rate: f64,
     last_up: u64,
+    /// Pieces whose last copy failed the hash check (until a good copy passes).
+    failed: HashSet<u32>,
+    /// Paused by the user: no connections in or out.
+    paused: bool,
 }
 
 impl Torrent {
@@ -598,12 +663,14 @@ impl Torrent {
                 self.connect_more();
             }
             TorrentMsg::Nudge => self.connect_more(),
-            TorrentMsg::Shutdown(_) => {}
+            TorrentMsg::Pause(pause) => self.set_paused(pause),
+            TorrentMsg::Shutdown(_) | TorrentMsg::RemoveData(_) => {}
         }
     }
 
     fn on_verified(&mut self, piece: u32, ok: bool, blocks: Option<Vec<[u8; 20]>>) {
         if ok {
+            self.failed.remove(&piece);
             if let (Some(good), Some((bad, senders))) = (blocks, self.suspects.remove(&piece)) {
                 self.convict(piece, &good, &bad, &senders);
             }
@@ -622,6 +689,7 @@ impl Torrent {
             }
         } else {
             self.hash_failures += 1;
+            self.failed.insert(piece);
             let (block_senders, senders) = {
                 let mut picker = self.shared.picker();
                 (picker.block_senders(piece), picker.mark_failed(piece))
@@ -653,6 +721,26 @@ impl Torrent {
             // the piece is wanted again
             self.shared.nudge_peers(0);
         }
+    }
+
+    fn set_paused(&mut self, pause: bool) {
+        if pause == self.paused {
+            return;
+        }
+        self.paused = pause;
+        let state = if pause {
+            self.shutdown_peers();
+            TorrentState::Paused
+        } else if self.shared.picker().is_complete() {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
+        };
+        emit(&self.events, EngineEvent::StateChanged { id: self.id, state });
+        if !pause {
+            self.connect_more();
+        }
+        self.publish_snapshot();
     }
 
     fn set_choke(&mut self, key: PeerKey, choke: bool) {
@@ -732,6 +820,9 @@ impl Torrent {
     }
 
     fn connect_more(&mut self) {
+        if self.paused {
+            return;
+        }
         let (connected, connecting) = self.connected_count();
         let budget = self
             .max_peers
@@ -771,7 +862,7 @@ impl Torrent {
 
     fn on_incoming(&mut self, stream: TcpStream, addr: SocketAddr, hs: Handshake, leftover: BytesMut) {
         let (connected, _) = self.connected_count();
-        if connected >= self.max_peers || hs.peer_id == self.shared.peer_id {
+        if self.paused || connected >= self.max_peers || hs.peer_id == self.shared.peer_id {
             return;
         }
         if self.shared.peers().values().any(|p| p.peer_id == hs.peer_id) {
@@ -825,7 +916,10 @@ impl Torrent {
             .shared
             .peers()
             .values()
-            .map(|p| PeerSnapshot {
+            .map(|p| {
+                let now = Instant::now();
+                let d = p.stats.detail();
+                PeerSnapshot {
                 addr: p.addr,
                 peer_id: p.peer_id,
                 incoming: p.incoming,
@@ -839,18 +933,59 @@ impl Torrent {
                 downloaded: p.stats.downloaded.load(Ordering::Relaxed),
                 uploaded: p.stats.uploaded.load(Ordering::Relaxed),
                 download_rate: p.stats.rate(),
+                upload_rate: p.stats.up_rate(),
                 requests_in_flight: p.stats.requests.load(Ordering::Relaxed),
+                pieces_in_flight: d.pieces_in_flight.clone(),
+                reserved: d.reserved,
+                extension: d.extension.clone(),
+                recent: d
+                    .recent
+                    .iter()
+                    .map(|(at, direction, kind, index, length)| WireLogEntry {
+                        direction: *direction,
+                        kind,
+                        index: *index,
+                        length: *length,
+                        age: now.saturating_duration_since(*at),
+                    })
+                    .collect(),
+                }
             })
             .collect();
-        let (pieces_verified, bytes_left, in_endgame, complete) = {
+        let (pieces_verified, bytes_left, in_endgame, complete, pieces, availability) = {
             let picker = self.shared.picker();
-            (picker.verified().count_ones(), picker.bytes_left(), picker.in_endgame(), picker.is_complete())
+            let n = picker.piece_count();
+            let pieces: Arc<[PieceView]> = (0..n)
+                .map(|i| match picker.state(i) {
+                    Some(PieceState::Verified) => PieceView::Verified,
+                    Some(PieceState::InFlight | PieceState::Verifying) => PieceView::Requested,
+                    Some(PieceState::Unwanted) => PieceView::Unwanted,
+                    _ if self.failed.contains(&i) => PieceView::Failed,
+                    _ => PieceView::Missing,
+                })
+                .collect();
+            let availability: Arc<[u16]> =
+                (0..n).map(|i| picker.availability(i).min(u16::MAX as u32) as u16).collect();
+            (
+                picker.verified().count_ones(),
+                picker.bytes_left(),
+                picker.in_endgame(),
+                picker.is_complete(),
+                pieces,
+                availability,
+            )
         };
         let snap = TorrentSnapshot {
             id: self.id,
             info_hash: self.shared.info_hash,
             name: self.shared.info.name.clone(),
-            state: if complete { TorrentState::Seeding } else { TorrentState::Downloading },
+            state: if self.paused {
+                TorrentState::Paused
+            } else if complete {
+                TorrentState::Seeding
+            } else {
+                TorrentState::Downloading
+            },
             total_length: self.shared.info.total_length,
             piece_count: self.shared.info.piece_count(),
             pieces_verified,
@@ -865,8 +1000,39 @@ impl Torrent {
             peers,
             elapsed: self.started.elapsed(),
             metadata: None,
+            pieces,
+            availability,
         };
         self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).insert(self.id, snap);
+    }
+}
+
+/// Delete the torrent's files (after its peers and disk thread stopped), then the folders that
+/// became empty, up to the storage root. Best effort: what cannot be removed is logged.
+fn delete_files(storage: &Storage) {
+    let root = storage.root().to_path_buf();
+    let mut dirs = Vec::new();
+    for path in storage.paths() {
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!("remove {}: {e}", path.display());
+        }
+        let mut dir = path.parent();
+        while let Some(d) = dir {
+            if !d.starts_with(&root) {
+                break;
+            }
+            dirs.push(d.to_path_buf());
+            if d == root {
+                break;
+            }
+            dir = d.parent();
+        }
+    }
+    // deepest first; remove_dir only removes empty folders
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    dirs.dedup();
+    for d in dirs {
+        let _ = std::fs::remove_dir(&d);
     }
 }
 

@@ -1,0 +1,205 @@
+//! Everything the dashboard reacts to is an [`Action`]. Keys become actions through one table,
+//! [`KEYS`]: the key handling ([`action_for`]) and the help overlay (`?`) both read it, so the
+//! help can never disagree with what the keys do.
+
+use crate::engine::event::EngineEvent;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// The dashboard's panes, in tab order (number keys 1-8 pick them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Pane {
+    Torrents,
+    Pieces,
+    Peers,
+    Dht,
+    Metadata,
+    Decode,
+    Magnet,
+    Handshake,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 8] = [
+        Pane::Torrents,
+        Pane::Pieces,
+        Pane::Peers,
+        Pane::Dht,
+        Pane::Metadata,
+        Pane::Decode,
+        Pane::Magnet,
+        Pane::Handshake,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Torrents => "Torrents",
+            Pane::Pieces => "Pieces",
+            Pane::Peers => "Peers",
+            Pane::Dht => "DHT",
+            Pane::Metadata => "Metadata",
+            Pane::Decode => "Decode",
+            Pane::Magnet => "Magnet",
+            Pane::Handshake => "Handshake",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Pane::ALL.iter().position(|p| *p == self).unwrap_or(0)
+    }
+
+    pub fn next(self) -> Pane {
+        Pane::ALL[(self.index() + 1) % Pane::ALL.len()]
+    }
+
+    pub fn prev(self) -> Pane {
+        Pane::ALL[(self.index() + Pane::ALL.len() - 1) % Pane::ALL.len()]
+    }
+}
+
+/// What can happen to the [`App`](super::app::App).
+#[derive(Debug, Clone)]
+pub enum Action {
+    NextPane,
+    PrevPane,
+    GoTo(Pane),
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    /// Enter: select / expand / submit.
+    Select,
+    /// Open the "add a .torrent or magnet" prompt.
+    AddPrompt,
+    /// Go to the magnet pane with its input focused.
+    MagnetPrompt,
+    /// Open the decode pane's path / bencode input.
+    DecodePrompt,
+    TogglePause,
+    /// Ask to remove the selected torrent (with or without its data).
+    Remove,
+    /// Quit (asks first while something downloads).
+    Quit,
+    /// Quit now (Ctrl-C, SIGINT, SIGTERM).
+    ForceQuit,
+    ToggleHelp,
+    /// Piece map: colour by availability instead of state.
+    ToggleRarity,
+    /// Peers: sort by the next column.
+    SortNext,
+    /// Peers: reverse the sort order.
+    SortReverse,
+    /// Esc: close an overlay, leave an input.
+    Cancel,
+    /// A key for the focused text input (or a dialog).
+    Key(KeyEvent),
+    /// Bracketed paste: the whole text at once.
+    Paste(String),
+    /// The terminal was resized (the next frame redraws everything).
+    Resize(u16, u16),
+    Engine(Box<EngineEvent>),
+    /// A command the loop ran for us finished with this message (errors start with "error").
+    Notice(String),
+}
+
+/// Where a binding applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Global,
+    Torrents,
+    Pieces,
+    Peers,
+    Decode,
+}
+
+impl Scope {
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::Global => "everywhere",
+            Scope::Torrents => "torrents",
+            Scope::Pieces => "pieces",
+            Scope::Peers => "peers",
+            Scope::Decode => "decode",
+        }
+    }
+
+    fn applies(self, pane: Pane) -> bool {
+        match self {
+            Scope::Global => true,
+            Scope::Torrents => pane == Pane::Torrents,
+            Scope::Pieces => pane == Pane::Pieces,
+            Scope::Peers => pane == Pane::Peers,
+            Scope::Decode => pane == Pane::Decode,
+        }
+    }
+}
+
+/// One row of the key table.
+pub struct Binding {
+    /// Key codes with the modifiers they need (`NONE` matches also `SHIFT` for characters).
+    pub keys: &'static [(KeyCode, KeyModifiers)],
+    /// How the help overlay names the keys.
+    pub label: &'static str,
+    pub scope: Scope,
+    pub help: &'static str,
+    pub action: fn() -> Action,
+}
+
+const N: KeyModifiers = KeyModifiers::NONE;
+const C: KeyModifiers = KeyModifiers::CONTROL;
+
+/// The one key table. Order matters only for the help overlay.
+pub static KEYS: &[Binding] = &[
+    Binding { keys: &[(KeyCode::Char('?'), N), (KeyCode::F(1), N)], label: "?", scope: Scope::Global, help: "help (this table)", action: || Action::ToggleHelp },
+    Binding { keys: &[(KeyCode::Tab, N)], label: "Tab", scope: Scope::Global, help: "next pane", action: || Action::NextPane },
+    Binding { keys: &[(KeyCode::BackTab, N), (KeyCode::BackTab, KeyModifiers::SHIFT)], label: "Shift-Tab", scope: Scope::Global, help: "previous pane", action: || Action::PrevPane },
+    Binding { keys: &[(KeyCode::Char('1'), N)], label: "1", scope: Scope::Global, help: "Torrents pane", action: || Action::GoTo(Pane::Torrents) },
+    Binding { keys: &[(KeyCode::Char('2'), N)], label: "2", scope: Scope::Global, help: "Pieces pane", action: || Action::GoTo(Pane::Pieces) },
+    Binding { keys: &[(KeyCode::Char('3'), N)], label: "3", scope: Scope::Global, help: "Peers pane", action: || Action::GoTo(Pane::Peers) },
+    Binding { keys: &[(KeyCode::Char('4'), N)], label: "4", scope: Scope::Global, help: "DHT pane", action: || Action::GoTo(Pane::Dht) },
+    Binding { keys: &[(KeyCode::Char('5'), N)], label: "5", scope: Scope::Global, help: "Metadata pane", action: || Action::GoTo(Pane::Metadata) },
+    Binding { keys: &[(KeyCode::Char('6'), N)], label: "6", scope: Scope::Global, help: "Decode pane", action: || Action::GoTo(Pane::Decode) },
+    Binding { keys: &[(KeyCode::Char('7'), N)], label: "7", scope: Scope::Global, help: "Magnet pane", action: || Action::GoTo(Pane::Magnet) },
+    Binding { keys: &[(KeyCode::Char('8'), N)], label: "8", scope: Scope::Global, help: "Handshake pane", action: || Action::GoTo(Pane::Handshake) },
+    Binding { keys: &[(KeyCode::Up, N), (KeyCode::Char('k'), N)], label: "Up k", scope: Scope::Global, help: "move up", action: || Action::Up },
+    Binding { keys: &[(KeyCode::Down, N), (KeyCode::Char('j'), N)], label: "Down j", scope: Scope::Global, help: "move down", action: || Action::Down },
+    Binding { keys: &[(KeyCode::Left, N), (KeyCode::Char('h'), N)], label: "Left h", scope: Scope::Global, help: "move left / collapse", action: || Action::Left },
+    Binding { keys: &[(KeyCode::Right, N), (KeyCode::Char('l'), N)], label: "Right l", scope: Scope::Global, help: "move right / expand", action: || Action::Right },
+    Binding { keys: &[(KeyCode::PageUp, N)], label: "PgUp", scope: Scope::Global, help: "page up", action: || Action::PageUp },
+    Binding { keys: &[(KeyCode::PageDown, N)], label: "PgDn", scope: Scope::Global, help: "page down", action: || Action::PageDown },
+    Binding { keys: &[(KeyCode::Home, N), (KeyCode::Char('g'), N)], label: "Home g", scope: Scope::Global, help: "first row", action: || Action::Top },
+    Binding { keys: &[(KeyCode::End, N), (KeyCode::Char('G'), N)], label: "End G", scope: Scope::Global, help: "last row", action: || Action::Bottom },
+    Binding { keys: &[(KeyCode::Enter, N)], label: "Enter", scope: Scope::Global, help: "select / expand-collapse / submit", action: || Action::Select },
+    Binding { keys: &[(KeyCode::Char('a'), N)], label: "a", scope: Scope::Global, help: "add a .torrent (path) or magnet", action: || Action::AddPrompt },
+    Binding { keys: &[(KeyCode::Char('m'), N)], label: "m", scope: Scope::Global, help: "paste a magnet (magnet pane)", action: || Action::MagnetPrompt },
+    Binding { keys: &[(KeyCode::Char('p'), N)], label: "p", scope: Scope::Global, help: "pause / resume the selected torrent", action: || Action::TogglePause },
+    Binding { keys: &[(KeyCode::Char('d'), N), (KeyCode::Delete, N)], label: "d Del", scope: Scope::Global, help: "remove the selected torrent (asks: keep or delete data)", action: || Action::Remove },
+    Binding { keys: &[(KeyCode::Char('r'), N)], label: "r", scope: Scope::Pieces, help: "rarity (availability) overlay on/off", action: || Action::ToggleRarity },
+    Binding { keys: &[(KeyCode::Char('s'), N)], label: "s", scope: Scope::Peers, help: "sort by the next column", action: || Action::SortNext },
+    Binding { keys: &[(KeyCode::Char('S'), N)], label: "S", scope: Scope::Peers, help: "reverse the sort", action: || Action::SortReverse },
+    Binding { keys: &[(KeyCode::Char('o'), N), (KeyCode::Char('/'), N)], label: "o /", scope: Scope::Decode, help: "open a file or paste bencode to decode", action: || Action::DecodePrompt },
+    Binding { keys: &[(KeyCode::Esc, N)], label: "Esc", scope: Scope::Global, help: "close / leave the input", action: || Action::Cancel },
+    Binding { keys: &[(KeyCode::Char('q'), N)], label: "q", scope: Scope::Global, help: "quit (asks while downloading)", action: || Action::Quit },
+    Binding { keys: &[(KeyCode::Char('c'), C)], label: "Ctrl-C", scope: Scope::Global, help: "quit now", action: || Action::ForceQuit },
+];
+
+/// The action bound to `key` in `pane`, if any. Pane-scoped bindings win over global ones.
+pub fn action_for(key: &KeyEvent, pane: Pane) -> Option<Action> {
+    let matches = |b: &&Binding| {
+        b.scope.applies(pane)
+            && b.keys.iter().any(|(code, mods)| {
+                *code == key.code
+                    && (key.modifiers == *mods
+                        // characters arrive with SHIFT when typed with it ('G', '?', 'S')
+                        || (*mods == N && matches!(code, KeyCode::Char(_)) && key.modifiers == KeyModifiers::SHIFT))
+            })
+    };
+    KEYS.iter()
+        .filter(matches)
+        .find(|b| b.scope != Scope::Global)
+        .or_else(|| KEYS.iter().find(matches))
+        .map(|b| (b.action)())
+}

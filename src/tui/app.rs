@@ -1,0 +1,579 @@
+//! The dashboard's model: everything it shows, and [`App::update`], the only place it changes.
+//!
+//! The model holds the latest engine snapshot (replaced whole, ~10 times a second), what
+//! discrete engine events taught us (metainfo, errors), and the UI state (pane, selections,
+//! inputs, dialogs). Commands for the engine are not run here: `update` queues [`Effect`]s and
+//! the loop in [`super`] runs them, so the model stays synchronous and testable.
+
+use super::action::{Action, Pane, action_for};
+use super::panes::decode::DecodeState;
+use crate::engine::event::{
+    DhtSnapshot, EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot, TorrentState,
+};
+use crate::proto::id::PeerId;
+use crate::proto::magnet::{self, Magnet};
+use crate::proto::metainfo::Metainfo;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tui_input::Input;
+use tui_input::backend::crossterm::EventHandler;
+
+/// A command for the engine, run by the event loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    AddTorrentFile(PathBuf),
+    AddMagnet(Magnet),
+    Pause(TorrentId),
+    Resume(TorrentId),
+    Remove { id: TorrentId, delete_data: bool },
+}
+
+/// A modal question or prompt over the panes.
+#[derive(Debug, Clone)]
+pub enum Dialog {
+    /// `q` while something downloads.
+    ConfirmQuit,
+    /// `d`: keep the data, delete it, or cancel.
+    ConfirmRemove { id: TorrentId, name: String },
+    /// `a`: a .torrent path or a magnet.
+    AddPath(Input),
+}
+
+/// Peers pane sort column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerSort {
+    Address,
+    Client,
+    Down,
+    Up,
+    Progress,
+    Requests,
+}
+
+impl PeerSort {
+    pub const ALL: [PeerSort; 6] =
+        [PeerSort::Address, PeerSort::Client, PeerSort::Down, PeerSort::Up, PeerSort::Progress, PeerSort::Requests];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            PeerSort::Address => "address",
+            PeerSort::Client => "client",
+            PeerSort::Down => "down",
+            PeerSort::Up => "up",
+            PeerSort::Progress => "progress",
+            PeerSort::Requests => "requests",
+        }
+    }
+
+    fn next(self) -> PeerSort {
+        let i = PeerSort::ALL.iter().position(|s| *s == self).unwrap_or(0);
+        PeerSort::ALL[(i + 1) % PeerSort::ALL.len()]
+    }
+}
+
+/// A line for the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+/// How many notices are kept (the status bar shows the last).
+const NOTICES: usize = 50;
+
+pub struct App {
+    pub pane: Pane,
+    /// Torrents in id order: the latest snapshot, plus torrents added since.
+    pub torrents: Vec<TorrentSnapshot>,
+    pub metainfo: HashMap<TorrentId, Arc<Metainfo>>,
+    /// Torrents stopped by an error, and the error.
+    pub failed: HashMap<TorrentId, String>,
+    /// Resume check progress (checked, total).
+    pub checking: HashMap<TorrentId, (u32, u32)>,
+    removed: HashSet<TorrentId>,
+    pub dht: Option<DhtSnapshot>,
+    pub listen_port: u16,
+    pub our_peer_id: PeerId,
+    /// Selected torrent row.
+    pub selected: usize,
+    /// Selected peer (by address, so it stays put when the table re-sorts).
+    pub peer: Option<SocketAddr>,
+    pub peer_sort: PeerSort,
+    pub peer_sort_reverse: bool,
+    pub rarity: bool,
+    pub help: bool,
+    pub dialog: Option<Dialog>,
+    pub magnet: Input,
+    /// The magnet input has the keyboard.
+    pub magnet_focus: bool,
+    pub decode: DecodeState,
+    /// The decode pane's input (path or bencode) has the keyboard.
+    pub decode_input: Option<Input>,
+    /// Scroll offset of the DHT, Metadata and Handshake panes.
+    pub scroll: u16,
+    pub notices: VecDeque<Notice>,
+    pub effects: Vec<Effect>,
+    pub should_quit: bool,
+}
+
+impl App {
+    pub fn new(our_peer_id: PeerId) -> App {
+        App {
+            pane: Pane::Torrents,
+            torrents: Vec::new(),
+            metainfo: HashMap::new(),
+            failed: HashMap::new(),
+            checking: HashMap::new(),
+            removed: HashSet::new(),
+            dht: None,
+            listen_port: 0,
+            our_peer_id,
+            selected: 0,
+            peer: None,
+            peer_sort: PeerSort::Down,
+            peer_sort_reverse: false,
+            rarity: false,
+            help: false,
+            dialog: None,
+            magnet: Input::default(),
+            magnet_focus: false,
+            decode: DecodeState::default(),
+            decode_input: None,
+            scroll: 0,
+            notices: VecDeque::new(),
+            effects: Vec::new(),
+            should_quit: false,
+        }
+    }
+
+    /// The selected torrent, if any.
+    pub fn torrent(&self) -> Option<&TorrentSnapshot> {
+        self.torrents.get(self.selected.min(self.torrents.len().saturating_sub(1)))
+    }
+
+    /// The state to show: errors and resume checks override the snapshot's picture.
+    pub fn state_of(&self, t: &TorrentSnapshot) -> TorrentState {
+        if self.failed.contains_key(&t.id) {
+            TorrentState::Failed
+        } else {
+            t.state
+        }
+    }
+
+    /// The selected torrent's peers in the chosen order.
+    pub fn sorted_peers(&self) -> Vec<&PeerSnapshot> {
+        let Some(t) = self.torrent() else { return Vec::new() };
+        let mut v: Vec<&PeerSnapshot> = t.peers.iter().collect();
+        match self.peer_sort {
+            PeerSort::Address => v.sort_by_key(|p| p.addr),
+            PeerSort::Client => v.sort_by_key(|p| (p.peer_id.client().unwrap_or_default(), p.addr)),
+            PeerSort::Down => v.sort_by(|a, b| b.download_rate.total_cmp(&a.download_rate).then(a.addr.cmp(&b.addr))),
+            PeerSort::Up => v.sort_by(|a, b| b.upload_rate.total_cmp(&a.upload_rate).then(a.addr.cmp(&b.addr))),
+            PeerSort::Progress => v.sort_by_key(|p| (std::cmp::Reverse(p.pieces), p.addr)),
+            PeerSort::Requests => v.sort_by_key(|p| (std::cmp::Reverse(p.requests_in_flight), p.addr)),
+        }
+        if self.peer_sort_reverse {
+            v.reverse();
+        }
+        v
+    }
+
+    /// The selected peer of the selected torrent (the first one if none was chosen).
+    pub fn selected_peer(&self) -> Option<&PeerSnapshot> {
+        let peers = self.sorted_peers();
+        self.peer.and_then(|a| peers.iter().find(|p| p.addr == a).copied()).or(peers.first().copied())
+    }
+
+    /// Whether quitting now would interrupt a download.
+    pub fn downloading(&self) -> bool {
+        self.torrents.iter().any(|t| {
+            matches!(
+                self.state_of(t),
+                TorrentState::Downloading | TorrentState::FetchingMetadata | TorrentState::Checking
+            )
+        })
+    }
+
+    pub fn notify(&mut self, text: impl Into<String>, error: bool) {
+        if self.notices.len() >= NOTICES {
+            self.notices.pop_front();
+        }
+        self.notices.push_back(Notice { text: text.into(), error });
+    }
+
+    /// Whether a text input has the keyboard (keys type instead of acting).
+    pub fn typing(&self) -> bool {
+        matches!(self.dialog, Some(Dialog::AddPath(_)))
+            || (self.pane == Pane::Magnet && self.magnet_focus)
+            || (self.pane == Pane::Decode && self.decode_input.is_some())
+    }
+
+    /// Translate a key press into an action, given what has the keyboard.
+    pub fn action_for_key(&self, key: KeyEvent) -> Option<Action> {
+        let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl_c {
+            return Some(Action::ForceQuit);
+        }
+        if self.help {
+            return Some(Action::ToggleHelp);
+        }
+        if matches!(self.dialog, Some(Dialog::ConfirmQuit | Dialog::ConfirmRemove { .. })) {
+            return Some(match key.code {
+                KeyCode::Esc => Action::Cancel,
+                _ => Action::Key(key),
+            });
+        }
+        if self.typing() {
+            return Some(match key.code {
+                KeyCode::Enter => Action::Select,
+                KeyCode::Esc => Action::Cancel,
+                KeyCode::Tab if self.dialog.is_none() => Action::NextPane,
+                KeyCode::BackTab if self.dialog.is_none() => Action::PrevPane,
+                _ => Action::Key(key),
+            });
+        }
+        action_for(&key, self.pane)
+    }
+
+    /// Feed a key: translate it and apply it.
+    pub fn handle_key(&mut self, key: KeyEvent) {
+        if let Some(a) = self.action_for_key(key) {
+            self.update(a);
+        }
+    }
+
+    /// Apply one action.
+    pub fn update(&mut self, action: Action) {
+        match action {
+            Action::Engine(ev) => return self.on_engine(*ev),
+            Action::Notice(text) => {
+                let error = text.starts_with("error");
+                return self.notify(text, error);
+            }
+            Action::Resize(..) => return,
+            Action::ForceQuit => {
+                self.should_quit = true;
+                return;
+            }
+            _ => {}
+        }
+        if self.help {
+            self.help = false;
+            return;
+        }
+        if self.dialog.is_some() {
+            return self.update_dialog(action);
+        }
+        if self.typing() {
+            return self.update_input(action);
+        }
+        match action {
+            Action::NextPane => self.go(self.pane.next()),
+            Action::PrevPane => self.go(self.pane.prev()),
+            Action::GoTo(p) => self.go(p),
+            Action::ToggleHelp => self.help = true,
+            Action::Quit => {
+                if self.downloading() {
+                    self.dialog = Some(Dialog::ConfirmQuit);
+                } else {
+                    self.should_quit = true;
+                }
+            }
+            Action::AddPrompt => self.dialog = Some(Dialog::AddPath(Input::default())),
+            Action::MagnetPrompt => {
+                self.go(Pane::Magnet);
+                self.magnet_focus = true;
+            }
+            Action::DecodePrompt => {
+                self.go(Pane::Decode);
+                self.decode_input = Some(Input::default());
+            }
+            Action::TogglePause => {
+                if let Some(t) = self.torrent() {
+                    let id = t.id;
+                    let effect = if t.state == TorrentState::Paused { Effect::Resume(id) } else { Effect::Pause(id) };
+                    self.effects.push(effect);
+                }
+            }
+            Action::Remove => {
+                if let Some(t) = self.torrent() {
+                    self.dialog = Some(Dialog::ConfirmRemove { id: t.id, name: t.name.clone() });
+                }
+            }
+            Action::ToggleRarity => self.rarity = !self.rarity,
+            Action::SortNext => self.peer_sort = self.peer_sort.next(),
+            Action::SortReverse => self.peer_sort_reverse = !self.peer_sort_reverse,
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-10),
+            Action::PageDown => self.move_by(10),
+            Action::Top => self.move_by(i64::MIN / 2),
+            Action::Bottom => self.move_by(i64::MAX / 2),
+            Action::Left => {
+                if self.pane == Pane::Decode {
+                    self.decode.collapse();
+                }
+            }
+            Action::Right => {
+                if self.pane == Pane::Decode {
+                    self.decode.expand();
+                }
+            }
+            Action::Select => match self.pane {
+                Pane::Torrents => self.go(Pane::Pieces),
+                Pane::Peers => self.go(Pane::Handshake),
+                Pane::Decode => self.decode.toggle(),
+                Pane::Magnet => self.magnet_focus = true,
+                _ => {}
+            },
+            Action::Paste(text) => self.on_paste(text),
+            Action::Cancel => {
+                if self.pane != Pane::Torrents {
+                    self.scroll = 0;
+                }
+            }
+            Action::Key(_) => {}
+            Action::Engine(_) | Action::Notice(_) | Action::Resize(..) | Action::ForceQuit => {}
+        }
+    }
+
+    fn go(&mut self, pane: Pane) {
+        if pane != self.pane {
+            self.scroll = 0;
+        }
+        self.pane = pane;
+        // the magnet pane exists to type in: focus its input on arrival
+        self.magnet_focus = pane == Pane::Magnet;
+    }
+
+    fn move_by(&mut self, delta: i64) {
+        let step = |cur: usize, len: usize| -> usize {
+            if len == 0 {
+                return 0;
+            }
+            (cur as i64).saturating_add(delta).clamp(0, len as i64 - 1) as usize
+        };
+        match self.pane {
+            Pane::Torrents | Pane::Pieces | Pane::Metadata => self.selected = step(self.selected, self.torrents.len()),
+            Pane::Peers | Pane::Handshake => {
+                let peers = self.sorted_peers();
+                let cur = self.peer.and_then(|a| peers.iter().position(|p| p.addr == a)).unwrap_or(0);
+                let next = step(cur, peers.len());
+                self.peer = peers.get(next).map(|p| p.addr);
+            }
+            Pane::Decode => self.decode.move_by(delta),
+            Pane::Dht | Pane::Magnet => {
+                self.scroll = (self.scroll as i64).saturating_add(delta).clamp(0, u16::MAX as i64) as u16;
+            }
+        }
+    }
+
+    /// A paste outside any input: a magnet goes to the magnet pane, anything else to decode.
+    fn on_paste(&mut self, text: String) {
+        let trimmed = text.trim();
+        if trimmed.to_ascii_lowercase().starts_with("magnet:") {
+            self.go(Pane::Magnet);
+            self.magnet = Input::new(trimmed.to_string());
+        } else if self.pane == Pane::Decode {
+            self.decode = DecodeState::from_text_or_path(&text);
+        } else if self.pane == Pane::Magnet {
+            self.magnet = Input::new(trimmed.to_string());
+            self.magnet_focus = true;
+        }
+    }
+
+    fn update_dialog(&mut self, action: Action) {
+        let Some(dialog) = self.dialog.take() else { return };
+        match dialog {
+            Dialog::ConfirmQuit => match action {
+                Action::Key(k) if matches!(k.code, KeyCode::Char('y' | 'Y' | 'q')) => self.should_quit = true,
+                Action::Key(k) if matches!(k.code, KeyCode::Enter) => self.should_quit = true,
+                _ => {}
+            },
+            Dialog::ConfirmRemove { id, name } => match action {
+                Action::Key(k) if matches!(k.code, KeyCode::Char('k' | 'K' | 'y' | 'Y')) => {
+                    self.effects.push(Effect::Remove { id, delete_data: false });
+                    self.removed_now(id);
+                }
+                Action::Key(k) if matches!(k.code, KeyCode::Char('D')) => {
+                    self.effects.push(Effect::Remove { id, delete_data: true });
+                    self.removed_now(id);
+                }
+                Action::Cancel => {}
+                Action::Key(k) if matches!(k.code, KeyCode::Char('n' | 'N')) => {}
+                _ => self.dialog = Some(Dialog::ConfirmRemove { id, name }),
+            },
+            Dialog::AddPath(mut input) => match action {
+                Action::Cancel => {}
+                Action::Select => {
+                    let text = input.value().trim().to_string();
+                    if text.is_empty() {
+                        return;
+                    }
+                    if text.to_ascii_lowercase().starts_with("magnet:") {
+                        match magnet::parse(&text) {
+                            Ok(m) => self.effects.push(Effect::AddMagnet(m)),
+                            Err(e) => self.notify(format!("error: {e}"), true),
+                        }
+                    } else {
+                        self.effects.push(Effect::AddTorrentFile(PathBuf::from(text)));
+                    }
+                }
+                Action::Key(k) => {
+                    input.handle_event(&ratatui::crossterm::event::Event::Key(k));
+                    self.dialog = Some(Dialog::AddPath(input));
+                }
+                Action::Paste(t) => {
+                    let v = format!("{}{}", input.value(), t.trim());
+                    self.dialog = Some(Dialog::AddPath(Input::new(v)));
+                }
+                _ => self.dialog = Some(Dialog::AddPath(input)),
+            },
+        }
+    }
+
+    fn removed_now(&mut self, id: TorrentId) {
+        self.removed.insert(id);
+        self.torrents.retain(|t| t.id != id);
+        self.selected = self.selected.min(self.torrents.len().saturating_sub(1));
+    }
+
+    /// Keys while the magnet or decode input has the keyboard.
+    fn update_input(&mut self, action: Action) {
+        let magnet = self.pane == Pane::Magnet;
+        match action {
+            Action::NextPane => self.go(self.pane.next()),
+            Action::PrevPane => self.go(self.pane.prev()),
+            Action::GoTo(p) => self.go(p),
+            Action::Cancel => {
+                if magnet {
+                    self.magnet_focus = false;
+                } else {
+                    self.decode_input = None;
+                }
+            }
+            Action::Select if magnet => match magnet::parse(self.magnet.value().trim()) {
+                Ok(m) => {
+                    self.notify(format!("adding magnet {}", m.info_hash), false);
+                    self.effects.push(Effect::AddMagnet(m));
+                    self.magnet.reset();
+                    self.go(Pane::Torrents);
+                }
+                Err(e) => self.notify(format!("error: {e}"), true),
+            },
+            Action::Select => {
+                if let Some(input) = self.decode_input.take() {
+                    self.decode = DecodeState::from_text_or_path(input.value());
+                }
+            }
+            Action::Paste(text) => {
+                if magnet {
+                    // a paste lands at the end of what is typed (usually the empty box)
+                    let v = format!("{}{}", self.magnet.value(), text.trim());
+                    self.magnet = Input::new(v);
+                } else {
+                    self.decode_input = None;
+                    self.decode = DecodeState::from_text_or_path(&text);
+                }
+            }
+            Action::Key(k) => {
+                let ev = ratatui::crossterm::event::Event::Key(k);
+                if magnet {
+                    self.magnet.handle_event(&ev);
+                } else if let Some(i) = self.decode_input.as_mut() {
+                    i.handle_event(&ev);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_engine(&mut self, ev: EngineEvent) {
+        match ev {
+            EngineEvent::Snapshot(s) => {
+                self.listen_port = s.listen_port;
+                self.dht = s.dht;
+                let mut next: Vec<TorrentSnapshot> =
+                    s.torrents.into_iter().filter(|t| !self.removed.contains(&t.id)).collect();
+                // torrents added since the snapshot was taken stay until they appear in one
+                for t in self.torrents.drain(..) {
+                    if !next.iter().any(|n| n.id == t.id) && !self.removed.contains(&t.id) {
+                        next.push(t);
+                    }
+                }
+                next.sort_by_key(|t| t.id);
+                self.torrents = next;
+                self.selected = self.selected.min(self.torrents.len().saturating_sub(1));
+            }
+            EngineEvent::TorrentAdded { id, info_hash, name } => {
+                if !self.torrents.iter().any(|t| t.id == id) {
+                    self.torrents.push(placeholder(id, info_hash, name.clone()));
+                }
+                self.notify(format!("added {name}"), false);
+            }
+            EngineEvent::MetadataReady { id, metainfo } => {
+                self.metainfo.insert(id, metainfo);
+            }
+            EngineEvent::Checking { id, checked, total, .. } => {
+                self.checking.insert(id, (checked, total));
+                if let Some(t) = self.torrents.iter_mut().find(|t| t.id == id) {
+                    t.state = TorrentState::Checking;
+                }
+            }
+            EngineEvent::StateChanged { id, state } => {
+                if state != TorrentState::Checking {
+                    self.checking.remove(&id);
+                }
+                if let Some(t) = self.torrents.iter_mut().find(|t| t.id == id) {
+                    t.state = state;
+                }
+            }
+            EngineEvent::Failed { id, error } => {
+                self.notify(format!("error: torrent {id}: {error}"), true);
+                self.failed.insert(id, error);
+            }
+            EngineEvent::HashFailed { index, peers, .. } => {
+                let from: Vec<String> = peers.iter().map(|a| a.to_string()).collect();
+                self.notify(format!("hash failure: piece {index} from {}", from.join(", ")), true);
+            }
+            EngineEvent::PeerDisconnected { addr, reason: reason @ PeerCloseReason::Banned(_), .. } => {
+                self.notify(format!("{addr} {reason}"), true);
+            }
+            EngineEvent::Completed { id } => {
+                let name = self.torrents.iter().find(|t| t.id == id).map(|t| t.name.clone()).unwrap_or_default();
+                self.notify(format!("complete: {name}"), false);
+            }
+            EngineEvent::TrackerError { url, message, .. } => self.notify(format!("tracker {url}: {message}"), false),
+            _ => {}
+        }
+    }
+}
+
+/// A row for a torrent the engine announced before its first snapshot.
+fn placeholder(id: TorrentId, info_hash: crate::proto::id::InfoHash, name: String) -> TorrentSnapshot {
+    TorrentSnapshot {
+        id,
+        info_hash,
+        name,
+        state: TorrentState::FetchingMetadata,
+        total_length: 0,
+        piece_count: 0,
+        pieces_verified: 0,
+        bytes_left: 0,
+        downloaded: 0,
+        uploaded: 0,
+        download_rate: 0.0,
+        upload_rate: 0.0,
+        in_endgame: false,
+        hash_failures: 0,
+        known_peers: 0,
+        peers: Vec::new(),
+        elapsed: std::time::Duration::ZERO,
+        metadata: None,
+        pieces: Arc::from(Vec::new()),
+        availability: Arc::from(Vec::new()),
+    }
+}

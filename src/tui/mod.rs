@@ -1,0 +1,396 @@
+//! The dashboard: a ratatui model/update/view loop over the download engine.
+//!
+//! [`run`] (and [`run_demo`], on the embedded demo swarm) owns the terminal: raw mode, the
+//! alternate screen and bracketed paste are switched on by [`TerminalGuard`] and switched off
+//! when it drops, on a panic (a hook restores the terminal before the report is printed), on
+//! Ctrl-C (a key in raw mode), SIGINT and SIGTERM. Terminal input is read on its own thread
+//! (crossterm's `read` blocks) and forwarded to one `select!` over input, engine events, the
+//! results of engine commands and a frame tick. Keys redraw at once; engine events only mark
+//! the screen dirty and the tick redraws at most [`FPS`] times a second, so a flood of events
+//! never costs more than a frame. Logs go to a file (tracing), never to the screen.
+//!
+//! # Layout
+//! - [`action`]: the `Action` enum and the one key table (also rendered by the help overlay)
+//! - [`app`]: the model and `App::update`
+//! - [`view`]: `impl Widget for &App`, the frame layout, overlays and formatting helpers
+//! - [`theme`]: every style
+//! - [`panes`]: one module per pane
+
+pub mod action;
+pub mod app;
+pub mod panes;
+pub mod theme;
+pub mod view;
+
+use crate::engine::event::EngineEvent;
+use crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE;
+use crate::engine::storage::OutputTarget;
+use crate::engine::swarm::{DEMO_NAME, DemoOptions, DemoSwarm, SeederProfile, loopback_config};
+use crate::engine::{AddMagnet, AddTorrent, EngineConfig, EngineHandle, spawn};
+use crate::proto::magnet;
+use crate::proto::metainfo::Metainfo;
+use action::Action;
+use app::{App, Effect};
+use color_eyre::Result;
+use color_eyre::eyre::{WrapErr, eyre};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyEventKind};
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use std::io::Stdout;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Frames per second at most (engine-driven redraws).
+pub const FPS: f64 = 30.0;
+
+/// What `fast-peer` / `fast-peer tui` starts with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The engine as the CLI configures it.
+    pub config: EngineConfig,
+    /// .torrent paths and magnet links to add at start.
+    pub sources: Vec<String>,
+    /// Downloads go to `dir/<name>`.
+    pub dir: PathBuf,
+    /// Log file (default: `fast-peer.log` in the temporary folder).
+    pub log_file: Option<PathBuf>,
+}
+
+/// Options of `fast-peer demo`.
+#[derive(Debug, Clone, Default)]
+pub struct DemoTui {
+    pub dir: Option<PathBuf>,
+    /// Content size in bytes (`None`: the demo default).
+    pub size: Option<u64>,
+    /// Unlimited seeders (full speed) instead of the watchable rate-limited ones.
+    pub fast: bool,
+    pub log_file: Option<PathBuf>,
+}
+
+/// Seeders of the watchable demo: about 1.7 MiB/s together (the default 48 MiB content takes
+/// roughly half a minute), one of them corrupt so hash failures and a ban show up.
+pub fn watchable_profiles() -> Vec<SeederProfile> {
+    let p = |label: &str, rate: u64, corrupt: Option<u32>| SeederProfile {
+        label: label.into(),
+        upload_limit: Some(rate),
+        corrupt_piece_one_in: corrupt,
+    };
+    vec![
+        p("steady", 512 << 10, None),
+        p("slow", 256 << 10, None),
+        p("corrupt", 512 << 10, Some(8)),
+        p("steady-2", 384 << 10, None),
+        p("slow-2", 128 << 10, None),
+    ]
+}
+
+fn init_logging(file: Option<PathBuf>) -> PathBuf {
+    let path = file.unwrap_or_else(|| std::env::temp_dir().join("fast-peer.log"));
+    if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("FAST_PEER_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("fast_peer=info"));
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::sync::Mutex::new(f))
+            .with_ansi(false)
+            .with_env_filter(filter)
+            .try_init();
+    }
+    path
+}
+
+/// Raw mode, alternate screen and bracketed paste for as long as it lives.
+pub struct TerminalGuard {
+    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+/// Undo everything [`TerminalGuard::new`] did; safe to call twice.
+pub fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        std::io::stdout(),
+        DisableBracketedPaste,
+        LeaveAlternateScreen,
+        ratatui::crossterm::cursor::Show
+    );
+}
+
+impl TerminalGuard {
+    pub fn new() -> Result<TerminalGuard> {
+        // restore before the panic report, or it lands in the alternate screen in raw mode
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+        enable_raw_mode().wrap_err("enable raw mode")?;
+        let mut stdout = std::io::stdout();
+        if let Err(e) = execute!(
+            stdout,
+            EnterAlternateScreen,
+            EnableBracketedPaste,
+            ratatui::crossterm::cursor::Hide
+        ) {
+            restore_terminal();
+            return Err(e).wrap_err("enter the alternate screen");
+        }
+        let terminal = Terminal::new(CrosstermBackend::new(stdout)).wrap_err("set up the terminal")?;
+        Ok(TerminalGuard { terminal })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Read terminal events on a thread until `stop` is set or the loop goes away.
+fn spawn_input(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match event::poll(Duration::from_millis(100)) {
+                Ok(true) => match event::read() {
+                    Ok(ev) => {
+                        if tx.blocking_send(ev).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => return,
+                },
+                Ok(false) => {}
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// Turn a terminal event into an action for the app.
+pub fn action_for_event(app: &App, ev: Event) -> Option<Action> {
+    match ev {
+        // key release / repeat reports (kitty protocol) are not presses
+        Event::Key(k) if k.kind == KeyEventKind::Press => app.action_for_key(k),
+        Event::Paste(text) => Some(Action::Paste(text)),
+        Event::Resize(w, h) => Some(Action::Resize(w, h)),
+        _ => None,
+    }
+}
+
+/// Load a .torrent and add it (off the runtime's worker: the file may be large).
+async fn add_file(handle: &EngineHandle, path: PathBuf, dir: &Path) -> Result<String> {
+    let p = path.clone();
+    let m = tokio::task::spawn_blocking(move || -> Result<Metainfo> {
+        let bytes = std::fs::read(&p).wrap_err_with(|| format!("read {}", p.display()))?;
+        Metainfo::from_bytes(&bytes).wrap_err_with(|| format!("parse {}", p.display()))
+    })
+    .await
+    .map_err(|e| eyre!("loader: {e}"))??;
+    let name = m.info.name.clone();
+    handle
+        .add_torrent(AddTorrent {
+            metainfo: Arc::new(m),
+            target: OutputTarget::Dir(dir.to_path_buf()),
+            peers: Vec::new(),
+            wanted_pieces: None,
+            use_trackers: true,
+            seed_only: false,
+        })
+        .await?;
+    Ok(format!("added {name}"))
+}
+
+async fn add_magnet(handle: &EngineHandle, m: magnet::Magnet, dir: &Path) -> Result<String> {
+    let hash = m.info_hash;
+    handle
+        .add_magnet(AddMagnet {
+            magnet: m,
+            target: OutputTarget::Dir(dir.to_path_buf()),
+            peers: Vec::new(),
+            wanted_pieces: None,
+            use_trackers: true,
+            max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
+        })
+        .await?;
+    Ok(format!("added magnet {hash}"))
+}
+
+/// Add a source given on the command line or in the add prompt.
+async fn add_source(handle: &EngineHandle, source: &str, dir: &Path) -> Result<String> {
+    if source.to_ascii_lowercase().starts_with("magnet:") {
+        let m = magnet::parse(source).wrap_err("parse the magnet link")?;
+        add_magnet(handle, m, dir).await
+    } else {
+        add_file(handle, PathBuf::from(source), dir).await
+    }
+}
+
+/// Run an effect in the background; its outcome comes back as a notice.
+fn run_effect(effect: Effect, handle: &EngineHandle, dir: &Path, notices: &mpsc::UnboundedSender<String>) {
+    let (handle, dir, notices) = (handle.clone(), dir.to_path_buf(), notices.clone());
+    tokio::spawn(async move {
+        let msg = match effect {
+            Effect::AddTorrentFile(p) => add_file(&handle, p, &dir).await,
+            Effect::AddMagnet(m) => add_magnet(&handle, m, &dir).await,
+            Effect::Pause(id) => {
+                handle.pause(id);
+                Ok(format!("paused torrent {id}"))
+            }
+            Effect::Resume(id) => {
+                handle.resume(id);
+                Ok(format!("resumed torrent {id}"))
+            }
+            Effect::Remove { id, delete_data } => {
+                if delete_data {
+                    handle.remove_with_data(id).await;
+                    Ok(format!("removed torrent {id} and deleted its data"))
+                } else {
+                    handle.remove(id).await;
+                    Ok(format!("removed torrent {id}; data kept"))
+                }
+            }
+        };
+        let _ = notices.send(match msg {
+            Ok(m) => m,
+            Err(e) => format!("error: {}", e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")),
+        });
+    });
+}
+
+/// The loop: input, engine events, command results, frame tick.
+async fn event_loop(
+    guard: &mut TerminalGuard,
+    app: &mut App,
+    handle: &EngineHandle,
+    mut events: mpsc::Receiver<EngineEvent>,
+    dir: &Path,
+    startup: Vec<String>,
+) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (in_tx, mut in_rx) = mpsc::channel(256);
+    spawn_input(in_tx, stop.clone());
+    let (notice_tx, mut notice_rx) = mpsc::unbounded_channel::<String>();
+    for s in startup {
+        let (handle, dir, tx) = (handle.clone(), dir.to_path_buf(), notice_tx.clone());
+        tokio::spawn(async move {
+            let msg = match add_source(&handle, &s, &dir).await {
+                Ok(m) => m,
+                Err(e) => format!("error: {s}: {}", e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")),
+            };
+            let _ = tx.send(msg);
+        });
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / FPS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .wrap_err("listen for SIGTERM")?;
+    let mut engine_open = true;
+    let mut dirty = true;
+    let result = loop {
+        if app.should_quit {
+            break Ok(());
+        }
+        let mut draw_now = false;
+        tokio::select! {
+            ev = in_rx.recv() => match ev {
+                Some(ev) => {
+                    if let Some(a) = action_for_event(app, ev) {
+                        app.update(a);
+                    }
+                    draw_now = true;
+                }
+                None => break Err(eyre!("the terminal input closed")),
+            },
+            ev = events.recv(), if engine_open => match ev {
+                Some(ev) => {
+                    app.update(Action::Engine(Box::new(ev)));
+                    dirty = true;
+                }
+                None => {
+                    engine_open = false;
+                    app.notify("error: the engine stopped", true);
+                    dirty = true;
+                }
+            },
+            Some(msg) = notice_rx.recv() => {
+                app.update(Action::Notice(msg));
+                dirty = true;
+            }
+            _ = tick.tick() => draw_now = dirty,
+            _ = tokio::signal::ctrl_c() => app.update(Action::ForceQuit),
+            _ = sigterm.recv() => app.update(Action::ForceQuit),
+        }
+        for e in app.effects.drain(..) {
+            run_effect(e, handle, dir, &notice_tx);
+        }
+        if draw_now {
+            guard.terminal.draw(|f| f.render_widget(&*app, f.area())).wrap_err("draw")?;
+            dirty = false;
+        }
+    };
+    stop.store(true, Ordering::Relaxed);
+    result
+}
+
+/// `fast-peer` / `fast-peer tui`: the dashboard over a new engine.
+pub async fn run(opts: Options) -> Result<()> {
+    let log = init_logging(opts.log_file.clone());
+    tracing::info!("dashboard starting; log in {}", log.display());
+    let peer_id = opts.config.peer_id;
+    let (handle, events) = spawn(opts.config.clone()).await.wrap_err("start the engine")?;
+    let mut guard = TerminalGuard::new()?;
+    let mut app = App::new(peer_id);
+    app.notify(format!("listening on port {}; log: {}", handle.listen_port(), log.display()), false);
+    let result = event_loop(&mut guard, &mut app, &handle, events, &opts.dir, opts.sources.clone()).await;
+    drop(guard);
+    let _ = tokio::time::timeout(Duration::from_secs(5), handle.shutdown()).await;
+    result
+}
+
+/// `fast-peer demo`: the embedded swarm on loopback, a leecher downloading from it, and the
+/// dashboard on the leecher.
+pub async fn run_demo(opts: DemoTui) -> Result<()> {
+    let log = init_logging(opts.log_file.clone());
+    let mut demo = DemoOptions { dir: opts.dir.clone(), ..DemoOptions::default() };
+    if let Some(s) = opts.size {
+        demo.size = s;
+    }
+    eprintln!("fast-peer demo: starting the swarm on 127.0.0.1 (log: {})…", log.display());
+    let swarm = if opts.fast {
+        DemoSwarm::start(demo).await
+    } else {
+        DemoSwarm::start_with(demo, watchable_profiles()).await
+    }
+    .map_err(|e| eyre!("{e}"))
+    .wrap_err("demo swarm")?;
+    let out = swarm.root().join("download");
+    let stale = out.join(DEMO_NAME);
+    if stale.exists() {
+        // a previous run under --dir: start from nothing so the demo downloads again
+        std::fs::remove_dir_all(&stale).wrap_err_with(|| format!("remove {}", stale.display()))?;
+    }
+    let config = loopback_config();
+    let peer_id = config.peer_id;
+    let (handle, events, _id) =
+        swarm.start_leecher_with(&out, config).await.map_err(|e| eyre!("{e}")).wrap_err("demo leecher")?;
+    let result = async {
+        let mut guard = TerminalGuard::new()?;
+        let mut app = App::new(peer_id);
+        app.notify(
+            format!("demo: {} seeders on 127.0.0.1, tracker {}", swarm.seeders().len(), swarm.announce_url()),
+            false,
+        );
+        let r = event_loop(&mut guard, &mut app, &handle, events, &out, Vec::new()).await;
+        drop(guard);
+        r
+    }
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), handle.shutdown()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), swarm.shutdown()).await;
+    result
+}

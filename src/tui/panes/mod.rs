@@ -1,0 +1,11 @@
+//! One module per pane; each has `render(&App, Rect, &mut Buffer)` and draws only inside its
+//! area.
+
+pub mod decode;
+pub mod dht;
+pub mod handshake;
+pub mod magnet;
+pub mod metadata;
+pub mod peers;
+pub mod pieces;
+pub mod torrents;

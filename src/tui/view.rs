@@ -1,0 +1,181 @@
+//! Rendering: `impl Widget for &App`. Borrows the model, never changes it, never blocks.
+//!
+//! Layout: a one-line tab bar, the current pane, a one-line status bar; the help overlay and
+//! dialogs float over the pane. Every size works, down to 0x0: rows that do not fit are
+//! dropped, and panes clip what they draw to the area they are given. Formatting of sizes,
+//! rates and durations (humansize) lives here.
+
+use super::action::{KEYS, Pane};
+use super::app::{App, Dialog};
+use super::panes;
+use super::theme;
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Widget, Wrap};
+use std::time::Duration;
+
+impl Widget for &App {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        if area.width == 0 || area.height == 0 {
+            return;
+        }
+        let [tabs, body, status] =
+            area.layout(&Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]));
+        render_tabs(self, tabs, buf);
+        match self.pane {
+            Pane::Torrents => panes::torrents::render(self, body, buf),
+            Pane::Pieces => panes::pieces::render(self, body, buf),
+            Pane::Peers => panes::peers::render(self, body, buf),
+            Pane::Dht => panes::dht::render(self, body, buf),
+            Pane::Metadata => panes::metadata::render(self, body, buf),
+            Pane::Decode => panes::decode::render(self, body, buf),
+            Pane::Magnet => panes::magnet::render(self, body, buf),
+            Pane::Handshake => panes::handshake::render(self, body, buf),
+        }
+        render_status(self, status, buf);
+        if let Some(d) = &self.dialog {
+            render_dialog(d, body, buf);
+        }
+        if self.help {
+            render_help(self, body, buf);
+        }
+    }
+}
+
+fn render_tabs(app: &App, area: Rect, buf: &mut Buffer) {
+    let mut spans = vec![Span::styled(" fast-peer ", theme::title())];
+    for (i, p) in Pane::ALL.iter().enumerate() {
+        let style = if *p == app.pane { theme::tab_selected() } else { theme::tab() };
+        spans.push(Span::styled(format!(" {} {} ", i + 1, p.title()), style));
+    }
+    Line::from(spans).render(area, buf);
+}
+
+fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
+    let down: f64 = app.torrents.iter().map(|t| t.download_rate).sum();
+    let up: f64 = app.torrents.iter().map(|t| t.upload_rate).sum();
+    let dht = match &app.dht {
+        Some(d) => format!("DHT {} nodes", d.buckets.iter().map(|b| b.nodes.len()).sum::<usize>()),
+        None => "DHT off".to_string(),
+    };
+    let left = format!(" ↓ {}  ↑ {}  {dht}  port {}  ", rate(down), rate(up), app.listen_port);
+    let notice = app.notices.back();
+    let style = if notice.is_some_and(|n| n.error) { theme::status_error() } else { theme::status_bar() };
+    buf.set_style(area, theme::status_bar());
+    let line = Line::from(vec![
+        Span::styled(left, theme::status_bar()),
+        Span::styled(notice.map(|n| n.text.clone()).unwrap_or_default(), style),
+    ]);
+    line.render(area, buf);
+    let hint = " ? help ";
+    if area.width as usize > hint.len() + 10 {
+        let x = area.right().saturating_sub(hint.len() as u16);
+        buf.set_string(x, area.y, hint, theme::status_bar());
+    }
+}
+
+/// A rectangle of `w` x `h` centred in `area` (clipped to it).
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+}
+
+fn render_dialog(d: &Dialog, area: Rect, buf: &mut Buffer) {
+    let (title, lines): (&str, Vec<Line>) = match d {
+        Dialog::ConfirmQuit => (
+            " quit ",
+            vec![Line::from("A download is running. Quit?"), Line::from(""), Line::from("y / Enter: quit   n / Esc: stay")],
+        ),
+        Dialog::ConfirmRemove { name, .. } => (
+            " remove ",
+            vec![
+                Line::from(format!("Remove {name}?")),
+                Line::from(""),
+                Line::from("k: remove, keep the data   D: remove and delete the data   Esc: cancel"),
+            ],
+        ),
+        Dialog::AddPath(input) => (
+            " add a .torrent path or a magnet (Enter adds, Esc cancels) ",
+            vec![Line::from(Span::styled(input.value().to_string(), theme::input()))],
+        ),
+    };
+    let r = centered(area, 76, lines.len() as u16 + 2);
+    Clear.render(r, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .style(theme::overlay())
+        .block(Block::new().borders(Borders::ALL).border_style(theme::border_focused()).title(title))
+        .render(r, buf);
+}
+
+fn render_help(_app: &App, area: Rect, buf: &mut Buffer) {
+    let rows: Vec<Row> = KEYS
+        .iter()
+        .map(|b| {
+            Row::new(vec![
+                Span::styled(b.label, theme::key()),
+                Span::styled(b.scope.label(), theme::dim()),
+                Span::raw(b.help),
+            ])
+        })
+        .collect();
+    let r = centered(area, 90, KEYS.len() as u16 + 3);
+    Clear.render(r, buf);
+    Table::new(rows, [Constraint::Length(12), Constraint::Length(11), Constraint::Min(10)])
+        .header(Row::new(vec!["key", "where", "what"]).style(theme::header()))
+        .style(theme::overlay())
+        .block(
+            Block::new()
+                .borders(Borders::ALL)
+                .border_style(theme::border_focused())
+                .title(" keys (any key closes) "),
+        )
+        .render(r, buf);
+}
+
+/// A bordered block titled for a pane.
+pub fn pane_block(title: String) -> Block<'static> {
+    Block::new().borders(Borders::ALL).border_style(theme::border()).title(Span::styled(title, theme::title()))
+}
+
+/// Bytes as `12.3 MiB`.
+pub fn size(bytes: u64) -> String {
+    humansize::format_size(bytes, humansize::BINARY)
+}
+
+/// Bytes per second as `1.2 MiB/s`.
+pub fn rate(bps: f64) -> String {
+    if !bps.is_finite() || bps < 1.0 {
+        return "0 B/s".to_string();
+    }
+    format!("{}/s", humansize::format_size(bps as u64, humansize::BINARY))
+}
+
+/// A duration as `1h02m`, `3m04s` or `5s`.
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else if d.as_millis() < 10_000 && d.as_millis() % 1000 != 0 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// A `label: value` line.
+pub fn field(label: &str, value: impl Into<String>) -> Line<'static> {
+    Line::from(vec![Span::styled(format!("{label}: "), theme::label()), Span::styled(value.into(), theme::value())])
+}
+
+/// A message for a pane with nothing to show yet.
+pub fn empty(area: Rect, buf: &mut Buffer, title: String, text: &str) {
+    Paragraph::new(Line::styled(text.to_string(), theme::dim()))
+        .wrap(Wrap { trim: true })
+        .block(pane_block(title))
+        .render(area, buf);
+}

@@ -430,8 +430,13 @@ impl Picker {
                 p.unrequested += 1;
             }
         }
-        if p.owner.is_some() && p.received == 0 && p.unrequested as usize == p.blocks.len() {
-            // the parole owner let go of the whole piece: someone else may take it whole
+        let owner_holds_none = |p: &Partial| {
+            !p.blocks.iter().any(|b| matches!(b, Block::Requested(ps) if ps.contains(&peer)))
+        };
+        if p.owner == Some(peer) && owner_holds_none(p) {
+            // The parole owner let go of the piece (choked, timed out or disconnected). Its
+            // blocks so far are dropped: the piece must still come whole from one peer, and
+            // nobody else may pick a piece with an owner, so keeping it would stall the download.
             self.partial.remove(&r.index);
             self.state[r.index as usize] = PieceState::Missing;
             self.missing += 1;
@@ -443,6 +448,11 @@ impl Picker {
     pub fn block_received(&mut self, peer: PeerKey, r: &BlockRef) -> BlockOutcome {
         let b = (r.begin / BLOCK_SIZE) as usize;
         let Some(p) = self.partial.get_mut(&r.index) else { return BlockOutcome::Ignored };
+        if p.owner.is_some_and(|o| o != peer) {
+            // a parole piece takes data from its owner only (late data from someone else would
+            // mix senders again and spoil the blame)
+            return BlockOutcome::Ignored;
+        }
         let Some(block) = p.blocks.get_mut(b) else { return BlockOutcome::Ignored };
         let cancel = match block {
             Block::Received(_) => return BlockOutcome::Ignored,
@@ -730,6 +740,37 @@ mod tests {
     }
 
     #[test]
+    fn a_parole_piece_is_not_stuck_when_its_owner_leaves_mid_piece() {
+        // regression: the parole owner received some blocks, then disconnected; the piece kept
+        // its departed owner, so no other peer could ever pick it and the download stalled
+        let mut p = Picker::new(PL, PL as u64, None, 1);
+        let have = full(1);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        p.pick(1, &have, 2, &mut a);
+        p.pick(2, &have, 2, &mut b);
+        a.iter().for_each(|r| assert!(matches!(p.block_received(1, r), BlockOutcome::New { .. })));
+        b.iter().for_each(|r| assert!(matches!(p.block_received(2, r), BlockOutcome::New { .. })));
+        p.mark_failed(0);
+        let mut c = Vec::new();
+        p.pick(2, &have, 1, &mut c);
+        assert_eq!(c.len(), 4, "parole takes the whole piece");
+        p.block_received(2, &c[0]);
+        // peer 2 disconnects: its other requests are released
+        for r in &c[1..] {
+            p.release(2, r);
+        }
+        p.peer_gone(&have);
+        let mut d = Vec::new();
+        p.pick(3, &have, 10, &mut d);
+        assert_eq!(d.len(), 4, "a new peer takes the whole piece again: {d:?}");
+        for r in &d {
+            p.block_received(3, r);
+        }
+        assert_eq!(p.state(0), Some(PieceState::Verifying));
+        assert_eq!(p.block_senders(0), vec![Some(3); 4], "every block of the parole piece from one peer");
+    }
+
+    #[test]
     fn wanted_subset_and_interest() {
         let mut p = Picker::new(PL, 4 * PL as u64, Some(&[2]), 1);
         assert_eq!(p.wanted_left(), 1);
@@ -743,5 +784,269 @@ mod tests {
         assert!(out.iter().all(|r| r.index == 2));
         assert!(!p.is_valid_block(&BlockRef { index: 2, begin: 1, length: BLOCK_SIZE }));
         assert!(!p.is_valid_block(&BlockRef { index: 9, begin: 0, length: BLOCK_SIZE }));
+    }
+}
+
+/// Random sequences of peer events against the picker, checked after every step against a
+/// model of what the peer sessions hold (their outstanding requests).
+#[cfg(test)]
+mod random_events {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PEERS: u64 = 4;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// A peer connects with a bitfield (bit i set when seed bit i is set; full when `full`).
+        Connect { peer: u64, seed: u64, full: bool },
+        Have { peer: u64, index: u32 },
+        Pick { peer: u64, max: usize },
+        /// The peer delivers its `k`-th outstanding request.
+        Deliver { peer: u64, k: usize },
+        /// The peer rejects / times out on its `k`-th outstanding request.
+        Release { peer: u64, k: usize },
+        /// A valid block nobody asked this peer for (late data after a timeout).
+        Unrequested { peer: u64, index: u32, block: u32 },
+        Gone { peer: u64 },
+        /// The hash check of the `k`-th piece awaiting it ends.
+        Verify { k: usize, pass: bool },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let peer = 1..=PEERS;
+        prop_oneof![
+            1 => (peer.clone(), any::<u64>(), any::<bool>()).prop_map(|(peer, seed, full)| Op::Connect { peer, seed, full }),
+            1 => (peer.clone(), 0..40u32).prop_map(|(peer, index)| Op::Have { peer, index }),
+            3 => (peer.clone(), 1..20usize).prop_map(|(peer, max)| Op::Pick { peer, max }),
+            4 => (peer.clone(), any::<usize>()).prop_map(|(peer, k)| Op::Deliver { peer, k }),
+            1 => (peer.clone(), any::<usize>()).prop_map(|(peer, k)| Op::Release { peer, k }),
+            1 => (peer.clone(), 0..40u32, 0..4u32).prop_map(|(peer, index, block)| Op::Unrequested { peer, index, block }),
+            1 => (peer).prop_map(|peer| Op::Gone { peer }),
+            2 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(k, pass)| Op::Verify { k, pass }),
+        ]
+    }
+
+    #[derive(Default, Clone)]
+    struct PeerModel {
+        have: Option<Bitfield>,
+        outstanding: Vec<BlockRef>,
+    }
+
+    struct World {
+        p: Picker,
+        peers: Vec<PeerModel>,
+    }
+
+    impl World {
+        fn remove_outstanding(&mut self, peer: u64, r: &BlockRef) {
+            let o = &mut self.peers[peer as usize].outstanding;
+            if let Some(pos) = o.iter().position(|x| x == r) {
+                o.remove(pos);
+            }
+        }
+
+        /// What a peer session does with a received block (see `peer::Session::on_block`).
+        fn receive(&mut self, peer: u64, r: BlockRef) {
+            self.remove_outstanding(peer, &r);
+            if let BlockOutcome::New { cancel, piece_complete } = self.p.block_received(peer, &r) {
+                for other in cancel {
+                    assert_ne!(other, peer);
+                    self.remove_outstanding(other, &r);
+                }
+                assert_eq!(piece_complete, self.p.state(r.index) == Some(PieceState::Verifying));
+            }
+        }
+
+        fn apply(&mut self, op: Op) {
+            let n = self.p.piece_count();
+            match op {
+                Op::Connect { peer, seed, full } => {
+                    if self.peers[peer as usize].have.is_some() {
+                        return;
+                    }
+                    let mut have = Bitfield::new(n);
+                    for i in 0..n {
+                        if full || (seed >> (i % 64)) & 1 == 1 {
+                            have.set(i);
+                        }
+                    }
+                    self.p.peer_bitfield(&have);
+                    self.peers[peer as usize].have = Some(have);
+                }
+                Op::Have { peer, index } => {
+                    let index = index % n;
+                    if let Some(have) = &mut self.peers[peer as usize].have
+                        && have.set(index)
+                    {
+                        self.p.peer_has(index);
+                    }
+                }
+                Op::Pick { peer, max } => {
+                    let Some(have) = self.peers[peer as usize].have.clone() else { return };
+                    let mut out = Vec::new();
+                    self.p.pick(peer, &have, max, &mut out);
+                    assert!(out.len() <= max || out.iter().all(|r| self.p.on_parole(r.index)));
+                    let mut seen = std::collections::HashSet::new();
+                    for r in &out {
+                        assert!(seen.insert(*r), "{r:?} twice in one pick");
+                        assert!(self.p.is_valid_block(r), "{r:?} is not a block");
+                        assert!(have.get(r.index), "{r:?} from a peer without the piece");
+                        assert!(!self.peers[peer as usize].outstanding.contains(r), "{r:?} re-requested from the same peer");
+                        let elsewhere = self.peers.iter().filter(|m| m.outstanding.contains(r)).count();
+                        if elsewhere > 0 {
+                            assert!(self.p.in_endgame(), "{r:?} requested twice outside endgame");
+                            assert!(elsewhere < ENDGAME_MAX_REQUESTERS);
+                        }
+                    }
+                    self.peers[peer as usize].outstanding.extend(out);
+                }
+                Op::Deliver { peer, k } => {
+                    let o = &self.peers[peer as usize].outstanding;
+                    if o.is_empty() {
+                        return;
+                    }
+                    let r = o[k % o.len()];
+                    self.receive(peer, r);
+                }
+                Op::Release { peer, k } => {
+                    let o = &mut self.peers[peer as usize].outstanding;
+                    if o.is_empty() {
+                        return;
+                    }
+                    let r = o.remove(k % o.len());
+                    self.p.release(peer, &r);
+                }
+                Op::Unrequested { peer, index, block } => {
+                    if self.peers[peer as usize].have.is_none() {
+                        return;
+                    }
+                    let index = index % n;
+                    let r = self.p.block_ref(index, block % self.p.block_count(index));
+                    if self.peers[peer as usize].outstanding.contains(&r) {
+                        return;
+                    }
+                    assert!(self.p.is_valid_block(&r));
+                    self.receive(peer, r);
+                }
+                Op::Gone { peer } => {
+                    let m = std::mem::take(&mut self.peers[peer as usize]);
+                    for r in &m.outstanding {
+                        self.p.release(peer, r);
+                    }
+                    if let Some(have) = m.have {
+                        self.p.peer_gone(&have);
+                    }
+                }
+                Op::Verify { k, pass } => {
+                    let verifying: Vec<u32> =
+                        (0..n).filter(|i| self.p.state(*i) == Some(PieceState::Verifying)).collect();
+                    if verifying.is_empty() {
+                        return;
+                    }
+                    let index = verifying[k % verifying.len()];
+                    if pass {
+                        self.p.mark_verified(index);
+                    } else {
+                        self.p.mark_failed(index);
+                    }
+                }
+            }
+        }
+
+        /// The picker's bookkeeping agrees with itself and with the peers' requests.
+        fn check(&self) {
+            let p = &self.p;
+            let n = p.piece_count();
+            let mut missing = 0;
+            let mut wanted_left = 0;
+            for i in 0..n {
+                let s = p.state[i as usize];
+                assert_eq!(s == PieceState::Verified, p.verified.get(i), "piece {i}: {s:?} vs verified bit");
+                let partial = p.partial.get(&i);
+                assert_eq!(
+                    partial.is_some(),
+                    matches!(s, PieceState::InFlight | PieceState::Verifying),
+                    "piece {i}: {s:?} vs partial"
+                );
+                missing += u32::from(s == PieceState::Missing);
+                wanted_left += u32::from(!matches!(s, PieceState::Verified | PieceState::Unwanted));
+                if let Some(part) = partial {
+                    let received = part.blocks.iter().filter(|b| matches!(b, Block::Received(_))).count();
+                    let unrequested = part.blocks.iter().filter(|b| **b == Block::Missing).count();
+                    assert_eq!(part.received as usize, received);
+                    assert_eq!(part.unrequested as usize, unrequested);
+                    assert_eq!(s == PieceState::Verifying, received == part.blocks.len());
+                    for (b, block) in part.blocks.iter().enumerate() {
+                        if let Block::Requested(peers) = block {
+                            assert!(!peers.is_empty() && peers.len() <= ENDGAME_MAX_REQUESTERS);
+                            let r = p.block_ref(i, b as u32);
+                            for k in peers {
+                                assert!(
+                                    self.peers[*k as usize].outstanding.contains(&r),
+                                    "picker thinks peer {k} has {r:?} outstanding"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            assert_eq!(p.missing, missing);
+            assert_eq!(p.wanted_left, wanted_left);
+            for (k, m) in self.peers.iter().enumerate() {
+                for r in &m.outstanding {
+                    let b = (r.begin / BLOCK_SIZE) as usize;
+                    let requested = p.partial.get(&r.index).map(|part| &part.blocks[b]);
+                    assert!(
+                        matches!(requested, Some(Block::Requested(ps)) if ps.contains(&(k as u64))),
+                        "peer {k} waits for {r:?}, picker says {requested:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn invariants_hold_and_a_seed_finishes_the_job(
+            pieces in 1..12u32,
+            short in 0..BLOCK_SIZE,
+            blocks_per_piece in 1..4u32,
+            ops in proptest::collection::vec(op(), 0..120),
+            seed in any::<u64>(),
+        ) {
+            let pl = blocks_per_piece * BLOCK_SIZE;
+            let total = (pieces as u64 * pl as u64).saturating_sub(short as u64).max(1);
+            let mut w = World {
+                p: Picker::new(pl, total, None, seed),
+                peers: vec![PeerModel::default(); PEERS as usize + 2],
+            };
+            for op in ops {
+                w.apply(op);
+                w.check();
+            }
+            // Liveness: everyone leaves, a fresh seed arrives; it alone must be able to finish
+            // every piece (no piece stuck with a departed owner, no block stuck as requested).
+            for peer in 1..=PEERS {
+                w.apply(Op::Gone { peer });
+            }
+            let seed_peer = PEERS + 1;
+            w.apply(Op::Connect { peer: seed_peer, seed: 0, full: true });
+            for _ in 0..200 {
+                if w.p.is_complete() {
+                    break;
+                }
+                w.apply(Op::Pick { peer: seed_peer, max: 64 });
+                while !w.peers[seed_peer as usize].outstanding.is_empty() {
+                    w.apply(Op::Deliver { peer: seed_peer, k: 0 });
+                }
+                while (0..w.p.piece_count()).any(|i| w.p.state(i) == Some(PieceState::Verifying)) {
+                    w.apply(Op::Verify { k: 0, pass: true });
+                }
+                w.check();
+            }
+            prop_assert!(w.p.is_complete(), "a seed could not finish: states {:?}", w.p.state);
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The disk workers: per torrent, one thread writes received blocks and another hashes
-//! completed pieces, so file I/O and SHA-1 never run on the peer tasks.
+//! pieces (from the written blocks while they arrive in order, else by reading the piece
+//! back), so file I/O and SHA-1 never run on the peer tasks.
 //!
 //! Jobs run in FIFO order, which is what makes `Verify` safe: by the time a piece's `Verify`
 //! job runs, every `Write` of its blocks that was queued before it has hit the file. Blocks go
@@ -9,6 +10,8 @@
 use crate::engine::storage::Storage;
 use crate::proto::message::BLOCK_SIZE;
 use bytes::Bytes;
+use sha1::{Digest, Sha1};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -37,7 +40,6 @@ pub const DISK_QUEUE: usize = 1024;
 
 /// SHA-1 of each 16 KiB block of `piece` as stored.
 fn hash_blocks(storage: &Storage, piece: u32) -> std::io::Result<Vec<[u8; 20]>> {
-    use sha1::{Digest, Sha1};
     let size = storage.piece_size(piece);
     let mut out = Vec::new();
     let mut buf = vec![0u8; BLOCK_SIZE as usize];
@@ -51,67 +53,165 @@ fn hash_blocks(storage: &Storage, piece: u32) -> std::io::Result<Vec<[u8; 20]>> 
     Ok(out)
 }
 
-/// Hash `piece` as stored; on a mismatch or when asked, also each block.
-fn verify(storage: &Storage, piece: u32, expected: [u8; 20], block_hashes: bool) -> DiskResult {
-    let checked = storage.hash_piece(piece).and_then(|h| {
-        let ok = h == expected;
-        let blocks = if !ok || block_hashes { Some(hash_blocks(storage, piece)?) } else { None };
-        Ok(DiskResult::Verified { piece, ok, blocks })
-    });
-    checked.unwrap_or_else(|e| DiskResult::Error(format!("read piece {piece} for hashing: {e}")))
+/// What the writer hands the hasher, in write order.
+enum HashJob {
+    /// A block that is now in the page cache; hashed from memory when it extends the piece's
+    /// in-order prefix, so most pieces are never read back.
+    Written { piece: u32, begin: u32, data: Bytes },
+    Verify { piece: u32, expected: [u8; 20], block_hashes: bool },
+}
+
+/// Written blocks waiting for the hasher: at 16 KiB each, 4 MiB.
+const HASH_QUEUE: usize = 256;
+
+/// Out-of-order blocks kept for the in-order hash, across all pieces; beyond this a piece is
+/// hashed by reading it back instead (correct either way, just slower).
+const PENDING_LIMIT: usize = 4 * 1024 * 1024;
+
+/// SHA-1 of a piece fed with its blocks as they are written.
+struct Progress {
+    sha: Sha1,
+    /// Bytes `0..next` of the piece are in `sha`.
+    next: u32,
+    /// Blocks past `next`, waiting for the gap to fill.
+    pending: BTreeMap<u32, Bytes>,
+    /// Gave up (too much waiting): hash from disk at verify time.
+    abandoned: bool,
+}
+
+/// The hasher thread's state: in-order progress per piece, and a buffer for read-backs.
+struct Hasher {
+    storage: Arc<Storage>,
+    progress: HashMap<u32, Progress>,
+    pending_bytes: usize,
+    buf: Vec<u8>,
+}
+
+impl Hasher {
+    fn new(storage: Arc<Storage>) -> Hasher {
+        Hasher { storage, progress: HashMap::new(), pending_bytes: 0, buf: Vec::new() }
+    }
+
+    fn written(&mut self, piece: u32, begin: u32, data: Bytes) {
+        let p = self.progress.entry(piece).or_insert_with(|| Progress {
+            sha: Sha1::new(),
+            next: 0,
+            pending: BTreeMap::new(),
+            abandoned: false,
+        });
+        if p.abandoned {
+            return;
+        }
+        if begin != p.next {
+            if begin < p.next || self.pending_bytes + data.len() > PENDING_LIMIT {
+                // rewritten or too far ahead: not worth memory; read back at verify time
+                p.abandoned = true;
+                self.pending_bytes -= p.pending.values().map(Bytes::len).sum::<usize>();
+                p.pending.clear();
+            } else {
+                self.pending_bytes += data.len();
+                p.pending.insert(begin, data);
+            }
+            return;
+        }
+        p.sha.update(&data);
+        p.next += data.len() as u32;
+        while let Some(block) = p.pending.remove(&p.next) {
+            self.pending_bytes -= block.len();
+            p.sha.update(&block);
+            p.next += block.len() as u32;
+        }
+    }
+
+    fn verify(&mut self, piece: u32, expected: [u8; 20], block_hashes: bool) -> DiskResult {
+        let progress = self.progress.remove(&piece);
+        if let Some(p) = &progress {
+            self.pending_bytes -= p.pending.values().map(Bytes::len).sum::<usize>();
+        }
+        let size = self.storage.piece_size(piece);
+        let digest = match progress {
+            Some(p) if !p.abandoned && p.next == size => Ok(p.sha.finalize().into()),
+            _ => self.storage.hash_piece_with(piece, &mut self.buf),
+        };
+        let checked = digest.and_then(|h: [u8; 20]| {
+            let ok = h == expected;
+            let blocks = if !ok || block_hashes { Some(hash_blocks(&self.storage, piece)?) } else { None };
+            Ok(DiskResult::Verified { piece, ok, blocks })
+        });
+        checked.unwrap_or_else(|e| DiskResult::Error(format!("read piece {piece} for hashing: {e}")))
+    }
+
+    fn run(&mut self, job: HashJob) -> Option<DiskResult> {
+        match job {
+            HashJob::Written { piece, begin, data } => {
+                self.written(piece, begin, data);
+                None
+            }
+            HashJob::Verify { piece, expected, block_hashes } => Some(self.verify(piece, expected, block_hashes)),
+        }
+    }
 }
 
 /// Start the disk thread and its hasher; both end when every sender is dropped.
 ///
-/// The disk thread writes blocks in arrival order. A `Verify` job is handed to the hasher
-/// thread only when the disk thread reaches it, i.e. after every earlier write of that piece
-/// is in the page cache; hashing then runs on the other core while writes go on. (Nothing can
-/// write the piece again before its result is in: it is `Verifying` in the picker.)
+/// The disk thread writes blocks in arrival order and passes each written block (shared, not
+/// copied) and each `Verify` to the hasher thread in that same order, so by the time a piece's
+/// `Verify` reaches the hasher every block of it is on disk and was offered to the hash. Blocks
+/// that arrived in order are hashed from memory as they come; a piece with gaps falls back to
+/// reading itself back. Hashing runs on the other core while writes go on. (Nothing can write
+/// the piece again before its result is in: it is `Verifying` in the picker.)
 pub fn spawn_disk(
     storage: Arc<Storage>,
     results: mpsc::UnboundedSender<DiskResult>,
 ) -> mpsc::Sender<DiskJob> {
     let (tx, mut rx) = mpsc::channel::<DiskJob>(DISK_QUEUE);
-    let (hash_tx, hash_rx) = std::sync::mpsc::channel::<(u32, [u8; 20], bool)>();
-    {
-        let storage = storage.clone();
-        let results = results.clone();
-        let spawned = std::thread::Builder::new().name("fast-peer-hash".into()).spawn(move || {
-            while let Ok((piece, expected, block_hashes)) = hash_rx.recv() {
-                if results.send(verify(&storage, piece, expected, block_hashes)).is_err() {
-                    break;
-                }
+    // bounded, so a hasher that falls behind slows the writer (and through the disk queue the
+    // peers) instead of piling up blocks in memory
+    let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<HashJob>(HASH_QUEUE);
+    let mut hasher = Hasher::new(storage.clone());
+    let results_h = results.clone();
+    let hasher_thread = std::thread::Builder::new().name("fast-peer-hash".into()).spawn(move || {
+        while let Ok(job) = hash_rx.recv() {
+            if let Some(r) = hasher.run(job)
+                && results_h.send(r).is_err()
+            {
+                break;
             }
-        });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start hasher thread: {e}");
         }
+    });
+    if let Err(e) = hasher_thread {
+        tracing::error!("cannot start hasher thread: {e}");
     }
+    let mut inline: Option<Hasher> = None;
     let spawned = std::thread::Builder::new().name("fast-peer-disk".into()).spawn(move || {
         let mut failed = false;
         while let Some(job) = rx.blocking_recv() {
             if failed {
                 continue; // drain; the torrent is already stopping
             }
-            match job {
+            let next = match job {
                 DiskJob::Write { piece, begin, data } => {
                     if let Err(e) = storage.write_block(piece, begin, &data) {
                         failed = true;
                         if results.send(DiskResult::Error(format!("write piece {piece} at {begin}: {e}"))).is_err() {
                             break;
                         }
+                        continue;
                     }
+                    HashJob::Written { piece, begin, data }
                 }
-                DiskJob::Verify { piece, expected, block_hashes } => {
-                    if let Err(std::sync::mpsc::SendError((piece, expected, block_hashes))) =
-                        hash_tx.send((piece, expected, block_hashes))
-                    {
-                        // no hasher thread: hash here
-                        if results.send(verify(&storage, piece, expected, block_hashes)).is_err() {
-                            break;
-                        }
-                    }
-                }
+                DiskJob::Verify { piece, expected, block_hashes } => HashJob::Verify { piece, expected, block_hashes },
+            };
+            let job = match hash_tx.send(next) {
+                Ok(()) => continue,
+                Err(std::sync::mpsc::SendError(job)) => job, // the hasher thread is gone
+            };
+            // no hasher thread (it could not start): hash here
+            let hasher = inline.get_or_insert_with(|| Hasher::new(storage.clone()));
+            if let Some(r) = hasher.run(job)
+                && results.send(r).is_err()
+            {
+                break;
             }
         }
     });
@@ -119,4 +219,100 @@ pub fn spawn_disk(
         tracing::error!("cannot start disk thread: {e}");
     }
     tx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::storage::OutputTarget;
+
+    const PL: u32 = 4 * BLOCK_SIZE;
+
+    /// A 2.5-piece torrent and an open storage for it in a temp dir.
+    fn setup() -> (tempfile::TempDir, crate::proto::metainfo::Info, Vec<u8>, Arc<Storage>) {
+        let (info, data) = crate::engine::storage::tests::single(2 * PL as u64 + PL as u64 / 2, PL, 11);
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = Arc::new(Storage::open(&info, &OutputTarget::Exact(tmp.path().join("f"))).unwrap());
+        (tmp, info, data, storage)
+    }
+
+    fn block(data: &[u8], piece: u32, begin: u32, size: u32) -> Bytes {
+        let start = (piece * PL + begin) as usize;
+        let end = (start + BLOCK_SIZE as usize).min((piece * PL + size) as usize);
+        Bytes::copy_from_slice(&data[start..end])
+    }
+
+    /// Write `order` blocks of `piece` to storage and feed the hasher, then verify.
+    fn write_and_verify(h: &mut Hasher, info: &crate::proto::metainfo::Info, data: &[u8], piece: u32, order: &[u32]) -> bool {
+        let size = info.piece_size(piece);
+        for &b in order {
+            let d = block(data, piece, b * BLOCK_SIZE, size);
+            h.storage.write_block(piece, b * BLOCK_SIZE, &d).unwrap();
+            h.written(piece, b * BLOCK_SIZE, d);
+        }
+        let expected = info.piece_hashes[piece as usize];
+        matches!(h.verify(piece, expected, false), DiskResult::Verified { ok: true, .. })
+    }
+
+    #[test]
+    fn in_order_and_shuffled_blocks_hash_to_the_piece() {
+        let (_tmp, info, data, storage) = setup();
+        let mut h = Hasher::new(storage);
+        assert!(write_and_verify(&mut h, &info, &data, 0, &[0, 1, 2, 3]));
+        assert!(write_and_verify(&mut h, &info, &data, 1, &[2, 0, 3, 1]));
+        assert!(write_and_verify(&mut h, &info, &data, 2, &[1, 0])); // short last piece
+        assert!(h.progress.is_empty() && h.pending_bytes == 0);
+    }
+
+    #[test]
+    fn hashing_from_memory_does_not_need_the_disk_copy() {
+        // Proof that the in-order path hashes the blocks themselves: piece 0's blocks are fed
+        // to the hasher but never written to the file, yet it verifies; piece 1 has a gap
+        // (block 1 never offered), so it is read back from the file, which lacks it.
+        let (_tmp, info, data, storage) = setup();
+        let mut h = Hasher::new(storage.clone());
+        for b in 0..4 {
+            h.written(0, b * BLOCK_SIZE, block(&data, 0, b * BLOCK_SIZE, PL));
+        }
+        let expected = info.piece_hashes[0 as usize];
+        assert!(matches!(h.verify(0, expected, false), DiskResult::Verified { ok: true, .. }));
+        for b in [0, 2, 3] {
+            h.written(1, b * BLOCK_SIZE, block(&data, 1, b * BLOCK_SIZE, PL));
+        }
+        let expected = info.piece_hashes[1 as usize];
+        assert!(matches!(h.verify(1, expected, false), DiskResult::Verified { ok: false, .. } | DiskResult::Error(_)));
+        assert_eq!(h.pending_bytes, 0, "pending blocks of a verified piece are released");
+    }
+
+    #[test]
+    fn a_corrupt_block_fails_and_names_its_block() {
+        let (_tmp, info, data, storage) = setup();
+        let mut h = Hasher::new(storage);
+        let mut bad = data.clone();
+        bad[(PL + BLOCK_SIZE + 5) as usize] ^= 0xff;
+        for b in 0..4 {
+            let d = block(&bad, 1, b * BLOCK_SIZE, PL);
+            h.storage.write_block(1, b * BLOCK_SIZE, &d).unwrap();
+            h.written(1, b * BLOCK_SIZE, d);
+        }
+        let expected = info.piece_hashes[1 as usize];
+        let DiskResult::Verified { ok, blocks: Some(blocks), .. } = h.verify(1, expected, false) else {
+            panic!("expected a failed verify with block hashes")
+        };
+        assert!(!ok);
+        let good: [u8; 20] = Sha1::digest(&data[(PL + BLOCK_SIZE) as usize..(PL + 2 * BLOCK_SIZE) as usize]).into();
+        assert_ne!(blocks[1], good);
+        let good0: [u8; 20] = Sha1::digest(&data[PL as usize..(PL + BLOCK_SIZE) as usize]).into();
+        assert_eq!(blocks[0], good0);
+    }
+
+    #[test]
+    fn too_many_waiting_blocks_fall_back_to_reading_back() {
+        let (_tmp, info, data, storage) = setup();
+        let mut h = Hasher::new(storage);
+        h.pending_bytes = PENDING_LIMIT; // as if other pieces filled the budget
+        assert!(write_and_verify(&mut h, &info, &data, 0, &[3, 2, 1, 0]));
+        assert!(h.progress.is_empty());
+        assert_eq!(h.pending_bytes, PENDING_LIMIT);
+    }
 }

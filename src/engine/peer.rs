@@ -413,8 +413,7 @@ impl Session {
     }
 
     async fn process_input(&mut self, inbuf: &mut BytesMut) -> Result<(), PeerError> {
-        while let Some((msg, n)) = Message::decode(inbuf, self.max_message_len)? {
-            inbuf.advance(n);
+        while let Some(msg) = Message::decode_from(inbuf, self.max_message_len)? {
             self.handle(msg).await?;
         }
         Ok(())

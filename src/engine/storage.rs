@@ -573,7 +573,7 @@ fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::proto::metainfo::FileEntry;
     use proptest::prelude::*;
@@ -651,7 +651,8 @@ mod tests {
         )
     }
 
-    fn single(len: u64, piece_length: u32, seed: u64) -> (Info, Vec<u8>) {
+    /// A one-file torrent of `len` pseudo-random bytes (also used by the disk tests).
+    pub(crate) fn single(len: u64, piece_length: u32, seed: u64) -> (Info, Vec<u8>) {
         let data = bytes(len as usize, seed);
         (
             info_for(

@@ -39,7 +39,7 @@ fn peer(port: u16, id: &[u8; 20], rate: f64, in_flight: Vec<u32>) -> PeerSnapsho
     PeerSnapshot {
         addr: addr(port),
         peer_id: PeerId(*id),
-        incoming: port % 2 == 0,
+        incoming: port.is_multiple_of(2),
         am_choking: true,
         am_interested: true,
         peer_choking: false,
@@ -77,8 +77,8 @@ fn torrent(id: u64, n: u32) -> TorrentSnapshot {
             *p = PieceView::Verified;
         }
     }
-    for i in 5..8.min(n as usize) {
-        pieces[i] = PieceView::Requested;
+    for p in pieces.iter_mut().take(8).skip(5) {
+        *p = PieceView::Requested;
     }
     if n > 3 {
         pieces[3] = PieceView::Failed;

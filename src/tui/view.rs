@@ -160,7 +160,7 @@ pub fn duration(d: Duration) -> String {
         format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
     } else if s >= 60 {
         format!("{}m{:02}s", s / 60, s % 60)
-    } else if d.as_millis() < 10_000 && d.as_millis() % 1000 != 0 {
+    } else if d.as_millis() < 10_000 && !d.as_millis().is_multiple_of(1000) {
         format!("{:.1}s", d.as_secs_f64())
     } else {
         format!("{s}s")

@@ -18,7 +18,7 @@ command -v xterm >/dev/null || need+=(xterm)
 command -v xwd >/dev/null || need+=(x11-apps)
 command -v convert >/dev/null || need+=(imagemagick)
 command -v tmux >/dev/null || need+=(tmux)
-fc-list 2>/dev/null | grep -qi "dejavu sans mono" || need+=(fonts-dejavu-core)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || need+=(fonts-dejavu-core)
 if [ "${#need[@]}" -gt 0 ]; then
     apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
 fi
@@ -74,7 +74,7 @@ key r; shot 2-pieces-rarity; key r
 key 3; shot 3-peers
 key 8; shot 8-handshake
 key 4; shot 4-dht
-wait_for "seeding" 120
+wait_for "complete: fast-peer-demo" 120
 key 6; key o; key -l "$(ls "$work"/demo/*.torrent)"; key Enter
 wait_for "info hash" 10; shot 6-decode
 key 7

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Key-to-screen latency of the dashboard while the engine downloads at full speed.
+#
+# Starts `fast-peer demo --fast --size MIB` (unlimited seeders on 127.0.0.1) in a detached tmux
+# session, waits until the download runs, then N times: sends a pane key with tmux send-keys
+# and polls capture-pane until the new pane's title is on screen. Prints each sample and the
+# median / p90 / max in ms. The numbers include tmux's own round trips (a capture-pane call
+# costs about a millisecond), so they are an upper bound.
+#
+#   bash scripts/tui_latency.sh [MIB=1024] [N=40]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size=${1:-1024}
+n=${2:-40}
+bin=target/release/fast-peer
+[ -x "$bin" ] || cargo build --release
+work=$(mktemp -d)
+sock="fast-peer-latency-$$"
+trap 'tmux -L "$sock" kill-server 2>/dev/null || true; rm -rf "$work"' EXIT
+tmux -L "$sock" -f /dev/null new-session -d -s lat -x 120 -y 40 \
+    "$bin demo --fast --size $size --dir $work/demo --log $work/tui.log"
+python3 - "$sock" "$n" <<'PY'
+import subprocess, sys, time, statistics
+sock, n = sys.argv[1], int(sys.argv[2])
+def tmux(*a):
+    return subprocess.run(["tmux", "-L", sock, *a], capture_output=True, text=True).stdout
+def screen():
+    return tmux("capture-pane", "-p", "-t", "lat")
+deadline = time.time() + 120
+while "downloading" not in screen():
+    if time.time() > deadline:
+        sys.exit("the download never showed: " + screen())
+    time.sleep(0.05)
+samples = []
+panes = [("3", "Peers of"), ("2", "Pieces:"), ("1", "Torrents (")]
+for i in range(n):
+    key, marker = panes[i % len(panes)]
+    t0 = time.perf_counter()
+    tmux("send-keys", "-t", "lat", key)
+    while marker not in screen():
+        if time.perf_counter() - t0 > 5:
+            sys.exit(f"key {key}: {marker!r} never showed")
+    samples.append((time.perf_counter() - t0) * 1000)
+    s = screen()
+    rate = next((l for l in s.splitlines() if "↓" in l), "").strip()[:40]
+    print(f"key {key}: {samples[-1]:6.1f} ms   status: {rate}")
+    time.sleep(0.1)
+samples.sort()
+print(f"samples {len(samples)}: median {statistics.median(samples):.1f} ms, "
+      f"p90 {samples[int(len(samples) * 0.9) - 1]:.1f} ms, max {samples[-1]:.1f} ms")
+still = "downloading" in screen()
+print("engine still downloading at the end:", still)
+PY

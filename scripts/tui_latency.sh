@@ -40,6 +40,9 @@ for i in range(n):
     while marker not in screen():
         if time.perf_counter() - t0 > 5:
             sys.exit(f"key {key}: {marker!r} never showed")
+        # a short pause between polls: a tight loop of tmux clients would steal the CPU
+        # the dashboard needs
+        time.sleep(0.002)
     samples.append((time.perf_counter() - t0) * 1000)
     s = screen()
     rate = next((l for l in s.splitlines() if "↓" in l), "").strip()[:40]

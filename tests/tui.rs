@@ -447,6 +447,11 @@ fn help_overlay_is_the_key_table() {
     for b in KEYS {
         assert!(s.contains(b.help), "help lists {:?}: {s}", b.help);
     }
+    // at 80x24 the table goes into columns: every key is still there
+    let s = screen(&app, 80, 24);
+    for b in KEYS {
+        assert!(s.contains(b.label), "help at 80x24 lists {:?}: {s}", b.label);
+    }
     app.handle_key(key('x'));
     assert!(!app.help, "any key closes the help");
 }

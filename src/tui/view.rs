@@ -110,29 +110,36 @@ fn render_dialog(d: &Dialog, area: Rect, buf: &mut Buffer) {
         .render(r, buf);
 }
 
+/// The key table, in as many side-by-side columns as the height requires (so that the whole
+/// table fits an 80x24 terminal).
 fn render_help(_app: &App, area: Rect, buf: &mut Buffer) {
-    let rows: Vec<Row> = KEYS
-        .iter()
-        .map(|b| {
-            Row::new(vec![
-                Span::styled(b.label, theme::key()),
-                Span::styled(b.scope.label(), theme::dim()),
-                Span::raw(b.help),
-            ])
-        })
-        .collect();
-    let r = centered(area, 90, KEYS.len() as u16 + 3);
+    let per_column = (area.height.saturating_sub(3) as usize).max(1);
+    let columns = KEYS.len().div_ceil(per_column).max(1);
+    let rows_used = KEYS.len().div_ceil(columns);
+    let r = centered(area, (90 * columns as u16).min(area.width), rows_used as u16 + 3);
     Clear.render(r, buf);
-    Table::new(rows, [Constraint::Length(12), Constraint::Length(11), Constraint::Min(10)])
-        .header(Row::new(vec!["key", "where", "what"]).style(theme::header()))
-        .style(theme::overlay())
-        .block(
-            Block::new()
-                .borders(Borders::ALL)
-                .border_style(theme::border_focused())
-                .title(" keys (any key closes) "),
-        )
-        .render(r, buf);
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(theme::border_focused())
+        .title(" keys (any key closes) ")
+        .style(theme::overlay());
+    let inner = block.inner(r);
+    block.render(r, buf);
+    let constraints = vec![Constraint::Ratio(1, columns as u32); columns];
+    let areas = Layout::horizontal(constraints).split(inner);
+    for (chunk, col_area) in KEYS.chunks(rows_used).zip(areas.iter()) {
+        let rows: Vec<Row> = chunk
+            .iter()
+            .map(|b| {
+                let help = if columns > 1 { b.help.to_string() } else { format!("{} ({})", b.help, b.scope.label()) };
+                Row::new(vec![Span::styled(b.label, theme::key()), Span::raw(help)])
+            })
+            .collect();
+        Table::new(rows, [Constraint::Length(10), Constraint::Min(10)])
+            .header(Row::new(vec!["key", "what"]).style(theme::header()))
+            .style(theme::overlay())
+            .render(*col_area, buf);
+    }
 }
 
 /// A bordered block titled for a pane.

@@ -109,3 +109,40 @@ fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
     // logs went to the file, not to the screen
     assert!(std::fs::metadata(&log).is_ok(), "log file written");
 }
+
+#[test]
+fn demo_dashboard_redraws_on_resize_and_ctrl_c_restores_the_terminal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux { socket: format!("fast-peer-e2e-resize-{}", std::process::id()) };
+    let command = format!(
+        "{} demo --size 8 --dir {} --log {}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
+        bin().display(),
+        dir.path().join("demo").display(),
+        dir.path().join("tui.log").display()
+    );
+    let out = tmux.cmd(&["new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", &command]);
+    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+    tmux.wait_for(60, "the dashboard", |s| s.contains("1 Torrents") && s.contains("fast-peer-demo"));
+
+    // smaller: the frame is redrawn at the new size (the status bar's help hint moves)
+    assert!(tmux.cmd(&["resize-window", "-t", "e2e", "-x", "80", "-y", "24"]).status.success());
+    let s = tmux.wait_for(10, "a redraw at 80x24", |s| {
+        s.lines().count() == 24 && s.lines().any(|l| l.trim_end().ends_with("? help") && l.chars().count() <= 80)
+    });
+    assert!(s.contains("fast-peer-demo"), "{s}");
+    // tiny, then back: no crash, the dashboard comes back
+    for (w, h) in [("4", "2"), ("1", "1"), ("100", "30")] {
+        assert!(tmux.cmd(&["resize-window", "-t", "e2e", "-x", w, "-y", h]).status.success());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    tmux.wait_for(10, "the dashboard after tiny sizes", |s| s.contains("1 Torrents") && s.contains("fast-peer-demo"));
+
+    // Ctrl-C quits at once, even while downloading, and the terminal is restored
+    tmux.keys(&["C-c"]);
+    let s = tmux.wait_for(30, "the exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(!s.contains("1 Torrents"), "{s}");
+    let alt = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+    assert!(s.lines().any(|l| l.trim() == "icanon"), "raw mode was switched off: {s}");
+}

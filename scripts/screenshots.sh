@@ -42,7 +42,7 @@ sleep 1
 export DISPLAY="$display"
 # the demo inside tmux inside xterm: tmux lets the script send keys to the dashboard
 tmux -L "$sock" -f /dev/null new-session -d -s shots -x 140 -y 42 \
-    "$bin demo --size 24 --dir $work/demo --log $work/tui.log"
+    "$bin demo --size 96 --dir $work/demo --log $work/tui.log"
 tmux -L "$sock" set -g status off
 xterm -geometry 140x42+0+0 -fa 'DejaVu Sans Mono' -fs 11 -bg black -fg gray90 \
     -e tmux -L "$sock" attach -t shots &
@@ -67,14 +67,14 @@ shot() { # name
 key() { tmux -L "$sock" send-keys -t shots "$@"; }
 
 wait_for "1 Torrents" 90
-sleep 6   # mid-download: pieces, peers and rates moving
+sleep 15  # mid-download: pieces, peers and rates moving
 shot 1-torrents
 key 2; shot 2-pieces
 key r; shot 2-pieces-rarity; key r
 key 3; shot 3-peers
 key 8; shot 8-handshake
 key 4; shot 4-dht
-wait_for "complete: fast-peer-demo" 120
+wait_for "complete: fast-peer-demo" 240
 key 6; key o; key -l "$(ls "$work"/demo/*.torrent)"; key Enter
 wait_for "info hash" 10; shot 6-decode
 key 7

@@ -5,7 +5,7 @@
 //! dropped, and panes clip what they draw to the area they are given. Formatting of sizes,
 //! rates and durations (humansize) lives here.
 
-use super::action::{KEYS, Pane};
+use super::action::{KEYS, Pane, Scope};
 use super::app::{App, Dialog};
 use super::panes;
 use super::theme;
@@ -131,7 +131,11 @@ fn render_help(_app: &App, area: Rect, buf: &mut Buffer) {
         let rows: Vec<Row> = chunk
             .iter()
             .map(|b| {
-                let help = if columns > 1 { b.help.to_string() } else { format!("{} ({})", b.help, b.scope.label()) };
+                let help = match b.scope {
+                    Scope::Global => b.help.to_string(),
+                    scope if columns == 1 => format!("{} (in {})", b.help, scope.label()),
+                    _ => b.help.to_string(),
+                };
                 Row::new(vec![Span::styled(b.label, theme::key()), Span::raw(help)])
             })
             .collect();

@@ -31,26 +31,35 @@ while "downloading" not in screen():
     if time.time() > deadline:
         sys.exit("the download never showed: " + screen())
     time.sleep(0.05)
-samples = []
 panes = [("3", "Peers of"), ("2", "Pieces:"), ("1", "Torrents (")]
-for i in range(n):
-    key, marker = panes[i % len(panes)]
-    t0 = time.perf_counter()
-    tmux("send-keys", "-t", "lat", key)
-    while marker not in screen():
-        if time.perf_counter() - t0 > 5:
-            sys.exit(f"key {key}: {marker!r} never showed")
-        # a short pause between polls: a tight loop of tmux clients would steal the CPU
-        # the dashboard needs
-        time.sleep(0.002)
-    samples.append((time.perf_counter() - t0) * 1000)
-    s = screen()
-    rate = next((l for l in s.splitlines() if "↓" in l), "").strip()[:40]
-    print(f"key {key}: {samples[-1]:6.1f} ms   status: {rate}")
-    time.sleep(0.1)
-samples.sort()
-print(f"samples {len(samples)}: median {statistics.median(samples):.1f} ms, "
-      f"p90 {samples[int(len(samples) * 0.9) - 1]:.1f} ms, max {samples[-1]:.1f} ms")
-still = "downloading" in screen()
-print("engine still downloading at the end:", still)
+def measure(count, label):
+    samples = []
+    for i in range(count):
+        key, marker = panes[i % len(panes)]
+        t0 = time.perf_counter()
+        tmux("send-keys", "-t", "lat", key)
+        while marker not in screen():
+            if time.perf_counter() - t0 > 5:
+                sys.exit(f"key {key}: {marker!r} never showed")
+            # a short pause between polls: a tight loop of tmux clients would steal the CPU
+            # the dashboard needs
+            time.sleep(0.002)
+        samples.append((time.perf_counter() - t0) * 1000)
+        s = screen()
+        rate = next((l for l in s.splitlines() if "↓" in l), "").strip()[:40]
+        print(f"{label} key {key}: {samples[-1]:6.1f} ms   status: {rate}")
+        time.sleep(0.1)
+    samples.sort()
+    print(f"{label}: {len(samples)} samples, median {statistics.median(samples):.1f} ms, "
+          f"p90 {samples[max(int(len(samples) * 0.9) - 1, 0)]:.1f} ms, max {samples[-1]:.1f} ms")
+measure(n, "downloading")
+print("engine still downloading at the end:", "downloading" in screen())
+# baseline: the same measurement once the download is over (tmux's own cost)
+deadline = time.time() + 600
+while "complete:" not in screen():
+    if time.time() > deadline:
+        sys.exit("the download did not complete")
+    time.sleep(0.2)
+time.sleep(1)
+measure(n, "idle")
 PY

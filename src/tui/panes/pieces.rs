@@ -71,7 +71,7 @@ fn cell(t: &TorrentSnapshot, range: std::ops::Range<usize>, rarity: bool, highli
 /// Cells per piece when there are few pieces: up to 4 side by side, so a small torrent
 /// still fills the map.
 pub fn cells_per_piece(n: usize, cells: usize) -> usize {
-    if n == 0 { 1 } else { (cells / n).clamp(1, 4) }
+    cells.checked_div(n).map_or(1, |k| k.clamp(1, 4))
 }
 
 /// Draw the map of `t` into `area` (no border).

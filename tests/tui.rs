@@ -39,7 +39,7 @@ fn peer(port: u16, id: &[u8; 20], rate: f64, in_flight: Vec<u32>) -> PeerSnapsho
     PeerSnapshot {
         addr: addr(port),
         peer_id: PeerId(*id),
-        incoming: port % 2 == 0,
+        incoming: port.is_multiple_of(2),
         am_choking: true,
         am_interested: true,
         peer_choking: false,
@@ -77,8 +77,8 @@ fn torrent(id: u64, n: u32) -> TorrentSnapshot {
             *p = PieceView::Verified;
         }
     }
-    for i in 5..8.min(n as usize) {
-        pieces[i] = PieceView::Requested;
+    for p in pieces.iter_mut().take(8).skip(5) {
+        *p = PieceView::Requested;
     }
     if n > 3 {
         pieces[3] = PieceView::Failed;
@@ -242,15 +242,17 @@ fn piece_map_colours_states_and_lists_endgame_pieces() {
     go(&mut app, Pane::Pieces);
     let s = screen(&app, 100, 30);
     assert!(s.contains("40 pieces"), "{s}");
-    assert!(s.contains("per cell: 1 piece"), "{s}");
+    // 40 pieces in a 64x27 map: each piece takes 4 cells
+    assert!(s.contains("per piece: 4 cells"), "{s}");
     assert!(s.contains("verified 20"), "{s}");
     assert!(s.contains("requested 3"), "{s}");
     assert!(s.contains("failed hash 1"), "{s}");
     // glyphs: one cell per piece, in order
     let row = s.lines().nth(2).expect("map row");
-    let cells: String = row.chars().skip(1).take(40).collect();
-    assert_eq!(&cells[..cells.char_indices().nth(8).map(|(i, _)| i).unwrap_or(0)], "···X·▒▒▒", "{row}");
-    assert!(cells.ends_with(&"█".repeat(20)), "{row}");
+    let cells: String = row.chars().skip(1).take(32).collect();
+    assert_eq!(cells, "············XXXX····▒▒▒▒▒▒▒▒▒▒▒▒", "{row}");
+    let last_row = s.lines().nth(4).expect("third map row");
+    assert!(last_row.chars().skip(1).take(32).all(|c| c == '█'), "{last_row}");
     // endgame: the last pieces and who fetches them
     assert!(s.contains("ENDGAME"), "{s}");
     assert!(s.contains("#5 ← 127.0.0.1:7001"), "{s}");
@@ -446,6 +448,11 @@ fn help_overlay_is_the_key_table() {
     let s = screen(&app, 100, 45);
     for b in KEYS {
         assert!(s.contains(b.help), "help lists {:?}: {s}", b.help);
+    }
+    // at 80x24 the table goes into columns: every key is still there
+    let s = screen(&app, 80, 24);
+    for b in KEYS {
+        assert!(s.contains(b.label), "help at 80x24 lists {:?}: {s}", b.label);
     }
     app.handle_key(key('x'));
     assert!(!app.help, "any key closes the help");

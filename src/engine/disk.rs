@@ -274,12 +274,12 @@ mod tests {
         for b in 0..4 {
             h.written(0, b * BLOCK_SIZE, block(&data, 0, b * BLOCK_SIZE, PL));
         }
-        let expected = info.piece_hashes[0 as usize];
+        let expected = info.piece_hashes[0];
         assert!(matches!(h.verify(0, expected, false), DiskResult::Verified { ok: true, .. }));
         for b in [0, 2, 3] {
             h.written(1, b * BLOCK_SIZE, block(&data, 1, b * BLOCK_SIZE, PL));
         }
-        let expected = info.piece_hashes[1 as usize];
+        let expected = info.piece_hashes[1];
         assert!(matches!(h.verify(1, expected, false), DiskResult::Verified { ok: false, .. } | DiskResult::Error(_)));
         assert_eq!(h.pending_bytes, 0, "pending blocks of a verified piece are released");
     }
@@ -295,7 +295,7 @@ mod tests {
             h.storage.write_block(1, b * BLOCK_SIZE, &d).unwrap();
             h.written(1, b * BLOCK_SIZE, d);
         }
-        let expected = info.piece_hashes[1 as usize];
+        let expected = info.piece_hashes[1];
         let DiskResult::Verified { ok, blocks: Some(blocks), .. } = h.verify(1, expected, false) else {
             panic!("expected a failed verify with block hashes")
         };

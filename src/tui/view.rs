@@ -5,7 +5,7 @@
 //! dropped, and panes clip what they draw to the area they are given. Formatting of sizes,
 //! rates and durations (humansize) lives here.
 
-use super::action::{KEYS, Pane};
+use super::action::{KEYS, Pane, Scope};
 use super::app::{App, Dialog};
 use super::panes;
 use super::theme;
@@ -110,29 +110,40 @@ fn render_dialog(d: &Dialog, area: Rect, buf: &mut Buffer) {
         .render(r, buf);
 }
 
+/// The key table, in as many side-by-side columns as the height requires (so that the whole
+/// table fits an 80x24 terminal).
 fn render_help(_app: &App, area: Rect, buf: &mut Buffer) {
-    let rows: Vec<Row> = KEYS
-        .iter()
-        .map(|b| {
-            Row::new(vec![
-                Span::styled(b.label, theme::key()),
-                Span::styled(b.scope.label(), theme::dim()),
-                Span::raw(b.help),
-            ])
-        })
-        .collect();
-    let r = centered(area, 90, KEYS.len() as u16 + 3);
+    let per_column = (area.height.saturating_sub(3) as usize).max(1);
+    let columns = KEYS.len().div_ceil(per_column).max(1);
+    let rows_used = KEYS.len().div_ceil(columns);
+    let r = centered(area, (90 * columns as u16).min(area.width), rows_used as u16 + 3);
     Clear.render(r, buf);
-    Table::new(rows, [Constraint::Length(12), Constraint::Length(11), Constraint::Min(10)])
-        .header(Row::new(vec!["key", "where", "what"]).style(theme::header()))
-        .style(theme::overlay())
-        .block(
-            Block::new()
-                .borders(Borders::ALL)
-                .border_style(theme::border_focused())
-                .title(" keys (any key closes) "),
-        )
-        .render(r, buf);
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(theme::border_focused())
+        .title(" keys (any key closes) ")
+        .style(theme::overlay());
+    let inner = block.inner(r);
+    block.render(r, buf);
+    let constraints = vec![Constraint::Ratio(1, columns as u32); columns];
+    let areas = Layout::horizontal(constraints).split(inner);
+    for (chunk, col_area) in KEYS.chunks(rows_used).zip(areas.iter()) {
+        let rows: Vec<Row> = chunk
+            .iter()
+            .map(|b| {
+                let help = match b.scope {
+                    Scope::Global => b.help.to_string(),
+                    scope if columns == 1 => format!("{} (in {})", b.help, scope.label()),
+                    _ => b.help.to_string(),
+                };
+                Row::new(vec![Span::styled(b.label, theme::key()), Span::raw(help)])
+            })
+            .collect();
+        Table::new(rows, [Constraint::Length(10), Constraint::Min(10)])
+            .header(Row::new(vec!["key", "what"]).style(theme::header()))
+            .style(theme::overlay())
+            .render(*col_area, buf);
+    }
 }
 
 /// A bordered block titled for a pane.
@@ -160,7 +171,7 @@ pub fn duration(d: Duration) -> String {
         format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
     } else if s >= 60 {
         format!("{}m{:02}s", s / 60, s % 60)
-    } else if d.as_millis() < 10_000 && d.as_millis() % 1000 != 0 {
+    } else if d.as_millis() < 10_000 && !d.as_millis().is_multiple_of(1000) {
         format!("{:.1}s", d.as_secs_f64())
     } else {
         format!("{s}s")

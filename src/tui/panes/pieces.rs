@@ -68,6 +68,12 @@ fn cell(t: &TorrentSnapshot, range: std::ops::Range<usize>, rarity: bool, highli
     }
 }
 
+/// Cells per piece when there are few pieces: up to 4 side by side, so a small torrent
+/// still fills the map.
+pub fn cells_per_piece(n: usize, cells: usize) -> usize {
+    cells.checked_div(n).map_or(1, |k| k.clamp(1, 4))
+}
+
 /// Draw the map of `t` into `area` (no border).
 pub fn render_map(t: &TorrentSnapshot, rarity: bool, highlight: &[u32], area: Rect, buf: &mut Buffer) {
     let n = t.pieces.len();
@@ -76,14 +82,18 @@ pub fn render_map(t: &TorrentSnapshot, rarity: bool, highlight: &[u32], area: Re
         return;
     }
     let per = pieces_per_cell(n, cells);
+    let wide = cells_per_piece(n, cells);
     let used = n.div_ceil(per);
     for c in 0..used {
-        let x = area.x + (c % area.width as usize) as u16;
-        let y = area.y + (c / area.width as usize) as u16;
         let range = c * per..((c + 1) * per).min(n);
         let (ch, style) = cell(t, range, rarity, highlight);
-        if let Some(cell) = buf.cell_mut((x, y)) {
-            cell.set_char(ch).set_style(style);
+        for k in 0..wide {
+            let pos = c * wide + k;
+            let x = area.x + (pos % area.width as usize) as u16;
+            let y = area.y + (pos / area.width as usize) as u16;
+            if let Some(cell) = buf.cell_mut((x, y)) {
+                cell.set_char(ch).set_style(style);
+            }
         }
     }
 }
@@ -115,13 +125,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if side_w == 0 {
         return;
     }
-    let per = pieces_per_cell(n, inner.width as usize * inner.height as usize);
+    let cells = inner.width as usize * inner.height as usize;
+    let per = pieces_per_cell(n, cells);
+    let wide = cells_per_piece(n, cells);
     let count = |v: PieceView| t.pieces.iter().filter(|p| **p == v).count();
     let glyph = |(c, s): (char, ratatui::style::Style), label: String| {
         Line::from(vec![Span::styled(c.to_string(), s), Span::raw(format!(" {label}"))])
     };
     let mut lines = vec![
-        field("per cell", format!("{per} piece{}", if per == 1 { "" } else { "s" })),
+        if wide > 1 {
+            field("per piece", format!("{wide} cells"))
+        } else {
+            field("per cell", format!("{per} piece{}", if per == 1 { "" } else { "s" }))
+        },
         glyph(theme::piece(PieceView::Verified), format!("verified {}", count(PieceView::Verified))),
         glyph(theme::piece_partial(), "partly verified".into()),
         glyph(theme::piece(PieceView::Requested), format!("requested {}", count(PieceView::Requested))),

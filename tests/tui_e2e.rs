@@ -1,0 +1,148 @@
+//! End to end: the real binary's dashboard (`fast-peer demo`) in a detached tmux session of a
+//! fixed size. Waits until the demo torrent shows as complete, switches to the magnet pane,
+//! pastes a magnet with bracketed paste (tmux `paste-buffer -p`), checks the parsed fields on
+//! screen, adds it, quits through the confirmation, and checks the terminal is restored
+//! (alternate screen off, canonical mode back on). Everything runs on 127.0.0.1; tmux runs on
+//! its own socket so no user session is touched.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const HASH: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("run tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        assert!(self.cmd(&args).status.success(), "send-keys {keys:?}");
+    }
+
+    fn wait_for(&self, secs: u64, what: &str, cond: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            common::wait_until(secs, what, || {
+                last = self.screen();
+                cond(&last)
+            })
+        }));
+        if found.is_err() {
+            panic!("timed out waiting for {what}; screen:\n{}", self.screen());
+        }
+        self.screen()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn bin() -> PathBuf {
+    std::env::var_os("FAST_PEER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fast-peer")))
+}
+
+#[test]
+fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux { socket: format!("fast-peer-e2e-{}", std::process::id()) };
+    let log = dir.path().join("tui.log");
+    // an 8 MiB demo with the rate-limited seeders: a few seconds of download
+    let command = format!(
+        "{} demo --size 8 --dir {} --log {}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
+        bin().display(),
+        dir.path().join("demo").display(),
+        log.display()
+    );
+    let out = tmux.cmd(&["new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", &command]);
+    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+
+    let s = tmux.wait_for(60, "the dashboard", |s| s.contains("1 Torrents") && s.contains("fast-peer-demo"));
+    assert!(s.contains("? help"), "{s}");
+    let s = tmux.wait_for(180, "the demo torrent to complete", |s| s.contains("seeding") && s.contains("100.0%"));
+    assert!(s.contains("fast-peer-demo"), "{s}");
+
+    // the magnet pane, and a bracketed paste of a long magnet
+    tmux.keys(&["7"]);
+    tmux.wait_for(10, "the magnet pane", |s| s.contains("Magnet: type or paste"));
+    let magnet = format!("magnet:?xt=urn:btih:{HASH}&dn=e2e-pasted&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce&x.pe=127.0.0.1:9");
+    assert!(tmux.cmd(&["set-buffer", "-b", "m", &magnet]).status.success());
+    assert!(tmux.cmd(&["paste-buffer", "-p", "-b", "m", "-t", "e2e"]).status.success());
+    let s = tmux.wait_for(10, "the parsed magnet", |s| s.contains("valid magnet link"));
+    assert!(s.contains(HASH), "{s}");
+    assert!(s.contains("e2e-pasted"), "{s}");
+    assert!(s.contains("http://127.0.0.1:9/announce"), "{s}");
+    assert!(s.contains("127.0.0.1:9"), "{s}");
+
+    // Enter adds it: back on the torrents pane, fetching metadata
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for(20, "the magnet torrent", |s| s.contains("e2e-pasted") && s.contains("fetching metadata"));
+    assert!(s.contains("fast-peer-demo"), "{s}");
+
+    // q asks while the magnet is fetching; y quits
+    tmux.keys(&["q"]);
+    tmux.wait_for(10, "the quit question", |s| s.contains("Quit?"));
+    tmux.keys(&["y"]);
+    let s = tmux.wait_for(30, "the exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    // the shell's screen is back (not the alternate one) and the tty is in canonical mode
+    assert!(!s.contains("1 Torrents"), "the dashboard left the screen: {s}");
+    let alt = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+    assert!(s.lines().any(|l| l.trim() == "icanon"), "raw mode was switched off: {s}");
+    // logs went to the file, not to the screen
+    assert!(std::fs::metadata(&log).is_ok(), "log file written");
+}
+
+#[test]
+fn demo_dashboard_redraws_on_resize_and_ctrl_c_restores_the_terminal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux { socket: format!("fast-peer-e2e-resize-{}", std::process::id()) };
+    let command = format!(
+        "{} demo --size 8 --dir {} --log {}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
+        bin().display(),
+        dir.path().join("demo").display(),
+        dir.path().join("tui.log").display()
+    );
+    let out = tmux.cmd(&["new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", &command]);
+    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+    tmux.wait_for(60, "the dashboard", |s| s.contains("1 Torrents") && s.contains("fast-peer-demo"));
+
+    // smaller: the frame is redrawn at the new size (the status bar's help hint moves)
+    assert!(tmux.cmd(&["resize-window", "-t", "e2e", "-x", "80", "-y", "24"]).status.success());
+    let s = tmux.wait_for(10, "a redraw at 80x24", |s| {
+        s.lines().count() == 24 && s.lines().any(|l| l.trim_end().ends_with("? help") && l.chars().count() <= 80)
+    });
+    assert!(s.contains("fast-peer-demo"), "{s}");
+    // tiny, then back: no crash, the dashboard comes back
+    for (w, h) in [("4", "2"), ("1", "1"), ("100", "30")] {
+        assert!(tmux.cmd(&["resize-window", "-t", "e2e", "-x", w, "-y", h]).status.success());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    tmux.wait_for(10, "the dashboard after tiny sizes", |s| s.contains("1 Torrents") && s.contains("fast-peer-demo"));
+
+    // Ctrl-C quits at once, even while downloading, and the terminal is restored
+    tmux.keys(&["C-c"]);
+    let s = tmux.wait_for(30, "the exit", |s| s.contains("EXIT="));
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(!s.contains("1 Torrents"), "{s}");
+    let alt = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+    assert!(s.lines().any(|l| l.trim() == "icanon"), "raw mode was switched off: {s}");
+}

@@ -35,8 +35,9 @@ pub enum DiskResult {
     Error(String),
 }
 
-/// Queue depth: at 16 KiB per block this bounds queued data at 16 MiB.
-pub const DISK_QUEUE: usize = 1024;
+/// Queue depth: at 16 KiB per block, 4 MiB of blocks (a block may keep its whole socket read
+/// buffer alive, see `Message::decode_from`, so this is also what bounds peak memory).
+pub const DISK_QUEUE: usize = 256;
 
 /// SHA-1 of each 16 KiB block of `piece` as stored.
 fn hash_blocks(storage: &Storage, piece: u32) -> std::io::Result<Vec<[u8; 20]>> {
@@ -62,7 +63,7 @@ enum HashJob {
 }
 
 /// Written blocks waiting for the hasher: at 16 KiB each, 4 MiB.
-const HASH_QUEUE: usize = 256;
+const HASH_QUEUE: usize = 64;
 
 /// Out-of-order blocks kept for the in-order hash, across all pieces; beyond this a piece is
 /// hashed by reading it back instead (correct either way, just slower).

@@ -13,6 +13,7 @@
 
 pub mod choker;
 pub mod create;
+pub mod dht;
 pub mod disk;
 pub mod event;
 pub mod metadata;

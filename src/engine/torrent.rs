@@ -124,6 +124,8 @@ pub struct Shared {
     pub storage: Arc<Storage>,
     pub upload_limiter: Option<Arc<RateLimiter>>,
     pub faults: Faults,
+    /// The DHT node: peers with the DHT bit get our `Port`, and theirs is added to it (BEP 5).
+    pub dht: Option<crate::engine::dht::DhtHandle>,
     pub events: mpsc::UnboundedSender<TorrentMsg>,
     peers: Mutex<HashMap<PeerKey, PeerSlot>>,
     pub downloaded: AtomicU64,
@@ -205,6 +207,8 @@ pub struct TorrentParams {
     pub upload_limiter: Option<Arc<RateLimiter>>,
     pub faults: Faults,
     pub seed_only: bool,
+    /// The engine's DHT node, for BEP 5 `Port` messages (`None`: no DHT, or a private torrent).
+    pub dht: Option<crate::engine::dht::DhtHandle>,
     pub events: mpsc::Sender<EngineEvent>,
     pub snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
 }
@@ -397,6 +401,7 @@ async fn run(
         storage: storage.clone(),
         upload_limiter: p.upload_limiter.clone(),
         faults: p.faults,
+        dht: p.dht.clone(),
         events: tx.clone(),
         peers: Mutex::new(HashMap::new()),
         downloaded: AtomicU64::new(0),

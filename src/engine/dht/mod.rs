@@ -515,7 +515,7 @@ impl Node {
                 a.lookup.on_failure(addr, now);
             }
         }
-        let done = self.lookups.get(&id).is_some_and(|a| a.lookup.is_done() && a.lookup.in_flight() == 0);
+        let done = self.lookups.get(&id).is_some_and(|a| a.lookup.is_done());
         if done && let Some(active) = self.lookups.remove(&id) {
             self.finish(active, now).await;
         }

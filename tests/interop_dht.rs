@@ -169,6 +169,13 @@ fn dht_lookup_prints_the_seeder_and_table_the_nodes() {
         assert!(known.contains(&cols[2]), "{r} is not one of {known:?}");
         assert_eq!(cols[3], "good", "{r}");
     }
+    // the node id is kept in the state file: a second run has the same one
+    let id_of = |t: &str| t.lines().find_map(|l| l.strip_prefix("Node ID: ").map(str::to_string));
+    let o2 = run_with_timeout(fp_dht(&dht.nodes[1], tmp.path()).args(["dht", "--table"]), 60);
+    assert_success("fast-peer dht --table (again)", &o2);
+    let first = id_of(&table);
+    assert!(first.is_some(), "{table}");
+    assert_eq!(id_of(&String::from_utf8_lossy(&o2.stdout)), first);
 }
 
 #[test]

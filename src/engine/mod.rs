@@ -45,6 +45,7 @@ use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::metainfo::Metainfo;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -348,6 +349,7 @@ impl Actor {
                 };
                 // BEP 27: a private torrent gets its peers from its trackers only
                 let dht = self.dht.clone().filter(|_| !private && add.use_dht);
+                let dht_allowed = Arc::new(AtomicBool::new(true));
                 if self.torrents.values().any(|(h, _)| *h == info_hash) {
                     let _ = reply.send(Err(EngineError::Duplicate(info_hash)));
                     return;
@@ -371,12 +373,21 @@ impl Actor {
                     faults: self.config.faults,
                     seed_only: add.seed_only,
                     dht: dht.clone(),
+                    dht_allowed: dht_allowed.clone(),
                     events: self.events.clone(),
                     snapshots: self.snapshots.clone(),
                 });
                 self.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(info_hash, tx.clone());
                 if let Some(dht) = dht {
-                    let feeder = dht_feeder(dht, id, info_hash, self.listen_port, tx.clone(), self.snapshots.clone());
+                    let feeder = dht_feeder(
+                        dht,
+                        id,
+                        info_hash,
+                        self.listen_port,
+                        tx.clone(),
+                        self.snapshots.clone(),
+                        dht_allowed,
+                    );
                     self.feeders.insert(id, tokio::spawn(feeder));
                 }
                 self.torrents.insert(id, (info_hash, tx));
@@ -424,8 +435,12 @@ async fn dht_feeder(
     listen_port: u16,
     tx: mpsc::UnboundedSender<TorrentMsg>,
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
+    allowed: Arc<AtomicBool>,
 ) {
     loop {
+        if !allowed.load(Ordering::Relaxed) {
+            return;
+        }
         let mut found = dht.announce(info_hash, listen_port);
         while let Some(ev) = found.recv().await {
             match ev {

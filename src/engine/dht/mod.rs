@@ -64,8 +64,10 @@ pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 pub const TOKEN_ROTATION: Duration = Duration::from_secs(5 * 60);
 /// How long an announced peer is kept.
 pub const PEER_TTL: Duration = Duration::from_secs(30 * 60);
-pub const MAX_STORED_TORRENTS: usize = 5000;
-pub const MAX_PEERS_PER_TORRENT: usize = 1000;
+pub const MAX_STORED_TORRENTS: usize = 2000;
+pub const MAX_PEERS_PER_TORRENT: usize = 200;
+/// Source addresses tracked by the rate limiter; beyond that (a spoofed flood) it starts over.
+const MAX_RATE_ENTRIES: usize = 50_000;
 /// Peers in one `get_peers` answer (keeps the datagram well under 1500 bytes).
 pub const MAX_VALUES: usize = 100;
 /// Datagrams per second accepted from one IP, and the burst allowed.
@@ -561,7 +563,7 @@ impl Node {
             }
             self.save();
             // fill the far buckets too: one refresh of every bucket, now that we know some nodes
-            let targets = self.table.refresh_due(now + routing::REFRESH_AFTER, rand::random);
+            let targets = self.table.refresh_all(now, rand::random);
             for t in targets {
                 let seeds = self.table.closest(&t, K, now).into_iter().map(|(id, a)| (Some(id), a)).collect();
                 self.add_lookup(DhtLookupKind::FindNode, t, seeds, None, None, Purpose::Refresh, now);
@@ -663,6 +665,9 @@ impl Node {
 
     /// Token bucket per source IP; false: drop the datagram.
     fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+        if self.rate.len() >= MAX_RATE_ENTRIES && !self.rate.contains_key(&ip) {
+            self.rate.clear();
+        }
         let e = self.rate.entry(ip).or_insert((RATE_BURST, now));
         let dt = now.saturating_duration_since(e.1).as_secs_f64();
         e.0 = (e.0 + dt * RATE_PER_IP).min(RATE_BURST);

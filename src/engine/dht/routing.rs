@@ -309,12 +309,22 @@ impl RoutingTable {
 
     /// Buckets nothing answered in for [`REFRESH_AFTER`], each with a random target in its
     /// range (made from `random`, 20 random bytes per call), and marks them refreshed.
-    pub fn refresh_due(&mut self, now: Instant, mut random: impl FnMut() -> [u8; 20]) -> Vec<NodeId> {
+    pub fn refresh_due(&mut self, now: Instant, random: impl FnMut() -> [u8; 20]) -> Vec<NodeId> {
+        self.refresh_targets(now, false, random)
+    }
+
+    /// A target in every bucket (right after bootstrap, to fill the far buckets too); marks
+    /// them refreshed.
+    pub fn refresh_all(&mut self, now: Instant, random: impl FnMut() -> [u8; 20]) -> Vec<NodeId> {
+        self.refresh_targets(now, true, random)
+    }
+
+    fn refresh_targets(&mut self, now: Instant, all: bool, mut random: impl FnMut() -> [u8; 20]) -> Vec<NodeId> {
         let own = self.own;
         let count = self.buckets.len();
         let mut out = Vec::new();
         for (i, b) in self.buckets.iter_mut().enumerate() {
-            if now.saturating_duration_since(b.last_changed) >= REFRESH_AFTER {
+            if all || now.saturating_duration_since(b.last_changed) >= REFRESH_AFTER {
                 b.last_changed = now;
                 out.push(random_id_in_bucket(&own, i, i == count - 1, random()));
             }
@@ -516,6 +526,45 @@ mod tests {
         }
         // marked refreshed
         assert!(t.refresh_due(later, || [7; 20]).is_empty());
+    }
+
+    proptest::proptest! {
+        /// Any sequence of contacts and failures keeps the table's invariants: at most K nodes
+        /// and K replacements per bucket, every node in the bucket its prefix says, no
+        /// duplicate ids, never our own id.
+        #[test]
+        fn invariants_hold(ops in proptest::collection::vec((proptest::prelude::any::<[u8; 3]>(), 0u8..4, 0u16..600), 1..400)) {
+            let t0 = Instant::now();
+            let own = NodeId([0x6c; 20]);
+            let mut t = RoutingTable::new(own, t0);
+            for (bytes, op, secs) in ops {
+                let now = t0 + Duration::from_secs(secs as u64 * 5);
+                // ids near and far from ours
+                let mut id = own.0;
+                id[(bytes[0] % 20) as usize] ^= bytes[1] | 1;
+                id[19] ^= bytes[2];
+                let id = NodeId(id);
+                let a = addr(u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]));
+                match op {
+                    0 => { t.heard_from(id, a, RESP, now); }
+                    1 => { t.heard_from(id, a, Contact::Queried, now); }
+                    2 => { t.failed(&id, now); }
+                    _ => { t.refresh_due(now, || [bytes[0]; 20]); }
+                }
+            }
+            let n = t.buckets.len();
+            let mut seen = std::collections::HashSet::new();
+            for (i, b) in t.buckets.iter().enumerate() {
+                proptest::prop_assert!(b.nodes.len() <= K && b.replacements.len() <= K);
+                for node in &b.nodes {
+                    let cpl = common_prefix_len(&own, &node.id);
+                    let right_bucket = if i == n - 1 { cpl >= i } else { cpl == i };
+                    proptest::prop_assert!(right_bucket, "bucket {} holds a node sharing {} bits", i, cpl);
+                    proptest::prop_assert!(seen.insert(node.id));
+                    proptest::prop_assert!(node.id != own);
+                }
+            }
+        }
     }
 
     #[test]

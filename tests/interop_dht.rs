@@ -187,8 +187,16 @@ fn libtorrent_finds_a_fast_peer_seeder_through_the_dht() {
     let dht = LtDht::start(83, &[]);
     let state = tmp.path().join("seed-state");
     std::fs::create_dir_all(&state).expect("mkdir");
+    let seed_dht_port = free_port();
     let mut seed = Running::start(
-        fp_dht(&dht.nodes[0], &state).args(["seed", "--port", "0"]).arg(&torrent).arg("--data").arg(&data),
+        fast_peer_dht()
+            .args(["--bootstrap", &dht.nodes[0], "--dht-port", &seed_dht_port.to_string()])
+            .arg("--dht-state")
+            .arg(state.join("dht.dat"))
+            .args(["seed", "--port", "0"])
+            .arg(&torrent)
+            .arg("--data")
+            .arg(&data),
     );
     // our announce_peer reached libtorrent nodes when a lookup through them finds us
     let lookup_state = tmp.path().join("lookup-state");
@@ -204,14 +212,15 @@ fn libtorrent_finds_a_fast_peer_seeder_through_the_dht() {
         }
     }
     assert!(found, "the seeder never appeared in the DHT");
-    // a libtorrent client with no tracker and no peer given downloads from us
+    // a libtorrent client with no tracker and no peer, whose only DHT contact is our node,
+    // downloads from us: it found the libtorrent nodes through our find_node/get_peers answers
     let out = tmp.path().join("lt-out");
     let mut cmd = Command::new(LT_PYTHON);
     cmd.arg(lt_dht_script())
         .args(["leech", "--magnet", &magnet(&hash), "--ip", "127.0.83.200", "--port", &free_port().to_string()])
         .arg("--out")
         .arg(&out)
-        .args(["--node", &dht.nodes[2], "--timeout", "90"]);
+        .args(["--node", &format!("127.0.0.1:{seed_dht_port}"), "--timeout", "90"]);
     let o = run_with_timeout(&mut cmd, 120);
     assert_success("libtorrent DHT-only leech", &o);
     assert_same_content(&content.path, &out.join("seeded.bin"));

@@ -284,7 +284,7 @@ client_cmd_torrent() {
     local client=$1 t=$2 out=$3
     case "$client" in
         # FAST_PEER_ARGS: extra arguments for debugging, e.g. FAST_PEER_ARGS=-vv
-        fast-peer) CMD=("$FP" ${FAST_PEER_ARGS:-} download -o "$out/$NAME" "$t") ;;
+        fast-peer) CMD=("$FP" ${FAST_PEER_ARGS:-} --no-dht download -o "$out/$NAME" "$t") ;;
         aria2) CMD=(aria2c --seed-time=0 --enable-dht=false --enable-dht6=false
                     --bt-enable-lpd=false --disable-ipv6=true --no-conf=true --dir="$out"
                     --file-allocation=none --bt-tracker-connect-timeout=2
@@ -473,7 +473,7 @@ bench_seeding() {
 
         local port; port=$(free_port)
         log "$c: fast-peer seed on port $port ($url_fp), libtorrent seeder on 127.0.0.11 ($url_lt)"
-        spawn_guarded "$c-fp-seed" "$FP" seed "$t_fp" --data "$DATA/$NAME" --port "$port"
+        spawn_guarded "$c-fp-seed" "$FP" --no-dht seed "$t_fp" --data "$DATA/$NAME" --port "$port"
         local sfp=$SPAWNED
         start_lt_seeder "$c-lt-seed" 127.0.0.11 "$t_lt" "$DATA"; local slt=$SEEDER_PID
         wait_ready "$c-lt-seed" "$slt"

@@ -14,9 +14,49 @@ struct Args {
     /// Log to stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    #[command(flatten)]
+    dht: DhtArgs,
     /// No subcommand: open the dashboard.
     #[command(subcommand)]
     command: Option<Cmd>,
+}
+
+/// The DHT node (BEP 5), on for every command that runs the engine.
+#[derive(clap::Args, Debug, Clone)]
+struct DhtArgs {
+    /// Do not run a DHT node (peers come from trackers, PEX and --peer only).
+    #[arg(long, global = true)]
+    no_dht: bool,
+    /// DHT bootstrap nodes, replacing the default routers and saved nodes.
+    #[arg(long, global = true, value_name = "HOST:PORT,...", value_delimiter = ',')]
+    bootstrap: Vec<String>,
+    /// UDP port of the DHT node (default 6881, or a free port when busy).
+    #[arg(long, global = true, value_name = "PORT")]
+    dht_port: Option<u16>,
+    /// DHT state file (node id and good nodes). Default: $XDG_DATA_HOME/fast-peer/dht.dat,
+    /// none with --bootstrap.
+    #[arg(long, global = true, value_name = "PATH")]
+    dht_state: Option<PathBuf>,
+}
+
+impl DhtArgs {
+    fn config(&self) -> Option<fast_peer::engine::dht::DhtConfig> {
+        use fast_peer::engine::dht::{self, DhtConfig};
+        if self.no_dht {
+            return None;
+        }
+        let public = self.bootstrap.is_empty();
+        let bootstrap = if public {
+            dht::PUBLIC_BOOTSTRAP.iter().map(|s| s.to_string()).collect()
+        } else {
+            self.bootstrap.clone()
+        };
+        let mut cfg = DhtConfig::new(self.dht_port.unwrap_or(dht::DEFAULT_PORT), bootstrap);
+        cfg.port_fallback = self.dht_port.is_none();
+        // a private bootstrap list must not mix with (or overwrite) the public saved nodes
+        cfg.state_path = self.dht_state.clone().or_else(|| if public { dht::default_state_path() } else { None });
+        Some(cfg)
+    }
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -44,6 +84,8 @@ impl From<Swarm> for SwarmOptions {
             upload_slots: s.upload_slots as usize,
             seed: false,
             max_metadata_size: None,
+            no_trackers: false,
+            dht: None,
         }
     }
 }
@@ -226,6 +268,25 @@ enum Cmd {
         #[command(flatten)]
         swarm: Swarm,
     },
+    /// The DHT alone (BEP 5): download a magnet with peers from the DHT only (no trackers),
+    /// look up the peers of an info hash, or print the routing table.
+    Dht {
+        #[command(flatten)]
+        out: Output,
+        /// The magnet link to download.
+        #[arg(required_unless_present_any = ["lookup", "table"])]
+        magnet: Option<String>,
+        /// Print the peers of this info hash (one IP:PORT a line) and exit.
+        #[arg(long, value_name = "INFO_HASH", conflicts_with_all = ["magnet", "table"])]
+        lookup: Option<String>,
+        /// Bootstrap, then print the routing table (bucket, node id, address, state, last seen).
+        #[arg(long, conflicts_with = "magnet")]
+        table: bool,
+        #[command(flatten)]
+        swarm: Swarm,
+        #[command(flatten)]
+        meta: MetaOpts,
+    },
     /// Verify existing data and serve it to the swarm until interrupted.
     Seed {
         torrent: PathBuf,
@@ -267,9 +328,21 @@ fn run(args: Args) -> Result<()> {
             .init();
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let dht = args.dht.config();
+    let default_opts = SwarmOptions { dht: dht.clone(), ..SwarmOptions::default() };
+    let swarm_opts = |s: Swarm| -> SwarmOptions {
+        let mut o: SwarmOptions = s.into();
+        o.dht = dht.clone();
+        o
+    };
+    let with_meta = |s: Swarm, m: MetaOpts| -> SwarmOptions {
+        let mut o = with_meta(s, m);
+        o.dht = dht.clone();
+        o
+    };
     rt.block_on(async move {
         let Some(command) = args.command else {
-            let config = cli::engine_config(&SwarmOptions::default());
+            let config = cli::engine_config(&default_opts);
             return fast_peer::tui::run(fast_peer::tui::Options {
                 config,
                 sources: Vec::new(),
@@ -284,7 +357,7 @@ fn run(args: Args) -> Result<()> {
             Cmd::Peers { torrent, port } => cli::peers(&torrent, port).await,
             Cmd::Handshake { torrent, peer } => cli::handshake(&torrent, peer).await,
             Cmd::DownloadPiece { output, torrent, index, swarm } => {
-                cli::download_piece(&torrent, index, &output, swarm.into()).await
+                cli::download_piece(&torrent, index, &output, swarm_opts(swarm)).await
             }
             Cmd::Create { path, output, trackers, piece_length, private, comment, sorted } => {
                 use fast_peer::engine::create::{CreateOptions, FileOrder};
@@ -308,7 +381,7 @@ fn run(args: Args) -> Result<()> {
                 fast_peer::tui::run_demo(fast_peer::tui::DemoTui { dir, size, fast, log_file: log }).await
             }
             Cmd::Tui { sources, dir, log, swarm } => {
-                let config = cli::engine_config(&swarm.into());
+                let config = cli::engine_config(&swarm_opts(swarm));
                 fast_peer::tui::run(fast_peer::tui::Options {
                     config,
                     sources,
@@ -317,9 +390,9 @@ fn run(args: Args) -> Result<()> {
                 })
                 .await
             }
-            Cmd::Seed { torrent, data, swarm } => cli::seed(&torrent, &data, swarm.into()).await,
+            Cmd::Seed { torrent, data, swarm } => cli::seed(&torrent, &data, swarm_opts(swarm)).await,
             Cmd::MagnetParse { magnet } => cli::magnet_parse(&magnet),
-            Cmd::MagnetHandshake { magnet, swarm } => cli::magnet_handshake(&magnet, swarm.into()).await,
+            Cmd::MagnetHandshake { magnet, swarm } => cli::magnet_handshake(&magnet, swarm_opts(swarm)).await,
             Cmd::MagnetInfo { magnet, swarm, meta } => cli::magnet_info(&magnet, with_meta(swarm, meta)).await,
             Cmd::MagnetDownloadPiece { output, magnet, index, swarm, meta } => {
                 cli::magnet_download_piece(&magnet, index, &output, with_meta(swarm, meta)).await
@@ -331,11 +404,23 @@ fn run(args: Args) -> Result<()> {
                 opts.seed = seed;
                 cli::magnet_download(&magnet, target, opts).await
             }
-            Cmd::Nhandshake { source, peer, json, swarm } => cli::nhandshake(&source, peer, json, swarm.into()).await,
+            Cmd::Nhandshake { source, peer, json, swarm } => cli::nhandshake(&source, peer, json, swarm_opts(swarm)).await,
+            Cmd::Dht { out, magnet, lookup, table, swarm, meta } => {
+                let mut opts = with_meta(swarm, meta);
+                if let Some(h) = lookup {
+                    cli::dht_lookup(&h, &opts).await
+                } else if table {
+                    cli::dht_table(&opts).await
+                } else {
+                    opts.seed = out.seed;
+                    let target = out.target()?;
+                    cli::dht_download(magnet.as_deref().unwrap_or_default(), target, opts).await
+                }
+            }
             Cmd::Download { out, torrent, swarm } => {
                 let seed = out.seed;
                 let target = out.target()?;
-                let mut opts: SwarmOptions = swarm.into();
+                let mut opts: SwarmOptions = swarm_opts(swarm);
                 opts.seed = seed;
                 cli::download(&torrent, target, opts).await
             }

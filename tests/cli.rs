@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 
 fn fast_peer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fast-peer")).args(args).output().expect("run fast-peer")
+    Command::new(env!("CARGO_BIN_EXE_fast-peer")).arg("--no-dht").args(args).output().expect("run fast-peer")
 }
 
 fn stdout_of(args: &[&str]) -> String {

@@ -7,12 +7,20 @@
 //! their handshake read, our handshake answered, and the connection handed to the torrent
 //! whose info hash they asked for.
 //!
+//! DHT (BEP 5): with [`EngineConfig::dht`] set, the engine runs one [`dht`] node. Every torrent
+//! that is not private (and every magnet) gets a companion task that asks the DHT for peers
+//! (`get_peers`, then `announce_peer` with our TCP port) and feeds them to the torrent beside
+//! the trackers' peers: again after [`DHT_RETRY_SHORT`] while the torrent has fewer than
+//! [`DHT_ENOUGH_PEERS`] connections and is not seeding, else every [`DHT_REANNOUNCE`]. The
+//! library default has no DHT, so nothing contacts the public routers unless a caller asks.
+//!
 //! Snapshots: each torrent task refreshes its [`event::TorrentSnapshot`] a few times a second
 //! in a shared map; this actor sends the whole [`event::EngineSnapshot`] every
 //! `snapshot_interval` with `try_send`, so a slow consumer only misses pictures.
 
 pub mod choker;
 pub mod create;
+pub mod dht;
 pub mod disk;
 pub mod event;
 pub mod metadata;
@@ -25,7 +33,8 @@ pub mod swarm;
 pub mod torrent;
 pub mod tracker;
 
-use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot};
+use crate::engine::dht::{DhtConfig, DhtHandle, LookupEvent};
+use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
 use crate::engine::ratelimit::RateLimiter;
 use crate::engine::storage::OutputTarget;
 use crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE;
@@ -36,6 +45,7 @@ use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::metainfo::Metainfo;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
@@ -58,7 +68,17 @@ pub struct EngineConfig {
     pub upload_limit: Option<u64>,
     /// Deliberate misbehaviour for the demo swarm and tests; off by default.
     pub faults: Faults,
+    /// Run a DHT node (BEP 5). `None` by default: a library user opts in, and chooses the
+    /// bootstrap routers.
+    pub dht: Option<DhtConfig>,
 }
+
+/// The DHT is asked again this soon while a torrent is short of peers.
+pub const DHT_RETRY_SHORT: Duration = Duration::from_secs(15);
+/// Connections below which a downloading torrent counts as short of peers.
+pub const DHT_ENOUGH_PEERS: usize = 10;
+/// Otherwise the DHT is asked (and we re-announce) this often.
+pub const DHT_REANNOUNCE: Duration = Duration::from_secs(5 * 60);
 
 /// Fault injection, so that the demo and the tests can show how peers cope with a bad seeder.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -78,6 +98,7 @@ impl Default for EngineConfig {
             upload_slots: 4,
             upload_limit: None,
             faults: Faults::default(),
+            dht: None,
         }
     }
 }
@@ -92,6 +113,8 @@ pub struct AddTorrent {
     /// Download only these pieces (`download_piece`); `None` = all.
     pub wanted_pieces: Option<Vec<u32>>,
     pub use_trackers: bool,
+    /// Also find peers through the engine's DHT (when it runs and the torrent is not private).
+    pub use_dht: bool,
     /// Serve existing data only: files are opened read-only and never written.
     pub seed_only: bool,
 }
@@ -104,6 +127,8 @@ pub struct AddMagnet {
     pub peers: Vec<SocketAddr>,
     pub wanted_pieces: Option<Vec<u32>>,
     pub use_trackers: bool,
+    /// Also find peers through the engine's DHT (when it runs).
+    pub use_dht: bool,
     /// Largest info dictionary accepted from peers.
     pub max_metadata_size: u32,
 }
@@ -126,6 +151,7 @@ struct NewTorrent {
     peers: Vec<SocketAddr>,
     wanted_pieces: Option<Vec<u32>>,
     use_trackers: bool,
+    use_dht: bool,
     seed_only: bool,
     max_metadata_size: u32,
 }
@@ -143,12 +169,18 @@ enum Command {
 pub struct EngineHandle {
     tx: mpsc::UnboundedSender<Command>,
     listen_port: u16,
+    dht: Option<DhtHandle>,
 }
 
 impl EngineHandle {
     /// The TCP port peers can reach us on.
     pub fn listen_port(&self) -> u16 {
         self.listen_port
+    }
+
+    /// The DHT node, when the engine runs one.
+    pub fn dht(&self) -> Option<&DhtHandle> {
+        self.dht.as_ref()
     }
 
     pub async fn add_torrent(&self, add: AddTorrent) -> Result<TorrentId, EngineError> {
@@ -159,6 +191,7 @@ impl EngineHandle {
             peers: add.peers,
             wanted_pieces: add.wanted_pieces,
             use_trackers: add.use_trackers,
+            use_dht: add.use_dht,
             seed_only: add.seed_only,
             max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
         })
@@ -174,6 +207,7 @@ impl EngineHandle {
             peers: add.peers,
             wanted_pieces: add.wanted_pieces,
             use_trackers: add.use_trackers,
+            use_dht: add.use_dht,
             seed_only: false,
             max_metadata_size: add.max_metadata_size,
         })
@@ -241,6 +275,17 @@ pub async fn spawn(config: EngineConfig) -> Result<(EngineHandle, mpsc::Receiver
         Err(source) => return Err(EngineError::Listen { addr: config.listen, source }),
     };
     let listen_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let dht = match &config.dht {
+        Some(cfg) => match dht::spawn(cfg.clone()).await {
+            Ok(h) => Some(h),
+            Err(e) => {
+                // peers still come from trackers and PEX: a DHT that cannot bind is not fatal
+                tracing::warn!("DHT disabled: bind {}: {e}", cfg.bind);
+                None
+            }
+        },
+        None => None,
+    };
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::channel(4096);
     let actor = Actor {
@@ -252,9 +297,11 @@ pub async fn spawn(config: EngineConfig) -> Result<(EngineHandle, mpsc::Receiver
         next_id: 1,
         upload_limiter: config.upload_limit.map(|r| Arc::new(RateLimiter::new(r))),
         config,
+        dht: dht.clone(),
+        feeders: HashMap::new(),
     };
     tokio::spawn(actor.run(listener, cmd_rx));
-    Ok((EngineHandle { tx: cmd_tx, listen_port }, ev_rx))
+    Ok((EngineHandle { tx: cmd_tx, listen_port, dht }, ev_rx))
 }
 
 struct Actor {
@@ -266,6 +313,9 @@ struct Actor {
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
     next_id: TorrentId,
     upload_limiter: Option<Arc<RateLimiter>>,
+    dht: Option<DhtHandle>,
+    /// Per torrent: the task feeding it peers from the DHT.
+    feeders: HashMap<TorrentId, tokio::task::JoinHandle<()>>,
 }
 
 impl Actor {
@@ -304,7 +354,7 @@ impl Actor {
                     let _ = self.events.try_send(EngineEvent::Snapshot(EngineSnapshot {
                         listen_port: self.listen_port,
                         torrents,
-                        dht: None,
+                        dht: self.dht.as_ref().and_then(|d| d.snapshot()),
                     }));
                 }
             }
@@ -314,10 +364,13 @@ impl Actor {
     async fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Add(add, reply) => {
-                let info_hash = match &add.source {
-                    Source::Torrent(m) => m.info_hash,
-                    Source::Magnet(m) => m.info_hash,
+                let (info_hash, private) = match &add.source {
+                    Source::Torrent(m) => (m.info_hash, m.info.private),
+                    Source::Magnet(m) => (m.info_hash, false),
                 };
+                // BEP 27: a private torrent gets its peers from its trackers only
+                let dht = self.dht.clone().filter(|_| !private && add.use_dht);
+                let dht_allowed = Arc::new(AtomicBool::new(true));
                 if self.torrents.values().any(|(h, _)| *h == info_hash) {
                     let _ = reply.send(Err(EngineError::Duplicate(info_hash)));
                     return;
@@ -340,10 +393,24 @@ impl Actor {
                     upload_limiter: self.upload_limiter.clone(),
                     faults: self.config.faults,
                     seed_only: add.seed_only,
+                    dht: dht.clone(),
+                    dht_allowed: dht_allowed.clone(),
                     events: self.events.clone(),
                     snapshots: self.snapshots.clone(),
                 });
                 self.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(info_hash, tx.clone());
+                if let Some(dht) = dht {
+                    let feeder = dht_feeder(
+                        dht,
+                        id,
+                        info_hash,
+                        self.listen_port,
+                        tx.clone(),
+                        self.snapshots.clone(),
+                        dht_allowed,
+                    );
+                    self.feeders.insert(id, tokio::spawn(feeder));
+                }
                 self.torrents.insert(id, (info_hash, tx));
                 let _ = reply.send(Ok(id));
             }
@@ -358,6 +425,9 @@ impl Actor {
                 }
             }
             Command::Remove { id, delete_data, done } => {
+                if let Some(f) = self.feeders.remove(&id) {
+                    f.abort();
+                }
                 if let Some((hash, tx)) = self.torrents.remove(&id) {
                     self.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&hash);
                     if delete_data {
@@ -377,9 +447,64 @@ impl Actor {
     }
 
     async fn stop_all(&mut self) {
+        for (_, f) in self.feeders.drain() {
+            f.abort();
+        }
+        if let Some(d) = &self.dht {
+            d.shutdown().await;
+        }
         let stops = self.torrents.drain().map(|(_, (_, tx))| async move { stop_torrent(&tx).await });
         for s in stops.collect::<Vec<_>>() {
             s.await;
+        }
+    }
+}
+
+/// Feed a torrent with peers from the DHT and announce it there, for as long as it runs.
+async fn dht_feeder(
+    dht: DhtHandle,
+    id: TorrentId,
+    info_hash: InfoHash,
+    listen_port: u16,
+    tx: mpsc::UnboundedSender<TorrentMsg>,
+    snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
+    allowed: Arc<AtomicBool>,
+) {
+    loop {
+        if !allowed.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut found = dht.announce(info_hash, listen_port);
+        while let Some(ev) = found.recv().await {
+            match ev {
+                LookupEvent::Peer(p) => {
+                    if tx.send(TorrentMsg::AddPeers(vec![p])).is_err() {
+                        return;
+                    }
+                }
+                LookupEvent::Done { queried, timed_out, elapsed, announced } => {
+                    tracing::debug!(
+                        "DHT lookup for {info_hash}: {queried} nodes asked, {timed_out} timed out, announced to {announced}, {:.1} s",
+                        elapsed.as_secs_f64()
+                    );
+                }
+            }
+        }
+        let started = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if tx.is_closed() {
+                return;
+            }
+            let short = snapshots
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&id)
+                .is_none_or(|t| t.state != TorrentState::Seeding && t.peers.len() < DHT_ENOUGH_PEERS);
+            let waited = started.elapsed();
+            if waited >= DHT_REANNOUNCE || (short && waited >= DHT_RETRY_SHORT) {
+                break;
+            }
         }
     }
 }

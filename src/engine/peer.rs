@@ -98,9 +98,10 @@ impl From<PeerError> for PeerCloseReason {
     }
 }
 
-/// The reserved bits we send: BEP 10 extension protocol and BEP 6 Fast extension.
+/// The reserved bits we send: BEP 10 extension protocol, BEP 6 Fast extension and BEP 5 DHT
+/// (we implement the DHT; a `Port` message is sent only when our node runs).
 pub fn our_reserved() -> Reserved {
-    Reserved::default().with(Reserved::EXTENSION).with(Reserved::FAST)
+    Reserved::default().with(Reserved::EXTENSION).with(Reserved::FAST).with(Reserved::DHT)
 }
 
 /// Our BEP 10 extension handshake: the extensions we speak and the ids we chose for them.
@@ -191,6 +192,8 @@ pub async fn read_handshake(stream: &mut TcpStream) -> Result<(Handshake, BytesM
 /// A connected peer's session state.
 struct Session {
     key: PeerKey,
+    /// The peer set the BEP 5 DHT bit.
+    dht_peer: bool,
     shared: Arc<Shared>,
     stats: Arc<PeerStats>,
     fast: bool,
@@ -274,6 +277,7 @@ pub async fn run(
         // bitfield of the whole torrent plus headroom for a 128 KiB block or extended message
         max_message_len: (piece_count / 8 + 16).max(MAX_REQUEST_LEN + 64 * 1024),
         extensions: theirs.reserved.has(Reserved::EXTENSION),
+        dht_peer: theirs.reserved.has(Reserved::DHT),
         their_metadata_id: None,
         their_pex_id: None,
         their_reqq: MAX_PIPELINE,
@@ -395,6 +399,17 @@ impl Session {
     }
 
     fn send_initial(&mut self, resumed: bool) {
+        self.send_initial_pieces(resumed);
+        // BEP 5: tell a DHT-capable peer our node's UDP port (after the bitfield, which must
+        // be the first message)
+        if self.dht_peer
+            && let Some(dht) = &self.shared.dht
+        {
+            Message::Port(dht.port()).encode(&mut self.out);
+        }
+    }
+
+    fn send_initial_pieces(&mut self, resumed: bool) {
         let verified = self.shared.verified_bitfield();
         if resumed {
             // our first message (have none) went out during the metadata phase
@@ -513,7 +528,16 @@ impl Session {
                     self.fill_requests();
                 }
             }
-            Message::Port(_) | Message::Suggest { .. } => {}
+            Message::Port(port) => {
+                // BEP 5: the peer runs a DHT node on this UDP port; it is pinged and added
+                // to the routing table if it answers
+                if let (Some(dht), Some(remote)) = (&self.shared.dht, self.remote)
+                    && port != 0
+                {
+                    dht.add_node(SocketAddr::new(remote.ip(), port));
+                }
+            }
+            Message::Suggest { .. } => {}
             Message::Extended { id, payload } => self.on_extended(id, &payload)?,
         }
         Ok(())

@@ -679,6 +679,7 @@ impl DemoSwarm {
                 peers: Vec::new(),
                 wanted_pieces: None,
                 use_trackers: true,
+                use_dht: false,
                 seed_only: false,
             })
             .await?;
@@ -729,6 +730,7 @@ async fn start_seeder(
             peers: Vec::new(),
             wanted_pieces: None,
             use_trackers: true,
+            use_dht: false,
             seed_only: true,
         })
         .await?;

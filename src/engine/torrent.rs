@@ -166,6 +166,8 @@ pub struct Shared {
     pub storage: Arc<Storage>,
     pub upload_limiter: Option<Arc<RateLimiter>>,
     pub faults: Faults,
+    /// The DHT node: peers with the DHT bit get our `Port`, and theirs is added to it (BEP 5).
+    pub dht: Option<crate::engine::dht::DhtHandle>,
     pub events: mpsc::UnboundedSender<TorrentMsg>,
     peers: Mutex<HashMap<PeerKey, PeerSlot>>,
     pub downloaded: AtomicU64,
@@ -252,6 +254,10 @@ pub struct TorrentParams {
     pub upload_limiter: Option<Arc<RateLimiter>>,
     pub faults: Faults,
     pub seed_only: bool,
+    /// The engine's DHT node, for BEP 5 `Port` messages (`None`: no DHT, or a private torrent).
+    pub dht: Option<crate::engine::dht::DhtHandle>,
+    /// Cleared when the metadata says private: the engine's DHT feeder stops.
+    pub dht_allowed: Arc<AtomicBool>,
     pub events: mpsc::Sender<EngineEvent>,
     pub snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
 }
@@ -383,6 +389,14 @@ async fn run(
         }
     };
     emit(&p.events, EngineEvent::MetadataReady { id, metainfo: metainfo.clone() });
+    // BEP 27: a magnet whose metadata turns out private leaves the DHT (no more lookups, no
+    // Port messages)
+    let dht = if metainfo.info.private {
+        p.dht_allowed.store(false, Ordering::Relaxed);
+        None
+    } else {
+        p.dht.clone()
+    };
     let info = Arc::new(metainfo.info.clone());
     if let Some(bad) = p.wanted.as_ref().and_then(|w| w.iter().find(|i| **i >= info.piece_count())) {
         return Err(format!("piece {bad} does not exist: the torrent has {} pieces", info.piece_count()));
@@ -444,6 +458,7 @@ async fn run(
         storage: storage.clone(),
         upload_limiter: p.upload_limiter.clone(),
         faults: p.faults,
+        dht,
         events: tx.clone(),
         peers: Mutex::new(HashMap::new()),
         downloaded: AtomicU64::new(0),

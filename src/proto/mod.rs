@@ -6,6 +6,7 @@ pub mod bitfield;
 pub mod extension;
 pub mod handshake;
 pub mod id;
+pub mod krpc;
 pub mod magnet;
 pub mod message;
 pub mod metainfo;

@@ -759,7 +759,18 @@ pub fn written_bytes(path: &Path) -> u64 {
 /// Debugging aids, both unset in normal runs: `FAST_PEER_BIN=/path/to/fast-peer` tests another
 /// build; `FAST_PEER_TEST_VERBOSE=1` (or `2`, `3`) passes `-v` (`-vv`, `-vvv`) so the engine's
 /// log lands in stderr, which a failing test prints.
+/// The binary with the DHT off (`--no-dht`): a test must never reach the public bootstrap
+/// routers, which are the CLI's default. DHT tests use [`fast_peer_dht`] with a loopback
+/// `--bootstrap`.
 pub fn fast_peer() -> Command {
+    let mut cmd = fast_peer_dht();
+    cmd.arg("--no-dht");
+    cmd
+}
+
+/// The binary with the DHT left on: the caller must pass `--bootstrap` with loopback nodes
+/// (and `--dht-state` in a temporary folder, or none is used with `--bootstrap`).
+pub fn fast_peer_dht() -> Command {
     let bin = std::env::var_os("FAST_PEER_BIN")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fast-peer")));

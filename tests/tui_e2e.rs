@@ -99,7 +99,10 @@ fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
     tmux.keys(&["q"]);
     tmux.wait_for(10, "the quit question", |s| s.contains("Quit?"));
     tmux.keys(&["y"]);
-    let s = tmux.wait_for(30, "the exit", |s| s.contains("EXIT="));
+    // `stty` prints after `EXIT=`: wait for both, the screen may show one before the other
+    let s = tmux.wait_for(30, "the exit and the tty mode", |s| {
+        s.contains("EXIT=") && s.lines().any(|l| matches!(l.trim(), "icanon" | "-icanon"))
+    });
     assert!(s.contains("EXIT=0"), "{s}");
     // the shell's screen is back (not the alternate one) and the tty is in canonical mode
     assert!(!s.contains("1 Torrents"), "the dashboard left the screen: {s}");
@@ -139,7 +142,10 @@ fn demo_dashboard_redraws_on_resize_and_ctrl_c_restores_the_terminal() {
 
     // Ctrl-C quits at once, even while downloading, and the terminal is restored
     tmux.keys(&["C-c"]);
-    let s = tmux.wait_for(30, "the exit", |s| s.contains("EXIT="));
+    // `stty` prints after `EXIT=`: wait for both, the screen may show one before the other
+    let s = tmux.wait_for(30, "the exit and the tty mode", |s| {
+        s.contains("EXIT=") && s.lines().any(|l| matches!(l.trim(), "icanon" | "-icanon"))
+    });
     assert!(s.contains("EXIT=0"), "{s}");
     assert!(!s.contains("1 Torrents"), "{s}");
     let alt = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);

@@ -486,7 +486,6 @@ fn torrent_job(m: &Arc<Metainfo>, target: OutputTarget, opts: &SwarmOptions, wan
         peers: opts.peers.clone(),
         wanted_pieces: wanted,
         use_trackers: !opts.no_trackers,
-        use_dht: true,
         seed_only,
     })
 }
@@ -498,7 +497,6 @@ fn magnet_job(m: &Magnet, target: OutputTarget, opts: &SwarmOptions, wanted: Opt
         peers: opts.peers.clone(),
         wanted_pieces: wanted,
         use_trackers: !opts.no_trackers,
-        use_dht: true,
         max_metadata_size: opts.max_metadata_size.unwrap_or(crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE),
     })
 }

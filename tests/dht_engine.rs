@@ -82,7 +82,6 @@ async fn seeder_and_leecher_meet_through_the_dht() {
             peers: vec![],
             wanted_pieces: None,
             use_trackers: false,
-            use_dht: true,
             seed_only: true,
         })
         .await
@@ -108,7 +107,6 @@ async fn seeder_and_leecher_meet_through_the_dht() {
             peers: vec![],
             wanted_pieces: None,
             use_trackers: false,
-            use_dht: true,
             seed_only: false,
         })
         .await

@@ -355,3 +355,19 @@ fn garbage_floods_and_lying_nodes_neither_crash_nor_stall_the_node() {
     assert!(ping(&probe, b"zz"));
     node.kill();
 }
+
+#[test]
+fn dht_command_errors() {
+    // --no-dht (what fast_peer() passes) leaves the dht command nothing to work with
+    let o = run_with_timeout(fast_peer().args(["dht", "--lookup", &"ab".repeat(20)]), 30);
+    assert!(!o.status.success());
+    assert!(o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("needs the DHT"), "{o:?}");
+    // neither a magnet nor --lookup nor --table
+    let o = run_with_timeout(fast_peer().arg("dht"), 30);
+    assert!(!o.status.success());
+    // a bad info hash is reported before anything starts
+    let o = run_with_timeout(fast_peer_dht().args(["--bootstrap", "127.0.84.9:9", "dht", "--lookup", "xyz"]), 30);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("info hash"), "{o:?}");
+}

@@ -113,8 +113,6 @@ pub struct AddTorrent {
     /// Download only these pieces (`download_piece`); `None` = all.
     pub wanted_pieces: Option<Vec<u32>>,
     pub use_trackers: bool,
-    /// Also find peers through the engine's DHT (when it runs and the torrent is not private).
-    pub use_dht: bool,
     /// Serve existing data only: files are opened read-only and never written.
     pub seed_only: bool,
 }
@@ -127,8 +125,6 @@ pub struct AddMagnet {
     pub peers: Vec<SocketAddr>,
     pub wanted_pieces: Option<Vec<u32>>,
     pub use_trackers: bool,
-    /// Also find peers through the engine's DHT (when it runs).
-    pub use_dht: bool,
     /// Largest info dictionary accepted from peers.
     pub max_metadata_size: u32,
 }
@@ -151,7 +147,6 @@ struct NewTorrent {
     peers: Vec<SocketAddr>,
     wanted_pieces: Option<Vec<u32>>,
     use_trackers: bool,
-    use_dht: bool,
     seed_only: bool,
     max_metadata_size: u32,
 }
@@ -191,7 +186,6 @@ impl EngineHandle {
             peers: add.peers,
             wanted_pieces: add.wanted_pieces,
             use_trackers: add.use_trackers,
-            use_dht: add.use_dht,
             seed_only: add.seed_only,
             max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
         })
@@ -207,7 +201,6 @@ impl EngineHandle {
             peers: add.peers,
             wanted_pieces: add.wanted_pieces,
             use_trackers: add.use_trackers,
-            use_dht: add.use_dht,
             seed_only: false,
             max_metadata_size: add.max_metadata_size,
         })
@@ -369,7 +362,7 @@ impl Actor {
                     Source::Magnet(m) => (m.info_hash, false),
                 };
                 // BEP 27: a private torrent gets its peers from its trackers only
-                let dht = self.dht.clone().filter(|_| !private && add.use_dht);
+                let dht = self.dht.clone().filter(|_| !private);
                 let dht_allowed = Arc::new(AtomicBool::new(true));
                 if self.torrents.values().any(|(h, _)| *h == info_hash) {
                     let _ = reply.send(Err(EngineError::Duplicate(info_hash)));

@@ -679,7 +679,6 @@ impl DemoSwarm {
                 peers: Vec::new(),
                 wanted_pieces: None,
                 use_trackers: true,
-                use_dht: false,
                 seed_only: false,
             })
             .await?;
@@ -730,7 +729,6 @@ async fn start_seeder(
             peers: Vec::new(),
             wanted_pieces: None,
             use_trackers: true,
-            use_dht: false,
             seed_only: true,
         })
         .await?;

@@ -358,17 +358,36 @@ fn token_for(secret: &[u8; 16], ip: IpAddr) -> Vec<u8> {
     h.finalize()[..8].to_vec()
 }
 
-/// Resolve `HOST:PORT` names (IPv4 only: our compact node format is IPv4).
+/// Resolve `HOST:PORT` names, all at once (IPv4 only: our compact node format is IPv4).
 async fn resolve(names: &[String]) -> Vec<SocketAddr> {
-    let mut out = Vec::new();
-    for name in names {
-        match tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host(name.as_str())).await {
-            Ok(Ok(addrs)) => out.extend(addrs.filter(|a| a.is_ipv4())),
-            Ok(Err(e)) => tracing::warn!("DHT bootstrap {name}: {e}"),
-            Err(_) => tracing::warn!("DHT bootstrap {name}: name lookup timed out"),
+    let mut set = tokio::task::JoinSet::new();
+    for (i, name) in names.iter().enumerate() {
+        let name = name.clone();
+        set.spawn(async move {
+            let r = tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host(name.clone())).await;
+            let addrs: Vec<SocketAddr> = match r {
+                Ok(Ok(addrs)) => addrs.filter(|a| a.is_ipv4()).collect(),
+                Ok(Err(e)) => {
+                    tracing::warn!("DHT bootstrap {name}: {e}");
+                    Vec::new()
+                }
+                Err(_) => {
+                    tracing::warn!("DHT bootstrap {name}: name lookup timed out");
+                    Vec::new()
+                }
+            };
+            (i, addrs)
+        });
+    }
+    let mut found: Vec<(usize, Vec<SocketAddr>)> = set.join_all().await;
+    // keep the order given
+    found.sort_by_key(|(i, _)| *i);
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for a in found.into_iter().flat_map(|(_, a)| a) {
+        if !out.contains(&a) {
+            out.push(a);
         }
     }
-    out.dedup();
     out
 }
 

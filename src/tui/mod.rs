@@ -199,7 +199,6 @@ async fn add_file(handle: &EngineHandle, path: PathBuf, dir: &Path) -> Result<St
             peers: Vec::new(),
             wanted_pieces: None,
             use_trackers: true,
-            use_dht: true, // the engine only uses it when it runs a DHT node
             seed_only: false,
         })
         .await?;
@@ -215,7 +214,6 @@ async fn add_magnet(handle: &EngineHandle, m: magnet::Magnet, dir: &Path) -> Res
             peers: Vec::new(),
             wanted_pieces: None,
             use_trackers: true,
-            use_dht: true,
             max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
         })
         .await?;

@@ -78,6 +78,13 @@ fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
     let s = tmux.wait_for(180, "the demo torrent to complete", |s| s.contains("seeding") && s.contains("100.0%"));
     assert!(s.contains("fast-peer-demo"), "{s}");
 
+    // the DHT pane: the demo's loopback DHT, with the seeders in the table and our announce
+    tmux.keys(&["4"]);
+    let s = tmux.wait_for(30, "the demo DHT", |s| {
+        s.contains("node id:") && s.contains("announce") && !s.contains("DHT off")
+    });
+    assert!(s.contains("routing table"), "{s}");
+
     // the magnet pane, and a bracketed paste of a long magnet
     tmux.keys(&["7"]);
     tmux.wait_for(10, "the magnet pane", |s| s.contains("Magnet: type or paste"));

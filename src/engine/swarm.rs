@@ -22,10 +22,15 @@
 //!   (256 KiB/s) and one that corrupts about one piece in eight, so hash failures and the ban that
 //!   follows them are visible.
 //!
+//! - **DHT**: a loopback DHT node (BEP 5) the seeders bootstrap from and announce the torrent
+//!   into; [`DemoSwarm::dht_config`] lets a leecher join that little DHT (the dashboard's DHT
+//!   pane then shows real buckets and lookups). Never the public bootstrap routers.
+//!
 //! [`run_demo_no_tui`] is `fast-peer demo --no-tui`: swarm, one leecher, progress lines on stdout,
 //! byte-for-byte verification, cleanup.
 
 use crate::engine::create::{CreateOptions, FileOrder, create_torrent};
+use crate::engine::dht::{self, DhtConfig, DhtHandle};
 use crate::engine::event::{EngineEvent, PeerCloseReason, TorrentId, TorrentSnapshot};
 use crate::engine::storage::OutputTarget;
 use crate::engine::{AddTorrent, EngineConfig, EngineError, EngineHandle, Faults, spawn};
@@ -569,6 +574,8 @@ pub struct DemoSwarm {
     torrent_path: PathBuf,
     seeders: Vec<Seeder>,
     tracker: Tracker,
+    /// The node the seeders (and a leecher given [`DemoSwarm::dht_config`]) bootstrap from.
+    dht_router: DhtHandle,
     // last, so the folder goes after everything that uses it
     _temp: Option<tempfile::TempDir>,
 }
@@ -605,15 +612,18 @@ impl DemoSwarm {
         let torrent_path = root.join(format!("{DEMO_NAME}.torrent"));
         std::fs::write(&torrent_path, &bytes).map_err(io_err(format!("write {}", torrent_path.display())))?;
         let metainfo = Arc::new(metainfo);
+        let dht_router = dht::spawn(demo_dht_config(Vec::new())).await.map_err(io_err("start the demo DHT node"))?;
+        let router = SocketAddr::from((Ipv4Addr::LOCALHOST, dht_router.port())).to_string();
 
         let mut seeders = Vec::new();
         let mut ready = Vec::new();
         for profile in profiles {
-            let (seeder, rx) = start_seeder(profile, &metainfo, &root.join("seed")).await?;
+            let dht = demo_dht_config(vec![router.clone()]);
+            let (seeder, rx) = start_seeder(profile, &metainfo, &root.join("seed"), dht).await?;
             seeders.push(seeder);
             ready.push(rx);
         }
-        let swarm = DemoSwarm { root, files, metainfo, torrent_path, seeders, tracker, _temp: temp };
+        let swarm = DemoSwarm { root, files, metainfo, torrent_path, seeders, tracker, dht_router, _temp: temp };
         for (rx, s) in ready.into_iter().zip(&swarm.seeders) {
             let what = format!("{} seeder getting ready", s.profile.label);
             match tokio::time::timeout(SEEDER_READY_TIMEOUT, rx).await {
@@ -698,6 +708,22 @@ impl DemoSwarm {
         for s in &self.seeders {
             s.handle.shutdown().await;
         }
+        self.dht_router.shutdown().await;
+    }
+
+    /// DHT settings for a leecher that should join the demo's loopback DHT.
+    pub fn dht_config(&self) -> DhtConfig {
+        demo_dht_config(vec![SocketAddr::from((Ipv4Addr::LOCALHOST, self.dht_router.port())).to_string()])
+    }
+}
+
+/// A DHT node on 127.0.0.1 (free port, no state file) bootstrapping from `bootstrap` only.
+fn demo_dht_config(bootstrap: Vec<String>) -> DhtConfig {
+    DhtConfig {
+        bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        port_fallback: false,
+        bootstrap,
+        state_path: None,
     }
 }
 
@@ -715,10 +741,12 @@ async fn start_seeder(
     profile: SeederProfile,
     metainfo: &Arc<Metainfo>,
     data: &Path,
+    dht: DhtConfig,
 ) -> Result<(Seeder, oneshot::Receiver<Result<(), String>>), SwarmError> {
     let config = EngineConfig {
         upload_limit: profile.upload_limit,
         faults: Faults { corrupt_piece_one_in: profile.corrupt_piece_one_in },
+        dht: Some(dht),
         ..loopback_config()
     };
     let (handle, mut events) = spawn(config).await?;

@@ -374,7 +374,8 @@ pub async fn run_demo(opts: DemoTui) -> Result<()> {
         // a previous run under --dir: start from nothing so the demo downloads again
         std::fs::remove_dir_all(&stale).wrap_err_with(|| format!("remove {}", stale.display()))?;
     }
-    let config = loopback_config();
+    // the demo's own loopback DHT, so the DHT pane has something true to show
+    let config = EngineConfig { dht: Some(swarm.dht_config()), ..loopback_config() };
     let peer_id = config.peer_id;
     let (handle, events, _id) =
         swarm.start_leecher_with(&out, config).await.map_err(|e| eyre!("{e}")).wrap_err("demo leecher")?;

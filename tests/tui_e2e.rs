@@ -159,3 +159,31 @@ fn demo_dashboard_redraws_on_resize_and_ctrl_c_restores_the_terminal() {
     assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
     assert!(s.lines().any(|l| l.trim() == "icanon"), "raw mode was switched off: {s}");
 }
+
+#[test]
+fn a_panic_in_the_dashboard_restores_the_terminal_and_reports() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tmux = Tmux { socket: format!("fast-peer-e2e-panic-{}", std::process::id()) };
+    // the test seam: this key panics inside the event loop (see tui::panic_if_test_key)
+    let command = format!(
+        "FAST_PEER_TUI_PANIC_KEY=% {} demo --size 8 --dir {} --log {} 2>{}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
+        bin().display(),
+        dir.path().join("demo").display(),
+        dir.path().join("tui.log").display(),
+        dir.path().join("stderr.txt").display()
+    );
+    let out = tmux.cmd(&["new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", &command]);
+    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+    tmux.wait_for(60, "the dashboard", |s| s.contains("1 Torrents") && s.contains("fast-peer-demo"));
+    tmux.keys(&["%"]);
+    let s = tmux.wait_for(30, "the exit and the tty mode", |s| {
+        s.contains("EXIT=") && s.lines().any(|l| matches!(l.trim(), "icanon" | "-icanon"))
+    });
+    assert!(!s.contains("EXIT=0"), "a panic must exit non-zero: {s}");
+    assert!(!s.contains("1 Torrents"), "the dashboard left the screen: {s}");
+    let alt = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+    assert!(s.lines().any(|l| l.trim() == "icanon"), "raw mode was switched off: {s}");
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
+    assert!(stderr.contains("a deliberate panic"), "the panic report reaches stderr: {stderr}");
+}

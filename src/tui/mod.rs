@@ -171,11 +171,25 @@ fn spawn_input(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) {
     });
 }
 
+/// Test seam for the "terminal restored on panic" end-to-end test: with
+/// `FAST_PEER_TUI_PANIC_KEY=c` in the environment, pressing `c` panics inside the event loop.
+fn panic_if_test_key(k: &ratatui::crossterm::event::KeyEvent) {
+    if let ratatui::crossterm::event::KeyCode::Char(c) = k.code
+        && let Some(want) = std::env::var_os("FAST_PEER_TUI_PANIC_KEY")
+        && want.to_str().is_some_and(|w| w.chars().eq(std::iter::once(c)))
+    {
+        panic!("FAST_PEER_TUI_PANIC_KEY={c} pressed: a deliberate panic");
+    }
+}
+
 /// Turn a terminal event into an action for the app.
 pub fn action_for_event(app: &App, ev: Event) -> Option<Action> {
     match ev {
         // key release / repeat reports (kitty protocol) are not presses
-        Event::Key(k) if k.kind == KeyEventKind::Press => app.action_for_key(k),
+        Event::Key(k) if k.kind == KeyEventKind::Press => {
+            panic_if_test_key(&k);
+            app.action_for_key(k)
+        }
         Event::Paste(text) => Some(Action::Paste(text)),
         Event::Resize(w, h) => Some(Action::Resize(w, h)),
         _ => None,

@@ -70,4 +70,19 @@ put("ut_pex", "v6", b"d6:added618:" + bytes(15) + b"\x01\x1a\xe18:added6.f1:\x00
 put("tracker_udp", "connect", struct.pack(">IIQ", 0, 7, 0x41727101980))
 put("tracker_udp", "announce", struct.pack(">IIIII", 1, 7, 1800, 2, 3) + bytes([127, 0, 0, 1, 0x1a, 0xe1]) * 2)
 put("tracker_udp", "error", struct.pack(">II", 3, 7) + b"info hash not allowed")
+# BEP 5 KRPC: the BEP's examples (queries, responses, an error) and a reply with extra keys
+krpc = {
+    "ping_q": b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe",
+    "ping_r": b"d1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re",
+    "find_node_q": b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz123456e1:q9:find_node1:t2:aa1:y1:qe",
+    "find_node_r": b"d1:rd2:id20:0123456789abcdefghij5:nodes26:" + b"N" * 20 + bytes([127, 0, 0, 1, 0x1a, 0xe1]) + b"e1:t2:aa1:y1:re",
+    "get_peers_q": b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456e1:q9:get_peers1:t2:aa1:y1:qe",
+    "get_peers_r": b"d1:rd2:id20:abcdefghij01234567895:token8:aoeusnth6:valuesl6:axje.u6:idhtnmee1:t2:aa1:y1:re",
+    "announce_q": b"d1:ad2:id20:abcdefghij012345678912:implied_porti1e9:info_hash20:mnopqrstuvwxyz1234564:porti6881e5:token8:aoeusnthe1:q13:announce_peer1:t2:aa1:y1:qe",
+    "error": b"d1:eli201e23:A Generic Error Ocurrede1:t2:aa1:y1:ee",
+    "extra_keys": b"d2:ip6:\x7f\x00\x00\x01\x1a\xe11:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:v4:LT\x01\x001:y1:re",
+}
+for name, data in krpc.items():
+    put("krpc", name, data)
+
 print("seeds written to", seeds)

@@ -289,6 +289,14 @@ async fn run_torrent(
                     eprintln!();
                 }
                 engine.shutdown().await;
+                // the engine's last snapshot carries the final counters
+                while let Ok(ev) = events.try_recv() {
+                    if let EngineEvent::Snapshot(s) = ev
+                        && let Some(t) = s.torrents.into_iter().find(|t| t.id == id)
+                    {
+                        last = Some(t);
+                    }
+                }
                 if until == Until::Interrupted {
                     return Ok(RunResult { last, metainfo });
                 }

@@ -242,7 +242,7 @@ fn run(args: Args) -> Result<()> {
             .init();
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         match args.command {
             Cmd::Decode { value } => cli::decode(&value),
             Cmd::Info { torrent } => cli::info(&torrent),
@@ -291,5 +291,9 @@ fn run(args: Args) -> Result<()> {
                 cli::download(&torrent, target, opts).await
             }
         }
-    })
+    });
+    // A blocking HTTP announce to a tracker that never answers may still be running; dropping
+    // the runtime would wait for it (up to its timeout) after the work is done or Ctrl-C.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }

@@ -468,6 +468,9 @@ async fn run(
                 match msg {
                     TorrentMsg::Shutdown(done) => {
                         t.shutdown_peers();
+                        // final numbers for the last snapshot (a seeder reports what it sent)
+                        t.update_rates();
+                        t.publish_snapshot();
                         if let Some(a) = announcer {
                             let _ = stats_tx.send(t.announce_stats());
                             a.stop().await;

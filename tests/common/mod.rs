@@ -1426,9 +1426,6 @@ impl FastSeed {
 impl FastSeed {
     /// SIGINT, wait for the exit, and return N from its `stopped after sending N bytes`.
     pub fn stop_and_count_sent(&mut self) -> u64 {
-        // the count comes from the engine's periodic snapshot (every 250 ms): let the last
-        // bytes sent show up in one before stopping
-        thread::sleep(Duration::from_millis(600));
         self.interrupt();
         let st = self.wait_exit(60);
         assert!(st.success(), "fast-peer seed after SIGINT: {st}");

@@ -74,7 +74,7 @@ if ! cargo clippy --all-targets -- -D warnings; then
 fi
 
 log "fuzz: every target for ${FUZZ_SECS:-8} s"
-if ! bash scripts/fuzz.sh "${FUZZ_SECS:-8}"; then
+if ! FUZZ_BUILD_FLAGS="${FUZZ_BUILD_FLAGS:---dev -s none}" bash scripts/fuzz.sh "${FUZZ_SECS:-8}"; then
     status=1
     log "FAILED: fuzz (a crashing input is in fuzz/artifacts/)"
 fi

@@ -95,7 +95,8 @@ fn random_fraction(lo: f64, hi: f64, salt: u64) -> f64 {
 /// A 256 MiB download is SIGKILLed twice at random moments and run again each time. Each rerun
 /// downloads no more than the pieces that were not verified on disk when the previous run
 /// died (checked by hashing the partial file, and against the seeder's byte count), and the
-/// final file verifies byte for byte.
+/// final file verifies byte for byte. Before the last run one finished piece is corrupted on
+/// disk: the resume check catches it and that piece is fetched again.
 #[test]
 fn kill_9_twice_during_a_256_mib_download_then_resume() {
     let total = 256 * MIB;
@@ -133,6 +134,26 @@ fn kill_9_twice_during_a_256_mib_download_then_resume() {
         );
         assert!(now_missing < missing, "run {run} verified nothing");
         missing = now_missing;
+    }
+    // A byte of a finished piece goes bad on disk between runs: the resume check must find it
+    // by hash and fetch that piece again rather than trust what an earlier run wrote.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = fs::OpenOptions::new().read(true).write(true).open(&target).expect("open partial file");
+        let good = (0..s.meta.num_pieces())
+            .find(|&i| {
+                let mut b = vec![0u8; s.meta.piece_size(i) as usize];
+                f.read_exact_at(&mut b, i as u64 * s.meta.piece_length).is_ok() && sha1_bytes(&b) == s.meta.pieces[i]
+            })
+            .expect("a verified piece on disk");
+        let at = good as u64 * s.meta.piece_length + 12_345;
+        let mut byte = [0u8];
+        f.read_exact_at(&mut byte, at).unwrap();
+        f.write_all_at(&[byte[0] ^ 0x5a], at).unwrap();
+        let before = missing;
+        missing = missing_bytes(&s.meta, &target);
+        assert_eq!(missing, before + s.meta.piece_size(good), "piece {good} now fails its hash");
+        eprintln!("corrupted piece {good} on disk between runs");
     }
     let mut seed = FastSeed::start(&s.torrent, &seed_data, &["--upload-limit", "1G"]);
     let peer = format!("127.0.0.1:{}", seed.port);

@@ -519,3 +519,23 @@ fn two_hundred_connections_keep_the_seeder_bounded_and_serving() {
     seed.stop_and_count_sent();
     assert_same_file(&s.content, &target);
 }
+
+/// Ctrl-C reaches a busy seeder: SIGINT in the middle of an upload (events flowing, the
+/// command loop turning over all the time) stops it within seconds, three times in a row.
+/// (A signal that arrived between two turns of the loop used to be lost.)
+#[test]
+fn sigint_stops_a_busy_seeder() {
+    let s = setup("busy.bin", 32 * MIB, 256 * KIB, &[unreachable_tracker()]);
+    for round in 0..3 {
+        let mut seed = FastSeed::start(&s.torrent, &s.content, &["--upload-limit", "8M"]);
+        let out = s.work.path().join(format!("out-{round}"));
+        fs::create_dir_all(&out).unwrap();
+        let peer = format!("127.0.0.1:{}", seed.port);
+        let mut dl = Running::start(&mut download_cmd(&s.torrent, &out.join("busy.bin"), &[peer]));
+        wait_until(TEST_TIMEOUT_SECS, "the upload to start", || written_bytes(&out) >= MIB);
+        seed.interrupt();
+        let st = seed.wait_exit(20);
+        assert!(st.success(), "round {round}: fast-peer seed after SIGINT: {st}");
+        dl.kill();
+    }
+}

@@ -7,6 +7,11 @@
 # (not committed). A crash leaves its input in fuzz/artifacts/<target>/ and makes this script
 # exit non-zero; turn it into a regression test in the normal suite.
 # Installs cargo-fuzz when missing; needs the nightly toolchain (rustup toolchain install nightly).
+#
+# FUZZ_BUILD_FLAGS picks the build (default: optimised with AddressSanitizer, for long runs).
+# scripts/test.sh uses `--dev -s none`: an unoptimised build without sanitizer compiles in about
+# half the time, which matters more than executions per second for a smoke run. Rust code is
+# memory-safe, so what the fuzzers hunt for is panics, which every build catches.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -34,7 +39,8 @@ else
     mapfile -t targets < <(cd fuzz && cargo +nightly fuzz list)
 fi
 
-cargo +nightly fuzz build
+read -r -a build_flags <<<"${FUZZ_BUILD_FLAGS:-}"
+cargo +nightly fuzz build "${build_flags[@]}"
 
 status=0
 total=0
@@ -44,7 +50,7 @@ for t in "${targets[@]}"; do
     [ -d "fuzz/seeds/$t" ] && dirs+=("fuzz/seeds/$t")
     log="fuzz/target/$t.log"
     mkdir -p fuzz/target
-    if cargo +nightly fuzz run "$t" "${dirs[@]}" -- -max_total_time="$secs" -rss_limit_mb=2048 \
+    if cargo +nightly fuzz run "${build_flags[@]}" "$t" "${dirs[@]}" -- -max_total_time="$secs" -rss_limit_mb=2048 \
         -max_len=65536 -print_final_stats=1 >"$log" 2>&1; then
         runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -1)
         printf 'fuzz %-14s %10s executions, no crash\n' "$t" "${runs:-?}"

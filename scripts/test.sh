@@ -6,7 +6,10 @@
 #    and a C toolchain (the Rust toolchain itself must be there).
 # 2. cargo test --release --all-targets   (release: the interop tests move tens of MiB)
 # 3. cargo clippy --all-targets -- -D warnings
-# Both 2 and 3 always run; the script exits non-zero if either (or 1) fails.
+# 4. a short fuzz run: every cargo-fuzz target in fuzz/ for FUZZ_SECS seconds (default 8;
+#    scripts/fuzz.sh installs cargo-fuzz when missing; needs the nightly toolchain).
+#    A crash fails the script. Longer runs by hand: `bash scripts/fuzz.sh 300`.
+# 2, 3 and 4 always run; the script exits non-zero if any (or 1) fails.
 # All network traffic of the tests stays on 127.0.0.0/8.
 set -euo pipefail
 
@@ -68,6 +71,12 @@ log "cargo clippy --all-targets -- -D warnings"
 if ! cargo clippy --all-targets -- -D warnings; then
     status=1
     log "FAILED: cargo clippy"
+fi
+
+log "fuzz: every target for ${FUZZ_SECS:-8} s"
+if ! FUZZ_BUILD_FLAGS="${FUZZ_BUILD_FLAGS:---dev -s none}" bash scripts/fuzz.sh "${FUZZ_SECS:-8}"; then
+    status=1
+    log "FAILED: fuzz (a crashing input is in fuzz/artifacts/)"
 fi
 
 if [ "$status" -eq 0 ]; then

@@ -197,20 +197,35 @@ pub struct RunResult {
     pub metainfo: Option<Arc<Metainfo>>,
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn interrupted() {
-    #[cfg(unix)]
-    {
+/// Ctrl-C (SIGINT) and SIGTERM, registered once for the life of a command. A fresh
+/// `ctrl_c()` future per loop turn would miss a signal that arrives while the loop handles
+/// another event (the handler is installed, nobody listens, the signal is gone).
+struct Interrupt {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupt {
+    fn new() -> Interrupt {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        Interrupt { int: signal(SignalKind::interrupt()).ok(), term: signal(SignalKind::terminate()).ok() }
+    }
+
+    /// Resolves at the next signal (cancel safe: a signal is kept until received).
+    async fn recv(&mut self) {
+        async fn on(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            return;
+        }
+        tokio::select! {
+            _ = on(&mut self.int) => {}
+            _ = on(&mut self.term) => {}
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Run the engine on one torrent; `on_ready` runs once the data check is done and the torrent
@@ -221,6 +236,7 @@ async fn run_torrent(
     until: Until,
     mut on_ready: impl FnMut(&crate::engine::EngineHandle, &TorrentSnapshot),
 ) -> Result<RunResult> {
+    let mut interrupt = Interrupt::new();
     let (engine, mut events) = spawn(engine_config(opts)).await.wrap_err("start the engine")?;
     let id = match job {
         Job::Torrent(add) => engine.add_torrent(add).await,
@@ -292,11 +308,19 @@ async fn run_torrent(
                 }
                 Some(_) => {}
             },
-            _ = interrupted() => {
+            _ = interrupt.recv() => {
                 if progress {
                     eprintln!();
                 }
                 engine.shutdown().await;
+                // the engine's last snapshot carries the final counters
+                while let Ok(ev) = events.try_recv() {
+                    if let EngineEvent::Snapshot(s) = ev
+                        && let Some(t) = s.torrents.into_iter().find(|t| t.id == id)
+                    {
+                        last = Some(t);
+                    }
+                }
                 if until == Until::Interrupted {
                     return Ok(RunResult { last, metainfo });
                 }

@@ -340,7 +340,7 @@ fn run(args: Args) -> Result<()> {
         o.dht = dht.clone();
         o
     };
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         let Some(command) = args.command else {
             let config = cli::engine_config(&default_opts);
             return fast_peer::tui::run(fast_peer::tui::Options {
@@ -425,5 +425,9 @@ fn run(args: Args) -> Result<()> {
                 cli::download(&torrent, target, opts).await
             }
         }
-    })
+    });
+    // A blocking HTTP announce to a tracker that never answers may still be running; dropping
+    // the runtime would wait for it (up to its timeout) after the work is done or Ctrl-C.
+    rt.shutdown_timeout(std::time::Duration::from_millis(500));
+    result
 }

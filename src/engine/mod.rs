@@ -321,6 +321,9 @@ impl Actor {
                     None => { self.stop_all().await; return; }
                     Some(Command::Shutdown(done)) => {
                         self.stop_all().await;
+                        // one last picture with the torrents' final counters
+                        let last = self.snapshot_event();
+                        let _ = tokio::time::timeout(Duration::from_millis(200), self.events.send(last)).await;
                         let _ = done.send(());
                         return;
                     }
@@ -338,20 +341,24 @@ impl Actor {
                     }
                 }
                 _ = snap.tick() => {
-                    let torrents: Vec<TorrentSnapshot> = {
-                        let map = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
-                        let mut v: Vec<_> = map.values().cloned().collect();
-                        v.sort_by_key(|t| t.id);
-                        v
-                    };
-                    let _ = self.events.try_send(EngineEvent::Snapshot(EngineSnapshot {
-                        listen_port: self.listen_port,
-                        torrents,
-                        dht: self.dht.as_ref().and_then(|d| d.snapshot()),
-                    }));
+                    let _ = self.events.try_send(self.snapshot_event());
                 }
             }
         }
+    }
+
+    fn snapshot_event(&self) -> EngineEvent {
+        let torrents: Vec<TorrentSnapshot> = {
+            let map = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+            let mut v: Vec<_> = map.values().cloned().collect();
+            v.sort_by_key(|t| t.id);
+            v
+        };
+        EngineEvent::Snapshot(EngineSnapshot {
+            listen_port: self.listen_port,
+            torrents,
+            dht: self.dht.as_ref().and_then(|d| d.snapshot()),
+        })
     }
 
     async fn command(&mut self, cmd: Command) {

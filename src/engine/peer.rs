@@ -928,6 +928,7 @@ impl Session {
         for (r, _) in self.outstanding.drain(..) {
             picker.release(self.key, &r);
         }
+        picker.peer_left(self.key);
         picker.peer_gone(&self.have);
         drop(picker);
         self.shared.nudge_peers(self.key);

@@ -472,6 +472,23 @@ impl Picker {
         BlockOutcome::New { cancel, piece_complete }
     }
 
+    /// `peer` disconnected (after releasing its requests): a parole piece it owned and had not
+    /// finished starts over, to be fetched whole by someone else. Without this, a piece whose
+    /// owner left with no request outstanding would keep an owner nobody can replace.
+    pub fn peer_left(&mut self, peer: PeerKey) {
+        let owned: Vec<u32> = self
+            .partial
+            .iter()
+            .filter(|(i, p)| p.owner == Some(peer) && self.state[**i as usize] == PieceState::InFlight)
+            .map(|(i, _)| *i)
+            .collect();
+        for index in owned {
+            self.partial.remove(&index);
+            self.state[index as usize] = PieceState::Missing;
+            self.missing += 1;
+        }
+    }
+
     /// Whether the piece failed before with blocks from several peers (see parole).
     pub fn on_parole(&self, index: u32) -> bool {
         self.parole.contains(&index)
@@ -771,6 +788,33 @@ mod tests {
     }
 
     #[test]
+    fn a_parole_piece_is_not_stuck_when_its_owner_leaves_with_nothing_outstanding() {
+        // regression (found by random_events): the owner's third block was released while
+        // it still had another outstanding, both others arrived, then it left with no request
+        // outstanding, so no release could reset the piece
+        let mut p = Picker::new(PL, PL as u64, None, 1);
+        let have = full(1);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        p.pick(1, &have, 2, &mut a);
+        p.pick(2, &have, 2, &mut b);
+        a.iter().for_each(|r| assert!(matches!(p.block_received(1, r), BlockOutcome::New { .. })));
+        b.iter().for_each(|r| assert!(matches!(p.block_received(2, r), BlockOutcome::New { .. })));
+        p.mark_failed(0);
+        let mut c = Vec::new();
+        p.pick(2, &have, 1, &mut c);
+        assert_eq!(c.len(), 4);
+        p.release(2, &c[3]);
+        for r in &c[..3] {
+            p.block_received(2, r);
+        }
+        p.peer_left(2);
+        p.peer_gone(&have);
+        let mut d = Vec::new();
+        p.pick(3, &have, 10, &mut d);
+        assert_eq!(d.len(), 4, "a new peer takes the whole piece again: {d:?}");
+    }
+
+    #[test]
     fn wanted_subset_and_interest() {
         let mut p = Picker::new(PL, 4 * PL as u64, Some(&[2]), 1);
         assert_eq!(p.wanted_left(), 1);
@@ -823,7 +867,7 @@ mod random_events {
             1 => (peer.clone(), any::<usize>()).prop_map(|(peer, k)| Op::Release { peer, k }),
             1 => (peer.clone(), 0..40u32, 0..4u32).prop_map(|(peer, index, block)| Op::Unrequested { peer, index, block }),
             1 => (peer).prop_map(|peer| Op::Gone { peer }),
-            2 => (any::<usize>(), prop::bool::weighted(0.8)).prop_map(|(k, pass)| Op::Verify { k, pass }),
+            2 => (any::<usize>(), prop::bool::weighted(0.6)).prop_map(|(k, pass)| Op::Verify { k, pass }),
         ]
     }
 
@@ -937,6 +981,7 @@ mod random_events {
                     for r in &m.outstanding {
                         self.p.release(peer, r);
                     }
+                    self.p.peer_left(peer);
                     if let Some(have) = m.have {
                         self.p.peer_gone(&have);
                     }
@@ -1010,10 +1055,10 @@ mod random_events {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(400))]
+        #![proptest_config(ProptestConfig::with_cases(1000))]
         #[test]
         fn invariants_hold_and_a_seed_finishes_the_job(
-            pieces in 1..12u32,
+            pieces in 1..8u32,
             short in 0..BLOCK_SIZE,
             blocks_per_piece in 1..4u32,
             ops in proptest::collection::vec(op(), 0..120),

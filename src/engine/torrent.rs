@@ -532,6 +532,9 @@ async fn run(
                 match msg {
                     TorrentMsg::Shutdown(done) => {
                         t.shutdown_peers();
+                        // final numbers for the last snapshot (a seeder reports what it sent)
+                        t.update_rates();
+                        t.publish_snapshot();
                         if let Some(a) = announcer {
                             let _ = stats_tx.send(t.announce_stats());
                             a.stop().await;
@@ -875,10 +878,30 @@ impl Torrent {
         tokio::spawn(run_peer(h.key, h.addr, shared, h.stream, init, h.incoming, tx));
     }
 
+    /// The peer to close for a newcomer when full: no data flowing either way (both rates
+    /// under 1 KiB/s), connected the longest. `None` when every peer is exchanging data.
+    fn idlest_peer(&self) -> Option<(mpsc::UnboundedSender<PeerCommand>, SocketAddr)> {
+        const IDLE_RATE: f64 = 1024.0;
+        self.shared
+            .peers()
+            .values()
+            .filter(|p| p.stats.rate() < IDLE_RATE && p.stats.up_rate() < IDLE_RATE)
+            .min_by_key(|p| p.connected_at)
+            .map(|p| (p.tx.clone(), p.addr))
+    }
+
     fn on_incoming(&mut self, stream: TcpStream, addr: SocketAddr, hs: Handshake, leftover: BytesMut) {
         let (connected, _) = self.connected_count();
-        if self.paused || connected >= self.max_peers || hs.peer_id == self.shared.peer_id {
+        if self.paused || hs.peer_id == self.shared.peer_id {
             return;
+        }
+        if connected >= self.max_peers {
+            // Full. Make room by closing the longest-connected peer that exchanges no data in
+            // either direction: otherwise connections that merely sit there (a connection
+            // flood, a stalled reader) would lock every newcomer out until they time out.
+            let Some((victim, slot)) = self.idlest_peer() else { return };
+            tracing::debug!(%addr, victim = %slot, "full: replacing an idle peer");
+            let _ = victim.send(PeerCommand::Close("idle, replaced by a new connection".into()));
         }
         if self.shared.peers().values().any(|p| p.peer_id == hs.peer_id) {
             return; // already connected to this peer the other way

@@ -1476,6 +1476,12 @@ mod tests {
         }
 
         #[test]
+        fn metadata_request_and_reject_round_trip(piece in any::<u32>(), reject in any::<bool>()) {
+            let m = if reject { MetadataMessage::Reject { piece } } else { MetadataMessage::Request { piece } };
+            prop_assert_eq!(MetadataMessage::decode(&m.encode()), Ok(m));
+        }
+
+        #[test]
         fn metadata_round_trip(total in 1..=100_000u32, pick in any::<proptest::sample::Index>()) {
             let piece = pick.index(metadata_piece_count(total) as usize) as u32;
             let len = metadata_piece_len(total, piece).unwrap() as usize;

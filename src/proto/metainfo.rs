@@ -1169,6 +1169,8 @@ mod tests {
             ("truncated_pieces", "unexpected end of input"),
             ("unsorted_keys", "not sorted"),
             ("zero_total_length", "total length of 0"),
+            ("zero_pieces", "pieces has 0 hashes"),
+            ("dotdot_last_component", "relative directory"),
         ];
         for path in entries {
             let buf = std::fs::read(&path).unwrap();

@@ -1257,3 +1257,199 @@ pub fn raw_fetch_piece(addr: &str, meta: &TorrentMeta, index: usize) -> Vec<u8> 
     }
     piece
 }
+
+// ---------------------------------------------------------------------------------------------
+// A `fast-peer seed` process
+// ---------------------------------------------------------------------------------------------
+
+/// How long a seeder may take to check its data and print `Seeding`.
+pub const SEED_READY_SECS: u64 = 90;
+
+// ---------------------------------------------------------------------------------------------
+// A `fast-peer seed` process
+// ---------------------------------------------------------------------------------------------
+
+/// `fast-peer seed` running until it printed `Seeding`. Killed on drop.
+pub struct FastSeed {
+    pub child: Child,
+    pub port: u16,
+    pub info_hash: String,
+    /// (verified, total) from the `Pieces:` line.
+    pub pieces: (usize, usize),
+    pub lines: mpsc::Receiver<String>,
+    pub stdout: Vec<String>,
+    pub stderr_path: PathBuf,
+    _logdir: tempfile::TempDir,
+}
+
+/// The `fast-peer seed` command line, not started yet.
+pub fn seed_cmd(torrent: &Path, data: &Path, extra: &[&str]) -> Command {
+    let mut cmd = fast_peer();
+    cmd.arg("seed")
+        .arg(torrent)
+        .arg("--data")
+        .arg(data)
+        .args(["--port", &free_port().to_string()])
+        .args(extra);
+    cmd
+}
+
+impl FastSeed {
+    /// Starts `fast-peer seed` and reads its stdout until `Seeding` (fails the test if it
+    /// exits or takes longer than [`SEED_READY_SECS`]).
+    pub fn start(torrent: &Path, data: &Path, extra: &[&str]) -> FastSeed {
+        let logdir = tempfile::tempdir().expect("tempdir");
+        let stderr_path = logdir.path().join("stderr.log");
+        let mut cmd = seed_cmd(torrent, data, extra);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&stderr_path).expect("stderr log"));
+        let mut child = cmd.spawn().expect("spawn fast-peer seed");
+        let out = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seed = FastSeed {
+            child,
+            port: 0,
+            info_hash: String::new(),
+            pieces: (0, 0),
+            lines: rx,
+            stdout: Vec::new(),
+            stderr_path,
+            _logdir: logdir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(SEED_READY_SECS);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match seed
+                .lines
+                .recv_timeout(left.min(Duration::from_millis(200)))
+            {
+                Ok(line) => {
+                    seed.stdout.push(line.clone());
+                    if line == "Seeding" {
+                        break;
+                    }
+                    if let Some(v) = line.strip_prefix("Info Hash: ") {
+                        seed.info_hash = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("Port: ") {
+                        seed.port = v.trim().parse().expect("Port: <n>");
+                    } else if let Some(v) = line.strip_prefix("Pieces: ") {
+                        let (a, b) = v.trim().split_once('/').expect("Pieces: <v>/<total>");
+                        seed.pieces = (a.parse().expect("verified"), b.parse().expect("total"));
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let st = seed.child.wait().ok();
+                    seed.fail(&format!("exited before `Seeding` ({st:?})"));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if Instant::now() >= deadline {
+                seed.fail(&format!("no `Seeding` within {SEED_READY_SECS} s"));
+            }
+        }
+        assert_eq!(
+            seed.info_hash.len(),
+            40,
+            "no `Info Hash: <hex>` before `Seeding`: {:?}",
+            seed.stdout
+        );
+        assert_ne!(
+            seed.port, 0,
+            "no `Port: <n>` before `Seeding`: {:?}",
+            seed.stdout
+        );
+        assert_ne!(
+            seed.pieces.1, 0,
+            "no `Pieces: <v>/<total>` before `Seeding`: {:?}",
+            seed.stdout
+        );
+        seed
+    }
+
+    pub fn fail(&mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!(
+            "fast-peer seed: {why}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.stdout.join("\n"),
+            self.stderr()
+        );
+    }
+
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Asserts that the seeder checked all of `meta`'s data and announced its info hash.
+    pub fn assert_complete(&self, meta: &TorrentMeta) {
+        assert_eq!(self.info_hash, meta.info_hash_hex(), "`Info Hash:` of seed");
+        assert_eq!(
+            self.pieces,
+            (meta.num_pieces(), meta.num_pieces()),
+            "`Pieces:` of seed (all pieces verified); stderr:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// The address a test's clients use to reach the seeder (it listens on all addresses).
+    pub fn addr_on(&self, net: u8) -> String {
+        format!("{}:{}", test_ip(net, 11), self.port)
+    }
+
+    /// SIGINT (Ctrl-C) through the shell's builtin `kill` (no libc in the tests, no procps
+    /// in minimal images).
+    pub fn interrupt(&self) {
+        let st = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -INT {}", self.child.id()))
+            .status()
+            .expect("run sh -c 'kill -INT'");
+        assert!(st.success(), "kill -INT fast-peer seed failed");
+    }
+
+    /// Waits up to `secs` for the process to exit; kills it and fails on timeout.
+    pub fn wait_exit(&mut self, secs: u64) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+                    self.stdout.push(line);
+                }
+                return st;
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!("still running {secs} s after SIGINT"));
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl FastSeed {
+    /// SIGINT, wait for the exit, and return N from its `stopped after sending N bytes`.
+    pub fn stop_and_count_sent(&mut self) -> u64 {
+        self.interrupt();
+        let st = self.wait_exit(60);
+        assert!(st.success(), "fast-peer seed after SIGINT: {st}");
+        let err = self.stderr();
+        err.lines()
+            .find_map(|l| l.strip_prefix("stopped after sending ")?.strip_suffix(" bytes")?.parse().ok())
+            .unwrap_or_else(|| panic!("no `stopped after sending N bytes` on stderr:\n{err}"))
+    }
+}
+
+impl Drop for FastSeed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

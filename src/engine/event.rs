@@ -190,6 +190,35 @@ pub struct TorrentSnapshot {
     pub availability: Arc<[u16]>,
 }
 
+impl TorrentSnapshot {
+    /// A torrent known only by its info hash and name: a magnet before its metadata arrives
+    /// (all counters zero, no pieces yet).
+    pub fn fetching_metadata(id: TorrentId, info_hash: InfoHash, name: String) -> TorrentSnapshot {
+        TorrentSnapshot {
+            id,
+            info_hash,
+            name,
+            state: TorrentState::FetchingMetadata,
+            total_length: 0,
+            piece_count: 0,
+            pieces_verified: 0,
+            bytes_left: 0,
+            downloaded: 0,
+            uploaded: 0,
+            download_rate: 0.0,
+            upload_rate: 0.0,
+            in_endgame: false,
+            hash_failures: 0,
+            known_peers: 0,
+            peers: Vec::new(),
+            elapsed: Duration::ZERO,
+            metadata: None,
+            pieces: Arc::from(Vec::new()),
+            availability: Arc::from(Vec::new()),
+        }
+    }
+}
+
 /// A piece as the dashboard shows it (a coarser view of the picker's piece state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u8)]

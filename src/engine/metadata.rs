@@ -16,7 +16,7 @@
 //! the pieces.
 
 use crate::engine::event::{
-    EngineEvent, MetadataPeerSnapshot, MetadataSnapshot, PeerCloseReason, TorrentId, TorrentSnapshot, TorrentState,
+    EngineEvent, MetadataPeerSnapshot, MetadataSnapshot, PeerCloseReason, TorrentId, TorrentSnapshot,
 };
 use crate::engine::peerbook::PeerBook;
 use crate::engine::torrent::TorrentMsg;
@@ -531,26 +531,10 @@ impl MetadataPhase {
         };
         let _ = peers;
         let snap = TorrentSnapshot {
-            id: self.id,
-            info_hash: self.info_hash,
-            name: self.name.clone(),
-            state: TorrentState::FetchingMetadata,
-            total_length: 0,
-            piece_count: 0,
-            pieces_verified: 0,
-            bytes_left: 0,
-            downloaded: 0,
-            uploaded: 0,
-            download_rate: 0.0,
-            upload_rate: 0.0,
-            in_endgame: false,
-            hash_failures: 0,
             known_peers: known,
-            peers: Vec::new(),
             elapsed: self.started.elapsed(),
             metadata: Some(meta),
-            pieces: Arc::from(Vec::new()),
-            availability: Arc::from(Vec::new()),
+            ..TorrentSnapshot::fetching_metadata(self.id, self.info_hash, self.name.clone())
         };
         self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).insert(self.id, snap);
     }

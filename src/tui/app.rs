@@ -554,26 +554,5 @@ impl App {
 
 /// A row for a torrent the engine announced before its first snapshot.
 fn placeholder(id: TorrentId, info_hash: crate::proto::id::InfoHash, name: String) -> TorrentSnapshot {
-    TorrentSnapshot {
-        id,
-        info_hash,
-        name,
-        state: TorrentState::FetchingMetadata,
-        total_length: 0,
-        piece_count: 0,
-        pieces_verified: 0,
-        bytes_left: 0,
-        downloaded: 0,
-        uploaded: 0,
-        download_rate: 0.0,
-        upload_rate: 0.0,
-        in_endgame: false,
-        hash_failures: 0,
-        known_peers: 0,
-        peers: Vec::new(),
-        elapsed: std::time::Duration::ZERO,
-        metadata: None,
-        pieces: Arc::from(Vec::new()),
-        availability: Arc::from(Vec::new()),
-    }
+    TorrentSnapshot::fetching_metadata(id, info_hash, name)
 }

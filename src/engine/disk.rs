@@ -35,8 +35,8 @@ pub enum DiskResult {
     Error(String),
 }
 
-/// Queue depth: at 16 KiB per block, 4 MiB of blocks (a block may keep its whole socket read
-/// buffer alive, see `Message::decode_from`, so this is also what bounds peak memory).
+/// Queue depth: at 16 KiB per block, 4 MiB of blocks; with the hasher's queue, what bounds the
+/// memory of data in flight to disk (a deeper queue only raised peak RSS).
 pub const DISK_QUEUE: usize = 256;
 
 /// SHA-1 of each 16 KiB block of `piece` as stored.

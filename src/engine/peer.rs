@@ -428,7 +428,11 @@ impl Session {
     }
 
     async fn process_input(&mut self, inbuf: &mut BytesMut) -> Result<(), PeerError> {
-        while let Some(msg) = Message::decode_from(inbuf, self.max_message_len)? {
+        // Payloads are copied out of the read buffer (one memcpy per block). Splitting them off
+        // without a copy measured no faster on 1 GiB (1.58 vs 1.70 s, within noise) but kept
+        // whole read buffers alive in the disk queue: more page faults and peak RSS.
+        while let Some((msg, n)) = Message::decode(inbuf, self.max_message_len)? {
+            inbuf.advance(n);
             self.handle(msg).await?;
         }
         Ok(())

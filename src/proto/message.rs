@@ -6,7 +6,7 @@
 //! prefix above the caller's limit is an error before a single payload byte is buffered, so a
 //! peer announcing a 4 GiB message is dropped rather than obeyed.
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 
 pub const CHOKE: u8 = 0;
 pub const UNCHOKE: u8 = 1;
@@ -190,47 +190,6 @@ impl Message {
         Ok(Some((msg, total)))
     }
 
-    /// [`Message::decode`] from the front of a receive buffer, consuming the frame. The payload
-    /// of a `Piece` (and of `Bitfield` / `Extended`) is split off `buf` and shared, not copied:
-    /// the block reaches the disk writer in the very allocation the socket read filled.
-    pub fn decode_from(buf: &mut BytesMut, max_len: u32) -> Result<Option<Message>, WireError> {
-        let Some((msg, used)) = Self::peek_frame(buf, max_len)? else { return Ok(None) };
-        let msg = match msg {
-            Some(msg) => {
-                buf.advance(used);
-                msg
-            }
-            None => {
-                // a frame with a payload worth sharing: validated by `decode`, then re-sliced
-                let frame = buf.split_to(used).freeze();
-                match Self::decode(&frame, max_len)? {
-                    Some((Message::Piece { index, begin, .. }, _)) => {
-                        Message::Piece { index, begin, block: frame.slice(13..) }
-                    }
-                    Some((Message::Bitfield(_), _)) => Message::Bitfield(frame.slice(5..)),
-                    Some((Message::Extended { id, .. }, _)) => Message::Extended { id, payload: frame.slice(6..) },
-                    Some((other, _)) => other,
-                    None => return Ok(None), // unreachable: the frame is complete
-                }
-            }
-        };
-        Ok(Some(msg))
-    }
-
-    /// For [`Message::decode_from`]: `None` if incomplete; `Some((None, n))` for a complete
-    /// frame of `n` bytes with a payload to share; `Some((Some(msg), n))` for any other message.
-    fn peek_frame(buf: &[u8], max_len: u32) -> Result<Option<(Option<Message>, usize)>, WireError> {
-        if buf.len() >= 5 && matches!(buf[4], PIECE | BITFIELD | EXTENDED) {
-            let len = be32(buf);
-            if len > max_len {
-                return Err(WireError::TooLong { len, max: max_len });
-            }
-            let total = 4 + len as usize;
-            return Ok((buf.len() >= total).then_some((None, total)));
-        }
-        Ok(Self::decode(buf, max_len)?.map(|(m, n)| (Some(m), n)))
-    }
-
     /// Append the wire form of this message to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let put_u32 = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&v.to_be_bytes());
@@ -330,41 +289,6 @@ pub fn allowed_fast_set(ip: std::net::Ipv4Addr, info_hash: &crate::proto::id::In
 mod tests {
     use super::*;
 
-    #[test]
-    fn decode_from_shares_payloads_and_matches_decode() {
-        let msgs = vec![
-            Message::Have { index: 3 },
-            Message::Piece { index: 1, begin: 16384, block: Bytes::from(vec![7u8; 100]) },
-            Message::KeepAlive,
-            Message::Bitfield(Bytes::from_static(&[0xf0])),
-            Message::Extended { id: 2, payload: Bytes::from_static(b"d1:ai1ee") },
-            Message::Piece { index: 0, begin: 0, block: Bytes::new() },
-            Message::Request(BlockRef { index: 1, begin: 0, length: 16384 }),
-        ];
-        let mut wire = Vec::new();
-        for m in &msgs {
-            m.encode(&mut wire);
-        }
-        // every split point: the first part alone is incomplete or yields whole messages only
-        for cut in 0..wire.len() {
-            let mut buf = BytesMut::from(&wire[..cut]);
-            let mut got = Vec::new();
-            while let Some(m) = Message::decode_from(&mut buf, 1 << 20).unwrap() {
-                got.push(m);
-            }
-            buf.extend_from_slice(&wire[cut..]);
-            while let Some(m) = Message::decode_from(&mut buf, 1 << 20).unwrap() {
-                got.push(m);
-            }
-            assert_eq!(got, msgs, "cut at {cut}");
-            assert!(buf.is_empty());
-        }
-        // lengths are checked before buffering, as in decode
-        let mut huge = BytesMut::from(&[0xff, 0xff, 0xff, 0xff, PIECE][..]);
-        assert!(matches!(Message::decode_from(&mut huge, 1 << 20), Err(WireError::TooLong { .. })));
-        let mut short_piece = BytesMut::from(&[0, 0, 0, 5, PIECE, 0, 0, 0, 1][..]);
-        assert!(matches!(Message::decode_from(&mut short_piece, 1 << 20), Err(WireError::BadLength { .. })));
-    }
     use proptest::prelude::*;
 
     fn all_samples() -> Vec<Message> {

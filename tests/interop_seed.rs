@@ -579,3 +579,47 @@ fn seed_with_upload_limit_serves_full_download() {
     fail_with_seed_log("lt_peer.py leech from a rate-limited seed", &o, &seed);
     setup.assert_downloaded(&out);
 }
+
+/// `complete` and `incomplete` from opentracker's scrape of `info_hash_hex` (raw HTTP).
+fn scrape_counts(tracker: &Opentracker, info_hash_hex: &str) -> Option<(i64, i64)> {
+    use std::io::{Read, Write};
+    let escaped: String = (0..20).map(|i| format!("%{}", &info_hash_hex[2 * i..2 * i + 2])).collect();
+    let addr = tracker.http_announce().trim_start_matches("http://").trim_end_matches("/announce").to_string();
+    let mut s = std::net::TcpStream::connect(&addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET /scrape?info_hash={escaped} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut body = Vec::new();
+    let _ = s.read_to_end(&mut body);
+    let count = |key: &str| -> Option<i64> {
+        let pat = format!("{}:{key}i", key.len());
+        let at = body.windows(pat.len()).position(|w| w == pat.as_bytes())? + pat.len();
+        let end = body[at..].iter().position(|b| *b == b'e')? + at;
+        std::str::from_utf8(&body[at..end]).ok()?.parse().ok()
+    };
+    Some((count("complete").unwrap_or(0), count("incomplete").unwrap_or(0)))
+}
+
+#[test]
+fn a_seed_is_listed_as_a_seeder_from_its_first_announce() {
+    // regression: the announcer started before the data check, so `started` said left=<total>
+    // and the tracker listed the seed as a leecher until its next re-announce (tens of minutes)
+    let (layout, pl) = Setup::single();
+    let setup = Setup::new(layout, pl, true);
+    let tracker = setup.tracker.as_ref().expect("tracker");
+    let hash = setup.meta.info_hash_hex();
+    let s = FastSeed::start(&setup.torrent, &setup.data_path(DataArg::Content), &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        if let Some((complete, incomplete)) = scrape_counts(tracker, &hash) {
+            assert_eq!(incomplete, 0, "the seed was listed as a leecher (complete {complete})");
+            if complete == 1 {
+                seen = Some(complete);
+                break;
+            }
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(seen, Some(1), "the tracker never listed the seed as a seeder");
+    drop(s);
+}

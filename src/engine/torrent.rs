@@ -343,7 +343,13 @@ async fn run(
     };
     initial_peers.extend(p.peers.iter().copied());
     let (stats_tx, stats_rx) = watch::channel(AnnounceStats { uploaded: 0, downloaded: 0, left });
-    let announcer = start_announcer(&p, info_hash, tiers.clone(), stats_rx, &tx);
+    // A magnet needs its trackers at once (the peers that have the metadata); a .torrent
+    // announces only once its data is checked, so that a seed's `started` says left=0 (before
+    // the check it would be listed as a leecher until its next re-announce, tens of minutes).
+    let mut announcer = match &p.source {
+        Source::Magnet(_) => start_announcer(&p, info_hash, tiers.clone(), stats_rx.clone(), &tx),
+        Source::Torrent(_) => None,
+    };
     let mut book = PeerBook::default();
     book.add(&initial_peers, Instant::now());
     let mut next_key: PeerKey = 1;
@@ -517,6 +523,9 @@ async fn run(
     // A torrent that starts complete announces `started` with left=0, never `completed`:
     // BEP 3 keeps that event for a download that finished in this session.
     let _ = stats_tx.send(t.announce_stats());
+    if matches!(p.source, Source::Torrent(_)) {
+        announcer = start_announcer(&p, info_hash, tiers.clone(), stats_rx, &tx);
+    }
     for h in handed {
         t.adopt(h);
     }

@@ -894,30 +894,11 @@ fn libtorrent_fetches_a_multi_file_magnet_from_a_fast_peer_seeder_via_x_pe() {
     assert_same_tree(&swarm.content.path, &out.join(&swarm.meta.name));
 }
 
-/// `aria2c` with a magnet: the harness's aria2 settings (see `common::aria2c`, which takes a
-/// torrent file) for an HTTP tracker, the magnet as the last argument.
+/// `aria2c` with a magnet: the harness's aria2 settings (`common::aria2c_base`) for an HTTP
+/// tracker, the magnet as the last argument.
 fn aria2c_magnet(magnet: &str, out: &Path, ip: &str) -> Command {
-    let mut cmd = Command::new("aria2c");
-    cmd.arg("--enable-dht=false")
-        .args([
-            "--seed-time=0",
-            "--enable-dht6=false",
-            "--bt-enable-lpd=false",
-            "--enable-peer-exchange=false",
-            "--disable-ipv6=true",
-            "--no-conf=true",
-            "--file-allocation=none",
-            "--summary-interval=0",
-            "--console-log-level=warn",
-            "--bt-tracker-connect-timeout=10",
-            "--bt-tracker-timeout=10",
-            "--bt-stop-timeout=60",
-            "--bt-save-metadata=false",
-        ])
-        .arg(format!("--interface={ip}"))
-        .arg(format!("--listen-port={}", free_port()))
-        .arg(format!("--dir={}", out.display()))
-        .arg(magnet);
+    let mut cmd = aria2c_base(out, ip);
+    cmd.args(["--enable-dht=false", "--bt-save-metadata=false"]).arg(magnet);
     cmd
 }
 

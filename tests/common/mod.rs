@@ -1143,7 +1143,7 @@ pub fn aria2c(torrent: &Path, out: &Path, ip: &str) -> Command {
     let udp = TorrentMeta::read(torrent)
         .announce
         .is_some_and(|a| a.starts_with("udp://"));
-    let mut cmd = Command::new("aria2c");
+    let mut cmd = aria2c_base(out, ip);
     if udp {
         let mut dht_file = out.as_os_str().to_os_string();
         dht_file.push(".aria2-dht.dat");
@@ -1156,6 +1156,14 @@ pub fn aria2c(torrent: &Path, out: &Path, ip: &str) -> Command {
     } else {
         cmd.arg("--enable-dht=false");
     }
+    cmd.arg(torrent);
+    cmd
+}
+
+/// The harness's aria2 settings (no LPD, PEX, IPv6 or config file; bound to `ip`, a free
+/// listen port, saving into `out`); the caller adds the DHT choice and the source last.
+pub fn aria2c_base(out: &Path, ip: &str) -> Command {
+    let mut cmd = Command::new("aria2c");
     cmd.args([
         "--seed-time=0",
         "--enable-dht6=false",
@@ -1172,8 +1180,7 @@ pub fn aria2c(torrent: &Path, out: &Path, ip: &str) -> Command {
     ])
     .arg(format!("--interface={ip}"))
     .arg(format!("--listen-port={}", free_port()))
-    .arg(format!("--dir={}", out.display()))
-    .arg(torrent);
+    .arg(format!("--dir={}", out.display()));
     cmd
 }
 

@@ -30,6 +30,9 @@ import time
 
 import libtorrent as lt
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lt_peer import wait_listening  # noqa: E402  (one listen wait for both scripts)
+
 
 def log(msg):
     print(f"lt_dht[{os.getpid()}]: {msg}", file=sys.stderr, flush=True)
@@ -77,20 +80,6 @@ def settings_for(ip, port):
 def parse_addr(s):
     host, port = s.rsplit(":", 1)
     return host, int(port)
-
-
-def wait_listening(ses, what, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        for a in ses.pop_alerts():
-            if isinstance(a, lt.listen_failed_alert):
-                log(f"{what}: listen failed: {a.message()}")
-                sys.exit(3)
-        if ses.is_listening() and ses.listen_port() != 0:
-            return ses.listen_port()
-        time.sleep(0.02)
-    log(f"{what}: timed out waiting for the listen socket")
-    sys.exit(3)
 
 
 def stop_event():

@@ -95,17 +95,19 @@ def make_session(ip, port, upload_limit=0):
     return ses, peer_id
 
 
-def wait_listening(ses, timeout=20):
+def wait_listening(ses, what="", timeout=20):
+    """The session's listen port once it listens; exit 3 if it cannot (also used by lt_dht.py)."""
+    prefix = f"{what}: " if what else ""
     deadline = time.time() + timeout
     while time.time() < deadline:
         for a in ses.pop_alerts():
             if isinstance(a, lt.listen_failed_alert):
-                log(f"listen failed: {a.message()}")
+                log(f"{prefix}listen failed: {a.message()}")
                 sys.exit(3)
         if ses.is_listening() and ses.listen_port() != 0:
             return ses.listen_port()
         time.sleep(0.02)
-    log("timed out waiting for the listen socket")
+    log(f"{prefix}timed out waiting for the listen socket")
     sys.exit(3)
 
 

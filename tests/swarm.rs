@@ -203,7 +203,10 @@ async fn corrupt_seeder_is_banned_and_honest_one_is_not() {
     use fast_peer::engine::event::PeerCloseReason;
     timeout(Duration::from_secs(120), async {
         let profiles = vec![
-            SeederProfile { label: "honest".into(), upload_limit: None, corrupt_piece_one_in: None },
+            // The honest seeder is rate-limited so that it cannot serve all 8 MiB before the
+            // leecher has asked the corrupt one for pieces (unlimited, it sometimes did, and
+            // the test saw no hash failure at all).
+            SeederProfile { label: "honest".into(), upload_limit: Some(2 * MIB), corrupt_piece_one_in: None },
             SeederProfile { label: "corrupt".into(), upload_limit: None, corrupt_piece_one_in: Some(1) },
         ];
         let swarm = DemoSwarm::start_with(options(8 * MIB), profiles).await.unwrap();

@@ -36,6 +36,7 @@ fn torrent() -> TorrentSnapshot {
             peer_interested: i % 7 == 0,
             snubbed: false,
             fast: true,
+            wire: fast_peer::engine::conn::Wire::Rc4,
             pieces: (i as u32 * 199) % PIECES,
             downloaded: i as u64 * 1_000_000,
             uploaded: 0,

@@ -50,7 +50,7 @@ def make_peer_id():
     return "-LT2080-" + "".join(random.choice(alphabet) for _ in range(12))
 
 
-def make_session(ip, port, upload_limit=0):
+def make_session(ip, port, upload_limit=0, encryption="enabled"):
     peer_id = make_peer_id()
     cat = lt.alert.category_t
     settings = {
@@ -87,6 +87,12 @@ def make_session(ip, port, upload_limit=0):
                           | cat.tracker_notification | cat.storage_notification
                           | cat.peer_notification),
     }
+    if encryption == "rc4":
+        # Message Stream Encryption with RC4 only, both ways: plaintext peers are refused.
+        settings["out_enc_policy"] = int(lt.enc_policy.forced)
+        settings["in_enc_policy"] = int(lt.enc_policy.forced)
+        settings["allowed_enc_level"] = int(lt.enc_level.rc4)
+        settings["prefer_rc4"] = True
     if upload_limit:
         settings["upload_rate_limit"] = int(upload_limit)
         # Otherwise peers on loopback are exempt from rate limits.
@@ -179,7 +185,7 @@ def cmd_seed(args):
         pieces = corrupt_copy(ti, os.path.abspath(args.data), save_path, args.corrupt_every)
         log(f"corrupted pieces: {' '.join(map(str, pieces))}")
 
-    ses, peer_id = make_session(args.ip, args.port, args.upload_limit)
+    ses, peer_id = make_session(args.ip, args.port, args.upload_limit, args.encryption)
     if args.corrupt:
         # seed_mode alone would verify each piece on its first request and stop serving it.
         ses.apply_settings({"disable_hash_checks": True})
@@ -233,7 +239,7 @@ def cmd_seed(args):
 
 def cmd_leech(args):
     os.makedirs(args.out, exist_ok=True)
-    ses, _peer_id = make_session(args.ip, args.port)
+    ses, _peer_id = make_session(args.ip, args.port, encryption=args.encryption)
     wait_listening(ses)
     if args.magnet:
         atp = lt.parse_magnet_uri(args.magnet)
@@ -300,6 +306,8 @@ def main():
     s.add_argument("--corrupt-every", type=int, default=2)
     s.add_argument("--no-tracker-wait", action="store_true")
     s.add_argument("--ready-timeout", type=float, default=60)
+    s.add_argument("--encryption", choices=["enabled", "rc4"], default="enabled",
+                   help="rc4: require RC4 Message Stream Encryption both ways")
 
     l = sub.add_parser("leech")
     l.add_argument("--torrent")
@@ -309,6 +317,8 @@ def main():
     l.add_argument("--port", type=int, default=0)
     l.add_argument("--peer", action="append")
     l.add_argument("--timeout", type=float, default=120)
+    l.add_argument("--encryption", choices=["enabled", "rc4"], default="enabled",
+                   help="rc4: require RC4 Message Stream Encryption both ways")
 
     args = ap.parse_args()
     if args.mode == "create":

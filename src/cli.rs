@@ -44,6 +44,8 @@ pub struct SwarmOptions {
     pub no_trackers: bool,
     /// The DHT node to run (`None`: `--no-dht`).
     pub dht: Option<DhtConfig>,
+    /// Message Stream Encryption policy.
+    pub encryption: crate::engine::conn::Encryption,
 }
 
 /// `decode`: a bencoded value (literal, `-` for stdin, `@FILE`) as compact JSON.
@@ -148,7 +150,8 @@ pub async fn handshake(path: &Path, peer: SocketAddr) -> Result<()> {
         .map_err(|_| eyre!("connect to {peer}: timed out"))?
         .wrap_err_with(|| format!("connect to {peer}"))?;
     tokio::io::AsyncWriteExt::write_all(&mut stream, &ours.encode()).await.wrap_err("send handshake")?;
-    let (theirs, _) = crate::engine::peer::read_handshake(&mut stream)
+    let mut stream = crate::engine::conn::PeerStream::plain(stream);
+    let (theirs, _) = crate::engine::conn::read_handshake(&mut stream, bytes::BytesMut::new())
         .await
         .map_err(|e| eyre!("{e}"))
         .wrap_err_with(|| format!("handshake with {peer}"))?;
@@ -168,6 +171,7 @@ pub fn engine_config(opts: &SwarmOptions) -> EngineConfig {
     }
     cfg.upload_limit = opts.upload_limit;
     cfg.dht = opts.dht.clone();
+    cfg.encryption = opts.encryption;
     if opts.upload_slots > 0 {
         cfg.upload_slots = opts.upload_slots;
     }
@@ -601,10 +605,12 @@ pub async fn negotiate(addr: SocketAddr, info_hash: InfoHash) -> Result<Negotiat
     let fut = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await.wrap_err_with(|| format!("connect to {addr}"))?;
         stream.write_all(&ours.encode()).await.wrap_err("send handshake")?;
-        let (theirs, mut buf) = crate::engine::peer::read_handshake(&mut stream)
+        let mut plain = crate::engine::conn::PeerStream::plain(stream);
+        let (theirs, mut buf) = crate::engine::conn::read_handshake(&mut plain, bytes::BytesMut::new())
             .await
             .map_err(|e| eyre!("{e}"))
             .wrap_err_with(|| format!("handshake with {addr}"))?;
+        let mut stream = plain.tcp;
         if theirs.info_hash != info_hash {
             bail!("peer answered for another torrent ({})", theirs.info_hash);
         }

@@ -16,6 +16,10 @@ struct Args {
     verbose: u8,
     #[command(flatten)]
     dht: DhtArgs,
+    /// Message Stream Encryption: `enabled` (plaintext first, MSE when a peer insists;
+    /// both accepted), `required` (RC4 only, both ways) or `disabled`.
+    #[arg(long, global = true, value_name = "POLICY", default_value = "enabled")]
+    encryption: fast_peer::engine::conn::Encryption,
     /// No subcommand: open the dashboard.
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -86,6 +90,7 @@ impl From<Swarm> for SwarmOptions {
             max_metadata_size: None,
             no_trackers: false,
             dht: None,
+            encryption: Default::default(),
         }
     }
 }
@@ -329,15 +334,18 @@ fn run(args: Args) -> Result<()> {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let dht = args.dht.config();
-    let default_opts = SwarmOptions { dht: dht.clone(), ..SwarmOptions::default() };
+    let encryption = args.encryption;
+    let default_opts = SwarmOptions { dht: dht.clone(), encryption, ..SwarmOptions::default() };
     let swarm_opts = |s: Swarm| -> SwarmOptions {
         let mut o: SwarmOptions = s.into();
         o.dht = dht.clone();
+        o.encryption = encryption;
         o
     };
     let with_meta = |s: Swarm, m: MetaOpts| -> SwarmOptions {
         let mut o = with_meta(s, m);
         o.dht = dht.clone();
+        o.encryption = encryption;
         o
     };
     let result = rt.block_on(async move {

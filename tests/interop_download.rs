@@ -35,12 +35,17 @@ struct Seed {
     corrupt: bool,
     /// Bytes per second, 0 = unlimited.
     upload_limit: u64,
+    /// Require RC4 Message Stream Encryption (plaintext peers refused).
+    rc4_only: bool,
 }
 
 const GOOD: Seed = Seed {
     corrupt: false,
     upload_limit: 0,
+    rc4_only: false,
 };
+
+const RC4_ONLY: Seed = Seed { rc4_only: true, ..GOOD };
 
 /// Content, torrent, tracker and seeders for one test. Dropping it stops every process and
 /// removes every file.
@@ -85,6 +90,7 @@ impl Swarm {
                     corrupt_dir: s.corrupt.then(|| work.path().join(format!("corrupt-{i}"))),
                     upload_limit: s.upload_limit,
                     wait_tracker: tracker != Tracker::Unreachable,
+                    rc4_only: s.rc4_only,
                     ..SeedOpts::default()
                 };
                 LtPeer::seed(
@@ -447,10 +453,12 @@ fn download_survives_a_corrupt_seeder() {
     let corrupt = Seed {
         corrupt: true,
         upload_limit: 0,
+        ..GOOD
     };
     let slow_good = Seed {
         corrupt: false,
         upload_limit: 4 * MIB,
+        ..GOOD
     };
     let swarm = Swarm::start(
         15,
@@ -475,6 +483,7 @@ fn download_survives_a_seeder_killed_mid_download() {
     let limited = Seed {
         corrupt: false,
         upload_limit: 6 * MIB,
+        ..GOOD
     };
     let mut swarm = Swarm::start(
         16,
@@ -531,6 +540,7 @@ fn download_resumes_after_sigkill_and_rerun_on_complete_file_is_a_no_op() {
     let limited = Seed {
         corrupt: false,
         upload_limit: 8 * MIB,
+        ..GOOD
     };
     let swarm = Swarm::start(
         19,
@@ -594,6 +604,7 @@ fn download_multi_file_resumes_after_sigkill() {
     let limited = Seed {
         corrupt: false,
         upload_limit: 2 * MIB,
+        ..GOOD
     };
     let swarm = Swarm::start(
         20,
@@ -620,4 +631,54 @@ fn download_multi_file_resumes_after_sigkill() {
     assert_success("fast-peer download (resumed)", &o);
     assert_same_tree(&swarm.content.path, &target);
     assert_no_extra_files(&out, &target);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Message Stream Encryption against libtorrent seeders that refuse plaintext
+// ---------------------------------------------------------------------------------------------
+
+/// The default policy speaks plaintext first; libtorrent requiring RC4 hangs up on it, and
+/// fast-peer reconnects with an MSE handshake and downloads everything over RC4.
+#[test]
+fn download_from_rc4_only_seeders_falls_back_to_encryption() {
+    let swarm = Swarm::start(21, multi_file_layout(), MULTI_PIECE_LENGTH, Tracker::Unreachable, &[RC4_ONLY, RC4_ONLY]);
+    // the seeders really refuse plaintext: a plain handshake gets nowhere
+    let plain = run_with_timeout(
+        fast_peer().arg("handshake").arg(&swarm.torrent).arg(swarm.seeders[0].addr()),
+        TEST_TIMEOUT_SECS,
+    );
+    assert!(!plain.status.success(), "an RC4-only seeder answered a plaintext handshake");
+    download_and_verify(&swarm, &swarm.peer_args());
+}
+
+/// `--encryption required`: RC4 from the first byte, a single-file torrent.
+#[test]
+fn download_with_required_encryption_from_an_rc4_only_seeder() {
+    let layout = vec![("secret.bin".to_string(), 6 * MIB + 5)];
+    let swarm = Swarm::start(22, layout, 256 * KIB, Tracker::Unreachable, &[RC4_ONLY]);
+    let mut extra = vec!["--encryption".to_string(), "required".to_string()];
+    extra.extend(swarm.peer_args());
+    download_and_verify(&swarm, &extra);
+}
+
+/// A magnet over RC4: the metadata is fetched on an encrypted connection, which is then
+/// handed, with its cipher state, to the download.
+#[test]
+fn magnet_download_with_required_encryption_from_an_rc4_only_seeder() {
+    let swarm = Swarm::start(23, multi_file_layout(), MULTI_PIECE_LENGTH, Tracker::Unreachable, &[RC4_ONLY]);
+    let out = swarm.out_dir("out");
+    let target = swarm.target_in(&out);
+    let magnet = format!("magnet:?xt=urn:btih:{}", swarm.meta.info_hash_hex());
+    let mut cmd = fast_peer();
+    cmd.args(["--encryption", "required", "magnet_download", "-o"])
+        .arg(&target)
+        .arg(&magnet)
+        .args(["--port", &free_port().to_string()])
+        .args(swarm.peer_args());
+    let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
+    if !o.status.success() {
+        eprintln!("{}", swarm.seeder_logs());
+    }
+    assert_success("fast-peer --encryption required magnet_download", &o);
+    assert_same_content(&swarm.content.path, &target);
 }

@@ -264,6 +264,60 @@ fn fast_peer_from_seed(net: u8, (layout, piece_length): (Layout, u64), arg: Data
     setup.assert_downloaded(&out);
 }
 
+/// libtorrent that requires RC4 (Message Stream Encryption, plaintext refused) downloads
+/// from `fast-peer seed` with the default policy: the seeder answers the MSE handshake and
+/// encrypts every byte.
+#[test]
+fn libtorrent_requiring_rc4_downloads_from_seed() {
+    let net = 29;
+    let setup = Setup::new(multi_file_layout(), MULTI_PIECE_LENGTH, false);
+    let seed = setup.seed(DataArg::Content, &[]);
+    let out = setup.out_dir("out");
+    let o = lt_leech_rc4(&setup.torrent, &out, &test_ip(net, 20), &[seed.addr_on(net)], TEST_TIMEOUT_SECS);
+    fail_with_seed_log("lt_peer.py leech --encryption rc4", &o, &seed);
+    setup.assert_downloaded(&out);
+}
+
+/// aria2 with `--bt-require-crypto --bt-min-crypto-level=arc4` (RC4 only) downloads from
+/// `fast-peer seed`.
+#[test]
+fn aria2_requiring_rc4_downloads_from_seed() {
+    let net = 30;
+    let setup = Setup::new(single_file_layout(), SINGLE_PIECE_LENGTH, true);
+    let seed = setup.seed(DataArg::Content, &[]);
+    setup.wait_announced(&seed);
+    let out = setup.out_dir("out");
+    let mut cmd = aria2c(&setup.torrent, &out, &test_ip(net, 20));
+    cmd.args(["--bt-require-crypto=true", "--bt-min-crypto-level=arc4"]);
+    run_client("aria2c (RC4 required)", &mut cmd, TEST_TIMEOUT_SECS, &seed);
+    setup.assert_downloaded(&out);
+}
+
+/// `--encryption required` on both sides: `fast-peer download` offers RC4 only and the
+/// seeder accepts nothing else; a plaintext handshake (`fast-peer handshake`) is refused.
+#[test]
+fn required_encryption_downloads_over_rc4_and_refuses_plaintext() {
+    let net = 31;
+    let setup = Setup::new(multi_file_layout(), MULTI_PIECE_LENGTH, false);
+    let seed = setup.seed(DataArg::Content, &["--encryption", "required"]);
+    let o = fast_peer()
+        .arg("handshake")
+        .arg(&setup.torrent)
+        .arg(seed.addr_on(net))
+        .output()
+        .expect("run fast-peer handshake");
+    assert!(!o.status.success(), "a plaintext handshake must be refused: {}", String::from_utf8_lossy(&o.stdout));
+    let out = setup.out_dir("out");
+    let mut cmd = fast_peer();
+    cmd.args(["--encryption", "required", "download", "-o"])
+        .arg(out.join(&setup.meta.name))
+        .arg(&setup.torrent)
+        .args(["--port", &free_port().to_string()])
+        .args(["--peer", &seed.addr_on(net)]);
+    run_client("fast-peer --encryption required download", &mut cmd, TEST_TIMEOUT_SECS, &seed);
+    setup.assert_downloaded(&out);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. libtorrent leeches from fast-peer seed
 // ---------------------------------------------------------------------------------------------

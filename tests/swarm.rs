@@ -352,3 +352,93 @@ async fn dialling_ourselves_is_recognised() {
     .await
     .expect("timed out");
 }
+
+/// Message Stream Encryption against a fast-peer seeder, from raw connections: a public key
+/// out of range, a key followed by padding that never synchronises, and a correct handshake
+/// for a torrent the seeder does not have are each dropped; a correct handshake for its
+/// torrent gets an (RC4-encrypted) BitTorrent handshake back; and the seeder still serves a
+/// whole download afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_encrypted_handshakes_are_dropped_and_a_real_one_is_answered() {
+    use fast_peer::proto::handshake::Handshake;
+    use fast_peer::proto::mse::{CRYPTO_RC4, Initiator};
+    use tokio::net::TcpStream;
+    timeout(Duration::from_secs(120), async {
+        let swarm = DemoSwarm::start_with(options(4 * MIB), vec![SeederProfile {
+            label: "s".into(),
+            upload_limit: None,
+            corrupt_piece_one_in: None,
+        }])
+        .await
+        .unwrap();
+        let seeder = swarm.seeders()[0].addr;
+        let info_hash = swarm.metainfo().info_hash;
+        /// The seeder closes the connection (read gives 0 or an error) within 15 s.
+        async fn closed(s: &mut TcpStream) -> bool {
+            let mut buf = [0u8; 4096];
+            loop {
+                match timeout(Duration::from_secs(15), s.read(&mut buf)).await {
+                    Err(_) => return false,
+                    Ok(Ok(0)) | Ok(Err(_)) => return true,
+                    Ok(Ok(_)) => {}
+                }
+            }
+        }
+        // a public key of all ones (above the prime)
+        let mut s = TcpStream::connect(seeder).await.unwrap();
+        s.write_all(&[0xFF; 96]).await.unwrap();
+        assert!(closed(&mut s).await, "an out-of-range public key was not dropped");
+        // a valid key, then 1000 bytes of padding without the req1 hash
+        let (_, first) = Initiator::start(info_hash.0, CRYPTO_RC4, Vec::new(), &[7; 20], &[]);
+        let mut s = TcpStream::connect(seeder).await.unwrap();
+        s.write_all(&first).await.unwrap();
+        s.write_all(&[0x5A; 1000]).await.unwrap();
+        assert!(closed(&mut s).await, "padding that never synchronises was not dropped");
+        // a correct handshake for another torrent; then one for ours
+        for (skey, known) in [([0xAB; 20], false), (info_hash.0, true)] {
+            let ours = Handshake { reserved: Default::default(), info_hash: InfoHash(skey), peer_id: PeerId([1; 20]) };
+            let (mut mse, first) = Initiator::start(skey, CRYPTO_RC4, ours.encode().to_vec(), &[9; 20], &[3; 40]);
+            let mut s = TcpStream::connect(seeder).await.unwrap();
+            s.write_all(&first).await.unwrap();
+            let mut buf = [0u8; 4096];
+            let done = loop {
+                let n = timeout(Duration::from_secs(15), s.read(&mut buf)).await.unwrap().unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                let p = mse.receive(&buf[..n]).expect("the seeder's MSE bytes parse");
+                s.write_all(&p.send).await.unwrap();
+                if p.done.is_some() {
+                    break p.done;
+                }
+            };
+            if !known {
+                assert!(done.is_none(), "an MSE handshake for an unknown torrent was answered");
+                continue;
+            }
+            let mut done = done.expect("the seeder completes the MSE handshake for its torrent");
+            let ciphers = done.ciphers.as_mut().expect("RC4 was the only method offered");
+            let mut got = done.payload.clone();
+            while got.len() < 68 {
+                let n = timeout(Duration::from_secs(15), s.read(&mut buf)).await.unwrap().unwrap();
+                assert!(n > 0, "closed before the BitTorrent handshake");
+                let mut fresh = buf[..n].to_vec();
+                ciphers.decrypt.apply(&mut fresh);
+                got.extend_from_slice(&fresh);
+            }
+            let (theirs, _) = Handshake::decode(&got).unwrap().expect("a whole handshake");
+            assert_eq!(theirs.info_hash, info_hash);
+        }
+        let out = tempfile::tempdir().unwrap();
+        let (leecher, events, id) = swarm.start_leecher(out.path()).await.unwrap();
+        let watch = Watch::start(events, id);
+        while !watch.completed.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        leecher.shutdown().await;
+        swarm.verify(out.path()).await.unwrap();
+        swarm.shutdown().await;
+    })
+    .await
+    .expect("timed out");
+}

@@ -3,6 +3,7 @@
 //! generated from the key table, and a whole-app run fed keys, a bracketed paste of a magnet
 //! and engine events.
 
+use fast_peer::engine::conn::Wire;
 use fast_peer::engine::event::{
     DhtBucketSnapshot, DhtLookupKind, DhtLookupSnapshot, DhtNodeSnapshot, DhtNodeState, DhtSnapshot, Direction,
     EngineEvent, EngineSnapshot, MetadataPeerSnapshot, MetadataSnapshot, PeerSnapshot, PieceView, TorrentSnapshot,
@@ -46,6 +47,8 @@ fn peer(port: u16, id: &[u8; 20], rate: f64, in_flight: Vec<u32>) -> PeerSnapsho
         peer_interested: false,
         snubbed: false,
         fast: true,
+        // odd ports: RC4 (MSE), even: plaintext
+        wire: if port.is_multiple_of(2) { Wire::Plaintext } else { Wire::Rc4 },
         pieces: 20,
         downloaded: 1 << 20,
         uploaded: 0,
@@ -291,7 +294,7 @@ fn peers_pane_shows_clients_flags_and_sorts() {
     let lt = PeerId(*b"-LT2080-abcdefghijkl").client().expect("libtorrent id");
     assert!(s.contains(&lt), "client from the peer id: {s}");
     assert!(s.contains("BitTorrent (Mainline) 7.4.3"), "{s}");
-    assert!(s.contains("ci...FE>") && s.contains("ci...FE<"), "flags: {s}");
+    assert!(s.contains("ci...FER>") && s.contains("ci...FE.<"), "flags: {s}");
     assert!(s.contains("sort: down"), "{s}");
     let order = |s: &str| -> Vec<usize> {
         [7001, 7002, 7003].iter().map(|p| s.find(&format!("127.0.0.1:{p}")).expect("peer row")).collect()

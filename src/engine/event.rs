@@ -293,6 +293,8 @@ pub struct PeerSnapshot {
     pub peer_interested: bool,
     pub snubbed: bool,
     pub fast: bool,
+    /// How the connection's bytes travel: plaintext, MSE-obfuscated or RC4.
+    pub wire: crate::engine::conn::Wire,
     pub pieces: u32,
     pub downloaded: u64,
     pub uploaded: u64,

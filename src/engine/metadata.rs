@@ -33,8 +33,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use crate::engine::conn::{self, Encryption, PeerStream};
 use tokio::sync::{mpsc, oneshot};
 
 /// Metadata requests in flight per peer.
@@ -50,7 +49,7 @@ pub const DEFAULT_MAX_METADATA_SIZE: u32 = 32 * 1024 * 1024;
 pub struct HandedOver {
     pub key: PeerKey,
     pub addr: SocketAddr,
-    pub stream: TcpStream,
+    pub stream: PeerStream,
     pub handshake: Handshake,
     pub leftover: BytesMut,
     pub ext: Option<ExtensionHandshake>,
@@ -74,6 +73,7 @@ pub struct MetaShared {
     pub info_hash: InfoHash,
     pub peer_id: PeerId,
     pub max_size: u32,
+    pub encryption: Encryption,
     assembler: Mutex<Option<MetadataAssembler>>,
     /// When a metadata piece last arrived (or the assembler last started).
     last_progress: Mutex<Instant>,
@@ -105,12 +105,14 @@ impl MetaShared {
         info_hash: InfoHash,
         peer_id: PeerId,
         max_size: u32,
+        encryption: Encryption,
         events: mpsc::UnboundedSender<MetaEvent>,
     ) -> MetaShared {
         MetaShared {
             info_hash,
             peer_id,
             max_size,
+            encryption,
             assembler: Mutex::new(None),
             last_progress: Mutex::new(Instant::now()),
             progress: Mutex::new(Default::default()),
@@ -144,8 +146,8 @@ impl MetaShared {
 }
 
 /// Connect to `addr` for the metadata phase.
-pub async fn connect(addr: SocketAddr, shared: &MetaShared) -> Result<(TcpStream, Handshake, BytesMut), PeerError> {
-    crate::engine::peer::connect_to(addr, shared.info_hash, shared.peer_id).await
+pub async fn connect(addr: SocketAddr, shared: &MetaShared) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+    conn::connect(addr, shared.info_hash, shared.peer_id, shared.encryption).await
 }
 
 struct Session {
@@ -166,7 +168,7 @@ pub async fn run(
     key: PeerKey,
     addr: SocketAddr,
     shared: Arc<MetaShared>,
-    mut stream: TcpStream,
+    mut stream: PeerStream,
     theirs: Handshake,
     mut inbuf: BytesMut,
     incoming: bool,
@@ -192,8 +194,7 @@ pub async fn run(
         s.process(&mut inbuf)?;
         loop {
             if !s.out.is_empty() {
-                stream.write_all(&s.out).await?;
-                s.out.clear();
+                stream.write_all(&mut s.out).await?;
             }
             tokio::select! {
                 r = stream.read_buf(&mut inbuf) => {
@@ -382,6 +383,7 @@ pub struct MetadataPhase {
     pub name: String,
     pub peer_id: PeerId,
     pub max_size: u32,
+    pub encryption: Encryption,
     pub max_peers: usize,
     pub events: mpsc::Sender<EngineEvent>,
     pub snapshots: Arc<std::sync::Mutex<std::collections::HashMap<TorrentId, TorrentSnapshot>>>,
@@ -398,7 +400,7 @@ impl MetadataPhase {
         rx: &mut mpsc::UnboundedReceiver<TorrentMsg>,
     ) -> Result<MetadataOutcome, String> {
         let (mev_tx, mut mev_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(MetaShared::new(self.info_hash, self.peer_id, self.max_size, mev_tx));
+        let shared = Arc::new(MetaShared::new(self.info_hash, self.peer_id, self.max_size, self.encryption, mev_tx));
         let mut sessions: std::collections::HashMap<PeerKey, (SocketAddr, bool, mpsc::UnboundedSender<MetaCommand>)> =
             Default::default();
         let mut tick = tokio::time::interval(Duration::from_millis(250));

@@ -19,6 +19,7 @@
 //! `snapshot_interval` with `try_send`, so a slow consumer only misses pictures.
 
 pub mod choker;
+pub mod conn;
 pub mod create;
 pub mod dht;
 pub mod disk;
@@ -33,6 +34,7 @@ pub mod swarm;
 pub mod torrent;
 pub mod tracker;
 
+use crate::engine::conn::Encryption;
 use crate::engine::dht::{DhtConfig, DhtHandle, LookupEvent};
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
 use crate::engine::ratelimit::RateLimiter;
@@ -48,7 +50,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -71,6 +72,8 @@ pub struct EngineConfig {
     /// Run a DHT node (BEP 5). `None` by default: a library user opts in, and chooses the
     /// bootstrap routers.
     pub dht: Option<DhtConfig>,
+    /// Message Stream Encryption policy for outgoing and incoming connections.
+    pub encryption: Encryption,
 }
 
 /// The DHT is asked again this soon while a torrent is short of peers.
@@ -99,6 +102,7 @@ impl Default for EngineConfig {
             upload_limit: None,
             faults: Faults::default(),
             dht: None,
+            encryption: Encryption::default(),
         }
     }
 }
@@ -333,8 +337,9 @@ impl Actor {
                     if let Ok((stream, addr)) = acc {
                         let routes = self.routes.clone();
                         let peer_id = self.config.peer_id;
+                        let encryption = self.config.encryption;
                         tokio::spawn(async move {
-                            if let Err(e) = accept(stream, addr, routes, peer_id).await {
+                            if let Err(e) = accept(stream, addr, routes, peer_id, encryption).await {
                                 tracing::debug!("incoming {addr}: {e}");
                             }
                         });
@@ -392,6 +397,7 @@ impl Actor {
                     upload_slots: self.config.upload_slots,
                     upload_limiter: self.upload_limiter.clone(),
                     faults: self.config.faults,
+                    encryption: self.config.encryption,
                     seed_only: add.seed_only,
                     dht: dht.clone(),
                     dht_allowed: dht_allowed.clone(),
@@ -518,19 +524,24 @@ async fn stop_torrent(tx: &mpsc::UnboundedSender<TorrentMsg>) {
 
 /// Read an incoming handshake, answer it, and route the connection to its torrent.
 async fn accept(
-    mut stream: TcpStream,
+    stream: TcpStream,
     addr: SocketAddr,
     routes: Routes,
     peer_id: PeerId,
+    encryption: Encryption,
 ) -> Result<(), peer::PeerError> {
-    stream.set_nodelay(true)?;
-    let (hs, leftover) = peer::read_handshake(&mut stream).await?;
+    // MSE names the torrent only as HASH('req2', info hash): find which one we serve
+    let lookup = |req2: &[u8; 20]| {
+        let routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+        routes.keys().find(|ih| crate::proto::mse::req2_hash(&ih.0) == *req2).map(|ih| ih.0)
+    };
+    let (mut stream, hs, leftover) = conn::open_incoming(stream, encryption, &lookup).await?;
     let route = routes.lock().unwrap_or_else(|e| e.into_inner()).get(&hs.info_hash).cloned();
     let Some(tx) = route else {
         return Err(peer::PeerError::Protocol(format!("unknown info hash {}", hs.info_hash)));
     };
     let ours = Handshake { reserved: peer::our_reserved(), info_hash: hs.info_hash, peer_id };
-    stream.write_all(&ours.encode()).await?;
+    stream.write_all(&mut ours.encode().to_vec()).await?;
     if hs.peer_id == peer_id {
         // we dialled ourselves: the answer above lets the dialling side see its own id and
         // never try this address again

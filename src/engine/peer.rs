@@ -16,6 +16,7 @@
 //! Outgoing messages are encoded into `out` and written from the same loop with a
 //! cancel-safe `write`, so a peer that stops reading never blocks our reads.
 
+use crate::engine::conn::{self, Crypto, PeerStream};
 use crate::engine::disk::DiskJob;
 use crate::engine::event::{Direction, PeerCloseReason};
 use crate::engine::picker::{BlockOutcome, PeerKey};
@@ -26,7 +27,6 @@ use crate::proto::extension::{
     PexState, UT_METADATA, UT_PEX,
 };
 use crate::proto::handshake::{Handshake, Reserved};
-use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::message::{BLOCK_SIZE, BlockRef, MAX_REQUEST_LEN, Message, WireError, allowed_fast_set};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
@@ -36,7 +36,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
@@ -142,51 +141,8 @@ pub struct PeerInit {
 }
 
 /// Connect and exchange handshakes with `addr` for the torrent `shared`.
-pub async fn connect(addr: SocketAddr, shared: &Shared) -> Result<(TcpStream, Handshake, BytesMut), PeerError> {
-    connect_to(addr, shared.info_hash, shared.peer_id).await
-}
-
-/// Connect to `addr`, send our handshake for `info_hash`, and read theirs: it must name the
-/// same torrent and must not be ourselves.
-pub async fn connect_to(
-    addr: SocketAddr,
-    info_hash: InfoHash,
-    peer_id: PeerId,
-) -> Result<(TcpStream, Handshake, BytesMut), PeerError> {
-    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| PeerError::Timeout("connecting"))??;
-    stream.set_nodelay(true)?;
-    let ours = Handshake { reserved: our_reserved(), info_hash, peer_id };
-    stream.write_all(&ours.encode()).await?;
-    let (theirs, rest) = read_handshake(&mut stream).await?;
-    if theirs.info_hash != info_hash {
-        return Err(PeerError::Protocol(format!("wrong info hash {}", theirs.info_hash)));
-    }
-    if theirs.peer_id == peer_id {
-        return Err(PeerError::SelfConnection);
-    }
-    Ok((stream, theirs, rest))
-}
-
-/// Read the 68-byte handshake; returns it and any bytes that followed it.
-pub async fn read_handshake(stream: &mut TcpStream) -> Result<(Handshake, BytesMut), PeerError> {
-    let mut buf = BytesMut::with_capacity(1024);
-    let fut = async {
-        loop {
-            if let Some((hs, n)) = Handshake::decode(&buf)? {
-                buf.advance(n);
-                return Ok::<_, PeerError>(hs);
-            }
-            if stream.read_buf(&mut buf).await? == 0 {
-                return Err(PeerError::Protocol("closed during handshake".into()));
-            }
-        }
-    };
-    let hs = tokio::time::timeout(HANDSHAKE_TIMEOUT, fut)
-        .await
-        .map_err(|_| PeerError::Timeout("waiting for the handshake"))??;
-    Ok((hs, buf))
+pub async fn connect(addr: SocketAddr, shared: &Shared) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+    conn::connect(addr, shared.info_hash, shared.peer_id, shared.encryption).await
 }
 
 /// A connected peer's session state.
@@ -216,6 +172,8 @@ struct Session {
     last_recv: Instant,
     last_send: Instant,
     out: Vec<u8>,
+    /// RC4 for `out` and the input when MSE selected it.
+    crypto: Crypto,
     scratch: Vec<BlockRef>,
     max_message_len: u32,
     /// The peer set the BEP 10 bit.
@@ -241,7 +199,7 @@ pub async fn run(
     key: PeerKey,
     shared: Arc<Shared>,
     stats: Arc<PeerStats>,
-    stream: TcpStream,
+    stream: PeerStream,
     init: PeerInit,
     commands: mpsc::UnboundedReceiver<PeerCommand>,
 ) -> PeerCloseReason {
@@ -249,8 +207,10 @@ pub async fn run(
     let piece_count = shared.info.piece_count();
     let theirs = init.handshake.clone();
     let fast = theirs.reserved.has(Reserved::FAST);
+    let PeerStream { tcp: stream, crypto, wire } = stream;
     let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
     stats.fast.store(fast, Ordering::Relaxed);
+    stats.wire.store(wire as u8, Ordering::Relaxed);
     stats.detail().reserved = theirs.reserved.0;
     let mut s = Session {
         key,
@@ -273,6 +233,7 @@ pub async fn run(
         last_recv: now,
         last_send: now,
         out: Vec::with_capacity(64 * 1024),
+        crypto,
         scratch: Vec::new(),
         // bitfield of the whole torrent plus headroom for a 128 KiB block or extended message
         max_message_len: (piece_count / 8 + 16).max(MAX_REQUEST_LEN + 64 * 1024),
@@ -346,6 +307,8 @@ impl Session {
                 inbuf.reserve(64 * 1024);
             }
             while reading.len() < UPLOAD_READS_IN_FLIGHT && self.start_upload_read(&mut reading) {}
+            self.crypto.seal(&mut self.out);
+            let before = inbuf.len();
             tokio::select! {
                 Some(done) = reading.join_next(), if !reading.is_empty() => {
                     match done {
@@ -362,12 +325,14 @@ impl Session {
                     if r? == 0 {
                         return Err(PeerError::Protocol("connection closed by peer".into()));
                     }
+                    self.crypto.open(&mut inbuf[before..]);
                     self.last_recv = Instant::now();
                     self.process_input(&mut inbuf).await?;
                 }
                 w = wr.write(&self.out), if !self.out.is_empty() => {
                     let n = w?;
                     self.out.drain(..n);
+                    self.crypto.written(n);
                     self.last_send = Instant::now();
                 }
                 cmd = commands.recv() => match cmd {
@@ -389,6 +354,7 @@ impl Session {
                     Some(PeerCommand::Close(reason)) => return Err(PeerError::Protocol(reason)),
                     None | Some(PeerCommand::Shutdown) => {
                         // flush what we have (e.g. cancels), bounded
+                        self.crypto.seal(&mut self.out);
                         let _ = tokio::time::timeout(Duration::from_millis(200), wr.write_all(&self.out)).await;
                         return Ok(());
                     }

@@ -44,10 +44,10 @@ use crate::proto::magnet::Magnet;
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
+use crate::engine::conn::{Encryption, PeerStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Connections being opened at once, per torrent.
@@ -89,6 +89,8 @@ pub struct PeerStats {
     pub snubbed: AtomicBool,
     pub fast: AtomicBool,
     pub pex: AtomicBool,
+    /// How the connection's bytes travel, a [`Wire`] as `u8`.
+    pub wire: AtomicU8,
     /// What the dashboard shows beyond counters; a short-held lock.
     detail: Mutex<PeerDetail>,
 }
@@ -166,6 +168,7 @@ pub struct Shared {
     pub storage: Arc<Storage>,
     pub upload_limiter: Option<Arc<RateLimiter>>,
     pub faults: Faults,
+    pub encryption: Encryption,
     /// The DHT node: peers with the DHT bit get our `Port`, and theirs is added to it (BEP 5).
     pub dht: Option<crate::engine::dht::DhtHandle>,
     pub events: mpsc::UnboundedSender<TorrentMsg>,
@@ -216,7 +219,7 @@ pub enum TorrentMsg {
     PeerInterest { key: PeerKey, interested: bool },
     Disk(DiskResult),
     Tracker(TrackerUpdate),
-    Incoming { stream: TcpStream, addr: SocketAddr, handshake: Handshake, leftover: BytesMut },
+    Incoming { stream: PeerStream, addr: SocketAddr, handshake: Handshake, leftover: BytesMut },
     AddPeers(Vec<SocketAddr>),
     /// Something changed that may allow more connections.
     Nudge,
@@ -253,6 +256,7 @@ pub struct TorrentParams {
     pub upload_slots: usize,
     pub upload_limiter: Option<Arc<RateLimiter>>,
     pub faults: Faults,
+    pub encryption: Encryption,
     pub seed_only: bool,
     /// The engine's DHT node, for BEP 5 `Port` messages (`None`: no DHT, or a private torrent).
     pub dht: Option<crate::engine::dht::DhtHandle>,
@@ -364,6 +368,7 @@ async fn run(
                 name: mg.name.clone().unwrap_or_else(|| info_hash.to_string()),
                 peer_id: p.peer_id,
                 max_size: p.max_metadata_size,
+                encryption: p.encryption,
                 max_peers: p.max_peers,
                 events: p.events.clone(),
                 snapshots: p.snapshots.clone(),
@@ -464,6 +469,7 @@ async fn run(
         storage: storage.clone(),
         upload_limiter: p.upload_limiter.clone(),
         faults: p.faults,
+        encryption: p.encryption,
         dht,
         events: tx.clone(),
         peers: Mutex::new(HashMap::new()),
@@ -899,7 +905,7 @@ impl Torrent {
             .map(|p| (p.tx.clone(), p.addr))
     }
 
-    fn on_incoming(&mut self, stream: TcpStream, addr: SocketAddr, hs: Handshake, leftover: BytesMut) {
+    fn on_incoming(&mut self, stream: PeerStream, addr: SocketAddr, hs: Handshake, leftover: BytesMut) {
         let (connected, _) = self.connected_count();
         if self.paused || hs.peer_id == self.shared.peer_id {
             return;
@@ -976,6 +982,7 @@ impl Torrent {
                 peer_interested: p.stats.peer_interested.load(Ordering::Relaxed),
                 snubbed: p.stats.snubbed.load(Ordering::Relaxed),
                 fast: p.stats.fast.load(Ordering::Relaxed),
+                wire: crate::engine::conn::Wire::from_u8(p.stats.wire.load(Ordering::Relaxed)),
                 pieces: p.stats.pieces.load(Ordering::Relaxed),
                 downloaded: p.stats.downloaded.load(Ordering::Relaxed),
                 uploaded: p.stats.uploaded.load(Ordering::Relaxed),
@@ -1088,7 +1095,7 @@ async fn run_peer(
     key: PeerKey,
     addr: SocketAddr,
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: PeerStream,
     init: PeerInit,
     incoming: bool,
     tx: mpsc::UnboundedSender<TorrentMsg>,

@@ -10,4 +10,5 @@ pub mod krpc;
 pub mod magnet;
 pub mod message;
 pub mod metainfo;
+pub mod mse;
 pub mod tracker;

@@ -953,6 +953,8 @@ pub struct SeedOpts {
     pub wait_tracker: bool,
     /// Listen port, 0 = any.
     pub port: u16,
+    /// Require RC4 Message Stream Encryption both ways (plaintext peers are refused).
+    pub rc4_only: bool,
 }
 
 impl Default for SeedOpts {
@@ -963,6 +965,7 @@ impl Default for SeedOpts {
             upload_limit: 0,
             wait_tracker: true,
             port: 0,
+            rc4_only: false,
         }
     }
 }
@@ -1004,6 +1007,9 @@ impl LtPeer {
         }
         if !opts.wait_tracker {
             cmd.arg("--no-tracker-wait");
+        }
+        if opts.rc4_only {
+            cmd.args(["--encryption", "rc4"]);
         }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -1091,6 +1097,17 @@ impl Drop for LtPeer {
 pub fn lt_leech(torrent: &Path, out: &Path, ip: &str, peers: &[String], secs: u64) -> Output {
     lt_leech_source(
         &["--torrent".as_ref(), torrent.as_os_str()],
+        out,
+        ip,
+        peers,
+        secs,
+    )
+}
+
+/// Like [`lt_leech`], requiring RC4 Message Stream Encryption (plaintext peers refused).
+pub fn lt_leech_rc4(torrent: &Path, out: &Path, ip: &str, peers: &[String], secs: u64) -> Output {
+    lt_leech_source(
+        &["--torrent".as_ref(), torrent.as_os_str(), "--encryption".as_ref(), "rc4".as_ref()],
         out,
         ip,
         peers,

@@ -2,9 +2,10 @@
 //!
 //! Flags, one letter each (`.` when off): `c` we choke it, `i` we are interested, `C` it
 //! chokes us, `I` it is interested, `S` snubbed (a request timed out), `F` Fast extension
-//! (BEP 6), `E` extension protocol (BEP 10), `<` incoming / `>` outgoing. fast-peer does not
-//! encrypt connections, so there is no encryption flag to show.
+//! (BEP 6), `E` extension protocol (BEP 10), `R` RC4-encrypted / `r` MSE handshake with a
+//! plaintext payload (Message Stream Encryption), `<` incoming / `>` outgoing.
 
+use crate::engine::conn::Wire;
 use crate::engine::event::PeerSnapshot;
 use crate::proto::handshake::Reserved;
 use crate::tui::app::App;
@@ -26,6 +27,11 @@ pub fn flags(p: &PeerSnapshot) -> String {
         f(p.snubbed, 'S'),
         f(p.fast, 'F'),
         f(ext, 'E'),
+        match p.wire {
+            Wire::Rc4 => 'R',
+            Wire::Obfuscated => 'r',
+            Wire::Plaintext => '.',
+        },
         if p.incoming { '<' } else { '>' },
     ]
     .iter()
@@ -79,7 +85,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         [
             Constraint::Length(22),
             Constraint::Min(10),
-            Constraint::Length(8),
+            Constraint::Length(9),
             Constraint::Length(12),
             Constraint::Length(12),
             Constraint::Length(7),

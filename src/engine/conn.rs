@@ -1,0 +1,351 @@
+//! The byte pipe to one peer and the handshakes that open it.
+//!
+//! A [`PeerStream`] is a TCP stream plus, when Message Stream Encryption selected RC4, the two
+//! RC4 streams ([`Crypto`]). Every phase (handshake, metadata exchange, download) takes and
+//! hands on a `PeerStream`, so a connection that started encrypted stays encrypted when it
+//! moves from one to the next.
+//!
+//! [`connect`] opens an outgoing connection and exchanges BitTorrent handshakes, in plaintext
+//! or inside an MSE handshake ([`crate::proto::mse`]) as the [`Encryption`] policy says;
+//! [`open_incoming`] does the same for an accepted connection, telling a plaintext handshake
+//! from an MSE public key by its first 20 bytes. The policies follow libtorrent's:
+//! `enabled` (the default) speaks plaintext first and falls back to MSE when a peer hangs up
+//! on it, and accepts both; `required` speaks and accepts only RC4; `disabled` never speaks
+//! MSE.
+
+use crate::engine::peer::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, PeerError, our_reserved};
+use crate::proto::handshake::Handshake;
+use crate::proto::id::{InfoHash, PeerId};
+use crate::proto::mse::{self, CRYPTO_PLAINTEXT, CRYPTO_RC4, Ciphers, Initiator, MseError, Responder};
+use bytes::{Buf, BytesMut};
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// When to use Message Stream Encryption.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Encryption {
+    /// Plaintext only: MSE is neither offered nor accepted.
+    Disabled,
+    /// Plaintext first, MSE when a peer refuses plaintext; incoming peers may use either
+    /// (and get plaintext after the MSE handshake when they offer it, like libtorrent).
+    #[default]
+    Enabled,
+    /// RC4-encrypted connections only, both ways.
+    Required,
+}
+
+impl std::str::FromStr for Encryption {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "disabled" => Ok(Encryption::Disabled),
+            "enabled" => Ok(Encryption::Enabled),
+            "required" => Ok(Encryption::Required),
+            _ => Err(format!("unknown encryption policy {s:?} (disabled, enabled or required)")),
+        }
+    }
+}
+
+impl Encryption {
+    /// The MSE methods we accept from an incoming peer.
+    fn accepted(self) -> u32 {
+        match self {
+            Encryption::Disabled => 0,
+            Encryption::Enabled => CRYPTO_PLAINTEXT | CRYPTO_RC4,
+            Encryption::Required => CRYPTO_RC4,
+        }
+    }
+}
+
+/// How a connection's bytes travel, for the dashboard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Wire {
+    /// A plain BitTorrent handshake.
+    #[default]
+    Plaintext = 0,
+    /// An MSE handshake that selected plaintext for the payload (the handshake hides the
+    /// protocol, the data is not encrypted).
+    Obfuscated = 1,
+    /// MSE with RC4 on every byte.
+    Rc4 = 2,
+}
+
+impl Wire {
+    pub fn from_u8(v: u8) -> Wire {
+        match v {
+            1 => Wire::Obfuscated,
+            2 => Wire::Rc4,
+            _ => Wire::Plaintext,
+        }
+    }
+}
+
+/// RC4 state of a connection (nothing for plaintext). Outgoing bytes are encrypted lazily,
+/// just before they are written, so the session can keep appending messages to its output
+/// buffer: `sealed` counts the bytes at the front of that buffer already encrypted.
+#[derive(Debug, Default)]
+pub struct Crypto {
+    ciphers: Option<Ciphers>,
+    sealed: usize,
+}
+
+impl Crypto {
+    fn new(ciphers: Option<Ciphers>) -> Self {
+        Crypto { ciphers, sealed: 0 }
+    }
+
+    /// Decrypt bytes just read.
+    pub fn open(&mut self, fresh: &mut [u8]) {
+        if let Some(c) = &mut self.ciphers {
+            c.decrypt.apply(fresh);
+        }
+    }
+
+    /// Encrypt what was appended to `out` since the last call.
+    pub fn seal(&mut self, out: &mut [u8]) {
+        if let Some(c) = &mut self.ciphers {
+            c.encrypt.apply(&mut out[self.sealed..]);
+        }
+        self.sealed = out.len();
+    }
+
+    /// `n` bytes were written from the front of the output buffer.
+    pub fn written(&mut self, n: usize) {
+        self.sealed -= n;
+    }
+}
+
+/// A peer's TCP stream and its encryption.
+#[derive(Debug)]
+pub struct PeerStream {
+    pub tcp: TcpStream,
+    pub crypto: Crypto,
+    pub wire: Wire,
+}
+
+impl PeerStream {
+    pub fn plain(tcp: TcpStream) -> Self {
+        PeerStream { tcp, crypto: Crypto::default(), wire: Wire::Plaintext }
+    }
+
+    /// Read into `buf` and decrypt what arrived; cancel-safe like `TcpStream::read_buf`.
+    pub async fn read_buf(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        let before = buf.len();
+        let n = self.tcp.read_buf(buf).await?;
+        self.crypto.open(&mut buf[before..]);
+        Ok(n)
+    }
+
+    /// Encrypt and write all of `out`, then clear it.
+    pub async fn write_all(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        self.crypto.seal(out);
+        self.tcp.write_all(out).await?;
+        self.crypto.written(out.len());
+        out.clear();
+        Ok(())
+    }
+}
+
+impl From<MseError> for PeerError {
+    fn from(e: MseError) -> Self {
+        PeerError::Protocol(e.to_string())
+    }
+}
+
+/// Connect to `addr` and exchange handshakes for `info_hash` under the `encryption` policy.
+/// Their handshake must name the same torrent and must not be ourselves.
+pub async fn connect(
+    addr: SocketAddr,
+    info_hash: InfoHash,
+    peer_id: PeerId,
+    encryption: Encryption,
+) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+    let ours = Handshake { reserved: our_reserved(), info_hash, peer_id }.encode();
+    let (mut stream, leftover) = match encryption {
+        Encryption::Disabled => (PeerStream::plain(tcp_connect(addr).await?), BytesMut::new()),
+        Encryption::Required => initiate_mse(tcp_connect(addr).await?, info_hash, &ours, CRYPTO_RC4).await?,
+        Encryption::Enabled => {
+            let mut stream = PeerStream::plain(tcp_connect(addr).await?);
+            let mut out = ours.to_vec();
+            stream.write_all(&mut out).await?;
+            match read_handshake(&mut stream, BytesMut::new()).await {
+                Ok((theirs, rest)) => return check(stream, theirs, rest, info_hash, peer_id),
+                Err(e) if hung_up(&e) => {
+                    // a peer that requires encryption closes on a plaintext handshake
+                    tracing::debug!(%addr, "plaintext refused ({e}); retrying with MSE");
+                    let both = CRYPTO_PLAINTEXT | CRYPTO_RC4;
+                    let (stream, rest) = initiate_mse(tcp_connect(addr).await?, info_hash, &ours, both).await?;
+                    let (mut stream, rest) = (stream, rest);
+                    let (theirs, rest) = read_handshake(&mut stream, rest).await?;
+                    return check(stream, theirs, rest, info_hash, peer_id);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    if stream.wire == Wire::Plaintext {
+        let mut out = ours.to_vec();
+        stream.write_all(&mut out).await?;
+    }
+    let (theirs, rest) = read_handshake(&mut stream, leftover).await?;
+    check(stream, theirs, rest, info_hash, peer_id)
+}
+
+fn check(
+    stream: PeerStream,
+    theirs: Handshake,
+    rest: BytesMut,
+    info_hash: InfoHash,
+    peer_id: PeerId,
+) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+    if theirs.info_hash != info_hash {
+        return Err(PeerError::Protocol(format!("wrong info hash {}", theirs.info_hash)));
+    }
+    if theirs.peer_id == peer_id {
+        return Err(PeerError::SelfConnection);
+    }
+    Ok((stream, theirs, rest))
+}
+
+/// The peer closed the connection (or reset it) before its handshake arrived.
+fn hung_up(e: &PeerError) -> bool {
+    use std::io::ErrorKind::*;
+    match e {
+        PeerError::Io(io) => matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof),
+        PeerError::Protocol(why) => why == CLOSED_DURING_HANDSHAKE,
+        _ => false,
+    }
+}
+
+const CLOSED_DURING_HANDSHAKE: &str = "closed during handshake";
+
+async fn tcp_connect(addr: SocketAddr) -> Result<TcpStream, PeerError> {
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| PeerError::Timeout("connecting"))??;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
+/// Random MSE padding: 0 to 512 bytes, as the spec allows.
+fn random_pad() -> Vec<u8> {
+    let len = rand::random_range(0..=mse::MAX_PAD);
+    (0..len).map(|_| rand::random::<u8>()).collect()
+}
+
+/// Run the MSE handshake as the initiator, our BitTorrent handshake as its initial payload.
+async fn initiate_mse(
+    mut tcp: TcpStream,
+    info_hash: InfoHash,
+    ours: &[u8],
+    provide: u32,
+) -> Result<(PeerStream, BytesMut), PeerError> {
+    let (mut mse, first) = Initiator::start(info_hash.0, provide, ours.to_vec(), &rand::random(), &random_pad());
+    let run = async {
+        tcp.write_all(&first).await?;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = tcp.read(&mut buf).await?;
+            if n == 0 {
+                return Err(PeerError::Protocol("closed during the encryption handshake".into()));
+            }
+            let progress = mse.receive(&buf[..n])?;
+            tcp.write_all(&progress.send).await?;
+            if let Some(done) = progress.done {
+                return Ok(done);
+            }
+        }
+    };
+    let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
+        .await
+        .map_err(|_| PeerError::Timeout("in the encryption handshake"))??;
+    let wire = if done.ciphers.is_some() { Wire::Rc4 } else { Wire::Obfuscated };
+    Ok((PeerStream { tcp, crypto: Crypto::new(done.ciphers), wire }, BytesMut::from(&done.payload[..])))
+}
+
+/// Open an accepted connection: plaintext or MSE by its first bytes (per `encryption`),
+/// then the peer's BitTorrent handshake. `lookup` maps `HASH('req2', SKEY)` to the info
+/// hash of a torrent we serve. Returns the stream, their handshake and the bytes after it.
+pub async fn open_incoming(
+    mut tcp: TcpStream,
+    encryption: Encryption,
+    lookup: &(dyn Fn(&[u8; 20]) -> Option<[u8; 20]> + Sync),
+) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+    tcp.set_nodelay(true)?;
+    let mut first = BytesMut::with_capacity(1024);
+    let sniff = async {
+        loop {
+            if let Some(plain) = mse::is_plaintext_handshake(&first) {
+                return Ok::<_, PeerError>(plain);
+            }
+            if tcp.read_buf(&mut first).await? == 0 {
+                return Err(PeerError::Protocol(CLOSED_DURING_HANDSHAKE.into()));
+            }
+        }
+    };
+    let plain = tokio::time::timeout(HANDSHAKE_TIMEOUT, sniff)
+        .await
+        .map_err(|_| PeerError::Timeout("waiting for the handshake"))??;
+    let (mut stream, leftover) = if plain {
+        if encryption == Encryption::Required {
+            return Err(PeerError::Protocol("plaintext handshake refused: encryption is required".into()));
+        }
+        (PeerStream::plain(tcp), first)
+    } else {
+        if encryption == Encryption::Disabled {
+            return Err(PeerError::Protocol("not a BitTorrent handshake (encryption is disabled)".into()));
+        }
+        let mut mse = Responder::new(encryption.accepted(), &rand::random(), &random_pad());
+        let run = async {
+            let mut progress = mse.receive(&first, lookup)?;
+            let mut buf = vec![0u8; 4096];
+            loop {
+                tcp.write_all(&progress.send).await?;
+                if let Some(done) = progress.done {
+                    return Ok::<_, PeerError>(done);
+                }
+                let n = tcp.read(&mut buf).await?;
+                if n == 0 {
+                    return Err(PeerError::Protocol("closed during the encryption handshake".into()));
+                }
+                progress = mse.receive(&buf[..n], lookup)?;
+            }
+        };
+        let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
+            .await
+            .map_err(|_| PeerError::Timeout("in the encryption handshake"))??;
+        let wire = if done.ciphers.is_some() { Wire::Rc4 } else { Wire::Obfuscated };
+        let skey = done.info_hash;
+        let stream = PeerStream { tcp, crypto: Crypto::new(done.ciphers), wire };
+        let (mut stream, rest) = (stream, BytesMut::from(&done.payload[..]));
+        let (hs, rest) = read_handshake(&mut stream, rest).await?;
+        if hs.info_hash.0 != skey {
+            return Err(PeerError::Protocol("the handshake names another torrent than the encryption key".into()));
+        }
+        return Ok((stream, hs, rest));
+    };
+    let (hs, rest) = read_handshake(&mut stream, leftover).await?;
+    Ok((stream, hs, rest))
+}
+
+/// Read the 68-byte handshake after the bytes already in `buf`; returns it and any bytes
+/// that followed it.
+pub async fn read_handshake(stream: &mut PeerStream, mut buf: BytesMut) -> Result<(Handshake, BytesMut), PeerError> {
+    let fut = async {
+        loop {
+            if let Some((hs, n)) = Handshake::decode(&buf)? {
+                buf.advance(n);
+                return Ok::<_, PeerError>(hs);
+            }
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Err(PeerError::Protocol(CLOSED_DURING_HANDSHAKE.into()));
+            }
+        }
+    };
+    let hs = tokio::time::timeout(HANDSHAKE_TIMEOUT, fut)
+        .await
+        .map_err(|_| PeerError::Timeout("waiting for the handshake"))??;
+    Ok((hs, buf))
+}

@@ -176,8 +176,7 @@ pub async fn connect(
                     // a peer that requires encryption closes on a plaintext handshake
                     tracing::debug!(%addr, "plaintext refused ({e}); retrying with MSE");
                     let both = CRYPTO_PLAINTEXT | CRYPTO_RC4;
-                    let (stream, rest) = initiate_mse(tcp_connect(addr).await?, info_hash, &ours, both).await?;
-                    let (mut stream, rest) = (stream, rest);
+                    let (mut stream, rest) = initiate_mse(tcp_connect(addr).await?, info_hash, &ours, both).await?;
                     let (theirs, rest) = read_handshake(&mut stream, rest).await?;
                     return check(stream, theirs, rest, info_hash, peer_id);
                 }
@@ -261,8 +260,7 @@ async fn initiate_mse(
     let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
         .await
         .map_err(|_| PeerError::Timeout("in the encryption handshake"))??;
-    let wire = if done.ciphers.is_some() { Wire::Rc4 } else { Wire::Obfuscated };
-    Ok((PeerStream { tcp, crypto: Crypto::new(done.ciphers), wire }, BytesMut::from(&done.payload[..])))
+    Ok(established(tcp, done))
 }
 
 /// Open an accepted connection: plaintext or MSE by its first bytes (per `encryption`),
@@ -288,46 +286,49 @@ pub async fn open_incoming(
     let plain = tokio::time::timeout(HANDSHAKE_TIMEOUT, sniff)
         .await
         .map_err(|_| PeerError::Timeout("waiting for the handshake"))??;
-    let (mut stream, leftover) = if plain {
+    if plain {
         if encryption == Encryption::Required {
             return Err(PeerError::Protocol("plaintext handshake refused: encryption is required".into()));
         }
-        (PeerStream::plain(tcp), first)
-    } else {
-        if encryption == Encryption::Disabled {
-            return Err(PeerError::Protocol("not a BitTorrent handshake (encryption is disabled)".into()));
-        }
-        let mut mse = Responder::new(encryption.accepted(), &rand::random(), &random_pad());
-        let run = async {
-            let mut progress = mse.receive(&first, lookup)?;
-            let mut buf = vec![0u8; 4096];
-            loop {
-                tcp.write_all(&progress.send).await?;
-                if let Some(done) = progress.done {
-                    return Ok::<_, PeerError>(done);
-                }
-                let n = tcp.read(&mut buf).await?;
-                if n == 0 {
-                    return Err(PeerError::Protocol("closed during the encryption handshake".into()));
-                }
-                progress = mse.receive(&buf[..n], lookup)?;
-            }
-        };
-        let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
-            .await
-            .map_err(|_| PeerError::Timeout("in the encryption handshake"))??;
-        let wire = if done.ciphers.is_some() { Wire::Rc4 } else { Wire::Obfuscated };
-        let skey = done.info_hash;
-        let stream = PeerStream { tcp, crypto: Crypto::new(done.ciphers), wire };
-        let (mut stream, rest) = (stream, BytesMut::from(&done.payload[..]));
-        let (hs, rest) = read_handshake(&mut stream, rest).await?;
-        if hs.info_hash.0 != skey {
-            return Err(PeerError::Protocol("the handshake names another torrent than the encryption key".into()));
-        }
+        let mut stream = PeerStream::plain(tcp);
+        let (hs, rest) = read_handshake(&mut stream, first).await?;
         return Ok((stream, hs, rest));
+    }
+    if encryption == Encryption::Disabled {
+        return Err(PeerError::Protocol("not a BitTorrent handshake (encryption is disabled)".into()));
+    }
+    let mut mse = Responder::new(encryption.accepted(), &rand::random(), &random_pad());
+    let run = async {
+        let mut progress = mse.receive(&first, lookup)?;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            tcp.write_all(&progress.send).await?;
+            if let Some(done) = progress.done {
+                return Ok::<_, PeerError>(done);
+            }
+            let n = tcp.read(&mut buf).await?;
+            if n == 0 {
+                return Err(PeerError::Protocol("closed during the encryption handshake".into()));
+            }
+            progress = mse.receive(&buf[..n], lookup)?;
+        }
     };
-    let (hs, rest) = read_handshake(&mut stream, leftover).await?;
+    let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
+        .await
+        .map_err(|_| PeerError::Timeout("in the encryption handshake"))??;
+    let skey = done.info_hash;
+    let (mut stream, rest) = established(tcp, done);
+    let (hs, rest) = read_handshake(&mut stream, rest).await?;
+    if hs.info_hash.0 != skey {
+        return Err(PeerError::Protocol("the handshake names another torrent than the encryption key".into()));
+    }
     Ok((stream, hs, rest))
+}
+
+/// The stream after a completed MSE handshake, and the payload that came with it.
+fn established(tcp: TcpStream, done: mse::Established) -> (PeerStream, BytesMut) {
+    let wire = if done.ciphers.is_some() { Wire::Rc4 } else { Wire::Obfuscated };
+    (PeerStream { tcp, crypto: Crypto::new(done.ciphers), wire }, BytesMut::from(&done.payload[..]))
 }
 
 /// Read the 68-byte handshake after the bytes already in `buf`; returns it and any bytes

@@ -434,6 +434,8 @@ fn handshake_pane_side_by_side_with_reserved_bits_and_messages() {
     go(&mut app, Pane::Handshake);
     let s = screen(&app, 120, 34);
     assert!(s.contains("ours") && s.contains("theirs"), "{s}");
+    let selected = app.selected_peer().expect("a selected peer");
+    assert!(s.contains(&format!("Handshake with {} · {}", selected.addr, selected.wire.label())), "{s}");
     // both sides set BEP 10, BEP 5 (DHT) and BEP 6 (Fast)
     assert_eq!(s.matches("bits: extension protocol, dht, fast").count(), 2, "ours and theirs decoded: {s}");
     assert!(s.contains("v: libtorrent 2.0.8"), "{s}");

@@ -73,6 +73,15 @@ pub enum Wire {
 }
 
 impl Wire {
+    /// How the dashboard names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Wire::Plaintext => "plaintext",
+            Wire::Obfuscated => "MSE handshake, plaintext data",
+            Wire::Rc4 => "MSE, RC4-encrypted",
+        }
+    }
+
     pub fn from_u8(v: u8) -> Wire {
         match v {
             1 => Wire::Obfuscated,

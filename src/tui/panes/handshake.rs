@@ -1,6 +1,7 @@
 //! Handshake pane: for the selected peer, the BEP 3 handshake (reserved bits decoded, peer
 //! id and client) and the BEP 10 extension handshake, ours and theirs side by side, then the
-//! last messages exchanged.
+//! last messages exchanged. The title says how the connection travels (plaintext, or Message
+//! Stream Encryption with a plaintext or RC4 payload).
 
 use crate::engine::event::{Direction, PeerSnapshot};
 use crate::engine::peer::{our_extension_handshake, our_reserved};
@@ -64,7 +65,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         crate::tui::view::empty(area, buf, " Handshake ".into(), "No peer selected (pick one in the Peers pane).");
         return;
     };
-    let title = format!(" Handshake with {} ", p.addr);
+    let title = format!(" Handshake with {} · {} ", p.addr, p.wire.label());
     let [top, bottom] = area.layout(&Layout::vertical([Constraint::Length(14), Constraint::Min(0)]));
     let block = pane_block(title);
     let inner = block.inner(top);

@@ -16,7 +16,7 @@
 use crate::engine::peer::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, PeerError, our_reserved};
 use crate::proto::handshake::Handshake;
 use crate::proto::id::{InfoHash, PeerId};
-use crate::proto::mse::{self, CRYPTO_PLAINTEXT, CRYPTO_RC4, Ciphers, Initiator, MseError, Responder};
+use crate::proto::mse::{self, CRYPTO_PLAINTEXT, CRYPTO_RC4, Ciphers, Initiator, MseError, Progress, Responder};
 use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -251,25 +251,34 @@ async fn initiate_mse(
     provide: u32,
 ) -> Result<(PeerStream, BytesMut), PeerError> {
     let (mut mse, first) = Initiator::start(info_hash.0, provide, ours.to_vec(), &rand::random(), &random_pad());
+    let done = exchange_mse(&mut tcp, Progress { send: first, done: None }, |data| mse.receive(data)).await?;
+    Ok(established(tcp, done))
+}
+
+/// Drive an MSE handshake: send what the state machine produced, feed it what arrives,
+/// until it is done (bounded by the handshake timeout).
+async fn exchange_mse(
+    tcp: &mut TcpStream,
+    mut progress: Progress,
+    mut feed: impl FnMut(&[u8]) -> Result<Progress, MseError>,
+) -> Result<mse::Established, PeerError> {
     let run = async {
-        tcp.write_all(&first).await?;
         let mut buf = vec![0u8; 4096];
         loop {
-            let n = tcp.read(&mut buf).await?;
-            if n == 0 {
-                return Err(PeerError::Protocol("closed during the encryption handshake".into()));
-            }
-            let progress = mse.receive(&buf[..n])?;
             tcp.write_all(&progress.send).await?;
             if let Some(done) = progress.done {
                 return Ok(done);
             }
+            let n = tcp.read(&mut buf).await?;
+            if n == 0 {
+                return Err(PeerError::Protocol("closed during the encryption handshake".into()));
+            }
+            progress = feed(&buf[..n])?;
         }
     };
-    let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
         .await
-        .map_err(|_| PeerError::Timeout("in the encryption handshake"))??;
-    Ok(established(tcp, done))
+        .map_err(|_| PeerError::Timeout("in the encryption handshake"))?
 }
 
 /// Open an accepted connection: plaintext or MSE by its first bytes (per `encryption`),
@@ -282,19 +291,7 @@ pub async fn open_incoming(
 ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
     tcp.set_nodelay(true)?;
     let mut first = BytesMut::with_capacity(1024);
-    let sniff = async {
-        loop {
-            if let Some(plain) = mse::is_plaintext_handshake(&first) {
-                return Ok::<_, PeerError>(plain);
-            }
-            if tcp.read_buf(&mut first).await? == 0 {
-                return Err(PeerError::Protocol(CLOSED_DURING_HANDSHAKE.into()));
-            }
-        }
-    };
-    let plain = tokio::time::timeout(HANDSHAKE_TIMEOUT, sniff)
-        .await
-        .map_err(|_| PeerError::Timeout("waiting for the handshake"))??;
+    let plain = read_until(&mut tcp, &mut first, &mut Crypto::default(), |b| Ok(mse::is_plaintext_handshake(b))).await?;
     if plain {
         if encryption == Encryption::Required {
             return Err(PeerError::Protocol("plaintext handshake refused: encryption is required".into()));
@@ -307,24 +304,8 @@ pub async fn open_incoming(
         return Err(PeerError::Protocol("not a BitTorrent handshake (encryption is disabled)".into()));
     }
     let mut mse = Responder::new(encryption.accepted(), &rand::random(), &random_pad());
-    let run = async {
-        let mut progress = mse.receive(&first, lookup)?;
-        let mut buf = vec![0u8; 4096];
-        loop {
-            tcp.write_all(&progress.send).await?;
-            if let Some(done) = progress.done {
-                return Ok::<_, PeerError>(done);
-            }
-            let n = tcp.read(&mut buf).await?;
-            if n == 0 {
-                return Err(PeerError::Protocol("closed during the encryption handshake".into()));
-            }
-            progress = mse.receive(&buf[..n], lookup)?;
-        }
-    };
-    let done = tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
-        .await
-        .map_err(|_| PeerError::Timeout("in the encryption handshake"))??;
+    let progress = mse.receive(&first, lookup)?;
+    let done = exchange_mse(&mut tcp, progress, |data| mse.receive(data, lookup)).await?;
     let skey = done.info_hash;
     let (mut stream, rest) = established(tcp, done);
     let (hs, rest) = read_handshake(&mut stream, rest).await?;
@@ -343,19 +324,37 @@ fn established(tcp: TcpStream, done: mse::Established) -> (PeerStream, BytesMut)
 /// Read the 68-byte handshake after the bytes already in `buf`; returns it and any bytes
 /// that followed it.
 pub async fn read_handshake(stream: &mut PeerStream, mut buf: BytesMut) -> Result<(Handshake, BytesMut), PeerError> {
-    let fut = async {
+    let hs = read_until(&mut stream.tcp, &mut buf, &mut stream.crypto, |b| {
+        Ok(Handshake::decode(b)?.map(|(hs, n)| {
+            b.advance(n);
+            hs
+        }))
+    })
+    .await?;
+    Ok((hs, buf))
+}
+
+/// Read (and decrypt) into `buf` until `parse` finds what it waits for, within the
+/// handshake timeout.
+async fn read_until<T>(
+    tcp: &mut TcpStream,
+    buf: &mut BytesMut,
+    crypto: &mut Crypto,
+    mut parse: impl FnMut(&mut BytesMut) -> Result<Option<T>, PeerError>,
+) -> Result<T, PeerError> {
+    let run = async {
         loop {
-            if let Some((hs, n)) = Handshake::decode(&buf)? {
-                buf.advance(n);
-                return Ok::<_, PeerError>(hs);
+            if let Some(found) = parse(buf)? {
+                return Ok(found);
             }
-            if stream.read_buf(&mut buf).await? == 0 {
+            let before = buf.len();
+            if tcp.read_buf(buf).await? == 0 {
                 return Err(PeerError::Protocol(CLOSED_DURING_HANDSHAKE.into()));
             }
+            crypto.open(&mut buf[before..]);
         }
     };
-    let hs = tokio::time::timeout(HANDSHAKE_TIMEOUT, fut)
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
         .await
-        .map_err(|_| PeerError::Timeout("waiting for the handshake"))??;
-    Ok((hs, buf))
+        .map_err(|_| PeerError::Timeout("waiting for the handshake"))?
 }

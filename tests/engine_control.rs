@@ -9,7 +9,7 @@ use std::time::Duration;
 async fn pause_resume_and_remove_with_data() {
     let dir = tempfile::tempdir().expect("temp dir");
     let opts = DemoOptions { dir: Some(dir.path().join("demo")), seeders: 1, size: 4 << 20 };
-    let slow = SeederProfile { label: "slow".into(), upload_limit: Some(512 << 10), corrupt_piece_one_in: None };
+    let slow = SeederProfile { label: "slow".into(), upload_limit: Some(512 << 10), corrupt_piece_one_in: None, ..Default::default() };
     let swarm = DemoSwarm::start_with(opts, vec![slow]).await.expect("swarm");
     let out = dir.path().join("download");
     let (handle, mut events, id) = swarm.start_leecher(&out).await.expect("leecher");

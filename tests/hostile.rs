@@ -169,7 +169,7 @@ struct Outcome {
 /// Run one case: honest seeder + hostile peer; the leecher must complete and verify. When
 /// `wait_for_close`, also wait until the leecher has closed the hostile connection.
 async fn run_case(answer: Answer, script: Script, wait_for_close: bool) -> Outcome {
-    let honest = SeederProfile { label: "honest".into(), upload_limit: Some(HONEST_RATE), corrupt_piece_one_in: None };
+    let honest = SeederProfile { label: "honest".into(), upload_limit: Some(HONEST_RATE), corrupt_piece_one_in: None, ..Default::default() };
     let swarm = DemoSwarm::start_with(DemoOptions { size: SIZE, seeders: 1, dir: None }, vec![honest])
         .await
         .expect("demo swarm");

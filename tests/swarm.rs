@@ -86,7 +86,7 @@ async fn leecher_downloads_from_one_seeder() {
 async fn three_leechers_trade_pieces() {
     timeout(Duration::from_secs(180), async {
         // one seeder at 1 MiB/s: the leechers can only finish quickly by trading with each other
-        let seeder = SeederProfile { label: "capped".into(), upload_limit: Some(MIB), corrupt_piece_one_in: None };
+        let seeder = SeederProfile { label: "capped".into(), upload_limit: Some(MIB), corrupt_piece_one_in: None, ..Default::default() };
         let swarm = DemoSwarm::start_with(options(8 * MIB), vec![seeder]).await.unwrap();
         let mut leechers: Vec<(EngineHandle, Watch, tempfile::TempDir)> = Vec::new();
         for _ in 0..3 {
@@ -206,8 +206,8 @@ async fn corrupt_seeder_is_banned_and_honest_one_is_not() {
             // The honest seeder is rate-limited so that it cannot serve all 8 MiB before the
             // leecher has asked the corrupt one for pieces (unlimited, it sometimes did, and
             // the test saw no hash failure at all).
-            SeederProfile { label: "honest".into(), upload_limit: Some(2 * MIB), corrupt_piece_one_in: None },
-            SeederProfile { label: "corrupt".into(), upload_limit: None, corrupt_piece_one_in: Some(1) },
+            SeederProfile { label: "honest".into(), upload_limit: Some(2 * MIB), corrupt_piece_one_in: None, ..Default::default() },
+            SeederProfile { label: "corrupt".into(), upload_limit: None, corrupt_piece_one_in: Some(1), ..Default::default() },
         ];
         let swarm = DemoSwarm::start_with(options(8 * MIB), profiles).await.unwrap();
         let honest = swarm.seeders()[0].addr;
@@ -364,11 +364,7 @@ async fn hostile_encrypted_handshakes_are_dropped_and_a_real_one_is_answered() {
     use fast_peer::proto::mse::{CRYPTO_RC4, Initiator};
     use tokio::net::TcpStream;
     timeout(Duration::from_secs(120), async {
-        let swarm = DemoSwarm::start_with(options(4 * MIB), vec![SeederProfile {
-            label: "s".into(),
-            upload_limit: None,
-            corrupt_piece_one_in: None,
-        }])
+        let swarm = DemoSwarm::start_with(options(4 * MIB), vec![SeederProfile { label: "s".into(), ..Default::default() }])
         .await
         .unwrap();
         let seeder = swarm.seeders()[0].addr;

@@ -33,6 +33,7 @@ use crate::engine::create::{CreateOptions, FileOrder, create_torrent};
 use crate::engine::dht::{self, DhtConfig, DhtHandle};
 use crate::engine::event::{EngineEvent, PeerCloseReason, TorrentId, TorrentSnapshot};
 use crate::engine::storage::OutputTarget;
+use crate::engine::conn::Encryption;
 use crate::engine::{AddTorrent, EngineConfig, EngineError, EngineHandle, Faults, spawn};
 use crate::proto::bencode::{self, Value};
 use crate::proto::metainfo::Metainfo;
@@ -488,31 +489,34 @@ async fn serve(mut stream: TcpStream, from: SocketAddr, state: &Mutex<TrackerSta
 // ---------------------------------------------------------------------------------------------
 
 /// How one demo seeder behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeederProfile {
     pub label: String,
     /// Upload cap in bytes per second; `None` = unlimited.
     pub upload_limit: Option<u64>,
     /// Corrupt about one served piece in N (see [`Faults`]).
     pub corrupt_piece_one_in: Option<u32>,
+    /// Its Message Stream Encryption policy: a `Required` seeder hangs up on plaintext, so
+    /// the leecher falls back to an RC4 connection (the peers pane shows `R`).
+    pub encryption: Encryption,
 }
 
 impl SeederProfile {
-    /// The first `n` demo seeders: fast (unlimited), steady (4 MiB/s), slow (256 KiB/s),
-    /// corrupt (unlimited, one piece in 8 corrupted), then again from the start.
+    /// The first `n` demo seeders: fast (unlimited), steady (4 MiB/s, RC4 only), slow
+    /// (256 KiB/s), corrupt (unlimited, one piece in 8 corrupted), then again from the start.
     pub fn demo(n: usize) -> Vec<SeederProfile> {
         let base = [
-            ("fast", None, None),
-            ("steady", Some(4 << 20), None),
-            ("slow", Some(256 << 10), None),
-            ("corrupt", None, Some(8)),
+            ("fast", None, None, Encryption::Enabled),
+            ("steady", Some(4 << 20), None, Encryption::Required),
+            ("slow", Some(256 << 10), None, Encryption::Enabled),
+            ("corrupt", None, Some(8), Encryption::Enabled),
         ];
         (0..n)
             .map(|i| {
-                let (label, upload_limit, corrupt_piece_one_in) = base[i % base.len()];
+                let (label, upload_limit, corrupt_piece_one_in, encryption) = base[i % base.len()];
                 let round = i / base.len();
                 let label = if round == 0 { label.to_string() } else { format!("{label}-{}", round + 1) };
-                SeederProfile { label, upload_limit, corrupt_piece_one_in }
+                SeederProfile { label, upload_limit, corrupt_piece_one_in, encryption }
             })
             .collect()
     }
@@ -524,9 +528,10 @@ impl SeederProfile {
             Some(r) if r >= 1 << 20 => format!("{:.0} MiB/s", r as f64 / (1 << 20) as f64),
             Some(r) => format!("{:.0} KiB/s", r as f64 / 1024.0),
         };
+        let rc4 = if self.encryption == Encryption::Required { ", RC4 only" } else { "" };
         match self.corrupt_piece_one_in {
-            Some(n) => format!("{} seeder, {rate}, corrupts ~1 piece in {n}", self.label),
-            None => format!("{} seeder, {rate}", self.label),
+            Some(n) => format!("{} seeder, {rate}{rc4}, corrupts ~1 piece in {n}", self.label),
+            None => format!("{} seeder, {rate}{rc4}", self.label),
         }
     }
 }
@@ -746,6 +751,7 @@ async fn start_seeder(
     let config = EngineConfig {
         upload_limit: profile.upload_limit,
         faults: Faults { corrupt_piece_one_in: profile.corrupt_piece_one_in },
+        encryption: profile.encryption,
         dht: Some(dht),
         ..loopback_config()
     };

@@ -81,14 +81,11 @@ pub fn watchable_profiles() -> Vec<SeederProfile> {
         label: label.into(),
         upload_limit: Some(rate),
         corrupt_piece_one_in: corrupt,
+        encryption: Default::default(),
     };
-    vec![
-        p("steady", 512 << 10, None),
-        p("slow", 256 << 10, None),
-        p("corrupt", 512 << 10, Some(8)),
-        p("steady-2", 384 << 10, None),
-        p("slow-2", 128 << 10, None),
-    ]
+    // one seeder insists on RC4: the leecher reaches it through the MSE fallback
+    let rc4 = SeederProfile { encryption: crate::engine::conn::Encryption::Required, ..p("steady-2", 384 << 10, None) };
+    vec![p("steady", 512 << 10, None), p("slow", 256 << 10, None), p("corrupt", 512 << 10, Some(8)), rc4, p("slow-2", 128 << 10, None)]
 }
 
 fn init_logging(file: Option<PathBuf>) -> PathBuf {

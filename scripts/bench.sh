@@ -12,7 +12,8 @@
 # on 127.0.0.21) and rqbit 9.1.0 (installed with `cargo install` when missing, unless
 # --no-install; run with its DHT off). Each run is timed with /usr/bin/time -v (wall, max
 # RSS, user+sys CPU), bounded by --timeout, and verified with sha1sum against the source; the
-# output is deleted between runs. Report: bench/results/latest.md (and stdout).
+# output is deleted between runs. One untimed warm-up download per case (and per seeder in
+# seeding mode) comes first. Report: bench/results/latest.md (and stdout).
 #
 # Seeding mode (--seeding, issue 4): libtorrent and aria2 download the case from ONE
 # `fast-peer seed` and, interleaved in the same run, from ONE libtorrent seeder (each seeder has
@@ -343,6 +344,20 @@ run_one() {
     rm -rf "$out"
 }
 
+# warm_up CASE TORRENT: one untimed download before the timed rounds. The first download
+# from freshly started seeders is the slowest for whichever client runs it (in 3-round runs
+# every client's round-1 time was its worst), so without this the client that opens round 1
+# always paid for it.
+warm_up() {
+    local c=$1 t=$2 out="$RUN/out"
+    rm -rf "$out"; mkdir -p "$out"
+    client_cmd "${CLIENT_LIST[0]}" "$t" "$out"
+    log "$c: warm-up download with ${CLIENT_LIST[0]} (not timed)"
+    (cd "$out" && exec timeout -k 10 "$TIMEOUT" "${CMD[@]}") </dev/null >"$RUN/log/$c-warm-up.out" 2>&1 \
+        || log "$c: the warm-up download failed (ignored; see $RUN/log/$c-warm-up.out)"
+    rm -rf "$out"; sync
+}
+
 # ---------------------------------------------------------------------------------------------
 # Setup
 
@@ -369,7 +384,7 @@ if [ "$MODE" = seeding ] && ! "$FP" seed --help >/dev/null 2>&1; then
     exit 2
 fi
 
-NOTES=()
+NOTES=("one untimed warm-up download per case before the timed rounds (the first download from fresh seeders was every client's slowest)")
 IFS=, read -r -a WANT_CLIENTS <<<"$CLIENTS"
 CLIENT_LIST=()
 for cl in "${WANT_CLIENTS[@]}"; do
@@ -445,6 +460,7 @@ bench_download() {
         if [ "$c" = magnet ]; then
             src="magnet:?xt=urn:btih:$ih&dn=$NAME&tr=$($PY -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$url")"
         fi
+        warm_up "$c" "$src"
         n=${#CLIENT_LIST[@]}
         for r in $(seq "$ROUNDS"); do
             for i in $(seq 0 $((n - 1))); do
@@ -485,6 +501,8 @@ bench_seeding() {
         [ $ok = 1 ] || die "fast-peer seed never announced itself as a seeder: $(tail -5 "$RUN/$c-fp-seed.err")"
         wait_seeders "$url_lt" "$ih" 1 30 || die "the libtorrent seeder is not on its tracker"
 
+        warm_up "$c" "$t_fp"
+        warm_up "$c" "$t_lt"
         n=${#CLIENT_LIST[@]}
         local combos=()
         for client in "${CLIENT_LIST[@]}"; do combos+=("$client fast-peer" "$client libtorrent"); done

@@ -62,8 +62,12 @@ enum HashJob {
     Verify { piece: u32, expected: [u8; 20], block_hashes: bool },
 }
 
-/// Written blocks waiting for the hasher: at 16 KiB each, 4 MiB.
-const HASH_QUEUE: usize = 64;
+/// Batches of written blocks waiting for the hasher. The writer hands over everything it
+/// wrote since its last hand-over as one batch (at most [`HASH_BATCH`] jobs), so the hasher is
+/// woken once per batch instead of once per 16 KiB block; up to 4 x 16 blocks = 1 MiB wait.
+const HASH_QUEUE: usize = 4;
+/// Largest batch of jobs handed to the hasher at once.
+const HASH_BATCH: usize = 16;
 
 /// Out-of-order blocks kept for the in-order hash, across all pieces; beyond this a piece is
 /// hashed by reading it back instead (correct either way, just slower).
@@ -168,15 +172,17 @@ pub fn spawn_disk(
     let (tx, mut rx) = mpsc::channel::<DiskJob>(DISK_QUEUE);
     // bounded, so a hasher that falls behind slows the writer (and through the disk queue the
     // peers) instead of piling up blocks in memory
-    let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<HashJob>(HASH_QUEUE);
+    let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<Vec<HashJob>>(HASH_QUEUE);
     let mut hasher = Hasher::new(storage.clone());
     let results_h = results.clone();
     let hasher_thread = std::thread::Builder::new().name("fast-peer-hash".into()).spawn(move || {
-        while let Ok(job) = hash_rx.recv() {
-            if let Some(r) = hasher.run(job)
-                && results_h.send(r).is_err()
-            {
-                break;
+        'batches: while let Ok(batch) = hash_rx.recv() {
+            for job in batch {
+                if let Some(r) = hasher.run(job)
+                    && results_h.send(r).is_err()
+                {
+                    break 'batches;
+                }
             }
         }
     });
@@ -186,33 +192,45 @@ pub fn spawn_disk(
     let mut inline: Option<Hasher> = None;
     let spawned = std::thread::Builder::new().name("fast-peer-disk".into()).spawn(move || {
         let mut failed = false;
-        while let Some(job) = rx.blocking_recv() {
-            if failed {
-                continue; // drain; the torrent is already stopping
-            }
-            let next = match job {
-                DiskJob::Write { piece, begin, data } => {
-                    if let Err(e) = storage.write_block(piece, begin, &data) {
-                        failed = true;
-                        if results.send(DiskResult::Error(format!("write piece {piece} at {begin}: {e}"))).is_err() {
-                            break;
-                        }
-                        continue;
-                    }
-                    HashJob::Written { piece, begin, data }
+        let mut batch: Vec<HashJob> = Vec::with_capacity(HASH_BATCH);
+        while let Some(first) = rx.blocking_recv() {
+            // take what else is queued (up to a batch) so the hasher wakes once for all of it
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                if failed {
+                    break; // drain; the torrent is already stopping
                 }
-                DiskJob::Verify { piece, expected, block_hashes } => HashJob::Verify { piece, expected, block_hashes },
-            };
-            let job = match hash_tx.send(next) {
+                match job {
+                    DiskJob::Write { piece, begin, data } => match storage.write_block(piece, begin, &data) {
+                        Ok(()) => batch.push(HashJob::Written { piece, begin, data }),
+                        Err(e) => {
+                            failed = true;
+                            let _ = results.send(DiskResult::Error(format!("write piece {piece} at {begin}: {e}")));
+                        }
+                    },
+                    DiskJob::Verify { piece, expected, block_hashes } => {
+                        batch.push(HashJob::Verify { piece, expected, block_hashes })
+                    }
+                }
+                if batch.len() < HASH_BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let jobs = match hash_tx.send(std::mem::replace(&mut batch, Vec::with_capacity(HASH_BATCH))) {
                 Ok(()) => continue,
-                Err(std::sync::mpsc::SendError(job)) => job, // the hasher thread is gone
+                Err(std::sync::mpsc::SendError(jobs)) => jobs, // the hasher thread is gone
             };
             // no hasher thread (it could not start): hash here
             let hasher = inline.get_or_insert_with(|| Hasher::new(storage.clone()));
-            if let Some(r) = hasher.run(job)
-                && results.send(r).is_err()
-            {
-                break;
+            for job in jobs {
+                if let Some(r) = hasher.run(job)
+                    && results.send(r).is_err()
+                {
+                    return;
+                }
             }
         }
     });

@@ -194,6 +194,12 @@ async fn run_case(answer: Answer, script: Script, wait_for_close: bool) -> Outco
     Outcome { closed, seen }
 }
 
+/// Run a case where the hostile peer answers the handshake normally, then sends `bytes`;
+/// the leecher must drop it for a protocol violation, whose text is returned.
+async fn drop_reason(bytes: impl Fn(&Metainfo) -> Vec<u8> + Send + Sync + 'static) -> String {
+    within(60, async { protocol_reason(&run_case(Answer::Normal, send_then_listen(bytes), true).await) }).await
+}
+
 fn protocol_reason(o: &Outcome) -> String {
     match o.closed.first() {
         Some(PeerCloseReason::Protocol(why)) => why.clone(),
@@ -208,56 +214,29 @@ async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
 /// A length prefix of 4 GiB - 1: dropped before a byte of payload is buffered.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_4_gib_length_prefix_is_dropped() {
-    within(60, async {
-        let o = run_case(
-            Answer::Normal,
-            send_then_listen(|_| vec![0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0, 0]),
-            true,
-        )
-        .await;
-        let why = protocol_reason(&o);
-        assert!(why.contains("4294967295") && why.contains("exceeds"), "{why}");
-    })
-    .await
+    let why = drop_reason(|_| vec![0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0, 0]).await;
+    assert!(why.contains("4294967295") && why.contains("exceeds"), "{why}");
 }
 
 /// A bitfield one byte too long for the torrent: dropped.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bitfield_of_the_wrong_length_is_dropped() {
-    within(60, async {
-        let o = run_case(
-            Answer::Normal,
-            send_then_listen(|m| {
-                let n = m.info.piece_count().div_ceil(8) as usize + 1;
-                wire(&[Message::Bitfield(vec![0xff; n].into())])
-            }),
-            true,
-        )
-        .await;
-        let why = protocol_reason(&o);
-        assert!(why.contains("bitfield"), "{why}");
-    })
-    .await
+    let why = drop_reason(|m| {
+        let n = m.info.piece_count().div_ceil(8) as usize + 1;
+        wire(&[Message::Bitfield(vec![0xff; n].into())])
+    }).await;
+    assert!(why.contains("bitfield"), "{why}");
 }
 
 /// A bitfield with the spare bits past the last piece set: dropped (BEP 3).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bitfield_with_spare_bits_set_is_dropped() {
-    within(60, async {
-        let o = run_case(
-            Answer::Normal,
-            send_then_listen(|m| {
-                let n = m.info.piece_count();
-                assert!(n % 8 != 0, "the demo torrent needs spare bits for this case ({n} pieces)");
-                wire(&[Message::Bitfield(vec![0xff; n.div_ceil(8) as usize].into())])
-            }),
-            true,
-        )
-        .await;
-        let why = protocol_reason(&o);
-        assert!(why.contains("bit"), "{why}");
-    })
-    .await
+    let why = drop_reason(|m| {
+        let n = m.info.piece_count();
+        assert!(n % 8 != 0, "the demo torrent needs spare bits for this case ({n} pieces)");
+        wire(&[Message::Bitfield(vec![0xff; n.div_ceil(8) as usize].into())])
+    }).await;
+    assert!(why.contains("bit"), "{why}");
 }
 
 /// The same (valid) bitfield twice: tolerated like aria2's late bitfield, the peer stays, and
@@ -284,61 +263,34 @@ async fn a_bitfield_sent_twice_is_merged_not_fatal() {
 /// `have` for the piece one past the last: dropped.
 #[tokio::test(flavor = "multi_thread")]
 async fn have_for_a_piece_that_does_not_exist_is_dropped() {
-    within(60, async {
-        let o = run_case(
-            Answer::Normal,
-            send_then_listen(|m| wire(&[full_bitfield(m), Message::Have { index: m.info.piece_count() }])),
-            true,
-        )
-        .await;
-        let why = protocol_reason(&o);
-        assert!(why.contains("have for piece"), "{why}");
-    })
-    .await
+    let why = drop_reason(|m| wire(&[full_bitfield(m), Message::Have { index: m.info.piece_count() }])).await;
+    assert!(why.contains("have for piece"), "{why}");
 }
 
 /// A block at an offset that is not a block boundary (never requested): dropped.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_block_at_a_wrong_offset_is_dropped() {
-    within(60, async {
-        let o = run_case(
-            Answer::Normal,
-            send_then_listen(|m| {
-                wire(&[
-                    full_bitfield(m),
-                    Message::Unchoke,
-                    Message::Piece { index: 0, begin: 1, block: vec![0u8; BLOCK_SIZE as usize].into() },
-                ])
-            }),
-            true,
-        )
-        .await;
-        let why = protocol_reason(&o);
-        assert!(why.contains("never requested") && why.contains("offset 1"), "{why}");
-    })
-    .await
+    let why = drop_reason(|m| {
+        wire(&[
+            full_bitfield(m),
+            Message::Unchoke,
+            Message::Piece { index: 0, begin: 1, block: vec![0u8; BLOCK_SIZE as usize].into() },
+        ])
+    }).await;
+    assert!(why.contains("never requested") && why.contains("offset 1"), "{why}");
 }
 
 /// A block of the wrong size (100 bytes at a block boundary): dropped.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_block_of_the_wrong_size_is_dropped() {
-    within(60, async {
-        let o = run_case(
-            Answer::Normal,
-            send_then_listen(|m| {
-                wire(&[
-                    full_bitfield(m),
-                    Message::Unchoke,
-                    Message::Piece { index: 0, begin: 0, block: vec![0u8; 100].into() },
-                ])
-            }),
-            true,
-        )
-        .await;
-        let why = protocol_reason(&o);
-        assert!(why.contains("never requested") && why.contains("length 100"), "{why}");
-    })
-    .await
+    let why = drop_reason(|m| {
+        wire(&[
+            full_bitfield(m),
+            Message::Unchoke,
+            Message::Piece { index: 0, begin: 0, block: vec![0u8; 100].into() },
+        ])
+    }).await;
+    assert!(why.contains("never requested") && why.contains("length 100"), "{why}");
 }
 
 /// Well-formed blocks nobody requested, full of garbage, for every block of the torrent: never
@@ -384,39 +336,21 @@ async fn unrequested_garbage_blocks_never_corrupt_the_download() {
 /// A request for a piece past the end: dropped.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_out_of_range_is_dropped() {
-    within(60, async {
-        let o = run_case(
-            Answer::Normal,
-            send_then_listen(|m| {
-                let r = BlockRef { index: m.info.piece_count(), begin: 0, length: BLOCK_SIZE };
-                wire(&[Message::Interested, Message::Request(r)])
-            }),
-            true,
-        )
-        .await;
-        let why = protocol_reason(&o);
-        assert!(why.contains("request for piece"), "{why}");
-    })
-    .await
+    let why = drop_reason(|m| {
+        let r = BlockRef { index: m.info.piece_count(), begin: 0, length: BLOCK_SIZE };
+        wire(&[Message::Interested, Message::Request(r)])
+    }).await;
+    assert!(why.contains("request for piece"), "{why}");
 }
 
 /// A request for a 128 KiB + 1 block: dropped (libtorrent refuses > 128 KiB too).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_larger_than_128_kib_is_dropped() {
-    within(60, async {
-        let o = run_case(
-            Answer::Normal,
-            send_then_listen(|_| {
-                let r = BlockRef { index: 0, begin: 0, length: 128 * 1024 + 1 };
-                wire(&[Message::Interested, Message::Request(r)])
-            }),
-            true,
-        )
-        .await;
-        let why = protocol_reason(&o);
-        assert!(why.contains("131073"), "{why}");
-    })
-    .await
+    let why = drop_reason(|_| {
+        let r = BlockRef { index: 0, begin: 0, length: 128 * 1024 + 1 };
+        wire(&[Message::Interested, Message::Request(r)])
+    }).await;
+    assert!(why.contains("131073"), "{why}");
 }
 
 /// 20 000 valid requests and 100 000 keep-alives from a choked peer: ignored (nothing served

@@ -756,10 +756,10 @@ mod tests {
         assert!(e.is_empty(), "a sole sender of bad data never gets the piece again");
     }
 
-    #[test]
-    fn a_parole_piece_is_not_stuck_when_its_owner_leaves_mid_piece() {
-        // regression: the parole owner received some blocks, then disconnected; the piece kept
-        // its departed owner, so no other peer could ever pick it and the download stalled
+    /// A one-piece torrent whose piece, half from peer 1 and half from peer 2, failed its
+    /// hash; peer 2 then picked it on parole. Returns the picker, the full bitfield and the
+    /// blocks peer 2 was given.
+    fn parole_for_peer_2() -> (Picker, Bitfield, Vec<BlockRef>) {
         let mut p = Picker::new(PL, PL as u64, None, 1);
         let have = full(1);
         let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -770,6 +770,14 @@ mod tests {
         p.mark_failed(0);
         let mut c = Vec::new();
         p.pick(2, &have, 1, &mut c);
+        (p, have, c)
+    }
+
+    #[test]
+    fn a_parole_piece_is_not_stuck_when_its_owner_leaves_mid_piece() {
+        // regression: the parole owner received some blocks, then disconnected; the piece kept
+        // its departed owner, so no other peer could ever pick it and the download stalled
+        let (mut p, have, c) = parole_for_peer_2();
         assert_eq!(c.len(), 4, "parole takes the whole piece");
         p.block_received(2, &c[0]);
         // peer 2 disconnects: its other requests are released
@@ -792,16 +800,7 @@ mod tests {
         // regression (found by random_events): the owner's third block was released while
         // it still had another outstanding, both others arrived, then it left with no request
         // outstanding, so no release could reset the piece
-        let mut p = Picker::new(PL, PL as u64, None, 1);
-        let have = full(1);
-        let (mut a, mut b) = (Vec::new(), Vec::new());
-        p.pick(1, &have, 2, &mut a);
-        p.pick(2, &have, 2, &mut b);
-        a.iter().for_each(|r| assert!(matches!(p.block_received(1, r), BlockOutcome::New { .. })));
-        b.iter().for_each(|r| assert!(matches!(p.block_received(2, r), BlockOutcome::New { .. })));
-        p.mark_failed(0);
-        let mut c = Vec::new();
-        p.pick(2, &have, 1, &mut c);
+        let (mut p, have, c) = parole_for_peer_2();
         assert_eq!(c.len(), 4);
         p.release(2, &c[3]);
         for r in &c[..3] {

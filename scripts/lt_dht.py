@@ -23,15 +23,13 @@ Modes:
 
 import argparse
 import os
-import signal
 import sys
-import threading
 import time
 
 import libtorrent as lt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lt_peer import wait_listening  # noqa: E402  (one listen wait for both scripts)
+from lt_peer import stop_event, wait_listening  # noqa: E402  (shared with lt_peer.py)
 
 
 def log(msg):
@@ -80,21 +78,6 @@ def settings_for(ip, port):
 def parse_addr(s):
     host, port = s.rsplit(":", 1)
     return host, int(port)
-
-
-def stop_event():
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-
-    def run():
-        try:
-            while os.read(0, 4096):
-                pass
-        except OSError:
-            pass
-        stop.set()
-    threading.Thread(target=run, daemon=True).start()
-    return stop
 
 
 def cmd_swarm(args):

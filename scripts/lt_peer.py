@@ -117,8 +117,12 @@ def wait_listening(ses, what="", timeout=20):
     sys.exit(3)
 
 
-def watch_stdin(stop):
-    """Stop when stdin closes: the test process died, so nobody needs this seeder any more."""
+def stop_event(watch_stdin=True):
+    """An event set on SIGTERM and, with watch_stdin, when stdin closes: the test process
+    died, so nobody needs this peer any more (also used by lt_dht.py)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
     def run():
         try:
             while os.read(0, 4096):
@@ -126,7 +130,9 @@ def watch_stdin(stop):
         except OSError:
             pass
         stop.set()
-    threading.Thread(target=run, daemon=True).start()
+    if watch_stdin:
+        threading.Thread(target=run, daemon=True).start()
+    return stop
 
 
 def corrupt_copy(ti, data_dir, corrupt_dir, every):
@@ -202,9 +208,7 @@ def cmd_seed(args):
     atp.flags = flags
     h = ses.add_torrent(atp)
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    watch_stdin(stop)
+    stop = stop_event()
 
     has_trackers = len(list(ti.trackers())) > 0
     need_reply = has_trackers and not args.no_tracker_wait
@@ -256,8 +260,7 @@ def cmd_leech(args):
         ip, port = p.rsplit(":", 1)
         h.connect_peer((ip, int(port)))
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_event(watch_stdin=False)
     deadline = time.time() + args.timeout
     last_connect = time.time()
     while not stop.is_set():

@@ -211,6 +211,19 @@ fn stderr_of(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `fast-peer download` of `s` into `target` from a fresh `fast-peer seed`, which must fail
+/// (non-zero exit, no panic). Returns the seeder, its address and the download's stderr.
+fn failing_download(s: &Setup, target: &Path, what: &str) -> (FastSeed, String, String) {
+    let seed = FastSeed::start(&s.torrent, &s.content, &[]);
+    let peer = format!("127.0.0.1:{}", seed.port);
+    let o = run_with_timeout(&mut download_cmd(&s.torrent, target, std::slice::from_ref(&peer)), TEST_TIMEOUT_SECS);
+    let err = stderr_of(&o);
+    eprintln!("{what}: {} / {err}", o.status);
+    assert!(!o.status.success(), "{what} exited 0");
+    assert!(!err.contains("panicked"), "{err}");
+    (seed, peer, err)
+}
+
 /// Output on an 8 MiB tmpfs for a 24 MiB torrent: the download stops with a clear error
 /// (no space left, naming the piece) and a non-zero exit instead of hanging or claiming
 /// success. After the file system grows, the same command finishes, fetching only what is
@@ -221,14 +234,8 @@ fn disk_full_is_a_clear_error_and_the_download_resumes_after_space_is_freed() {
     let s = setup("full.bin", total, 256 * KIB, &[unreachable_tracker()]);
     let mnt = Tmpfs::mount(&s.work.path().join("small"), "size=8m");
     let target = mnt.dir.join("full.bin");
-    let mut seed = FastSeed::start(&s.torrent, &s.content, &[]);
-    let peer = format!("127.0.0.1:{}", seed.port);
-    let o = run_with_timeout(&mut download_cmd(&s.torrent, &target, std::slice::from_ref(&peer)), TEST_TIMEOUT_SECS);
-    let err = stderr_of(&o);
-    eprintln!("disk full run: {} / {err}", o.status);
-    assert!(!o.status.success(), "a download onto a full disk exited 0");
+    let (mut seed, _, err) = failing_download(&s, &target, "a download onto a full disk");
     assert!(err.contains("No space left on device"), "unclear error: {err}");
-    assert!(!err.contains("panicked"), "{err}");
     let missing = missing_bytes(&s.meta, &target);
     assert!(missing < total, "nothing verified before the disk filled");
     let sent_first = seed.stop_and_count_sent();
@@ -251,15 +258,9 @@ fn read_only_output_folder_is_a_clear_error_then_the_download_works() {
     let s = setup("ro.bin", 4 * MIB, 256 * KIB, &[unreachable_tracker()]);
     let mnt = Tmpfs::mount(&s.work.path().join("ro"), "size=16m,ro");
     let target = mnt.dir.join("ro.bin");
-    let mut seed = FastSeed::start(&s.torrent, &s.content, &[]);
-    let peer = format!("127.0.0.1:{}", seed.port);
-    let o = run_with_timeout(&mut download_cmd(&s.torrent, &target, std::slice::from_ref(&peer)), TEST_TIMEOUT_SECS);
-    let err = stderr_of(&o);
-    eprintln!("read-only run: {} / {err}", o.status);
-    assert!(!o.status.success(), "a download into a read-only folder exited 0");
+    let (mut seed, peer, err) = failing_download(&s, &target, "a download into a read-only folder");
     assert!(err.contains("Read-only file system"), "unclear error: {err}");
     assert!(err.contains("ro.bin"), "the error does not name the file: {err}");
-    assert!(!err.contains("panicked"), "{err}");
     assert!(!target.exists());
     mnt.remount("rw");
     let o = run_with_timeout(&mut download_cmd(&s.torrent, &target, &[peer]), TEST_TIMEOUT_SECS);

@@ -172,33 +172,40 @@ pub async fn connect(
     encryption: Encryption,
 ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
     let ours = Handshake { reserved: our_reserved(), info_hash, peer_id }.encode();
-    let (mut stream, leftover) = match encryption {
-        Encryption::Disabled => (PeerStream::plain(tcp_connect(addr).await?), BytesMut::new()),
-        Encryption::Required => initiate_mse(tcp_connect(addr).await?, info_hash, &ours, CRYPTO_RC4).await?,
-        Encryption::Enabled => {
-            let mut stream = PeerStream::plain(tcp_connect(addr).await?);
-            let mut out = ours.to_vec();
-            stream.write_all(&mut out).await?;
-            match read_handshake(&mut stream, BytesMut::new()).await {
-                Ok((theirs, rest)) => return check(stream, theirs, rest, info_hash, peer_id),
-                Err(e) if hung_up(&e) => {
-                    // a peer that requires encryption closes on a plaintext handshake
-                    tracing::debug!(%addr, "plaintext refused ({e}); retrying with MSE");
-                    let both = CRYPTO_PLAINTEXT | CRYPTO_RC4;
-                    let (mut stream, rest) = initiate_mse(tcp_connect(addr).await?, info_hash, &ours, both).await?;
-                    let (theirs, rest) = read_handshake(&mut stream, rest).await?;
-                    return check(stream, theirs, rest, info_hash, peer_id);
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    let offer = match encryption {
+        Encryption::Required => Some(CRYPTO_RC4),
+        Encryption::Enabled | Encryption::Disabled => None,
     };
-    if stream.wire == Wire::Plaintext {
-        let mut out = ours.to_vec();
-        stream.write_all(&mut out).await?;
-    }
-    let (theirs, rest) = read_handshake(&mut stream, leftover).await?;
+    let (stream, theirs, rest) = match open_outgoing(tcp_connect(addr).await?, info_hash, &ours, offer).await {
+        Err(e) if encryption == Encryption::Enabled && hung_up(&e) => {
+            // a peer that requires encryption hangs up on a plaintext handshake
+            tracing::debug!(%addr, "plaintext refused ({e}); retrying with MSE");
+            let both = Some(CRYPTO_PLAINTEXT | CRYPTO_RC4);
+            open_outgoing(tcp_connect(addr).await?, info_hash, &ours, both).await?
+        }
+        attempt => attempt?,
+    };
     check(stream, theirs, rest, info_hash, peer_id)
+}
+
+/// Send our handshake `ours`, in plaintext or (`mse`: the methods to offer) as the initial
+/// payload of an MSE handshake, and read theirs.
+async fn open_outgoing(
+    tcp: TcpStream,
+    info_hash: InfoHash,
+    ours: &[u8],
+    mse: Option<u32>,
+) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+    let (mut stream, leftover) = match mse {
+        None => {
+            let mut stream = PeerStream::plain(tcp);
+            stream.write_all(&mut ours.to_vec()).await?;
+            (stream, BytesMut::new())
+        }
+        Some(provide) => initiate_mse(tcp, info_hash, ours, provide).await?,
+    };
+    let (theirs, rest) = read_handshake(&mut stream, leftover).await?;
+    Ok((stream, theirs, rest))
 }
 
 fn check(
@@ -285,18 +292,18 @@ async fn exchange_mse(
 /// then the peer's BitTorrent handshake. `lookup` maps `HASH('req2', SKEY)` to the info
 /// hash of a torrent we serve. Returns the stream, their handshake and the bytes after it.
 pub async fn open_incoming(
-    mut tcp: TcpStream,
+    tcp: TcpStream,
     encryption: Encryption,
     lookup: &(dyn Fn(&[u8; 20]) -> Option<[u8; 20]> + Sync),
 ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
     tcp.set_nodelay(true)?;
+    let mut stream = PeerStream::plain(tcp);
     let mut first = BytesMut::with_capacity(1024);
-    let plain = read_until(&mut tcp, &mut first, &mut Crypto::default(), |b| Ok(mse::is_plaintext_handshake(b))).await?;
+    let plain = read_until(&mut stream, &mut first, |b| Ok(mse::is_plaintext_handshake(b))).await?;
     if plain {
         if encryption == Encryption::Required {
             return Err(PeerError::Protocol("plaintext handshake refused: encryption is required".into()));
         }
-        let mut stream = PeerStream::plain(tcp);
         let (hs, rest) = read_handshake(&mut stream, first).await?;
         return Ok((stream, hs, rest));
     }
@@ -305,6 +312,7 @@ pub async fn open_incoming(
     }
     let mut mse = Responder::new(encryption.accepted(), &rand::random(), &random_pad());
     let progress = mse.receive(&first, lookup)?;
+    let mut tcp = stream.tcp;
     let done = exchange_mse(&mut tcp, progress, |data| mse.receive(data, lookup)).await?;
     let skey = done.info_hash;
     let (mut stream, rest) = established(tcp, done);
@@ -324,7 +332,7 @@ fn established(tcp: TcpStream, done: mse::Established) -> (PeerStream, BytesMut)
 /// Read the 68-byte handshake after the bytes already in `buf`; returns it and any bytes
 /// that followed it.
 pub async fn read_handshake(stream: &mut PeerStream, mut buf: BytesMut) -> Result<(Handshake, BytesMut), PeerError> {
-    let hs = read_until(&mut stream.tcp, &mut buf, &mut stream.crypto, |b| {
+    let hs = read_until(stream, &mut buf, |b| {
         Ok(Handshake::decode(b)?.map(|(hs, n)| {
             b.advance(n);
             hs
@@ -337,9 +345,8 @@ pub async fn read_handshake(stream: &mut PeerStream, mut buf: BytesMut) -> Resul
 /// Read (and decrypt) into `buf` until `parse` finds what it waits for, within the
 /// handshake timeout.
 async fn read_until<T>(
-    tcp: &mut TcpStream,
+    stream: &mut PeerStream,
     buf: &mut BytesMut,
-    crypto: &mut Crypto,
     mut parse: impl FnMut(&mut BytesMut) -> Result<Option<T>, PeerError>,
 ) -> Result<T, PeerError> {
     let run = async {
@@ -347,11 +354,9 @@ async fn read_until<T>(
             if let Some(found) = parse(buf)? {
                 return Ok(found);
             }
-            let before = buf.len();
-            if tcp.read_buf(buf).await? == 0 {
+            if stream.read_buf(buf).await? == 0 {
                 return Err(PeerError::Protocol(CLOSED_DURING_HANDSHAKE.into()));
             }
-            crypto.open(&mut buf[before..]);
         }
     };
     tokio::time::timeout(HANDSHAKE_TIMEOUT, run)

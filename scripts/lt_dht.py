@@ -29,7 +29,7 @@ import time
 import libtorrent as lt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lt_peer import stop_event, wait_listening  # noqa: E402  (shared with lt_peer.py)
+from lt_peer import loopback_settings, stop_event, wait_listening  # noqa: E402  (shared with lt_peer.py)
 
 
 def log(msg):
@@ -39,13 +39,7 @@ def log(msg):
 def settings_for(ip, port):
     cat = lt.alert.category_t
     return {
-        "listen_interfaces": f"{ip}:{port}",
-        "outgoing_interfaces": ip,
-        "listen_system_port_fallback": False,
-        "enable_lsd": False,
-        "enable_upnp": False,
-        "enable_natpmp": False,
-        "enable_ip_notifier": False,
+        **loopback_settings(ip, port),
         "enable_dht": True,
         "dht_bootstrap_nodes": "",
         # all 127.x nodes would otherwise count as one, or as unroutable

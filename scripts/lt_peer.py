@@ -50,19 +50,27 @@ def make_peer_id():
     return "-LT2080-" + "".join(random.choice(alphabet) for _ in range(12))
 
 
-def make_session(ip, port, upload_limit=0, encryption="enabled"):
-    peer_id = make_peer_id()
-    cat = lt.alert.category_t
-    settings = {
+def loopback_settings(ip, port):
+    """What every scripted libtorrent session shares (also lt_dht.py): bound to ip:port,
+    no port fallback, no local discovery, UPnP, NAT-PMP or interface watching."""
+    return {
         "listen_interfaces": f"{ip}:{port}",
         "outgoing_interfaces": ip,
         "listen_system_port_fallback": False,
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
+        "enable_ip_notifier": False,
+    }
+
+
+def make_session(ip, port, upload_limit=0, encryption="enabled"):
+    peer_id = make_peer_id()
+    cat = lt.alert.category_t
+    settings = {
+        **loopback_settings(ip, port),
         "enable_dht": False,
         "dht_bootstrap_nodes": "",
-        "enable_ip_notifier": False,
         # Loopback: every peer may share an IP; with the default a seeder that connects to
         # itself bans 127.x for everybody.
         "allow_multiple_connections_per_ip": True,

@@ -222,9 +222,14 @@ def fmt(x, nd=2):
     return "–" if x is None else f"{x:.{nd}f}"
 
 
-def summarize(rows):
+def summarize(rows, cpus=None):
     ok = [r for r in rows if r["ok"] == "1"]
     s = {
+        # share of the machine's CPU time the client and the seeders used together during the
+        # run: near 1.0 the run is CPU-bound and the wall follows the CPU every process spends
+        "busy": med([(float(r["user_s"]) + float(r["sys_s"]) + float(r["seeder_cpu_s"]))
+                     / (float(r["wall_s"]) * cpus)
+                     for r in ok if cpus and r.get("seeder_cpu_s") and float(r["wall_s"]) > 0]),
         "n": len(rows),
         "ok": len(ok),
         "wall": med([float(r["wall_s"]) for r in ok]),
@@ -272,7 +277,9 @@ def report_download(rows, meta):
         "shutdown included), every run is verified with sha1sum against the source. Medians over "
         "the runs that verified. Ratios are fast-peer against that row's client: speed = their "
         "wall / our wall (>1: fast-peer is faster), RSS and CPU = ours / theirs (<1: fast-peer "
-        "uses less). Seeders CPU = user+sys of both libtorrent seeders during the run.",
+        "uses less). Seeders CPU = user+sys of both libtorrent seeders during the run. CPU busy = "
+        "(client CPU + seeders CPU) / (wall x CPUs), median over the runs: near 1.00 the "
+        "machine's cores were saturated, so the wall follows the CPU time of every process.",
         "",
     ]
     cases = []
@@ -284,13 +291,14 @@ def report_download(rows, meta):
         size = int(crow[0]["bytes"])
         lines += [f"## {case} ({crow[0]['desc']}, {size / MiB:.1f} MiB)", "",
                   "| client | ok | wall s | MiB/s | peak RSS MiB | CPU s | seeders CPU s "
-                  "| fast-peer speed ratio | RSS ratio | CPU ratio | runs (wall s) |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+                  "| CPU busy | fast-peer speed ratio | RSS ratio | CPU ratio | runs (wall s) |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         clients = []
         for r in crow:
             if r["client"] not in clients:
                 clients.append(r["client"])
-        sums = {c: summarize([r for r in crow if r["client"] == c]) for c in clients}
+        cpus = int(meta["nproc"]) if meta.get("nproc", "").isdigit() else None
+        sums = {c: summarize([r for r in crow if r["client"] == c], cpus) for c in clients}
         fp = sums.get("fast-peer")
         for c in clients:
             s = sums[c]
@@ -302,7 +310,7 @@ def report_download(rows, meta):
             lines.append(
                 f"| {c} | {s['ok']}/{s['n']} | {fmt(s['wall'])} | {fmt(s['mibs'], 1)} | "
                 f"{fmt(s['rss'], 1)} | {fmt(s['cpu'])} | {fmt(s['seeder_cpu'])} | "
-                f"{rs[0]} | {rs[1]} | {rs[2]} | {s['walls']} |")
+                f"{fmt(s['busy'])} | {rs[0]} | {rs[1]} | {rs[2]} | {s['walls']} |")
         lines.append("")
     return lines
 

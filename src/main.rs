@@ -318,6 +318,17 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Worker threads of the async runtime. A headless transfer gets half the cores (at least one):
+/// its disk writer and hasher are busy threads of their own, and network workers beyond that
+/// only add cross-thread wake-ups. Measured on 2 cores, 1 GiB from two libtorrent seeders, 10
+/// interleaved runs: 1.50 instead of 1.60 CPU-s and 18-19 instead of 22 MiB peak RSS, wall the
+/// same within noise. The dashboard (drawing must not wait behind the network) and the demo
+/// (its seeders run in this process) keep one worker per core.
+fn runtime_workers(all_cores: bool) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if all_cores { cores } else { (cores / 2).max(1) }
+}
+
 fn run(args: Args) -> Result<()> {
     // the dashboard owns the terminal: it logs to a file instead
     let dashboard = matches!(args.command, None | Some(Cmd::Tui { .. }) | Some(Cmd::Demo { no_tui: false, .. }));
@@ -332,7 +343,8 @@ fn run(args: Args) -> Result<()> {
             .with_env_filter(tracing_subscriber::EnvFilter::new(format!("fast_peer={level}")))
             .init();
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let all_cores = dashboard || matches!(args.command, Some(Cmd::Demo { .. }));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(runtime_workers(all_cores)).enable_all().build()?;
     let dht = args.dht.config();
     let encryption = args.encryption;
     let default_opts = SwarmOptions { dht: dht.clone(), encryption, ..SwarmOptions::default() };

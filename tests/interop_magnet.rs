@@ -1250,22 +1250,25 @@ fn hostile_layout() -> Layout {
     ]
 }
 
-/// Two hostile peers listed first in `x.pe`, then the good libtorrent seeder behind a relay
-/// that opens once `open` holds. The download must complete and verify.
+/// `fakes` hostile peers listed first in `x.pe`, then the good libtorrent seeder behind a
+/// relay that opens once `open` holds; the torrent has `layout` in 16 KiB pieces. The download
+/// must complete and verify. Returns what the scenario saw and fast-peer's stderr.
 fn hostile_metadata_download(
     net: u8,
     mode: Hostility,
+    fakes: u8,
+    layout: Layout,
     open: impl Fn(&Scenario) -> bool + Send + Sync + 'static,
     extra: &[&str],
-) -> Arc<Scenario> {
-    let swarm = Swarm::start(net, hostile_layout(), 16 * KIB, Tracker::None, 1);
+) -> (Arc<Scenario>, String) {
+    let swarm = Swarm::start(net, layout, 16 * KIB, Tracker::None, 1);
     let info = Arc::new(info_dict_bytes(&swarm.torrent));
     assert!(
         info.len() > 16384,
         "the info dict spans several metadata pieces"
     );
     let scenario = Arc::new(Scenario::default());
-    let fakes: Vec<FakePeer> = (0..2)
+    let fakes: Vec<FakePeer> = (0..fakes)
         .map(|i| {
             FakePeer::start(
                 &test_ip(net, 20 + i),
@@ -1318,7 +1321,7 @@ fn hostile_metadata_download(
     );
     assert_same_tree(&swarm.content.path, &target);
     assert_no_extra_files(&out, &target);
-    scenario
+    (scenario, String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 /// (a) metadata_size twice the real one, garbage content. The good seeder is reachable once a
@@ -1326,9 +1329,11 @@ fn hostile_metadata_download(
 /// hostile peers serve the rest.
 #[test]
 fn magnet_download_survives_a_peer_with_wrong_metadata_size() {
-    let sc = hostile_metadata_download(
+    let (sc, _) = hostile_metadata_download(
         53,
         Hostility::DoubleSize,
+        2,
+        hostile_layout(),
         |sc| sc.served.load(Ordering::Relaxed) > 0,
         &[],
     );
@@ -1343,9 +1348,11 @@ fn magnet_download_survives_a_peer_with_wrong_metadata_size() {
 /// (b) The right metadata_size, wrong bytes (fails the info-hash check); ordered like (a).
 #[test]
 fn magnet_download_survives_a_peer_with_wrong_metadata_bytes() {
-    let sc = hostile_metadata_download(
+    let (sc, _) = hostile_metadata_download(
         54,
         Hostility::WrongBytes,
+        2,
+        hostile_layout(),
         |sc| sc.served.load(Ordering::Relaxed) > 0,
         &[],
     );
@@ -1361,9 +1368,11 @@ fn magnet_download_survives_a_peer_with_wrong_metadata_bytes() {
 /// for it; the good seeder (reachable once a hostile peer was contacted) provides it.
 #[test]
 fn magnet_download_ignores_a_peer_claiming_huge_metadata() {
-    let sc = hostile_metadata_download(
+    let (sc, _) = hostile_metadata_download(
         55,
         Hostility::Huge,
+        2,
+        hostile_layout(),
         |sc| sc.handshakes.load(Ordering::Relaxed) > 0,
         &["--max-metadata-size", "1048576"],
     );
@@ -1373,6 +1382,36 @@ fn magnet_download_ignores_a_peer_claiming_huge_metadata() {
         0,
         "fast-peer asked a peer claiming 100 MiB (over --max-metadata-size) for metadata: {}",
         sc.report()
+    );
+}
+
+/// (d) One liar and one honest seeder serve pieces of the same copy, so the copy fails the
+/// info-hash check and the hash alone cannot say who lied. The honest seeder must not pay for
+/// it: it is the only source of good metadata here, so banning it would stall the download.
+/// The info dict spans four metadata pieces; the liar answers its first request at once
+/// (garbage), by then holds two more requests, and answers them only after the seeder's
+/// extension handshake reached the client, so the seeder serves the fourth piece.
+#[test]
+fn magnet_liar_cannot_get_the_honest_seeder_banned() {
+    let layout: Layout = vec![("mixed/big.bin".into(), 42 * MIB + 9)];
+    let (sc, stderr) = hostile_metadata_download(
+        57,
+        Hostility::WrongBytes,
+        1,
+        layout,
+        |sc| sc.served.load(Ordering::Relaxed) > 0,
+        &["-v"],
+    );
+    assert!(sc.served.load(Ordering::Relaxed) >= 3, "{}", sc.report());
+    assert!(
+        stderr.contains("metadata from several peers failed the info-hash check"),
+        "the first copy was not a mix of the liar's and the seeder's pieces, so this test did \
+         not exercise what it names; {}\n{stderr}",
+        sc.report()
+    );
+    assert!(
+        stderr.contains("sent bad metadata"),
+        "the liar was not named: {stderr}"
     );
 }
 

@@ -12,8 +12,10 @@
 //! over its connection ([`HandedOver`]): the same TCP stream, the bytes already read and the
 //! kept messages, which the download session replays. So a magnet continues on the
 //! connections that fetched its metadata. A peer that claims an absurd size (above the cap) is
-//! dropped; a size that does not hash right resets the assembler and bans the peers that sent
-//! the pieces.
+//! dropped. A copy that does not hash right bans its sender when one peer sent it all; a mixed
+//! copy bans nobody until a copy fetched from one peer at a time verifies and shows whose
+//! pieces were wrong (see [`MetadataAssembler::check`]), so a liar cannot get honest peers
+//! banned.
 
 use crate::engine::event::{
     EngineEvent, MetadataPeerSnapshot, MetadataSnapshot, PeerCloseReason, TorrentId, TorrentSnapshot,
@@ -24,7 +26,7 @@ use crate::engine::tracker::TrackerUpdate;
 use crate::engine::peer::PeerError;
 use crate::engine::picker::PeerKey;
 use crate::proto::extension::{
-    ExtensionError, ExtensionHandshake, MetadataAssembler, MetadataMessage, OUR_UT_METADATA_ID, PieceStatus, UT_METADATA,
+    Check, ExtensionError, ExtensionHandshake, MetadataAssembler, MetadataMessage, OUR_UT_METADATA_ID, PieceStatus, UT_METADATA,
 };
 use crate::proto::handshake::{Handshake, Reserved};
 use crate::proto::id::{InfoHash, PeerId};
@@ -376,6 +378,9 @@ pub enum MetadataOutcome {
     Shutdown(oneshot::Sender<()>),
 }
 
+/// The metadata sessions of one torrent: address, incoming, and the session's command channel.
+type Sessions = std::collections::HashMap<PeerKey, (SocketAddr, bool, mpsc::UnboundedSender<MetaCommand>)>;
+
 /// The metadata phase of one magnet torrent, run inside its torrent task.
 pub struct MetadataPhase {
     pub id: TorrentId,
@@ -401,8 +406,7 @@ impl MetadataPhase {
     ) -> Result<MetadataOutcome, String> {
         let (mev_tx, mut mev_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(MetaShared::new(self.info_hash, self.peer_id, self.max_size, self.encryption, mev_tx));
-        let mut sessions: std::collections::HashMap<PeerKey, (SocketAddr, bool, mpsc::UnboundedSender<MetaCommand>)> =
-            Default::default();
+        let mut sessions: Sessions = Default::default();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             // connect to more peers
@@ -463,33 +467,37 @@ impl MetadataPhase {
                     }
                     Some(MetaEvent::Peers(peers)) => book.add(&peers, Instant::now()),
                     Some(MetaEvent::Complete) => {
-                        let assembled = shared.assembler().take();
-                        let Some(assembler) = assembled else { continue };
-                        let senders: Vec<PeerKey> = assembler
-                            .pieces()
-                            .filter_map(|(_, st)| match st {
-                                PieceStatus::Received { peer } => Some(peer),
-                                _ => None,
-                            })
-                            .collect();
-                        match assembler.finish() {
-                            Ok(raw) => {
+                        let checked = match shared.assembler().as_mut() {
+                            Some(a) => a.check(),
+                            None => continue,
+                        };
+                        let mut ban = |key: PeerKey, sessions: &mut Sessions| {
+                            if let Some((addr, _, cmd)) = sessions.remove(&key) {
+                                tracing::warn!("{addr} sent bad metadata: banned");
+                                book.ban(addr);
+                                let _ = cmd.send(MetaCommand::Close("sent bad metadata".into()));
+                                let reason = PeerCloseReason::Protocol("sent bad metadata".into());
+                                let _ = self.events.try_send(EngineEvent::PeerDisconnected { id: self.id, addr, reason });
+                            }
+                        };
+                        match checked {
+                            Check::Incomplete => continue,
+                            Check::Verified { raw, liars } => {
+                                for key in liars {
+                                    ban(key, &mut sessions);
+                                }
+                                *shared.assembler() = None;
                                 let handed = hand_over(&sessions).await;
                                 return Ok(MetadataOutcome::Ready { raw, handed });
                             }
-                            Err(e) => {
-                                // wrong bytes or a lying size: ban who sent them, start over
-                                tracing::warn!("metadata rejected: {e}");
-                                for key in senders {
-                                    if let Some((addr, _, cmd)) = sessions.get(&key) {
-                                        book.ban(*addr);
-                                        let _ = cmd.send(MetaCommand::Close(format!("bad metadata: {e}")));
-                                    }
-                                }
-                                for (_, _, cmd) in sessions.values() {
-                                    let _ = cmd.send(MetaCommand::Refill);
-                                }
-                            }
+                            Check::Liar(key) => ban(key, &mut sessions),
+                            Check::Ambiguous => tracing::warn!(
+                                "metadata from several peers failed the info-hash check; \
+                                 fetching it again from one peer at a time to find who lied"
+                            ),
+                        }
+                        for (_, _, cmd) in sessions.values() {
+                            let _ = cmd.send(MetaCommand::Refill);
                         }
                     }
                 },
@@ -543,9 +551,7 @@ impl MetadataPhase {
 }
 
 /// Ask every session for its connection, waiting a little for each.
-async fn hand_over(
-    sessions: &std::collections::HashMap<PeerKey, (SocketAddr, bool, mpsc::UnboundedSender<MetaCommand>)>,
-) -> Vec<HandedOver> {
+async fn hand_over(sessions: &Sessions) -> Vec<HandedOver> {
     let mut waiting = Vec::new();
     for (_, _, cmd) in sessions.values() {
         let (tx, rx) = oneshot::channel();

@@ -493,6 +493,14 @@ pub enum PieceStatus {
 /// Invariants: `pieces.len() == metadata_piece_count(total_size)`; `buf.len() == total_size`;
 /// bytes of a `Received` piece are in `buf` at `piece * METADATA_PIECE_SIZE`. A peer that
 /// rejected a piece is not offered it again until [`Self::reset`].
+///
+/// Blame ([`Self::check`]): a copy that fails the info-hash check and came from one peer
+/// convicts that peer. One that came from several peers convicts nobody, since the hash
+/// cannot say whose piece was wrong: the failed copy is kept as a *suspect* and the next copy
+/// is taken from one peer at a time (the *source*), so each later failure names its one
+/// sender. Once a copy verifies, the suspect's pieces are compared with it and exactly the
+/// senders of differing pieces are named. A liar can slow a fetch down this way, but never
+/// get an honest peer blamed.
 #[derive(Clone, Debug)]
 pub struct MetadataAssembler {
     info_hash: InfoHash,
@@ -501,6 +509,33 @@ pub struct MetadataAssembler {
     buf: Vec<u8>,
     pieces: Vec<PieceStatus>,
     rejected_by: Vec<BTreeSet<u64>>,
+    /// A failed copy from several peers, waiting for a good copy to compare with.
+    suspect: Option<FailedCopy>,
+    /// While there is a suspect: the one peer the current copy is taken from.
+    source: Option<u64>,
+}
+
+/// A copy of the metadata that failed the info-hash check, and who sent each piece.
+#[derive(Clone, Debug)]
+struct FailedCopy {
+    buf: Vec<u8>,
+    senders: Vec<u64>,
+}
+
+/// What [`MetadataAssembler::check`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// Not every piece is in yet.
+    Incomplete,
+    /// The info dict, verified. `liars`: peers whose pieces of an earlier failed copy differ
+    /// from it (sorted, no repeats).
+    Verified { raw: Vec<u8>, liars: Vec<u64> },
+    /// The copy failed and came from this one peer: it sent bad bytes. The assembler starts
+    /// over.
+    Liar(u64),
+    /// The copy failed and came from several peers: nobody can be blamed yet. The assembler
+    /// keeps the copy and starts over, one source at a time.
+    Ambiguous,
 }
 
 impl MetadataAssembler {
@@ -525,6 +560,8 @@ impl MetadataAssembler {
             buf: vec![0; total_size as usize],
             pieces: vec![PieceStatus::Missing; count],
             rejected_by: vec![BTreeSet::new(); count],
+            suspect: None,
+            source: None,
         })
     }
 
@@ -569,8 +606,22 @@ impl MetadataAssembler {
 
     /// The next piece to request from `peer`, marked as requested by it at `now`: a missing
     /// piece first, else one requested from *another* peer at least the timeout ago. Pieces
-    /// `peer` rejected are skipped. Call repeatedly to fill a pipeline.
+    /// `peer` rejected are skipped. Call repeatedly to fill a pipeline. While a suspect copy
+    /// waits, only the source is asked; a peer takes that role when there is none or when the
+    /// source let a request time out, and the copy then starts over from that peer alone.
     pub fn next_request(&mut self, peer: u64, now: Instant) -> Option<u32> {
+        if self.suspect.is_some() && self.source != Some(peer) {
+            let rejected_some = self.rejected_by.iter().any(|r| r.contains(&peer));
+            let source_stalled = self.pieces.iter().any(|p| {
+                matches!(*p, PieceStatus::Requested { peer: q, at }
+                    if Some(q) == self.source && now.saturating_duration_since(at) >= self.timeout)
+            });
+            if rejected_some || (self.source.is_some() && !source_stalled) {
+                return None;
+            }
+            self.source = Some(peer);
+            self.pieces.fill(PieceStatus::Missing);
+        }
         let eligible = |i: usize| !self.rejected_by[i].contains(&peer);
         let missing =
             (0..self.pieces.len()).find(|&i| self.pieces[i] == PieceStatus::Missing && eligible(i));
@@ -588,7 +639,8 @@ impl MetadataAssembler {
 
     /// A `data` message from `peer`. Checks `total_size`, the piece index and the exact length;
     /// a duplicate of a received piece is ignored. Unsolicited pieces are accepted (the hash
-    /// check covers them).
+    /// check covers them), except from another peer than the source while a suspect copy
+    /// waits: the copy must come from one peer.
     pub fn on_data(
         &mut self,
         peer: u64,
@@ -616,7 +668,8 @@ impl MetadataAssembler {
             });
         }
         let i = piece as usize;
-        if matches!(self.pieces[i], PieceStatus::Received { .. }) {
+        let from_other_than_source = self.suspect.is_some() && self.source != Some(peer);
+        if matches!(self.pieces[i], PieceStatus::Received { .. }) || from_other_than_source {
             return Ok(());
         }
         let start = i * METADATA_PIECE_SIZE;
@@ -636,6 +689,10 @@ impl MetadataAssembler {
             *status = PieceStatus::Missing;
         }
         self.rejected_by[i].insert(peer);
+        if self.source == Some(peer) {
+            // it cannot give a whole copy alone: let another peer be the source
+            self.source = None;
+        }
     }
 
     /// `peer` disconnected: its outstanding requests go back to missing.
@@ -646,12 +703,66 @@ impl MetadataAssembler {
             }
             rejected.remove(&peer);
         }
+        if self.source == Some(peer) {
+            self.source = None;
+        }
     }
 
-    /// Forget everything received or requested (after a hash mismatch).
+    /// Forget everything received or requested, and any suspect copy.
     pub fn reset(&mut self) {
+        self.start_over();
+        self.suspect = None;
+    }
+
+    /// Forget what was received or requested for the current copy, and its source.
+    fn start_over(&mut self) {
         self.pieces.fill(PieceStatus::Missing);
         self.rejected_by.iter_mut().for_each(BTreeSet::clear);
+        self.source = None;
+    }
+
+    /// Check a complete copy and say who, if anyone, is to blame (see the type's docs). On
+    /// [`Check::Verified`] the bytes are moved out and the assembler must not be used again.
+    pub fn check(&mut self) -> Check {
+        if !self.is_complete() {
+            return Check::Incomplete;
+        }
+        let senders: Vec<u64> = self
+            .pieces
+            .iter()
+            .filter_map(|p| match p {
+                PieceStatus::Received { peer } => Some(*peer),
+                _ => None, // none: the copy is complete
+            })
+            .collect();
+        if InfoHash(Sha1::digest(&self.buf).into()) == self.info_hash {
+            let mut liars: Vec<u64> = match self.suspect.take() {
+                Some(failed) => failed
+                    .buf
+                    .chunks(METADATA_PIECE_SIZE)
+                    .zip(self.buf.chunks(METADATA_PIECE_SIZE))
+                    .zip(&failed.senders)
+                    .filter(|((theirs, good), _)| theirs != good)
+                    .map(|(_, sender)| *sender)
+                    .collect(),
+                None => Vec::new(),
+            };
+            liars.sort_unstable();
+            liars.dedup();
+            return Check::Verified { raw: std::mem::take(&mut self.buf), liars };
+        }
+        let verdict = if let Some(&first) = senders.first()
+            && senders.iter().all(|s| *s == first)
+        {
+            Check::Liar(first)
+        } else {
+            if self.suspect.is_none() {
+                self.suspect = Some(FailedCopy { buf: self.buf.clone(), senders });
+            }
+            Check::Ambiguous
+        };
+        self.start_over();
+        verdict
     }
 
     fn verify(&self) -> Result<(), ExtensionError> {
@@ -672,26 +783,10 @@ impl MetadataAssembler {
     }
 
     /// The verified info dict bytes. [`ExtensionError::MetadataHashMismatch`] means some peer
-    /// sent garbage: start over (see [`Self::try_finish`] to keep the assembler).
+    /// sent garbage ([`Self::check`] says whose garbage and keeps the assembler going).
     pub fn finish(self) -> Result<Vec<u8>, ExtensionError> {
         self.verify()?;
         Ok(self.buf)
-    }
-
-    /// Like [`Self::finish`] but by reference: on a hash mismatch the assembler is [`reset`]
-    /// (ready to start over) and the error returned; on success the bytes are moved out and
-    /// the assembler must not be used again.
-    ///
-    /// [`reset`]: Self::reset
-    pub fn try_finish(&mut self) -> Result<Vec<u8>, ExtensionError> {
-        match self.verify() {
-            Ok(()) => Ok(std::mem::take(&mut self.buf)),
-            Err(e @ ExtensionError::MetadataHashMismatch { .. }) => {
-                self.reset();
-                Err(e)
-            }
-            Err(e) => Err(e),
-        }
     }
 }
 
@@ -1271,30 +1366,111 @@ mod tests {
     }
 
     #[test]
-    fn assembler_hash_mismatch_then_start_over() {
+    fn assembler_mixed_failure_blames_nobody_until_a_good_copy_names_the_liar() {
+        // Peer 1 sends a good piece 0, peer 2 a bad piece 1: the hash cannot tell who lied.
         let (bytes, hash) = info(20_000);
         let t = Instant::now();
         let mut a = MetadataAssembler::new(hash, 20_000, 1 << 20).unwrap();
         let mut bad = piece(&bytes, 1).to_vec();
         bad[0] ^= 1;
         a.on_data(1, 0, 20_000, piece(&bytes, 0)).unwrap();
+        assert_eq!(a.check(), Check::Incomplete);
         a.on_data(2, 1, 20_000, &bad).unwrap();
-        assert!(a.is_complete());
         assert!(matches!(
             a.clone().finish(),
             Err(ExtensionError::MetadataHashMismatch { expected, .. }) if expected == hash
         ));
-        assert!(matches!(
-            a.try_finish(),
-            Err(ExtensionError::MetadataHashMismatch { .. })
-        ));
-        // try_finish reset it: everything is missing again.
+        assert_eq!(a.check(), Check::Ambiguous);
+        assert_eq!(a.received(), 0, "started over");
+        // One source at a time now: the first to ask (peer 1) gets every piece.
+        assert_eq!(a.next_request(1, t), Some(0));
+        assert_eq!(a.next_request(2, t), None, "only the source is asked");
+        assert_eq!(a.next_request(1, t), Some(1));
+        // Another peer's data is not mixed in.
+        a.on_data(2, 0, 20_000, piece(&bytes, 0)).unwrap();
         assert_eq!(a.received(), 0);
+        a.on_data(1, 0, 20_000, piece(&bytes, 0)).unwrap();
+        a.on_data(1, 1, 20_000, piece(&bytes, 1)).unwrap();
+        // The good copy names the sender of the bad piece, and only it.
+        assert_eq!(a.check(), Check::Verified { raw: bytes, liars: vec![2] });
+    }
+
+    #[test]
+    fn assembler_single_source_failure_names_the_source_and_the_next_one_takes_over() {
+        let (bytes, hash) = info(40_000);
+        let t = Instant::now();
+        let mut a = MetadataAssembler::new(hash, 40_000, 1 << 20).unwrap();
+        let flip = |p: u32| {
+            let mut b = piece(&bytes, p).to_vec();
+            b[7] ^= 0x80;
+            b
+        };
+        // Liar 5 poisons piece 2 of a copy that honest peers 1 and 2 also served.
+        a.on_data(1, 0, 40_000, piece(&bytes, 0)).unwrap();
+        a.on_data(2, 1, 40_000, piece(&bytes, 1)).unwrap();
+        a.on_data(5, 2, 40_000, &flip(2)).unwrap();
+        assert_eq!(a.check(), Check::Ambiguous);
+        // The liar is the first source: a copy from it alone convicts it.
+        for p in 0..3 {
+            assert_eq!(a.next_request(5, t), Some(p));
+        }
+        for p in 0..3 {
+            a.on_data(5, p, 40_000, &flip(p)).unwrap();
+        }
+        assert_eq!(a.check(), Check::Liar(5));
+        // Honest peer 2 is the next source; its copy verifies and names only the liar.
+        assert_eq!(a.next_request(2, t), Some(0));
+        assert_eq!(a.next_request(1, t), None);
+        for p in 0..3 {
+            a.on_data(2, p, 40_000, piece(&bytes, p)).unwrap();
+        }
+        assert_eq!(a.check(), Check::Verified { raw: bytes, liars: vec![5] });
+    }
+
+    #[test]
+    fn assembler_single_sender_failure_is_a_liar_at_once() {
+        let (bytes, hash) = info(20_000);
+        let t = Instant::now();
+        let mut a = MetadataAssembler::new(hash, 20_000, 1 << 20).unwrap();
+        a.on_data(4, 0, 20_000, piece(&bytes, 0)).unwrap();
+        a.on_data(4, 1, 20_000, &vec![0; 3616]).unwrap();
+        assert_eq!(a.check(), Check::Liar(4));
+        // No suspect was kept: any peer may serve any piece again.
         assert_eq!(a.next_request(3, t), Some(0));
-        assert_eq!(a.next_request(3, t), Some(1));
+        assert_eq!(a.next_request(6, t), Some(1));
         a.on_data(3, 0, 20_000, piece(&bytes, 0)).unwrap();
-        a.on_data(3, 1, 20_000, piece(&bytes, 1)).unwrap();
-        assert_eq!(a.try_finish(), Ok(bytes));
+        a.on_data(6, 1, 20_000, piece(&bytes, 1)).unwrap();
+        assert_eq!(a.check(), Check::Verified { raw: bytes, liars: vec![] });
+    }
+
+    #[test]
+    fn assembler_source_that_stalls_or_rejects_gives_way() {
+        let (bytes, hash) = info(20_000);
+        let t = Instant::now();
+        let mut a = MetadataAssembler::new(hash, 20_000, 1 << 20).unwrap();
+        a.on_data(1, 0, 20_000, piece(&bytes, 0)).unwrap();
+        a.on_data(2, 1, 20_000, &vec![1; 3616]).unwrap();
+        assert_eq!(a.check(), Check::Ambiguous);
+        // Source 1 serves piece 0, then sits on piece 1.
+        assert_eq!(a.next_request(1, t), Some(0));
+        assert_eq!(a.next_request(1, t), Some(1));
+        a.on_data(1, 0, 20_000, piece(&bytes, 0)).unwrap();
+        assert_eq!(a.next_request(3, t + Duration::from_secs(9)), None);
+        // Past the timeout peer 3 takes over and the copy starts over from it alone.
+        assert_eq!(a.next_request(3, t + Duration::from_secs(10)), Some(0));
+        assert_eq!(a.received(), 0);
+        // Peer 3 rejects a piece: it cannot give a whole copy, peer 4 becomes the source and
+        // peer 3 never again.
+        a.on_reject(3, 0);
+        assert_eq!(a.next_request(4, t), Some(0));
+        assert_eq!(a.next_request(3, t + Duration::from_secs(60)), None);
+        a.peer_gone(4);
+        assert_eq!(a.next_request(3, t), None, "a peer that rejected never becomes the source");
+        assert_eq!(a.next_request(1, t), Some(0));
+        assert_eq!(a.next_request(1, t), Some(1));
+        a.on_data(1, 0, 20_000, piece(&bytes, 0)).unwrap();
+        a.on_data(1, 1, 20_000, piece(&bytes, 1)).unwrap();
+        assert_eq!(a.check(), Check::Verified { raw: bytes, liars: vec![2] });
     }
 
     fn v4(s: &str) -> SocketAddr {
@@ -1414,6 +1590,62 @@ mod tests {
     }
 
     proptest! {
+        /// Any mix of honest peers and liars, requests, answers (liars corrupt some),
+        /// unsolicited pieces, rejects, departures and timeouts: the assembler only ever names
+        /// liars, and what it verifies is the real info dict.
+        #[test]
+        fn assembler_never_blames_an_honest_peer(
+            count in 1u32..5,
+            liars in proptest::collection::btree_set(0u64..5, 0..5),
+            ops in proptest::collection::vec((0u64..5, 0u8..5, 0u32..5, any::<bool>()), 1..400),
+        ) {
+            let size = count * METADATA_PIECE_SIZE as u32 - 77;
+            let (bytes, hash) = info(size as usize);
+            let mut a = MetadataAssembler::new(hash, size, 1 << 20).unwrap().with_timeout(Duration::from_secs(2));
+            let mut t = Instant::now();
+            let mut asked: Vec<(u64, u32)> = Vec::new();
+            for (peer, action, p, corrupt) in ops {
+                t += Duration::from_millis(500);
+                match action {
+                    0 | 1 => {
+                        if let Some(got) = a.next_request(peer, t) {
+                            asked.push((peer, got));
+                        }
+                    }
+                    2 => {
+                        // answer the peer's oldest request, or send an unsolicited piece
+                        let piece_ix = match asked.iter().position(|(q, _)| *q == peer) {
+                            Some(i) => asked.remove(i).1,
+                            None => p % count,
+                        };
+                        let mut data = piece(&bytes, piece_ix).to_vec();
+                        if corrupt && liars.contains(&peer) {
+                            data[0] ^= 1;
+                        }
+                        prop_assert_eq!(a.on_data(peer, piece_ix, size, &data), Ok(()));
+                    }
+                    3 => {
+                        if let Some(i) = asked.iter().position(|(q, _)| *q == peer) {
+                            a.on_reject(peer, asked.remove(i).1);
+                        }
+                    }
+                    _ => {
+                        asked.retain(|(q, _)| *q != peer);
+                        a.peer_gone(peer);
+                    }
+                }
+                match a.check() {
+                    Check::Incomplete | Check::Ambiguous => {}
+                    Check::Liar(k) => prop_assert!(liars.contains(&k), "honest peer {} named", k),
+                    Check::Verified { raw, liars: named } => {
+                        prop_assert_eq!(&raw, &bytes);
+                        prop_assert!(named.iter().all(|k| liars.contains(k)), "named {:?}, liars {:?}", named, liars);
+                        break;
+                    }
+                }
+            }
+        }
+
         #[test]
         fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = ExtensionHandshake::decode(&bytes);

@@ -28,6 +28,7 @@ pub mod metadata;
 pub mod peer;
 pub mod peerbook;
 pub mod picker;
+pub mod pipeline;
 pub mod ratelimit;
 pub mod storage;
 pub mod swarm;

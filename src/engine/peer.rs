@@ -7,9 +7,10 @@
 //! torrent decides whether to reconnect later.
 //!
 //! # Requests
-//! The pipeline depth follows the peer's measured rate: about one second of data in flight
-//! (`rate / 16 KiB`), at least [`MIN_PIPELINE`] and at most [`MAX_PIPELINE`] or the peer's
-//! `reqq`. A request unanswered for [`REQUEST_TIMEOUT`] marks the peer snubbed: its blocks are
+//! The pipeline depth ([`Pipeline`]) starts in slow start (one more request per block
+//! received) and then follows the peer's measured rate: about one second of data in flight,
+//! within bounds and the peer's `reqq`. A request unanswered for [`REQUEST_TIMEOUT`] marks the
+//! peer snubbed: its blocks are
 //! released for other peers and its pipeline drops to one block until data flows again.
 //!
 //! # Writing
@@ -20,6 +21,7 @@ use crate::engine::conn::{self, Crypto, PeerStream};
 use crate::engine::disk::DiskJob;
 use crate::engine::event::{Direction, PeerCloseReason};
 use crate::engine::picker::{BlockOutcome, PeerKey};
+use crate::engine::pipeline::{MAX_PIPELINE, MIN_PIPELINE, Pipeline};
 use crate::engine::torrent::{PeerCommand, PeerStats, Shared, TorrentMsg};
 use crate::proto::bitfield::Bitfield;
 use crate::proto::extension::{
@@ -27,7 +29,7 @@ use crate::proto::extension::{
     PexState, UT_METADATA, UT_PEX,
 };
 use crate::proto::handshake::{Handshake, Reserved};
-use crate::proto::message::{BLOCK_SIZE, BlockRef, MAX_REQUEST_LEN, Message, WireError, allowed_fast_set};
+use crate::proto::message::{BlockRef, MAX_REQUEST_LEN, Message, WireError, allowed_fast_set};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use tokio::task::JoinSet;
@@ -45,10 +47,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// A peer that sends nothing at all for this long is dropped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
-pub const MIN_PIPELINE: usize = 16;
 /// BEP 6 allowed-fast set size we grant (libtorrent grants 5, the BEP suggests 10).
 pub const ALLOWED_FAST_SET_SIZE: usize = 10;
-pub const MAX_PIPELINE: usize = 500;
 /// Stop reading from a peer while this much data waits to be written to it.
 const MAX_OUT_BUFFER: usize = 4 * 1024 * 1024;
 /// Read the next block to upload only while less than this is waiting in `out`, so a slow
@@ -165,9 +165,7 @@ struct Session {
     peer_choking: bool,
     /// Our requests in flight, oldest first.
     outstanding: Vec<(BlockRef, Instant)>,
-    snubbed: bool,
-    rate: f64,
-    bytes_this_tick: u64,
+    pipeline: Pipeline,
     last_data: Instant,
     last_recv: Instant,
     last_send: Instant,
@@ -226,9 +224,7 @@ pub async fn run(
         am_interested: false,
         peer_choking: true,
         outstanding: Vec::new(),
-        snubbed: false,
-        rate: 0.0,
-        bytes_this_tick: 0,
+        pipeline: Pipeline::default(),
         last_data: now,
         last_recv: now,
         last_send: now,
@@ -731,14 +727,6 @@ impl Session {
         self.fill_requests();
     }
 
-    fn pipeline_target(&self) -> usize {
-        if self.snubbed {
-            return 1;
-        }
-        let by_rate = (self.rate / BLOCK_SIZE as f64) as usize;
-        by_rate.clamp(MIN_PIPELINE, MAX_PIPELINE).min(self.their_reqq)
-    }
-
     fn fill_requests(&mut self) {
         if !self.am_interested {
             return;
@@ -748,7 +736,8 @@ impl Session {
         if self.peer_choking && !choked_fast {
             return;
         }
-        let target = if choked_fast { self.pipeline_target().min(MIN_PIPELINE) } else { self.pipeline_target() };
+        let target = self.pipeline.target(self.their_reqq);
+        let target = if choked_fast { target.min(MIN_PIPELINE) } else { target };
         if self.outstanding.len() >= target {
             return;
         }
@@ -789,9 +778,11 @@ impl Session {
             }
         }
         let len = data.len() as u64;
-        self.bytes_this_tick += len;
+        if self.pipeline.is_snubbed() {
+            self.stats.snubbed.store(false, Ordering::Relaxed);
+        }
+        self.pipeline.on_block(len);
         self.last_data = Instant::now();
-        self.snubbed = false;
         self.stats.downloaded.fetch_add(len, Ordering::Relaxed);
         // Reserve room for the write (and a possible verify) *before* marking the block
         // received, then queue both inside the picker's critical section. Otherwise another
@@ -847,9 +838,7 @@ impl Session {
     fn on_tick(&mut self) -> Result<(), PeerError> {
         let now = Instant::now();
         // exponential moving average of the download rate (bytes/s)
-        self.rate = self.rate * 0.6 + self.bytes_this_tick as f64 * 0.4;
-        self.bytes_this_tick = 0;
-        self.stats.set_rate(self.rate);
+        self.stats.set_rate(self.pipeline.on_tick());
         self.up_rate = self.up_rate * 0.6 + self.up_bytes_this_tick as f64 * 0.4;
         self.up_bytes_this_tick = 0;
         self.stats.set_up_rate(self.up_rate);
@@ -857,7 +846,7 @@ impl Session {
             && now.duration_since(*sent) > REQUEST_TIMEOUT
         {
             tracing::debug!(peer = self.key, outstanding = self.outstanding.len(), "request timed out: snubbed");
-            self.snubbed = true;
+            self.pipeline.snub();
             self.stats.snubbed.store(true, Ordering::Relaxed);
             self.release_all();
         }

@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(mut asm) = MetadataAssembler::new(InfoHash([0; 20]), total_size, 1 << 20) {
                 let _ = asm.next_request(1, Instant::now());
                 let _ = asm.on_data(1, piece, total_size, &data);
-                let _ = asm.try_finish();
+                let _ = asm.check();
             }
         }
     }

@@ -17,7 +17,8 @@ struct Args {
     #[command(flatten)]
     dht: DhtArgs,
     /// Message Stream Encryption: `enabled` (plaintext first, MSE when a peer insists;
-    /// both accepted), `required` (RC4 only, both ways) or `disabled`.
+    /// both accepted), `prefer` (RC4 first, plaintext when a peer has no MSE; both accepted),
+    /// `required` (RC4 only, both ways) or `disabled`.
     #[arg(long, global = true, value_name = "POLICY", default_value = "enabled")]
     encryption: fast_peer::engine::conn::Encryption,
     /// No subcommand: open the dashboard.

@@ -20,6 +20,7 @@
 mod common;
 
 use std::fs;
+use std::io::Read;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -316,6 +317,78 @@ fn required_encryption_downloads_over_rc4_and_refuses_plaintext() {
         .args(["--peer", &seed.addr_on(net)]);
     run_client("fast-peer --encryption required download", &mut cmd, TEST_TIMEOUT_SECS, &seed);
     setup.assert_downloaded(&out);
+}
+
+/// `--encryption prefer`: an outgoing connection opens with an MSE handshake, and a peer
+/// without MSE gets a plaintext retry. A scripted listener shows both: the first connection's
+/// first bytes are a Diffie-Hellman key, not `\x13BitTorrent protocol`, and when it hangs up
+/// (as a peer without MSE does) the next connection is a plaintext handshake for the torrent.
+/// Then real downloads: from `fast-peer seed --encryption disabled` (no MSE at all: the
+/// fallback) and from a seeder that requires RC4 (MSE at once).
+#[test]
+fn prefer_encryption_tries_mse_first_then_plaintext() {
+    let net = 37;
+    let setup = Setup::new(multi_file_layout(), MULTI_PIECE_LENGTH, false);
+    let listener = std::net::TcpListener::bind(test_ip(net, 40) + ":0").expect("bind listener");
+    let fake = listener.local_addr().expect("addr").to_string();
+    let out = setup.out_dir("scripted");
+    let mut child = fast_peer()
+        .args(["--encryption", "prefer", "download", "-o"])
+        .arg(out.join(&setup.meta.name))
+        .arg(&setup.torrent)
+        .args(["--port", &free_port().to_string()])
+        .args(["--peer", &fake])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start fast-peer download");
+    let first_bytes = |conn: &mut std::net::TcpStream, want: usize| -> Vec<u8> {
+        conn.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while got.len() < want {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        got
+    };
+    listener.set_nonblocking(true).expect("nonblocking");
+    let accept = |what: &str| -> Option<std::net::TcpStream> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok((conn, _)) = listener.accept() {
+                conn.set_nonblocking(false).expect("blocking");
+                return Some(conn);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        eprintln!("no {what} connection within 30 s");
+        None
+    };
+    let key = accept("first").map(|mut first| first_bytes(&mut first, 96)); // then hang up, like a peer without MSE
+    let plain = accept("second").map(|mut second| first_bytes(&mut second, 68));
+    let _ = child.kill();
+    let _ = child.wait();
+    let (key, plain) = (key.expect("no first connection"), plain.expect("no retry after the hang-up"));
+    assert!(key.len() >= 96, "the first connection sent {} bytes, not a 96-byte MSE key", key.len());
+    assert!(!key.starts_with(b"\x13BitTorrent protocol"), "the first connection was plaintext");
+    assert!(plain.starts_with(b"\x13BitTorrent protocol"), "the retry was not a plaintext handshake");
+    assert_eq!(plain[28..48], setup.meta.info_hash[..], "the retry names another torrent");
+
+    for (what, seed_policy) in [("no MSE", "disabled"), ("RC4 required", "required")] {
+        let seed = setup.seed(DataArg::Content, &["--encryption", seed_policy]);
+        let out = setup.out_dir(seed_policy);
+        let mut cmd = fast_peer();
+        cmd.args(["--encryption", "prefer", "download", "-o"])
+            .arg(out.join(&setup.meta.name))
+            .arg(&setup.torrent)
+            .args(["--port", &free_port().to_string()])
+            .args(["--peer", &seed.addr_on(net)]);
+        run_client(&format!("fast-peer --encryption prefer download from a seeder with {what}"), &mut cmd, TEST_TIMEOUT_SECS, &seed);
+        setup.assert_downloaded(&out);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,6 +31,10 @@ pub enum Encryption {
     /// (and get plaintext after the MSE handshake when they offer it, like libtorrent).
     #[default]
     Enabled,
+    /// RC4 first: outgoing connections start with an MSE handshake offering RC4 and fall back
+    /// to plaintext when the peer does not answer it (libtorrent and aria2 also try MSE
+    /// first); incoming peers may use either and get RC4 whenever they offer it.
+    Prefer,
     /// RC4-encrypted connections only, both ways.
     Required,
 }
@@ -41,8 +45,9 @@ impl std::str::FromStr for Encryption {
         match s {
             "disabled" => Ok(Encryption::Disabled),
             "enabled" => Ok(Encryption::Enabled),
+            "prefer" => Ok(Encryption::Prefer),
             "required" => Ok(Encryption::Required),
-            _ => Err(format!("unknown encryption policy {s:?} (disabled, enabled or required)")),
+            _ => Err(format!("unknown encryption policy {s:?} (disabled, enabled, prefer or required)")),
         }
     }
 }
@@ -52,7 +57,7 @@ impl Encryption {
     fn accepted(self) -> u32 {
         match self {
             Encryption::Disabled => 0,
-            Encryption::Enabled => CRYPTO_PLAINTEXT | CRYPTO_RC4,
+            Encryption::Enabled | Encryption::Prefer => CRYPTO_PLAINTEXT | CRYPTO_RC4,
             Encryption::Required => CRYPTO_RC4,
         }
     }
@@ -173,7 +178,7 @@ pub async fn connect(
 ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
     let ours = Handshake { reserved: our_reserved(), info_hash, peer_id }.encode();
     let offer = match encryption {
-        Encryption::Required => Some(CRYPTO_RC4),
+        Encryption::Required | Encryption::Prefer => Some(CRYPTO_RC4),
         Encryption::Enabled | Encryption::Disabled => None,
     };
     let (stream, theirs, rest) = match open_outgoing(tcp_connect(addr).await?, info_hash, &ours, offer).await {
@@ -182,6 +187,11 @@ pub async fn connect(
             tracing::debug!(%addr, "plaintext refused ({e}); retrying with MSE");
             let both = Some(CRYPTO_PLAINTEXT | CRYPTO_RC4);
             open_outgoing(tcp_connect(addr).await?, info_hash, &ours, both).await?
+        }
+        Err(e) if encryption == Encryption::Prefer && (hung_up(&e) || matches!(e, PeerError::Timeout(_))) => {
+            // a peer without MSE reads our key as a bad handshake and hangs up (or waits)
+            tracing::debug!(%addr, "MSE not answered ({e}); retrying in plaintext");
+            open_outgoing(tcp_connect(addr).await?, info_hash, &ours, None).await?
         }
         attempt => attempt?,
     };
@@ -229,12 +239,13 @@ fn hung_up(e: &PeerError) -> bool {
     use std::io::ErrorKind::*;
     match e {
         PeerError::Io(io) => matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof),
-        PeerError::Protocol(why) => why == CLOSED_DURING_HANDSHAKE,
+        PeerError::Protocol(why) => why == CLOSED_DURING_HANDSHAKE || why == CLOSED_DURING_MSE,
         _ => false,
     }
 }
 
 const CLOSED_DURING_HANDSHAKE: &str = "closed during handshake";
+const CLOSED_DURING_MSE: &str = "closed during the encryption handshake";
 
 async fn tcp_connect(addr: SocketAddr) -> Result<TcpStream, PeerError> {
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
@@ -278,7 +289,7 @@ async fn exchange_mse(
             }
             let n = tcp.read(&mut buf).await?;
             if n == 0 {
-                return Err(PeerError::Protocol("closed during the encryption handshake".into()));
+                return Err(PeerError::Protocol(CLOSED_DURING_MSE.into()));
             }
             progress = feed(&buf[..n])?;
         }
@@ -311,6 +322,9 @@ pub async fn open_incoming(
         return Err(PeerError::Protocol("not a BitTorrent handshake (encryption is disabled)".into()));
     }
     let mut mse = Responder::new(encryption.accepted(), &rand::random(), &random_pad());
+    if encryption == Encryption::Prefer {
+        mse = mse.preferring_rc4();
+    }
     let progress = mse.receive(&first, lookup)?;
     let mut tcp = stream.tcp;
     let done = exchange_mse(&mut tcp, progress, |data| mse.receive(data, lookup)).await?;

@@ -318,6 +318,7 @@ impl Initiator {
 pub struct Responder {
     keys: KeyPair,
     allowed: u32,
+    prefer_rc4: bool,
     pad: Vec<u8>,
     buf: Vec<u8>,
     state: RespState,
@@ -345,15 +346,23 @@ enum HeaderStage {
 impl Responder {
     /// Accept handshakes selecting among `allowed` (a mask of [`CRYPTO_PLAINTEXT`] and
     /// [`CRYPTO_RC4`]); plaintext is chosen whenever both sides allow it, as libtorrent does,
-    /// because RC4 costs CPU and the handshake already hides the protocol.
+    /// because RC4 costs CPU and the handshake already hides the protocol (see
+    /// [`Self::preferring_rc4`]).
     pub fn new(allowed: u32, private: &[u8; 20], pad: &[u8]) -> Self {
         Responder {
             keys: KeyPair::new(private),
             allowed,
+            prefer_rc4: false,
             pad: pad[..pad.len().min(MAX_PAD)].to_vec(),
             buf: Vec::new(),
             state: RespState::PeerKey,
         }
+    }
+
+    /// Choose RC4 whenever the peer offers it, plaintext only when it offers nothing else.
+    pub fn preferring_rc4(mut self) -> Self {
+        self.prefer_rc4 = true;
+        self
     }
 
     /// Feed bytes from the peer; `lookup` maps `HASH('req2', SKEY)` to the info hash of a
@@ -437,7 +446,9 @@ impl Responder {
                         }
                         HeaderStage::Payload { provide, .. } => {
                             let common = provide & self.allowed;
-                            let select = if common & CRYPTO_PLAINTEXT != 0 {
+                            let select = if self.prefer_rc4 && common & CRYPTO_RC4 != 0 {
+                                CRYPTO_RC4
+                            } else if common & CRYPTO_PLAINTEXT != 0 {
                                 CRYPTO_PLAINTEXT
                             } else if common & CRYPTO_RC4 != 0 {
                                 CRYPTO_RC4
@@ -500,9 +511,18 @@ mod tests {
         pads: (usize, usize),
         chunk: usize,
     ) -> (Result<Established, MseError>, Result<Established, MseError>) {
+        run_with(provide, Responder::new(allowed, &[0x22; 20], &vec![0xBB; pads.1]), pads.0, chunk)
+    }
+
+    /// [`run`] against a given responder.
+    fn run_with(
+        provide: u32,
+        mut b: Responder,
+        pad_a: usize,
+        chunk: usize,
+    ) -> (Result<Established, MseError>, Result<Established, MseError>) {
         let (mut a, mut to_b) =
-            Initiator::start(IH, provide, b"HELLO-FROM-A".to_vec(), &[0x11; 20], &vec![0xAA; pads.0]);
-        let mut b = Responder::new(allowed, &[0x22; 20], &vec![0xBB; pads.1]);
+            Initiator::start(IH, provide, b"HELLO-FROM-A".to_vec(), &[0x11; 20], &vec![0xAA; pad_a]);
         let (mut a_done, mut b_done) = (None, None);
         let mut to_a: Vec<u8> = Vec::new();
         for _ in 0..10_000 {
@@ -576,6 +596,16 @@ mod tests {
         assert_eq!(b.info_hash, IH);
         assert_eq!(b.payload, b"HELLO-FROM-A");
         assert!(a.payload.is_empty());
+    }
+
+    #[test]
+    fn a_responder_preferring_rc4_selects_it_when_offered() {
+        let both = CRYPTO_PLAINTEXT | CRYPTO_RC4;
+        let (a, b) = run_with(both, Responder::new(both, &[0x22; 20], &[]).preferring_rc4(), 0, 1000);
+        assert!(a.unwrap().ciphers.is_some() && b.unwrap().ciphers.is_some());
+        // plaintext is still accepted from a peer that offers nothing else
+        let (a, b) = run_with(CRYPTO_PLAINTEXT, Responder::new(both, &[0x22; 20], &[]).preferring_rc4(), 0, 1000);
+        assert!(a.unwrap().ciphers.is_none() && b.unwrap().ciphers.is_none());
     }
 
     #[test]

@@ -492,7 +492,8 @@ pub enum PieceStatus {
 ///
 /// Invariants: `pieces.len() == metadata_piece_count(total_size)`; `buf.len() == total_size`;
 /// bytes of a `Received` piece are in `buf` at `piece * METADATA_PIECE_SIZE`. A peer that
-/// rejected a piece is not offered it again until [`Self::reset`].
+/// rejected a piece is not offered it again until the copy starts over (a failed
+/// [`Self::check`]).
 ///
 /// Blame ([`Self::check`]): a copy that fails the info-hash check and came from one peer
 /// convicts that peer. One that came from several peers convicts nobody, since the hash
@@ -708,12 +709,6 @@ impl MetadataAssembler {
         }
     }
 
-    /// Forget everything received or requested, and any suspect copy.
-    pub fn reset(&mut self) {
-        self.start_over();
-        self.suspect = None;
-    }
-
     /// Forget what was received or requested for the current copy, and its source.
     fn start_over(&mut self) {
         self.pieces.fill(PieceStatus::Missing);
@@ -724,9 +719,30 @@ impl MetadataAssembler {
     /// Check a complete copy and say who, if anyone, is to blame (see the type's docs). On
     /// [`Check::Verified`] the bytes are moved out and the assembler must not be used again.
     pub fn check(&mut self) -> Check {
-        if !self.is_complete() {
-            return Check::Incomplete;
+        match self.verify() {
+            Ok(()) => {}
+            Err(ExtensionError::MetadataHashMismatch { .. }) => return self.blame(),
+            Err(_) => return Check::Incomplete,
         }
+        let mut liars: Vec<u64> = match self.suspect.take() {
+            Some(failed) => failed
+                .buf
+                .chunks(METADATA_PIECE_SIZE)
+                .zip(self.buf.chunks(METADATA_PIECE_SIZE))
+                .zip(&failed.senders)
+                .filter(|((theirs, good), _)| theirs != good)
+                .map(|(_, sender)| *sender)
+                .collect(),
+            None => Vec::new(),
+        };
+        liars.sort_unstable();
+        liars.dedup();
+        Check::Verified { raw: std::mem::take(&mut self.buf), liars }
+    }
+
+    /// A complete copy failed the info-hash check: name its sender if it had only one, else
+    /// keep it as the suspect; either way start over.
+    fn blame(&mut self) -> Check {
         let senders: Vec<u64> = self
             .pieces
             .iter()
@@ -735,22 +751,6 @@ impl MetadataAssembler {
                 _ => None, // none: the copy is complete
             })
             .collect();
-        if InfoHash(Sha1::digest(&self.buf).into()) == self.info_hash {
-            let mut liars: Vec<u64> = match self.suspect.take() {
-                Some(failed) => failed
-                    .buf
-                    .chunks(METADATA_PIECE_SIZE)
-                    .zip(self.buf.chunks(METADATA_PIECE_SIZE))
-                    .zip(&failed.senders)
-                    .filter(|((theirs, good), _)| theirs != good)
-                    .map(|(_, sender)| *sender)
-                    .collect(),
-                None => Vec::new(),
-            };
-            liars.sort_unstable();
-            liars.dedup();
-            return Check::Verified { raw: std::mem::take(&mut self.buf), liars };
-        }
         let verdict = if let Some(&first) = senders.first()
             && senders.iter().all(|s| *s == first)
         {

@@ -17,6 +17,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PY=/usr/bin/python3
+TOOL="$ROOT/scripts/bench_report.py"
+LT_PEER="$ROOT/scripts/lt_peer.py"
+WORK=/tmp/fast-peer-bench
 DELAY_MS=20
 ROUNDS=5
 BUILD=1
@@ -36,6 +39,9 @@ done
 [[ "$DELAY_MS" =~ ^[0-9]+$ ]] || { echo "bench_latency: --delay-ms needs a whole number" >&2; exit 2; }
 
 die() { echo "bench_latency: $*" >&2; exit 1; }
+log() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=bench_lib.sh
+. "$ROOT/scripts/bench_lib.sh"
 $PY -c 'import libtorrent' 2>/dev/null || die "python3-libtorrent missing (apt-get install python3-libtorrent)"
 if [ "$BUILD" = 1 ]; then (cd "$ROOT" && cargo build --release --quiet); fi
 FP="$ROOT/target/release/fast-peer"
@@ -44,32 +50,18 @@ CLIENTS=(fast-peer libtorrent)
 if command -v rqbit >/dev/null 2>&1; then CLIENTS+=(rqbit); else echo "bench_latency: rqbit not on PATH, left out" >&2; fi
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 
-DATA=/tmp/fast-peer-bench/data/magnet
-TORRENT=/tmp/fast-peer-bench/data/magnet.torrent
-mkdir -p "$DATA"
-if [ ! -f "$DATA/.name" ]; then
-    $PY "$ROOT/scripts/bench_report.py" gen --case magnet --dir "$DATA" >"$DATA/.name.tmp"
-    mv "$DATA/.name.tmp" "$DATA/.name"
-fi
-NAME=$(cat "$DATA/.name")
-if [ ! -f "$TORRENT" ]; then
-    $PY "$ROOT/scripts/lt_peer.py" create --path "$DATA/$NAME" --piece-length 262144 \
-        --tracker "http://127.0.0.1:1/announce" --out "$TORRENT.tmp" >/dev/null
-    mv "$TORRENT.tmp" "$TORRENT"
-fi
-WANT=$(sha1sum "$DATA/$NAME" | cut -d' ' -f1)
-BYTES=$(stat -c %s "$DATA/$NAME")
+prepare_case magnet # sets DATA, NAME, SRC_TORRENT, MANIFEST, BYTES
+TORRENT=$SRC_TORRENT
+WANT=$(cut -d' ' -f1 "$MANIFEST")
 
-WORK="$(mktemp -d /tmp/fast-peer-bench-latency.XXXXXX)"
+RUN="$(mktemp -d /tmp/fast-peer-bench-latency.XXXXXX)"
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    rm -rf "$WORK"
+    rm -rf "$RUN"
 }
 trap cleanup EXIT
-
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_line() { # FILE PATTERN PID WHAT
     for _ in $(seq 600); do
         grep -q "$2" "$1" 2>/dev/null && return 0
@@ -83,20 +75,20 @@ SEED_PORT=$(free_port)
 RELAY_PORT=$(free_port)
 # the seeder's stdin stays open until this script exits (lt_peer.py stops when it closes)
 tail --pid=$$ -f /dev/null | $PY "$ROOT/scripts/lt_peer.py" seed --torrent "$TORRENT" --data "$DATA" \
-    --ip 127.0.0.51 --port "$SEED_PORT" --no-tracker-wait >"$WORK/seed" 2>"$WORK/seed.err" &
+    --ip 127.0.0.51 --port "$SEED_PORT" --no-tracker-wait >"$RUN/seed" 2>"$RUN/seed.err" &
 PIDS+=($!)
-wait_line "$WORK/seed" '^READY' "$!" "the libtorrent seeder"
+wait_line "$RUN/seed" '^READY' "$!" "the libtorrent seeder"
 $PY "$ROOT/scripts/delay_relay.py" 127.0.0.52 "$RELAY_PORT" 127.0.0.51 "$SEED_PORT" \
-    "$(awk "BEGIN {print $DELAY_MS / 1000}")" >"$WORK/relay" 2>"$WORK/relay.err" &
+    "$(awk "BEGIN {print $DELAY_MS / 1000}")" >"$RUN/relay" 2>"$RUN/relay.err" &
 PIDS+=($!)
-wait_line "$WORK/relay" '^READY' "$!" "the delay relay"
+wait_line "$RUN/relay" '^READY' "$!" "the delay relay"
 PEER="127.0.0.52:$RELAY_PORT"
 
-RESULTS="$WORK/results"
+RESULTS="$RUN/results"
 : >"$RESULTS"
 for round in $(seq "$ROUNDS"); do
     for client in "${CLIENTS[@]}"; do
-        out="$WORK/out"
+        out="$RUN/out"
         rm -rf "$out"; mkdir -p "$out"
         case "$client" in
             fast-peer) cmd=("$FP" --no-dht download --peer "$PEER" -o "$out/$NAME" "$TORRENT") ;;
@@ -106,10 +98,10 @@ for round in $(seq "$ROUNDS"); do
                              --ip 127.0.0.53 --peer "$PEER" --timeout 120) ;;
         esac
         rc=0
-        (cd "$out" && /usr/bin/time -f "%e %U %S %M" -o "$WORK/time" timeout -k 5 120 "${cmd[@]}") \
-            </dev/null >"$WORK/run.out" 2>"$WORK/run.err" || rc=$?
+        (cd "$out" && /usr/bin/time -f "%e %U %S %M" -o "$RUN/time" timeout -k 5 120 "${cmd[@]}") \
+            </dev/null >"$RUN/run.out" 2>"$RUN/run.err" || rc=$?
         got=$(sha1sum "$out/$NAME" 2>/dev/null | cut -d' ' -f1 || true)
-        read -r wall user sys rss < <(tail -1 "$WORK/time")
+        read -r wall user sys rss < <(tail -1 "$RUN/time")
         ok=0; [ "$rc" = 0 ] && [ "$got" = "$WANT" ] && ok=1
         printf '%s\t%s\t%s\t%s\t%s\n' "$client" "$ok" "$wall" "$(awk "BEGIN {print $user + $sys}")" "$rss" >>"$RESULTS"
         printf 'round %s %-10s %6.2f s  %s\n' "$round" "$client" "$wall" "$([ $ok = 1 ] && echo verified || echo "FAILED (exit $rc)")"

@@ -247,21 +247,22 @@ fn aria2_from_seed(net: u8, (layout, piece_length): (Layout, u64), arg: DataArg)
 fn fast_peer_from_seed(net: u8, (layout, piece_length): (Layout, u64), arg: DataArg) {
     let setup = Setup::new(layout, piece_length, false);
     let seed = setup.seed(arg, &[]);
-    let out = setup.out_dir("out");
-    let target = out.join(&setup.meta.name);
+    fast_peer_downloads_from(&setup, &seed, net, &[], "out", "fast-peer download --peer <fast-peer seed>");
+}
+
+/// `fast-peer GLOBAL... download --peer <seed>` into the fresh folder `out_name`, which must
+/// then hold the whole content.
+fn fast_peer_downloads_from(setup: &Setup, seed: &FastSeed, net: u8, global: &[&str], out_name: &str, what: &str) {
+    let out = setup.out_dir(out_name);
     let mut cmd = fast_peer();
-    cmd.arg("download")
+    cmd.args(global)
+        .arg("download")
         .arg("-o")
-        .arg(&target)
+        .arg(out.join(&setup.meta.name))
         .arg(&setup.torrent)
         .args(["--port", &free_port().to_string()])
         .args(["--peer", &seed.addr_on(net)]);
-    run_client(
-        "fast-peer download --peer <fast-peer seed>",
-        &mut cmd,
-        TEST_TIMEOUT_SECS,
-        &seed,
-    );
+    run_client(what, &mut cmd, TEST_TIMEOUT_SECS, seed);
     setup.assert_downloaded(&out);
 }
 
@@ -308,15 +309,8 @@ fn required_encryption_downloads_over_rc4_and_refuses_plaintext() {
         .output()
         .expect("run fast-peer handshake");
     assert!(!o.status.success(), "a plaintext handshake must be refused: {}", String::from_utf8_lossy(&o.stdout));
-    let out = setup.out_dir("out");
-    let mut cmd = fast_peer();
-    cmd.args(["--encryption", "required", "download", "-o"])
-        .arg(out.join(&setup.meta.name))
-        .arg(&setup.torrent)
-        .args(["--port", &free_port().to_string()])
-        .args(["--peer", &seed.addr_on(net)]);
-    run_client("fast-peer --encryption required download", &mut cmd, TEST_TIMEOUT_SECS, &seed);
-    setup.assert_downloaded(&out);
+    let what = "fast-peer --encryption required download";
+    fast_peer_downloads_from(&setup, &seed, net, &["--encryption", "required"], "out", what);
 }
 
 /// `--encryption prefer`: an outgoing connection opens with an MSE handshake, and a peer
@@ -379,15 +373,8 @@ fn prefer_encryption_tries_mse_first_then_plaintext() {
 
     for (what, seed_policy) in [("no MSE", "disabled"), ("RC4 required", "required")] {
         let seed = setup.seed(DataArg::Content, &["--encryption", seed_policy]);
-        let out = setup.out_dir(seed_policy);
-        let mut cmd = fast_peer();
-        cmd.args(["--encryption", "prefer", "download", "-o"])
-            .arg(out.join(&setup.meta.name))
-            .arg(&setup.torrent)
-            .args(["--port", &free_port().to_string()])
-            .args(["--peer", &seed.addr_on(net)]);
-        run_client(&format!("fast-peer --encryption prefer download from a seeder with {what}"), &mut cmd, TEST_TIMEOUT_SECS, &seed);
-        setup.assert_downloaded(&out);
+        let what = format!("fast-peer --encryption prefer download from a seeder with {what}");
+        fast_peer_downloads_from(&setup, &seed, net, &["--encryption", "prefer"], seed_policy, &what);
     }
 }
 

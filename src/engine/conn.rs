@@ -10,8 +10,8 @@
 //! [`open_incoming`] does the same for an accepted connection, telling a plaintext handshake
 //! from an MSE public key by its first 20 bytes. The policies follow libtorrent's:
 //! `enabled` (the default) speaks plaintext first and falls back to MSE when a peer hangs up
-//! on it, and accepts both; `required` speaks and accepts only RC4; `disabled` never speaks
-//! MSE.
+//! on it, and accepts both; `prefer` speaks RC4 first and falls back to plaintext, and accepts
+//! both; `required` speaks and accepts only RC4; `disabled` never speaks MSE.
 
 use crate::engine::peer::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, PeerError, our_reserved};
 use crate::proto::handshake::Handshake;

@@ -452,3 +452,16 @@ fn run(args: Args) -> Result<()> {
     rt.shutdown_timeout(std::time::Duration::from_millis(500));
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::runtime_workers;
+
+    #[test]
+    fn headless_commands_get_half_the_cores_and_at_least_one() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(runtime_workers(true), cores);
+        assert_eq!(runtime_workers(false), (cores / 2).max(1));
+        assert!(runtime_workers(false) >= 1);
+    }
+}

@@ -15,7 +15,7 @@ use crate::proto::magnet::Magnet;
 use crate::proto::message::{DEFAULT_MAX_MESSAGE_LEN, Message};
 use crate::proto::handshake::Handshake;
 use crate::proto::id::{PeerId, to_hex};
-use crate::proto::metainfo::Metainfo;
+use crate::proto::metainfo::{MAX_TORRENT_FILE, Metainfo};
 use crate::proto::tracker::{AnnounceRequest, Event};
 use color_eyre::eyre::{WrapErr, bail, eyre};
 use color_eyre::Result;
@@ -60,11 +60,22 @@ pub fn decode(arg: &str) -> Result<()> {
         arg.as_bytes().to_vec()
     };
     let value = bencode::decode(&bytes).wrap_err("decode bencode")?;
+    // like libtorrent, what follows the value is ignored; say so
+    if let Ok(Some((_, used))) = bencode::decode_prefix(&bytes)
+        && used < bytes.len()
+    {
+        eprintln!("fast-peer: ignored {} bytes after the value", bytes.len() - used);
+    }
     println!("{}", bencode::to_json(&value));
     Ok(())
 }
 
+/// Read and parse a `.torrent` file (at most [`MAX_TORRENT_FILE`] bytes, libtorrent's limit).
 pub fn load_torrent(path: &Path) -> Result<Metainfo> {
+    let size = std::fs::metadata(path).wrap_err_with(|| format!("read torrent file {}", path.display()))?.len();
+    if size > MAX_TORRENT_FILE {
+        bail!("torrent file {} is {size} bytes, more than the {MAX_TORRENT_FILE} a torrent may have", path.display());
+    }
     let bytes = std::fs::read(path).wrap_err_with(|| format!("read torrent file {}", path.display()))?;
     Metainfo::from_bytes(&bytes).wrap_err_with(|| format!("parse torrent file {}", path.display()))
 }
@@ -140,24 +151,14 @@ pub async fn peers(path: &Path, port: Option<u16>) -> Result<()> {
 /// `handshake`: exchange BEP 3 handshakes with one peer and print its id.
 pub async fn handshake(path: &Path, peer: SocketAddr) -> Result<()> {
     let m = load_torrent(path)?;
-    let ours = Handshake {
-        reserved: crate::engine::peer::our_reserved(),
-        info_hash: m.info_hash,
-        peer_id: PeerId::generate(),
-    };
-    let mut stream = tokio::time::timeout(Duration::from_secs(10), tokio::net::TcpStream::connect(peer))
-        .await
-        .map_err(|_| eyre!("connect to {peer}: timed out"))?
-        .wrap_err_with(|| format!("connect to {peer}"))?;
-    tokio::io::AsyncWriteExt::write_all(&mut stream, &ours.encode()).await.wrap_err("send handshake")?;
-    let mut stream = crate::engine::conn::PeerStream::plain(stream);
-    let (theirs, _) = crate::engine::conn::read_handshake(&mut stream, bytes::BytesMut::new())
+    // the engine's dialer: our full reserved bits, and only the BEP 10 bit for a peer that
+    // hangs up on them (the course's test peers)
+    let dialer = crate::engine::conn::Dialer::new(Default::default());
+    let (_, theirs, _) = dialer
+        .connect(peer, m.info_hash, PeerId::generate())
         .await
         .map_err(|e| eyre!("{e}"))
         .wrap_err_with(|| format!("handshake with {peer}"))?;
-    if theirs.info_hash != m.info_hash {
-        bail!("peer answered for another torrent ({})", theirs.info_hash);
-    }
     println!("Peer ID: {}", theirs.peer_id);
     Ok(())
 }
@@ -600,26 +601,23 @@ pub struct Negotiated {
 /// Connect, exchange BEP 3 handshakes, then BEP 10 extension handshakes (when the peer sets
 /// the extension bit), skipping any other message the peer sends first.
 pub async fn negotiate(addr: SocketAddr, info_hash: InfoHash) -> Result<Negotiated> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let ours = Handshake { reserved: crate::engine::peer::our_reserved(), info_hash, peer_id: PeerId::generate() };
+    let peer_id = PeerId::generate();
     let fut = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.wrap_err_with(|| format!("connect to {addr}"))?;
-        stream.write_all(&ours.encode()).await.wrap_err("send handshake")?;
-        let mut plain = crate::engine::conn::PeerStream::plain(stream);
-        let (theirs, mut buf) = crate::engine::conn::read_handshake(&mut plain, bytes::BytesMut::new())
+        let dialer = crate::engine::conn::Dialer::new(Default::default());
+        let (mut stream, theirs, mut buf) = dialer
+            .connect(addr, info_hash, peer_id)
             .await
             .map_err(|e| eyre!("{e}"))
             .wrap_err_with(|| format!("handshake with {addr}"))?;
-        let mut stream = plain.tcp;
-        if theirs.info_hash != info_hash {
-            bail!("peer answered for another torrent ({})", theirs.info_hash);
-        }
+        let ours = Handshake { reserved: stream.reserved, info_hash, peer_id };
         let our_ext = crate::engine::peer::our_extension_handshake(None, true, None, Some(addr.ip()));
-        if !theirs.reserved.has(Reserved::EXTENSION) {
-            return Ok(Negotiated { addr, ours: ours.clone(), theirs, our_ext, their_ext: None });
+        if !stream.negotiated(&theirs, Reserved::EXTENSION) {
+            return Ok(Negotiated { addr, ours, theirs, our_ext, their_ext: None });
         }
-        let msg = Message::Extended { id: 0, payload: bytes::Bytes::from(our_ext.encode()) };
-        stream.write_all(&msg.to_bytes()).await.wrap_err("send extension handshake")?;
+        // our extension handshake is the first message after the handshake (strict peers
+        // expect nothing else first)
+        let mut msg = Message::Extended { id: 0, payload: bytes::Bytes::from(our_ext.encode()) }.to_bytes();
+        stream.write_all(&mut msg).await.wrap_err("send extension handshake")?;
         loop {
             while let Some((m, n)) = Message::decode(&buf, DEFAULT_MAX_MESSAGE_LEN).map_err(|e| eyre!("{e}"))? {
                 let _ = buf.split_to(n);
@@ -627,7 +625,7 @@ pub async fn negotiate(addr: SocketAddr, info_hash: InfoHash) -> Result<Negotiat
                     let ext = ExtensionHandshake::decode(&payload)
                         .map_err(|e| eyre!("{e}"))
                         .wrap_err("decode the peer's extension handshake")?;
-                    return Ok(Negotiated { addr, ours: ours.clone(), theirs, our_ext, their_ext: Some(ext) });
+                    return Ok(Negotiated { addr, ours, theirs, our_ext, their_ext: Some(ext) });
                 }
             }
             if stream.read_buf(&mut buf).await? == 0 {

@@ -3,9 +3,10 @@
 //! # Layout
 //! In data-flow order, from bytes on the wire to what the user sees:
 //!
-//! - [`proto`]: the sans-IO protocol core. [`proto::bencode`] (strict, depth-bounded),
-//!   [`proto::metainfo`] (validated .torrent files, sanitised paths, info hash from the raw
-//!   span), [`proto::handshake`] and [`proto::message`] (BEP 3 peer wire, BEP 6 Fast),
+//! - [`proto`]: the sans-IO protocol core. [`proto::bencode`] (as lenient as libtorrent's,
+//!   depth- and size-bounded), [`proto::metainfo`] (.torrent files accepted exactly when
+//!   libtorrent accepts them, paths sanitised and duplicates renamed as it does, info hash from
+//!   the raw span), [`proto::handshake`] and [`proto::message`] (BEP 3 peer wire, BEP 6 Fast),
 //!   [`proto::bitfield`], [`proto::tracker`] (HTTP and UDP announce codecs), [`proto::krpc`]
 //!   (DHT messages, BEP 5), [`proto::id`].
 //! - [`engine`]: the tokio engine that owns every socket, timer and file.

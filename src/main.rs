@@ -312,11 +312,24 @@ fn main() -> std::process::ExitCode {
     match run(Args::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("fast-peer: error: {}", chain.join(": "));
+            eprintln!("fast-peer: error: {}", error_line(e.chain().map(|c| c.to_string())));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The causes of an error as one line, outermost first, each said once: an error that
+/// prints its source in its own message (`invalid bencode: {0}` with `#[from]`) would
+/// otherwise repeat it.
+fn error_line(chain: impl Iterator<Item = String>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in chain {
+        if parts.last().is_some_and(|outer| outer.ends_with(&cause)) {
+            continue;
+        }
+        parts.push(cause);
+    }
+    parts.join(": ")
 }
 
 /// Worker threads of the async runtime. A headless transfer gets half the cores (at least one):
@@ -455,7 +468,15 @@ fn run(args: Args) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::runtime_workers;
+    use super::{error_line, runtime_workers};
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let chain = ["parse torrent file x", "invalid bencode: trailing data at 3", "trailing data at 3"];
+        assert_eq!(error_line(chain.iter().map(|s| s.to_string())), "parse torrent file x: invalid bencode: trailing data at 3");
+        let distinct = ["connect to 1.2.3.4:5", "connection refused"];
+        assert_eq!(error_line(distinct.iter().map(|s| s.to_string())), "connect to 1.2.3.4:5: connection refused");
+    }
 
     #[test]
     fn headless_commands_get_half_the_cores_and_at_least_one() {

@@ -48,9 +48,18 @@ fn decode_reads_a_whole_torrent_file() {
 
 #[test]
 fn decode_rejects_invalid_bencode() {
-    for bad in ["i52", "d3:fooi1e3:bari2ee", "i05e", "5:hel", "x"] {
-        fails(&["decode", bad]);
+    for bad in ["i52", "5:hel", "x", "ie", "i-e", "di1ei2ee", "i123456789012345678901e"] {
+        let err = fails(&["decode", bad]);
+        assert_eq!(err.lines().count(), 1, "{bad}: {err}");
     }
+}
+
+#[test]
+fn decode_accepts_what_libtorrent_accepts() {
+    // unsorted keys (printed in order), leading zeros, bytes after the value
+    assert_eq!(stdout_of(&["decode", "d3:fooi1e3:bari2ee"]), "{\"bar\":2,\"foo\":1}\n");
+    assert_eq!(stdout_of(&["decode", "i05e"]), "5\n");
+    assert_eq!(stdout_of(&["decode", "4:spamXYZ"]), "\"spam\"\n");
 }
 
 #[test]
@@ -78,6 +87,35 @@ fn info_rejects_malformed_torrents_with_a_message() {
     }
     assert!(n >= 10);
     fails(&["info", "/nonexistent/file.torrent"]);
+}
+
+#[test]
+fn a_refusal_names_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.torrent");
+    std::fs::write(&bad, b"d4:infod6:lengthi5e4:name1:a12:piece lengthi0e6:pieces20:aaaaaaaaaaaaaaaaaaaaee").unwrap();
+    let err = fails(&["info", bad.to_str().unwrap()]);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches("piece length 0").count(), 1, "{err}");
+    let garbage = dir.path().join("garbage.torrent");
+    std::fs::write(&garbage, b"d4:infoi1e").unwrap();
+    let err = fails(&["info", garbage.to_str().unwrap()]);
+    assert_eq!(err.matches("unexpected end of input").count(), 1, "{err}");
+}
+
+#[test]
+fn info_loads_a_torrent_with_unsorted_keys_and_trailing_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.torrent");
+    let info = b"d4:name5:x.bin6:lengthi20000e12:piece lengthi16384e6:pieces40:0123456789012345678901234567890123456789e";
+    let mut t = b"d4:info".to_vec();
+    t.extend_from_slice(info);
+    t.extend_from_slice(b"8:announce27:http://127.0.0.1:1/announceeTRAILING");
+    std::fs::write(&path, t).unwrap();
+    let out = stdout_of(&["info", path.to_str().unwrap()]);
+    let hash = fast_peer::proto::metainfo::info_hash_of(info).to_string();
+    assert!(out.contains(&format!("Info Hash: {hash}\n")), "{out}");
+    assert!(out.contains("Length: 20000\n"), "{out}");
 }
 
 #[test]

@@ -12,13 +12,26 @@
 //! `enabled` (the default) speaks plaintext first and falls back to MSE when a peer hangs up
 //! on it, and accepts both; `prefer` speaks RC4 first and falls back to plaintext, and accepts
 //! both; `required` speaks and accepts only RC4; `disabled` never speaks MSE.
+//!
+//! # Reserved bits
+//!
+//! Our handshake sets the BEP 10, BEP 5 (DHT) and BEP 6 (Fast) bits. Some strict peers (the
+//! test peers of the "Build your own BitTorrent" course among them) read our handshake and hang
+//! up without answering when any bit but BEP 10's is set. A [`Dialer`] therefore tries once
+//! more, in plaintext with only the BEP 10 bit, when every attempt the encryption policy allows
+//! was hung up on, and remembers that address for the life of the torrent, so later
+//! connections to it start there. Everyone else keeps getting the DHT and Fast bits.
+//! [`PeerStream::reserved`] records the bits we sent on each connection: a feature is in use
+//! only when both sides set its bit.
 
 use crate::engine::peer::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, PeerError, our_reserved};
-use crate::proto::handshake::Handshake;
+use crate::proto::handshake::{Handshake, Reserved};
 use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::mse::{self, CRYPTO_PLAINTEXT, CRYPTO_RC4, Ciphers, Initiator, MseError, Progress, Responder};
 use bytes::{Buf, BytesMut};
+use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -131,17 +144,24 @@ impl Crypto {
     }
 }
 
-/// A peer's TCP stream and its encryption.
+/// A peer's TCP stream, its encryption and the reserved bits we sent on it.
 #[derive(Debug)]
 pub struct PeerStream {
     pub tcp: TcpStream,
     pub crypto: Crypto,
     pub wire: Wire,
+    /// The reserved bits of the handshake we sent (ours, not the peer's).
+    pub reserved: Reserved,
 }
 
 impl PeerStream {
     pub fn plain(tcp: TcpStream) -> Self {
-        PeerStream { tcp, crypto: Crypto::default(), wire: Wire::Plaintext }
+        PeerStream { tcp, crypto: Crypto::default(), wire: Wire::Plaintext, reserved: our_reserved() }
+    }
+
+    /// Whether both sides set `bit`: the feature may be used on this connection.
+    pub fn negotiated(&self, theirs: &Handshake, bit: (usize, u8)) -> bool {
+        self.reserved.has(bit) && theirs.reserved.has(bit)
     }
 
     /// Read into `buf` and decrypt what arrived; cancel-safe like `TcpStream::read_buf`.
@@ -168,52 +188,107 @@ impl From<MseError> for PeerError {
     }
 }
 
-/// Connect to `addr` and exchange handshakes for `info_hash` under the `encryption` policy.
-/// Their handshake must name the same torrent and must not be ourselves.
-pub async fn connect(
+/// The reserved bits for peers that refuse any other: the BEP 10 extension protocol alone.
+pub fn extension_only_reserved() -> Reserved {
+    Reserved::default().with(Reserved::EXTENSION)
+}
+
+/// Opens outgoing connections for one torrent: the encryption policy, and the peers that
+/// accept only the BEP 10 reserved bit (see the module doc).
+#[derive(Debug, Default)]
+pub struct Dialer {
+    pub encryption: Encryption,
+    extension_only: Mutex<HashSet<SocketAddr>>,
+}
+
+impl Dialer {
+    pub fn new(encryption: Encryption) -> Dialer {
+        Dialer { encryption, extension_only: Mutex::default() }
+    }
+
+    fn extension_only(&self) -> std::sync::MutexGuard<'_, HashSet<SocketAddr>> {
+        self.extension_only.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether `addr` was found to accept only the BEP 10 bit.
+    pub fn is_extension_only(&self, addr: &SocketAddr) -> bool {
+        self.extension_only().contains(addr)
+    }
+
+    /// Connect to `addr` and exchange handshakes for `info_hash`. Their handshake must name
+    /// the same torrent and must not be ourselves.
+    pub async fn connect(
+        &self,
+        addr: SocketAddr,
+        info_hash: InfoHash,
+        peer_id: PeerId,
+    ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+        let minimal = extension_only_reserved();
+        if self.is_extension_only(&addr) && self.encryption != Encryption::Required {
+            let ours = Handshake { reserved: minimal, info_hash, peer_id };
+            let (stream, theirs, rest) = open_outgoing(tcp_connect(addr).await?, &ours, None).await?;
+            return check(stream, theirs, rest, info_hash, peer_id);
+        }
+        let (stream, theirs, rest) = match connect_with_policy(addr, info_hash, peer_id, self.encryption).await {
+            Err(e) if self.encryption != Encryption::Required && hung_up(&e) => {
+                // a strict peer hangs up on reserved bits it does not expect
+                tracing::debug!(%addr, "handshake refused ({e}); retrying with only the extension bit");
+                let ours = Handshake { reserved: minimal, info_hash, peer_id };
+                let opened = open_outgoing(tcp_connect(addr).await?, &ours, None).await?;
+                self.extension_only().insert(addr);
+                opened
+            }
+            attempt => attempt?,
+        };
+        check(stream, theirs, rest, info_hash, peer_id)
+    }
+}
+
+/// Connect with our full reserved bits under the `encryption` policy (with its fallback).
+async fn connect_with_policy(
     addr: SocketAddr,
     info_hash: InfoHash,
     peer_id: PeerId,
     encryption: Encryption,
 ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
-    let ours = Handshake { reserved: our_reserved(), info_hash, peer_id }.encode();
+    let ours = Handshake { reserved: our_reserved(), info_hash, peer_id };
     let offer = match encryption {
         Encryption::Required | Encryption::Prefer => Some(CRYPTO_RC4),
         Encryption::Enabled | Encryption::Disabled => None,
     };
-    let (stream, theirs, rest) = match open_outgoing(tcp_connect(addr).await?, info_hash, &ours, offer).await {
+    match open_outgoing(tcp_connect(addr).await?, &ours, offer).await {
         Err(e) if encryption == Encryption::Enabled && hung_up(&e) => {
             // a peer that requires encryption hangs up on a plaintext handshake
             tracing::debug!(%addr, "plaintext refused ({e}); retrying with MSE");
             let both = Some(CRYPTO_PLAINTEXT | CRYPTO_RC4);
-            open_outgoing(tcp_connect(addr).await?, info_hash, &ours, both).await?
+            open_outgoing(tcp_connect(addr).await?, &ours, both).await
         }
         Err(e) if encryption == Encryption::Prefer && (hung_up(&e) || matches!(e, PeerError::Timeout(_))) => {
             // a peer without MSE reads our key as a bad handshake and hangs up (or waits)
             tracing::debug!(%addr, "MSE not answered ({e}); retrying in plaintext");
-            open_outgoing(tcp_connect(addr).await?, info_hash, &ours, None).await?
+            open_outgoing(tcp_connect(addr).await?, &ours, None).await
         }
-        attempt => attempt?,
-    };
-    check(stream, theirs, rest, info_hash, peer_id)
+        attempt => attempt,
+    }
 }
 
 /// Send our handshake `ours`, in plaintext or (`mse`: the methods to offer) as the initial
 /// payload of an MSE handshake, and read theirs.
 async fn open_outgoing(
     tcp: TcpStream,
-    info_hash: InfoHash,
-    ours: &[u8],
+    ours: &Handshake,
     mse: Option<u32>,
 ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+    let bytes = ours.encode();
     let (mut stream, leftover) = match mse {
         None => {
             let mut stream = PeerStream::plain(tcp);
-            stream.write_all(&mut ours.to_vec()).await?;
+            stream.write_all(&mut bytes.to_vec()).await?;
             (stream, BytesMut::new())
         }
-        Some(provide) => initiate_mse(tcp, info_hash, ours, provide).await?,
+        Some(provide) => initiate_mse(tcp, ours.info_hash, &bytes, provide).await?,
     };
+    stream.reserved = ours.reserved;
     let (theirs, rest) = read_handshake(&mut stream, leftover).await?;
     Ok((stream, theirs, rest))
 }
@@ -340,7 +415,8 @@ pub async fn open_incoming(
 /// The stream after a completed MSE handshake, and the payload that came with it.
 fn established(tcp: TcpStream, done: mse::Established) -> (PeerStream, BytesMut) {
     let wire = if done.ciphers.is_some() { Wire::Rc4 } else { Wire::Obfuscated };
-    (PeerStream { tcp, crypto: Crypto::new(done.ciphers), wire }, BytesMut::from(&done.payload[..]))
+    let stream = PeerStream { tcp, crypto: Crypto::new(done.ciphers), wire, reserved: our_reserved() };
+    (stream, BytesMut::from(&done.payload[..]))
 }
 
 /// Read the 68-byte handshake after the bytes already in `buf`; returns it and any bytes

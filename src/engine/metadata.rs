@@ -35,7 +35,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use crate::engine::conn::{self, Encryption, PeerStream};
+use crate::engine::conn::{Dialer, PeerStream};
 use tokio::sync::{mpsc, oneshot};
 
 /// Metadata requests in flight per peer.
@@ -75,7 +75,8 @@ pub struct MetaShared {
     pub info_hash: InfoHash,
     pub peer_id: PeerId,
     pub max_size: u32,
-    pub encryption: Encryption,
+    /// Opens our connections (encryption policy, peers' reserved-bit needs).
+    pub dialer: Arc<Dialer>,
     assembler: Mutex<Option<MetadataAssembler>>,
     /// When a metadata piece last arrived (or the assembler last started).
     last_progress: Mutex<Instant>,
@@ -107,14 +108,14 @@ impl MetaShared {
         info_hash: InfoHash,
         peer_id: PeerId,
         max_size: u32,
-        encryption: Encryption,
+        dialer: Arc<Dialer>,
         events: mpsc::UnboundedSender<MetaEvent>,
     ) -> MetaShared {
         MetaShared {
             info_hash,
             peer_id,
             max_size,
-            encryption,
+            dialer,
             assembler: Mutex::new(None),
             last_progress: Mutex::new(Instant::now()),
             progress: Mutex::new(Default::default()),
@@ -149,7 +150,7 @@ impl MetaShared {
 
 /// Connect to `addr` for the metadata phase.
 pub async fn connect(addr: SocketAddr, shared: &MetaShared) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
-    conn::connect(addr, shared.info_hash, shared.peer_id, shared.encryption).await
+    shared.dialer.connect(addr, shared.info_hash, shared.peer_id).await
 }
 
 struct Session {
@@ -176,7 +177,7 @@ pub async fn run(
     incoming: bool,
     mut commands: mpsc::UnboundedReceiver<MetaCommand>,
 ) -> Option<HandedOver> {
-    if !theirs.reserved.has(Reserved::EXTENSION) {
+    if !stream.negotiated(&theirs, Reserved::EXTENSION) {
         let _ = shared.events.send(MetaEvent::Closed {
             key,
             addr,
@@ -186,7 +187,7 @@ pub async fn run(
     }
     shared.progress().insert(key, (addr, MetaPeerProgress::default()));
     let mut s = Session { key, shared: shared.clone(), theirs, ext: None, pending: Vec::new(), in_flight: Vec::new(), out: Vec::new(), claimed: None };
-    if s.theirs.reserved.has(Reserved::FAST) {
+    if stream.negotiated(&s.theirs, Reserved::FAST) {
         Message::HaveNone.encode(&mut s.out);
     }
     let ours = crate::engine::peer::our_extension_handshake(None, true, None, Some(addr.ip()));
@@ -388,7 +389,7 @@ pub struct MetadataPhase {
     pub name: String,
     pub peer_id: PeerId,
     pub max_size: u32,
-    pub encryption: Encryption,
+    pub dialer: Arc<Dialer>,
     pub max_peers: usize,
     pub events: mpsc::Sender<EngineEvent>,
     pub snapshots: Arc<std::sync::Mutex<std::collections::HashMap<TorrentId, TorrentSnapshot>>>,
@@ -405,7 +406,7 @@ impl MetadataPhase {
         rx: &mut mpsc::UnboundedReceiver<TorrentMsg>,
     ) -> Result<MetadataOutcome, String> {
         let (mev_tx, mut mev_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(MetaShared::new(self.info_hash, self.peer_id, self.max_size, self.encryption, mev_tx));
+        let shared = Arc::new(MetaShared::new(self.info_hash, self.peer_id, self.max_size, self.dialer.clone(), mev_tx));
         let mut sessions: Sessions = Default::default();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {

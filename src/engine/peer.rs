@@ -17,7 +17,7 @@
 //! Outgoing messages are encoded into `out` and written from the same loop with a
 //! cancel-safe `write`, so a peer that stops reading never blocks our reads.
 
-use crate::engine::conn::{self, Crypto, PeerStream};
+use crate::engine::conn::{Crypto, PeerStream};
 use crate::engine::disk::DiskJob;
 use crate::engine::event::{Direction, PeerCloseReason};
 use crate::engine::picker::{BlockOutcome, PeerKey};
@@ -142,7 +142,7 @@ pub struct PeerInit {
 
 /// Connect and exchange handshakes with `addr` for the torrent `shared`.
 pub async fn connect(addr: SocketAddr, shared: &Shared) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
-    conn::connect(addr, shared.info_hash, shared.peer_id, shared.encryption).await
+    shared.dialer.connect(addr, shared.info_hash, shared.peer_id).await
 }
 
 /// A connected peer's session state.
@@ -204,8 +204,12 @@ pub async fn run(
     let now = Instant::now();
     let piece_count = shared.info.piece_count();
     let theirs = init.handshake.clone();
-    let fast = theirs.reserved.has(Reserved::FAST);
-    let PeerStream { tcp: stream, crypto, wire } = stream;
+    // a feature is on only when both handshakes set its bit (we may have sent fewer bits to
+    // a strict peer, see conn::Dialer)
+    let fast = stream.negotiated(&theirs, Reserved::FAST);
+    let extensions = stream.negotiated(&theirs, Reserved::EXTENSION);
+    let dht_peer = stream.negotiated(&theirs, Reserved::DHT);
+    let PeerStream { tcp: stream, crypto, wire, .. } = stream;
     let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
     stats.fast.store(fast, Ordering::Relaxed);
     stats.wire.store(wire as u8, Ordering::Relaxed);
@@ -233,8 +237,8 @@ pub async fn run(
         scratch: Vec::new(),
         // bitfield of the whole torrent plus headroom for a 128 KiB block or extended message
         max_message_len: (piece_count / 8 + 16).max(MAX_REQUEST_LEN + 64 * 1024),
-        extensions: theirs.reserved.has(Reserved::EXTENSION),
-        dht_peer: theirs.reserved.has(Reserved::DHT),
+        extensions,
+        dht_peer,
         their_metadata_id: None,
         their_pex_id: None,
         their_reqq: MAX_PIPELINE,

@@ -619,11 +619,7 @@ pub(crate) mod tests {
             .into_iter()
             .zip(lengths)
             .map(|(path, &length)| {
-                let f = FileEntry {
-                    path,
-                    length,
-                    offset,
-                };
+                let f = FileEntry { path, length, offset, ..FileEntry::default() };
                 offset += length;
                 f
             })

@@ -1,38 +1,54 @@
-//! `.torrent` metainfo (BEP 3 "Metainfo files", BEP 12 multitracker `announce-list`), parsed
-//! and validated into [`Metainfo`] / [`Info`]. Magnet downloads (BEP 9) obtain only the raw info
-//! dictionary and go through [`Info::from_bytes`].
+//! `.torrent` metainfo (BEP 3 "Metainfo files", BEP 12 multitracker `announce-list`, BEP 47
+//! file attributes), parsed and validated into [`Metainfo`] / [`Info`]. Magnet downloads
+//! (BEP 9) obtain only the raw info dictionary and go through [`Info::from_bytes`].
+//!
+//! # Accept what libtorrent accepts
+//!
+//! Real torrents are messier than the BEPs. A torrent is accepted exactly when libtorrent 2.0
+//! accepts it, with the same info hash and, after sanitising and renaming, the same file list
+//! (`tests/lt_differential.rs` checks this against libtorrent itself on thousands of generated
+//! and mutated torrents):
+//!
+//! - bencode as lenient as libtorrent's (see [`bencode`]): unsorted and repeated keys (the first
+//!   wins), leading zeros, bytes after the root dictionary; the info hash is the SHA-1 of the
+//!   `info` value's raw bytes;
+//! - any piece length from 1 to [`MAX_ANY_PIECE_LENGTH`] (BitTorrent v2: a power of two from
+//!   16 KiB); `files` wins over `length` when both are present;
+//! - every path element is sanitised ([`sanitize_component`]), never refused for being unsafe:
+//!   `/`, `\` and NUL are removed, `.` and `..` dropped, empty elements become `_`, invalid
+//!   UTF-8 and control characters become `_`; an unsafe multi-file name becomes the info hash;
+//! - duplicate paths (ignoring ASCII case) and a file where a folder must be are renamed
+//!   `bar.1.txt`, `bar.2.txt` ([`rename_duplicates`] follows libtorrent's rule);
+//! - BEP 47 `attr`: `p` pad files (also BitComet's `_____padding_file_` names), `x`, `h`, and
+//!   `l` symlinks with their sanitised target;
+//! - a BitTorrent v2-only torrent is refused with a message that says so; a hybrid loads
+//!   through its v1 part.
+//!
+//! One deliberate difference: libtorrent can name a file `.` or `..` (a last element that is
+//! dropped after one ending in dots, e.g. `["a.", "."]`); here such a file keeps its sanitised
+//! name (`a.`), because `.` and `..` would address a folder, not a file.
 //!
 //! # Invariants of a parsed [`Info`]
 //!
-//! - `piece_length` is a multiple of 16 KiB in `16 KiB ..= 128 MiB` (a block is 16 KiB, so every
-//!   piece splits into whole request blocks except the last).
-//! - `total_length` is in `1 ..= 2^48`, equals the sum of `files[i].length`, and
-//!   `piece_hashes.len() == ceil(total_length / piece_length)`, so every piece index below
-//!   [`Info::piece_count`] maps to a non-empty byte range.
+//! - `1 <= piece_length <= MAX_ANY_PIECE_LENGTH`.
+//! - `total_length` is in `1 ..= MAX_TOTAL_LENGTH`, equals the sum of `files[i].length`, and
+//!   `piece_hashes.len() == ceil(total_length / piece_length) <= MAX_PIECES`, so every piece
+//!   index below [`Info::piece_count`] maps to a non-empty byte range.
 //! - `files[i].offset` is the running sum of the lengths before it (files are laid end to end).
-//! - Every path component (and `name`) is valid UTF-8, non-empty, not `.` or `..`, and contains
-//!   no `/`, `\` or NUL; no two files share a path and no file is also a directory of another.
-//!   Joining `name` and a file's components under an output folder can therefore never leave it.
-//!   (`path.utf-8` / `name.utf-8`, a common extension, win over `path` / `name` when present
-//!   and valid UTF-8; the chosen one is what gets checked.)
+//! - Every path component (and `name`) is valid UTF-8 and passes [`unsafe_component_reason`]:
+//!   non-empty, not `.` or `..`, no `/`, `\` or NUL. Joining `name` and a file's components
+//!   under an output folder can therefore never leave it. No two files share a path (ignoring
+//!   ASCII case) and no file is also a folder of another, except pad files of equal length.
 //! - `private` (BEP 27) is true for any non-zero integer: erring towards "private" only
 //!   disables DHT/PEX, erring the other way leaks a private swarm.
 //!
-//! # Info hash
+//! # Tolerance of descriptive fields
 //!
-//! `info_hash` is SHA-1 of the raw bytes of the `info` value exactly as they appear in the file
-//! ([`bencode::decode_with_info_span`]); `raw_info` keeps those bytes for serving BEP 9
-//! metadata requests. Since the decoder is canonical-only, any input that parses re-encodes to
-//! the same bytes anyway, but we still never hash a re-encoding.
-//!
-//! # Tolerance
-//!
-//! Everything that decides which bytes are written where (lengths, paths, pieces) is strict.
 //! Descriptive fields (`comment`, `created by`, `creation date`, `announce`, `announce-list`
 //! entries) are lenient: a wrong type or invalid UTF-8 is treated as absent, because real
 //! torrents get these wrong and they cannot hurt anyone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use sha1::{Digest, Sha1};
@@ -40,20 +56,31 @@ use sha1::{Digest, Sha1};
 use crate::proto::bencode::{self, BencodeError, Value};
 use crate::proto::id::InfoHash;
 
-/// Smallest accepted piece length and the unit piece lengths must be a multiple of (one block).
+/// Smallest piece length [`crate::engine::create`] makes, and the unit of the piece lengths it
+/// chooses (one block). BitTorrent v2 piece lengths are powers of two from here.
 pub const MIN_PIECE_LENGTH: u32 = 16 * 1024;
-/// Largest accepted piece length.
+/// Largest piece length [`crate::engine::create`] makes.
 pub const MAX_PIECE_LENGTH: u32 = 128 * 1024 * 1024;
-/// Largest accepted total size (256 TiB): keeps every offset comfortably inside `u64`/`i64`.
-pub const MAX_TOTAL_LENGTH: u64 = 1 << 48;
+/// Largest piece length a torrent may declare (libtorrent's limit; any positive length up to
+/// here is valid in BitTorrent v1, even one that is not a multiple of a block).
+pub const MAX_ANY_PIECE_LENGTH: u32 = (1 << 30) - 1;
+/// Largest total size (libtorrent's limit, just under 256 TiB).
+pub const MAX_TOTAL_LENGTH: u64 = (1 << 48) - 1;
+/// Largest single file (libtorrent's limit).
+pub const MAX_FILE_LENGTH: u64 = 17_592_186_028_031;
+/// Most pieces in one torrent (libtorrent's limit).
+pub const MAX_PIECES: u64 = 2_097_152;
 /// Most files accepted in one torrent.
 pub const MAX_FILES: usize = 1_000_000;
+/// Largest `.torrent` file read from disk (libtorrent's limit; 2 million pieces need 40 MB of
+/// hashes, far beyond any real torrent).
+pub const MAX_TORRENT_FILE: u64 = 10_000_000;
 
-/// Why a torrent (or a raw info dictionary) was rejected.
+/// Why a torrent (or a raw info dictionary) was rejected. Each message names one cause.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetainfoError {
     #[error("invalid bencode: {0}")]
-    Bencode(#[from] BencodeError),
+    Bencode(BencodeError),
     #[error("{what} is not a dictionary")]
     NotADict { what: &'static str },
     #[error("missing `{field}` in {within}")]
@@ -66,7 +93,7 @@ pub enum MetainfoError {
         field: String,
         expected: &'static str,
     },
-    #[error("piece length {0} is not a multiple of 16384 between 16384 and 134217728")]
+    #[error("piece length {0} is not between 1 and 1073741823 (a power of two from 16384 in BitTorrent v2)")]
     InvalidPieceLength(i64),
     #[error("pieces has {0} bytes, not a multiple of 20")]
     PiecesNotMultipleOf20(usize),
@@ -79,44 +106,66 @@ pub enum MetainfoError {
         total_length: u64,
         piece_length: u32,
     },
-    #[error("both `length` and `files` present in info")]
-    BothLengthAndFiles,
-    #[error("neither `length` nor `files` present in info")]
-    NoLengthOrFiles,
+    #[error("{count} pieces exceeds the limit of {max}")]
+    TooManyPieces { count: u64, max: u64 },
     #[error("`files` is an empty list")]
     EmptyFileList,
     #[error("{count} files exceeds the limit of {max}")]
     TooManyFiles { count: usize, max: usize },
     #[error("{what} has negative length {length}")]
     NegativeLength { what: String, length: i64 },
-    #[error("total length exceeds {max} bytes (at {what})")]
+    #[error("length exceeds {max} bytes (at {what})")]
     TotalTooLarge { what: String, max: u64 },
     #[error("torrent has a total length of 0 bytes")]
     EmptyTorrent,
-    #[error("{what}: path list is empty")]
+    #[error("{what}: no path")]
     EmptyPath { what: String },
-    #[error("{what}: {field} is not valid UTF-8")]
-    NotUtf8 { what: String, field: &'static str },
-    #[error("{what}: unsafe path component {component:?} ({reason})")]
-    UnsafePathComponent {
-        what: String,
-        component: String,
-        reason: &'static str,
-    },
-    #[error("file {index}: duplicate path {path:?}")]
-    DuplicatePath { index: usize, path: String },
-    #[error("file {index}: path {path:?} is both a file and a directory")]
-    PathConflict { index: usize, path: String },
+    #[error("{what}: missing `length`")]
+    MissingLength { what: String },
+    #[error("the name {0:?} is not a usable file name")]
+    UnusableName(String),
+    #[error("a file name of {0} bytes is too long")]
+    NameTooLong(usize),
+    #[error("BitTorrent v2-only torrent (no v1 `pieces`/`files`): v2 is not supported yet")]
+    V2Only,
+    #[error("BitTorrent v2 info dictionary is not in canonical bencode (unsorted or repeated keys, or leading zeros)")]
+    NonCanonicalV2,
+    #[error("unknown `meta version` {0}")]
+    UnknownMetaVersion(i32),
+    #[error("BitTorrent v2 torrent without a `file tree`")]
+    V2WithoutFileTree,
+    #[error("`file tree` (a BitTorrent v2 key) without `meta version` 2")]
+    V2KeysWithoutMetaVersion,
+}
+
+impl From<BencodeError> for MetainfoError {
+    fn from(e: BencodeError) -> Self {
+        MetainfoError::Bencode(e)
+    }
+}
+
+/// BEP 47 file attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileAttr {
+    /// `p`: padding that aligns the next file to a piece; all zeros, never written to disk.
+    pub pad: bool,
+    /// `x`: set the executable bit.
+    pub executable: bool,
+    /// `h`: a hidden file.
+    pub hidden: bool,
+    /// `l`: a symbolic link (length 0) to this sanitised path relative to the torrent's root.
+    pub symlink: Option<Vec<String>>,
 }
 
 /// One file of the torrent, laid end to end with the others.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileEntry {
     /// Sanitised path components relative to the torrent root (single-file: `[name]`).
     pub path: Vec<String>,
     pub length: u64,
     /// Byte offset of this file in the concatenated torrent data.
     pub offset: u64,
+    pub attr: FileAttr,
 }
 
 /// The validated `info` dictionary (see the module doc for its invariants).
@@ -171,7 +220,7 @@ impl Metainfo {
             .get(span.ok_or(missing_info)?)
             .unwrap_or_default()
             .to_vec();
-        let info = Info::from_value(info_value)?;
+        let info = Info::from_value(info_value, &raw_info)?;
 
         let announce = root
             .get(b"announce")
@@ -238,76 +287,84 @@ impl Info {
     /// Parse and validate a raw bencoded info dictionary (e.g. assembled from BEP 9 metadata
     /// pieces; check it against the magnet's hash with [`info_hash_of`] first).
     pub fn from_bytes(raw: &[u8]) -> Result<Info, MetainfoError> {
-        Info::from_value(&bencode::decode(raw)?)
+        Info::from_value(&bencode::decode(raw)?, raw)
     }
 
-    /// Validate an already decoded info dictionary.
-    pub fn from_value(v: &Value) -> Result<Info, MetainfoError> {
+    /// Validate an already decoded info dictionary; `raw` is its bytes as they came (for the
+    /// v2 canonical-form rule and the fallback name).
+    pub fn from_value(v: &Value, raw: &[u8]) -> Result<Info, MetainfoError> {
         if v.as_dict().is_none() {
             return Err(MetainfoError::NotADict { what: "info" });
         }
-        let name = utf8_field(v, b"name.utf-8", b"name", "name", "info")?;
-        check_component(&name, "name")?;
-
-        let pl = int_field(v, b"piece length", "piece length")?;
+        // libtorrent reads `meta version` as a 32-bit int; anything else means v1
+        let version = v.get(b"meta version").and_then(Value::as_int).map_or(-1, |n| n as i32);
+        if version > 0 && bencode::has_non_canonical_form(raw) {
+            return Err(MetainfoError::NonCanonicalV2);
+        }
+        if version > 2 {
+            return Err(MetainfoError::UnknownMetaVersion(version));
+        }
+        let pl = v.get(b"piece length").and_then(Value::as_int).unwrap_or(-1);
         let piece_length = u32::try_from(pl)
             .ok()
-            .filter(|n| {
-                (MIN_PIECE_LENGTH..=MAX_PIECE_LENGTH).contains(n) && n % MIN_PIECE_LENGTH == 0
-            })
+            .filter(|n| (1..=MAX_ANY_PIECE_LENGTH).contains(n))
+            .filter(|n| version < 2 || (n.is_power_of_two() && *n >= MIN_PIECE_LENGTH))
             .ok_or(MetainfoError::InvalidPieceLength(pl))?;
 
+        let name_raw = v
+            .get(b"name.utf-8")
+            .and_then(Value::as_bytes)
+            .or_else(|| v.get(b"name").and_then(Value::as_bytes))
+            .ok_or(MetainfoError::MissingField { field: "name", within: "info" })?;
+        let tree = v.get(b"file tree");
+        if version >= 2 && !tree.is_some_and(|t| t.as_dict().is_some()) {
+            return Err(MetainfoError::V2WithoutFileTree);
+        }
+        if version < 2 && tree.is_some_and(|t| t.as_dict().is_some()) {
+            return Err(MetainfoError::V2KeysWithoutMetaVersion);
+        }
+        let files_list = v.get(b"files").and_then(Value::as_list);
+        let (name, files, is_multi_file) = match files_list {
+            Some(list) => {
+                // multi-file; an empty or unsafe name becomes the info hash, as in libtorrent
+                let name = sanitize_component(name_raw).unwrap_or_else(|| info_hash_of(raw).to_string());
+                (name.clone(), parse_files(list, &name)?, true)
+            }
+            None if version < 2 || v.get(b"length").is_some() => {
+                let name = Some(name_raw)
+                    .filter(|n| !n.is_empty())
+                    .and_then(sanitize_component)
+                    .ok_or_else(|| MetainfoError::UnusableName(String::from_utf8_lossy(name_raw).into_owned()))?;
+                check_leaf(&name)?;
+                let attr = attributes(v);
+                let length = if attr.symlink.is_some() { 0 } else { length_of(v, "single file")? };
+                let attr = FileAttr { symlink: None, ..attr };
+                (name.clone(), vec![FileEntry { path: vec![name], length, offset: 0, attr }], false)
+            }
+            // BEP 52 without a v1 part: not downloadable until v2 support lands
+            None => return Err(MetainfoError::V2Only),
+        };
+
+        let total_length = files.last().map_or(0, |f| f.offset + f.length);
+        let expected = total_length.div_ceil(u64::from(piece_length));
+        if expected > MAX_PIECES {
+            return Err(MetainfoError::TooManyPieces { count: expected, max: MAX_PIECES });
+        }
         let pieces = v
             .get(b"pieces")
-            .ok_or(MetainfoError::MissingField {
-                field: "pieces",
-                within: "info",
-            })?
+            .ok_or(MetainfoError::MissingField { field: "pieces", within: "info" })?
             .as_bytes()
             .ok_or_else(|| wrong("pieces", "a byte string"))?;
         if pieces.len() % 20 != 0 {
             return Err(MetainfoError::PiecesNotMultipleOf20(pieces.len()));
         }
-
-        let private = match v.get(b"private") {
-            None => false,
-            Some(Value::Int(i)) => *i != 0,
-            Some(_) => return Err(wrong("private", "an integer")),
-        };
-
-        let (files, is_multi_file) = match (v.get(b"length"), v.get(b"files")) {
-            (Some(_), Some(_)) => return Err(MetainfoError::BothLengthAndFiles),
-            (None, None) => return Err(MetainfoError::NoLengthOrFiles),
-            (Some(_), None) => {
-                let length = length_of(v, "single file")?;
-                (
-                    vec![FileEntry {
-                        path: vec![name.clone()],
-                        length,
-                        offset: 0,
-                    }],
-                    false,
-                )
-            }
-            (None, Some(list)) => {
-                let list = list.as_list().ok_or_else(|| wrong("files", "a list"))?;
-                (parse_files(list)?, true)
-            }
-        };
-        let total_length = files.last().map_or(0, |f| f.offset + f.length);
-        if total_length == 0 {
-            return Err(MetainfoError::EmptyTorrent);
-        }
-
-        let expected = total_length.div_ceil(u64::from(piece_length));
         let actual = pieces.len() / 20;
         if actual as u64 != expected {
-            return Err(MetainfoError::PieceCountMismatch {
-                actual,
-                expected,
-                total_length,
-                piece_length,
-            });
+            return Err(MetainfoError::PieceCountMismatch { actual, expected, total_length, piece_length });
+        }
+        let private = v.get(b"private").and_then(Value::as_int).is_some_and(|i| i != 0);
+        if total_length == 0 {
+            return Err(MetainfoError::EmptyTorrent);
         }
         let piece_hashes = pieces
             .chunks_exact(20)
@@ -371,62 +428,42 @@ fn wrong(field: &str, expected: &'static str) -> MetainfoError {
     }
 }
 
-fn int_field(v: &Value, key: &[u8], field: &'static str) -> Result<i64, MetainfoError> {
-    v.get(key)
-        .ok_or(MetainfoError::MissingField {
-            field,
-            within: "info",
-        })?
-        .as_int()
-        .ok_or_else(|| wrong(field, "an integer"))
-}
-
-/// A file or torrent length: a non-negative integer no larger than [`MAX_TOTAL_LENGTH`].
+/// A file or torrent length: a non-negative integer below libtorrent's per-file limit.
 fn length_of(v: &Value, what: &str) -> Result<u64, MetainfoError> {
     let n = v
         .get(b"length")
-        .ok_or_else(|| wrong(&format!("{what} length"), "present"))?
+        .ok_or_else(|| MetainfoError::MissingLength { what: what.to_owned() })?
         .as_int()
         .ok_or_else(|| wrong(&format!("{what} length"), "an integer"))?;
     let n = u64::try_from(n).map_err(|_| MetainfoError::NegativeLength {
         what: what.to_owned(),
         length: n,
     })?;
-    if n > MAX_TOTAL_LENGTH {
+    if n > MAX_FILE_LENGTH {
         return Err(MetainfoError::TotalTooLarge {
             what: what.to_owned(),
-            max: MAX_TOTAL_LENGTH,
+            max: MAX_FILE_LENGTH,
         });
     }
     Ok(n)
 }
 
-/// The UTF-8 text of `preferred` if present and valid UTF-8, else of `key` (which must be).
-fn utf8_field(
-    v: &Value,
-    preferred: &[u8],
-    key: &[u8],
-    field: &'static str,
-    within: &'static str,
-) -> Result<String, MetainfoError> {
-    if let Some(s) = v.get(preferred).and_then(Value::as_str) {
-        return Ok(s.to_owned());
+/// BEP 47 `attr` (a string of flags; unknown letters and other types are ignored) and, for a
+/// symlink, its sanitised `symlink path`.
+fn attributes(entry: &Value) -> FileAttr {
+    let flags = entry.get(b"attr").and_then(Value::as_bytes).unwrap_or_default();
+    FileAttr {
+        pad: flags.contains(&b'p'),
+        executable: flags.contains(&b'x'),
+        hidden: flags.contains(&b'h'),
+        // filled in by the caller from `symlink path`; `Some` here only marks the flag
+        symlink: flags.contains(&b'l').then(Vec::new),
     }
-    let raw = v
-        .get(key)
-        .ok_or(MetainfoError::MissingField { field, within })?
-        .as_bytes()
-        .ok_or_else(|| wrong(field, "a byte string"))?;
-    std::str::from_utf8(raw)
-        .map(str::to_owned)
-        .map_err(|_| MetainfoError::NotUtf8 {
-            what: within.to_owned(),
-            field,
-        })
 }
 
 /// Why a path component could address outside the output folder or confuse a file system;
-/// `None` when it is safe. The one rule shared by parsing, creating and storing torrents.
+/// `None` when it is safe. Every component [`sanitize_component`] returns is safe; storage and
+/// torrent creation check again.
 pub fn unsafe_component_reason(c: &str) -> Option<&'static str> {
     if c.is_empty() {
         Some("empty")
@@ -441,25 +478,118 @@ pub fn unsafe_component_reason(c: &str) -> Option<&'static str> {
     }
 }
 
-/// Reject anything that could address outside the output folder or confuse a file system.
-fn check_component(c: &str, what: &str) -> Result<(), MetainfoError> {
-    let Some(reason) = unsafe_component_reason(c) else { return Ok(()) };
-    Err(MetainfoError::UnsafePathComponent {
-        what: what.to_owned(),
-        component: c.to_owned(),
-        reason,
-    })
+/// Longest file name accepted after sanitising (libtorrent refuses from 4096 bytes on; only
+/// names made of replaced bytes, which are never shortened, get that long).
+const MAX_LEAF_BYTES: usize = 4095;
+
+fn check_leaf(leaf: &str) -> Result<(), MetainfoError> {
+    if leaf.len() > MAX_LEAF_BYTES {
+        return Err(MetainfoError::NameTooLong(leaf.len()));
+    }
+    Ok(())
 }
 
-fn parse_files(list: &[Value]) -> Result<Vec<FileEntry>, MetainfoError> {
+/// One code point of `b` the way libtorrent reads it: `(code point or -1, bytes consumed)`.
+/// An invalid sequence consumes the whole length its lead byte announces.
+fn utf8_codepoint(b: &[u8]) -> (i32, usize) {
+    let lead = b[0];
+    let len = match lead {
+        0x00..=0x7f => return (i32::from(lead), 1),
+        _ if lead & 0xe0 == 0xc0 => 2,
+        _ if lead & 0xf0 == 0xe0 => 3,
+        _ if lead & 0xf8 == 0xf0 => 4,
+        _ if lead & 0xfc == 0xf8 => return (-1, 5),
+        _ => return (-1, 1),
+    };
+    if len > b.len() {
+        return (-1, b.len());
+    }
+    let mut ch = i32::from(lead & (0x7f >> len));
+    for &c in &b[1..len] {
+        if c & 0xc0 != 0x80 {
+            return (-1, len);
+        }
+        ch = (ch << 6) | i32::from(c & 0x3f);
+    }
+    let overlong = match len {
+        2 => ch < 0x80,
+        3 => ch < 0x800,
+        _ => ch < 0x10000,
+    };
+    if overlong || ch > 0x10ffff || (0xd800..=0xdfff).contains(&ch) {
+        return (-1, len);
+    }
+    (ch, len)
+}
+
+/// Make one path element safe the way libtorrent does (`sanitize_append_path_element`):
+/// `/`, `\`, NUL and the bidirectional-override characters are removed; control characters
+/// and each invalid UTF-8 sequence become `_`; an empty element becomes `_`; an element that
+/// is left with only one or two dots (`.`, `..`, `/..`) is dropped (`None`); an element longer
+/// than 240 bytes is cut there, keeping an extension of up to 9 bytes. The result is valid
+/// UTF-8 and passes [`unsafe_component_reason`].
+pub fn sanitize_component(elem: &[u8]) -> Option<String> {
+    const BIDI: [i32; 7] = [0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x200e, 0x200f];
+    if elem == b"." {
+        return None;
+    }
+    if elem.is_empty() {
+        return Some("_".into());
+    }
+    let mut out: Vec<u8> = Vec::with_capacity(elem.len());
+    let mut added = 0usize;
+    let mut dots = 0usize;
+    let mut found_extension = false;
+    let mut i = 0usize;
+    while i < elem.len() {
+        let (cp, len) = utf8_codepoint(&elem[i..]);
+        let start = i;
+        i += len;
+        if cp >= 0 && (BIDI.contains(&cp) || matches!(cp, 0 | 0x2f | 0x5c)) {
+            continue;
+        }
+        if cp < 32 {
+            out.push(b'_');
+            added += 1;
+            continue;
+        }
+        out.extend_from_slice(&elem[start..start + len]);
+        if cp == i32::from(b'.') {
+            dots += 1;
+        }
+        added += len;
+        if added >= 240 && !found_extension {
+            // keep a short extension: the last '.' within the final 9 bytes, after this point
+            let floor = (elem.len() as isize - 10).max(start as isize);
+            match (floor + 1..elem.len() as isize).rev().find(|&j| elem[j as usize] == b'.') {
+                None => break,
+                Some(dot) => {
+                    found_extension = true;
+                    i = dot as usize;
+                }
+            }
+        }
+    }
+    if added == dots && added <= 2 {
+        return None;
+    }
+    // only whole valid sequences and ASCII were copied
+    String::from_utf8(out).ok()
+}
+
+/// A file being read from `files`, before duplicate names are resolved.
+struct Parsed {
+    entry: FileEntry,
+    /// A pad file without a path: libtorrent names it `.pad/<length>` outside the root folder.
+    pathless_pad: bool,
+}
+
+fn parse_files(list: &[Value], name: &str) -> Result<Vec<FileEntry>, MetainfoError> {
     if list.is_empty() {
         return Err(MetainfoError::EmptyFileList);
     }
     if list.len() > MAX_FILES {
-        return Err(MetainfoError::TooManyFiles {
-            count: list.len(),
-            max: MAX_FILES,
-        });
+        return Err(MetainfoError::TooManyFiles { count: list.len(), max: MAX_FILES });
     }
     let mut files = Vec::with_capacity(list.len());
     let mut offset = 0u64;
@@ -468,93 +598,133 @@ fn parse_files(list: &[Value]) -> Result<Vec<FileEntry>, MetainfoError> {
         if entry.as_dict().is_none() {
             return Err(wrong(&what, "a dictionary"));
         }
-        let length = length_of(entry, &what)?;
-        let path = file_path(entry, &what)?;
+        let mut attr = attributes(entry);
+        let length = if attr.symlink.is_some() { 0 } else { length_of(entry, &what)? };
+        let (path, pathless_pad) = match file_path(entry, &what)? {
+            Some(path) => (path, false),
+            None if attr.pad => (vec![".pad".to_owned(), length.to_string()], true),
+            None => return Err(MetainfoError::EmptyPath { what }),
+        };
+        check_leaf(path.last().map_or("", String::as_str))?;
+        if attr.symlink.is_some() {
+            attr.symlink = symlink_target(entry, &what)?;
+        }
+        // BitComet's padding files carry no flag, only this name
+        if name.contains(PADDING_MARK) || path.iter().any(|c| c.contains(PADDING_MARK)) {
+            attr.pad = true;
+        }
         let end = offset
             .checked_add(length)
             .filter(|&e| e <= MAX_TOTAL_LENGTH)
-            .ok_or(MetainfoError::TotalTooLarge {
-                what: what.clone(),
-                max: MAX_TOTAL_LENGTH,
-            })?;
-        files.push(FileEntry {
-            path,
-            length,
-            offset,
-        });
+            .ok_or(MetainfoError::TotalTooLarge { what: what.clone(), max: MAX_TOTAL_LENGTH })?;
+        files.push(Parsed { entry: FileEntry { path, length, offset, attr }, pathless_pad });
         offset = end;
     }
-    check_unique_paths(&files)?;
-    Ok(files)
+    Ok(rename_duplicates(files, name))
 }
 
-/// `path.utf-8` if present and every component is a UTF-8 string, else `path`.
-fn file_path(entry: &Value, what: &str) -> Result<Vec<String>, MetainfoError> {
-    let as_strings = |v: &Value| -> Option<Vec<String>> {
-        v.as_list()?
-            .iter()
-            .map(|c| c.as_str().map(str::to_owned))
-            .collect()
-    };
-    let path = match entry.get(b"path.utf-8").and_then(as_strings) {
-        Some(p) => p,
-        None => {
-            let list = entry
-                .get(b"path")
-                .ok_or_else(|| wrong(&format!("{what} path"), "present"))?
-                .as_list()
-                .ok_or_else(|| wrong(&format!("{what} path"), "a list"))?;
-            list.iter()
-                .map(|c| match c {
-                    Value::Bytes(b) => {
-                        String::from_utf8(b.clone()).map_err(|_| MetainfoError::NotUtf8 {
-                            what: what.to_owned(),
-                            field: "path",
-                        })
-                    }
-                    _ => Err(wrong(&format!("{what} path component"), "a byte string")),
-                })
-                .collect::<Result<_, _>>()?
-        }
-    };
+/// What marks a BitComet padding file.
+const PADDING_MARK: &str = "_____padding_file_";
+
+/// The sanitised `path.utf-8` (when it is a list) or `path`; `None` when there is none (a list
+/// of no elements, missing, or not a list). Every element must be a string; elements that
+/// sanitise to nothing are dropped, and a path left empty becomes `_`.
+fn file_path(entry: &Value, what: &str) -> Result<Option<Vec<String>>, MetainfoError> {
+    let list = entry
+        .get(b"path.utf-8")
+        .and_then(Value::as_list)
+        .or_else(|| entry.get(b"path").and_then(Value::as_list));
+    let Some(list) = list.filter(|l| !l.is_empty()) else { return Ok(None) };
+    let mut path = sanitized_elements(list, what)?;
     if path.is_empty() {
-        return Err(MetainfoError::EmptyPath {
-            what: what.to_owned(),
-        });
+        path.push("_".into());
     }
-    for c in &path {
-        check_component(c, what)?;
-    }
-    Ok(path)
+    Ok(Some(path))
 }
 
-/// No two files may share a path, and no file may sit where another needs a directory
-/// (`a` and `a/b`): either would make storage overwrite or fail half way through.
-fn check_unique_paths(files: &[FileEntry]) -> Result<(), MetainfoError> {
-    let mut file_paths: HashSet<&[String]> = HashSet::with_capacity(files.len());
-    for (index, f) in files.iter().enumerate() {
-        if !file_paths.insert(&f.path) {
-            return Err(MetainfoError::DuplicatePath {
-                index,
-                path: f.path.join("/"),
-            });
+fn sanitized_elements(list: &[Value], what: &str) -> Result<Vec<String>, MetainfoError> {
+    let mut out = Vec::with_capacity(list.len());
+    for c in list {
+        let raw = c.as_bytes().ok_or_else(|| wrong(&format!("{what} path component"), "a byte string"))?;
+        out.extend(sanitize_component(raw));
+    }
+    Ok(out)
+}
+
+/// A symlink's target (relative to the torrent's root), or `None` when the entry has no usable
+/// `symlink path` and is therefore an empty regular file (libtorrent's reading).
+fn symlink_target(entry: &Value, what: &str) -> Result<Option<Vec<String>>, MetainfoError> {
+    let Some(list) = entry.get(b"symlink path").and_then(Value::as_list) else { return Ok(None) };
+    let target = sanitized_elements(list, what)?;
+    Ok(Some(target).filter(|t| !t.is_empty()))
+}
+
+/// Give every file a distinct path the way libtorrent does at load: comparing paths without
+/// ASCII case, a file that repeats an earlier file's path or sits where a folder must be is
+/// renamed `stem.N.ext` with the smallest free N (`bar.txt`, `bar.1.txt`, `bar.2.txt`; `a` ->
+/// `a.1`). Pad files of equal size may share a path (they are never written).
+fn rename_duplicates(files: Vec<Parsed>, name: &str) -> Vec<FileEntry> {
+    let full = |p: &Parsed| {
+        if p.pathless_pad { p.entry.path.join("/") } else { format!("{name}/{}", p.entry.path.join("/")) }
+    };
+    // folders first, then files in order; `None` marks a folder, `Some((pad, length))` a file
+    let mut taken: HashMap<String, Option<(bool, u64)>> = HashMap::new();
+    let mut collision = false;
+    for p in &files {
+        let dirs = if p.pathless_pad { &p.entry.path[..0] } else { &p.entry.path[..p.entry.path.len() - 1] };
+        let mut dir = name.to_owned();
+        for c in dirs {
+            dir.push('/');
+            dir.push_str(c);
+            taken.insert(dir.to_ascii_lowercase(), None);
         }
     }
-    let mut dirs: HashSet<&[String]> = HashSet::new();
-    for f in files {
-        for n in 1..f.path.len() {
-            dirs.insert(&f.path[..n]);
+    let mut seen_files: HashSet<String> = HashSet::new();
+    for p in &files {
+        let key = full(p).to_ascii_lowercase();
+        if taken.contains_key(&key) || !seen_files.insert(key) {
+            collision = true;
         }
     }
-    for (index, f) in files.iter().enumerate() {
-        if dirs.contains(f.path.as_slice()) {
-            return Err(MetainfoError::PathConflict {
-                index,
-                path: f.path.join("/"),
-            });
-        }
+    if !collision {
+        return files.into_iter().map(|p| p.entry).collect();
     }
-    Ok(())
+    // libtorrent's slow path also counts the root folder and every folder's own path
+    taken.insert(name.to_ascii_lowercase(), None);
+    let mut out = Vec::with_capacity(files.len());
+    for mut p in files {
+        let path = full(&p);
+        let key = path.to_ascii_lowercase();
+        match taken.get(&key) {
+            None => {
+                taken.insert(key, Some((p.entry.attr.pad, p.entry.length)));
+            }
+            Some(Some((pad, len))) if *pad && p.entry.attr.pad && *len == p.entry.length => {}
+            Some(_) => {
+                let renamed = free_name(&path, &taken);
+                taken.insert(renamed.to_ascii_lowercase(), Some((p.entry.attr.pad, p.entry.length)));
+                let prefix = if p.pathless_pad { String::new() } else { format!("{name}/") };
+                let rel = renamed.strip_prefix(&prefix).unwrap_or(&renamed);
+                p.entry.path = rel.split('/').map(str::to_owned).collect();
+            }
+        }
+        out.push(p.entry);
+    }
+    out
+}
+
+/// `stem.N.ext` for the smallest N not taken (the extension starts at the last '.' of the last
+/// component, unless that dot begins the whole path).
+fn free_name(path: &str, taken: &HashMap<String, Option<(bool, u64)>>) -> String {
+    let leaf_start = path.rfind('/').map_or(0, |i| i + 1);
+    let (stem, ext) = match path[leaf_start..].rfind('.').map(|i| leaf_start + i) {
+        Some(dot) if dot > 0 => path.split_at(dot),
+        _ => (path, ""),
+    };
+    (1u64..)
+        .map(|n| format!("{stem}.{n}{ext}"))
+        .find(|candidate| !taken.contains_key(&candidate.to_ascii_lowercase()))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -635,7 +805,8 @@ mod tests {
                 vec![FileEntry {
                     path: vec![info.name.clone()],
                     length,
-                    offset: 0
+                    offset: 0,
+                    ..FileEntry::default()
                 }]
             );
             assert_eq!(
@@ -776,19 +947,13 @@ mod tests {
         let i = parse_info(info).unwrap();
         assert_eq!(i.name, "racine");
         assert_eq!(i.files[0].path, vec!["é.txt"]);
-        // Without the utf-8 variants, invalid UTF-8 is rejected (name and path alike).
+        // Without the utf-8 variants, each invalid UTF-8 sequence becomes `_` (libtorrent).
         let mut raw = bencode::encode(&multi(vec![file(1, &["ok"])], 16384, 1));
         corrupt(&mut raw, b"4:root");
-        assert!(matches!(
-            Info::from_bytes(&raw),
-            Err(MetainfoError::NotUtf8 { field: "name", .. })
-        ));
+        assert_eq!(Info::from_bytes(&raw).unwrap().name, "____");
         let mut raw = bencode::encode(&multi(vec![file(1, &["ok"])], 16384, 1));
         corrupt(&mut raw, b"2:ok");
-        assert!(matches!(
-            Info::from_bytes(&raw),
-            Err(MetainfoError::NotUtf8 { field: "path", .. })
-        ));
+        assert_eq!(Info::from_bytes(&raw).unwrap().files[0].path, vec!["__"]);
     }
 
     /// Overwrite the string body of `needle` (`<len>:<body>`) with 0xff bytes.
@@ -815,8 +980,10 @@ mod tests {
             ])
         };
         assert!(parse_info(with(Value::Int(1))).unwrap().private);
+        assert!(parse_info(with(Value::Int(-1))).unwrap().private);
         assert!(!parse_info(with(Value::Int(0))).unwrap().private);
-        assert!(parse_info(with(bytes("1"))).is_err());
+        // libtorrent reads only an integer; anything else is "not private"
+        assert!(!parse_info(with(bytes("1"))).unwrap().private);
     }
 
     fn single(len: i64, piece_length: i64, n_pieces: usize) -> Value {
@@ -830,25 +997,14 @@ mod tests {
 
     #[test]
     fn piece_length_rules() {
-        for bad in [
-            0,
-            -16384,
-            1000,
-            16383,
-            16385,
-            32768 + 1,
-            256 * 1024 * 1024,
-            i64::MAX,
-        ] {
-            assert_eq!(
-                parse_info(single(1, bad, 1)),
-                Err(MetainfoError::InvalidPieceLength(bad)),
-                "{bad}"
-            );
+        for bad in [0, -16384, 1 << 30, i64::MAX] {
+            assert_eq!(parse_info(single(1, bad, 1)), Err(MetainfoError::InvalidPieceLength(bad)), "{bad}");
         }
-        for good in [16384, 32768, 4 << 20, 128 << 20] {
+        // BitTorrent v1 allows any positive piece length (libtorrent loads them)
+        for good in [1, 1000, 16383, 16385, 16384, 4 << 20, 128 << 20, (1 << 30) - 1] {
             assert!(parse_info(single(1, good, 1)).is_ok(), "{good}");
         }
+        assert_eq!(parse_info(single(1000, 1, 1000)).unwrap().piece_count(), 1000);
     }
 
     #[test]
@@ -865,10 +1021,11 @@ mod tests {
             parse_info(single(0, 16384, 0)),
             Err(MetainfoError::EmptyTorrent)
         );
-        assert_eq!(
+        // libtorrent checks the hash count first
+        assert!(matches!(
             parse_info(single(0, 16384, 1)),
-            Err(MetainfoError::EmptyTorrent)
-        );
+            Err(MetainfoError::PieceCountMismatch { .. })
+        ));
         let mut info = single(1, 16384, 1);
         if let Value::Dict(d) = &mut info {
             d.insert(b"pieces".to_vec(), Value::Bytes(vec![0; 37]));
@@ -884,12 +1041,12 @@ mod tests {
             Err(MetainfoError::NegativeLength { length: -1, .. })
         ));
         assert!(matches!(
-            parse_info(single((1 << 48) + 1, 16384, 1)),
+            parse_info(single(MAX_FILE_LENGTH as i64 + 1, 16384, 1)),
             Err(MetainfoError::TotalTooLarge { .. })
         ));
         // Two files each under the limit, together over it.
         let info = multi(
-            vec![file(1 << 47, &["a"]), file((1 << 47) + 1, &["b"])],
+            (0..16).map(|i| file(MAX_FILE_LENGTH as i64, &[&i.to_string()])).chain([file(1 << 20, &["b"])]).collect(),
             16384,
             1,
         );
@@ -905,105 +1062,214 @@ mod tests {
             parse_info(multi(vec![], 16384, 1)),
             Err(MetainfoError::EmptyFileList)
         );
+        // `files` wins over `length`
         let mut both = single(1, 16384, 1);
         if let Value::Dict(d) = &mut both {
             d.insert(b"files".to_vec(), Value::List(vec![file(1, &["a"])]));
         }
-        assert_eq!(parse_info(both), Err(MetainfoError::BothLengthAndFiles));
+        let i = parse_info(both).unwrap();
+        assert!(i.is_multi_file);
+        assert_eq!(i.files[0].path, vec!["a"]);
+        // no `length` and no `files`: `length` is missing
         let mut neither = single(1, 16384, 1);
         if let Value::Dict(d) = &mut neither {
             d.remove(b"length".as_slice());
         }
-        assert_eq!(parse_info(neither), Err(MetainfoError::NoLengthOrFiles));
+        assert!(matches!(parse_info(neither), Err(MetainfoError::MissingLength { .. })));
     }
 
+    fn paths_of(files: Vec<Value>) -> Vec<String> {
+        let n = 1;
+        parse_info(multi(files, 16384, n)).unwrap().files.iter().map(|f| f.path.join("/")).collect()
+    }
+
+    /// Each case and its result were measured with libtorrent 2.0.8 (`torrent_info.files()`).
     #[test]
-    fn path_sanitising() {
-        let bad_paths: &[&[&str]] = &[
-            &[".."],
-            &["..", "etc", "passwd"],
-            &["a", "..", "..", "b"],
-            &["."],
-            &[""],
-            &["a", ""],
-            &["/etc/passwd"],
-            &["/", "etc"],
-            &["a/b"],
-            &["a\\..\\b"],
-            &["C:\\Windows"],
-            &["nul\0byte"],
-            &[],
+    fn path_sanitising_like_libtorrent() {
+        let cases: &[(&[&str], &str)] = &[
+            (&[".."], "_"),
+            (&["."], "_"),
+            (&[""], "_"),
+            (&["a", "..", "b"], "a/b"),
+            (&["..", "..", "etc", "passwd"], "etc/passwd"),
+            (&["foo/../../bar"], "foo....bar"),
+            (&["/etc/passwd"], "etcpasswd"),
+            (&["a", "", "b"], "a/_/b"),
+            (&["", ""], "_/_"),
+            (&["x", "/"], "x"),
+            (&["a\\b"], "ab"),
+            (&["a\0b"], "ab"),
+            (&["\x01"], "_"),
+            (&["a\tb\nc"], "a_b_c"),
+            (&["..\\..\\x"], "....x"),
+            (&["..."], "..."),
+            (&[".a", "a.", "..a", "a.."], ".a/a./..a/a.."),
+            (&["a\u{202e}gpj.exe"], "agpj.exe"),
+            (&["é.txt"], "é.txt"),
+            // libtorrent names this file `.`; here it keeps its sanitised name (module doc)
+            (&["a.", "."], "a."),
         ];
-        for p in bad_paths {
-            let r = parse_info(multi(vec![file(1, p)], 16384, 1));
-            assert!(
-                matches!(
-                    r,
-                    Err(MetainfoError::UnsafePathComponent { .. } | MetainfoError::EmptyPath { .. })
-                ),
-                "{p:?}: {r:?}"
-            );
+        for (raw, want) in cases {
+            assert_eq!(paths_of(vec![file(1, raw)]), vec![want.to_string()], "{raw:?}");
         }
-        for name in ["..", ".", "", "a/b", "/", "a\\b", "x\0"] {
-            let mut info = single(1, 16384, 1);
+        let raw_path = |elems: Vec<Vec<u8>>| {
+            dict(vec![("length", Value::Int(1)), ("path", Value::List(elems.into_iter().map(Value::Bytes).collect()))])
+        };
+        for (raw, want) in [
+            (&b"caf\xe9"[..], "caf_"),
+            (b"\xc0\xaf", "_"),
+            (b"\xed\xa0\x80", "_"),
+            (b"x\xc3Ay", "x_y"),
+            (b"x\xf8\x88\x80\x80\x80y", "x_y"),
+            (b"\xff\xfe", "__"),
+        ] {
+            assert_eq!(paths_of(vec![raw_path(vec![raw.to_vec()])]), vec![want.to_string()], "{raw:?}");
+        }
+        // long elements: cut at 240 bytes, a short extension kept
+        let long = |s: String| paths_of(vec![file(1, &[s.as_str()])])[0].clone();
+        assert_eq!(long("a".repeat(300)), "a".repeat(240));
+        assert_eq!(long("a".repeat(300) + ".txt"), "a".repeat(240) + ".txt");
+        assert_eq!(long("a".repeat(300) + ".tar.gz"), "a".repeat(240) + ".gz");
+        assert_eq!(long("a".repeat(300) + ".123456789"), "a".repeat(240));
+        assert_eq!(long("a".repeat(237) + ".txt"), "a".repeat(237) + ".tx");
+        assert_eq!(long("é".repeat(130)), "é".repeat(120));
+        // replaced bytes are never cut; 4096 of them make a name too long
+        assert_eq!(paths_of(vec![raw_path(vec![vec![0xff; 300]])]), vec!["_".repeat(300)]);
+        assert!(parse_info(multi(vec![raw_path(vec![vec![0xff; 4095]])], 16384, 1)).is_ok());
+        assert_eq!(
+            parse_info(multi(vec![raw_path(vec![vec![0xff; 4096]])], 16384, 1)),
+            Err(MetainfoError::NameTooLong(4096))
+        );
+        // names: multi-file unsafe names become the info hash, "" becomes "_"
+        let named = |name: &str, multi_file: bool| {
+            let mut info = if multi_file { multi(vec![file(1, &["f"])], 16384, 1) } else { single(1, 16384, 1) };
             if let Value::Dict(d) = &mut info {
                 d.insert(b"name".to_vec(), bytes(name));
             }
-            assert!(
-                matches!(
-                    parse_info(info),
-                    Err(MetainfoError::UnsafePathComponent { .. })
-                ),
-                "{name:?}"
-            );
+            let raw = bencode::encode(&info);
+            (Info::from_bytes(&raw).map(|i| i.name), info_hash_of(&raw).to_string())
+        };
+        for name in ["..", ".", "/"] {
+            let (got, hash) = named(name, true);
+            assert_eq!(got, Ok(hash), "{name:?}");
+            assert!(matches!(named(name, false).0, Err(MetainfoError::UnusableName(_))), "{name:?}");
         }
-        // A hostile name.utf-8 is checked just the same (it is the one used).
-        let mut info = single(1, 16384, 1);
-        if let Value::Dict(d) = &mut info {
-            d.insert(b"name.utf-8".to_vec(), bytes(".."));
-        }
-        assert!(parse_info(info).is_err());
-        // Dots inside names are fine.
-        assert!(parse_info(multi(vec![file(1, &["..a", "b..", ".hidden"])], 16384, 1)).is_ok());
-        // Non-string components.
-        let info = multi(
-            vec![dict(vec![
-                ("length", Value::Int(1)),
-                ("path", Value::List(vec![Value::Int(1)])),
-            ])],
-            16384,
-            1,
-        );
-        assert!(matches!(
-            parse_info(info),
-            Err(MetainfoError::WrongType { .. })
-        ));
+        assert_eq!(named("", true).0, Ok("_".into()));
+        assert!(named("", false).0.is_err());
+        assert_eq!(named("a/b", false).0, Ok("ab".into()));
+        assert_eq!(named("/etc/passwd", true).0, Ok("etcpasswd".into()));
+        // Non-string components are refused.
+        let info = multi(vec![dict(vec![("length", Value::Int(1)), ("path", Value::List(vec![Value::Int(1)]))])], 16384, 1);
+        assert!(matches!(parse_info(info), Err(MetainfoError::WrongType { .. })));
+        // No path at all (not a pad file) is refused.
+        assert!(matches!(parse_info(multi(vec![file(1, &[])], 16384, 1)), Err(MetainfoError::EmptyPath { .. })));
+    }
+
+    /// Renaming measured with libtorrent 2.0.8.
+    #[test]
+    fn duplicates_are_renamed_like_libtorrent() {
+        let case = |paths: &[&[&str]]| paths_of(paths.iter().map(|p| file(1, p)).collect());
+        assert_eq!(case(&[&["a", "bar.txt"], &["a", "bar.txt"], &["a", "bar.txt"]]), ["a/bar.txt", "a/bar.1.txt", "a/bar.2.txt"]);
+        assert_eq!(case(&[&["bar"], &["bar"]]), ["bar", "bar.1"]);
+        assert_eq!(case(&[&["a.txt"], &["a.txt"], &["a.1.txt"]]), ["a.txt", "a.1.txt", "a.1.1.txt"]);
+        assert_eq!(case(&[&["a.1.txt"], &["a.txt"], &["a.txt"]]), ["a.1.txt", "a.txt", "a.2.txt"]);
+        assert_eq!(case(&[&["A.TXT"], &["a.txt"]]), ["A.TXT", "a.1.txt"]);
+        assert_eq!(case(&[&["Dir", "x"], &["dir", "x"]]), ["Dir/x", "dir/x.1"]);
+        assert_eq!(case(&[&[".hidden"], &[".hidden"]]), [".hidden", ".1.hidden"]);
+        assert_eq!(case(&[&["d.x", "file"], &["d.x", "file"]]), ["d.x/file", "d.x/file.1"]);
+        assert_eq!(case(&[&["a.tar.gz"], &["a.tar.gz"]]), ["a.tar.gz", "a.tar.1.gz"]);
+        assert_eq!(case(&[&["a/b"], &["ab"]]), ["ab", "ab.1"]);
+        assert_eq!(case(&[&[".."], &["_"]]), ["_", "_.1"]);
+        // a file where a folder must be is renamed, whatever the order
+        assert_eq!(case(&[&["a"], &["a", "b"]]), ["a.1", "a/b"]);
+        assert_eq!(case(&[&["a", "b"], &["a"]]), ["a/b", "a.1"]);
+        assert_eq!(case(&[&["a.d"], &["a.d", "b"]]), ["a.1.d", "a.d/b"]);
+        assert_eq!(case(&[&["a"], &["a"], &["a.1", "x"]]), ["a", "a.2", "a.1/x"]);
+        // distinct paths stay as they are
+        assert_eq!(case(&[&["a", "b"], &["ab"]]), ["a/b", "ab"]);
     }
 
     #[test]
-    fn duplicate_and_conflicting_paths() {
-        let dup = multi(vec![file(1, &["a", "b"]), file(1, &["a", "b"])], 16384, 1);
-        assert_eq!(
-            parse_info(dup),
-            Err(MetainfoError::DuplicatePath {
-                index: 1,
-                path: "a/b".into()
-            })
-        );
-        let conflict = multi(vec![file(1, &["a"]), file(1, &["a", "b"])], 16384, 1);
-        assert!(matches!(
-            parse_info(conflict),
-            Err(MetainfoError::PathConflict { index: 0, .. })
-        ));
-        let fine = multi(vec![file(1, &["a", "b"]), file(1, &["ab"])], 16384, 1);
-        assert!(parse_info(fine).is_ok());
+    fn file_attributes() {
+        let with_attr = |attr: &str, len: i64, path: &[&str]| {
+            dict(vec![
+                ("attr", bytes(attr)),
+                ("length", Value::Int(len)),
+                ("path", Value::List(path.iter().map(|c| bytes(c)).collect())),
+            ])
+        };
+        let i = parse_info(multi(
+            vec![with_attr("x", 10, &["run.sh"]), with_attr("p", 16374, &[".pad", "16374"]), with_attr("hzq", 5, &["h"])],
+            16384,
+            2,
+        ))
+        .unwrap();
+        assert!(i.files[0].attr.executable && !i.files[0].attr.pad);
+        assert!(i.files[1].attr.pad);
+        assert!(i.files[2].attr.hidden && !i.files[2].attr.executable);
+        // a pad file without a path is `.pad/<length>`; equal pads may share a path
+        let i = parse_info(multi(
+            vec![file(5, &["a"]), dict(vec![("attr", bytes("p")), ("length", Value::Int(3))]), with_attr("p", 3, &[".pad", "3"])],
+            16384,
+            1,
+        ))
+        .unwrap();
+        assert_eq!(i.files[1].path, vec![".pad", "3"]);
+        assert!(i.files[1].attr.pad);
+        // BitComet's padding files are pads by name
+        assert!(parse_info(multi(vec![file(5, &["a"]), file(3, &["_____padding_file_0_"])], 16384, 1)).unwrap().files[1].attr.pad);
+        // a symlink has no length and a sanitised target; without `symlink path` it is an
+        // empty regular file
+        let mut link = with_attr("l", 100, &["d", "lnk"]);
+        if let Value::Dict(d) = &mut link {
+            d.insert(b"symlink path".to_vec(), Value::List(vec![bytes(".."), bytes("d"), bytes("a")]));
+        }
+        let i = parse_info(multi(vec![file(5, &["d", "a"]), link, with_attr("l", 7, &["plain"])], 16384, 1)).unwrap();
+        assert_eq!((i.files[1].length, i.files[1].attr.symlink.clone()), (0, Some(vec!["d".to_string(), "a".to_string()])));
+        assert_eq!((i.files[2].length, i.files[2].attr.symlink.clone()), (0, None));
+        assert_eq!(i.total_length, 5);
+    }
+
+    #[test]
+    fn bittorrent_v2() {
+        let mut v2 = single(1, 16384, 1);
+        if let Value::Dict(d) = &mut v2 {
+            d.remove(b"length".as_slice());
+            d.insert(b"meta version".to_vec(), Value::Int(2));
+            d.insert(b"file tree".to_vec(), dict(vec![]));
+        }
+        let e = parse_info(v2).unwrap_err();
+        assert_eq!(e, MetainfoError::V2Only);
+        assert!(e.to_string().contains("BitTorrent v2"));
+        // a hybrid loads through its v1 part
+        let mut hybrid = single(1, 16384, 1);
+        if let Value::Dict(d) = &mut hybrid {
+            d.insert(b"meta version".to_vec(), Value::Int(2));
+            d.insert(b"file tree".to_vec(), dict(vec![]));
+        }
+        assert!(parse_info(hybrid.clone()).is_ok());
+        // ... but not with a non-canonical info dictionary, or a v2 piece length
+        let mut raw = bencode::encode(&hybrid);
+        let at = raw.windows(5).position(|w| w == b"i16384e".get(..5).unwrap()).unwrap();
+        raw.splice(at + 1..at + 1, *b"0");
+        assert_eq!(Info::from_bytes(&raw), Err(MetainfoError::NonCanonicalV2));
+        if let Value::Dict(d) = &mut hybrid {
+            d.insert(b"piece length".to_vec(), Value::Int(20000));
+        }
+        assert!(matches!(parse_info(hybrid), Err(MetainfoError::InvalidPieceLength(20000))));
+        let mut tree_only = single(1, 16384, 1);
+        if let Value::Dict(d) = &mut tree_only {
+            d.insert(b"file tree".to_vec(), dict(vec![]));
+        }
+        assert_eq!(parse_info(tree_only), Err(MetainfoError::V2KeysWithoutMetaVersion));
     }
 
     #[test]
     fn too_many_files() {
+        // (bencode's token limit stops a real file long before this)
         let files = vec![file(0, &["x"]); MAX_FILES + 1];
         assert!(matches!(
-            parse_info(multi(files, 16384, 1)),
+            Info::from_value(&multi(files, 16384, 1), b""),
             Err(MetainfoError::TooManyFiles { .. })
         ));
     }
@@ -1102,7 +1368,7 @@ mod tests {
         ));
         assert!(matches!(
             Info::from_bytes(b"d4:name1:ae"),
-            Err(MetainfoError::MissingField { .. })
+            Err(MetainfoError::InvalidPieceLength(-1))
         ));
     }
 
@@ -1119,58 +1385,38 @@ mod tests {
         // For the files written with this test, also pin the reason, so a fixture cannot pass
         // by failing for an unrelated reason. Files added later only need to be rejected.
         let reasons: &[(&str, &str)] = &[
-            ("absolute_path", "contains a path separator"),
-            ("backslash_component", "contains a path separator"),
-            ("both_length_and_files", "both `length` and `files`"),
-            ("deep_nesting", "nesting deeper than 64"),
-            ("deep_nesting_inside_info", "nesting deeper than 64"),
-            ("dot_component", "relative directory"),
-            ("dotdot_name", "relative directory"),
-            ("dotdot_path", "relative directory"),
-            ("duplicate_keys", "duplicate dict key"),
-            ("duplicate_paths", "duplicate path"),
-            ("empty_component", "(empty)"),
+            ("both_length_and_files", "pieces has 2 hashes"), // `files` wins, its length needs 1
+            ("deep_nesting", "nesting deeper than 99"),
+            ("dotdot_name", "not a usable file name"),
             ("empty_file", "unexpected end of input"),
             ("empty_files_list", "empty list"),
-            ("empty_name", "(empty)"),
-            ("empty_path_list", "path list is empty"),
-            ("file_and_dir_conflict", "both a file and a directory"),
+            ("empty_name", "not a usable file name"),
+            ("empty_path_list", "no path"),
             ("garbage", "syntax error"),
-            ("huge_length", "total length exceeds"),
+            ("huge_length", "length exceeds"),
             ("info_not_dict", "info is not a dictionary"),
-            ("leading_zero", "syntax error"),
-            ("length_i64_overflow", "does not fit in i64"),
+            ("length_i64_overflow", "need 0"), // an overflowing integer reads as 0
             ("missing_info", "missing `info`"),
-            ("missing_length_and_files", "neither `length` nor `files`"),
+            ("missing_length_and_files", "missing `length`"),
             ("missing_name", "missing `name`"),
-            ("missing_piece_length", "missing `piece length`"),
+            ("missing_piece_length", "piece length -1"),
             ("missing_pieces", "missing `pieces`"),
             ("negative_file_length", "negative length -10"),
             ("negative_length", "negative length -1"),
-            ("negative_zero", "syntax error"),
             ("non_string_key", "not a byte string"),
-            ("non_utf8_name", "not valid UTF-8"),
             ("not_a_dict", "torrent is not a dictionary"),
-            ("nul_in_name", "contains NUL"),
-            ("nul_in_path", "contains NUL"),
             ("piece_length_negative", "piece length -16384"),
-            ("piece_length_not_block_multiple", "piece length 20000"),
-            ("piece_length_too_big", "piece length 268435456"),
+            ("piece_length_not_block_multiple", "pieces has 2 hashes but 20000 bytes at piece length 20000 need 1"),
             ("piece_length_zero", "piece length 0"),
             ("pieces_count_too_few", "pieces has 1 hashes"),
             ("pieces_count_too_many", "pieces has 3 hashes"),
             ("pieces_not_multiple_of_20", "pieces has 37 bytes"),
-            ("private_not_int", "`private` must be an integer"),
-            ("slash_component", "contains a path separator"),
-            ("string_length_overflow", "syntax error"),
+            ("string_length_overflow", "too many digits"),
             ("string_length_past_end", "unexpected end of input"),
-            ("trailing_garbage", "trailing data"),
             ("truncated", "unexpected end of input"),
             ("truncated_pieces", "unexpected end of input"),
-            ("unsorted_keys", "not sorted"),
             ("zero_total_length", "total length of 0"),
             ("zero_pieces", "pieces has 0 hashes"),
-            ("dotdot_last_component", "relative directory"),
         ];
         for path in entries {
             let buf = std::fs::read(&path).unwrap();
@@ -1219,7 +1465,7 @@ mod tests {
             off += f.length;
             assert!(!f.path.is_empty());
             for c in &f.path {
-                assert!(check_component(c, "").is_ok());
+                assert_eq!(unsafe_component_reason(c), None, "{c:?}");
             }
         }
         assert_eq!(off, i.total_length);

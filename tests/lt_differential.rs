@@ -1,0 +1,377 @@
+//! Differential test of `.torrent` loading against libtorrent 2.0 (Debian's python3-libtorrent,
+//! the oracle in `scripts/lt_oracle.py`): thousands of torrents are generated (valid ones with
+//! every oddity real torrents have: hostile and duplicate paths, unsorted and repeated keys,
+//! trailing bytes, odd piece lengths, BEP 47 attributes, v2 keys) and mutated byte by byte, and
+//! for each one `fast-peer info` must accept exactly when libtorrent does, print the same info
+//! hash, and refuse with one line that names the cause; the parsed file list must be
+//! libtorrent's after sanitising and renaming.
+//!
+//! Expected differences, each checked for what we do instead:
+//! - a BitTorrent v2-only torrent (libtorrent has no v1 hash for it) is refused with a message
+//!   that names v2, until v2 support lands;
+//! - libtorrent can name a file `.` or `..` (module doc of `proto::metainfo`); ours then has a
+//!   safe name, and every other file must still match.
+//!
+//! Every torrent that ever disagreed is kept in `tests/fixtures/differential/` and checked on
+//! every run, beside `tests/fixtures/*.torrent` and the malformed corpus. A failure also copies
+//! the disagreeing files to `target/lt-differential-failures/`.
+
+use fast_peer::proto::metainfo::Metainfo;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Generated torrents per run (plus as many mutations).
+const GENERATED: usize = 1500;
+
+// ---- a bencode writer that can write what our encoder never would --------------------------
+
+#[derive(Clone, Debug)]
+enum B {
+    I(i64),
+    S(Vec<u8>),
+    L(Vec<B>),
+    /// Keys in the order given (unsorted or repeated when a case wants it).
+    D(Vec<(Vec<u8>, B)>),
+}
+
+fn s(x: impl AsRef<[u8]>) -> B {
+    B::S(x.as_ref().to_vec())
+}
+
+fn enc(b: &B, out: &mut Vec<u8>) {
+    match b {
+        B::I(i) => out.extend_from_slice(format!("i{i}e").as_bytes()),
+        B::S(v) => {
+            out.extend_from_slice(format!("{}:", v.len()).as_bytes());
+            out.extend_from_slice(v);
+        }
+        B::L(items) => {
+            out.push(b'l');
+            items.iter().for_each(|i| enc(i, out));
+            out.push(b'e');
+        }
+        B::D(pairs) => {
+            out.push(b'd');
+            for (k, v) in pairs {
+                enc(&B::S(k.clone()), out);
+                enc(v, out);
+            }
+            out.push(b'e');
+        }
+    }
+}
+
+fn sorted(mut pairs: Vec<(Vec<u8>, B)>) -> B {
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    B::D(pairs)
+}
+
+// ---- the generator --------------------------------------------------------------------------
+
+/// Path elements that real torrents (and hostile ones) contain.
+const ELEMENTS: &[&[u8]] = &[
+    b"a", b"b", b"A", b"bar.txt", b"BAR.TXT", b"bar.1.txt", b"..", b".", b"", b"/", b"/etc", b"a/b", b"a\\b",
+    b"x\0y", b"\xc3\xa9.txt", b"\xff", b"caf\xe9", b"a.", b".hidden", b"...", b"a\xe2\x80\xaeexe", b"\t",
+    b"_____padding_file_0_", b"Dir", b"dir", b"file with spaces", b"a.tar.gz",
+];
+
+const NAMES: &[&[u8]] = &[b"t", b"root", b"..", b".", b"", b"/", b"a/b", b"\xff\xfe", b"movie.mkv", b"x\0y", b"T"];
+
+const PIECE_LENGTHS: &[i64] = &[1, 1000, 16383, 16384, 16385, 20000, 32768, 262144, 0, -16384, 1 << 30];
+
+fn pick<T: Copy>(rng: &mut StdRng, from: &[T]) -> T {
+    from[rng.random_range(0..from.len())]
+}
+
+fn element(rng: &mut StdRng) -> Vec<u8> {
+    match rng.random_range(0..20) {
+        0 => vec![b'a'; rng.random_range(230..300)],
+        1 => {
+            let mut v = vec![b'b'; rng.random_range(235..260)];
+            v.extend_from_slice(pick(rng, &[&b".txt"[..], b".123456789", b".tar.gz"]));
+            v
+        }
+        _ => pick(rng, ELEMENTS).to_vec(),
+    }
+}
+
+fn file_entry(rng: &mut StdRng, length: i64) -> B {
+    let depth = rng.random_range(0..4);
+    let path: Vec<B> = (0..depth).map(|_| B::S(element(rng))).collect();
+    let mut pairs = vec![(b"length".to_vec(), B::I(length)), (b"path".to_vec(), B::L(path))];
+    match rng.random_range(0..12) {
+        0 => pairs.push((b"attr".to_vec(), s("x"))),
+        1 => pairs.push((b"attr".to_vec(), s("h"))),
+        2 => {
+            pairs.push((b"attr".to_vec(), s("l")));
+            let target = (0..rng.random_range(0..3)).map(|_| B::S(element(rng))).collect();
+            pairs.push((b"symlink path".to_vec(), B::L(target)));
+        }
+        3 => pairs.push((b"path.utf-8".to_vec(), B::L(vec![B::S(element(rng))]))),
+        _ => {}
+    }
+    sorted(pairs)
+}
+
+/// A pad file with libtorrent's usual path.
+fn pad(length: i64) -> B {
+    sorted(vec![
+        (b"attr".to_vec(), s("p")),
+        (b"length".to_vec(), B::I(length)),
+        (b"path".to_vec(), B::L(vec![s(".pad"), s(length.to_string())])),
+    ])
+}
+
+/// One torrent's bytes.
+fn generate(rng: &mut StdRng) -> Vec<u8> {
+    let piece_length = if rng.random_range(0..4) == 0 { pick(rng, PIECE_LENGTHS) } else { 16384 };
+    let mut info: Vec<(Vec<u8>, B)> = Vec::new();
+    let total: i64;
+    if rng.random_range(0..3) == 0 {
+        total = rng.random_range(0..100_000);
+        info.push((b"length".to_vec(), B::I(total)));
+    } else {
+        let mut files = Vec::new();
+        let mut sum = 0i64;
+        for i in 0..rng.random_range(1..7) {
+            let len = if rng.random_range(0..5) == 0 { 0 } else { rng.random_range(1..40_000) };
+            files.push(file_entry(rng, len));
+            sum += len;
+            if i > 0 && rng.random_range(0..6) == 0 && piece_length > 1 {
+                let fill = (piece_length - sum.rem_euclid(piece_length)).rem_euclid(piece_length);
+                if fill > 0 {
+                    files.push(pad(fill));
+                    sum += fill;
+                }
+            }
+        }
+        total = sum;
+        info.push((b"files".to_vec(), B::L(files)));
+    }
+    info.push((b"name".to_vec(), B::S(pick(rng, NAMES).to_vec())));
+    if rng.random_range(0..8) == 0 {
+        info.push((b"name.utf-8".to_vec(), B::S(pick(rng, NAMES).to_vec())));
+    }
+    info.push((b"piece length".to_vec(), B::I(piece_length)));
+    let pieces = if piece_length > 0 { (total + piece_length - 1) / piece_length } else { 1 };
+    let mut hashes: Vec<u8> = (0..pieces * 20).map(|_| rng.random()).collect();
+    if rng.random_range(0..20) == 0 {
+        hashes.truncate(hashes.len().saturating_sub(20));
+    }
+    info.push((b"pieces".to_vec(), B::S(hashes)));
+    if rng.random_range(0..6) == 0 {
+        info.push((b"private".to_vec(), B::I(rng.random_range(-1..3))));
+    }
+    match rng.random_range(0..30) {
+        0 => info.push((b"meta version".to_vec(), B::I(2))),
+        1 => {
+            // BitTorrent v2 only: a file tree and no v1 keys
+            info.retain(|(k, _)| k != b"files" && k != b"length" && k != b"pieces");
+            info.push((b"meta version".to_vec(), B::I(2)));
+            let leaf = sorted(vec![(b"length".to_vec(), B::I(total.max(1))), (b"pieces root".to_vec(), B::S(vec![7; 32]))]);
+            let tree = B::D(vec![(b"f.bin".to_vec(), B::D(vec![(Vec::new(), leaf)]))]);
+            info.push((b"file tree".to_vec(), tree));
+        }
+        2 => info.push((b"file tree".to_vec(), B::D(Vec::new()))),
+        _ => {}
+    }
+    // key order: usually sorted, sometimes shuffled or with a key repeated
+    let info = match rng.random_range(0..6) {
+        0 => {
+            let mut pairs = info;
+            pairs.reverse();
+            B::D(pairs)
+        }
+        1 => {
+            let mut pairs = info;
+            let (k, _) = pairs[rng.random_range(0..pairs.len())].clone();
+            pairs.push((k, s("repeated")));
+            B::D(pairs)
+        }
+        _ => sorted(info),
+    };
+    let mut outer = vec![(b"announce".to_vec(), s("http://127.0.0.1:1/announce")), (b"info".to_vec(), info)];
+    if rng.random_range(0..5) == 0 {
+        outer.push((b"comment".to_vec(), s(b"\xffnot utf-8")));
+    }
+    let mut out = Vec::new();
+    enc(&sorted(outer), &mut out);
+    if rng.random_range(0..8) == 0 {
+        out.extend_from_slice(pick(rng, &[&b"garbage"[..], b"de", b"\n"]));
+    }
+    out
+}
+
+/// A few random byte edits of a valid torrent.
+fn mutate(rng: &mut StdRng, mut t: Vec<u8>) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ield:0123456789-.x/\0";
+    for _ in 0..rng.random_range(1..4) {
+        if t.is_empty() {
+            break;
+        }
+        let at = rng.random_range(0..t.len());
+        match rng.random_range(0..5) {
+            0 => t[at] = rng.random(),
+            1 => t[at] = pick(rng, ALPHABET),
+            2 => {
+                t.remove(at);
+            }
+            3 => t.insert(at, pick(rng, ALPHABET)),
+            _ => t.truncate(at.max(1)),
+        }
+    }
+    t
+}
+
+// ---- running both sides ---------------------------------------------------------------------
+
+fn oracle(paths: &[PathBuf]) -> HashMap<String, serde_json::Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lt_oracle.py");
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run scripts/lt_oracle.py (python3-libtorrent)");
+    let mut stdin = child.stdin.take().unwrap();
+    let list: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
+    let writer = std::thread::spawn(move || stdin.write_all(list.as_bytes()));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success(), "the libtorrent oracle failed");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["path"].as_str().unwrap().to_owned(), v)
+        })
+        .collect()
+}
+
+/// `fast-peer info PATH`: Ok(info hash) or Err(the error text).
+fn fast_peer_info(path: &Path) -> Result<String, String> {
+    // (no backtrace capture for errors: under `cargo test` it costs 100 ms a refusal)
+    let out = Command::new(env!("CARGO_BIN_EXE_fast-peer"))
+        .arg("info")
+        .arg(path)
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if out.status.success() {
+        let hash = stdout.lines().find_map(|l| l.strip_prefix("Info Hash: ")).unwrap_or_default();
+        Ok(hash.to_owned())
+    } else {
+        assert!(stdout.is_empty(), "{}: a refusal printed on stdout", path.display());
+        Err(stderr)
+    }
+}
+
+/// Why our reading of `path` disagrees with libtorrent's `lt`, if it does.
+fn disagreement(path: &Path, lt: &serde_json::Value) -> Option<String> {
+    let ours = fast_peer_info(path);
+    let lt_ok = lt["ok"].as_bool().unwrap();
+    let lt_v1 = lt["v1"].as_str();
+    match (&ours, lt_ok, lt_v1) {
+        (Err(e), _, _) if e.lines().count() != 1 || !e.starts_with("fast-peer: error: ") => {
+            Some(format!("refusal is not one line: {e:?}"))
+        }
+        (Err(_), false, _) => None,
+        (Err(e), true, None) if e.contains("v2") => None,
+        (Err(e), true, _) => Some(format!("we refuse ({}) what libtorrent loads", e.trim())),
+        (Ok(_), true, None) => Some("we load a v2-only torrent".into()),
+        (Ok(_), false, _) => Some(format!("we load what libtorrent refuses ({})", lt["error"])),
+        (Ok(hash), true, Some(v1)) if hash != v1 => Some(format!("info hash {hash}, libtorrent {v1}")),
+        (Ok(_), true, Some(_)) => compare_files(path, lt),
+    }
+}
+
+fn compare_files(path: &Path, lt: &serde_json::Value) -> Option<String> {
+    let m = Metainfo::from_bytes(&std::fs::read(path).unwrap()).expect("the binary accepted it");
+    let info = &m.info;
+    for (what, ours, theirs) in [
+        ("name", serde_json::json!(info.name), lt["name"].clone()),
+        ("total", serde_json::json!(info.total_length), lt["total"].clone()),
+        ("piece length", serde_json::json!(info.piece_length), lt["piece_length"].clone()),
+        ("pieces", serde_json::json!(info.piece_count()), lt["num_pieces"].clone()),
+    ] {
+        if ours != theirs {
+            return Some(format!("{what}: ours {ours}, libtorrent {theirs}"));
+        }
+    }
+    let lt_files = lt["files"].as_array().unwrap();
+    if lt_files.len() != info.files.len() {
+        return Some(format!("{} files, libtorrent {}", info.files.len(), lt_files.len()));
+    }
+    for (i, (f, l)) in info.files.iter().zip(lt_files).enumerate() {
+        let full = if info.is_multi_file { format!("{}/{}", info.name, f.path.join("/")) } else { f.path.join("/") };
+        let flags = (f.attr.pad, f.attr.executable, f.attr.hidden, f.attr.symlink.is_some());
+        let lt_flags = (l["pad"] == true, l["exec"] == true, l["hidden"] == true, l["symlink"] == true);
+        if serde_json::json!(f.length) != l["size"] || flags != lt_flags {
+            return Some(format!("file {i}: {full} {} {flags:?}, libtorrent {l}", f.length));
+        }
+        let lt_path = l["path"].as_str().unwrap();
+        let dot_leaf = lt_path.split('/').any(|c| c == "." || c == "..");
+        // pad files are never written: their names need not match
+        if !f.attr.pad && !dot_leaf && full != lt_path {
+            return Some(format!("file {i}: {full:?}, libtorrent {lt_path:?}"));
+        }
+        if f.path.iter().any(|c| c == "." || c == ".." || c.is_empty() || c.contains(['/', '\\', '\0'])) {
+            return Some(format!("file {i}: unsafe path {:?}", f.path));
+        }
+    }
+    None
+}
+
+/// Every kept fixture: torrents that once disagreed, the course torrents, the malformed corpus.
+fn fixtures() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut out = Vec::new();
+    for dir in [root.join("differential"), root.join("malformed"), root.join("sanitised"), root.clone()] {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            out.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "torrent")));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn fast_peer_loads_exactly_what_libtorrent_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = StdRng::seed_from_u64(0x5eed_0014);
+    let mut paths = fixtures();
+    for i in 0..GENERATED {
+        let t = generate(&mut rng);
+        let mutated = mutate(&mut rng, t.clone());
+        for (kind, bytes) in [("gen", t), ("mut", mutated)] {
+            let p = dir.path().join(format!("{kind}-{i:05}.torrent"));
+            std::fs::write(&p, bytes).unwrap();
+            paths.push(p);
+        }
+    }
+    let verdicts = oracle(&paths);
+    let mut failures = Vec::new();
+    let (mut accepted, mut refused) = (0, 0);
+    for p in &paths {
+        let lt = &verdicts[&p.display().to_string()];
+        if lt["ok"] == true { accepted += 1 } else { refused += 1 }
+        if let Some(why) = disagreement(p, lt) {
+            failures.push(format!("{}: {why}", p.display()));
+            let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lt-differential-failures");
+            let _ = std::fs::create_dir_all(&keep);
+            let _ = std::fs::copy(p, keep.join(p.file_name().unwrap()));
+        }
+    }
+    eprintln!("{} torrents: libtorrent accepted {accepted}, refused {refused}", paths.len());
+    // the generator must exercise both sides
+    assert!(accepted > paths.len() / 5 && refused > paths.len() / 5, "accepted {accepted}, refused {refused}");
+    assert!(failures.is_empty(), "{} disagreements with libtorrent:\n{}", failures.len(), failures.join("\n"));
+}

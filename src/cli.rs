@@ -149,11 +149,11 @@ pub async fn peers(path: &Path, port: Option<u16>) -> Result<()> {
 }
 
 /// `handshake`: exchange BEP 3 handshakes with one peer and print its id.
-pub async fn handshake(path: &Path, peer: SocketAddr) -> Result<()> {
+pub async fn handshake(path: &Path, peer: SocketAddr, encryption: crate::engine::conn::Encryption) -> Result<()> {
     let m = load_torrent(path)?;
     // the engine's dialer: our full reserved bits, and only the BEP 10 bit for a peer that
     // hangs up on them (the course's test peers)
-    let dialer = crate::engine::conn::Dialer::new(Default::default());
+    let dialer = crate::engine::conn::Dialer::new(encryption);
     let (_, theirs, _) = dialer
         .connect(peer, m.info_hash, PeerId::generate())
         .await
@@ -600,10 +600,10 @@ pub struct Negotiated {
 
 /// Connect, exchange BEP 3 handshakes, then BEP 10 extension handshakes (when the peer sets
 /// the extension bit), skipping any other message the peer sends first.
-pub async fn negotiate(addr: SocketAddr, info_hash: InfoHash) -> Result<Negotiated> {
+pub async fn negotiate(addr: SocketAddr, info_hash: InfoHash, encryption: crate::engine::conn::Encryption) -> Result<Negotiated> {
     let peer_id = PeerId::generate();
     let fut = async {
-        let dialer = crate::engine::conn::Dialer::new(Default::default());
+        let dialer = crate::engine::conn::Dialer::new(encryption);
         let (mut stream, theirs, mut buf) = dialer
             .connect(addr, info_hash, peer_id)
             .await
@@ -637,10 +637,10 @@ pub async fn negotiate(addr: SocketAddr, info_hash: InfoHash) -> Result<Negotiat
 }
 
 /// Try peers in order until one negotiates.
-async fn negotiate_any(peers: &[SocketAddr], info_hash: InfoHash) -> Result<Negotiated> {
+async fn negotiate_any(peers: &[SocketAddr], info_hash: InfoHash, encryption: crate::engine::conn::Encryption) -> Result<Negotiated> {
     let mut errors = Vec::new();
     for p in peers {
-        match negotiate(*p, info_hash).await {
+        match negotiate(*p, info_hash, encryption).await {
             Ok(n) => return Ok(n),
             Err(e) => errors.push(format!("{p}: {e:#}")),
         }
@@ -655,7 +655,7 @@ pub async fn magnet_handshake(uri: &str, opts: SwarmOptions) -> Result<()> {
     given.extend(m.peers.iter().copied());
     let tiers: Vec<Vec<String>> = m.trackers.iter().map(|t| vec![t.clone()]).collect();
     let peers = candidate_peers(m.info_hash, &tiers, &given, 1).await?;
-    let n = negotiate_any(&peers, m.info_hash).await?;
+    let n = negotiate_any(&peers, m.info_hash, opts.encryption).await?;
     let id = n
         .their_ext
         .as_ref()
@@ -752,7 +752,7 @@ pub async fn nhandshake(source: &str, peer: Option<SocketAddr>, json: bool, opts
         Some(p) => vec![p],
         None => candidate_peers(info_hash, &tiers, &given, left).await?,
     };
-    let n = negotiate_any(&peers, info_hash).await?;
+    let n = negotiate_any(&peers, info_hash, opts.encryption).await?;
     if json {
         let v = serde_json::json!({
             "peer": n.addr.to_string(),

@@ -389,7 +389,7 @@ fn run(args: Args) -> Result<()> {
             Cmd::Decode { value } => cli::decode(&value),
             Cmd::Info { torrent } => cli::info(&torrent),
             Cmd::Peers { torrent, port } => cli::peers(&torrent, port).await,
-            Cmd::Handshake { torrent, peer } => cli::handshake(&torrent, peer).await,
+            Cmd::Handshake { torrent, peer } => cli::handshake(&torrent, peer, encryption).await,
             Cmd::DownloadPiece { output, torrent, index, swarm } => {
                 cli::download_piece(&torrent, index, &output, swarm_opts(swarm)).await
             }

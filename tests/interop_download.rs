@@ -644,7 +644,7 @@ fn download_from_rc4_only_seeders_falls_back_to_encryption() {
     let swarm = Swarm::start(21, multi_file_layout(), MULTI_PIECE_LENGTH, Tracker::Unreachable, &[RC4_ONLY, RC4_ONLY]);
     // the seeders really refuse plaintext: a plain handshake gets nowhere
     let plain = run_with_timeout(
-        fast_peer().arg("handshake").arg(&swarm.torrent).arg(swarm.seeders[0].addr()),
+        fast_peer().args(["--encryption", "disabled", "handshake"]).arg(&swarm.torrent).arg(swarm.seeders[0].addr()),
         TEST_TIMEOUT_SECS,
     );
     assert!(!plain.status.success(), "an RC4-only seeder answered a plaintext handshake");
@@ -681,4 +681,87 @@ fn magnet_download_with_required_encryption_from_an_rc4_only_seeder() {
     }
     assert_success("fast-peer --encryption required magnet_download", &o);
     assert_same_content(&swarm.content.path, &target);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A torrent as messy as real ones: libtorrent seeds it, fast-peer must read it the same way
+// ---------------------------------------------------------------------------------------------
+
+/// Unsorted keys in the info dictionary, bytes after the root, a piece length that is not a
+/// multiple of 16 KiB, a duplicate path and a case-insensitive one (renamed `.1`), unsafe
+/// elements (`..`, `\`) and a BEP 47 pad file: libtorrent seeds it from the paths it derives,
+/// and fast-peer must download every byte to the same paths, never creating the pad file.
+#[test]
+fn download_a_messy_torrent_from_libtorrent() {
+    const PIECE: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    // (raw path elements, length, where libtorrent and fast-peer put it)
+    let files: Vec<(Vec<&[u8]>, u64, &str)> = vec![
+        (vec![b"b", b"dup.txt"], 30_000, "b/dup.txt"),
+        (vec![b"b", b"dup.txt"], 12_345, "b/dup.1.txt"),
+        (vec![b"..", b"..", b"evil.bin"], 25_000, "evil.bin"),
+        (vec![b"a\\b.txt"], 41_000, "ab.txt"),
+        // `b/dup.1.txt` is taken (case is ignored), so `.2`
+        (vec![b"B", b"DUP.TXT"], 9_999, "B/DUP.2.TXT"),
+    ];
+    let seed_dir = dir.path().join("seed");
+    let mut data = Vec::new();
+    let mut entries = Vec::new();
+    let bstr = |b: &[u8]| {
+        let mut v = format!("{}:", b.len()).into_bytes();
+        v.extend_from_slice(b);
+        v
+    };
+    for (i, (elems, len, on_disk)) in files.iter().enumerate() {
+        let mut bytes = vec![0u8; *len as usize];
+        content_bytes(on_disk, 0, &mut bytes);
+        let path = seed_dir.join("messy").join(on_disk);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, &bytes).unwrap();
+        data.extend_from_slice(&bytes);
+        let mut e = format!("d6:lengthi{len}e4:pathl").into_bytes();
+        elems.iter().for_each(|c| e.extend(bstr(c)));
+        e.extend_from_slice(b"ee");
+        entries.push(e);
+        if i == 2 {
+            // align the next file to a piece with a pad file (zeros, never on disk)
+            let pad = PIECE - data.len() as u64 % PIECE;
+            data.extend(std::iter::repeat_n(0u8, pad as usize));
+            let mut e = format!("d4:attr1:p6:lengthi{pad}e4:pathl4:.pad").into_bytes();
+            e.extend(bstr(pad.to_string().as_bytes()));
+            e.extend_from_slice(b"ee");
+            entries.push(e);
+        }
+    }
+    let pieces: Vec<u8> = data.chunks(PIECE as usize).flat_map(sha1_bytes).collect();
+    // keys deliberately unsorted: name, files, pieces, piece length
+    let mut info = b"d4:name5:messy5:filesl".to_vec();
+    entries.iter().for_each(|e| info.extend_from_slice(e));
+    info.extend_from_slice(b"e6:pieces");
+    info.extend(bstr(&pieces));
+    info.extend_from_slice(format!("12:piece lengthi{PIECE}ee").as_bytes());
+    let mut torrent = b"d4:info".to_vec();
+    torrent.extend_from_slice(&info);
+    torrent.extend_from_slice(b"8:announce27:http://127.0.0.1:1/announceeTRAILING BYTES");
+    let torrent_path = dir.path().join("messy.torrent");
+    fs::write(&torrent_path, &torrent).unwrap();
+
+    let seeder = LtPeer::seed(&torrent_path, &seed_dir, &test_ip(240, 1), SeedOpts { wait_tracker: false, ..SeedOpts::default() });
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    let target = out.join("messy");
+    let o = run_with_timeout(
+        &mut download_cmd(&torrent_path, &target, &["--peer".to_string(), seeder.addr()]),
+        TEST_TIMEOUT_SECS,
+    );
+    assert_success("fast-peer download of a messy torrent", &o);
+    let info_hash = sha1_bytes(&info);
+    let printed = fast_peer().arg("info").arg(&torrent_path).output().unwrap();
+    assert!(String::from_utf8_lossy(&printed.stdout).contains(&format!("Info Hash: {}", hex(&info_hash))));
+    // every file where libtorrent keeps it, byte for byte; no pad file, nothing else
+    let got = tree_digest(&target);
+    let want = tree_digest(&seed_dir.join("messy"));
+    assert_eq!(got, want);
+    assert!(!target.join(".pad").exists(), "a pad file was created");
+    assert_no_extra_files(&out, &target);
 }

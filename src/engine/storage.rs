@@ -309,7 +309,11 @@ impl Iterator for Spans<'_> {
 #[derive(Debug)]
 struct OpenFile {
     path: PathBuf,
-    handle: File,
+    /// Its length in the torrent.
+    length: u64,
+    /// `None` for a BEP 47 pad file: all zeros, never created on disk; writes to it are
+    /// dropped and reads give zeros.
+    handle: Option<File>,
 }
 
 /// Positioned reads and writes of torrent data spread over its files.
@@ -342,9 +346,10 @@ impl Storage {
     fn open_with(info: &Info, target: &OutputTarget, writable: bool) -> io::Result<Storage> {
         let layout = Layout::new(info)?;
         let paths = checked_file_paths(info, target)?;
-        // Two entries on one path would silently overwrite each other's bytes.
+        // Two entries on one path would silently overwrite each other's bytes (pad files,
+        // which are never written, may share one).
         let mut seen = HashSet::with_capacity(paths.len());
-        for p in &paths {
+        for (p, _) in paths.iter().zip(&info.files).filter(|(_, f)| !f.attr.pad) {
             if !seen.insert(p) {
                 return Err(
                     StorageError::Layout(format!("two files map to {}", p.display())).into(),
@@ -353,7 +358,11 @@ impl Storage {
         }
         let mut files = Vec::with_capacity(paths.len());
         let mut had_existing_data = false;
-        for path in paths {
+        for (path, entry) in paths.into_iter().zip(&info.files) {
+            if entry.attr.pad {
+                files.push(OpenFile { path, length: entry.length, handle: None });
+                continue;
+            }
             if writable && let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| with_path(e, "create folder", parent))?;
@@ -371,7 +380,7 @@ impl Storage {
                 .map_err(|e| with_path(e, "stat", &path))?
                 .len();
             had_existing_data |= len > 0;
-            files.push(OpenFile { path, handle });
+            files.push(OpenFile { path, length: entry.length, handle: Some(handle) });
         }
         Ok(Storage {
             layout,
@@ -396,9 +405,9 @@ impl Storage {
             // Spans sum to data.len(), so `len` fits in the remaining slice.
             let (chunk, tail) = rest.split_at(len as usize);
             let f = &self.files[i];
-            f.handle
-                .write_all_at(chunk, off)
-                .map_err(|e| with_path(e, "write", &f.path))?;
+            if let Some(handle) = &f.handle {
+                handle.write_all_at(chunk, off).map_err(|e| with_path(e, "write", &f.path))?;
+            }
             rest = tail;
         }
         Ok(())
@@ -419,7 +428,12 @@ impl Storage {
         for (i, off, len) in self.layout.spans(start, rest.len() as u64) {
             let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(len as usize);
             let f = &self.files[i];
-            f.handle.read_exact_at(chunk, off).map_err(|e| {
+            let Some(handle) = &f.handle else {
+                chunk.fill(0);
+                rest = tail;
+                continue;
+            };
+            handle.read_exact_at(chunk, off).map_err(|e| {
                 if e.kind() == io::ErrorKind::UnexpectedEof {
                     StorageError::ShortFile {
                         path: f.path.clone(),
@@ -493,20 +507,18 @@ impl Storage {
         self.layout.piece_size(piece).unwrap_or(0)
     }
 
-    /// Paths of the torrent's files, in torrent order.
+    /// Paths of the torrent's files on disk, in torrent order (pad files have none).
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.files.iter().map(|f| f.path.as_path())
+        self.files.iter().filter(|f| f.handle.is_some()).map(|f| f.path.as_path())
     }
 
     /// Current on-disk length of each file, in torrent order.
     pub fn file_lengths_on_disk(&self) -> io::Result<Vec<u64>> {
         self.files
             .iter()
-            .map(|f| {
-                f.handle
-                    .metadata()
-                    .map(|m| m.len())
-                    .map_err(|e| with_path(e, "stat", &f.path))
+            .map(|f| match &f.handle {
+                Some(h) => h.metadata().map(|m| m.len()).map_err(|e| with_path(e, "stat", &f.path)),
+                None => Ok(f.length),
             })
             .collect()
     }

@@ -471,7 +471,7 @@ fn metadata_stage(mut c: TcpStream, s: &PeerSetup, role: Role) {
         _ => {
             // the next message must request metadata piece 0
             let Some(req) = read_message(&mut c) else { return };
-            let Some(dict) = req.get(2..).filter(|_| req.len() > 2 && req[0] == 20).and_then(|d| parse_flat_dict(d)) else {
+            let Some(dict) = req.get(2..).filter(|_| req.len() > 2 && req[0] == 20).and_then(parse_flat_dict) else {
                 return;
             };
             if dict.get("msg_type") != Some(&0) || dict.get("piece") != Some(&0) {

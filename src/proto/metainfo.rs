@@ -316,11 +316,11 @@ impl Info {
             .and_then(Value::as_bytes)
             .or_else(|| v.get(b"name").and_then(Value::as_bytes))
             .ok_or(MetainfoError::MissingField { field: "name", within: "info" })?;
-        let tree = v.get(b"file tree");
-        if version >= 2 && !tree.is_some_and(|t| t.as_dict().is_some()) {
+        let has_tree = v.get(b"file tree").and_then(Value::as_dict).is_some();
+        if version >= 2 && !has_tree {
             return Err(MetainfoError::V2WithoutFileTree);
         }
-        if version < 2 && tree.is_some_and(|t| t.as_dict().is_some()) {
+        if version < 2 && has_tree {
             return Err(MetainfoError::V2KeysWithoutMetaVersion);
         }
         let files_list = v.get(b"files").and_then(Value::as_list);

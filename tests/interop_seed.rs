@@ -296,14 +296,15 @@ fn aria2_requiring_rc4_downloads_from_seed() {
 }
 
 /// `--encryption required` on both sides: `fast-peer download` offers RC4 only and the
-/// seeder accepts nothing else; a plaintext handshake (`fast-peer handshake`) is refused.
+/// seeder accepts nothing else; a plaintext handshake (`fast-peer --encryption disabled
+/// handshake`) is refused.
 #[test]
 fn required_encryption_downloads_over_rc4_and_refuses_plaintext() {
     let net = 31;
     let setup = Setup::new(multi_file_layout(), MULTI_PIECE_LENGTH, false);
     let seed = setup.seed(DataArg::Content, &["--encryption", "required"]);
     let o = fast_peer()
-        .arg("handshake")
+        .args(["--encryption", "disabled", "handshake"])
         .arg(&setup.torrent)
         .arg(seed.addr_on(net))
         .output()

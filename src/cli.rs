@@ -59,11 +59,11 @@ pub fn decode(arg: &str) -> Result<()> {
     } else {
         arg.as_bytes().to_vec()
     };
-    let value = bencode::decode(&bytes).wrap_err("decode bencode")?;
+    let (value, used) = bencode::decode_prefix(&bytes)
+        .and_then(|v| v.ok_or(bencode::BencodeError::UnexpectedEof { offset: bytes.len() }))
+        .wrap_err("decode bencode")?;
     // like libtorrent, what follows the value is ignored; say so
-    if let Ok(Some((_, used))) = bencode::decode_prefix(&bytes)
-        && used < bytes.len()
-    {
+    if used < bytes.len() {
         eprintln!("fast-peer: ignored {} bytes after the value", bytes.len() - used);
     }
     println!("{}", bencode::to_json(&value));

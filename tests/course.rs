@@ -667,7 +667,8 @@ fn magnet_parse_takes_an_unencoded_tracker_port() {
     assert!(out.contains(&format!("Info Hash: {}\n", content.hex())), "{out}");
 }
 
-/// A fake tracker and a fake peer in `role` for magnet `which`.
+/// A fake tracker and a fake peer in `role` for magnet `which` (for `Role::Seeder`, a strict
+/// rain-like seeder).
 fn magnet_stage(role: Role, which: usize) -> (Arc<Content>, Tracker, Peer) {
     let content = magnet_content(which);
     let peer = Peer::start(role, content.clone(), true);
@@ -728,9 +729,8 @@ fn torrent_stage(name: &str, len: usize, dir: &std::path::Path) -> (Arc<Content>
     let content = Arc::new(Content::new(name, len));
     let peer = Peer::start(Role::Seeder, content.clone(), false);
     let tracker = Tracker::start(content.info_hash, len as u64, peers_reply(&[peer.addr]));
+    // (the tracker's thread serves until the test process ends)
     let torrent = content.torrent_file(dir, &tracker.url());
-    // the tracker thread lives as long as the process; the test only needs its address
-    std::mem::forget(tracker);
     (content, torrent, peer)
 }
 
@@ -759,20 +759,12 @@ fn download_from_a_strict_seeder() {
     assert_fell_back(&peer);
 }
 
-/// A magnet whose tracker lists one strict rain-like seeder.
-fn magnet_seeder(which: usize) -> (Arc<Content>, Tracker, Peer) {
-    let content = magnet_content(which);
-    let peer = Peer::start(Role::Seeder, content.clone(), true);
-    let tracker = Tracker::start(content.info_hash, content.data.len() as u64, peers_reply(&[peer.addr]));
-    (content, tracker, peer)
-}
-
 #[test]
 fn magnet_download_piece_from_a_strict_seeder() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     for (which, index) in [(0usize, 2usize), (1, 0)] {
-        let (content, tracker, peer) = magnet_seeder(which);
+        let (content, tracker, peer) = magnet_stage(Role::Seeder, which);
         let out = dir.path().join(format!("piece-{which}-{index}"));
         let left = STAGE.saturating_sub(started.elapsed());
         succeeds(
@@ -787,7 +779,7 @@ fn magnet_download_piece_from_a_strict_seeder() {
 #[test]
 fn magnet_download_from_a_strict_seeder() {
     let dir = tempfile::tempdir().unwrap();
-    let (content, tracker, peer) = magnet_seeder(2);
+    let (content, tracker, peer) = magnet_stage(Role::Seeder, 2);
     let out = dir.path().join("magnet3.gif");
     succeeds(&["magnet_download", "-o", out.to_str().unwrap(), &content.magnet(tracker.addr)], Duration::from_secs(90));
     assert_eq!(sha1_hex(&std::fs::read(&out).unwrap()), sha1_hex(&content.data));

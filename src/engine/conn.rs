@@ -188,14 +188,9 @@ impl From<MseError> for PeerError {
     }
 }
 
-/// The reserved bits for peers that refuse any other: the BEP 10 extension protocol alone.
-pub fn extension_only_reserved() -> Reserved {
-    Reserved::default().with(Reserved::EXTENSION)
-}
-
 /// Opens outgoing connections for one torrent: the encryption policy, and the peers that
 /// accept only the BEP 10 reserved bit (see the module doc).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Dialer {
     pub encryption: Encryption,
     extension_only: Mutex<HashSet<SocketAddr>>,
@@ -210,11 +205,6 @@ impl Dialer {
         self.extension_only.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether `addr` was found to accept only the BEP 10 bit.
-    pub fn is_extension_only(&self, addr: &SocketAddr) -> bool {
-        self.extension_only().contains(addr)
-    }
-
     /// Connect to `addr` and exchange handshakes for `info_hash`. Their handshake must name
     /// the same torrent and must not be ourselves.
     pub async fn connect(
@@ -223,22 +213,23 @@ impl Dialer {
         info_hash: InfoHash,
         peer_id: PeerId,
     ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
-        let minimal = extension_only_reserved();
-        if self.is_extension_only(&addr) && self.encryption != Encryption::Required {
-            let ours = Handshake { reserved: minimal, info_hash, peer_id };
-            let (stream, theirs, rest) = open_outgoing(tcp_connect(addr).await?, &ours, None).await?;
-            return check(stream, theirs, rest, info_hash, peer_id);
-        }
-        let (stream, theirs, rest) = match connect_with_policy(addr, info_hash, peer_id, self.encryption).await {
-            Err(e) if self.encryption != Encryption::Required && hung_up(&e) => {
-                // a strict peer hangs up on reserved bits it does not expect
-                tracing::debug!(%addr, "handshake refused ({e}); retrying with only the extension bit");
-                let ours = Handshake { reserved: minimal, info_hash, peer_id };
-                let opened = open_outgoing(tcp_connect(addr).await?, &ours, None).await?;
-                self.extension_only().insert(addr);
-                opened
+        // plaintext with the BEP 10 bit alone (RC4-only never speaks plaintext)
+        let may_strip = self.encryption != Encryption::Required;
+        let extension_only = Handshake { reserved: Reserved::default().with(Reserved::EXTENSION), info_hash, peer_id };
+        let known = may_strip && self.extension_only().contains(&addr);
+        let (stream, theirs, rest) = if known {
+            open_outgoing(tcp_connect(addr).await?, &extension_only, None).await?
+        } else {
+            match connect_with_policy(addr, info_hash, peer_id, self.encryption).await {
+                Err(e) if may_strip && hung_up(&e) => {
+                    // a strict peer hangs up on reserved bits it does not expect
+                    tracing::debug!(%addr, "handshake refused ({e}); retrying with only the extension bit");
+                    let opened = open_outgoing(tcp_connect(addr).await?, &extension_only, None).await?;
+                    self.extension_only().insert(addr);
+                    opened
+                }
+                attempt => attempt?,
             }
-            attempt => attempt?,
         };
         check(stream, theirs, rest, info_hash, peer_id)
     }

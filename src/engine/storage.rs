@@ -309,8 +309,6 @@ impl Iterator for Spans<'_> {
 #[derive(Debug)]
 struct OpenFile {
     path: PathBuf,
-    /// Its length in the torrent.
-    length: u64,
     /// `None` for a BEP 47 pad file: all zeros, never created on disk; writes to it are
     /// dropped and reads give zeros.
     handle: Option<File>,
@@ -360,7 +358,7 @@ impl Storage {
         let mut had_existing_data = false;
         for (path, entry) in paths.into_iter().zip(&info.files) {
             if entry.attr.pad {
-                files.push(OpenFile { path, length: entry.length, handle: None });
+                files.push(OpenFile { path, handle: None });
                 continue;
             }
             if writable && let Some(parent) = path.parent() {
@@ -380,7 +378,7 @@ impl Storage {
                 .map_err(|e| with_path(e, "stat", &path))?
                 .len();
             had_existing_data |= len > 0;
-            files.push(OpenFile { path, length: entry.length, handle: Some(handle) });
+            files.push(OpenFile { path, handle: Some(handle) });
         }
         Ok(Storage {
             layout,
@@ -516,9 +514,11 @@ impl Storage {
     pub fn file_lengths_on_disk(&self) -> io::Result<Vec<u64>> {
         self.files
             .iter()
-            .map(|f| match &f.handle {
+            .zip(&self.layout.files)
+            .map(|(f, &(_, length))| match &f.handle {
                 Some(h) => h.metadata().map(|m| m.len()).map_err(|e| with_path(e, "stat", &f.path)),
-                None => Ok(f.length),
+                // a pad file is complete by definition
+                None => Ok(length),
             })
             .collect()
     }
@@ -800,6 +800,39 @@ pub(crate) mod tests {
         let dir = tmp.path().join("dir");
         full_round_trip(&info, &data, &OutputTarget::Dir(dir.clone()), 16);
         assert!(dir.join("multi/d1/f4.bin").is_file());
+    }
+
+    #[test]
+    fn pad_files_are_never_on_disk_and_read_as_zeros() {
+        // a, pad (zeros), b, pad of the same length at the same path
+        let mut data = bytes(10, 1);
+        data.extend([0u8; 6]);
+        data.extend(bytes(16, 2));
+        let pad = || vec![".pad".to_string(), "6".to_string()];
+        let paths = vec![vec!["a".to_string()], pad(), vec!["b".to_string()], pad()];
+        data.extend([0u8; 6]);
+        let mut info = info_for("padded", paths, &[10, 6, 16, 6], 16, true, &data);
+        info.files[1].attr.pad = true;
+        info.files[3].attr.pad = true;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("out");
+        let s = Storage::open(&info, &OutputTarget::Exact(root.clone())).unwrap();
+        // whatever arrives for the pad bytes is dropped; they read as zeros
+        let mut sent = data.clone();
+        sent[12] = 0xff;
+        for piece in 0..info.piece_count() {
+            let r = info.piece_range(piece);
+            s.write_block(piece, 0, &sent[r.start as usize..r.end as usize]).unwrap();
+        }
+        let mut back = vec![0u8; data.len()];
+        for piece in 0..info.piece_count() {
+            let r = info.piece_range(piece);
+            s.read_block(piece, 0, &mut back[r.start as usize..r.end as usize]).unwrap();
+        }
+        assert_eq!(back, data);
+        assert!(!root.join(".pad").exists());
+        assert_eq!(s.paths().count(), 2);
+        assert_eq!(s.file_lengths_on_disk().unwrap(), vec![10, 6, 16, 6]);
     }
 
     #[test]

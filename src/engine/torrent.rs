@@ -295,7 +295,7 @@ fn emit(events: &mpsc::Sender<EngineEvent>, ev: EngineEvent) {
 /// which says "seed" (trackers then list us as one and send no seeds), and small: some
 /// trackers refuse a `left` larger than the torrent (the course's test tracker does), and 1
 /// is never larger. Real trackers only look at whether it is 0.
-pub const UNKNOWN_LEFT: u64 = 1;
+const UNKNOWN_LEFT: u64 = 1;
 
 fn start_announcer(
     p: &TorrentParams,

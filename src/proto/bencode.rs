@@ -355,15 +355,15 @@ fn parse_noting(buf: &[u8], notes: &mut Notes) -> Result<Parsed, BencodeError> {
         if expecting_key && byte != b'e' && !byte.is_ascii_digit() {
             return Err(BencodeError::KeyNotString { offset: start });
         }
-        let at_info = stack.len() == 1 && is_info_value(&stack);
+        if stack.len() == 1 && is_info_value(&stack) {
+            // the top-level dict waits for the value of `info`: it starts here
+            info_start = Some(start);
+        }
         let done: Option<Value> = match byte {
             b'l' | b'd' => {
                 pos += 1;
                 if stack.len() >= MAX_DEPTH {
                     return Err(BencodeError::TooDeep { offset: start, max: MAX_DEPTH });
-                }
-                if at_info {
-                    info_start = Some(start);
                 }
                 stack.push(if byte == b'l' { Frame::List(Vec::new()) } else { Frame::Dict(BTreeMap::new(), None, None) });
                 None
@@ -388,9 +388,6 @@ fn parse_noting(buf: &[u8], notes: &mut Notes) -> Result<Parsed, BencodeError> {
                     notes.non_canonical = true;
                 }
                 pos = end + 1;
-                if at_info {
-                    info_start = Some(start);
-                }
                 // libtorrent reads an integer that does not fit in 64 bits as 0
                 Some(Value::Int(text.parse::<i64>().unwrap_or(0)))
             }
@@ -411,9 +408,6 @@ fn parse_noting(buf: &[u8], notes: &mut Notes) -> Result<Parsed, BencodeError> {
                     *last = Some(bytes.to_vec());
                     *key = Some(bytes.to_vec());
                     continue;
-                }
-                if at_info {
-                    info_start = Some(start);
                 }
                 Some(Value::Bytes(bytes.to_vec()))
             }

@@ -336,9 +336,7 @@ impl Info {
                     .and_then(sanitize_component)
                     .ok_or_else(|| MetainfoError::UnusableName(String::from_utf8_lossy(name_raw).into_owned()))?;
                 check_leaf(&name)?;
-                let attr = attributes(v);
-                let length = if attr.symlink.is_some() { 0 } else { length_of(v, "single file")? };
-                let attr = FileAttr { symlink: None, ..attr };
+                let (length, attr) = length_and_attributes(v, "single file")?;
                 (name.clone(), vec![FileEntry { path: vec![name], length, offset: 0, attr }], false)
             }
             // BEP 52 without a v1 part: not downloadable until v2 support lands
@@ -448,17 +446,20 @@ fn length_of(v: &Value, what: &str) -> Result<u64, MetainfoError> {
     Ok(n)
 }
 
-/// BEP 47 `attr` (a string of flags; unknown letters and other types are ignored) and, for a
-/// symlink, its sanitised `symlink path`.
-fn attributes(entry: &Value) -> FileAttr {
+/// A file's length and its BEP 47 `attr` (a string of flags; unknown letters and other types
+/// are ignored). A symlink (`l`) has length 0 whatever `length` says, and its sanitised
+/// `symlink path` as target.
+fn length_and_attributes(entry: &Value, what: &str) -> Result<(u64, FileAttr), MetainfoError> {
     let flags = entry.get(b"attr").and_then(Value::as_bytes).unwrap_or_default();
-    FileAttr {
+    let link = flags.contains(&b'l');
+    let length = if link { 0 } else { length_of(entry, what)? };
+    let attr = FileAttr {
         pad: flags.contains(&b'p'),
         executable: flags.contains(&b'x'),
         hidden: flags.contains(&b'h'),
-        // filled in by the caller from `symlink path`; `Some` here only marks the flag
-        symlink: flags.contains(&b'l').then(Vec::new),
-    }
+        symlink: if link { symlink_target(entry, what)? } else { None },
+    };
+    Ok((length, attr))
 }
 
 /// Why a path component could address outside the output folder or confuse a file system;
@@ -598,17 +599,13 @@ fn parse_files(list: &[Value], name: &str) -> Result<Vec<FileEntry>, MetainfoErr
         if entry.as_dict().is_none() {
             return Err(wrong(&what, "a dictionary"));
         }
-        let mut attr = attributes(entry);
-        let length = if attr.symlink.is_some() { 0 } else { length_of(entry, &what)? };
+        let (length, mut attr) = length_and_attributes(entry, &what)?;
         let (path, pathless_pad) = match file_path(entry, &what)? {
             Some(path) => (path, false),
             None if attr.pad => (vec![".pad".to_owned(), length.to_string()], true),
             None => return Err(MetainfoError::EmptyPath { what }),
         };
         check_leaf(path.last().map_or("", String::as_str))?;
-        if attr.symlink.is_some() {
-            attr.symlink = symlink_target(entry, &what)?;
-        }
         // BitComet's padding files carry no flag, only this name
         if name.contains(PADDING_MARK) || path.iter().any(|c| c.contains(PADDING_MARK)) {
             attr.pad = true;

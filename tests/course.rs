@@ -62,12 +62,21 @@ impl Content {
             pieces.extend_from_slice(&Sha1::digest(chunk));
         }
         // sorted keys, as the course's Go encoder writes them
-        let mut info = format!("d6:lengthi{len}e4:name{}:{name}12:piece lengthi{PIECE_LENGTH}e6:pieces{}:", name.len(), pieces.len())
-            .into_bytes();
+        let mut info = format!(
+            "d6:lengthi{len}e4:name{}:{name}12:piece lengthi{PIECE_LENGTH}e6:pieces{}:",
+            name.len(),
+            pieces.len()
+        )
+        .into_bytes();
         info.extend_from_slice(&pieces);
         info.push(b'e');
         let info_hash = Sha1::digest(&info).into();
-        Content { name: name.into(), data, info, info_hash }
+        Content {
+            name: name.into(),
+            data,
+            info,
+            info_hash,
+        }
     }
 
     fn piece(&self, index: usize) -> &[u8] {
@@ -84,7 +93,11 @@ impl Content {
     }
 
     fn torrent_file(&self, dir: &std::path::Path, announce: &str) -> String {
-        let mut t = format!("d8:announce{}:{announce}10:created by13:mktorrent 1.14:info", announce.len()).into_bytes();
+        let mut t = format!(
+            "d8:announce{}:{announce}10:created by13:mktorrent 1.14:info",
+            announce.len()
+        )
+        .into_bytes();
         t.extend_from_slice(&self.info);
         t.push(b'e');
         let path = dir.join(format!("{}.torrent", self.name));
@@ -94,7 +107,11 @@ impl Content {
 
     /// The course's magnet form: the tracker's `host:port` is not percent-encoded.
     fn magnet(&self, tracker: SocketAddr) -> String {
-        format!("magnet:?xt=urn:btih:{}&dn={}&tr=http%3A%2F%2F{tracker}%2Fannounce", self.hex(), self.name)
+        format!(
+            "magnet:?xt=urn:btih:{}&dn={}&tr=http%3A%2F%2F{tracker}%2Fannounce",
+            self.hex(),
+            self.name
+        )
     }
 }
 
@@ -144,16 +161,27 @@ fn run(args: &[&str], limit: Duration) -> Run {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{args:?}: execution timed out after {limit:?}\nstderr: {}", err_reader.join().unwrap());
+            panic!(
+                "{args:?}: execution timed out after {limit:?}\nstderr: {}",
+                err_reader.join().unwrap()
+            );
         }
         thread::sleep(Duration::from_millis(20));
     };
-    Run { ok: status.success(), stdout: out_reader.join().unwrap(), stderr: err_reader.join().unwrap() }
+    Run {
+        ok: status.success(),
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
 }
 
 fn succeeds(args: &[&str], limit: Duration) -> String {
     let r = run(args, limit);
-    assert!(r.ok, "{args:?} failed\nstdout: {}\nstderr: {}", r.stdout, r.stderr);
+    assert!(
+        r.ok,
+        "{args:?} failed\nstdout: {}\nstderr: {}",
+        r.stdout, r.stderr
+    );
     r.stdout
 }
 
@@ -191,18 +219,31 @@ impl Tracker {
 fn peers_reply(peers: &[SocketAddr]) -> Vec<u8> {
     let mut compact = Vec::new();
     for p in peers {
-        let SocketAddr::V4(v4) = p else { panic!("IPv4 only") };
+        let SocketAddr::V4(v4) = p else {
+            panic!("IPv4 only")
+        };
         compact.extend_from_slice(&v4.ip().octets());
         compact.extend_from_slice(&v4.port().to_be_bytes());
     }
-    let mut r = format!("d8:completei1e10:incompletei0e8:intervali60e12:min intervali60e5:peers{}:", compact.len()).into_bytes();
+    let mut r = format!(
+        "d8:completei1e10:incompletei0e8:intervali60e12:min intervali60e5:peers{}:",
+        compact.len()
+    )
+    .into_bytes();
     r.extend_from_slice(&compact);
     r.push(b'e');
     r
 }
 
-fn serve_announce(mut conn: TcpStream, info_hash: [u8; 20], file_length: u64, reply: &[u8], lefts: &Mutex<Vec<String>>) {
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+fn serve_announce(
+    mut conn: TcpStream,
+    info_hash: [u8; 20],
+    file_length: u64,
+    reply: &[u8],
+    lefts: &Mutex<Vec<String>>,
+) {
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut req = Vec::new();
     let mut buf = [0u8; 4096];
     while !req.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -211,31 +252,58 @@ fn serve_announce(mut conn: TcpStream, info_hash: [u8; 20], file_length: u64, re
             Ok(n) => req.extend_from_slice(&buf[..n]),
         }
     }
-    let line = String::from_utf8_lossy(&req).lines().next().unwrap_or_default().to_owned();
+    let line = String::from_utf8_lossy(&req)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     let mut parts = line.split(' ');
-    let (method, target) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
+    let (method, target) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let (status, body): (&str, Vec<u8>) = if path != "/announce" {
         ("404 Not Found", b"404 page not found".to_vec())
     } else if method != "GET" {
-        ("405 Method Not Allowed", b"HTTP method GET expected".to_vec())
+        (
+            "405 Method Not Allowed",
+            b"HTTP method GET expected".to_vec(),
+        )
     } else {
         let q = parse_query(query);
         if let Some(left) = q.get("left") {
-            lefts.lock().unwrap().push(String::from_utf8_lossy(left).into_owned());
+            lefts
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(left).into_owned());
         }
         ("200 OK", announce_body(&q, info_hash, file_length, reply))
     };
-    let head = format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
     let _ = conn.write_all(head.as_bytes());
     let _ = conn.write_all(&body);
 }
 
 /// The checks of the course tracker, in its order.
-fn announce_body(q: &HashMap<String, Vec<u8>>, info_hash: [u8; 20], file_length: u64, reply: &[u8]) -> Vec<u8> {
+fn announce_body(
+    q: &HashMap<String, Vec<u8>>,
+    info_hash: [u8; 20],
+    file_length: u64,
+    reply: &[u8],
+) -> Vec<u8> {
     let fail = |why: &str| format!("d14:failure reason{}:{why}e", why.len()).into_bytes();
-    let int = |k: &str| q.get(k).and_then(|v| std::str::from_utf8(v).ok()).and_then(|s| s.parse::<i64>().ok());
-    let Some(left) = int("left") else { return fail("failed to parse parameter: left") };
+    let int = |k: &str| {
+        q.get(k)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|s| s.parse::<i64>().ok())
+    };
+    let Some(left) = int("left") else {
+        return fail("failed to parse parameter: left");
+    };
     if left == 0 {
         return b"d8:completei4e10:incompletei0e8:intervali60e12:min intervali60ee".to_vec();
     }
@@ -272,7 +340,8 @@ fn parse_query(q: &str) -> HashMap<String, Vec<u8>> {
     for pair in q.split('&').filter(|p| !p.is_empty() && !p.contains(';')) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if let (Some(k), Some(v)) = (unescape(k), unescape(v)) {
-            out.entry(String::from_utf8_lossy(&k).into_owned()).or_insert(v);
+            out.entry(String::from_utf8_lossy(&k).into_owned())
+                .or_insert(v);
         }
     }
     out
@@ -356,7 +425,12 @@ impl Peer {
             reserved_seen: Arc::default(),
             passed: Arc::default(),
         });
-        let peer = Peer { addr, reserved_seen: setup.reserved_seen.clone(), passed: setup.passed.clone(), metadata_id };
+        let peer = Peer {
+            addr,
+            reserved_seen: setup.reserved_seen.clone(),
+            passed: setup.passed.clone(),
+            metadata_id,
+        };
         thread::spawn(move || {
             for conn in listener.incoming().flatten() {
                 let setup = setup.clone();
@@ -397,17 +471,25 @@ fn send(c: &mut TcpStream, id: u8, payload: &[u8]) -> bool {
 fn serve(mut c: TcpStream, s: &PeerSetup) {
     let _ = c.set_read_timeout(Some(Duration::from_secs(30)));
     // the handshake: first byte 19, then 67 more; reserved bytes must be exactly as expected
-    let Some(first) = read_exact(&mut c, 1) else { return };
+    let Some(first) = read_exact(&mut c, 1) else {
+        return;
+    };
     if first[0] != 19 {
         return;
     }
-    let Some(rest) = read_exact(&mut c, 67) else { return };
+    let Some(rest) = read_exact(&mut c, 67) else {
+        return;
+    };
     if &rest[..19] != b"BitTorrent protocol" {
         return;
     }
     let reserved: [u8; 8] = rest[19..27].try_into().unwrap();
     s.reserved_seen.lock().unwrap().push(reserved);
-    let accepted: &[[u8; 8]] = if s.magnet { &[EXTENSION_ONLY] } else { &[NONE, EXTENSION_ONLY] };
+    let accepted: &[[u8; 8]] = if s.magnet {
+        &[EXTENSION_ONLY]
+    } else {
+        &[NONE, EXTENSION_ONLY]
+    };
     if !accepted.contains(&reserved) || rest[27..47] != s.content.info_hash {
         return; // closes without a word
     }
@@ -434,7 +516,14 @@ fn serve(mut c: TcpStream, s: &PeerSetup) {
 /// The tester's extension handshake: only `m.ut_metadata` and `metadata_size`.
 fn their_extension_handshake(s: &PeerSetup) -> Vec<u8> {
     let mut p = vec![0u8];
-    p.extend_from_slice(format!("d1:md11:ut_metadatai{}ee13:metadata_sizei{}ee", s.metadata_id, s.content.info.len()).as_bytes());
+    p.extend_from_slice(
+        format!(
+            "d1:md11:ut_metadatai{}ee13:metadata_sizei{}ee",
+            s.metadata_id,
+            s.content.info.len()
+        )
+        .as_bytes(),
+    );
     p
 }
 
@@ -457,8 +546,12 @@ fn metadata_stage(mut c: TcpStream, s: &PeerSetup, role: Role) {
         return;
     }
     // our very next message must be our extension handshake with ut_metadata in 1..=255
-    let Some(msg) = read_message(&mut c) else { return };
-    let Some(our_id) = our_metadata_id(&msg) else { return };
+    let Some(msg) = read_message(&mut c) else {
+        return;
+    };
+    let Some(our_id) = our_metadata_id(&msg) else {
+        return;
+    };
     match role {
         Role::ExpectExtension => {
             s.passed.store(true, Ordering::SeqCst);
@@ -470,15 +563,27 @@ fn metadata_stage(mut c: TcpStream, s: &PeerSetup, role: Role) {
         }
         _ => {
             // the next message must request metadata piece 0
-            let Some(req) = read_message(&mut c) else { return };
-            let Some(dict) = req.get(2..).filter(|_| req.len() > 2 && req[0] == 20).and_then(parse_flat_dict) else {
+            let Some(req) = read_message(&mut c) else {
+                return;
+            };
+            let Some(dict) = req
+                .get(2..)
+                .filter(|_| req.len() > 2 && req[0] == 20)
+                .and_then(parse_flat_dict)
+            else {
                 return;
             };
             if dict.get("msg_type") != Some(&0) || dict.get("piece") != Some(&0) {
                 return;
             }
             let mut data = vec![our_id];
-            data.extend_from_slice(format!("d8:msg_typei1e5:piecei0e10:total_sizei{}ee", s.content.info.len()).as_bytes());
+            data.extend_from_slice(
+                format!(
+                    "d8:msg_typei1e5:piecei0e10:total_sizei{}ee",
+                    s.content.info.len()
+                )
+                .as_bytes(),
+            );
             data.extend_from_slice(&s.content.info);
             if send(&mut c, 20, &data) {
                 s.passed.store(true, Ordering::SeqCst);
@@ -540,8 +645,11 @@ fn seed(mut c: TcpStream, s: &PeerSetup, extensions: bool) {
     if extensions {
         let mut p = vec![0u8];
         p.extend_from_slice(
-            format!("d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei{}e4:reqqi250e1:v8:Rain 1.0e", content.info.len())
-                .as_bytes(),
+            format!(
+                "d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei{}e4:reqqi250e1:v8:Rain 1.0e",
+                content.info.len()
+            )
+            .as_bytes(),
         );
         if !send(&mut c, 20, &p) {
             return;
@@ -551,7 +659,9 @@ fn seed(mut c: TcpStream, s: &PeerSetup, extensions: bool) {
     let mut their_metadata_id: Option<u8> = None;
     let n = content.piece_count();
     while let Some(msg) = read_message(&mut c) {
-        let Some((&id, body)) = msg.split_first() else { continue }; // keep-alive
+        let Some((&id, body)) = msg.split_first() else {
+            continue;
+        }; // keep-alive
         match id {
             2 if choking => {
                 choking = false;
@@ -559,10 +669,14 @@ fn seed(mut c: TcpStream, s: &PeerSetup, extensions: bool) {
                     return;
                 }
             }
-            4 if body.len() != 4 || u32::from_be_bytes(body.try_into().unwrap()) as usize >= n => return,
+            4 if body.len() != 4 || u32::from_be_bytes(body.try_into().unwrap()) as usize >= n => {
+                return;
+            }
             5 if body.len() != n.div_ceil(8) => return,
             6 => {
-                let Ok(r) = <[u8; 12]>::try_from(body) else { return };
+                let Ok(r) = <[u8; 12]>::try_from(body) else {
+                    return;
+                };
                 let field = |i: usize| u32::from_be_bytes(r[i..i + 4].try_into().unwrap());
                 let (index, begin, length) = (field(0), field(4), field(8));
                 if length > BLOCK_MAX || index as usize >= n {
@@ -584,11 +698,19 @@ fn seed(mut c: TcpStream, s: &PeerSetup, extensions: bool) {
             20 if extensions => match body.first() {
                 Some(0) => their_metadata_id = our_metadata_id(&msg),
                 Some(1) => {
-                    let Some(ours) = their_metadata_id else { continue }; // ignored before our handshake
-                    let Some(d) = parse_flat_dict(&body[1..]) else { return };
+                    let Some(ours) = their_metadata_id else {
+                        continue;
+                    }; // ignored before our handshake
+                    let Some(d) = parse_flat_dict(&body[1..]) else {
+                        return;
+                    };
                     let piece = d.get("piece").copied().unwrap_or(-1);
                     let reply = if d.get("msg_type") == Some(&0) && piece == 0 {
-                        let mut r = format!("d8:msg_typei1e5:piecei0e10:total_sizei{}ee", content.info.len()).into_bytes();
+                        let mut r = format!(
+                            "d8:msg_typei1e5:piecei0e10:total_sizei{}ee",
+                            content.info.len()
+                        )
+                        .into_bytes();
                         r.extend_from_slice(&content.info);
                         r
                     } else {
@@ -614,7 +736,11 @@ fn seed(mut c: TcpStream, s: &PeerSetup, extensions: bool) {
 
 fn magnet_content(which: usize) -> Arc<Content> {
     // the lengths of the course's magnet1.gif, magnet2.gif and magnet3.gif
-    let (name, len) = [("magnet1.gif", 636_505), ("magnet2.gif", 79_752), ("magnet3.gif", 629_944)][which];
+    let (name, len) = [
+        ("magnet1.gif", 636_505),
+        ("magnet2.gif", 79_752),
+        ("magnet3.gif", 629_944),
+    ][which];
     Arc::new(Content::new(name, len))
 }
 
@@ -622,8 +748,16 @@ fn magnet_content(which: usize) -> Arc<Content> {
 /// and the one the strict peer accepted carries only the BEP 10 bit.
 fn assert_fell_back(peer: &Peer) {
     let seen = peer.reserved_seen.lock().unwrap().clone();
-    assert_eq!(seen.first(), Some(&[0, 0, 0, 0, 0, 0x10, 0, 0x05]), "first handshake: {seen:?}");
-    assert_eq!(seen.last(), Some(&EXTENSION_ONLY), "accepted handshake: {seen:?}");
+    assert_eq!(
+        seen.first(),
+        Some(&[0, 0, 0, 0, 0, 0x10, 0, 0x05]),
+        "first handshake: {seen:?}"
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&EXTENSION_ONLY),
+        "accepted handshake: {seen:?}"
+    );
 }
 
 #[test]
@@ -631,8 +765,14 @@ fn peers_prints_every_peer_of_the_tracker_reply() {
     let dir = tempfile::tempdir().unwrap();
     let content = Content::new("faketorrent.iso", 2_097_152);
     // a canned reply from a real tracker: extra keys, peers that are never contacted
-    let listed: Vec<SocketAddr> =
-        ["192.0.2.17:6881", "198.51.100.4:51414", "203.0.113.250:60000"].iter().map(|s| s.parse().unwrap()).collect();
+    let listed: Vec<SocketAddr> = [
+        "192.0.2.17:6881",
+        "198.51.100.4:51414",
+        "203.0.113.250:60000",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
     let mut reply = peers_reply(&listed);
     // an extra key, out of order (trackers do not always sort)
     reply.splice(1..1, b"10:downloadedi7e".iter().copied());
@@ -652,9 +792,15 @@ fn handshake_passes_a_strict_peer() {
     let peer = Peer::start(Role::Handshake, content.clone(), false);
     let torrent = content.torrent_file(dir.path(), "http://127.0.0.1:1/announce");
     let out = succeeds(&["handshake", &torrent, &peer.addr.to_string()], STAGE);
-    let id = out.strip_prefix("Peer ID: ").and_then(|s| s.strip_suffix('\n')).expect("Peer ID line");
+    let id = out
+        .strip_prefix("Peer ID: ")
+        .and_then(|s| s.strip_suffix('\n'))
+        .expect("Peer ID line");
     assert_eq!(id.len(), 40);
-    assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(
+        id.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
     assert_fell_back(&peer);
 }
 
@@ -663,8 +809,14 @@ fn magnet_parse_takes_an_unencoded_tracker_port() {
     let content = magnet_content(0);
     let tracker: SocketAddr = "127.0.0.1:41234".parse().unwrap();
     let out = succeeds(&["magnet_parse", &content.magnet(tracker)], STAGE);
-    assert!(out.contains("Tracker URL: http://127.0.0.1:41234/announce\n"), "{out}");
-    assert!(out.contains(&format!("Info Hash: {}\n", content.hex())), "{out}");
+    assert!(
+        out.contains("Tracker URL: http://127.0.0.1:41234/announce\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("Info Hash: {}\n", content.hex())),
+        "{out}"
+    );
 }
 
 /// A fake tracker and a fake peer in `role` for magnet `which` (for `Role::Seeder`, a strict
@@ -672,7 +824,11 @@ fn magnet_parse_takes_an_unencoded_tracker_port() {
 fn magnet_stage(role: Role, which: usize) -> (Arc<Content>, Tracker, Peer) {
     let content = magnet_content(which);
     let peer = Peer::start(role, content.clone(), true);
-    let tracker = Tracker::start(content.info_hash, content.data.len() as u64, peers_reply(&[peer.addr]));
+    let tracker = Tracker::start(
+        content.info_hash,
+        content.data.len() as u64,
+        peers_reply(&[peer.addr]),
+    );
     (content, tracker, peer)
 }
 
@@ -690,14 +846,23 @@ fn magnet_handshake_advertises_only_the_extension_bit() {
 fn magnet_handshake_sends_its_extension_handshake_first() {
     let (content, tracker, peer) = magnet_stage(Role::ExpectExtension, 0);
     succeeds(&["magnet_handshake", &content.magnet(tracker.addr)], STAGE);
-    assert!(peer.passed.load(Ordering::SeqCst), "the peer did not get a valid extension handshake first");
+    assert!(
+        peer.passed.load(Ordering::SeqCst),
+        "the peer did not get a valid extension handshake first"
+    );
 }
 
 #[test]
 fn magnet_handshake_prints_the_peers_metadata_extension_id() {
     let (content, tracker, peer) = magnet_stage(Role::ExtensionThenClose, 2);
     let out = succeeds(&["magnet_handshake", &content.magnet(tracker.addr)], STAGE);
-    assert!(out.contains(&format!("Peer Metadata Extension ID: {}\n", peer.metadata_id)), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Peer Metadata Extension ID: {}\n",
+            peer.metadata_id
+        )),
+        "{out}"
+    );
     assert!(peer.passed.load(Ordering::SeqCst));
 }
 
@@ -705,7 +870,10 @@ fn magnet_handshake_prints_the_peers_metadata_extension_id() {
 fn magnet_info_requests_metadata_on_a_connection_that_stays_open() {
     let (content, tracker, peer) = magnet_stage(Role::ExpectMetadataRequest, 0);
     succeeds(&["magnet_info", &content.magnet(tracker.addr)], STAGE);
-    assert!(peer.passed.load(Ordering::SeqCst), "no valid metadata request");
+    assert!(
+        peer.passed.load(Ordering::SeqCst),
+        "no valid metadata request"
+    );
 }
 
 #[test]
@@ -713,12 +881,27 @@ fn magnet_info_prints_the_fetched_metadata() {
     for which in 0..3 {
         let (content, tracker, peer) = magnet_stage(Role::SendMetadata, which);
         let out = succeeds(&["magnet_info", &content.magnet(tracker.addr)], STAGE);
-        assert!(out.contains(&format!("Tracker URL: {}", tracker.url())), "{out}");
-        assert!(out.contains(&format!("Length: {}", content.data.len())), "{out}");
-        assert!(out.contains(&format!("Info Hash: {}", content.hex())), "{out}");
-        assert!(out.contains(&format!("Piece Length: {PIECE_LENGTH}")), "{out}");
+        assert!(
+            out.contains(&format!("Tracker URL: {}", tracker.url())),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("Length: {}", content.data.len())),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("Info Hash: {}", content.hex())),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("Piece Length: {PIECE_LENGTH}")),
+            "{out}"
+        );
         for i in 0..content.piece_count() {
-            assert!(out.contains(&sha1_hex(content.piece(i))), "piece {i} hash missing: {out}");
+            assert!(
+                out.contains(&sha1_hex(content.piece(i))),
+                "piece {i} hash missing: {out}"
+            );
         }
         assert_fell_back(&peer);
     }
@@ -743,8 +926,21 @@ fn download_piece_from_a_strict_seeder() {
     for index in [2usize, 3] {
         let out = dir.path().join(format!("piece-{index}"));
         let left = STAGE.saturating_sub(started.elapsed()); // both runs share one stage limit
-        succeeds(&["download_piece", "-o", out.to_str().unwrap(), &torrent, &index.to_string()], left);
-        assert_eq!(sha1_hex(&std::fs::read(&out).unwrap()), sha1_hex(content.piece(index)), "piece {index}");
+        succeeds(
+            &[
+                "download_piece",
+                "-o",
+                out.to_str().unwrap(),
+                &torrent,
+                &index.to_string(),
+            ],
+            left,
+        );
+        assert_eq!(
+            sha1_hex(&std::fs::read(&out).unwrap()),
+            sha1_hex(content.piece(index)),
+            "piece {index}"
+        );
     }
     assert_fell_back(&peer);
 }
@@ -754,8 +950,14 @@ fn download_from_a_strict_seeder() {
     let dir = tempfile::tempdir().unwrap();
     let (content, torrent, peer) = torrent_stage("codercat.gif", 2_994_120, dir.path());
     let out = dir.path().join("codercat.gif");
-    succeeds(&["download", "-o", out.to_str().unwrap(), &torrent], Duration::from_secs(20));
-    assert_eq!(sha1_hex(&std::fs::read(&out).unwrap()), sha1_hex(&content.data));
+    succeeds(
+        &["download", "-o", out.to_str().unwrap(), &torrent],
+        Duration::from_secs(20),
+    );
+    assert_eq!(
+        sha1_hex(&std::fs::read(&out).unwrap()),
+        sha1_hex(&content.data)
+    );
     assert_fell_back(&peer);
 }
 
@@ -768,10 +970,19 @@ fn magnet_download_piece_from_a_strict_seeder() {
         let out = dir.path().join(format!("piece-{which}-{index}"));
         let left = STAGE.saturating_sub(started.elapsed());
         succeeds(
-            &["magnet_download_piece", "-o", out.to_str().unwrap(), &content.magnet(tracker.addr), &index.to_string()],
+            &[
+                "magnet_download_piece",
+                "-o",
+                out.to_str().unwrap(),
+                &content.magnet(tracker.addr),
+                &index.to_string(),
+            ],
             left,
         );
-        assert_eq!(sha1_hex(&std::fs::read(&out).unwrap()), sha1_hex(content.piece(index)));
+        assert_eq!(
+            sha1_hex(&std::fs::read(&out).unwrap()),
+            sha1_hex(content.piece(index))
+        );
         assert_fell_back(&peer);
     }
 }
@@ -781,11 +992,27 @@ fn magnet_download_from_a_strict_seeder() {
     let dir = tempfile::tempdir().unwrap();
     let (content, tracker, peer) = magnet_stage(Role::Seeder, 2);
     let out = dir.path().join("magnet3.gif");
-    succeeds(&["magnet_download", "-o", out.to_str().unwrap(), &content.magnet(tracker.addr)], Duration::from_secs(90));
-    assert_eq!(sha1_hex(&std::fs::read(&out).unwrap()), sha1_hex(&content.data));
+    succeeds(
+        &[
+            "magnet_download",
+            "-o",
+            out.to_str().unwrap(),
+            &content.magnet(tracker.addr),
+        ],
+        Duration::from_secs(90),
+    );
+    assert_eq!(
+        sha1_hex(&std::fs::read(&out).unwrap()),
+        sha1_hex(&content.data)
+    );
     assert_fell_back(&peer);
     // `left` was 1 until the metadata came, then never above the size
     let lefts = tracker.lefts.lock().unwrap().clone();
     assert_eq!(lefts.first().map(String::as_str), Some("1"), "{lefts:?}");
-    assert!(lefts.iter().all(|l| l.parse::<u64>().is_ok_and(|l| l <= content.data.len() as u64)), "{lefts:?}");
+    assert!(
+        lefts.iter().all(|l| l
+            .parse::<u64>()
+            .is_ok_and(|l| l <= content.data.len() as u64)),
+        "{lefts:?}"
+    );
 }

@@ -74,14 +74,62 @@ fn sorted(mut pairs: Vec<(Vec<u8>, B)>) -> B {
 
 /// Path elements that real torrents (and hostile ones) contain.
 const ELEMENTS: &[&[u8]] = &[
-    b"a", b"b", b"A", b"bar.txt", b"BAR.TXT", b"bar.1.txt", b"..", b".", b"", b"/", b"/etc", b"a/b", b"a\\b",
-    b"x\0y", b"\xc3\xa9.txt", b"\xff", b"caf\xe9", b"a.", b".hidden", b"...", b"a\xe2\x80\xaeexe", b"\t",
-    b"_____padding_file_0_", b"Dir", b"dir", b"file with spaces", b"a.tar.gz",
+    b"a",
+    b"b",
+    b"A",
+    b"bar.txt",
+    b"BAR.TXT",
+    b"bar.1.txt",
+    b"..",
+    b".",
+    b"",
+    b"/",
+    b"/etc",
+    b"a/b",
+    b"a\\b",
+    b"x\0y",
+    b"\xc3\xa9.txt",
+    b"\xff",
+    b"caf\xe9",
+    b"a.",
+    b".hidden",
+    b"...",
+    b"a\xe2\x80\xaeexe",
+    b"\t",
+    b"_____padding_file_0_",
+    b"Dir",
+    b"dir",
+    b"file with spaces",
+    b"a.tar.gz",
 ];
 
-const NAMES: &[&[u8]] = &[b"t", b"root", b"..", b".", b"", b"/", b"a/b", b"\xff\xfe", b"movie.mkv", b"x\0y", b"T"];
+const NAMES: &[&[u8]] = &[
+    b"t",
+    b"root",
+    b"..",
+    b".",
+    b"",
+    b"/",
+    b"a/b",
+    b"\xff\xfe",
+    b"movie.mkv",
+    b"x\0y",
+    b"T",
+];
 
-const PIECE_LENGTHS: &[i64] = &[1, 1000, 16383, 16384, 16385, 20000, 32768, 262144, 0, -16384, 1 << 30];
+const PIECE_LENGTHS: &[i64] = &[
+    1,
+    1000,
+    16383,
+    16384,
+    16385,
+    20000,
+    32768,
+    262144,
+    0,
+    -16384,
+    1 << 30,
+];
 
 fn pick<T: Copy>(rng: &mut StdRng, from: &[T]) -> T {
     from[rng.random_range(0..from.len())]
@@ -102,13 +150,18 @@ fn element(rng: &mut StdRng) -> Vec<u8> {
 fn file_entry(rng: &mut StdRng, length: i64) -> B {
     let depth = rng.random_range(0..4);
     let path: Vec<B> = (0..depth).map(|_| B::S(element(rng))).collect();
-    let mut pairs = vec![(b"length".to_vec(), B::I(length)), (b"path".to_vec(), B::L(path))];
+    let mut pairs = vec![
+        (b"length".to_vec(), B::I(length)),
+        (b"path".to_vec(), B::L(path)),
+    ];
     match rng.random_range(0..12) {
         0 => pairs.push((b"attr".to_vec(), s("x"))),
         1 => pairs.push((b"attr".to_vec(), s("h"))),
         2 => {
             pairs.push((b"attr".to_vec(), s("l")));
-            let target = (0..rng.random_range(0..3)).map(|_| B::S(element(rng))).collect();
+            let target = (0..rng.random_range(0..3))
+                .map(|_| B::S(element(rng)))
+                .collect();
             pairs.push((b"symlink path".to_vec(), B::L(target)));
         }
         3 => pairs.push((b"path.utf-8".to_vec(), B::L(vec![B::S(element(rng))]))),
@@ -122,13 +175,20 @@ fn pad(length: i64) -> B {
     sorted(vec![
         (b"attr".to_vec(), s("p")),
         (b"length".to_vec(), B::I(length)),
-        (b"path".to_vec(), B::L(vec![s(".pad"), s(length.to_string())])),
+        (
+            b"path".to_vec(),
+            B::L(vec![s(".pad"), s(length.to_string())]),
+        ),
     ])
 }
 
 /// One torrent's bytes.
 fn generate(rng: &mut StdRng) -> Vec<u8> {
-    let piece_length = if rng.random_range(0..4) == 0 { pick(rng, PIECE_LENGTHS) } else { 16384 };
+    let piece_length = if rng.random_range(0..4) == 0 {
+        pick(rng, PIECE_LENGTHS)
+    } else {
+        16384
+    };
     let mut info: Vec<(Vec<u8>, B)> = Vec::new();
     let total: i64;
     if rng.random_range(0..3) == 0 {
@@ -138,7 +198,11 @@ fn generate(rng: &mut StdRng) -> Vec<u8> {
         let mut files = Vec::new();
         let mut sum = 0i64;
         for i in 0..rng.random_range(1..7) {
-            let len = if rng.random_range(0..5) == 0 { 0 } else { rng.random_range(1..40_000) };
+            let len = if rng.random_range(0..5) == 0 {
+                0
+            } else {
+                rng.random_range(1..40_000)
+            };
             files.push(file_entry(rng, len));
             sum += len;
             if i > 0 && rng.random_range(0..6) == 0 && piece_length > 1 {
@@ -157,7 +221,11 @@ fn generate(rng: &mut StdRng) -> Vec<u8> {
         info.push((b"name.utf-8".to_vec(), B::S(pick(rng, NAMES).to_vec())));
     }
     info.push((b"piece length".to_vec(), B::I(piece_length)));
-    let pieces = if piece_length > 0 { (total + piece_length - 1) / piece_length } else { 1 };
+    let pieces = if piece_length > 0 {
+        (total + piece_length - 1) / piece_length
+    } else {
+        1
+    };
     let mut hashes: Vec<u8> = (0..pieces * 20).map(|_| rng.random()).collect();
     if rng.random_range(0..20) == 0 {
         hashes.truncate(hashes.len().saturating_sub(20));
@@ -172,7 +240,10 @@ fn generate(rng: &mut StdRng) -> Vec<u8> {
             // BitTorrent v2 only: a file tree and no v1 keys
             info.retain(|(k, _)| k != b"files" && k != b"length" && k != b"pieces");
             info.push((b"meta version".to_vec(), B::I(2)));
-            let leaf = sorted(vec![(b"length".to_vec(), B::I(total.max(1))), (b"pieces root".to_vec(), B::S(vec![7; 32]))]);
+            let leaf = sorted(vec![
+                (b"length".to_vec(), B::I(total.max(1))),
+                (b"pieces root".to_vec(), B::S(vec![7; 32])),
+            ]);
             let tree = B::D(vec![(b"f.bin".to_vec(), B::D(vec![(Vec::new(), leaf)]))]);
             info.push((b"file tree".to_vec(), tree));
         }
@@ -194,7 +265,10 @@ fn generate(rng: &mut StdRng) -> Vec<u8> {
         }
         _ => sorted(info),
     };
-    let mut outer = vec![(b"announce".to_vec(), s("http://127.0.0.1:1/announce")), (b"info".to_vec(), info)];
+    let mut outer = vec![
+        (b"announce".to_vec(), s("http://127.0.0.1:1/announce")),
+        (b"info".to_vec(), info),
+    ];
     if rng.random_range(0..5) == 0 {
         outer.push((b"comment".to_vec(), s(b"\xffnot utf-8")));
     }
@@ -266,10 +340,17 @@ fn fast_peer_info(path: &Path) -> Result<String, String> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if out.status.success() {
-        let hash = stdout.lines().find_map(|l| l.strip_prefix("Info Hash: ")).unwrap_or_default();
+        let hash = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("Info Hash: "))
+            .unwrap_or_default();
         Ok(hash.to_owned())
     } else {
-        assert!(stdout.is_empty(), "{}: a refusal printed on stdout", path.display());
+        assert!(
+            stdout.is_empty(),
+            "{}: a refusal printed on stdout",
+            path.display()
+        );
         Err(stderr)
     }
 }
@@ -288,7 +369,9 @@ fn disagreement(path: &Path, lt: &serde_json::Value) -> Option<String> {
         (Err(e), true, _) => Some(format!("we refuse ({}) what libtorrent loads", e.trim())),
         (Ok(_), true, None) => Some("we load a v2-only torrent".into()),
         (Ok(_), false, _) => Some(format!("we load what libtorrent refuses ({})", lt["error"])),
-        (Ok(hash), true, Some(v1)) if hash != v1 => Some(format!("info hash {hash}, libtorrent {v1}")),
+        (Ok(hash), true, Some(v1)) if hash != v1 => {
+            Some(format!("info hash {hash}, libtorrent {v1}"))
+        }
         (Ok(_), true, Some(_)) => compare_files(path, lt),
     }
 }
@@ -298,9 +381,21 @@ fn compare_files(path: &Path, lt: &serde_json::Value) -> Option<String> {
     let info = &m.info;
     for (what, ours, theirs) in [
         ("name", serde_json::json!(info.name), lt["name"].clone()),
-        ("total", serde_json::json!(info.total_length), lt["total"].clone()),
-        ("piece length", serde_json::json!(info.piece_length), lt["piece_length"].clone()),
-        ("pieces", serde_json::json!(info.piece_count()), lt["num_pieces"].clone()),
+        (
+            "total",
+            serde_json::json!(info.total_length),
+            lt["total"].clone(),
+        ),
+        (
+            "piece length",
+            serde_json::json!(info.piece_length),
+            lt["piece_length"].clone(),
+        ),
+        (
+            "pieces",
+            serde_json::json!(info.piece_count()),
+            lt["num_pieces"].clone(),
+        ),
     ] {
         if ours != theirs {
             return Some(format!("{what}: ours {ours}, libtorrent {theirs}"));
@@ -308,14 +403,35 @@ fn compare_files(path: &Path, lt: &serde_json::Value) -> Option<String> {
     }
     let lt_files = lt["files"].as_array().unwrap();
     if lt_files.len() != info.files.len() {
-        return Some(format!("{} files, libtorrent {}", info.files.len(), lt_files.len()));
+        return Some(format!(
+            "{} files, libtorrent {}",
+            info.files.len(),
+            lt_files.len()
+        ));
     }
     for (i, (f, l)) in info.files.iter().zip(lt_files).enumerate() {
-        let full = if info.is_multi_file { format!("{}/{}", info.name, f.path.join("/")) } else { f.path.join("/") };
-        let flags = (f.attr.pad, f.attr.executable, f.attr.hidden, f.attr.symlink.is_some());
-        let lt_flags = (l["pad"] == true, l["exec"] == true, l["hidden"] == true, l["symlink"] == true);
+        let full = if info.is_multi_file {
+            format!("{}/{}", info.name, f.path.join("/"))
+        } else {
+            f.path.join("/")
+        };
+        let flags = (
+            f.attr.pad,
+            f.attr.executable,
+            f.attr.hidden,
+            f.attr.symlink.is_some(),
+        );
+        let lt_flags = (
+            l["pad"] == true,
+            l["exec"] == true,
+            l["hidden"] == true,
+            l["symlink"] == true,
+        );
         if serde_json::json!(f.length) != l["size"] || flags != lt_flags {
-            return Some(format!("file {i}: {full} {} {flags:?}, libtorrent {l}", f.length));
+            return Some(format!(
+                "file {i}: {full} {} {flags:?}, libtorrent {l}",
+                f.length
+            ));
         }
         let lt_path = l["path"].as_str().unwrap();
         let dot_leaf = lt_path.split('/').any(|c| c == "." || c == "..");
@@ -323,7 +439,10 @@ fn compare_files(path: &Path, lt: &serde_json::Value) -> Option<String> {
         if !f.attr.pad && !dot_leaf && full != lt_path {
             return Some(format!("file {i}: {full:?}, libtorrent {lt_path:?}"));
         }
-        if f.path.iter().any(|c| c == "." || c == ".." || c.is_empty() || c.contains(['/', '\\', '\0'])) {
+        if f.path
+            .iter()
+            .any(|c| c == "." || c == ".." || c.is_empty() || c.contains(['/', '\\', '\0']))
+        {
             return Some(format!("file {i}: unsafe path {:?}", f.path));
         }
     }
@@ -334,9 +453,19 @@ fn compare_files(path: &Path, lt: &serde_json::Value) -> Option<String> {
 fn fixtures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let mut out = Vec::new();
-    for dir in [root.join("differential"), root.join("malformed"), root.join("sanitised"), root.clone()] {
+    for dir in [
+        root.join("differential"),
+        root.join("malformed"),
+        root.join("sanitised"),
+        root.clone(),
+    ] {
         if let Ok(entries) = std::fs::read_dir(&dir) {
-            out.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "torrent")));
+            out.extend(
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "torrent")),
+            );
         }
     }
     out.sort();
@@ -362,7 +491,11 @@ fn fast_peer_loads_exactly_what_libtorrent_loads() {
     let (mut accepted, mut refused) = (0, 0);
     for p in &paths {
         let lt = &verdicts[&p.display().to_string()];
-        if lt["ok"] == true { accepted += 1 } else { refused += 1 }
+        if lt["ok"] == true {
+            accepted += 1
+        } else {
+            refused += 1
+        }
         if let Some(why) = disagreement(p, lt) {
             failures.push(format!("{}: {why}", p.display()));
             let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lt-differential-failures");
@@ -370,8 +503,19 @@ fn fast_peer_loads_exactly_what_libtorrent_loads() {
             let _ = std::fs::copy(p, keep.join(p.file_name().unwrap()));
         }
     }
-    eprintln!("{} torrents: libtorrent accepted {accepted}, refused {refused}", paths.len());
+    eprintln!(
+        "{} torrents: libtorrent accepted {accepted}, refused {refused}",
+        paths.len()
+    );
     // the generator must exercise both sides
-    assert!(accepted > paths.len() / 5 && refused > paths.len() / 5, "accepted {accepted}, refused {refused}");
-    assert!(failures.is_empty(), "{} disagreements with libtorrent:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        accepted > paths.len() / 5 && refused > paths.len() / 5,
+        "accepted {accepted}, refused {refused}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} disagreements with libtorrent:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

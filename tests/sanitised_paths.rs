@@ -26,18 +26,28 @@ fn write_everything(info: &Info, label: &str) {
         let tmp = tempfile::tempdir().unwrap();
         let out = tmp.path().join("out");
         std::fs::create_dir(&out).unwrap();
-        let target = if exact { OutputTarget::Exact(out.join("x")) } else { OutputTarget::Dir(out.clone()) };
+        let target = if exact {
+            OutputTarget::Exact(out.join("x"))
+        } else {
+            OutputTarget::Dir(out.clone())
+        };
         let storage = Storage::open(info, &target).unwrap_or_else(|e| panic!("{label}: open: {e}"));
         for piece in 0..info.piece_count() {
             let data = vec![0xab; info.piece_size(piece) as usize];
-            storage.write_block(piece, 0, &data).unwrap_or_else(|e| panic!("{label}: piece {piece}: {e}"));
+            storage
+                .write_block(piece, 0, &data)
+                .unwrap_or_else(|e| panic!("{label}: piece {piece}: {e}"));
         }
         drop(storage);
         let mut entries = Vec::new();
         walk(tmp.path(), &mut entries);
         for e in &entries {
             let real = e.canonicalize().unwrap();
-            assert!(real.starts_with(out.canonicalize().unwrap()), "{label}: {} is outside the output folder", e.display());
+            assert!(
+                real.starts_with(out.canonicalize().unwrap()),
+                "{label}: {} is outside the output folder",
+                e.display()
+            );
         }
         let files = entries.iter().filter(|e| e.is_file()).count();
         assert!(files >= 1, "{label}: nothing written");
@@ -50,7 +60,8 @@ fn sanitised_fixtures_stay_inside_the_output_folder() {
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
         let bytes = std::fs::read(e.path()).unwrap();
-        let m = Metainfo::from_bytes(&bytes).unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
+        let m = Metainfo::from_bytes(&bytes)
+            .unwrap_or_else(|err| panic!("{}: {err}", e.path().display()));
         write_everything(&m.info, &e.path().display().to_string());
         n += 1;
     }
@@ -103,7 +114,8 @@ fn every_sanitised_form_stays_inside_the_output_folder() {
             // each path twice and under a folder of the same name: renaming is exercised too
             const FOLDER: &[&[u8]] = &[b"t"];
             let files: Vec<(&[&[u8]], u64)> = vec![(path, 100), (path, 200), (FOLDER, 5)];
-            let m = Metainfo::from_bytes(&torrent(&files, name)).unwrap_or_else(|e| panic!("case {i}: {e}"));
+            let m = Metainfo::from_bytes(&torrent(&files, name))
+                .unwrap_or_else(|e| panic!("case {i}: {e}"));
             assert_eq!(m.info.files.len(), 3);
             write_everything(&m.info, &format!("case {i} {path:?} name {name:?}"));
         }

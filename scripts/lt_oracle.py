@@ -4,7 +4,8 @@
 Reads torrent file paths, one per line, on stdin and prints one JSON object per line:
 {"path", "ok": false, "error"} when `lt.torrent_info(path)` refuses the file, else
 {"path", "ok": true, "v1": <hex SHA-1 info hash or null>, "name", "piece_length",
- "num_pieces", "total", "files": [{"path", "size", "pad", "exec", "hidden", "symlink"}]}.
+ "num_pieces", "total", "files": [{"path", "size", "pad", "exec", "hidden", "symlink"}]},
+where "symlink" is the link's target (`name/...`) or null.
 Run with /usr/bin/python3 (Debian's python3-libtorrent). Reads only the files it is given.
 """
 import json
@@ -29,7 +30,7 @@ def describe(path):
             "pad": bool(flags & lt.file_storage.flag_pad_file),
             "exec": bool(flags & lt.file_storage.flag_executable),
             "hidden": bool(flags & lt.file_storage.flag_hidden),
-            "symlink": bool(flags & lt.file_storage.flag_symlink),
+            "symlink": fs.symlink(i) if flags & lt.file_storage.flag_symlink else None,
         })
     return {
         "path": path,

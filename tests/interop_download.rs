@@ -733,6 +733,11 @@ fn download_a_messy_torrent_from_libtorrent() {
             entries.push(e);
         }
     }
+    // BEP 47: `evil.bin` is executable, and `latest` is a symlink to `b/dup.txt` (libtorrent
+    // makes it when it checks the seed's files; it may find ours)
+    entries[2] = [b"d4:attr1:x".as_slice(), &entries[2][1..]].concat();
+    entries.push(b"d4:attr1:l6:lengthi0e4:pathl6:lateste12:symlink pathl1:b7:dup.txtee".to_vec());
+    std::os::unix::fs::symlink("b/dup.txt", seed_dir.join("messy/latest")).unwrap();
     let pieces: Vec<u8> = data.chunks(PIECE as usize).flat_map(sha1_bytes).collect();
     // keys deliberately unsorted: name, files, pieces, piece length
     let mut info = b"d4:name5:messy5:filesl".to_vec();
@@ -764,4 +769,9 @@ fn download_a_messy_torrent_from_libtorrent() {
     assert_eq!(got, want);
     assert!(!target.join(".pad").exists(), "a pad file was created");
     assert_no_extra_files(&out, &target);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| fs::metadata(target.join(p)).unwrap().permissions().mode();
+    assert_eq!(mode("evil.bin") & 0o100, 0o100, "`x` makes a file executable");
+    assert_eq!(mode("ab.txt") & 0o111, 0);
+    assert_eq!(fs::read_link(target.join("latest")).unwrap(), Path::new("b/dup.txt"));
 }

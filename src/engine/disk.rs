@@ -54,6 +54,23 @@ fn hash_blocks(storage: &Storage, piece: u32) -> std::io::Result<Vec<[u8; 20]>> 
     Ok(out)
 }
 
+/// Bytes from the block boundary `begin` on that lie in whole pad-only blocks: those the
+/// picker never requests. (A block partly of pad bytes arrives whole, zeros included.)
+fn pad_blocks(storage: &Storage, piece: u32, begin: u32) -> u32 {
+    let run = storage.pad_run(piece, begin);
+    if begin + run == storage.piece_size(piece) { run } else { run / BLOCK_SIZE * BLOCK_SIZE }
+}
+
+/// Hash `n` zero bytes (pad files).
+fn feed_zeros(sha: &mut Sha1, mut n: u32) {
+    const ZEROS: [u8; 4096] = [0; 4096];
+    while n > 0 {
+        let k = n.min(ZEROS.len() as u32);
+        sha.update(&ZEROS[..k as usize]);
+        n -= k;
+    }
+}
+
 /// What the writer hands the hasher, in write order.
 enum HashJob {
     /// A block that is now in the page cache; hashed from memory when it extends the piece's
@@ -98,11 +115,13 @@ impl Hasher {
     }
 
     fn written(&mut self, piece: u32, begin: u32, data: Bytes) {
-        let p = self.progress.entry(piece).or_insert_with(|| Progress {
-            sha: Sha1::new(),
-            next: 0,
-            pending: BTreeMap::new(),
-            abandoned: false,
+        let storage = &self.storage;
+        let p = self.progress.entry(piece).or_insert_with(|| {
+            // a piece may open with pad-file bytes, which never arrive
+            let mut sha = Sha1::new();
+            let next = pad_blocks(storage, piece, 0);
+            feed_zeros(&mut sha, next);
+            Progress { sha, next, pending: BTreeMap::new(), abandoned: false }
         });
         if p.abandoned {
             return;
@@ -121,7 +140,14 @@ impl Hasher {
         }
         p.sha.update(&data);
         p.next += data.len() as u32;
-        while let Some(block) = p.pending.remove(&p.next) {
+        loop {
+            // pad-file bytes never arrive (never requested): they are zeros
+            let pad = pad_blocks(&self.storage, piece, p.next);
+            if pad > 0 {
+                feed_zeros(&mut p.sha, pad);
+                p.next += pad;
+            }
+            let Some(block) = p.pending.remove(&p.next) else { break };
             self.pending_bytes -= block.len();
             p.sha.update(&block);
             p.next += block.len() as u32;
@@ -301,6 +327,40 @@ mod tests {
         let expected = info.piece_hashes[1];
         assert!(matches!(h.verify(1, expected, false), DiskResult::Verified { ok: false, .. } | DiskResult::Error(_)));
         assert_eq!(h.pending_bytes, 0, "pending blocks of a verified piece are released");
+    }
+
+    #[test]
+    fn pad_bytes_that_never_arrive_hash_as_zeros() {
+        // files: pad (1.5 blocks), a (3 blocks), pad (1.5 blocks), b (2 blocks); pieces of 4
+        // blocks. Only blocks holding real bytes are fed, none is written to disk: every
+        // piece still verifies from memory, pad bytes counted as zeros.
+        let b = BLOCK_SIZE as u64;
+        let lengths = [3 * b / 2, 3 * b, 3 * b / 2, 2 * b];
+        let pads = [true, false, true, false];
+        let mut data = Vec::new();
+        for (len, pad) in lengths.iter().zip(pads) {
+            data.extend((0..*len).map(|i| if pad { 0 } else { (i % 251) as u8 + 1 }));
+        }
+        let paths = ["p1", "a", "p2", "b"].iter().map(|n| vec![n.to_string()]).collect();
+        let mut info = crate::engine::storage::tests::info_for("t", paths, &lengths, PL, true, &data);
+        for (f, pad) in info.files.iter_mut().zip(pads) {
+            f.attr.pad = pad;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let storage = Arc::new(Storage::open(&info, &OutputTarget::Exact(tmp.path().join("t"))).unwrap());
+        let mut h = Hasher::new(storage);
+        // piece 0: block 0 is pad only; block 1 is half pad, half `a`
+        for blk in [1, 2, 3] {
+            h.written(0, blk * BLOCK_SIZE, block(&data, 0, blk * BLOCK_SIZE, PL));
+        }
+        // piece 1: block 0 is `a` then pad; block 1 is pad only; blocks 2, 3 are `b`
+        for blk in [3, 0, 2] {
+            h.written(1, blk * BLOCK_SIZE, block(&data, 1, blk * BLOCK_SIZE, PL));
+        }
+        for piece in 0..2 {
+            let r = h.verify(piece, info.piece_hashes[piece as usize], false);
+            assert!(matches!(r, DiskResult::Verified { ok: true, .. }), "piece {piece}: {r:?}");
+        }
     }
 
     #[test]

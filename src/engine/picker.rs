@@ -18,10 +18,16 @@
 //! When every wanted block is requested or received, a peer with free request slots may request
 //! blocks already requested from someone else (at most [`ENDGAME_MAX_REQUESTERS`] at once); the
 //! first copy to arrive wins and the others are cancelled.
+//!
+//! # Pad blocks
+//! Blocks made only of BEP 47 pad-file bytes are known zeros: they start out received (by
+//! nobody) and are never requested. A piece made only of pad blocks keeps its last block
+//! requestable, so its hash check still has an arrival to hang on.
 
 use crate::proto::bitfield::Bitfield;
 use crate::proto::message::{BLOCK_SIZE, BlockRef};
 use std::collections::HashMap;
+use std::ops::Range;
 
 /// Identifies one peer connection inside a torrent.
 pub type PeerKey = u64;
@@ -48,6 +54,8 @@ enum Block {
     Missing,
     Requested(Vec<PeerKey>),
     Received(PeerKey),
+    /// Only pad-file bytes (zeros): never requested, counts as received, blames nobody.
+    Pad,
 }
 
 #[derive(Debug)]
@@ -87,6 +95,8 @@ pub struct Picker {
     /// Number of pieces in state `Missing` (kept so endgame detection is O(partial pieces)).
     missing: u32,
     verified: Bitfield,
+    /// Byte ranges of pad files in the torrent's data, sorted, adjacent ones merged.
+    pad: Vec<Range<u64>>,
 }
 
 impl Picker {
@@ -131,7 +141,36 @@ impl Picker {
             wanted_left,
             missing: wanted_left,
             verified: Bitfield::new(count),
+            pad: Vec::new(),
         }
+    }
+
+    /// The byte ranges of the torrent's pad files (BEP 47): blocks inside them are never
+    /// requested. Call before picking starts.
+    pub fn set_pad_ranges(&mut self, mut ranges: Vec<Range<u64>>) {
+        ranges.retain(|r| !r.is_empty());
+        ranges.sort_unstable_by_key(|r| r.start);
+        let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        self.pad = merged;
+    }
+
+    /// Whether every byte of block `block` of piece `index` lies in a pad file.
+    fn is_pad_block(&self, index: u32, block: u32) -> bool {
+        if self.pad.is_empty() {
+            return false;
+        }
+        let r = self.block_ref(index, block);
+        let start = index as u64 * self.piece_length as u64 + r.begin as u64;
+        let end = start + r.length as u64;
+        // the last pad range starting at or before `start` is the only one that can hold it
+        let i = self.pad.partition_point(|p| p.start <= start);
+        i > 0 && self.pad[i - 1].end >= end
     }
 
     pub fn piece_count(&self) -> u32 {
@@ -394,10 +433,15 @@ impl Picker {
         let n = self.block_count(index);
         self.state[index as usize] = PieceState::InFlight;
         self.missing -= 1;
-        self.partial.insert(
-            index,
-            Partial { blocks: vec![Block::Missing; n as usize], received: 0, unrequested: n, owner: None },
-        );
+        let mut blocks: Vec<Block> =
+            (0..n).map(|b| if self.is_pad_block(index, b) { Block::Pad } else { Block::Missing }).collect();
+        if !blocks.contains(&Block::Missing)
+            && let Some(last) = blocks.last_mut()
+        {
+            *last = Block::Missing;
+        }
+        let pads = blocks.iter().filter(|b| **b == Block::Pad).count() as u32;
+        self.partial.insert(index, Partial { blocks, received: pads, unrequested: n - pads, owner: None });
     }
 
     fn take_blocks(&mut self, index: u32, peer: PeerKey, max: usize, out: &mut Vec<BlockRef>) {
@@ -455,7 +499,7 @@ impl Picker {
         }
         let Some(block) = p.blocks.get_mut(b) else { return BlockOutcome::Ignored };
         let cancel = match block {
-            Block::Received(_) => return BlockOutcome::Ignored,
+            Block::Received(_) | Block::Pad => return BlockOutcome::Ignored,
             Block::Missing => {
                 // late data after a timeout released it: still useful
                 p.unrequested -= 1;
@@ -541,6 +585,43 @@ mod tests {
         assert_eq!(out[0].index, first);
         assert_eq!(out[1].index, first);
         assert_ne!(out[2].index, first);
+    }
+
+    #[test]
+    fn pad_blocks_are_never_requested() {
+        // 3 pieces of 4 blocks. Pad bytes: the last 2.5 blocks of piece 0 (a partly padded
+        // block stays requested) and all of piece 1 plus the first block of piece 2, given as
+        // two adjacent ranges.
+        let b = BLOCK_SIZE as u64;
+        let pl = PL as u64;
+        let mut p = Picker::new(PL, 3 * pl, None, 1);
+        p.set_pad_ranges(vec![pl + 2 * b..2 * pl + b, pl - 5 * b / 2..pl + 2 * b]);
+        p.peer_bitfield(&full(3));
+        let mut out = Vec::new();
+        p.pick(1, &full(3), 100, &mut out);
+        let mut got: Vec<(u32, u32)> = out.iter().map(|r| (r.index, r.begin / BLOCK_SIZE)).collect();
+        got.sort_unstable();
+        // piece 0: blocks 0 and 1 (block 1 is half data); piece 1 is all pad: only its last
+        // block is asked for, so the piece still completes; piece 2: blocks 1..4
+        assert_eq!(got, vec![(0, 0), (0, 1), (1, 3), (2, 1), (2, 2), (2, 3)]);
+        // nothing is left to ask for: endgame duplicates only real requests
+        assert!(p.in_endgame());
+        // pad blocks are no one's: data for them is dropped and blames nobody
+        let pad_block = BlockRef { index: 0, begin: 3 * BLOCK_SIZE, length: BLOCK_SIZE };
+        assert_eq!(p.block_received(1, &pad_block), BlockOutcome::Ignored);
+        for r in &out {
+            p.block_received(1, r);
+        }
+        for piece in 0..3 {
+            assert_eq!(p.state(piece), Some(PieceState::Verifying));
+        }
+        assert_eq!(p.block_senders(0), vec![Some(1), Some(1), None, None]);
+        // a failed piece restarts with its pad blocks still skipped
+        assert_eq!(p.mark_failed(0), vec![1]);
+        let mut again = Vec::new();
+        p.pick(2, &full(3), 100, &mut again);
+        let again: Vec<u32> = again.iter().map(|r| r.begin / BLOCK_SIZE).collect();
+        assert_eq!(again, vec![0, 1]);
     }
 
     #[test]
@@ -1019,7 +1100,8 @@ mod random_events {
                 missing += u32::from(s == PieceState::Missing);
                 wanted_left += u32::from(!matches!(s, PieceState::Verified | PieceState::Unwanted));
                 if let Some(part) = partial {
-                    let received = part.blocks.iter().filter(|b| matches!(b, Block::Received(_))).count();
+                    let received =
+                        part.blocks.iter().filter(|b| matches!(b, Block::Received(_) | Block::Pad)).count();
                     let unrequested = part.blocks.iter().filter(|b| **b == Block::Missing).count();
                     assert_eq!(part.received as usize, received);
                     assert_eq!(part.unrequested as usize, unrequested);
@@ -1062,13 +1144,14 @@ mod random_events {
             blocks_per_piece in 1..4u32,
             ops in proptest::collection::vec(op(), 0..120),
             seed in any::<u64>(),
+            pads in proptest::collection::vec((any::<u64>(), 0..3 * BLOCK_SIZE as u64), 0..4),
         ) {
             let pl = blocks_per_piece * BLOCK_SIZE;
             let total = (pieces as u64 * pl as u64).saturating_sub(short as u64).max(1);
-            let mut w = World {
-                p: Picker::new(pl, total, None, seed),
-                peers: vec![PeerModel::default(); PEERS as usize + 2],
-            };
+            let mut p = Picker::new(pl, total, None, seed);
+            // pad files anywhere, of any length, even covering whole pieces
+            p.set_pad_ranges(pads.iter().map(|&(at, len)| (at % total)..(at % total + len).min(total)).collect());
+            let mut w = World { p, peers: vec![PeerModel::default(); PEERS as usize + 2] };
             for op in ops {
                 w.apply(op);
                 w.check();

@@ -153,6 +153,59 @@ fn torrent_root(info: &Info, target: &OutputTarget) -> PathBuf {
     }
 }
 
+/// BEP 47 `x`: whoever may read the file may run it (`chmod +x` within the umask'd mode).
+fn set_executable(file: &File) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut perms = file.metadata()?.permissions();
+    let mode = perms.mode();
+    perms.set_mode(mode | ((mode & 0o444) >> 2));
+    file.set_permissions(perms)
+}
+
+/// The folder symlink targets are relative to: the root folder of a multi-file torrent, the
+/// folder holding a single-file torrent's file.
+fn link_base(info: &Info, target: &OutputTarget) -> PathBuf {
+    let root = torrent_root(info, target);
+    if info.is_multi_file { root } else { root.parent().map(Path::to_path_buf).unwrap_or_default() }
+}
+
+/// Make the BEP 47 symlink at `link` (path `from` inside the torrent) point at `to` (a path
+/// inside the torrent, already made safe by the parser), as a relative link, the way
+/// libtorrent does. The parser keeps every target inside the torrent *as written*; on disk a
+/// folder on the way may itself be a symlink, so the link is made only when its `..` steps,
+/// taken from the real folder the link lands in, stay inside `base`. A link already there with
+/// the same target is kept (a resumed download); anything else at that path is an error.
+fn create_symlink(link: &Path, from: &[String], to: &[String], base: &Path) -> io::Result<()> {
+    let folder = &from[..from.len().saturating_sub(1)];
+    let common = folder.iter().zip(to).take_while(|(a, b)| a == b).count();
+    let ups = folder.len() - common;
+    let mut relative = PathBuf::new();
+    (0..ups).for_each(|_| relative.push(".."));
+    to[common..].iter().for_each(|c| relative.push(c));
+    if relative.as_os_str().is_empty() {
+        relative.push(".");
+    }
+    let parent = link.parent().unwrap_or(base);
+    std::fs::create_dir_all(parent).map_err(|e| with_path(e, "create folder", parent))?;
+    let real_parent = parent.canonicalize().map_err(|e| with_path(e, "resolve", parent))?;
+    let real_base = base.canonicalize().map_err(|e| with_path(e, "resolve", base))?;
+    let depth = real_parent.strip_prefix(&real_base).map(|p| p.components().count());
+    if !depth.is_ok_and(|d| d >= ups) {
+        return Err(StorageError::Layout(format!(
+            "symlink {} -> {} would point outside {}",
+            link.display(),
+            relative.display(),
+            base.display()
+        ))
+        .into());
+    }
+    match std::os::unix::fs::symlink(&relative, link) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && std::fs::read_link(link).is_ok_and(|t| t == relative) => Ok(()),
+        Err(e) => Err(with_path(e, "create symlink", link)),
+    }
+}
+
 fn check_component(c: &str) -> Result<(), StorageError> {
     // defence in depth: the same rule the metainfo parser applied
     if crate::proto::metainfo::unsafe_component_reason(c).is_some() {
@@ -357,7 +410,8 @@ impl Storage {
         let mut files = Vec::with_capacity(paths.len());
         let mut had_existing_data = false;
         for (path, entry) in paths.into_iter().zip(&info.files) {
-            if entry.attr.pad {
+            // pad files hold no bytes on disk; symlinks are made once the files exist
+            if entry.attr.pad || entry.attr.symlink.is_some() {
                 files.push(OpenFile { path, handle: None });
                 continue;
             }
@@ -378,7 +432,19 @@ impl Storage {
                 .map_err(|e| with_path(e, "stat", &path))?
                 .len();
             had_existing_data |= len > 0;
+            if writable && entry.attr.executable {
+                set_executable(&handle).map_err(|e| with_path(e, "chmod", &path))?;
+            }
             files.push(OpenFile { path, handle: Some(handle) });
+        }
+        if writable {
+            let base = link_base(info, target);
+            for (f, entry) in files.iter().zip(&info.files) {
+                if let Some(to) = &entry.attr.symlink {
+                    let from = if info.is_multi_file { &entry.path[..] } else { &[] };
+                    create_symlink(&f.path, from, to, &base)?;
+                }
+            }
         }
         Ok(Storage {
             layout,
@@ -482,6 +548,21 @@ impl Storage {
             done += n as u64;
         }
         Ok(hasher.finalize().into())
+    }
+
+    /// How many bytes of `piece` from `begin` on belong to pad files, without a gap: known
+    /// zeros that no peer sends (the picker never requests pad-only blocks).
+    pub fn pad_run(&self, piece: u32, begin: u32) -> u32 {
+        let Ok(size) = self.layout.piece_size(piece) else { return 0 };
+        let start = self.layout.piece_start(piece) + u64::from(begin);
+        let mut run = 0u64;
+        for (i, _, len) in self.layout.spans(start, u64::from(size.saturating_sub(begin))) {
+            if self.files[i].handle.is_some() {
+                break;
+            }
+            run += len;
+        }
+        run as u32
     }
 
     /// Whether any of the files already existed (with data) when opened.
@@ -618,7 +699,7 @@ pub(crate) mod tests {
     }
 
     /// An `Info` for files of `lengths` (named by `paths`) with correct hashes of `data`.
-    fn info_for(
+    pub(crate) fn info_for(
         name: &str,
         paths: Vec<Vec<String>>,
         lengths: &[u64],
@@ -833,6 +914,85 @@ pub(crate) mod tests {
         assert!(!root.join(".pad").exists());
         assert_eq!(s.paths().count(), 2);
         assert_eq!(s.file_lengths_on_disk().unwrap(), vec![10, 6, 16, 6]);
+    }
+
+    fn strings(p: &[&str]) -> Vec<String> {
+        p.iter().map(|c| c.to_string()).collect()
+    }
+
+    /// A multi-file torrent `t` of these files (`(path, length, symlink target)`).
+    fn with_links(files: &[(&str, u64, Option<&str>)]) -> Info {
+        let lengths: Vec<u64> = files.iter().map(|f| f.1).collect();
+        let data = bytes(lengths.iter().sum::<u64>() as usize, 7);
+        let paths = files.iter().map(|f| strings(&f.0.split('/').collect::<Vec<_>>())).collect();
+        let mut info = info_for("t", paths, &lengths, 16, true, &data);
+        for (entry, f) in info.files.iter_mut().zip(files) {
+            entry.attr.symlink = f.2.map(|t| strings(&t.split('/').collect::<Vec<_>>()));
+        }
+        info
+    }
+
+    #[test]
+    fn executable_files_get_the_x_bit() {
+        use std::os::unix::fs::PermissionsExt;
+        let mut info = with_links(&[("run.sh", 10, None), ("data", 10, None)]);
+        info.files[0].attr.executable = true;
+        let tmp = tempfile::tempdir().unwrap();
+        Storage::open(&info, &OutputTarget::Dir(tmp.path().into())).unwrap();
+        let mode = |n: &str| std::fs::metadata(tmp.path().join("t").join(n)).unwrap().permissions().mode();
+        assert_eq!(mode("run.sh") & 0o100, 0o100, "owner may run it");
+        assert_eq!(mode("data") & 0o111, 0, "no one may run a plain file");
+    }
+
+    #[test]
+    fn symlinks_are_relative_links_inside_the_torrent() {
+        let info = with_links(&[
+            ("docs/readme", 10, None),
+            ("docs/latest", 0, Some("docs/readme")),
+            ("top", 0, Some("docs")),
+            ("deep/er/up", 0, Some("docs/readme")),
+            ("self", 0, Some("self")),
+        ]);
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("t");
+        let s = Storage::open(&info, &OutputTarget::Dir(tmp.path().into())).unwrap();
+        s.write_block(0, 0, &bytes(10, 7)).unwrap();
+        let link = |n: &str| std::fs::read_link(root.join(n)).unwrap();
+        assert_eq!(link("docs/latest"), Path::new("readme"));
+        assert_eq!(link("top"), Path::new("docs"));
+        assert_eq!(link("deep/er/up"), Path::new("../../docs/readme"));
+        assert_eq!(link("self"), Path::new("self"));
+        assert_eq!(std::fs::read(root.join("deep/er/up")).unwrap(), bytes(10, 7));
+        assert_eq!(std::fs::read(root.join("top/readme")).unwrap(), bytes(10, 7));
+        // links hold no torrent bytes; opening again (resume) keeps them
+        assert_eq!(s.paths().count(), 1);
+        drop(s);
+        Storage::open(&info, &OutputTarget::Dir(tmp.path().into())).unwrap();
+        assert_eq!(link("deep/er/up"), Path::new("../../docs/readme"));
+        // something else at a link's path is an error, not silently replaced
+        std::fs::remove_file(root.join("top")).unwrap();
+        std::fs::write(root.join("top"), b"mine").unwrap();
+        assert!(Storage::open(&info, &OutputTarget::Dir(tmp.path().into())).is_err());
+        assert_eq!(std::fs::read(root.join("top")).unwrap(), b"mine");
+    }
+
+    #[test]
+    fn a_symlink_that_would_leave_the_output_folder_through_another_is_refused() {
+        // Each target is inside the torrent as written, but `p/q/a` is a link to `c`, so
+        // `p/q/a/b/L` really lives in `c/b/`, where its `../../../../x` climbs two folders
+        // above the torrent's root.
+        let info = with_links(&[
+            ("x", 10, None),
+            ("c/b/keep", 10, None),
+            ("p/q/a", 0, Some("c")),
+            ("p/q/a/b/L", 0, Some("x")),
+        ]);
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let err = Storage::open(&info, &OutputTarget::Dir(out.clone())).unwrap_err();
+        assert!(err.to_string().contains("would point outside"), "{err}");
+        assert!(std::fs::symlink_metadata(out.join("t/c/b/L")).is_err(), "no escaping link was made");
     }
 
     #[test]

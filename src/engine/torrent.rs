@@ -432,6 +432,7 @@ async fn run(
     let storage = Arc::new(storage);
     let seed: u64 = rand::random();
     let mut picker = Picker::new(info.piece_length, info.total_length, p.wanted.as_deref(), seed);
+    picker.set_pad_ranges(info.files.iter().filter(|f| f.attr.pad).map(|f| f.offset..f.offset + f.length).collect());
 
     // Resume: hash what is already on disk.
     if storage.had_existing_data() {

@@ -258,15 +258,19 @@ pub fn tree_digest(root: &Path) -> BTreeMap<String, (u64, String)> {
             let entry = entry.expect("dir entry");
             let path = entry.path();
             let ty = entry.file_type().expect("file type");
+            let rel = path
+                .strip_prefix(root)
+                .expect("prefix")
+                .to_string_lossy()
+                .into_owned();
             if ty.is_dir() {
                 walk(root, &path, out);
+            } else if ty.is_symlink() {
+                // a BEP 47 symlink: compared by where it points
+                let target = fs::read_link(&path).expect("read_link");
+                out.insert(rel, (0, format!("-> {}", target.display())));
             } else {
                 assert!(ty.is_file(), "{path:?} is not a regular file");
-                let rel = path
-                    .strip_prefix(root)
-                    .expect("prefix")
-                    .to_string_lossy()
-                    .into_owned();
                 let len = entry.metadata().expect("metadata").len();
                 out.insert(rel, (len, sha1_file(&path)));
             }

@@ -57,7 +57,9 @@ use crate::proto::bencode::{self, BencodeError, Value};
 use crate::proto::id::InfoHash;
 
 mod paths;
-use paths::{PendingFile, rename_duplicates};
+mod tree;
+
+use paths::{PendingFile, rename_duplicates, sanitize_symlinks};
 pub use paths::{sanitize_component, unsafe_component_reason};
 
 /// Smallest piece length [`crate::engine::create`] makes, and the unit of the piece lengths it
@@ -140,6 +142,12 @@ pub enum MetainfoError {
     V2WithoutFileTree,
     #[error("`file tree` (a BitTorrent v2 key) without `meta version` 2")]
     V2KeysWithoutMetaVersion,
+    #[error("invalid BitTorrent v2 `file tree`: {0}")]
+    BadFileTree(String),
+    #[error("{0}: missing or invalid `pieces root`")]
+    MissingPiecesRoot(String),
+    #[error("hybrid torrent whose v1 and v2 file lists differ: {0}")]
+    InconsistentHybrid(String),
 }
 
 impl From<BencodeError> for MetainfoError {
@@ -328,11 +336,12 @@ impl Info {
             return Err(MetainfoError::V2KeysWithoutMetaVersion);
         }
         let files_list = v.get(b"files").and_then(Value::as_list);
-        let (name, files, is_multi_file) = match files_list {
+        let (name, mut files, is_multi_file) = match files_list {
             Some(list) => {
                 // multi-file; an empty or unsafe name becomes the info hash, as in libtorrent
                 let name = sanitize_component(name_raw).unwrap_or_else(|| info_hash_of(raw).to_string());
-                (name.clone(), parse_files(list, &name)?, true)
+                let files = parse_files(list, &name)?;
+                (name, files, true)
             }
             None if version < 2 || v.get(b"length").is_some() => {
                 let name = Some(name_raw)
@@ -341,16 +350,32 @@ impl Info {
                     .ok_or_else(|| MetainfoError::UnusableName(String::from_utf8_lossy(name_raw).into_owned()))?;
                 check_leaf(&name)?;
                 let (length, attr) = length_and_attributes(v, "single file")?;
-                (name.clone(), vec![FileEntry { path: vec![name], length, offset: 0, attr }], false)
+                let entry = FileEntry { path: vec![name.clone()], length, offset: 0, attr };
+                (name, vec![PendingFile { entry, pathless_pad: false }], false)
             }
             // BEP 52 without a v1 part: not downloadable until v2 support lands
             None => return Err(MetainfoError::V2Only),
         };
+        let mut ghost_dirs = Vec::new();
+        if let Some(file_tree) = v.get(b"file tree").filter(|_| version >= 2) {
+            // a hybrid: the v2 files must be the v1 files, and are the torrent's file list
+            let mut v2 = tree::files_of_tree(file_tree, files_list.is_some(), piece_length)?;
+            let v1: Vec<FileEntry> = files.into_iter().map(|p| p.entry).collect();
+            if tree::check_hybrid(&mut v2, &v1)?.removed_tail_pad {
+                ghost_dirs.push(".pad");
+            }
+            files = v2;
+        }
+        let files = rename_duplicates(files, &name, &ghost_dirs);
 
         let total_length = files.last().map_or(0, |f| f.offset + f.length);
         let expected = total_length.div_ceil(u64::from(piece_length));
         if expected > MAX_PIECES {
             return Err(MetainfoError::TooManyPieces { count: expected, max: MAX_PIECES });
+        }
+        if version >= 2 && v.get(b"pieces").and_then(Value::as_bytes).is_none() {
+            // a hybrid whose v1 half has no piece hashes: only v2 can download it
+            return Err(MetainfoError::V2Only);
         }
         let pieces = v
             .get(b"pieces")
@@ -477,7 +502,8 @@ fn check_leaf(leaf: &str) -> Result<(), MetainfoError> {
     Ok(())
 }
 
-fn parse_files(list: &[Value], name: &str) -> Result<Vec<FileEntry>, MetainfoError> {
+/// The v1 `files` list, sanitised (symlinks too), before duplicate names are renamed.
+fn parse_files(list: &[Value], name: &str) -> Result<Vec<PendingFile>, MetainfoError> {
     if list.is_empty() {
         return Err(MetainfoError::EmptyFileList);
     }
@@ -509,7 +535,8 @@ fn parse_files(list: &[Value], name: &str) -> Result<Vec<FileEntry>, MetainfoErr
         files.push(PendingFile { entry: FileEntry { path, length, offset, attr }, pathless_pad });
         offset = end;
     }
-    Ok(rename_duplicates(files, name))
+    sanitize_symlinks(&mut files);
+    Ok(files)
 }
 
 /// What marks a BitComet padding file.
@@ -1051,6 +1078,106 @@ mod tests {
         assert_eq!(i.total_length, 5);
     }
 
+    fn list(path: &[&str]) -> Value {
+        Value::List(path.iter().map(|c| bytes(c)).collect())
+    }
+
+    #[test]
+    fn symlinks_point_inside_the_torrent_or_at_themselves() {
+        let link = |path: &[&str], target: &[&str]| {
+            dict(vec![
+                ("attr", bytes("l")),
+                ("length", Value::Int(0)),
+                ("path", list(path)),
+                ("symlink path", list(target)),
+            ])
+        };
+        let info = parse_info(multi(
+            vec![
+                file(10, &["docs", "readme"]),
+                link(&["docs", "latest"], &["docs", "readme"]),
+                link(&["up"], &["docs"]),
+                link(&["docs", "sibling"], &["readme"]),
+                link(&["via"], &["up", "readme"]),
+                link(&["gone"], &["..", "..", "etc", "passwd"]),
+                link(&["l1"], &["l2", "x"]),
+                link(&["l2"], &["l1"]),
+            ],
+            16,
+            1,
+        ))
+        .unwrap();
+        let targets: Vec<(String, String)> = info
+            .files
+            .iter()
+            .filter_map(|f| Some((f.path.join("/"), f.attr.symlink.as_ref()?.join("/"))))
+            .collect();
+        let expected = [
+            ("docs/latest", "docs/readme"), // a file of the torrent
+            ("up", "docs"),                 // a folder of the torrent
+            ("docs/sibling", "docs/readme"), // relative to its own folder, made relative to the root
+            ("via", "up/readme"),           // through another link
+            ("gone", "gone"),               // `..` dropped, `etc/passwd` is not in the torrent
+            ("l1", "l1"),                   // a loop of links
+            ("l2", "l1"),
+        ];
+        let expected: Vec<(String, String)> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        assert_eq!(targets, expected);
+        assert!(info.files.iter().filter(|f| f.attr.symlink.is_some()).all(|f| f.length == 0));
+    }
+
+    /// A hybrid torrent: v1 `files` with pad files as libtorrent writes them, and the same
+    /// files in the v2 `file tree`; `lengths` are the v2 lengths of `a` and `b`.
+    fn hybrid(lengths: (i64, i64), tail_pad: bool, with_pieces: bool) -> Value {
+        let pl = 32768i64;
+        let pad = |n: i64| {
+            dict(vec![("attr", bytes("p")), ("length", Value::Int(n)), ("path", list(&[".pad", &n.to_string()]))])
+        };
+        let mut files = vec![file(20000, &["a"]), pad(pl - 20000), file(100, &["d", "b"])];
+        if tail_pad {
+            files.push(pad(pl - 100));
+        }
+        let leaf = |n: i64| {
+            dict(vec![("", dict(vec![("length", Value::Int(n)), ("pieces root", Value::Bytes(vec![9; 32]))]))])
+        };
+        let tree = dict(vec![("a", leaf(lengths.0)), ("d", dict(vec![("b", leaf(lengths.1))]))]);
+        let mut info = vec![
+            ("file tree", tree),
+            ("files", Value::List(files)),
+            ("meta version", Value::Int(2)),
+            ("name", bytes("root")),
+            ("piece length", Value::Int(pl)),
+        ];
+        if with_pieces {
+            info.push(("pieces", pieces(2)));
+        }
+        dict(info)
+    }
+
+    #[test]
+    fn hybrid_torrents_must_agree_with_themselves() {
+        for tail_pad in [true, false] {
+            let info = parse_info(hybrid((20000, 100), tail_pad, true)).unwrap();
+            // the v2 list: each file padded to a piece, the tail padding as the v1 half has it
+            let got: Vec<(String, u64, u64, bool)> =
+                info.files.iter().map(|f| (f.path.join("/"), f.offset, f.length, f.attr.pad)).collect();
+            let mut want = vec![
+                ("a".to_string(), 0, 20000, false),
+                (".pad/12768".to_string(), 20000, 12768, true),
+                ("d/b".to_string(), 32768, 100, false),
+            ];
+            if tail_pad {
+                want.push((".pad/32668".to_string(), 32868, 32668, true));
+            }
+            assert_eq!(got, want);
+        }
+        let e = parse_info(hybrid((20000, 101), true, true)).unwrap_err();
+        assert!(matches!(e, MetainfoError::InconsistentHybrid(_)), "{e}");
+        assert!(e.to_string().contains("d/b (101 bytes at 32768) in v2"), "{e}");
+        // no v1 piece hashes: only v2 could fetch it
+        assert_eq!(parse_info(hybrid((20000, 100), true, false)), Err(MetainfoError::V2Only));
+    }
+
     #[test]
     fn bittorrent_v2() {
         let mut v2 = single(1, 16384, 1);
@@ -1062,13 +1189,19 @@ mod tests {
         let e = parse_info(v2).unwrap_err();
         assert_eq!(e, MetainfoError::V2Only);
         assert!(e.to_string().contains("BitTorrent v2"));
-        // a hybrid loads through its v1 part
+        // a hybrid loads through its v1 part (when its v2 part agrees)
         let mut hybrid = single(1, 16384, 1);
         if let Value::Dict(d) = &mut hybrid {
             d.insert(b"meta version".to_vec(), Value::Int(2));
-            d.insert(b"file tree".to_vec(), dict(vec![]));
+            let leaf = dict(vec![("length", Value::Int(1)), ("pieces root", Value::Bytes(vec![1; 32]))]);
+            d.insert(b"file tree".to_vec(), dict(vec![("f", dict(vec![("", leaf)]))]));
         }
         assert!(parse_info(hybrid.clone()).is_ok());
+        let mut empty_tree = hybrid.clone();
+        if let Value::Dict(d) = &mut empty_tree {
+            d.insert(b"file tree".to_vec(), dict(vec![]));
+        }
+        assert!(matches!(parse_info(empty_tree), Err(MetainfoError::InconsistentHybrid(_))));
         // ... but not with a non-canonical info dictionary, or a v2 piece length
         let mut raw = bencode::encode(&hybrid);
         let at = raw.windows(5).position(|w| w == b"i16384e".get(..5).unwrap()).unwrap();

@@ -7,7 +7,9 @@
 //! - [`unsafe_component_reason`]: the rule every stored component obeys, checked again by
 //!   storage and torrent creation;
 //! - [`rename_duplicates`]: distinct paths for files that collide (ignoring ASCII case) or
-//!   sit where a folder must be.
+//!   sit where a folder must be;
+//! - [`sanitize_symlinks`]: a BEP 47 symlink may only point at a file or folder of the
+//!   torrent; any other link is made to point at itself (libtorrent's `sanitize_symlinks`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -131,8 +133,10 @@ pub(super) struct PendingFile {
 /// Give every file a distinct path the way libtorrent does at load: comparing paths without
 /// ASCII case, a file that repeats an earlier file's path or sits where a folder must be is
 /// renamed `stem.N.ext` with the smallest free N (`bar.txt`, `bar.1.txt`, `bar.2.txt`; `a` ->
-/// `a.1`). Pad files of equal size may share a path (they are never written).
-pub(super) fn rename_duplicates(files: Vec<PendingFile>, name: &str) -> Vec<FileEntry> {
+/// `a.1`). Pad files of equal size may share a path (they are never written). `ghost_dirs`
+/// are folders (relative to the root) of files dropped after parsing: libtorrent keeps
+/// counting them (a hybrid's removed tail padding leaves `.pad`).
+pub(super) fn rename_duplicates(files: Vec<PendingFile>, name: &str, ghost_dirs: &[&str]) -> Vec<FileEntry> {
     let full = |p: &PendingFile| {
         if p.pathless_pad {
             p.entry.path.join("/")
@@ -147,7 +151,7 @@ pub(super) fn rename_duplicates(files: Vec<PendingFile>, name: &str) -> Vec<File
         let dirs = if p.pathless_pad {
             &p.entry.path[..0]
         } else {
-            &p.entry.path[..p.entry.path.len() - 1]
+            &p.entry.path[..p.entry.path.len().saturating_sub(1)]
         };
         let mut dir = name.to_owned();
         for c in dirs {
@@ -155,6 +159,9 @@ pub(super) fn rename_duplicates(files: Vec<PendingFile>, name: &str) -> Vec<File
             dir.push_str(c);
             taken.insert(dir.to_ascii_lowercase(), None);
         }
+    }
+    for dir in ghost_dirs {
+        taken.insert(format!("{name}/{dir}").to_ascii_lowercase(), None);
     }
     let mut seen_files: HashSet<String> = HashSet::new();
     for p in &files {
@@ -164,7 +171,7 @@ pub(super) fn rename_duplicates(files: Vec<PendingFile>, name: &str) -> Vec<File
         }
     }
     if !collision {
-        return files.into_iter().map(|p| p.entry).collect();
+        return name_root_files(files.into_iter().map(|p| p.entry).collect());
     }
     // libtorrent's slow path also counts the root folder and every folder's own path
     taken.insert(name.to_ascii_lowercase(), None);
@@ -194,7 +201,28 @@ pub(super) fn rename_duplicates(files: Vec<PendingFile>, name: &str) -> Vec<File
         }
         out.push(p.entry);
     }
-    out
+    name_root_files(out)
+}
+
+/// A file with an empty path (a v2 name that sanitised to nothing: libtorrent makes it the
+/// root folder itself) gets the first free name of `_`, `_.1`, `_.2`... inside the root, once
+/// every other file has its final name, so no other name changes because of it.
+fn name_root_files(mut files: Vec<FileEntry>) -> Vec<FileEntry> {
+    if files.iter().all(|f| !f.path.is_empty()) {
+        return files;
+    }
+    let mut taken: HashMap<String, Option<(bool, u64)>> = HashMap::new();
+    for f in &files {
+        for end in 1..=f.path.len() {
+            taken.insert(f.path[..end].join("/").to_ascii_lowercase(), None);
+        }
+    }
+    for f in files.iter_mut().filter(|f| f.path.is_empty()) {
+        let free = if taken.contains_key("_") { free_name("_", &taken) } else { "_".to_owned() };
+        taken.insert(free.to_ascii_lowercase(), None);
+        f.path = vec![free];
+    }
+    files
 }
 
 /// `stem.N.ext` for the smallest N not taken (the extension starts at the last '.' of the last
@@ -209,4 +237,99 @@ fn free_name(path: &str, taken: &HashMap<String, Option<(bool, u64)>>) -> String
         .map(|n| format!("{stem}.{n}{ext}"))
         .find(|candidate| !taken.contains_key(&candidate.to_ascii_lowercase()))
         .unwrap_or_default()
+}
+
+/// Make every symlink point inside the torrent, the way libtorrent 2.0's
+/// `file_storage::sanitize_symlinks` does at load (before duplicate renaming): a target that
+/// names a file or folder of the torrent is kept; so is one relative to the link's own folder
+/// (rewritten relative to the root); a target reached through other symlinks is kept when
+/// following them (each at most once) ends on a file or folder of the torrent. Any other link
+/// points at itself: a dangling loop that can never reach outside the output folder.
+pub(super) fn sanitize_symlinks(files: &mut [PendingFile]) {
+    if files.iter().all(|f| f.entry.attr.symlink.is_none()) {
+        return;
+    }
+    let paths: Vec<String> = files.iter().map(|f| f.entry.path.join("/")).collect();
+    let mut file_map: HashMap<&str, usize> = HashMap::new();
+    for (j, p) in paths.iter().enumerate() {
+        file_map.entry(p.as_str()).or_insert(j);
+    }
+    // the folders that hold files, and every folder above them
+    let parent = |p: &str| p.rfind('/').map_or(String::new(), |i| p[..i].to_owned());
+    let parents: HashSet<String> = paths.iter().map(|p| parent(p)).collect();
+    let mut dirs: HashSet<String> = HashSet::new();
+    for p in &parents {
+        let mut d = p.as_str();
+        while !d.is_empty() {
+            dirs.insert(d.to_owned());
+            d = d.rfind('/').map_or("", |i| &d[..i]);
+        }
+    }
+    let is_link = |j: usize, files: &[PendingFile]| files[j].entry.attr.symlink.is_some();
+    // links that may stand for a folder, with their targets
+    let mut dir_links: HashMap<String, String> = HashMap::new();
+    let mut unresolved = Vec::new();
+    for i in 0..files.len() {
+        let Some(target) = files[i].entry.attr.symlink.as_ref().map(|t| t.join("/")) else { continue };
+        let me = paths[i].clone();
+        if let Some(&j) = file_map.get(target.as_str()) {
+            if is_link(j, files) {
+                dir_links.insert(me, target);
+            }
+            continue;
+        }
+        if dirs.contains(&target) {
+            dir_links.insert(me, target);
+            continue;
+        }
+        // for backwards compatibility: relative to the link's own folder
+        let folder = parent(&me);
+        let relative = if folder.is_empty() { target.clone() } else { format!("{folder}/{target}") };
+        if parents.contains(&relative) || dirs.contains(&relative) {
+            set_target(&mut files[i], &relative);
+            dir_links.insert(me, relative);
+            continue;
+        }
+        if let Some(&j) = file_map.get(relative.as_str()) {
+            set_target(&mut files[i], &relative);
+            if is_link(j, files) {
+                dir_links.insert(me, relative);
+            }
+            continue;
+        }
+        dir_links.insert(me, target);
+        unresolved.push(i);
+    }
+    // targets that go through other links: follow them, each at most once
+    for i in unresolved {
+        let mut target = files[i].entry.attr.symlink.as_ref().map(|t| t.join("/")).unwrap_or_default();
+        let mut traversed: HashSet<String> = HashSet::new();
+        let mut ok = true;
+        let mut end = target.find('/').unwrap_or(target.len());
+        while end < target.len() {
+            let branch = &target[..end];
+            if dirs.contains(branch) {
+                end = target[end + 1..].find('/').map_or(target.len(), |k| end + 1 + k);
+                continue;
+            }
+            match dir_links.get(branch) {
+                Some(link) if traversed.insert(branch.to_owned()) => {
+                    target = format!("{link}/{}", &target[end + 1..]);
+                    end = target.find('/').unwrap_or(target.len());
+                }
+                _ => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if !(ok && (file_map.contains_key(target.as_str()) || dirs.contains(&target))) {
+            let me = files[i].entry.path.clone();
+            files[i].entry.attr.symlink = Some(me);
+        }
+    }
+}
+
+fn set_target(f: &mut PendingFile, target: &str) {
+    f.entry.attr.symlink = Some(target.split('/').map(str::to_owned).collect());
 }

@@ -10,6 +10,8 @@
 //! Expected differences, each checked for what we do instead:
 //! - a BitTorrent v2-only torrent (libtorrent has no v1 hash for it), or a hybrid without v1
 //!   `pieces`, is refused with a message that names v2, until v2 support lands;
+//! - libtorrent names a torrent `.pad` when its first file is a pad file without a path (its
+//!   files still go under the real name); ours keeps the real name;
 //! - libtorrent can name a file `.` or `..` (module doc of `proto::metainfo`), or make a
 //!   hybrid's v2 file the root folder itself (`proto::metainfo::tree`); ours then has a safe
 //!   name, and every other file must still match.
@@ -576,8 +578,14 @@ fn disagreement(path: &Path, lt: &serde_json::Value) -> Option<String> {
 fn compare_files(path: &Path, lt: &serde_json::Value) -> Option<String> {
     let m = Metainfo::from_bytes(&std::fs::read(path).unwrap()).expect("the binary accepted it");
     let info = &m.info;
+    // libtorrent takes the name from the first file's folder: `.pad` when that file is a pad
+    // file without a path (its other files still go under the real name, as ours do)
+    let lt_name = match lt["files"][0]["path"].as_str() {
+        Some(p) if lt["name"] == ".pad" && p.starts_with(".pad/") => serde_json::json!(info.name),
+        _ => lt["name"].clone(),
+    };
     for (what, ours, theirs) in [
-        ("name", serde_json::json!(info.name), lt["name"].clone()),
+        ("name", serde_json::json!(info.name), lt_name),
         (
             "total",
             serde_json::json!(info.total_length),

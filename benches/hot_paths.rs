@@ -14,7 +14,11 @@ use std::hint::black_box;
 
 fn wire(c: &mut Criterion) {
     let mut g = c.benchmark_group("wire");
-    let piece = Message::Piece { index: 7, begin: 16384, block: Bytes::from(vec![0xab; BLOCK_SIZE as usize]) };
+    let piece = Message::Piece {
+        index: 7,
+        begin: 16384,
+        block: Bytes::from(vec![0xab; BLOCK_SIZE as usize]),
+    };
     let piece_bytes = piece.to_bytes();
     g.throughput(Throughput::Bytes(piece_bytes.len() as u64));
     g.bench_function("decode_piece_16k", |b| {
@@ -33,7 +37,12 @@ fn wire(c: &mut Criterion) {
     for i in 0..1000u32 {
         match i % 4 {
             0 => Message::Have { index: i }.encode(&mut stream),
-            1 => Message::Request(fast_peer::proto::message::BlockRef { index: i, begin: 0, length: BLOCK_SIZE }).encode(&mut stream),
+            1 => Message::Request(fast_peer::proto::message::BlockRef {
+                index: i,
+                begin: 0,
+                length: BLOCK_SIZE,
+            })
+            .encode(&mut stream),
             2 => Message::Unchoke.encode(&mut stream),
             _ => Message::KeepAlive.encode(&mut stream),
         }
@@ -89,7 +98,11 @@ fn picker(c: &mut Criterion) {
                     out.clear();
                     p.pick(k as u64, h, 64, &mut out);
                     for r in &out {
-                        if let BlockOutcome::New { piece_complete: true, .. } = p.block_received(k as u64, r) {
+                        if let BlockOutcome::New {
+                            piece_complete: true,
+                            ..
+                        } = p.block_received(k as u64, r)
+                        {
                             p.mark_verified(r.index);
                         }
                         progressed = true;
@@ -107,7 +120,11 @@ fn picker(c: &mut Criterion) {
 fn sha1_pieces(c: &mut Criterion) {
     eprintln!(
         "sha1: CPU {} SHA-NI (sha1 picks it at run time unless built with --cfg sha1_backend=\"soft\")",
-        if std::arch::is_x86_feature_detected!("sha") { "has" } else { "lacks" }
+        if std::arch::is_x86_feature_detected!("sha") {
+            "has"
+        } else {
+            "lacks"
+        }
     );
     let mut g = c.benchmark_group("sha1");
     for size in [16 * 1024usize, 1024 * 1024] {

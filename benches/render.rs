@@ -3,7 +3,9 @@
 //! `cargo bench --bench render`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use fast_peer::engine::event::{EngineEvent, EngineSnapshot, PeerSnapshot, PieceView, TorrentSnapshot, TorrentState};
+use fast_peer::engine::event::{
+    EngineEvent, EngineSnapshot, PeerSnapshot, PieceView, TorrentSnapshot, TorrentState,
+};
 use fast_peer::proto::id::{InfoHash, PeerId};
 use fast_peer::tui::action::{Action, Pane};
 use fast_peer::tui::app::App;
@@ -75,35 +77,54 @@ fn torrent() -> TorrentSnapshot {
 
 fn bench(c: &mut Criterion) {
     let mut app = App::new(PeerId(*b"-FP0100-benchbenchbe"));
-    app.update(Action::Engine(Box::new(EngineEvent::Snapshot(EngineSnapshot {
-        listen_port: 6881,
-        torrents: vec![torrent()],
-        dht: None,
-    }))));
-    for (pane, name) in [(Pane::Pieces, "pieces"), (Pane::Peers, "peers"), (Pane::Torrents, "torrents")] {
+    app.update(Action::Engine(Box::new(EngineEvent::Snapshot(
+        EngineSnapshot {
+            listen_port: 6881,
+            torrents: vec![torrent()],
+            dht: None,
+        },
+    ))));
+    for (pane, name) in [
+        (Pane::Pieces, "pieces"),
+        (Pane::Peers, "peers"),
+        (Pane::Torrents, "torrents"),
+    ] {
         app.update(Action::GoTo(pane));
         for (w, h) in [(200u16, 60u16), (80, 24)] {
             let mut term = Terminal::new(TestBackend::new(w, h)).expect("backend");
-            c.bench_function(&format!("frame {name} {w}x{h} 100k pieces 500 peers"), |b| {
-                b.iter(|| term.draw(|f| f.render_widget(&app, f.area())).map(|_| ()).expect("draw"))
-            });
+            c.bench_function(
+                &format!("frame {name} {w}x{h} 100k pieces 500 peers"),
+                |b| {
+                    b.iter(|| {
+                        term.draw(|f| f.render_widget(&app, f.area()))
+                            .map(|_| ())
+                            .expect("draw")
+                    })
+                },
+            );
         }
     }
     app.update(Action::GoTo(Pane::Pieces));
     app.update(Action::ToggleRarity);
     let mut term = Terminal::new(TestBackend::new(200, 60)).expect("backend");
     c.bench_function("frame pieces+rarity 200x60 100k pieces 500 peers", |b| {
-        b.iter(|| term.draw(|f| f.render_widget(&app, f.area())).map(|_| ()).expect("draw"))
+        b.iter(|| {
+            term.draw(|f| f.render_widget(&app, f.area()))
+                .map(|_| ())
+                .expect("draw")
+        })
     });
     // the model side of a frame: taking in one snapshot of that size
     let snap = torrent();
     c.bench_function("update with a 100k-piece 500-peer snapshot", |b| {
         b.iter(|| {
-            app.update(Action::Engine(Box::new(EngineEvent::Snapshot(EngineSnapshot {
-                listen_port: 6881,
-                torrents: vec![snap.clone()],
-                dht: None,
-            }))))
+            app.update(Action::Engine(Box::new(EngineEvent::Snapshot(
+                EngineSnapshot {
+                    listen_port: 6881,
+                    torrents: vec![snap.clone()],
+                    dht: None,
+                },
+            ))))
         })
     });
 }

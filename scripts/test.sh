@@ -5,7 +5,7 @@
 #    (libtorrent 2.0.8, imported by /usr/bin/python3), opentracker, aria2, mktorrent, tmux,
 #    and a C toolchain (the Rust toolchain itself must be there).
 # 2. cargo test --release --all-targets   (release: the interop tests move tens of MiB)
-# 3. cargo clippy --all-targets -- -D warnings
+# 3. cargo fmt --check, then cargo clippy --all-targets -- -D warnings
 # 4. a short fuzz run: every cargo-fuzz target in fuzz/ for FUZZ_SECS seconds (default 8;
 #    scripts/fuzz.sh installs cargo-fuzz when missing; needs the nightly toolchain).
 #    A crash fails the script. Longer runs by hand: `bash scripts/fuzz.sh 300`.
@@ -65,6 +65,15 @@ log "cargo test --release --all-targets"
 if ! cargo test --release --all-targets; then
     status=1
     log "FAILED: cargo test"
+fi
+
+log "cargo fmt --check (rustfmt.toml; the fuzz crate too)"
+if ! command -v rustfmt >/dev/null 2>&1 && command -v rustup >/dev/null 2>&1; then
+    rustup component add rustfmt
+fi
+if ! cargo fmt --check || ! (cd fuzz && cargo fmt --check); then
+    status=1
+    log "FAILED: cargo fmt --check (run cargo fmt)"
 fi
 
 log "cargo clippy --all-targets -- -D warnings"

@@ -1,24 +1,24 @@
 //! One function per subcommand. What goes to stdout is a contract that scripts and tests rely
 //! on (the formats are given in the issues); progress and diagnostics go to stderr.
 
+use crate::engine::dht::{DhtConfig, LookupEvent};
+use crate::engine::event::DhtNodeState;
 use crate::engine::event::{EngineEvent, TorrentSnapshot};
 use crate::engine::storage::{OutputTarget, Storage};
 use crate::engine::tracker::announce_tiers;
-use crate::engine::dht::{DhtConfig, LookupEvent};
-use crate::engine::event::DhtNodeState;
 use crate::engine::{AddMagnet, AddTorrent, EngineConfig, spawn};
 use crate::proto::bencode;
 use crate::proto::extension::ExtensionHandshake;
+use crate::proto::handshake::Handshake;
 use crate::proto::handshake::Reserved;
 use crate::proto::id::InfoHash;
+use crate::proto::id::{PeerId, to_hex};
 use crate::proto::magnet::Magnet;
 use crate::proto::message::{DEFAULT_MAX_MESSAGE_LEN, Message};
-use crate::proto::handshake::Handshake;
-use crate::proto::id::{PeerId, to_hex};
 use crate::proto::metainfo::{MAX_TORRENT_FILE, Metainfo};
 use crate::proto::tracker::{AnnounceRequest, Event};
-use color_eyre::eyre::{WrapErr, bail, eyre};
 use color_eyre::Result;
+use color_eyre::eyre::{WrapErr, bail, eyre};
 use std::io::{IsTerminal, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -52,7 +52,9 @@ pub struct SwarmOptions {
 pub fn decode(arg: &str) -> Result<()> {
     let bytes = if arg == "-" {
         let mut v = Vec::new();
-        std::io::stdin().read_to_end(&mut v).wrap_err("read stdin")?;
+        std::io::stdin()
+            .read_to_end(&mut v)
+            .wrap_err("read stdin")?;
         v
     } else if let Some(path) = arg.strip_prefix('@') {
         std::fs::read(path).wrap_err_with(|| format!("read {path}"))?
@@ -60,11 +62,18 @@ pub fn decode(arg: &str) -> Result<()> {
         arg.as_bytes().to_vec()
     };
     let (value, used) = bencode::decode_prefix(&bytes)
-        .and_then(|v| v.ok_or(bencode::BencodeError::UnexpectedEof { offset: bytes.len() }))
+        .and_then(|v| {
+            v.ok_or(bencode::BencodeError::UnexpectedEof {
+                offset: bytes.len(),
+            })
+        })
         .wrap_err("decode bencode")?;
     // like libtorrent, what follows the value is ignored; say so
     if used < bytes.len() {
-        eprintln!("fast-peer: ignored {} bytes after the value", bytes.len() - used);
+        eprintln!(
+            "fast-peer: ignored {} bytes after the value",
+            bytes.len() - used
+        );
     }
     println!("{}", bencode::to_json(&value));
     Ok(())
@@ -72,11 +81,17 @@ pub fn decode(arg: &str) -> Result<()> {
 
 /// Read and parse a `.torrent` file (at most [`MAX_TORRENT_FILE`] bytes, libtorrent's limit).
 pub fn load_torrent(path: &Path) -> Result<Metainfo> {
-    let size = std::fs::metadata(path).wrap_err_with(|| format!("read torrent file {}", path.display()))?.len();
+    let size = std::fs::metadata(path)
+        .wrap_err_with(|| format!("read torrent file {}", path.display()))?
+        .len();
     if size > MAX_TORRENT_FILE {
-        bail!("torrent file {} is {size} bytes, more than the {MAX_TORRENT_FILE} a torrent may have", path.display());
+        bail!(
+            "torrent file {} is {size} bytes, more than the {MAX_TORRENT_FILE} a torrent may have",
+            path.display()
+        );
     }
-    let bytes = std::fs::read(path).wrap_err_with(|| format!("read torrent file {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).wrap_err_with(|| format!("read torrent file {}", path.display()))?;
     Metainfo::from_bytes(&bytes).wrap_err_with(|| format!("parse torrent file {}", path.display()))
 }
 
@@ -149,7 +164,11 @@ pub async fn peers(path: &Path, port: Option<u16>) -> Result<()> {
 }
 
 /// `handshake`: exchange BEP 3 handshakes with one peer and print its id.
-pub async fn handshake(path: &Path, peer: SocketAddr, encryption: crate::engine::conn::Encryption) -> Result<()> {
+pub async fn handshake(
+    path: &Path,
+    peer: SocketAddr,
+    encryption: crate::engine::conn::Encryption,
+) -> Result<()> {
     let m = load_torrent(path)?;
     // the engine's dialer: our full reserved bits, and only the BEP 10 bit for a peer that
     // hangs up on them (the course's test peers)
@@ -213,7 +232,10 @@ struct Interrupt {
 impl Interrupt {
     fn new() -> Interrupt {
         use tokio::signal::unix::{SignalKind, signal};
-        Interrupt { int: signal(SignalKind::interrupt()).ok(), term: signal(SignalKind::terminate()).ok() }
+        Interrupt {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
     }
 
     /// Resolves at the next signal (cancel safe: a signal is kept until received).
@@ -242,7 +264,9 @@ async fn run_torrent(
     mut on_ready: impl FnMut(&crate::engine::EngineHandle, &TorrentSnapshot),
 ) -> Result<RunResult> {
     let mut interrupt = Interrupt::new();
-    let (engine, mut events) = spawn(engine_config(opts)).await.wrap_err("start the engine")?;
+    let (engine, mut events) = spawn(engine_config(opts))
+        .await
+        .wrap_err("start the engine")?;
     let id = match job {
         Job::Torrent(add) => engine.add_torrent(add).await,
         Job::Magnet(add) => engine.add_magnet(add).await,
@@ -341,7 +365,9 @@ async fn run_torrent(
 }
 
 fn metadata_line(t: &TorrentSnapshot) -> String {
-    let Some(m) = &t.metadata else { return String::new() };
+    let Some(m) = &t.metadata else {
+        return String::new();
+    };
     let got = m.pieces_received.iter().filter(|r| **r).count();
     let advertising = m.peers.iter().filter(|p| p.advertises).count();
     format!(
@@ -354,7 +380,11 @@ fn metadata_line(t: &TorrentSnapshot) -> String {
 
 fn progress_line(t: &TorrentSnapshot, seeding: bool) -> String {
     let done = t.total_length - t.bytes_left.min(t.total_length);
-    let pct = if t.total_length == 0 { 100.0 } else { done as f64 * 100.0 / t.total_length as f64 };
+    let pct = if t.total_length == 0 {
+        100.0
+    } else {
+        done as f64 * 100.0 / t.total_length as f64
+    };
     if seeding {
         return format!(
             "seeding  {}/{} pieces  up {:7.1} MiB/s  {:.1} MiB sent  {} peers   ",
@@ -380,8 +410,18 @@ fn progress_line(t: &TorrentSnapshot, seeding: bool) -> String {
 pub async fn download(torrent: &Path, target: OutputTarget, opts: SwarmOptions) -> Result<()> {
     let m = Arc::new(load_torrent(torrent)?);
     let started = Instant::now();
-    let until = if opts.seed { Until::Interrupted } else { Until::Complete };
-    run_torrent(torrent_job(&m, target, &opts, None, false), &opts, until, |_, _| {}).await?;
+    let until = if opts.seed {
+        Until::Interrupted
+    } else {
+        Until::Complete
+    };
+    run_torrent(
+        torrent_job(&m, target, &opts, None, false),
+        &opts,
+        until,
+        |_, _| {},
+    )
+    .await?;
     report_done(&m, started);
     Ok(())
 }
@@ -398,19 +438,38 @@ fn report_done(m: &Metainfo, started: Instant) {
 }
 
 /// `download_piece`: one verified piece to the file `out`.
-pub async fn download_piece(torrent: &Path, index: u32, out: &Path, opts: SwarmOptions) -> Result<()> {
+pub async fn download_piece(
+    torrent: &Path,
+    index: u32,
+    out: &Path,
+    opts: SwarmOptions,
+) -> Result<()> {
     let m = Arc::new(load_torrent(torrent)?);
     let count = m.info.piece_count();
     if index >= count {
-        bail!("piece {index} does not exist: the torrent has {count} pieces (0..={})", count.saturating_sub(1));
+        bail!(
+            "piece {index} does not exist: the torrent has {count} pieces (0..={})",
+            count.saturating_sub(1)
+        );
     }
-    fetch_piece(index, out, &opts, |target| torrent_job(&m, target, &opts, Some(vec![index]), false)).await
+    fetch_piece(index, out, &opts, |target| {
+        torrent_job(&m, target, &opts, Some(vec![index]), false)
+    })
+    .await
 }
 
 /// Download piece `index` into a scratch folder beside `out` (the engine needs a layout to
 /// write to), then copy the verified piece to `out`.
-async fn fetch_piece(index: u32, out: &Path, opts: &SwarmOptions, job: impl FnOnce(OutputTarget) -> Job) -> Result<()> {
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+async fn fetch_piece(
+    index: u32,
+    out: &Path,
+    opts: &SwarmOptions,
+    job: impl FnOnce(OutputTarget) -> Job,
+) -> Result<()> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).wrap_err_with(|| format!("create {}", parent.display()))?;
     let scratch = tempfile::Builder::new()
         .prefix(".fast-peer-piece-")
@@ -418,10 +477,14 @@ async fn fetch_piece(index: u32, out: &Path, opts: &SwarmOptions, job: impl FnOn
         .wrap_err("create a scratch folder")?;
     let target = OutputTarget::Dir(scratch.path().to_path_buf());
     let run = run_torrent(job(target.clone()), opts, Until::Complete, |_, _| {}).await?;
-    let m = run.metainfo.ok_or_else(|| eyre!("the engine finished without metadata"))?;
+    let m = run
+        .metainfo
+        .ok_or_else(|| eyre!("the engine finished without metadata"))?;
     let storage = Storage::open_read_only(&m.info, &target).wrap_err("reopen the scratch data")?;
     let mut buf = vec![0u8; m.info.piece_size(index) as usize];
-    storage.read_block(index, 0, &mut buf).wrap_err("read the piece back")?;
+    storage
+        .read_block(index, 0, &mut buf)
+        .wrap_err("read the piece back")?;
     let tmp: PathBuf = scratch.path().join(".piece");
     std::fs::write(&tmp, &buf).wrap_err("write the piece")?;
     std::fs::rename(&tmp, out).wrap_err_with(|| format!("write {}", out.display()))?;
@@ -441,7 +504,10 @@ pub fn parse_rate(s: &str) -> std::result::Result<u64, String> {
         Some('g') => (&t[..t.len() - 1], 1024.0 * 1024.0 * 1024.0),
         _ => (t, 1.0),
     };
-    let n: f64 = num.trim().parse().map_err(|_| format!("not a rate: {s:?} (try 500K or 2M)"))?;
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("not a rate: {s:?} (try 500K or 2M)"))?;
     if !n.is_finite() || n <= 0.0 {
         return Err(format!("a rate must be positive: {s:?}"));
     }
@@ -453,7 +519,12 @@ pub fn parse_rate(s: &str) -> std::result::Result<u64, String> {
 pub fn seed_target(m: &Metainfo, data: &Path) -> OutputTarget {
     let named = data.join(&m.info.name);
     if m.info.is_multi_file {
-        let first = m.info.files.iter().find(|f| f.length > 0).map(|f| f.path.join("/"));
+        let first = m
+            .info
+            .files
+            .iter()
+            .find(|f| f.length > 0)
+            .map(|f| f.path.join("/"));
         let direct = first.as_ref().is_some_and(|p| data.join(p).exists());
         if !direct && named.is_dir() {
             return OutputTarget::Dir(data.to_path_buf());
@@ -471,19 +542,24 @@ pub async fn seed(torrent: &Path, data: &Path, opts: SwarmOptions) -> Result<()>
     let m = Arc::new(load_torrent(torrent)?);
     let target = seed_target(&m, data);
     let info_hash = m.info_hash;
-    let last = run_torrent(torrent_job(&m, target, &opts, None, true), &opts, Until::Interrupted, |engine, t| {
-        // stdout contract: these lines, then "Seeding" once the data is checked and served
-        println!("Info Hash: {info_hash}");
-        println!("Port: {}", engine.listen_port());
-        println!("Pieces: {}/{}", t.pieces_verified, t.piece_count);
-        println!("Seeding");
-        if t.pieces_verified < t.piece_count {
-            eprintln!(
-                "warning: only {} of {} pieces verified; serving those",
-                t.pieces_verified, t.piece_count
-            );
-        }
-    })
+    let last = run_torrent(
+        torrent_job(&m, target, &opts, None, true),
+        &opts,
+        Until::Interrupted,
+        |engine, t| {
+            // stdout contract: these lines, then "Seeding" once the data is checked and served
+            println!("Info Hash: {info_hash}");
+            println!("Port: {}", engine.listen_port());
+            println!("Pieces: {}/{}", t.pieces_verified, t.piece_count);
+            println!("Seeding");
+            if t.pieces_verified < t.piece_count {
+                eprintln!(
+                    "warning: only {} of {} pieces verified; serving those",
+                    t.pieces_verified, t.piece_count
+                );
+            }
+        },
+    )
     .await?
     .last;
     if let Some(t) = last {
@@ -492,23 +568,33 @@ pub async fn seed(torrent: &Path, data: &Path, opts: SwarmOptions) -> Result<()>
     Ok(())
 }
 
-
 // ---- magnet links (BEP 9) ---------------------------------------------------------------
 
 pub fn parse_magnet(uri: &str) -> Result<Magnet> {
-    uri.parse::<Magnet>().map_err(|e| eyre!("{e}")).wrap_err("parse magnet link")
+    uri.parse::<Magnet>()
+        .map_err(|e| eyre!("{e}"))
+        .wrap_err("parse magnet link")
 }
 
 /// `magnet_parse`: the tracker and info hash of a magnet link.
 pub fn magnet_parse(uri: &str) -> Result<()> {
     let m = parse_magnet(uri)?;
-    let mut out = format!("Tracker URL: {}\n", m.trackers.first().cloned().unwrap_or_default());
+    let mut out = format!(
+        "Tracker URL: {}\n",
+        m.trackers.first().cloned().unwrap_or_default()
+    );
     out.push_str(&format!("Info Hash: {}\n", m.info_hash));
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(())
 }
 
-fn torrent_job(m: &Arc<Metainfo>, target: OutputTarget, opts: &SwarmOptions, wanted: Option<Vec<u32>>, seed_only: bool) -> Job {
+fn torrent_job(
+    m: &Arc<Metainfo>,
+    target: OutputTarget,
+    opts: &SwarmOptions,
+    wanted: Option<Vec<u32>>,
+    seed_only: bool,
+) -> Job {
     Job::Torrent(AddTorrent {
         metainfo: m.clone(),
         target,
@@ -519,22 +605,37 @@ fn torrent_job(m: &Arc<Metainfo>, target: OutputTarget, opts: &SwarmOptions, wan
     })
 }
 
-fn magnet_job(m: &Magnet, target: OutputTarget, opts: &SwarmOptions, wanted: Option<Vec<u32>>) -> Job {
+fn magnet_job(
+    m: &Magnet,
+    target: OutputTarget,
+    opts: &SwarmOptions,
+    wanted: Option<Vec<u32>>,
+) -> Job {
     Job::Magnet(AddMagnet {
         magnet: m.clone(),
         target,
         peers: opts.peers.clone(),
         wanted_pieces: wanted,
         use_trackers: !opts.no_trackers,
-        max_metadata_size: opts.max_metadata_size.unwrap_or(crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE),
+        max_metadata_size: opts
+            .max_metadata_size
+            .unwrap_or(crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE),
     })
 }
 
 /// `magnet_info`: fetch the metadata from peers and print it like `info`.
 pub async fn magnet_info(uri: &str, opts: SwarmOptions) -> Result<()> {
     let m = parse_magnet(uri)?;
-    let scratch = tempfile::Builder::new().prefix("fast-peer-magnet-").tempdir().wrap_err("create a scratch folder")?;
-    let job = magnet_job(&m, OutputTarget::Dir(scratch.path().to_path_buf()), &opts, Some(Vec::new()));
+    let scratch = tempfile::Builder::new()
+        .prefix("fast-peer-magnet-")
+        .tempdir()
+        .wrap_err("create a scratch folder")?;
+    let job = magnet_job(
+        &m,
+        OutputTarget::Dir(scratch.path().to_path_buf()),
+        &opts,
+        Some(Vec::new()),
+    );
     let run = run_torrent(job, &opts, Until::Metadata, |_, _| {}).await?;
     let meta = run.metainfo.ok_or_else(|| eyre!("no metadata received"))?;
     std::io::stdout().write_all(format_info(&meta).as_bytes())?;
@@ -542,16 +643,28 @@ pub async fn magnet_info(uri: &str, opts: SwarmOptions) -> Result<()> {
 }
 
 /// `magnet_download_piece`: one verified piece of a magnet's torrent.
-pub async fn magnet_download_piece(uri: &str, index: u32, out: &Path, opts: SwarmOptions) -> Result<()> {
+pub async fn magnet_download_piece(
+    uri: &str,
+    index: u32,
+    out: &Path,
+    opts: SwarmOptions,
+) -> Result<()> {
     let m = parse_magnet(uri)?;
-    fetch_piece(index, out, &opts, |target| magnet_job(&m, target, &opts, Some(vec![index]))).await
+    fetch_piece(index, out, &opts, |target| {
+        magnet_job(&m, target, &opts, Some(vec![index]))
+    })
+    .await
 }
 
 /// `magnet_download`: metadata first, then the whole torrent on the same connections.
 pub async fn magnet_download(uri: &str, target: OutputTarget, opts: SwarmOptions) -> Result<()> {
     let m = parse_magnet(uri)?;
     let started = Instant::now();
-    let until = if opts.seed { Until::Interrupted } else { Until::Complete };
+    let until = if opts.seed {
+        Until::Interrupted
+    } else {
+        Until::Complete
+    };
     let run = run_torrent(magnet_job(&m, target, &opts, None), &opts, until, |_, _| {}).await?;
     if let Some(meta) = run.metainfo {
         report_done(&meta, started);
@@ -560,7 +673,12 @@ pub async fn magnet_download(uri: &str, target: OutputTarget, opts: SwarmOptions
 }
 
 /// Peers to try for a one-shot connection: `--peer`, then `x.pe`, then the trackers.
-async fn candidate_peers(info_hash: InfoHash, tiers: &[Vec<String>], given: &[SocketAddr], left: u64) -> Result<Vec<SocketAddr>> {
+async fn candidate_peers(
+    info_hash: InfoHash,
+    tiers: &[Vec<String>],
+    given: &[SocketAddr],
+    left: u64,
+) -> Result<Vec<SocketAddr>> {
     if !given.is_empty() {
         return Ok(given.to_vec());
     }
@@ -600,7 +718,11 @@ pub struct Negotiated {
 
 /// Connect, exchange BEP 3 handshakes, then BEP 10 extension handshakes (when the peer sets
 /// the extension bit), skipping any other message the peer sends first.
-pub async fn negotiate(addr: SocketAddr, info_hash: InfoHash, encryption: crate::engine::conn::Encryption) -> Result<Negotiated> {
+pub async fn negotiate(
+    addr: SocketAddr,
+    info_hash: InfoHash,
+    encryption: crate::engine::conn::Encryption,
+) -> Result<Negotiated> {
     let peer_id = PeerId::generate();
     let fut = async {
         let dialer = crate::engine::conn::Dialer::new(encryption);
@@ -609,23 +731,49 @@ pub async fn negotiate(addr: SocketAddr, info_hash: InfoHash, encryption: crate:
             .await
             .map_err(|e| eyre!("{e}"))
             .wrap_err_with(|| format!("handshake with {addr}"))?;
-        let ours = Handshake { reserved: stream.reserved, info_hash, peer_id };
-        let our_ext = crate::engine::peer::our_extension_handshake(None, true, None, Some(addr.ip()));
+        let ours = Handshake {
+            reserved: stream.reserved,
+            info_hash,
+            peer_id,
+        };
+        let our_ext =
+            crate::engine::peer::our_extension_handshake(None, true, None, Some(addr.ip()));
         if !stream.negotiated(&theirs, Reserved::EXTENSION) {
-            return Ok(Negotiated { addr, ours, theirs, our_ext, their_ext: None });
+            return Ok(Negotiated {
+                addr,
+                ours,
+                theirs,
+                our_ext,
+                their_ext: None,
+            });
         }
         // our extension handshake is the first message after the handshake (strict peers
         // expect nothing else first)
-        let mut msg = Message::Extended { id: 0, payload: bytes::Bytes::from(our_ext.encode()) }.to_bytes();
-        stream.write_all(&mut msg).await.wrap_err("send extension handshake")?;
+        let mut msg = Message::Extended {
+            id: 0,
+            payload: bytes::Bytes::from(our_ext.encode()),
+        }
+        .to_bytes();
+        stream
+            .write_all(&mut msg)
+            .await
+            .wrap_err("send extension handshake")?;
         loop {
-            while let Some((m, n)) = Message::decode(&buf, DEFAULT_MAX_MESSAGE_LEN).map_err(|e| eyre!("{e}"))? {
+            while let Some((m, n)) =
+                Message::decode(&buf, DEFAULT_MAX_MESSAGE_LEN).map_err(|e| eyre!("{e}"))?
+            {
                 let _ = buf.split_to(n);
                 if let Message::Extended { id: 0, payload } = m {
                     let ext = ExtensionHandshake::decode(&payload)
                         .map_err(|e| eyre!("{e}"))
                         .wrap_err("decode the peer's extension handshake")?;
-                    return Ok(Negotiated { addr, ours, theirs, our_ext, their_ext: Some(ext) });
+                    return Ok(Negotiated {
+                        addr,
+                        ours,
+                        theirs,
+                        our_ext,
+                        their_ext: Some(ext),
+                    });
                 }
             }
             if stream.read_buf(&mut buf).await? == 0 {
@@ -633,11 +781,17 @@ pub async fn negotiate(addr: SocketAddr, info_hash: InfoHash, encryption: crate:
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(15), fut).await.map_err(|_| eyre!("{addr}: timed out"))?
+    tokio::time::timeout(Duration::from_secs(15), fut)
+        .await
+        .map_err(|_| eyre!("{addr}: timed out"))?
 }
 
 /// Try peers in order until one negotiates.
-async fn negotiate_any(peers: &[SocketAddr], info_hash: InfoHash, encryption: crate::engine::conn::Encryption) -> Result<Negotiated> {
+async fn negotiate_any(
+    peers: &[SocketAddr],
+    info_hash: InfoHash,
+    encryption: crate::engine::conn::Encryption,
+) -> Result<Negotiated> {
     let mut errors = Vec::new();
     for p in peers {
         match negotiate(*p, info_hash, encryption).await {
@@ -696,12 +850,38 @@ fn side_json(h: &Handshake, ext: Option<&ExtensionHandshake>) -> serde_json::Val
 pub fn format_negotiated(n: &Negotiated) -> String {
     let mut rows: Vec<(String, String, String)> = Vec::new();
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-    rows.push(("Peer ID".into(), n.ours.peer_id.to_string(), n.theirs.peer_id.to_string()));
-    rows.push(("Client".into(), opt(n.ours.peer_id.client()), opt(n.theirs.peer_id.client())));
-    rows.push(("Reserved".into(), to_hex(&n.ours.reserved.0), to_hex(&n.theirs.reserved.0)));
-    for (bit, name) in [(Reserved::EXTENSION, "extension protocol"), (Reserved::DHT, "dht"), (Reserved::FAST, "fast")] {
-        let yn = |r: &Reserved| if r.has(bit) { "yes".to_string() } else { "no".to_string() };
-        rows.push((format!("  {name}"), yn(&n.ours.reserved), yn(&n.theirs.reserved)));
+    rows.push((
+        "Peer ID".into(),
+        n.ours.peer_id.to_string(),
+        n.theirs.peer_id.to_string(),
+    ));
+    rows.push((
+        "Client".into(),
+        opt(n.ours.peer_id.client()),
+        opt(n.theirs.peer_id.client()),
+    ));
+    rows.push((
+        "Reserved".into(),
+        to_hex(&n.ours.reserved.0),
+        to_hex(&n.theirs.reserved.0),
+    ));
+    for (bit, name) in [
+        (Reserved::EXTENSION, "extension protocol"),
+        (Reserved::DHT, "dht"),
+        (Reserved::FAST, "fast"),
+    ] {
+        let yn = |r: &Reserved| {
+            if r.has(bit) {
+                "yes".to_string()
+            } else {
+                "no".to_string()
+            }
+        };
+        rows.push((
+            format!("  {name}"),
+            yn(&n.ours.reserved),
+            yn(&n.theirs.reserved),
+        ));
     }
     let theirs = n.their_ext.as_ref();
     let mut names: Vec<&String> = n.our_ext.m.keys().collect();
@@ -711,22 +891,42 @@ pub fn format_negotiated(n: &Negotiated) -> String {
     names.sort();
     names.dedup();
     for name in names {
-        let get = |e: Option<&ExtensionHandshake>| opt(e.and_then(|e| e.m.get(name)).map(|v| v.to_string()));
+        let get = |e: Option<&ExtensionHandshake>| {
+            opt(e.and_then(|e| e.m.get(name)).map(|v| v.to_string()))
+        };
         rows.push((format!("m.{name}"), get(Some(&n.our_ext)), get(theirs)));
     }
-    let field = |f: &dyn Fn(&ExtensionHandshake) -> Option<String>| (opt(f(&n.our_ext)), opt(theirs.and_then(f)));
+    let field = |f: &dyn Fn(&ExtensionHandshake) -> Option<String>| {
+        (opt(f(&n.our_ext)), opt(theirs.and_then(f)))
+    };
     for (name, (a, b)) in [
         ("v", field(&|e| e.v.clone())),
         ("p", field(&|e| e.p.map(|v| v.to_string()))),
         ("reqq", field(&|e| e.reqq.map(|v| v.to_string()))),
         ("yourip", field(&|e| e.yourip.map(|v| v.to_string()))),
-        ("metadata_size", field(&|e| e.metadata_size.map(|v| v.to_string()))),
-        ("upload_only", field(&|e| e.upload_only.map(|v| v.to_string()))),
+        (
+            "metadata_size",
+            field(&|e| e.metadata_size.map(|v| v.to_string())),
+        ),
+        (
+            "upload_only",
+            field(&|e| e.upload_only.map(|v| v.to_string())),
+        ),
     ] {
         rows.push((name.to_string(), a, b));
     }
-    let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0).max(6);
-    let w1 = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0).max(4);
+    let w0 = rows
+        .iter()
+        .map(|r| r.0.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let w1 = rows
+        .iter()
+        .map(|r| r.1.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
     let mut out = format!("Peer: {}\n", n.addr);
     if theirs.is_none() {
         out.push_str("The peer does not support the extension protocol (BEP 10).\n");
@@ -739,10 +939,23 @@ pub fn format_negotiated(n: &Negotiated) -> String {
 }
 
 /// `nhandshake`: the full negotiated handshake with one peer, both sides.
-pub async fn nhandshake(source: &str, peer: Option<SocketAddr>, json: bool, opts: SwarmOptions) -> Result<()> {
+pub async fn nhandshake(
+    source: &str,
+    peer: Option<SocketAddr>,
+    json: bool,
+    opts: SwarmOptions,
+) -> Result<()> {
     let (info_hash, tiers, mut given, left) = if source.starts_with("magnet:") {
         let m = parse_magnet(source)?;
-        (m.info_hash, m.trackers.iter().map(|t| vec![t.clone()]).collect::<Vec<_>>(), m.peers.clone(), 1)
+        (
+            m.info_hash,
+            m.trackers
+                .iter()
+                .map(|t| vec![t.clone()])
+                .collect::<Vec<_>>(),
+            m.peers.clone(),
+            1,
+        )
     } else {
         let m = load_torrent(Path::new(source))?;
         (m.info_hash, m.trackers(), Vec::new(), m.info.total_length)
@@ -770,7 +983,9 @@ pub async fn nhandshake(source: &str, peer: Option<SocketAddr>, json: bool, opts
 // ---- the DHT (BEP 5) ----------------------------------------------------------------------
 
 fn need_dht(opts: &SwarmOptions) -> Result<DhtConfig> {
-    opts.dht.clone().ok_or_else(|| eyre!("the dht command needs the DHT: drop --no-dht"))
+    opts.dht
+        .clone()
+        .ok_or_else(|| eyre!("the dht command needs the DHT: drop --no-dht"))
 }
 
 /// `dht MAGNET`: peers from the DHT only (no tracker), metadata, download, verify; the engine
@@ -783,11 +998,20 @@ pub async fn dht_download(uri: &str, target: OutputTarget, mut opts: SwarmOption
 
 /// `dht --lookup HASH`: stdout one `IP:PORT` per peer; stderr nodes asked and time taken.
 pub async fn dht_lookup(hash: &str, opts: &SwarmOptions) -> Result<()> {
-    let info_hash: InfoHash = hash.trim().parse().map_err(|e| eyre!("{e}")).wrap_err("parse the info hash")?;
-    let node = crate::engine::dht::spawn(need_dht(opts)?).await.wrap_err("start the DHT node")?;
+    let info_hash: InfoHash = hash
+        .trim()
+        .parse()
+        .map_err(|e| eyre!("{e}"))
+        .wrap_err("parse the info hash")?;
+    let node = crate::engine::dht::spawn(need_dht(opts)?)
+        .await
+        .wrap_err("start the DHT node")?;
     let started = Instant::now();
     let table = node.bootstrapped().await;
-    eprintln!("bootstrapped: {table} nodes in the routing table after {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "bootstrapped: {table} nodes in the routing table after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let mut found = node.get_peers(info_hash);
     let mut peers = 0usize;
     let mut stdout = std::io::stdout();
@@ -798,7 +1022,12 @@ pub async fn dht_lookup(hash: &str, opts: &SwarmOptions) -> Result<()> {
                 writeln!(stdout, "{p}")?;
                 stdout.flush()?;
             }
-            LookupEvent::Done { queried, timed_out, elapsed, .. } => {
+            LookupEvent::Done {
+                queried,
+                timed_out,
+                elapsed,
+                ..
+            } => {
                 eprintln!(
                     "queried {queried} nodes ({timed_out} timed out) in {:.2} s; {peers} peers",
                     elapsed.as_secs_f64()
@@ -812,20 +1041,29 @@ pub async fn dht_lookup(hash: &str, opts: &SwarmOptions) -> Result<()> {
 
 /// `dht --table`: bootstrap, let the bucket refreshes run, print the routing table.
 pub async fn dht_table(opts: &SwarmOptions) -> Result<()> {
-    let node = crate::engine::dht::spawn(need_dht(opts)?).await.wrap_err("start the DHT node")?;
+    let node = crate::engine::dht::spawn(need_dht(opts)?)
+        .await
+        .wrap_err("start the DHT node")?;
     node.bootstrapped().await;
     // the refresh lookups that follow the bootstrap fill the far buckets: give them a moment
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let busy = node.snapshot().is_some_and(|s| s.lookups.iter().any(|l| !l.done));
+        let busy = node
+            .snapshot()
+            .is_some_and(|s| s.lookups.iter().any(|l| !l.done));
         if !busy || Instant::now() > deadline {
             break;
         }
     }
-    let snap = node.snapshot().ok_or_else(|| eyre!("the DHT node did not start"))?;
+    let snap = node
+        .snapshot()
+        .ok_or_else(|| eyre!("the DHT node did not start"))?;
     let mut out = format!("Node ID: {}\nPort: {}\n", snap.node_id, snap.port);
-    out.push_str(&format!("{:<6}  {:<40}  {:<21}  {:<12}  {}\n", "bucket", "node id", "address", "state", "last seen"));
+    out.push_str(&format!(
+        "{:<6}  {:<40}  {:<21}  {:<12}  {}\n",
+        "bucket", "node id", "address", "state", "last seen"
+    ));
     for b in &snap.buckets {
         for n in &b.nodes {
             let state = match n.state {
@@ -833,8 +1071,18 @@ pub async fn dht_table(opts: &SwarmOptions) -> Result<()> {
                 DhtNodeState::Questionable => "questionable",
                 DhtNodeState::Bad => "bad",
             };
-            let seen = n.last_seen.map(|d| format!("{:.1}s ago", d.as_secs_f64())).unwrap_or_else(|| "never".into());
-            out.push_str(&format!("{:<6}  {}  {:<21}  {:<12}  {}\n", b.prefix_len, n.id, n.addr.to_string(), state, seen));
+            let seen = n
+                .last_seen
+                .map(|d| format!("{:.1}s ago", d.as_secs_f64()))
+                .unwrap_or_else(|| "never".into());
+            out.push_str(&format!(
+                "{:<6}  {}  {:<21}  {:<12}  {}\n",
+                b.prefix_len,
+                n.id,
+                n.addr.to_string(),
+                state,
+                seen
+            ));
         }
     }
     std::io::stdout().write_all(out.as_bytes())?;
@@ -859,15 +1107,25 @@ pub fn create(opts: crate::engine::create::CreateOptions, out: &Path) -> Result<
     std::fs::write(out, &created.bytes).wrap_err_with(|| format!("write {}", out.display()))?;
     let m = &created.metainfo;
     println!("Info Hash: {}", m.info_hash);
-    println!("Pieces: {} x {} bytes", m.info.piece_count(), m.info.piece_length);
+    println!(
+        "Pieces: {} x {} bytes",
+        m.info.piece_count(),
+        m.info.piece_length
+    );
     println!("Length: {}", m.info.total_length);
     Ok(())
 }
 
 /// `demo`: the embedded swarm on loopback and a download from it.
 pub async fn demo(dir: Option<PathBuf>) -> Result<()> {
-    let opts = crate::engine::swarm::DemoOptions { dir, ..Default::default() };
-    crate::engine::swarm::run_demo_no_tui(opts).await.map_err(|e| eyre!("{e}")).wrap_err("demo swarm")
+    let opts = crate::engine::swarm::DemoOptions {
+        dir,
+        ..Default::default()
+    };
+    crate::engine::swarm::run_demo_no_tui(opts)
+        .await
+        .map_err(|e| eyre!("{e}"))
+        .wrap_err("demo swarm")
 }
 
 #[cfg(test)]

@@ -9,7 +9,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "fast-peer", version, about = "A fast BitTorrent client with a live terminal dashboard")]
+#[command(
+    name = "fast-peer",
+    version,
+    about = "A fast BitTorrent client with a live terminal dashboard"
+)]
 struct Args {
     /// Log to stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -33,7 +37,12 @@ struct DhtArgs {
     #[arg(long, global = true)]
     no_dht: bool,
     /// DHT bootstrap nodes, replacing the default routers and saved nodes.
-    #[arg(long, global = true, value_name = "HOST:PORT,...", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT,...",
+        value_delimiter = ','
+    )]
     bootstrap: Vec<String>,
     /// UDP port of the DHT node (default 6881, or a free port when busy).
     #[arg(long, global = true, value_name = "PORT")]
@@ -52,14 +61,23 @@ impl DhtArgs {
         }
         let public = self.bootstrap.is_empty();
         let bootstrap = if public {
-            dht::PUBLIC_BOOTSTRAP.iter().map(|s| s.to_string()).collect()
+            dht::PUBLIC_BOOTSTRAP
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
         } else {
             self.bootstrap.clone()
         };
         let mut cfg = DhtConfig::new(self.dht_port.unwrap_or(dht::DEFAULT_PORT), bootstrap);
         cfg.port_fallback = self.dht_port.is_none();
         // a private bootstrap list must not mix with (or overwrite) the public saved nodes
-        cfg.state_path = self.dht_state.clone().or_else(|| if public { dht::default_state_path() } else { None });
+        cfg.state_path = self.dht_state.clone().or_else(|| {
+            if public {
+                dht::default_state_path()
+            } else {
+                None
+            }
+        });
         Some(cfg)
     }
 }
@@ -308,11 +326,16 @@ enum Cmd {
 fn main() -> std::process::ExitCode {
     // color-eyre formats panics; errors are printed below as one plain line, because a user
     // error (bad torrent, unreachable peer) deserves a sentence, not a backtrace.
-    let _ = color_eyre::config::HookBuilder::default().display_env_section(false).install();
+    let _ = color_eyre::config::HookBuilder::default()
+        .display_env_section(false)
+        .install();
     match run(Args::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("fast-peer: error: {}", error_line(e.chain().map(|c| c.to_string())));
+            eprintln!(
+                "fast-peer: error: {}",
+                error_line(e.chain().map(|c| c.to_string()))
+            );
             std::process::ExitCode::FAILURE
         }
     }
@@ -345,7 +368,10 @@ fn runtime_workers(all_cores: bool) -> usize {
 
 fn run(args: Args) -> Result<()> {
     // the dashboard owns the terminal: it logs to a file instead
-    let dashboard = matches!(args.command, None | Some(Cmd::Tui { .. }) | Some(Cmd::Demo { no_tui: false, .. }));
+    let dashboard = matches!(
+        args.command,
+        None | Some(Cmd::Tui { .. }) | Some(Cmd::Demo { no_tui: false, .. })
+    );
     if args.verbose > 0 && !dashboard {
         let level = match args.verbose {
             1 => "info",
@@ -354,14 +380,23 @@ fn run(args: Args) -> Result<()> {
         };
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
-            .with_env_filter(tracing_subscriber::EnvFilter::new(format!("fast_peer={level}")))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+                "fast_peer={level}"
+            )))
             .init();
     }
     let all_cores = dashboard || matches!(args.command, Some(Cmd::Demo { .. }));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(runtime_workers(all_cores)).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(runtime_workers(all_cores))
+        .enable_all()
+        .build()?;
     let dht = args.dht.config();
     let encryption = args.encryption;
-    let default_opts = SwarmOptions { dht: dht.clone(), encryption, ..SwarmOptions::default() };
+    let default_opts = SwarmOptions {
+        dht: dht.clone(),
+        encryption,
+        ..SwarmOptions::default()
+    };
     let swarm_opts = |s: Swarm| -> SwarmOptions {
         let mut o: SwarmOptions = s.into();
         o.dht = dht.clone();
@@ -390,10 +425,21 @@ fn run(args: Args) -> Result<()> {
             Cmd::Info { torrent } => cli::info(&torrent),
             Cmd::Peers { torrent, port } => cli::peers(&torrent, port).await,
             Cmd::Handshake { torrent, peer } => cli::handshake(&torrent, peer, encryption).await,
-            Cmd::DownloadPiece { output, torrent, index, swarm } => {
-                cli::download_piece(&torrent, index, &output, swarm_opts(swarm)).await
-            }
-            Cmd::Create { path, output, trackers, piece_length, private, comment, sorted } => {
+            Cmd::DownloadPiece {
+                output,
+                torrent,
+                index,
+                swarm,
+            } => cli::download_piece(&torrent, index, &output, swarm_opts(swarm)).await,
+            Cmd::Create {
+                path,
+                output,
+                trackers,
+                piece_length,
+                private,
+                comment,
+                sorted,
+            } => {
                 use fast_peer::engine::create::{CreateOptions, FileOrder};
                 let mut o = CreateOptions::new(path);
                 o.trackers = trackers.into_iter().map(|t| vec![t]).collect();
@@ -409,12 +455,31 @@ fn run(args: Args) -> Result<()> {
                 }
                 cli::create(o, &output)
             }
-            Cmd::Demo { dir, no_tui: true, .. } => cli::demo(dir).await,
-            Cmd::Demo { dir, no_tui: false, size, fast, log } => {
+            Cmd::Demo {
+                dir, no_tui: true, ..
+            } => cli::demo(dir).await,
+            Cmd::Demo {
+                dir,
+                no_tui: false,
+                size,
+                fast,
+                log,
+            } => {
                 let size = size.map(|m| m.saturating_mul(1 << 20));
-                fast_peer::tui::run_demo(fast_peer::tui::DemoTui { dir, size, fast, log_file: log }).await
+                fast_peer::tui::run_demo(fast_peer::tui::DemoTui {
+                    dir,
+                    size,
+                    fast,
+                    log_file: log,
+                })
+                .await
             }
-            Cmd::Tui { sources, dir, log, swarm } => {
+            Cmd::Tui {
+                sources,
+                dir,
+                log,
+                swarm,
+            } => {
                 let config = cli::engine_config(&swarm_opts(swarm));
                 fast_peer::tui::run(fast_peer::tui::Options {
                     config,
@@ -424,22 +489,53 @@ fn run(args: Args) -> Result<()> {
                 })
                 .await
             }
-            Cmd::Seed { torrent, data, swarm } => cli::seed(&torrent, &data, swarm_opts(swarm)).await,
+            Cmd::Seed {
+                torrent,
+                data,
+                swarm,
+            } => cli::seed(&torrent, &data, swarm_opts(swarm)).await,
             Cmd::MagnetParse { magnet } => cli::magnet_parse(&magnet),
-            Cmd::MagnetHandshake { magnet, swarm } => cli::magnet_handshake(&magnet, swarm_opts(swarm)).await,
-            Cmd::MagnetInfo { magnet, swarm, meta } => cli::magnet_info(&magnet, with_meta(swarm, meta)).await,
-            Cmd::MagnetDownloadPiece { output, magnet, index, swarm, meta } => {
-                cli::magnet_download_piece(&magnet, index, &output, with_meta(swarm, meta)).await
+            Cmd::MagnetHandshake { magnet, swarm } => {
+                cli::magnet_handshake(&magnet, swarm_opts(swarm)).await
             }
-            Cmd::MagnetDownload { out, magnet, swarm, meta } => {
+            Cmd::MagnetInfo {
+                magnet,
+                swarm,
+                meta,
+            } => cli::magnet_info(&magnet, with_meta(swarm, meta)).await,
+            Cmd::MagnetDownloadPiece {
+                output,
+                magnet,
+                index,
+                swarm,
+                meta,
+            } => cli::magnet_download_piece(&magnet, index, &output, with_meta(swarm, meta)).await,
+            Cmd::MagnetDownload {
+                out,
+                magnet,
+                swarm,
+                meta,
+            } => {
                 let seed = out.seed;
                 let target = out.target()?;
                 let mut opts = with_meta(swarm, meta);
                 opts.seed = seed;
                 cli::magnet_download(&magnet, target, opts).await
             }
-            Cmd::Nhandshake { source, peer, json, swarm } => cli::nhandshake(&source, peer, json, swarm_opts(swarm)).await,
-            Cmd::Dht { out, magnet, lookup, table, swarm, meta } => {
+            Cmd::Nhandshake {
+                source,
+                peer,
+                json,
+                swarm,
+            } => cli::nhandshake(&source, peer, json, swarm_opts(swarm)).await,
+            Cmd::Dht {
+                out,
+                magnet,
+                lookup,
+                table,
+                swarm,
+                meta,
+            } => {
                 let mut opts = with_meta(swarm, meta);
                 if let Some(h) = lookup {
                     cli::dht_lookup(&h, &opts).await
@@ -451,7 +547,11 @@ fn run(args: Args) -> Result<()> {
                     cli::dht_download(magnet.as_deref().unwrap_or_default(), target, opts).await
                 }
             }
-            Cmd::Download { out, torrent, swarm } => {
+            Cmd::Download {
+                out,
+                torrent,
+                swarm,
+            } => {
                 let seed = out.seed;
                 let target = out.target()?;
                 let mut opts: SwarmOptions = swarm_opts(swarm);
@@ -472,10 +572,20 @@ mod tests {
 
     #[test]
     fn each_cause_is_printed_once() {
-        let chain = ["parse torrent file x", "invalid bencode: trailing data at 3", "trailing data at 3"];
-        assert_eq!(error_line(chain.iter().map(|s| s.to_string())), "parse torrent file x: invalid bencode: trailing data at 3");
+        let chain = [
+            "parse torrent file x",
+            "invalid bencode: trailing data at 3",
+            "trailing data at 3",
+        ];
+        assert_eq!(
+            error_line(chain.iter().map(|s| s.to_string())),
+            "parse torrent file x: invalid bencode: trailing data at 3"
+        );
         let distinct = ["connect to 1.2.3.4:5", "connection refused"];
-        assert_eq!(error_line(distinct.iter().map(|s| s.to_string())), "connect to 1.2.3.4:5: connection refused");
+        assert_eq!(
+            error_line(distinct.iter().map(|s| s.to_string())),
+            "connect to 1.2.3.4:5: connection refused"
+        );
     }
 
     #[test]

@@ -4,19 +4,31 @@
 use std::process::{Command, Output};
 
 fn fast_peer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fast-peer")).arg("--no-dht").args(args).output().expect("run fast-peer")
+    Command::new(env!("CARGO_BIN_EXE_fast-peer"))
+        .arg("--no-dht")
+        .args(args)
+        .output()
+        .expect("run fast-peer")
 }
 
 fn stdout_of(args: &[&str]) -> String {
     let o = fast_peer(args);
-    assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout).expect("utf-8 stdout")
 }
 
 fn fails(args: &[&str]) -> String {
     let o = fast_peer(args);
     assert!(!o.status.success(), "{args:?} should fail");
-    assert!(o.stdout.is_empty(), "{args:?} printed on stdout: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.stdout.is_empty(),
+        "{args:?} printed on stdout: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(!err.trim().is_empty(), "{args:?} failed without a message");
     err
@@ -32,23 +44,39 @@ fn decode_prints_compact_json() {
     assert_eq!(stdout_of(&["decode", "i52e"]), "52\n");
     assert_eq!(stdout_of(&["decode", "i-52e"]), "-52\n");
     assert_eq!(stdout_of(&["decode", "l5:helloi52ee"]), "[\"hello\",52]\n");
-    assert_eq!(stdout_of(&["decode", "d3:foo3:bar5:helloi52ee"]), "{\"foo\":\"bar\",\"hello\":52}\n");
+    assert_eq!(
+        stdout_of(&["decode", "d3:foo3:bar5:helloi52ee"]),
+        "{\"foo\":\"bar\",\"hello\":52}\n"
+    );
 }
 
 #[test]
 fn decode_reads_a_whole_torrent_file() {
-    let out = stdout_of(&["decode", &format!("@{}", fixture("congratulations.gif.torrent"))]);
+    let out = stdout_of(&[
+        "decode",
+        &format!("@{}", fixture("congratulations.gif.torrent")),
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["info"]["length"], 820892);
     assert_eq!(v["info"]["name"], "congratulations.gif");
     // piece hashes are binary: printed losslessly as hex
-    let pieces = v["info"]["pieces"]["__bytes_hex__"].as_str().expect("hex form");
+    let pieces = v["info"]["pieces"]["__bytes_hex__"]
+        .as_str()
+        .expect("hex form");
     assert_eq!(pieces.len(), 4 * 40);
 }
 
 #[test]
 fn decode_rejects_invalid_bencode() {
-    for bad in ["i52", "5:hel", "x", "ie", "i-e", "di1ei2ee", "i123456789012345678901e"] {
+    for bad in [
+        "i52",
+        "5:hel",
+        "x",
+        "ie",
+        "i-e",
+        "di1ei2ee",
+        "i123456789012345678901e",
+    ] {
         let err = fails(&["decode", bad]);
         assert_eq!(err.lines().count(), 1, "{bad}: {err}");
     }
@@ -57,7 +85,10 @@ fn decode_rejects_invalid_bencode() {
 #[test]
 fn decode_accepts_what_libtorrent_accepts() {
     // unsorted keys (printed in order), leading zeros, bytes after the value
-    assert_eq!(stdout_of(&["decode", "d3:fooi1e3:bari2ee"]), "{\"bar\":2,\"foo\":1}\n");
+    assert_eq!(
+        stdout_of(&["decode", "d3:fooi1e3:bari2ee"]),
+        "{\"bar\":2,\"foo\":1}\n"
+    );
     assert_eq!(stdout_of(&["decode", "i05e"]), "5\n");
     assert_eq!(stdout_of(&["decode", "4:spamXYZ"]), "\"spam\"\n");
 }
@@ -66,9 +97,15 @@ fn decode_accepts_what_libtorrent_accepts() {
 fn info_matches_the_reference_output() {
     let out = stdout_of(&["info", &fixture("codercat.gif.torrent")]);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "Tracker URL: http://bittorrent-test-tracker.codecrafters.io/announce");
+    assert_eq!(
+        lines[0],
+        "Tracker URL: http://bittorrent-test-tracker.codecrafters.io/announce"
+    );
     assert_eq!(lines[1], "Length: 2994120");
-    assert_eq!(lines[2], "Info Hash: c77829d2a77d6516f88cd7a3de1a26abcbfab0db");
+    assert_eq!(
+        lines[2],
+        "Info Hash: c77829d2a77d6516f88cd7a3de1a26abcbfab0db"
+    );
     assert_eq!(lines[3], "Piece Length: 262144");
     assert_eq!(lines[4], "Piece Hashes:");
     assert_eq!(lines.len(), 5 + 12, "one line per piece");
@@ -93,7 +130,11 @@ fn info_rejects_malformed_torrents_with_a_message() {
 fn a_refusal_names_its_cause_once() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.torrent");
-    std::fs::write(&bad, b"d4:infod6:lengthi5e4:name1:a12:piece lengthi0e6:pieces20:aaaaaaaaaaaaaaaaaaaaee").unwrap();
+    std::fs::write(
+        &bad,
+        b"d4:infod6:lengthi5e4:name1:a12:piece lengthi0e6:pieces20:aaaaaaaaaaaaaaaaaaaaee",
+    )
+    .unwrap();
     let err = fails(&["info", bad.to_str().unwrap()]);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert_eq!(err.matches("piece length 0").count(), 1, "{err}");
@@ -131,8 +172,28 @@ fn magnet_parse_prints_tracker_and_hash() {
 
 #[test]
 fn bad_arguments_are_refused() {
-    fails(&["download_piece", "-o", "/tmp/x", &fixture("codercat.gif.torrent"), "12"]);
-    fails(&["seed", &fixture("codercat.gif.torrent"), "--data", "/tmp/x", "--upload-slots", "0"]);
-    fails(&["seed", &fixture("codercat.gif.torrent"), "--data", "/tmp/x", "--upload-limit", "fast"]);
+    fails(&[
+        "download_piece",
+        "-o",
+        "/tmp/x",
+        &fixture("codercat.gif.torrent"),
+        "12",
+    ]);
+    fails(&[
+        "seed",
+        &fixture("codercat.gif.torrent"),
+        "--data",
+        "/tmp/x",
+        "--upload-slots",
+        "0",
+    ]);
+    fails(&[
+        "seed",
+        &fixture("codercat.gif.torrent"),
+        "--data",
+        "/tmp/x",
+        "--upload-limit",
+        "fast",
+    ]);
     fails(&["no-such-command"]);
 }

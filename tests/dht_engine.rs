@@ -34,12 +34,18 @@ fn config(ip: &str, bootstrap: &DhtHandle, boot_ip: &str) -> EngineConfig {
 
 fn write_content(dir: &Path) -> std::path::PathBuf {
     let path = dir.join("content.bin");
-    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     std::fs::write(&path, data).unwrap();
     path
 }
 
-async fn wait_for(what: &str, events: &mut mpsc::Receiver<EngineEvent>, mut f: impl FnMut(&EngineEvent) -> bool) {
+async fn wait_for(
+    what: &str,
+    events: &mut mpsc::Receiver<EngineEvent>,
+    mut f: impl FnMut(&EngineEvent) -> bool,
+) {
     tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(ev) = events.recv().await {
             if let EngineEvent::Failed { error, .. } = &ev {
@@ -74,7 +80,9 @@ async fn seeder_and_leecher_meet_through_the_dht() {
     .await
     .unwrap();
 
-    let (seeder, mut seeder_events) = spawn(config("127.0.86.2", &hub, "127.0.86.1")).await.unwrap();
+    let (seeder, mut seeder_events) = spawn(config("127.0.86.2", &hub, "127.0.86.1"))
+        .await
+        .unwrap();
     seeder
         .add_torrent(AddTorrent {
             metainfo: metainfo.clone(),
@@ -86,7 +94,10 @@ async fn seeder_and_leecher_meet_through_the_dht() {
         })
         .await
         .unwrap();
-    wait_for("the seeder's check", &mut seeder_events, |e| matches!(e, EngineEvent::Completed { .. })).await;
+    wait_for("the seeder's check", &mut seeder_events, |e| {
+        matches!(e, EngineEvent::Completed { .. })
+    })
+    .await;
     // the seeder's DHT shows up in its snapshots
     wait_for("a DHT snapshot with nodes", &mut seeder_events, |e| matches!(e, EngineEvent::Snapshot(s) if s.dht.as_ref().is_some_and(|d| d.buckets.iter().any(|b| !b.nodes.is_empty())))).await;
     // the announce reached the hub
@@ -98,7 +109,9 @@ async fn seeder_and_leecher_meet_through_the_dht() {
     .await
     .expect("the seeder never announced to the hub");
 
-    let (leecher, mut leecher_events) = spawn(config("127.0.86.3", &hub, "127.0.86.1")).await.unwrap();
+    let (leecher, mut leecher_events) = spawn(config("127.0.86.3", &hub, "127.0.86.1"))
+        .await
+        .unwrap();
     let out = tmp.path().join("out.bin");
     leecher
         .add_torrent(AddTorrent {
@@ -111,7 +124,10 @@ async fn seeder_and_leecher_meet_through_the_dht() {
         })
         .await
         .unwrap();
-    wait_for("the download", &mut leecher_events, |e| matches!(e, EngineEvent::Completed { .. })).await;
+    wait_for("the download", &mut leecher_events, |e| {
+        matches!(e, EngineEvent::Completed { .. })
+    })
+    .await;
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&src).unwrap());
 
     port_messages(&seeder, metainfo.info_hash).await;
@@ -124,8 +140,14 @@ async fn seeder_and_leecher_meet_through_the_dht() {
 /// the DHT port we announce in ours.
 async fn port_messages(seeder: &EngineHandle, info_hash: fast_peer::proto::id::InfoHash) {
     let our_udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut s = tokio::net::TcpStream::connect(("127.0.86.2", seeder.listen_port())).await.unwrap();
-    let hs = Handshake { reserved: Reserved::default().with(Reserved::DHT), info_hash, peer_id: PeerId::generate() };
+    let mut s = tokio::net::TcpStream::connect(("127.0.86.2", seeder.listen_port()))
+        .await
+        .unwrap();
+    let hs = Handshake {
+        reserved: Reserved::default().with(Reserved::DHT),
+        info_hash,
+        peer_id: PeerId::generate(),
+    };
     s.write_all(&hs.encode()).await.unwrap();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 65536];
@@ -156,7 +178,13 @@ async fn port_messages(seeder: &EngineHandle, info_hash: fast_peer::proto::id::I
     Message::Port(our_udp.local_addr().unwrap().port()).encode(&mut out);
     s.write_all(&out).await.unwrap();
     let mut b = [0u8; 1500];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(5), our_udp.recv_from(&mut b)).await.expect("no ping").unwrap();
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), our_udp.recv_from(&mut b))
+        .await
+        .expect("no ping")
+        .unwrap();
     let q = fast_peer::proto::krpc::decode(&b[..n]).unwrap();
-    assert!(matches!(q.body, fast_peer::proto::krpc::Body::Query(fast_peer::proto::krpc::Query::Ping { .. })));
+    assert!(matches!(
+        q.body,
+        fast_peer::proto::krpc::Body::Query(fast_peer::proto::krpc::Query::Ping { .. })
+    ));
 }

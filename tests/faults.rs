@@ -43,9 +43,17 @@ fn setup(name: &str, len: u64, piece_length: u64, trackers: &[String]) -> Setup 
     for t in trackers {
         cmd.args(["--tracker", t]);
     }
-    assert_success("fast-peer create", &run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS));
+    assert_success(
+        "fast-peer create",
+        &run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS),
+    );
     let meta = TorrentMeta::read(&torrent);
-    Setup { work, content, torrent, meta }
+    Setup {
+        work,
+        content,
+        torrent,
+        meta,
+    }
 }
 
 fn unreachable_tracker() -> String {
@@ -66,13 +74,16 @@ fn download_cmd(torrent: &Path, target: &Path, peers: &[String]) -> Command {
 /// hash (what a rerun must fetch). The file may be shorter than the torrent (not preallocated).
 fn missing_bytes(meta: &TorrentMeta, target: &Path) -> u64 {
     use std::os::unix::fs::FileExt;
-    let Ok(f) = fs::File::open(target) else { return meta.total_length() };
+    let Ok(f) = fs::File::open(target) else {
+        return meta.total_length();
+    };
     let mut buf = vec![0u8; meta.piece_length as usize];
     (0..meta.num_pieces())
         .map(|i| {
             let size = meta.piece_size(i);
             let b = &mut buf[..size as usize];
-            let good = f.read_exact_at(b, i as u64 * meta.piece_length).is_ok() && sha1_bytes(b) == meta.pieces[i];
+            let good = f.read_exact_at(b, i as u64 * meta.piece_length).is_ok()
+                && sha1_bytes(b) == meta.pieces[i];
             if good { 0 } else { size }
         })
         .sum()
@@ -115,10 +126,15 @@ fn kill_9_twice_during_a_256_mib_download_then_resume() {
         let peer = format!("127.0.0.1:{}", seed.port);
         let mut dl = Running::start(&mut download_cmd(&s.torrent, &target, &[peer]));
         let at = (*frac * total as f64) as u64;
-        wait_until(TEST_TIMEOUT_SECS, "the download to reach the kill point", || {
-            written_bytes(&out) >= at || dl.try_wait().is_some()
-        });
-        assert!(dl.try_wait().is_none(), "run {run} finished before the kill at {at} bytes");
+        wait_until(
+            TEST_TIMEOUT_SECS,
+            "the download to reach the kill point",
+            || written_bytes(&out) >= at || dl.try_wait().is_some(),
+        );
+        assert!(
+            dl.try_wait().is_none(),
+            "run {run} finished before the kill at {at} bytes"
+        );
         let killed = dl.kill(); // SIGKILL
         let sent = seed.stop_and_count_sent();
         sent_total += sent;
@@ -139,11 +155,17 @@ fn kill_9_twice_during_a_256_mib_download_then_resume() {
     // by hash and fetch that piece again rather than trust what an earlier run wrote.
     {
         use std::os::unix::fs::FileExt;
-        let f = fs::OpenOptions::new().read(true).write(true).open(&target).expect("open partial file");
+        let f = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&target)
+            .expect("open partial file");
         let good = (0..s.meta.num_pieces())
             .find(|&i| {
                 let mut b = vec![0u8; s.meta.piece_size(i) as usize];
-                f.read_exact_at(&mut b, i as u64 * s.meta.piece_length).is_ok() && sha1_bytes(&b) == s.meta.pieces[i]
+                f.read_exact_at(&mut b, i as u64 * s.meta.piece_length)
+                    .is_ok()
+                    && sha1_bytes(&b) == s.meta.pieces[i]
             })
             .expect("a verified piece on disk");
         let at = good as u64 * s.meta.piece_length + 12_345;
@@ -152,17 +174,29 @@ fn kill_9_twice_during_a_256_mib_download_then_resume() {
         f.write_all_at(&[byte[0] ^ 0x5a], at).unwrap();
         let before = missing;
         missing = missing_bytes(&s.meta, &target);
-        assert_eq!(missing, before + s.meta.piece_size(good), "piece {good} now fails its hash");
+        assert_eq!(
+            missing,
+            before + s.meta.piece_size(good),
+            "piece {good} now fails its hash"
+        );
         eprintln!("corrupted piece {good} on disk between runs");
     }
     let mut seed = FastSeed::start(&s.torrent, &seed_data, &["--upload-limit", "1G"]);
     let peer = format!("127.0.0.1:{}", seed.port);
-    let o = run_with_timeout(&mut download_cmd(&s.torrent, &target, &[peer]), TEST_TIMEOUT_SECS);
+    let o = run_with_timeout(
+        &mut download_cmd(&s.torrent, &target, &[peer]),
+        TEST_TIMEOUT_SECS,
+    );
     let sent = seed.stop_and_count_sent();
     sent_total += sent;
     assert_success("fast-peer download (after two kills)", &o);
-    eprintln!("final run: seeder sent {sent}, {missing} were missing; {sent_total} bytes sent over all runs for {total}");
-    assert!(sent <= missing, "the final run received {sent} bytes but only {missing} were missing");
+    eprintln!(
+        "final run: seeder sent {sent}, {missing} were missing; {sent_total} bytes sent over all runs for {total}"
+    );
+    assert!(
+        sent <= missing,
+        "the final run received {sent} bytes but only {missing} were missing"
+    );
     assert_same_file(&s.content, &target);
 }
 
@@ -188,7 +222,9 @@ impl Tmpfs {
             "mount -t tmpfs -o {options} failed (the disk tests need root): {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        Tmpfs { dir: dir.to_path_buf() }
+        Tmpfs {
+            dir: dir.to_path_buf(),
+        }
     }
 
     fn remount(&self, options: &str) {
@@ -197,7 +233,11 @@ impl Tmpfs {
             .arg(&self.dir)
             .output()
             .expect("run mount");
-        assert!(o.status.success(), "remount {options}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "remount {options}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 }
 
@@ -216,7 +256,10 @@ fn stderr_of(o: &std::process::Output) -> String {
 fn failing_download(s: &Setup, target: &Path, what: &str) -> (FastSeed, String, String) {
     let seed = FastSeed::start(&s.torrent, &s.content, &[]);
     let peer = format!("127.0.0.1:{}", seed.port);
-    let o = run_with_timeout(&mut download_cmd(&s.torrent, target, std::slice::from_ref(&peer)), TEST_TIMEOUT_SECS);
+    let o = run_with_timeout(
+        &mut download_cmd(&s.torrent, target, std::slice::from_ref(&peer)),
+        TEST_TIMEOUT_SECS,
+    );
     let err = stderr_of(&o);
     eprintln!("{what}: {} / {err}", o.status);
     assert!(!o.status.success(), "{what} exited 0");
@@ -235,7 +278,10 @@ fn disk_full_is_a_clear_error_and_the_download_resumes_after_space_is_freed() {
     let mnt = Tmpfs::mount(&s.work.path().join("small"), "size=8m");
     let target = mnt.dir.join("full.bin");
     let (mut seed, _, err) = failing_download(&s, &target, "a download onto a full disk");
-    assert!(err.contains("No space left on device"), "unclear error: {err}");
+    assert!(
+        err.contains("No space left on device"),
+        "unclear error: {err}"
+    );
     let missing = missing_bytes(&s.meta, &target);
     assert!(missing < total, "nothing verified before the disk filled");
     let sent_first = seed.stop_and_count_sent();
@@ -243,11 +289,17 @@ fn disk_full_is_a_clear_error_and_the_download_resumes_after_space_is_freed() {
     mnt.remount("size=64m");
     let mut seed = FastSeed::start(&s.torrent, &s.content, &[]);
     let peer = format!("127.0.0.1:{}", seed.port);
-    let o = run_with_timeout(&mut download_cmd(&s.torrent, &target, &[peer]), TEST_TIMEOUT_SECS);
+    let o = run_with_timeout(
+        &mut download_cmd(&s.torrent, &target, &[peer]),
+        TEST_TIMEOUT_SECS,
+    );
     let sent = seed.stop_and_count_sent();
     assert_success("fast-peer download (after freeing space)", &o);
     eprintln!("disk full: first run got {sent_first}, rerun got {sent} of {missing} missing");
-    assert!(sent <= missing, "the rerun fetched {sent} bytes, only {missing} were missing");
+    assert!(
+        sent <= missing,
+        "the rerun fetched {sent} bytes, only {missing} were missing"
+    );
     assert_same_file(&s.content, &target);
 }
 
@@ -259,15 +311,27 @@ fn read_only_output_folder_is_a_clear_error_then_the_download_works() {
     let mnt = Tmpfs::mount(&s.work.path().join("ro"), "size=16m,ro");
     let target = mnt.dir.join("ro.bin");
     let (mut seed, peer, err) = failing_download(&s, &target, "a download into a read-only folder");
-    assert!(err.contains("Read-only file system"), "unclear error: {err}");
-    assert!(err.contains("ro.bin"), "the error does not name the file: {err}");
+    assert!(
+        err.contains("Read-only file system"),
+        "unclear error: {err}"
+    );
+    assert!(
+        err.contains("ro.bin"),
+        "the error does not name the file: {err}"
+    );
     assert!(!target.exists());
     mnt.remount("rw");
-    let o = run_with_timeout(&mut download_cmd(&s.torrent, &target, &[peer]), TEST_TIMEOUT_SECS);
+    let o = run_with_timeout(
+        &mut download_cmd(&s.torrent, &target, &[peer]),
+        TEST_TIMEOUT_SECS,
+    );
     assert_success("fast-peer download (folder writable again)", &o);
     // stopped right away: the seeder's final count includes the last blocks it sent
     let sent = seed.stop_and_count_sent();
-    assert!(sent >= 4 * MIB, "the seeder's `stopped after sending` count {sent} misses the last blocks");
+    assert!(
+        sent >= 4 * MIB,
+        "the seeder's `stopped after sending` count {sent} misses the last blocks"
+    );
     assert_same_file(&s.content, &target);
 }
 
@@ -337,7 +401,9 @@ impl Drop for BadTracker {
 #[test]
 fn all_trackers_broken_but_a_peer_given_still_downloads() {
     let garbage = BadTracker::start(Some(b"<html>this is not bencode</html>".to_vec()));
-    let failure = BadTracker::start(Some(b"d14:failure reason22:torrent not registerede".to_vec()));
+    let failure = BadTracker::start(Some(
+        b"d14:failure reason22:torrent not registerede".to_vec(),
+    ));
     let slow = BadTracker::start(None);
     let trackers = vec![
         garbage.url(),
@@ -360,8 +426,14 @@ fn all_trackers_broken_but_a_peer_given_still_downloads() {
     seed.stop_and_count_sent();
     assert_same_file(&s.content, &target);
     let err = stderr_of(&o);
-    assert!(garbage.hits.load(Ordering::SeqCst) > 0, "the first tracker was never asked");
-    assert!(err.contains("not bencode"), "the garbage answer is not reported:\n{err}");
+    assert!(
+        garbage.hits.load(Ordering::SeqCst) > 0,
+        "the first tracker was never asked"
+    );
+    assert!(
+        err.contains("not bencode"),
+        "the garbage answer is not reported:\n{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -376,7 +448,9 @@ struct LossyUdp {
 impl LossyUdp {
     fn start(upstream: SocketAddr) -> LossyUdp {
         let front = UdpSocket::bind("127.0.0.1:0").unwrap();
-        front.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        front
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         let port = front.local_addr().unwrap().port();
         let dropped = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -387,16 +461,22 @@ impl LossyUdp {
             let front = Arc::new(front);
             let mut buf = [0u8; 2048];
             while !st.load(Ordering::SeqCst) {
-                let Ok((n, from)) = front.recv_from(&mut buf) else { continue };
+                let Ok((n, from)) = front.recv_from(&mut buf) else {
+                    continue;
+                };
                 let mut list = clients.lock().unwrap();
-                let known = list.iter().find(|(a, _)| *a == from).map(|(_, s)| s.try_clone().unwrap());
+                let known = list
+                    .iter()
+                    .find(|(a, _)| *a == from)
+                    .map(|(_, s)| s.try_clone().unwrap());
                 let up = match known {
                     Some(s) => s,
                     None => {
                         // first packet of this client: lost
                         d.fetch_add(1, Ordering::SeqCst);
                         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-                        s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+                        s.set_read_timeout(Some(Duration::from_millis(100)))
+                            .unwrap();
                         let (back, f, st2) = (s.try_clone().unwrap(), front.clone(), st.clone());
                         thread::spawn(move || {
                             let mut b = [0u8; 2048];
@@ -414,7 +494,11 @@ impl LossyUdp {
                 let _ = up.send_to(&buf[..n], upstream);
             }
         });
-        LossyUdp { port, dropped, stop }
+        LossyUdp {
+            port,
+            dropped,
+            stop,
+        }
     }
 }
 
@@ -441,17 +525,25 @@ fn udp_tracker_packets_lost_are_retried() {
     ot.allow(&s.meta.info_hash_hex());
     let mut seed = FastSeed::start(&s.torrent, &s.content, &[]);
     // wait until the seeder got through to the tracker
-    wait_until(TEST_TIMEOUT_SECS, "the seeder to announce through the lossy relay", || {
-        !ot.peers(&s.meta.info_hash_hex()).is_empty()
-    });
+    wait_until(
+        TEST_TIMEOUT_SECS,
+        "the seeder to announce through the lossy relay",
+        || !ot.peers(&s.meta.info_hash_hex()).is_empty(),
+    );
     let out = s.work.path().join("out");
     fs::create_dir_all(&out).unwrap();
     let target = out.join("udp.bin");
-    let o = run_with_timeout(&mut download_cmd(&s.torrent, &target, &[]), TEST_TIMEOUT_SECS);
+    let o = run_with_timeout(
+        &mut download_cmd(&s.torrent, &target, &[]),
+        TEST_TIMEOUT_SECS,
+    );
     assert_success("fast-peer download through a lossy UDP tracker", &o);
     seed.stop_and_count_sent();
     assert_same_file(&s.content, &target);
-    assert!(lossy.dropped.load(Ordering::SeqCst) >= 2, "the relay dropped nothing");
+    assert!(
+        lossy.dropped.load(Ordering::SeqCst) >= 2,
+        "the relay dropped nothing"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,7 +554,14 @@ fn vm_rss_kib(pid: u32) -> u64 {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?.trim().parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("VmRSS:")?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0)
 }
 
@@ -481,7 +580,9 @@ fn two_hundred_connections_keep_the_seeder_bounded_and_serving() {
     let pieces = s.meta.num_pieces() as u32;
     let mut conns = Vec::new();
     for i in 0..200u32 {
-        let Ok(mut c) = TcpStream::connect(&addr) else { continue };
+        let Ok(mut c) = TcpStream::connect(&addr) else {
+            continue;
+        };
         let mut hs = Vec::with_capacity(68);
         hs.push(19);
         hs.extend_from_slice(b"BitTorrent protocol");
@@ -506,7 +607,10 @@ fn two_hundred_connections_keep_the_seeder_bounded_and_serving() {
     let out = s.work.path().join("out");
     fs::create_dir_all(&out).unwrap();
     let target = out.join("load.bin");
-    let o = run_with_timeout(&mut download_cmd(&s.torrent, &target, &[addr]), TEST_TIMEOUT_SECS);
+    let o = run_with_timeout(
+        &mut download_cmd(&s.torrent, &target, &[addr]),
+        TEST_TIMEOUT_SECS,
+    );
     let rss_after = vm_rss_kib(pid);
     eprintln!(
         "{} load connections open; seeder VmRSS {rss_before} KiB idle, {rss_loaded} KiB loaded, {rss_after} KiB after serving ({:.1} s)",
@@ -514,8 +618,14 @@ fn two_hundred_connections_keep_the_seeder_bounded_and_serving() {
         started.elapsed().as_secs_f64()
     );
     assert_success("fast-peer download beside 200 load connections", &o);
-    assert!(seed.child.try_wait().unwrap().is_none(), "the seeder died under load");
-    assert!(rss_loaded.max(rss_after) < 256 * 1024, "seeder VmRSS {rss_loaded}/{rss_after} KiB under load");
+    assert!(
+        seed.child.try_wait().unwrap().is_none(),
+        "the seeder died under load"
+    );
+    assert!(
+        rss_loaded.max(rss_after) < 256 * 1024,
+        "seeder VmRSS {rss_loaded}/{rss_after} KiB under load"
+    );
     drop(conns);
     seed.stop_and_count_sent();
     assert_same_file(&s.content, &target);
@@ -532,11 +642,20 @@ fn sigint_stops_a_busy_seeder() {
         let out = s.work.path().join(format!("out-{round}"));
         fs::create_dir_all(&out).unwrap();
         let peer = format!("127.0.0.1:{}", seed.port);
-        let mut dl = Running::start(&mut download_cmd(&s.torrent, &out.join("busy.bin"), &[peer]));
-        wait_until(TEST_TIMEOUT_SECS, "the upload to start", || written_bytes(&out) >= MIB);
+        let mut dl = Running::start(&mut download_cmd(
+            &s.torrent,
+            &out.join("busy.bin"),
+            &[peer],
+        ));
+        wait_until(TEST_TIMEOUT_SECS, "the upload to start", || {
+            written_bytes(&out) >= MIB
+        });
         seed.interrupt();
         let st = seed.wait_exit(20);
-        assert!(st.success(), "round {round}: fast-peer seed after SIGINT: {st}");
+        assert!(
+            st.success(),
+            "round {round}: fast-peer seed after SIGINT: {st}"
+        );
         dl.kill();
     }
 }

@@ -76,17 +76,24 @@ async fn hostile(meta: Arc<Metainfo>, answer: Answer, script: Script) -> Hostile
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let ctx = Ctx { meta: meta.clone(), seen: seen.clone() };
+    let ctx = Ctx {
+        meta: meta.clone(),
+        seen: seen.clone(),
+    };
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
             let (ctx, script) = (ctx.clone(), script.clone());
             tokio::spawn(async move {
                 let mut theirs = [0u8; 68];
                 if s.read_exact(&mut theirs).await.is_err() {
                     return;
                 }
-                let Ok(Some((hs, _))) = Handshake::decode(&theirs) else { return };
+                let Ok(Some((hs, _))) = Handshake::decode(&theirs) else {
+                    return;
+                };
                 let mut ours = Handshake {
                     reserved: Reserved::default(),
                     info_hash: ctx.meta.info_hash,
@@ -169,10 +176,22 @@ struct Outcome {
 /// Run one case: honest seeder + hostile peer; the leecher must complete and verify. When
 /// `wait_for_close`, also wait until the leecher has closed the hostile connection.
 async fn run_case(answer: Answer, script: Script, wait_for_close: bool) -> Outcome {
-    let honest = SeederProfile { label: "honest".into(), upload_limit: Some(HONEST_RATE), corrupt_piece_one_in: None, ..Default::default() };
-    let swarm = DemoSwarm::start_with(DemoOptions { size: SIZE, seeders: 1, dir: None }, vec![honest])
-        .await
-        .expect("demo swarm");
+    let honest = SeederProfile {
+        label: "honest".into(),
+        upload_limit: Some(HONEST_RATE),
+        corrupt_piece_one_in: None,
+        ..Default::default()
+    };
+    let swarm = DemoSwarm::start_with(
+        DemoOptions {
+            size: SIZE,
+            seeders: 1,
+            dir: None,
+        },
+        vec![honest],
+    )
+    .await
+    .expect("demo swarm");
     let bad = hostile(swarm.metainfo().clone(), answer, script).await;
     let out = tempfile::tempdir().unwrap();
     let (leecher, mut events, id) = swarm.start_leecher(out.path()).await.unwrap();
@@ -183,12 +202,17 @@ async fn run_case(answer: Answer, script: Script, wait_for_close: bool) -> Outco
         match events.recv().await.expect("engine stopped") {
             EngineEvent::Completed { id: i } if i == id => completed = true,
             EngineEvent::Failed { error, .. } => panic!("the download failed: {error}"),
-            EngineEvent::PeerDisconnected { addr, reason, .. } if addr == bad.addr => closed.push(reason),
+            EngineEvent::PeerDisconnected { addr, reason, .. } if addr == bad.addr => {
+                closed.push(reason)
+            }
             _ => {}
         }
     }
     leecher.shutdown().await;
-    swarm.verify(out.path()).await.expect("the download verifies byte for byte");
+    swarm
+        .verify(out.path())
+        .await
+        .expect("the download verifies byte for byte");
     swarm.shutdown().await;
     let seen = bad.seen.lock().unwrap().clone();
     Outcome { closed, seen }
@@ -197,7 +221,10 @@ async fn run_case(answer: Answer, script: Script, wait_for_close: bool) -> Outco
 /// Run a case where the hostile peer answers the handshake normally, then sends `bytes`;
 /// the leecher must drop it for a protocol violation, whose text is returned.
 async fn drop_reason(bytes: impl Fn(&Metainfo) -> Vec<u8> + Send + Sync + 'static) -> String {
-    within(60, async { protocol_reason(&run_case(Answer::Normal, send_then_listen(bytes), true).await) }).await
+    within(60, async {
+        protocol_reason(&run_case(Answer::Normal, send_then_listen(bytes), true).await)
+    })
+    .await
 }
 
 fn protocol_reason(o: &Outcome) -> String {
@@ -208,14 +235,19 @@ fn protocol_reason(o: &Outcome) -> String {
 }
 
 async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
-    timeout(Duration::from_secs(secs), f).await.expect("timed out")
+    timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("timed out")
 }
 
 /// A length prefix of 4 GiB - 1: dropped before a byte of payload is buffered.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_4_gib_length_prefix_is_dropped() {
     let why = drop_reason(|_| vec![0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0, 0]).await;
-    assert!(why.contains("4294967295") && why.contains("exceeds"), "{why}");
+    assert!(
+        why.contains("4294967295") && why.contains("exceeds"),
+        "{why}"
+    );
 }
 
 /// A bitfield one byte too long for the torrent: dropped.
@@ -224,7 +256,8 @@ async fn a_bitfield_of_the_wrong_length_is_dropped() {
     let why = drop_reason(|m| {
         let n = m.info.piece_count().div_ceil(8) as usize + 1;
         wire(&[Message::Bitfield(vec![0xff; n].into())])
-    }).await;
+    })
+    .await;
     assert!(why.contains("bitfield"), "{why}");
 }
 
@@ -233,9 +266,13 @@ async fn a_bitfield_of_the_wrong_length_is_dropped() {
 async fn a_bitfield_with_spare_bits_set_is_dropped() {
     let why = drop_reason(|m| {
         let n = m.info.piece_count();
-        assert!(n % 8 != 0, "the demo torrent needs spare bits for this case ({n} pieces)");
+        assert!(
+            n % 8 != 0,
+            "the demo torrent needs spare bits for this case ({n} pieces)"
+        );
         wire(&[Message::Bitfield(vec![0xff; n.div_ceil(8) as usize].into())])
-    }).await;
+    })
+    .await;
     assert!(why.contains("bit"), "{why}");
 }
 
@@ -251,11 +288,17 @@ async fn a_bitfield_sent_twice_is_merged_not_fatal() {
         )
         .await;
         assert!(
-            !o.closed.iter().any(|r| matches!(r, PeerCloseReason::Protocol(_))),
+            !o.closed
+                .iter()
+                .any(|r| matches!(r, PeerCloseReason::Protocol(_))),
             "dropped for a second bitfield: {:?}",
             o.closed
         );
-        assert!(o.seen.contains(&Message::Interested), "the leecher wants the peer's pieces: {:?}", o.seen);
+        assert!(
+            o.seen.contains(&Message::Interested),
+            "the leecher wants the peer's pieces: {:?}",
+            o.seen
+        );
     })
     .await
 }
@@ -263,7 +306,15 @@ async fn a_bitfield_sent_twice_is_merged_not_fatal() {
 /// `have` for the piece one past the last: dropped.
 #[tokio::test(flavor = "multi_thread")]
 async fn have_for_a_piece_that_does_not_exist_is_dropped() {
-    let why = drop_reason(|m| wire(&[full_bitfield(m), Message::Have { index: m.info.piece_count() }])).await;
+    let why = drop_reason(|m| {
+        wire(&[
+            full_bitfield(m),
+            Message::Have {
+                index: m.info.piece_count(),
+            },
+        ])
+    })
+    .await;
     assert!(why.contains("have for piece"), "{why}");
 }
 
@@ -274,10 +325,18 @@ async fn a_block_at_a_wrong_offset_is_dropped() {
         wire(&[
             full_bitfield(m),
             Message::Unchoke,
-            Message::Piece { index: 0, begin: 1, block: vec![0u8; BLOCK_SIZE as usize].into() },
+            Message::Piece {
+                index: 0,
+                begin: 1,
+                block: vec![0u8; BLOCK_SIZE as usize].into(),
+            },
         ])
-    }).await;
-    assert!(why.contains("never requested") && why.contains("offset 1"), "{why}");
+    })
+    .await;
+    assert!(
+        why.contains("never requested") && why.contains("offset 1"),
+        "{why}"
+    );
 }
 
 /// A block of the wrong size (100 bytes at a block boundary): dropped.
@@ -287,10 +346,18 @@ async fn a_block_of_the_wrong_size_is_dropped() {
         wire(&[
             full_bitfield(m),
             Message::Unchoke,
-            Message::Piece { index: 0, begin: 0, block: vec![0u8; 100].into() },
+            Message::Piece {
+                index: 0,
+                begin: 0,
+                block: vec![0u8; 100].into(),
+            },
         ])
-    }).await;
-    assert!(why.contains("never requested") && why.contains("length 100"), "{why}");
+    })
+    .await;
+    assert!(
+        why.contains("never requested") && why.contains("length 100"),
+        "{why}"
+    );
 }
 
 /// Well-formed blocks nobody requested, full of garbage, for every block of the torrent: never
@@ -308,7 +375,12 @@ async fn unrequested_garbage_blocks_never_corrupt_the_download() {
                     let size = info.piece_size(index);
                     for begin in (0..size).step_by(BLOCK_SIZE as usize) {
                         let len = (size - begin).min(BLOCK_SIZE);
-                        Message::Piece { index, begin, block: vec![0xa5; len as usize].into() }.encode(&mut out);
+                        Message::Piece {
+                            index,
+                            begin,
+                            block: vec![0xa5; len as usize].into(),
+                        }
+                        .encode(&mut out);
                     }
                 }
                 // trickle them in, so some land while pieces are in flight
@@ -337,9 +409,14 @@ async fn unrequested_garbage_blocks_never_corrupt_the_download() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_out_of_range_is_dropped() {
     let why = drop_reason(|m| {
-        let r = BlockRef { index: m.info.piece_count(), begin: 0, length: BLOCK_SIZE };
+        let r = BlockRef {
+            index: m.info.piece_count(),
+            begin: 0,
+            length: BLOCK_SIZE,
+        };
         wire(&[Message::Interested, Message::Request(r)])
-    }).await;
+    })
+    .await;
     assert!(why.contains("request for piece"), "{why}");
 }
 
@@ -347,9 +424,14 @@ async fn a_request_out_of_range_is_dropped() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_larger_than_128_kib_is_dropped() {
     let why = drop_reason(|_| {
-        let r = BlockRef { index: 0, begin: 0, length: 128 * 1024 + 1 };
+        let r = BlockRef {
+            index: 0,
+            begin: 0,
+            length: 128 * 1024 + 1,
+        };
         wire(&[Message::Interested, Message::Request(r)])
-    }).await;
+    })
+    .await;
     assert!(why.contains("131073"), "{why}");
 }
 
@@ -368,7 +450,11 @@ async fn a_flood_of_requests_and_keep_alives_is_ignored() {
                 for i in 0..20_000u32 {
                     let index = i % ctx.meta.info.piece_count();
                     let length = ctx.meta.info.piece_size(index).min(BLOCK_SIZE);
-                    let r = BlockRef { index, begin: 0, length };
+                    let r = BlockRef {
+                        index,
+                        begin: 0,
+                        length,
+                    };
                     Message::Request(r).encode(&mut out);
                 }
                 if s.write_all(&out).await.is_ok() {
@@ -379,7 +465,9 @@ async fn a_flood_of_requests_and_keep_alives_is_ignored() {
         )
         .await;
         assert!(
-            !o.closed.iter().any(|r| matches!(r, PeerCloseReason::Protocol(_))),
+            !o.closed
+                .iter()
+                .any(|r| matches!(r, PeerCloseReason::Protocol(_))),
             "dropped for a flood of valid messages: {:?}",
             o.closed
         );
@@ -395,10 +483,19 @@ async fn a_flood_of_requests_and_keep_alives_is_ignored() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_handshake_with_the_wrong_info_hash_is_dropped() {
     within(60, async {
-        let o = run_case(Answer::WrongInfoHash, send_then_listen(|_| Vec::new()), true).await;
+        let o = run_case(
+            Answer::WrongInfoHash,
+            send_then_listen(|_| Vec::new()),
+            true,
+        )
+        .await;
         let why = protocol_reason(&o);
         assert!(why.contains("wrong info hash"), "{why}");
-        assert!(o.seen.is_empty(), "messages sent after a wrong handshake: {:?}", o.seen);
+        assert!(
+            o.seen.is_empty(),
+            "messages sent after a wrong handshake: {:?}",
+            o.seen
+        );
     })
     .await
 }
@@ -456,8 +553,12 @@ async fn a_peer_that_stops_mid_block_does_not_stall_the_download() {
                     }
                 };
                 out.clear();
-                Message::Piece { index: r.index, begin: r.begin, block: vec![0; r.length as usize].into() }
-                    .encode(&mut out);
+                Message::Piece {
+                    index: r.index,
+                    begin: r.begin,
+                    block: vec![0; r.length as usize].into(),
+                }
+                .encode(&mut out);
                 out.truncate(out.len() / 2);
                 let _ = s.write_all(&out).await;
                 listen(&mut s, &ctx).await;
@@ -465,7 +566,10 @@ async fn a_peer_that_stops_mid_block_does_not_stall_the_download() {
             false,
         )
         .await;
-        assert!(o.seen.iter().any(|m| matches!(m, Message::Request(_))), "the peer was asked for blocks");
+        assert!(
+            o.seen.iter().any(|m| matches!(m, Message::Request(_))),
+            "the peer was asked for blocks"
+        );
     })
     .await
 }

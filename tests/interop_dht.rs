@@ -43,9 +43,14 @@ impl LtDht {
         let log_path = log.path().join("lt_dht.log");
         let port = free_port();
         let mut cmd = Command::new(LT_PYTHON);
-        cmd.arg(lt_dht_script())
-            .arg("swarm")
-            .args(["--ip-prefix", &format!("127.0.{net}."), "--nodes", "8", "--port", &port.to_string()]);
+        cmd.arg(lt_dht_script()).arg("swarm").args([
+            "--ip-prefix",
+            &format!("127.0.{net}."),
+            "--nodes",
+            "8",
+            "--port",
+            &port.to_string(),
+        ]);
         for (t, d) in seeds {
             cmd.arg("--seed").arg(t).arg(d);
         }
@@ -68,7 +73,10 @@ impl LtDht {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("lt_dht.py not ready: {}", std::fs::read_to_string(&log_path).unwrap_or_default())
+                panic!(
+                    "lt_dht.py not ready: {}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                )
             });
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
@@ -79,7 +87,14 @@ impl LtDht {
             }
         }
         assert_eq!(nodes.len(), 8);
-        LtDht { nodes, seeders, child, _stdin: stdin, _log: log, log_path }
+        LtDht {
+            nodes,
+            seeders,
+            child,
+            _stdin: stdin,
+            _log: log,
+            log_path,
+        }
     }
 
     fn log(&self) -> String {
@@ -119,7 +134,10 @@ fn dht_download(net: u8, layout: Layout, piece_length: u64) {
     assert_eq!(dht.seeders.len(), 1);
     let out = tmp.path().join("out");
     let o = run_with_timeout(
-        fp_dht(&dht.nodes[0], tmp.path()).args(["dht", "--port", "0", "-o"]).arg(&out).arg(magnet(&hash)),
+        fp_dht(&dht.nodes[0], tmp.path())
+            .args(["dht", "--port", "0", "-o"])
+            .arg(&out)
+            .arg(magnet(&hash)),
         TEST_TIMEOUT_SECS,
     );
     assert_success(&format!("fast-peer dht (lt_dht log:\n{})", dht.log()), &o);
@@ -143,25 +161,50 @@ fn dht_lookup_prints_the_seeder_and_table_the_nodes() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let content = create_content(&data, vec![("small.bin".into(), 300_000)]);
-    let (torrent, hash) = make_torrent(&content.path, 16 * KIB, &format!("http://127.0.0.1:{}/announce", closed_port()));
+    let (torrent, hash) = make_torrent(
+        &content.path,
+        16 * KIB,
+        &format!("http://127.0.0.1:{}/announce", closed_port()),
+    );
     let dht = LtDht::start(82, &[(&torrent, &data)]);
-    let o = run_with_timeout(fp_dht(&dht.nodes[3], tmp.path()).args(["dht", "--lookup", &hash]), 60);
+    let o = run_with_timeout(
+        fp_dht(&dht.nodes[3], tmp.path()).args(["dht", "--lookup", &hash]),
+        60,
+    );
     assert_success("fast-peer dht --lookup", &o);
     let stdout = String::from_utf8_lossy(&o.stdout);
     let peers: Vec<&str> = stdout.lines().collect();
-    assert!(peers.contains(&dht.seeders[0].0.as_str()), "seeder {} not in {peers:?}", dht.seeders[0].0);
-    assert!(peers.iter().all(|l| l.parse::<SocketAddr>().is_ok()), "stdout is one IP:PORT a line: {stdout}");
+    assert!(
+        peers.contains(&dht.seeders[0].0.as_str()),
+        "seeder {} not in {peers:?}",
+        dht.seeders[0].0
+    );
+    assert!(
+        peers.iter().all(|l| l.parse::<SocketAddr>().is_ok()),
+        "stdout is one IP:PORT a line: {stdout}"
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(stderr.contains("queried") && stderr.contains(" s"), "stderr tells nodes and time: {stderr}");
+    assert!(
+        stderr.contains("queried") && stderr.contains(" s"),
+        "stderr tells nodes and time: {stderr}"
+    );
 
-    let o = run_with_timeout(fp_dht(&dht.nodes[0], tmp.path()).args(["dht", "--table"]), 60);
+    let o = run_with_timeout(
+        fp_dht(&dht.nodes[0], tmp.path()).args(["dht", "--table"]),
+        60,
+    );
     assert_success("fast-peer dht --table", &o);
     let table = String::from_utf8_lossy(&o.stdout);
     let rows: Vec<&str> = table.lines().filter(|l| l.contains("127.0.82.")).collect();
     // a full bucket's worth of the libtorrent nodes (8 nodes and the seeder's node exist; the
     // lookups need not ask every one), each of them good (it answered), each a real one
     assert!(rows.len() >= 8, "{table}");
-    let known: Vec<&str> = dht.nodes.iter().chain(dht.seeders.iter().map(|s| &s.0)).map(String::as_str).collect();
+    let known: Vec<&str> = dht
+        .nodes
+        .iter()
+        .chain(dht.seeders.iter().map(|s| &s.0))
+        .map(String::as_str)
+        .collect();
     for r in &rows {
         let cols: Vec<&str> = r.split_whitespace().collect();
         assert_eq!(cols.len(), 6, "bucket, id, address, state, last seen: {r}");
@@ -170,8 +213,14 @@ fn dht_lookup_prints_the_seeder_and_table_the_nodes() {
         assert_eq!(cols[3], "good", "{r}");
     }
     // the node id is kept in the state file: a second run has the same one
-    let id_of = |t: &str| t.lines().find_map(|l| l.strip_prefix("Node ID: ").map(str::to_string));
-    let o2 = run_with_timeout(fp_dht(&dht.nodes[1], tmp.path()).args(["dht", "--table"]), 60);
+    let id_of = |t: &str| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("Node ID: ").map(str::to_string))
+    };
+    let o2 = run_with_timeout(
+        fp_dht(&dht.nodes[1], tmp.path()).args(["dht", "--table"]),
+        60,
+    );
     assert_success("fast-peer dht --table (again)", &o2);
     let first = id_of(&table);
     assert!(first.is_some(), "{table}");
@@ -183,14 +232,23 @@ fn libtorrent_finds_a_fast_peer_seeder_through_the_dht() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let content = create_content(&data, vec![("seeded.bin".into(), 5 * MIB + 77)]);
-    let (torrent, hash) = make_torrent(&content.path, 256 * KIB, &format!("http://127.0.0.1:{}/announce", closed_port()));
+    let (torrent, hash) = make_torrent(
+        &content.path,
+        256 * KIB,
+        &format!("http://127.0.0.1:{}/announce", closed_port()),
+    );
     let dht = LtDht::start(83, &[]);
     let state = tmp.path().join("seed-state");
     std::fs::create_dir_all(&state).expect("mkdir");
     let seed_dht_port = free_port();
     let mut seed = Running::start(
         fast_peer_dht()
-            .args(["--bootstrap", &dht.nodes[0], "--dht-port", &seed_dht_port.to_string()])
+            .args([
+                "--bootstrap",
+                &dht.nodes[0],
+                "--dht-port",
+                &seed_dht_port.to_string(),
+            ])
             .arg("--dht-state")
             .arg(state.join("dht.dat"))
             .args(["seed", "--port", "0"])
@@ -204,8 +262,15 @@ fn libtorrent_finds_a_fast_peer_seeder_through_the_dht() {
     let mut found = false;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !found && Instant::now() < deadline {
-        assert!(seed.try_wait().is_none(), "fast-peer seed exited: {:?}", seed.kill());
-        let o = run_with_timeout(fp_dht(&dht.nodes[5], &lookup_state).args(["dht", "--lookup", &hash]), 60);
+        assert!(
+            seed.try_wait().is_none(),
+            "fast-peer seed exited: {:?}",
+            seed.kill()
+        );
+        let o = run_with_timeout(
+            fp_dht(&dht.nodes[5], &lookup_state).args(["dht", "--lookup", &hash]),
+            60,
+        );
         found = !String::from_utf8_lossy(&o.stdout).trim().is_empty();
         if !found {
             std::thread::sleep(Duration::from_millis(500));
@@ -217,10 +282,23 @@ fn libtorrent_finds_a_fast_peer_seeder_through_the_dht() {
     let out = tmp.path().join("lt-out");
     let mut cmd = Command::new(LT_PYTHON);
     cmd.arg(lt_dht_script())
-        .args(["leech", "--magnet", &magnet(&hash), "--ip", "127.0.83.200", "--port", &free_port().to_string()])
+        .args([
+            "leech",
+            "--magnet",
+            &magnet(&hash),
+            "--ip",
+            "127.0.83.200",
+            "--port",
+            &free_port().to_string(),
+        ])
         .arg("--out")
         .arg(&out)
-        .args(["--node", &format!("127.0.0.1:{seed_dht_port}"), "--timeout", "90"]);
+        .args([
+            "--node",
+            &format!("127.0.0.1:{seed_dht_port}"),
+            "--timeout",
+            "90",
+        ]);
     let o = run_with_timeout(&mut cmd, 120);
     assert_success("libtorrent DHT-only leech", &o);
     assert_same_content(&content.path, &out.join("seeded.bin"));
@@ -231,14 +309,21 @@ fn libtorrent_finds_a_fast_peer_seeder_through_the_dht() {
 /// thousands of bogus nodes, wrong transaction ids, truncated bencode, values for nobody).
 fn lying_node(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u32> {
     std::thread::spawn(move || {
-        sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
         let mut buf = [0u8; 2048];
         let mut answered = 0;
         while !stop.load(Ordering::Relaxed) {
-            let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
             // the transaction id: our node sends 2-byte ids, "1:t2:XX"
             let msg = &buf[..n];
-            let t = msg.windows(4).position(|w| w == b"1:t2").map(|i| msg[i + 5..i + 7].to_vec()).unwrap_or_default();
+            let t = msg
+                .windows(4)
+                .position(|w| w == b"1:t2")
+                .map(|i| msg[i + 5..i + 7].to_vec())
+                .unwrap_or_default();
             let mut nodes = Vec::new();
             for i in 0..40u32 {
                 nodes.extend_from_slice(&[(i * 7) as u8; 20]);
@@ -248,14 +333,23 @@ fn lying_node(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle
             let mut r = b"d1:rd2:id20:LLLLLLLLLLLLLLLLLLLL5:nodes".to_vec();
             r.extend_from_slice(format!("{}:", nodes.len()).as_bytes());
             r.extend_from_slice(&nodes);
-            r.extend_from_slice(b"5:token2:tk6:valuesl6:\x00\x00\x00\x00\x00\x006:\xff\xff\xff\xff\x00\x01ee1:t2:");
+            r.extend_from_slice(
+                b"5:token2:tk6:valuesl6:\x00\x00\x00\x00\x00\x006:\xff\xff\xff\xff\x00\x01ee1:t2:",
+            );
             r.extend_from_slice(&t);
             r.extend_from_slice(b"1:y1:re");
             lies.push(r);
             lies.push(b"d1:rd2:id20:LLLLLLLLLLLLLLLLLLLL5:nodes7:garbagee1:t2:zz1:y1:re".to_vec());
             lies.push(b"d1:rd2:id20:LLLLLLLLLLLLLLL".to_vec());
             lies.push(vec![b'l'; 1000]);
-            lies.push(b"d1:eli201e3:boo1:t2:".iter().copied().chain(t.iter().copied()).chain(*b"1:y1:ee").collect());
+            lies.push(
+                b"d1:eli201e3:boo1:t2:"
+                    .iter()
+                    .copied()
+                    .chain(t.iter().copied())
+                    .chain(*b"1:y1:ee")
+                    .collect(),
+            );
             for l in &lies {
                 let _ = sock.send_to(l, from);
             }
@@ -276,7 +370,12 @@ fn garbage_floods_and_lying_nodes_neither_crash_nor_stall_the_node() {
     // a magnet nobody has: the node keeps looking (through the liar) until killed
     let mut node = Running::start(
         fast_peer_dht()
-            .args(["--bootstrap", &liar_addr.to_string(), "--dht-port", &dht_port.to_string()])
+            .args([
+                "--bootstrap",
+                &liar_addr.to_string(),
+                "--dht-port",
+                &dht_port.to_string(),
+            ])
             .arg("--dht-state")
             .arg(tmp.path().join("dht.dat"))
             .args(["dht", "--port", "0", "--dir"])
@@ -296,7 +395,10 @@ fn garbage_floods_and_lying_nodes_neither_crash_nor_stall_the_node() {
             from.send_to(&q, target).expect("send");
             if let Ok((n, _)) = from.recv_from(&mut buf) {
                 let r = &buf[..n];
-                if r.windows(4).any(|w| w == b"1:y1") && r.windows(2).any(|w| w == t) && r.windows(5).any(|w| w == b"1:rd2") {
+                if r.windows(4).any(|w| w == b"1:y1")
+                    && r.windows(2).any(|w| w == t)
+                    && r.windows(5).any(|w| w == b"1:rd2")
+                {
                     return true;
                 }
             }
@@ -304,7 +406,9 @@ fn garbage_floods_and_lying_nodes_neither_crash_nor_stall_the_node() {
         false
     };
     let probe = UdpSocket::bind("127.0.84.2:0").expect("bind probe");
-    probe.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    probe
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
     wait_until(30, "the node answers a ping", || ping(&probe, b"p0"));
 
     // garbage: random bytes, truncated and deeply nested bencode, wrong types, huge strings
@@ -343,15 +447,26 @@ fn garbage_floods_and_lying_nodes_neither_crash_nor_stall_the_node() {
         let _ = flood.send_to(q, target);
     }
     // still alive, and still answering others promptly
-    assert!(node.try_wait().is_none(), "the node died: {:?}", node.kill());
+    assert!(
+        node.try_wait().is_none(),
+        "the node died: {:?}",
+        node.kill()
+    );
     for i in 0..5u8 {
-        assert!(ping(&probe, &[b'q', b'0' + i]), "ping {i} after the flood went unanswered");
+        assert!(
+            ping(&probe, &[b'q', b'0' + i]),
+            "ping {i} after the flood went unanswered"
+        );
     }
     // the liar was asked (it is our only bootstrap node), and we survived its answers
     stop.store(true, Ordering::Relaxed);
     let answered = liar_thread.join().expect("liar thread");
     assert!(answered > 0, "the lying node was never queried");
-    assert!(node.try_wait().is_none(), "the node died: {:?}", node.kill());
+    assert!(
+        node.try_wait().is_none(),
+        "the node died: {:?}",
+        node.kill()
+    );
     assert!(ping(&probe, b"zz"));
     node.kill();
 }
@@ -362,12 +477,21 @@ fn dht_command_errors() {
     let o = run_with_timeout(fast_peer().args(["dht", "--lookup", &"ab".repeat(20)]), 30);
     assert!(!o.status.success());
     assert!(o.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("needs the DHT"), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("needs the DHT"),
+        "{o:?}"
+    );
     // neither a magnet nor --lookup nor --table
     let o = run_with_timeout(fast_peer().arg("dht"), 30);
     assert!(!o.status.success());
     // a bad info hash is reported before anything starts
-    let o = run_with_timeout(fast_peer_dht().args(["--bootstrap", "127.0.84.9:9", "dht", "--lookup", "xyz"]), 30);
+    let o = run_with_timeout(
+        fast_peer_dht().args(["--bootstrap", "127.0.84.9:9", "dht", "--lookup", "xyz"]),
+        30,
+    );
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("info hash"), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("info hash"),
+        "{o:?}"
+    );
 }

@@ -45,7 +45,10 @@ const GOOD: Seed = Seed {
     rc4_only: false,
 };
 
-const RC4_ONLY: Seed = Seed { rc4_only: true, ..GOOD };
+const RC4_ONLY: Seed = Seed {
+    rc4_only: true,
+    ..GOOD
+};
 
 /// Content, torrent, tracker and seeders for one test. Dropping it stops every process and
 /// removes every file.
@@ -641,13 +644,25 @@ fn download_multi_file_resumes_after_sigkill() {
 /// fast-peer reconnects with an MSE handshake and downloads everything over RC4.
 #[test]
 fn download_from_rc4_only_seeders_falls_back_to_encryption() {
-    let swarm = Swarm::start(21, multi_file_layout(), MULTI_PIECE_LENGTH, Tracker::Unreachable, &[RC4_ONLY, RC4_ONLY]);
+    let swarm = Swarm::start(
+        21,
+        multi_file_layout(),
+        MULTI_PIECE_LENGTH,
+        Tracker::Unreachable,
+        &[RC4_ONLY, RC4_ONLY],
+    );
     // the seeders really refuse plaintext: a plain handshake gets nowhere
     let plain = run_with_timeout(
-        fast_peer().args(["--encryption", "disabled", "handshake"]).arg(&swarm.torrent).arg(swarm.seeders[0].addr()),
+        fast_peer()
+            .args(["--encryption", "disabled", "handshake"])
+            .arg(&swarm.torrent)
+            .arg(swarm.seeders[0].addr()),
         TEST_TIMEOUT_SECS,
     );
-    assert!(!plain.status.success(), "an RC4-only seeder answered a plaintext handshake");
+    assert!(
+        !plain.status.success(),
+        "an RC4-only seeder answered a plaintext handshake"
+    );
     download_and_verify(&swarm, &swarm.peer_args());
 }
 
@@ -665,7 +680,13 @@ fn download_with_required_encryption_from_an_rc4_only_seeder() {
 /// handed, with its cipher state, to the download.
 #[test]
 fn magnet_download_with_required_encryption_from_an_rc4_only_seeder() {
-    let swarm = Swarm::start(23, multi_file_layout(), MULTI_PIECE_LENGTH, Tracker::Unreachable, &[RC4_ONLY]);
+    let swarm = Swarm::start(
+        23,
+        multi_file_layout(),
+        MULTI_PIECE_LENGTH,
+        Tracker::Unreachable,
+        &[RC4_ONLY],
+    );
     let out = swarm.out_dir("out");
     let target = swarm.target_in(&out);
     let magnet = format!("magnet:?xt=urn:btih:{}", swarm.meta.info_hash_hex());
@@ -751,18 +772,33 @@ fn download_a_messy_torrent_from_libtorrent() {
     let torrent_path = dir.path().join("messy.torrent");
     fs::write(&torrent_path, &torrent).unwrap();
 
-    let seeder = LtPeer::seed(&torrent_path, &seed_dir, &test_ip(240, 1), SeedOpts { wait_tracker: false, ..SeedOpts::default() });
+    let seeder = LtPeer::seed(
+        &torrent_path,
+        &seed_dir,
+        &test_ip(240, 1),
+        SeedOpts {
+            wait_tracker: false,
+            ..SeedOpts::default()
+        },
+    );
     let out = dir.path().join("out");
     fs::create_dir_all(&out).unwrap();
     let target = out.join("messy");
     let o = run_with_timeout(
-        &mut download_cmd(&torrent_path, &target, &["--peer".to_string(), seeder.addr()]),
+        &mut download_cmd(
+            &torrent_path,
+            &target,
+            &["--peer".to_string(), seeder.addr()],
+        ),
         TEST_TIMEOUT_SECS,
     );
     assert_success("fast-peer download of a messy torrent", &o);
     let info_hash = sha1_bytes(&info);
     let printed = fast_peer().arg("info").arg(&torrent_path).output().unwrap();
-    assert!(String::from_utf8_lossy(&printed.stdout).contains(&format!("Info Hash: {}", hex(&info_hash))));
+    assert!(
+        String::from_utf8_lossy(&printed.stdout)
+            .contains(&format!("Info Hash: {}", hex(&info_hash)))
+    );
     // every file where libtorrent keeps it, byte for byte; no pad file, nothing else
     let got = tree_digest(&target);
     let want = tree_digest(&seed_dir.join("messy"));
@@ -771,7 +807,14 @@ fn download_a_messy_torrent_from_libtorrent() {
     assert_no_extra_files(&out, &target);
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &str| fs::metadata(target.join(p)).unwrap().permissions().mode();
-    assert_eq!(mode("evil.bin") & 0o100, 0o100, "`x` makes a file executable");
+    assert_eq!(
+        mode("evil.bin") & 0o100,
+        0o100,
+        "`x` makes a file executable"
+    );
     assert_eq!(mode("ab.txt") & 0o111, 0);
-    assert_eq!(fs::read_link(target.join("latest")).unwrap(), Path::new("b/dup.txt"));
+    assert_eq!(
+        fs::read_link(target.join("latest")).unwrap(),
+        Path::new("b/dup.txt")
+    );
 }

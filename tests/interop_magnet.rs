@@ -898,7 +898,8 @@ fn libtorrent_fetches_a_multi_file_magnet_from_a_fast_peer_seeder_via_x_pe() {
 /// tracker, the magnet as the last argument.
 fn aria2c_magnet(magnet: &str, out: &Path, ip: &str) -> Command {
     let mut cmd = aria2c_base(out, ip);
-    cmd.args(["--enable-dht=false", "--bt-save-metadata=false"]).arg(magnet);
+    cmd.args(["--enable-dht=false", "--bt-save-metadata=false"])
+        .arg(magnet);
     cmd
 }
 

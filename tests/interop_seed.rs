@@ -247,12 +247,26 @@ fn aria2_from_seed(net: u8, (layout, piece_length): (Layout, u64), arg: DataArg)
 fn fast_peer_from_seed(net: u8, (layout, piece_length): (Layout, u64), arg: DataArg) {
     let setup = Setup::new(layout, piece_length, false);
     let seed = setup.seed(arg, &[]);
-    fast_peer_downloads_from(&setup, &seed, net, &[], "out", "fast-peer download --peer <fast-peer seed>");
+    fast_peer_downloads_from(
+        &setup,
+        &seed,
+        net,
+        &[],
+        "out",
+        "fast-peer download --peer <fast-peer seed>",
+    );
 }
 
 /// `fast-peer GLOBAL... download --peer <seed>` into the fresh folder `out_name`, which must
 /// then hold the whole content.
-fn fast_peer_downloads_from(setup: &Setup, seed: &FastSeed, net: u8, global: &[&str], out_name: &str, what: &str) {
+fn fast_peer_downloads_from(
+    setup: &Setup,
+    seed: &FastSeed,
+    net: u8,
+    global: &[&str],
+    out_name: &str,
+    what: &str,
+) {
     let out = setup.out_dir(out_name);
     let mut cmd = fast_peer();
     cmd.args(global)
@@ -275,7 +289,13 @@ fn libtorrent_requiring_rc4_downloads_from_seed() {
     let setup = Setup::new(multi_file_layout(), MULTI_PIECE_LENGTH, false);
     let seed = setup.seed(DataArg::Content, &[]);
     let out = setup.out_dir("out");
-    let o = lt_leech_rc4(&setup.torrent, &out, &test_ip(net, 20), &[seed.addr_on(net)], TEST_TIMEOUT_SECS);
+    let o = lt_leech_rc4(
+        &setup.torrent,
+        &out,
+        &test_ip(net, 20),
+        &[seed.addr_on(net)],
+        TEST_TIMEOUT_SECS,
+    );
     fail_with_seed_log("lt_peer.py leech --encryption rc4", &o, &seed);
     setup.assert_downloaded(&out);
 }
@@ -309,9 +329,20 @@ fn required_encryption_downloads_over_rc4_and_refuses_plaintext() {
         .arg(seed.addr_on(net))
         .output()
         .expect("run fast-peer handshake");
-    assert!(!o.status.success(), "a plaintext handshake must be refused: {}", String::from_utf8_lossy(&o.stdout));
+    assert!(
+        !o.status.success(),
+        "a plaintext handshake must be refused: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     let what = "fast-peer --encryption required download";
-    fast_peer_downloads_from(&setup, &seed, net, &["--encryption", "required"], "out", what);
+    fast_peer_downloads_from(
+        &setup,
+        &seed,
+        net,
+        &["--encryption", "required"],
+        "out",
+        what,
+    );
 }
 
 /// `--encryption prefer`: an outgoing connection opens with an MSE handshake, and a peer
@@ -338,7 +369,8 @@ fn prefer_encryption_tries_mse_first_then_plaintext() {
         .spawn()
         .expect("start fast-peer download");
     let first_bytes = |conn: &mut std::net::TcpStream, want: usize| -> Vec<u8> {
-        conn.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
         let mut got = Vec::new();
         let mut buf = [0u8; 1024];
         while got.len() < want {
@@ -366,16 +398,40 @@ fn prefer_encryption_tries_mse_first_then_plaintext() {
     let plain = accept("second").map(|mut second| first_bytes(&mut second, 68));
     let _ = child.kill();
     let _ = child.wait();
-    let (key, plain) = (key.expect("no first connection"), plain.expect("no retry after the hang-up"));
-    assert!(key.len() >= 96, "the first connection sent {} bytes, not a 96-byte MSE key", key.len());
-    assert!(!key.starts_with(b"\x13BitTorrent protocol"), "the first connection was plaintext");
-    assert!(plain.starts_with(b"\x13BitTorrent protocol"), "the retry was not a plaintext handshake");
-    assert_eq!(plain[28..48], setup.meta.info_hash[..], "the retry names another torrent");
+    let (key, plain) = (
+        key.expect("no first connection"),
+        plain.expect("no retry after the hang-up"),
+    );
+    assert!(
+        key.len() >= 96,
+        "the first connection sent {} bytes, not a 96-byte MSE key",
+        key.len()
+    );
+    assert!(
+        !key.starts_with(b"\x13BitTorrent protocol"),
+        "the first connection was plaintext"
+    );
+    assert!(
+        plain.starts_with(b"\x13BitTorrent protocol"),
+        "the retry was not a plaintext handshake"
+    );
+    assert_eq!(
+        plain[28..48],
+        setup.meta.info_hash[..],
+        "the retry names another torrent"
+    );
 
     for (what, seed_policy) in [("no MSE", "disabled"), ("RC4 required", "required")] {
         let seed = setup.seed(DataArg::Content, &["--encryption", seed_policy]);
         let what = format!("fast-peer --encryption prefer download from a seeder with {what}");
-        fast_peer_downloads_from(&setup, &seed, net, &["--encryption", "prefer"], seed_policy, &what);
+        fast_peer_downloads_from(
+            &setup,
+            &seed,
+            net,
+            &["--encryption", "prefer"],
+            seed_policy,
+            &what,
+        );
     }
 }
 
@@ -698,11 +754,21 @@ fn seed_with_upload_limit_serves_full_download() {
 /// `complete` and `incomplete` from opentracker's scrape of `info_hash_hex` (raw HTTP).
 fn scrape_counts(tracker: &Opentracker, info_hash_hex: &str) -> Option<(i64, i64)> {
     use std::io::{Read, Write};
-    let escaped: String = (0..20).map(|i| format!("%{}", &info_hash_hex[2 * i..2 * i + 2])).collect();
-    let addr = tracker.http_announce().trim_start_matches("http://").trim_end_matches("/announce").to_string();
+    let escaped: String = (0..20)
+        .map(|i| format!("%{}", &info_hash_hex[2 * i..2 * i + 2]))
+        .collect();
+    let addr = tracker
+        .http_announce()
+        .trim_start_matches("http://")
+        .trim_end_matches("/announce")
+        .to_string();
     let mut s = std::net::TcpStream::connect(&addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(s, "GET /scrape?info_hash={escaped} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET /scrape?info_hash={escaped} HTTP/1.0\r\nHost: {addr}\r\n\r\n"
+    )
+    .ok()?;
     let mut body = Vec::new();
     let _ = s.read_to_end(&mut body);
     let count = |key: &str| -> Option<i64> {
@@ -711,7 +777,10 @@ fn scrape_counts(tracker: &Opentracker, info_hash_hex: &str) -> Option<(i64, i64
         let end = body[at..].iter().position(|b| *b == b'e')? + at;
         std::str::from_utf8(&body[at..end]).ok()?.parse().ok()
     };
-    Some((count("complete").unwrap_or(0), count("incomplete").unwrap_or(0)))
+    Some((
+        count("complete").unwrap_or(0),
+        count("incomplete").unwrap_or(0),
+    ))
 }
 
 #[test]
@@ -727,7 +796,10 @@ fn a_seed_is_listed_as_a_seeder_from_its_first_announce() {
     let mut seen = None;
     while Instant::now() < deadline {
         if let Some((complete, incomplete)) = scrape_counts(tracker, &hash) {
-            assert_eq!(incomplete, 0, "the seed was listed as a leecher (complete {complete})");
+            assert_eq!(
+                incomplete, 0,
+                "the seed was listed as a leecher (complete {complete})"
+            );
             if complete == 1 {
                 seen = Some(complete);
                 break;
@@ -735,6 +807,10 @@ fn a_seed_is_listed_as_a_seeder_from_its_first_announce() {
         }
         thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(seen, Some(1), "the tracker never listed the seed as a seeder");
+    assert_eq!(
+        seen,
+        Some(1),
+        "the tracker never listed the seed as a seeder"
+    );
     drop(s);
 }

@@ -17,7 +17,10 @@ use tokio::time::timeout;
 const MIB: u64 = 1 << 20;
 
 fn options(size: u64) -> DemoOptions {
-    DemoOptions { size, ..DemoOptions::default() }
+    DemoOptions {
+        size,
+        ..DemoOptions::default()
+    }
 }
 
 /// A leecher's events drained in the background: its latest snapshot and whether it completed.
@@ -34,8 +37,12 @@ impl Watch {
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
                 match ev {
-                    EngineEvent::Completed { id: i } if i == id => w.completed.store(true, Ordering::SeqCst),
-                    EngineEvent::Failed { id: i, error } if i == id => panic!("leecher failed: {error}"),
+                    EngineEvent::Completed { id: i } if i == id => {
+                        w.completed.store(true, Ordering::SeqCst)
+                    }
+                    EngineEvent::Failed { id: i, error } if i == id => {
+                        panic!("leecher failed: {error}")
+                    }
                     EngineEvent::Snapshot(s) => {
                         if let Some(t) = s.torrents.into_iter().find(|t| t.id == id) {
                             *w.last.lock().unwrap() = Some(t);
@@ -66,7 +73,12 @@ async fn until(mut cond: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread")]
 async fn leecher_downloads_from_one_seeder() {
     timeout(Duration::from_secs(120), async {
-        let swarm = DemoSwarm::start(DemoOptions { seeders: 1, ..options(6 * MIB) }).await.unwrap();
+        let swarm = DemoSwarm::start(DemoOptions {
+            seeders: 1,
+            ..options(6 * MIB)
+        })
+        .await
+        .unwrap();
         let out = tempfile::tempdir().unwrap();
         let (leecher, events, id) = swarm.start_leecher(out.path()).await.unwrap();
         let watch = Watch::start(events, id);
@@ -75,7 +87,12 @@ async fn leecher_downloads_from_one_seeder() {
         swarm.verify(out.path()).await.unwrap();
         // the seeder's counters arrive with its next snapshot
         let total = swarm.metainfo().info.total_length;
-        until(|| swarm.seeders()[0].snapshot().is_some_and(|t| t.uploaded >= total)).await;
+        until(|| {
+            swarm.seeders()[0]
+                .snapshot()
+                .is_some_and(|t| t.uploaded >= total)
+        })
+        .await;
         swarm.shutdown().await;
     })
     .await
@@ -86,8 +103,15 @@ async fn leecher_downloads_from_one_seeder() {
 async fn three_leechers_trade_pieces() {
     timeout(Duration::from_secs(180), async {
         // one seeder at 1 MiB/s: the leechers can only finish quickly by trading with each other
-        let seeder = SeederProfile { label: "capped".into(), upload_limit: Some(MIB), corrupt_piece_one_in: None, ..Default::default() };
-        let swarm = DemoSwarm::start_with(options(8 * MIB), vec![seeder]).await.unwrap();
+        let seeder = SeederProfile {
+            label: "capped".into(),
+            upload_limit: Some(MIB),
+            corrupt_piece_one_in: None,
+            ..Default::default()
+        };
+        let swarm = DemoSwarm::start_with(options(8 * MIB), vec![seeder])
+            .await
+            .unwrap();
         let mut leechers: Vec<(EngineHandle, Watch, tempfile::TempDir)> = Vec::new();
         for _ in 0..3 {
             let out = tempfile::tempdir().unwrap();
@@ -105,9 +129,19 @@ async fn three_leechers_trade_pieces() {
             handle.shutdown().await;
             swarm.verify(out.path()).await.unwrap();
         }
-        assert!(uploads.iter().sum::<u64>() > 0, "the leechers never uploaded to each other");
-        assert!(uploads.iter().all(|&u| u > 0), "every leecher uploads: {uploads:?}");
-        assert!(seeder_sent < 3 * total, "the seeder sent {seeder_sent} bytes, three copies are {}", 3 * total);
+        assert!(
+            uploads.iter().sum::<u64>() > 0,
+            "the leechers never uploaded to each other"
+        );
+        assert!(
+            uploads.iter().all(|&u| u > 0),
+            "every leecher uploads: {uploads:?}"
+        );
+        assert!(
+            seeder_sent < 3 * total,
+            "the seeder sent {seeder_sent} bytes, three copies are {}",
+            3 * total
+        );
         swarm.shutdown().await;
     })
     .await
@@ -126,12 +160,20 @@ async fn demo_no_tui_completes() {
 async fn demo_keeps_dir_when_given() {
     timeout(Duration::from_secs(120), async {
         let dir = tempfile::tempdir().unwrap();
-        let opts = DemoOptions { dir: Some(dir.path().to_path_buf()), seeders: 2, size: MIB };
+        let opts = DemoOptions {
+            dir: Some(dir.path().to_path_buf()),
+            seeders: 2,
+            size: MIB,
+        };
         run_demo_no_tui(opts.clone()).await.expect("first run");
         // a second run over the same folder downloads again and still verifies
         run_demo_no_tui(opts).await.expect("second run");
         assert!(dir.path().join("fast-peer-demo.torrent").is_file());
-        assert!(dir.path().join("download/fast-peer-demo/README.txt").is_file());
+        assert!(
+            dir.path()
+                .join("download/fast-peer-demo/README.txt")
+                .is_file()
+        );
     })
     .await
     .expect("timed out");
@@ -167,7 +209,8 @@ async fn tracker_survives_garbage() {
             let answer = raw(addr, g).await;
             let text = String::from_utf8_lossy(&answer);
             assert!(
-                answer.is_empty() || (text.starts_with("HTTP/1.1 4") && text.contains("failure reason")),
+                answer.is_empty()
+                    || (text.starts_with("HTTP/1.1 4") && text.contains("failure reason")),
                 "{text}"
             );
         }
@@ -184,10 +227,19 @@ async fn tracker_survives_garbage() {
             key: 1,
             tracker_id: None,
         };
-        let resp = announce(tracker.announce_url(), &req, Duration::from_secs(10)).await.unwrap();
+        let resp = announce(tracker.announce_url(), &req, Duration::from_secs(10))
+            .await
+            .unwrap();
         assert_eq!((resp.incomplete, resp.complete), (Some(1), Some(0)));
-        let other = AnnounceRequest { peer_id: PeerId::generate(), port: 4343, left: 0, ..req.clone() };
-        let resp = announce(tracker.announce_url(), &other, Duration::from_secs(10)).await.unwrap();
+        let other = AnnounceRequest {
+            peer_id: PeerId::generate(),
+            port: 4343,
+            left: 0,
+            ..req.clone()
+        };
+        let resp = announce(tracker.announce_url(), &other, Duration::from_secs(10))
+            .await
+            .unwrap();
         assert_eq!(resp.peers, vec!["127.0.0.1:4242".parse().unwrap()]);
         assert_eq!((resp.incomplete, resp.complete), (Some(1), Some(1)));
     })
@@ -206,10 +258,22 @@ async fn corrupt_seeder_is_banned_and_honest_one_is_not() {
             // The honest seeder is rate-limited so that it cannot serve all 8 MiB before the
             // leecher has asked the corrupt one for pieces (unlimited, it sometimes did, and
             // the test saw no hash failure at all).
-            SeederProfile { label: "honest".into(), upload_limit: Some(2 * MIB), corrupt_piece_one_in: None, ..Default::default() },
-            SeederProfile { label: "corrupt".into(), upload_limit: None, corrupt_piece_one_in: Some(1), ..Default::default() },
+            SeederProfile {
+                label: "honest".into(),
+                upload_limit: Some(2 * MIB),
+                corrupt_piece_one_in: None,
+                ..Default::default()
+            },
+            SeederProfile {
+                label: "corrupt".into(),
+                upload_limit: None,
+                corrupt_piece_one_in: Some(1),
+                ..Default::default()
+            },
         ];
-        let swarm = DemoSwarm::start_with(options(8 * MIB), profiles).await.unwrap();
+        let swarm = DemoSwarm::start_with(options(8 * MIB), profiles)
+            .await
+            .unwrap();
         let honest = swarm.seeders()[0].addr;
         let corrupt = swarm.seeders()[1].addr;
         let out = tempfile::tempdir().unwrap();
@@ -221,22 +285,33 @@ async fn corrupt_seeder_is_banned_and_honest_one_is_not() {
                 EngineEvent::Completed { id: i } if i == id => break,
                 EngineEvent::Failed { error, .. } => panic!("leecher failed: {error}"),
                 EngineEvent::HashFailed { .. } => failures += 1,
-                EngineEvent::PeerDisconnected { addr, reason: PeerCloseReason::Banned(why), .. } => {
-                    banned.push((addr, why))
-                }
-                EngineEvent::PeerDisconnected { addr, reason: PeerCloseReason::Protocol(why), .. }
-                    if why.contains("corrupt") || why.contains("banned") =>
-                {
-                    banned.push((addr, why))
-                }
+                EngineEvent::PeerDisconnected {
+                    addr,
+                    reason: PeerCloseReason::Banned(why),
+                    ..
+                } => banned.push((addr, why)),
+                EngineEvent::PeerDisconnected {
+                    addr,
+                    reason: PeerCloseReason::Protocol(why),
+                    ..
+                } if why.contains("corrupt") || why.contains("banned") => banned.push((addr, why)),
                 _ => {}
             }
         }
         leecher.shutdown().await;
         swarm.verify(out.path()).await.unwrap();
-        assert!(failures > 0, "the corrupt seeder's pieces must fail their hash check");
-        assert!(banned.iter().any(|(a, _)| *a == corrupt), "corrupt seeder not banned: {banned:?}");
-        assert!(banned.iter().all(|(a, _)| *a != honest), "honest seeder banned: {banned:?}");
+        assert!(
+            failures > 0,
+            "the corrupt seeder's pieces must fail their hash check"
+        );
+        assert!(
+            banned.iter().any(|(a, _)| *a == corrupt),
+            "corrupt seeder not banned: {banned:?}"
+        );
+        assert!(
+            banned.iter().all(|(a, _)| *a != honest),
+            "honest seeder banned: {banned:?}"
+        );
         swarm.shutdown().await;
     })
     .await
@@ -252,7 +327,12 @@ async fn allowed_fast_pieces_are_served_while_choked_and_others_rejected() {
     use fast_peer::proto::handshake::{Handshake, Reserved};
     use fast_peer::proto::message::{BlockRef, DEFAULT_MAX_MESSAGE_LEN, Message, allowed_fast_set};
     timeout(Duration::from_secs(60), async {
-        let swarm = DemoSwarm::start(DemoOptions { seeders: 1, ..options(4 * MIB) }).await.unwrap();
+        let swarm = DemoSwarm::start(DemoOptions {
+            seeders: 1,
+            ..options(4 * MIB)
+        })
+        .await
+        .unwrap();
         let meta = swarm.metainfo().clone();
         let seeder = swarm.seeders()[0].addr;
         let mut s = tokio::net::TcpStream::connect(seeder).await.unwrap();
@@ -291,9 +371,19 @@ async fn allowed_fast_pieces_are_served_while_choked_and_others_rejected() {
             }
         }
         assert_eq!(allowed, expected, "the canonical BEP 6 set");
-        let not_allowed = (0..meta.info.piece_count()).find(|i| !allowed.contains(i)).unwrap();
-        let ok = BlockRef { index: allowed[0], begin: 0, length: 16384 };
-        let refused = BlockRef { index: not_allowed, begin: 0, length: 16384 };
+        let not_allowed = (0..meta.info.piece_count())
+            .find(|i| !allowed.contains(i))
+            .unwrap();
+        let ok = BlockRef {
+            index: allowed[0],
+            begin: 0,
+            length: 16384,
+        };
+        let refused = BlockRef {
+            index: not_allowed,
+            begin: 0,
+            length: 16384,
+        };
         let mut out = Vec::new();
         Message::HaveNone.encode(&mut out);
         Message::Request(ok).encode(&mut out);
@@ -303,7 +393,11 @@ async fn allowed_fast_pieces_are_served_while_choked_and_others_rejected() {
         while !(served && rejected) {
             while let Some(m) = next(&mut buf) {
                 match m {
-                    Message::Piece { index, begin, block } => {
+                    Message::Piece {
+                        index,
+                        begin,
+                        block,
+                    } => {
                         assert_eq!((index, begin, block.len()), (ok.index, 0, 16384));
                         served = true;
                     }
@@ -316,7 +410,10 @@ async fn allowed_fast_pieces_are_served_while_choked_and_others_rejected() {
                 }
             }
             if !(served && rejected) {
-                assert!(s.read_buf(&mut buf).await.unwrap() > 0, "seeder closed the connection");
+                assert!(
+                    s.read_buf(&mut buf).await.unwrap() > 0,
+                    "seeder closed the connection"
+                );
             }
         }
         swarm.shutdown().await;
@@ -332,7 +429,12 @@ async fn allowed_fast_pieces_are_served_while_choked_and_others_rejected() {
 async fn dialling_ourselves_is_recognised() {
     use fast_peer::engine::event::PeerCloseReason;
     timeout(Duration::from_secs(60), async {
-        let swarm = DemoSwarm::start(DemoOptions { seeders: 1, ..options(2 * MIB) }).await.unwrap();
+        let swarm = DemoSwarm::start(DemoOptions {
+            seeders: 1,
+            ..options(2 * MIB)
+        })
+        .await
+        .unwrap();
         let out = tempfile::tempdir().unwrap();
         let (leecher, mut events, id) = swarm.start_leecher(out.path()).await.unwrap();
         let me = std::net::SocketAddr::from(([127, 0, 0, 1], leecher.listen_port()));
@@ -364,7 +466,13 @@ async fn hostile_encrypted_handshakes_are_dropped_and_a_real_one_is_answered() {
     use fast_peer::proto::mse::{CRYPTO_RC4, Initiator};
     use tokio::net::TcpStream;
     timeout(Duration::from_secs(120), async {
-        let swarm = DemoSwarm::start_with(options(4 * MIB), vec![SeederProfile { label: "s".into(), ..Default::default() }])
+        let swarm = DemoSwarm::start_with(
+            options(4 * MIB),
+            vec![SeederProfile {
+                label: "s".into(),
+                ..Default::default()
+            }],
+        )
         .await
         .unwrap();
         let seeder = swarm.seeders()[0].addr;
@@ -383,40 +491,65 @@ async fn hostile_encrypted_handshakes_are_dropped_and_a_real_one_is_answered() {
         // a public key of all ones (above the prime)
         let mut s = TcpStream::connect(seeder).await.unwrap();
         s.write_all(&[0xFF; 96]).await.unwrap();
-        assert!(closed(&mut s).await, "an out-of-range public key was not dropped");
+        assert!(
+            closed(&mut s).await,
+            "an out-of-range public key was not dropped"
+        );
         // a valid key, then 1000 bytes of padding without the req1 hash
         let (_, first) = Initiator::start(info_hash.0, CRYPTO_RC4, Vec::new(), &[7; 20], &[]);
         let mut s = TcpStream::connect(seeder).await.unwrap();
         s.write_all(&first).await.unwrap();
         s.write_all(&[0x5A; 1000]).await.unwrap();
-        assert!(closed(&mut s).await, "padding that never synchronises was not dropped");
+        assert!(
+            closed(&mut s).await,
+            "padding that never synchronises was not dropped"
+        );
         // a correct handshake for another torrent; then one for ours
         for (skey, known) in [([0xAB; 20], false), (info_hash.0, true)] {
-            let ours = Handshake { reserved: Default::default(), info_hash: InfoHash(skey), peer_id: PeerId([1; 20]) };
-            let (mut mse, first) = Initiator::start(skey, CRYPTO_RC4, ours.encode().to_vec(), &[9; 20], &[3; 40]);
+            let ours = Handshake {
+                reserved: Default::default(),
+                info_hash: InfoHash(skey),
+                peer_id: PeerId([1; 20]),
+            };
+            let (mut mse, first) =
+                Initiator::start(skey, CRYPTO_RC4, ours.encode().to_vec(), &[9; 20], &[3; 40]);
             let mut s = TcpStream::connect(seeder).await.unwrap();
             s.write_all(&first).await.unwrap();
             let mut buf = [0u8; 4096];
             let done = loop {
-                let n = timeout(Duration::from_secs(15), s.read(&mut buf)).await.unwrap().unwrap_or(0);
+                let n = timeout(Duration::from_secs(15), s.read(&mut buf))
+                    .await
+                    .unwrap()
+                    .unwrap_or(0);
                 if n == 0 {
                     break None;
                 }
-                let p = mse.receive(&buf[..n]).expect("the seeder's MSE bytes parse");
+                let p = mse
+                    .receive(&buf[..n])
+                    .expect("the seeder's MSE bytes parse");
                 s.write_all(&p.send).await.unwrap();
                 if p.done.is_some() {
                     break p.done;
                 }
             };
             if !known {
-                assert!(done.is_none(), "an MSE handshake for an unknown torrent was answered");
+                assert!(
+                    done.is_none(),
+                    "an MSE handshake for an unknown torrent was answered"
+                );
                 continue;
             }
             let mut done = done.expect("the seeder completes the MSE handshake for its torrent");
-            let ciphers = done.ciphers.as_mut().expect("RC4 was the only method offered");
+            let ciphers = done
+                .ciphers
+                .as_mut()
+                .expect("RC4 was the only method offered");
             let mut got = done.payload.clone();
             while got.len() < 68 {
-                let n = timeout(Duration::from_secs(15), s.read(&mut buf)).await.unwrap().unwrap();
+                let n = timeout(Duration::from_secs(15), s.read(&mut buf))
+                    .await
+                    .unwrap()
+                    .unwrap();
                 assert!(n > 0, "closed before the BitTorrent handshake");
                 let mut fresh = buf[..n].to_vec();
                 ciphers.decrypt.apply(&mut fresh);

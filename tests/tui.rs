@@ -5,9 +5,9 @@
 
 use fast_peer::engine::conn::Wire;
 use fast_peer::engine::event::{
-    DhtBucketSnapshot, DhtLookupKind, DhtLookupSnapshot, DhtNodeSnapshot, DhtNodeState, DhtSnapshot, Direction,
-    EngineEvent, EngineSnapshot, MetadataPeerSnapshot, MetadataSnapshot, PeerSnapshot, PieceView, TorrentSnapshot,
-    TorrentState, WireLogEntry,
+    DhtBucketSnapshot, DhtLookupKind, DhtLookupSnapshot, DhtNodeSnapshot, DhtNodeState,
+    DhtSnapshot, Direction, EngineEvent, EngineSnapshot, MetadataPeerSnapshot, MetadataSnapshot,
+    PeerSnapshot, PieceView, TorrentSnapshot, TorrentState, WireLogEntry,
 };
 use fast_peer::proto::extension::ExtensionHandshake;
 use fast_peer::proto::id::{InfoHash, NodeId, PeerId};
@@ -26,7 +26,9 @@ const HASH: &str = "0123456789abcdef0123456789abcdef01234567";
 const BAD_MAGNET: &str = "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef0123456&dn=oops";
 
 fn good_magnet() -> String {
-    format!("magnet:?xt=urn:btih:{HASH}&dn=ubuntu.iso&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce&x.pe=127.0.0.1:7000")
+    format!(
+        "magnet:?xt=urn:btih:{HASH}&dn=ubuntu.iso&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce&x.pe=127.0.0.1:7000"
+    )
 }
 
 fn addr(port: u16) -> SocketAddr {
@@ -48,7 +50,11 @@ fn peer(port: u16, id: &[u8; 20], rate: f64, in_flight: Vec<u32>) -> PeerSnapsho
         snubbed: false,
         fast: true,
         // odd ports: RC4 (MSE), even: plaintext
-        wire: if port.is_multiple_of(2) { Wire::Plaintext } else { Wire::Rc4 },
+        wire: if port.is_multiple_of(2) {
+            Wire::Plaintext
+        } else {
+            Wire::Rc4
+        },
         pieces: 20,
         downloaded: 1 << 20,
         uploaded: 0,
@@ -65,9 +71,27 @@ fn peer(port: u16, id: &[u8; 20], rate: f64, in_flight: Vec<u32>) -> PeerSnapsho
             ..ExtensionHandshake::default()
         })),
         recent: vec![
-            WireLogEntry { direction: Direction::In, kind: "bitfield", index: None, length: 13, age: Duration::from_secs(3) },
-            WireLogEntry { direction: Direction::Out, kind: "request", index: Some(7), length: 16384, age: Duration::from_millis(200) },
-            WireLogEntry { direction: Direction::In, kind: "piece", index: Some(7), length: 16384, age: Duration::from_millis(100) },
+            WireLogEntry {
+                direction: Direction::In,
+                kind: "bitfield",
+                index: None,
+                length: 13,
+                age: Duration::from_secs(3),
+            },
+            WireLogEntry {
+                direction: Direction::Out,
+                kind: "request",
+                index: Some(7),
+                length: 16384,
+                age: Duration::from_millis(200),
+            },
+            WireLogEntry {
+                direction: Direction::In,
+                kind: "piece",
+                index: Some(7),
+                length: 16384,
+                age: Duration::from_millis(100),
+            },
         ],
     }
 }
@@ -127,9 +151,30 @@ fn magnet_torrent(id: u64) -> TorrentSnapshot {
         pieces_received: vec![true, false, false],
         piece_peers: vec![Some(addr(7101)), Some(addr(7102)), None],
         peers: vec![
-            MetadataPeerSnapshot { addr: addr(7101), advertises: true, claimed_size: Some(40_000), requested: 1, received: 1, rejected: 0 },
-            MetadataPeerSnapshot { addr: addr(7102), advertises: true, claimed_size: Some(40_000), requested: 1, received: 0, rejected: 0 },
-            MetadataPeerSnapshot { addr: addr(7103), advertises: false, claimed_size: None, requested: 0, received: 0, rejected: 0 },
+            MetadataPeerSnapshot {
+                addr: addr(7101),
+                advertises: true,
+                claimed_size: Some(40_000),
+                requested: 1,
+                received: 1,
+                rejected: 0,
+            },
+            MetadataPeerSnapshot {
+                addr: addr(7102),
+                advertises: true,
+                claimed_size: Some(40_000),
+                requested: 1,
+                received: 0,
+                rejected: 0,
+            },
+            MetadataPeerSnapshot {
+                addr: addr(7103),
+                advertises: false,
+                claimed_size: None,
+                requested: 0,
+                received: 0,
+                rejected: 0,
+            },
         ],
     });
     t
@@ -149,11 +194,20 @@ fn dht() -> DhtSnapshot {
         buckets: vec![
             DhtBucketSnapshot {
                 prefix_len: 0,
-                nodes: vec![node(1, DhtNodeState::Good), node(2, DhtNodeState::Questionable), node(3, DhtNodeState::Bad)],
+                nodes: vec![
+                    node(1, DhtNodeState::Good),
+                    node(2, DhtNodeState::Questionable),
+                    node(3, DhtNodeState::Bad),
+                ],
                 replacements: 2,
                 since_changed: Duration::from_secs(65),
             },
-            DhtBucketSnapshot { prefix_len: 1, nodes: vec![node(4, DhtNodeState::Good)], replacements: 0, since_changed: Duration::from_secs(3) },
+            DhtBucketSnapshot {
+                prefix_len: 1,
+                nodes: vec![node(4, DhtNodeState::Good)],
+                replacements: 0,
+                since_changed: Duration::from_secs(3),
+            },
         ],
         lookups: vec![DhtLookupSnapshot {
             kind: DhtLookupKind::GetPeers,
@@ -175,7 +229,11 @@ fn dht() -> DhtSnapshot {
 }
 
 fn snapshot(torrents: Vec<TorrentSnapshot>, dht: Option<DhtSnapshot>) -> Action {
-    Action::Engine(Box::new(EngineEvent::Snapshot(EngineSnapshot { listen_port: 6881, torrents, dht })))
+    Action::Engine(Box::new(EngineEvent::Snapshot(EngineSnapshot {
+        listen_port: 6881,
+        torrents,
+        dht,
+    })))
 }
 
 fn app_with(torrents: Vec<TorrentSnapshot>, dht: Option<DhtSnapshot>) -> App {
@@ -223,7 +281,10 @@ fn torrents_pane_lists_name_size_progress_state_rates_peers() {
     assert!(s.contains("2 MiB/s"), "down rate: {s}");
     assert!(s.contains("100 KiB/s"), "up rate: {s}");
     assert!(s.contains("3/9"), "peers connected/known: {s}");
-    assert!(s.contains("ubuntu.iso") && s.contains("fetching metadata"), "{s}");
+    assert!(
+        s.contains("ubuntu.iso") && s.contains("fetching metadata"),
+        "{s}"
+    );
     assert!(s.contains(HASH), "details show the info hash: {s}");
     assert!(s.contains("1 hash failures"), "{s}");
     // the status bar: total rates, DHT state and the port
@@ -255,7 +316,10 @@ fn piece_map_colours_states_and_lists_endgame_pieces() {
     let cells: String = row.chars().skip(1).take(32).collect();
     assert_eq!(cells, "············XXXX····▒▒▒▒▒▒▒▒▒▒▒▒", "{row}");
     let last_row = s.lines().nth(4).expect("third map row");
-    assert!(last_row.chars().skip(1).take(32).all(|c| c == '█'), "{last_row}");
+    assert!(
+        last_row.chars().skip(1).take(32).all(|c| c == '█'),
+        "{last_row}"
+    );
     // endgame: the last pieces and who fetches them
     assert!(s.contains("ENDGAME"), "{s}");
     assert!(s.contains("#5 ← 127.0.0.1:7001"), "{s}");
@@ -291,13 +355,21 @@ fn peers_pane_shows_clients_flags_and_sorts() {
     let mut app = app_with(vec![torrent(1, 40)], None);
     go(&mut app, Pane::Peers);
     let s = screen(&app, 120, 20);
-    let lt = PeerId(*b"-LT2080-abcdefghijkl").client().expect("libtorrent id");
+    let lt = PeerId(*b"-LT2080-abcdefghijkl")
+        .client()
+        .expect("libtorrent id");
     assert!(s.contains(&lt), "client from the peer id: {s}");
     assert!(s.contains("BitTorrent (Mainline) 7.4.3"), "{s}");
-    assert!(s.contains("ci...FER>") && s.contains("ci...FE.<"), "flags: {s}");
+    assert!(
+        s.contains("ci...FER>") && s.contains("ci...FE.<"),
+        "flags: {s}"
+    );
     assert!(s.contains("sort: down"), "{s}");
     let order = |s: &str| -> Vec<usize> {
-        [7001, 7002, 7003].iter().map(|p| s.find(&format!("127.0.0.1:{p}")).expect("peer row")).collect()
+        [7001, 7002, 7003]
+            .iter()
+            .map(|p| s.find(&format!("127.0.0.1:{p}")).expect("peer row"))
+            .collect()
     };
     let o = order(&s);
     assert!(o[0] < o[2] && o[2] < o[1], "sorted by download rate: {s}");
@@ -322,7 +394,10 @@ fn dht_pane_off_and_on() {
     let mut app = app_with(vec![], Some(dht()));
     go(&mut app, Pane::Dht);
     let s = screen(&app, 120, 30);
-    assert!(s.contains(&NodeId([0xab; 20]).to_string()), "our node id: {s}");
+    assert!(
+        s.contains(&NodeId([0xab; 20]).to_string()),
+        "our node id: {s}"
+    );
     assert!(s.contains("nodes 4 in 2 buckets"), "{s}");
     assert!(s.contains("get_peers"), "{s}");
     assert!(s.contains("●◐○"), "node states: {s}");
@@ -335,8 +410,14 @@ fn metadata_pane_shows_pieces_peers_and_verified_hash() {
     go(&mut app, Pane::Metadata);
     let s = screen(&app, 100, 30);
     assert!(s.contains("40000 bytes, 1/3 pieces"), "{s}");
-    assert!(s.contains("received") && s.contains("requested") && s.contains("missing"), "{s}");
-    assert!(s.contains("127.0.0.1:7101") && s.contains("127.0.0.1:7103"), "{s}");
+    assert!(
+        s.contains("received") && s.contains("requested") && s.contains("missing"),
+        "{s}"
+    );
+    assert!(
+        s.contains("127.0.0.1:7101") && s.contains("127.0.0.1:7103"),
+        "{s}"
+    );
     assert!(s.contains(HASH), "{s}");
 }
 
@@ -344,10 +425,16 @@ fn metadata_pane_shows_pieces_peers_and_verified_hash() {
 fn decode_pane_tree_offsets_piece_hashes_and_info_hash() {
     // a tiny torrent: info = {length: 5, name: "a", piece length: 16384, pieces: 20 bytes}
     let pieces = [0xaau8; 20];
-    let mut raw = b"d8:announce9:http://x/4:infod6:lengthi5e4:name1:a12:piece lengthi16384e6:pieces20:".to_vec();
+    let mut raw =
+        b"d8:announce9:http://x/4:infod6:lengthi5e4:name1:a12:piece lengthi16384e6:pieces20:"
+            .to_vec();
     raw.extend_from_slice(&pieces);
     raw.extend_from_slice(b"ee");
-    let info_start = raw.windows(5).position(|w| w == b"4:inf").expect("info key") + 6;
+    let info_start = raw
+        .windows(5)
+        .position(|w| w == b"4:inf")
+        .expect("info key")
+        + 6;
     let expected = fast_peer::proto::metainfo::info_hash_of(&raw[info_start..raw.len() - 1]);
     let mut app = app_with(vec![], None);
     go(&mut app, Pane::Decode);
@@ -355,14 +442,29 @@ fn decode_pane_tree_offsets_piece_hashes_and_info_hash() {
     // pasting went through from_text: non-UTF-8 bytes would be replaced, so use the state directly too
     app.decode = fast_peer::tui::panes::decode::DecodeState::from_bytes(&raw, "test".into());
     let s = screen(&app, 100, 30);
-    assert!(s.contains(&expected.to_string()), "info hash from the raw span: {s}");
-    assert!(s.contains(&format!("bytes {}..{}", info_start, raw.len() - 1)), "{s}");
+    assert!(
+        s.contains(&expected.to_string()),
+        "info hash from the raw span: {s}"
+    );
+    assert!(
+        s.contains(&format!("bytes {}..{}", info_start, raw.len() - 1)),
+        "{s}"
+    );
     assert!(s.contains("announce: \"http://x/\""), "{s}");
     assert!(s.contains("▸ pieces"), "pieces start collapsed: {s}");
     // offsets: the announce value starts at byte 11
-    assert!(s.lines().any(|l| l.contains("      11") && l.contains("announce")), "{s}");
+    assert!(
+        s.lines()
+            .any(|l| l.contains("      11") && l.contains("announce")),
+        "{s}"
+    );
     // open the pieces node: select it and press Enter
-    let pos = app.decode.nodes.iter().position(|n| n.key.as_deref() == Some("pieces")).expect("pieces node");
+    let pos = app
+        .decode
+        .nodes
+        .iter()
+        .position(|n| n.key.as_deref() == Some("pieces"))
+        .expect("pieces node");
     while app.decode.selected != pos {
         app.update(Action::Down);
     }
@@ -373,7 +475,10 @@ fn decode_pane_tree_offsets_piece_hashes_and_info_hash() {
     app.update(Action::Left);
     assert!(screen(&app, 100, 30).contains("▸ pieces"));
     app.update(Action::Left);
-    assert_eq!(app.decode.nodes[app.decode.selected].key.as_deref(), Some("info"));
+    assert_eq!(
+        app.decode.nodes[app.decode.selected].key.as_deref(),
+        Some("info")
+    );
 }
 
 #[test]
@@ -387,7 +492,10 @@ fn decode_pane_reports_bad_bencode_with_offset() {
 
 #[test]
 fn decode_pane_opens_a_torrent_file_by_path() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/codercat.gif.torrent");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/codercat.gif.torrent"
+    );
     let mut app = app_with(vec![], None);
     go(&mut app, Pane::Decode);
     app.handle_key(key('o'));
@@ -413,7 +521,10 @@ fn magnet_pane_parses_as_you_type_and_points_at_errors() {
     let s = screen(&app, 120, 30);
     assert!(s.contains("valid magnet link"), "{s}");
     assert!(s.contains(HASH) && s.contains("ubuntu.iso"), "{s}");
-    assert!(s.contains("http://127.0.0.1:6969/announce"), "trackers decoded: {s}");
+    assert!(
+        s.contains("http://127.0.0.1:6969/announce"),
+        "trackers decoded: {s}"
+    );
     assert!(s.contains("127.0.0.1:7000"), "peers: {s}");
     // clear it (Ctrl-U) and type a bad one
     app.handle_key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL));
@@ -422,7 +533,10 @@ fn magnet_pane_parses_as_you_type_and_points_at_errors() {
     }
     let s = screen(&app, 120, 30);
     assert!(s.contains("error:") && s.contains("39 characters"), "{s}");
-    assert!(s.contains("bad part: urn:btih:0123456789abcdef0123456789abcdef0123456"), "{s}");
+    assert!(
+        s.contains("bad part: urn:btih:0123456789abcdef0123456789abcdef0123456"),
+        "{s}"
+    );
     // Enter on a bad magnet adds nothing
     app.handle_key(code(KeyCode::Enter));
     assert!(app.effects.is_empty());
@@ -435,14 +549,31 @@ fn handshake_pane_side_by_side_with_reserved_bits_and_messages() {
     let s = screen(&app, 120, 34);
     assert!(s.contains("ours") && s.contains("theirs"), "{s}");
     let selected = app.selected_peer().expect("a selected peer");
-    assert!(s.contains(&format!("Handshake with {} · {}", selected.addr, selected.wire.label())), "{s}");
+    assert!(
+        s.contains(&format!(
+            "Handshake with {} · {}",
+            selected.addr,
+            selected.wire.label()
+        )),
+        "{s}"
+    );
     // both sides set BEP 10, BEP 5 (DHT) and BEP 6 (Fast)
-    assert_eq!(s.matches("bits: extension protocol, dht, fast").count(), 2, "ours and theirs decoded: {s}");
+    assert_eq!(
+        s.matches("bits: extension protocol, dht, fast").count(),
+        2,
+        "ours and theirs decoded: {s}"
+    );
     assert!(s.contains("v: libtorrent 2.0.8"), "{s}");
     assert!(s.contains("ut_metadata=3 ut_pex=1"), "{s}");
-    assert!(s.contains("reqq: 250") && s.contains("metadata_size: 31337"), "{s}");
+    assert!(
+        s.contains("reqq: 250") && s.contains("metadata_size: 31337"),
+        "{s}"
+    );
     assert!(s.contains("reqq: 500"), "ours: {s}");
-    assert!(s.contains("→ out  request") && s.contains("← in   piece"), "{s}");
+    assert!(
+        s.contains("→ out  request") && s.contains("← in   piece"),
+        "{s}"
+    );
 }
 
 #[test]
@@ -457,7 +588,11 @@ fn help_overlay_is_the_key_table() {
     // at 80x24 the table goes into columns: every key is still there
     let s = screen(&app, 80, 24);
     for b in KEYS {
-        assert!(s.contains(b.label), "help at 80x24 lists {:?}: {s}", b.label);
+        assert!(
+            s.contains(b.label),
+            "help at 80x24 lists {:?}: {s}",
+            b.label
+        );
     }
     app.handle_key(key('x'));
     assert!(!app.help, "any key closes the help");
@@ -469,7 +604,19 @@ fn every_pane_renders_at_any_size_without_panicking() {
     app.update(Action::Paste("d1:ai1ee".into()));
     for pane in Pane::ALL {
         go(&mut app, pane);
-        for (w, h) in [(0, 0), (1, 1), (0, 5), (5, 0), (2, 2), (3, 7), (10, 3), (20, 5), (40, 10), (80, 24), (200, 60)] {
+        for (w, h) in [
+            (0, 0),
+            (1, 1),
+            (0, 5),
+            (5, 0),
+            (2, 2),
+            (3, 7),
+            (10, 3),
+            (20, 5),
+            (40, 10),
+            (80, 24),
+            (200, 60),
+        ] {
             let _ = screen(&app, w, h);
             app.help = true;
             let _ = screen(&app, w, h);
@@ -507,7 +654,11 @@ fn whole_app_keys_paste_and_engine_events() {
     app.handle_key(key('j'));
     app.handle_key(key('j'));
     app.handle_key(key('k'));
-    assert_eq!(app.peer, Some(addr(7003)), "hjkl move through the sorted peers");
+    assert_eq!(
+        app.peer,
+        Some(addr(7003)),
+        "hjkl move through the sorted peers"
+    );
     app.handle_key(code(KeyCode::Enter));
     assert_eq!(app.pane, Pane::Handshake);
     assert!(screen(&app, 100, 30).contains("Handshake with 127.0.0.1:7003"));
@@ -515,11 +666,20 @@ fn whole_app_keys_paste_and_engine_events() {
     // pause
     app.handle_key(key('1'));
     app.handle_key(key('p'));
-    assert_eq!(app.effects.drain(..).collect::<Vec<_>>(), vec![Effect::Pause(1)]);
-    app.update(Action::Engine(Box::new(EngineEvent::StateChanged { id: 1, state: TorrentState::Paused })));
+    assert_eq!(
+        app.effects.drain(..).collect::<Vec<_>>(),
+        vec![Effect::Pause(1)]
+    );
+    app.update(Action::Engine(Box::new(EngineEvent::StateChanged {
+        id: 1,
+        state: TorrentState::Paused,
+    })));
     assert!(screen(&app, 100, 24).contains("paused"));
     app.handle_key(key('p'));
-    assert_eq!(app.effects.drain(..).collect::<Vec<_>>(), vec![Effect::Resume(1)]);
+    assert_eq!(
+        app.effects.drain(..).collect::<Vec<_>>(),
+        vec![Effect::Resume(1)]
+    );
 
     // a bracketed paste of a magnet, from the torrents pane: lands in the magnet box
     app.update(Action::Paste(good_magnet()));
@@ -532,7 +692,11 @@ fn whole_app_keys_paste_and_engine_events() {
         matches!(&effects[..], [Effect::AddMagnet(m)] if m.info_hash.to_string() == HASH && m.name.as_deref() == Some("ubuntu.iso")),
         "{effects:?}"
     );
-    assert_eq!(app.pane, Pane::Torrents, "Enter adds and returns to the torrents");
+    assert_eq!(
+        app.pane,
+        Pane::Torrents,
+        "Enter adds and returns to the torrents"
+    );
     // the engine answers with the new torrent and its metadata progress
     app.update(Action::Engine(Box::new(EngineEvent::TorrentAdded {
         id: 2,
@@ -541,7 +705,10 @@ fn whole_app_keys_paste_and_engine_events() {
     })));
     app.update(snapshot(vec![torrent(1, 40), magnet_torrent(2)], None));
     let s = screen(&app, 100, 24);
-    assert!(s.contains("ubuntu.iso") && s.contains("fetching metadata"), "{s}");
+    assert!(
+        s.contains("ubuntu.iso") && s.contains("fetching metadata"),
+        "{s}"
+    );
 
     // m then typing: keys go to the box, not to the key table ('q' does not quit)
     app.handle_key(key('m'));
@@ -553,16 +720,32 @@ fn whole_app_keys_paste_and_engine_events() {
     assert_eq!(app.pane, Pane::Torrents);
 
     // a hash failure and a ban reach the status bar
-    app.update(Action::Engine(Box::new(EngineEvent::HashFailed { id: 1, index: 3, peers: vec![addr(7002)] })));
+    app.update(Action::Engine(Box::new(EngineEvent::HashFailed {
+        id: 1,
+        index: 3,
+        peers: vec![addr(7002)],
+    })));
     assert!(screen(&app, 100, 24).contains("hash failure: piece 3 from 127.0.0.1:7002"));
 
     // remove: asks, k keeps the data
     app.handle_key(key('d'));
-    assert!(matches!(app.dialog, Some(Dialog::ConfirmRemove { id: 1, .. })));
+    assert!(matches!(
+        app.dialog,
+        Some(Dialog::ConfirmRemove { id: 1, .. })
+    ));
     assert!(screen(&app, 100, 24).contains("Remove debian-1.iso?"));
     app.handle_key(key('k'));
-    assert_eq!(app.effects.drain(..).collect::<Vec<_>>(), vec![Effect::Remove { id: 1, delete_data: false }]);
-    assert!(!screen(&app, 100, 24).contains("debian-1.iso"), "the row goes at once");
+    assert_eq!(
+        app.effects.drain(..).collect::<Vec<_>>(),
+        vec![Effect::Remove {
+            id: 1,
+            delete_data: false
+        }]
+    );
+    assert!(
+        !screen(&app, 100, 24).contains("debian-1.iso"),
+        "the row goes at once"
+    );
     // a late snapshot still listing it does not bring it back
     app.update(snapshot(vec![torrent(1, 40), magnet_torrent(2)], None));
     assert!(!screen(&app, 100, 24).contains("debian-1.iso"));
@@ -600,7 +783,10 @@ fn add_prompt_takes_a_path_or_a_magnet() {
         app.handle_key(key(c));
     }
     app.handle_key(code(KeyCode::Enter));
-    assert_eq!(app.effects.drain(..).collect::<Vec<_>>(), vec![Effect::AddTorrentFile("/tmp/x.torrent".into())]);
+    assert_eq!(
+        app.effects.drain(..).collect::<Vec<_>>(),
+        vec![Effect::AddTorrentFile("/tmp/x.torrent".into())]
+    );
     app.handle_key(key('a'));
     app.update(Action::Paste(good_magnet()));
     app.handle_key(code(KeyCode::Enter));

@@ -18,7 +18,12 @@ struct Tmux {
 
 impl Tmux {
     fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().expect("run tmux")
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
     }
 
     fn screen(&self) -> String {
@@ -61,7 +66,9 @@ fn bin() -> PathBuf {
 #[test]
 fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let tmux = Tmux { socket: format!("fast-peer-e2e-{}", std::process::id()) };
+    let tmux = Tmux {
+        socket: format!("fast-peer-e2e-{}", std::process::id()),
+    };
     let log = dir.path().join("tui.log");
     // an 8 MiB demo with the rate-limited seeders: a few seconds of download
     let command = format!(
@@ -70,12 +77,30 @@ fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
         dir.path().join("demo").display(),
         log.display()
     );
-    let out = tmux.cmd(&["new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", &command]);
-    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux new-session: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let s = tmux.wait_for(60, "the dashboard", |s| s.contains("1 Torrents") && s.contains("fast-peer-demo"));
+    let s = tmux.wait_for(60, "the dashboard", |s| {
+        s.contains("1 Torrents") && s.contains("fast-peer-demo")
+    });
     assert!(s.contains("? help"), "{s}");
-    let s = tmux.wait_for(180, "the demo torrent to complete", |s| s.contains("seeding") && s.contains("100.0%"));
+    let s = tmux.wait_for(180, "the demo torrent to complete", |s| {
+        s.contains("seeding") && s.contains("100.0%")
+    });
     assert!(s.contains("fast-peer-demo"), "{s}");
 
     // the DHT pane: the demo's loopback DHT, with the seeders in the table and our announce
@@ -87,10 +112,22 @@ fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
 
     // the magnet pane, and a bracketed paste of a long magnet
     tmux.keys(&["7"]);
-    tmux.wait_for(10, "the magnet pane", |s| s.contains("Magnet: type or paste"));
-    let magnet = format!("magnet:?xt=urn:btih:{HASH}&dn=e2e-pasted&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce&x.pe=127.0.0.1:9");
-    assert!(tmux.cmd(&["set-buffer", "-b", "m", &magnet]).status.success());
-    assert!(tmux.cmd(&["paste-buffer", "-p", "-b", "m", "-t", "e2e"]).status.success());
+    tmux.wait_for(10, "the magnet pane", |s| {
+        s.contains("Magnet: type or paste")
+    });
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{HASH}&dn=e2e-pasted&tr=http%3A%2F%2F127.0.0.1%3A9%2Fannounce&x.pe=127.0.0.1:9"
+    );
+    assert!(
+        tmux.cmd(&["set-buffer", "-b", "m", &magnet])
+            .status
+            .success()
+    );
+    assert!(
+        tmux.cmd(&["paste-buffer", "-p", "-b", "m", "-t", "e2e"])
+            .status
+            .success()
+    );
     let s = tmux.wait_for(10, "the parsed magnet", |s| s.contains("valid magnet link"));
     assert!(s.contains(HASH), "{s}");
     assert!(s.contains("e2e-pasted"), "{s}");
@@ -99,7 +136,9 @@ fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
 
     // Enter adds it: back on the torrents pane, fetching metadata
     tmux.keys(&["Enter"]);
-    let s = tmux.wait_for(20, "the magnet torrent", |s| s.contains("e2e-pasted") && s.contains("fetching metadata"));
+    let s = tmux.wait_for(20, "the magnet torrent", |s| {
+        s.contains("e2e-pasted") && s.contains("fetching metadata")
+    });
     assert!(s.contains("fast-peer-demo"), "{s}");
 
     // q asks while the magnet is fetching; y quits
@@ -112,10 +151,16 @@ fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
     });
     assert!(s.contains("EXIT=0"), "{s}");
     // the shell's screen is back (not the alternate one) and the tty is in canonical mode
-    assert!(!s.contains("1 Torrents"), "the dashboard left the screen: {s}");
+    assert!(
+        !s.contains("1 Torrents"),
+        "the dashboard left the screen: {s}"
+    );
     let alt = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
     assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
-    assert!(s.lines().any(|l| l.trim() == "icanon"), "raw mode was switched off: {s}");
+    assert!(
+        s.lines().any(|l| l.trim() == "icanon"),
+        "raw mode was switched off: {s}"
+    );
     // logs went to the file, not to the screen
     assert!(std::fs::metadata(&log).is_ok(), "log file written");
 }
@@ -123,29 +168,59 @@ fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
 #[test]
 fn demo_dashboard_redraws_on_resize_and_ctrl_c_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let tmux = Tmux { socket: format!("fast-peer-e2e-resize-{}", std::process::id()) };
+    let tmux = Tmux {
+        socket: format!("fast-peer-e2e-resize-{}", std::process::id()),
+    };
     let command = format!(
         "{} demo --size 8 --dir {} --log {}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
         bin().display(),
         dir.path().join("demo").display(),
         dir.path().join("tui.log").display()
     );
-    let out = tmux.cmd(&["new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", &command]);
-    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
-    tmux.wait_for(60, "the dashboard", |s| s.contains("1 Torrents") && s.contains("fast-peer-demo"));
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux new-session: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.wait_for(60, "the dashboard", |s| {
+        s.contains("1 Torrents") && s.contains("fast-peer-demo")
+    });
 
     // smaller: the frame is redrawn at the new size (the status bar's help hint moves)
-    assert!(tmux.cmd(&["resize-window", "-t", "e2e", "-x", "80", "-y", "24"]).status.success());
+    assert!(
+        tmux.cmd(&["resize-window", "-t", "e2e", "-x", "80", "-y", "24"])
+            .status
+            .success()
+    );
     let s = tmux.wait_for(10, "a redraw at 80x24", |s| {
-        s.lines().count() == 24 && s.lines().any(|l| l.trim_end().ends_with("? help") && l.chars().count() <= 80)
+        s.lines().count() == 24
+            && s.lines()
+                .any(|l| l.trim_end().ends_with("? help") && l.chars().count() <= 80)
     });
     assert!(s.contains("fast-peer-demo"), "{s}");
     // tiny, then back: no crash, the dashboard comes back
     for (w, h) in [("4", "2"), ("1", "1"), ("100", "30")] {
-        assert!(tmux.cmd(&["resize-window", "-t", "e2e", "-x", w, "-y", h]).status.success());
+        assert!(
+            tmux.cmd(&["resize-window", "-t", "e2e", "-x", w, "-y", h])
+                .status
+                .success()
+        );
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    tmux.wait_for(10, "the dashboard after tiny sizes", |s| s.contains("1 Torrents") && s.contains("fast-peer-demo"));
+    tmux.wait_for(10, "the dashboard after tiny sizes", |s| {
+        s.contains("1 Torrents") && s.contains("fast-peer-demo")
+    });
 
     // Ctrl-C quits at once, even while downloading, and the terminal is restored
     tmux.keys(&["C-c"]);
@@ -157,13 +232,18 @@ fn demo_dashboard_redraws_on_resize_and_ctrl_c_restores_the_terminal() {
     assert!(!s.contains("1 Torrents"), "{s}");
     let alt = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
     assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
-    assert!(s.lines().any(|l| l.trim() == "icanon"), "raw mode was switched off: {s}");
+    assert!(
+        s.lines().any(|l| l.trim() == "icanon"),
+        "raw mode was switched off: {s}"
+    );
 }
 
 #[test]
 fn a_panic_in_the_dashboard_restores_the_terminal_and_reports() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let tmux = Tmux { socket: format!("fast-peer-e2e-panic-{}", std::process::id()) };
+    let tmux = Tmux {
+        socket: format!("fast-peer-e2e-panic-{}", std::process::id()),
+    };
     // the test seam: this key panics inside the event loop (see tui::panic_if_test_key)
     let command = format!(
         "FAST_PEER_TUI_PANIC_KEY=% {} demo --size 8 --dir {} --log {} 2>{}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
@@ -172,18 +252,43 @@ fn a_panic_in_the_dashboard_restores_the_terminal_and_reports() {
         dir.path().join("tui.log").display(),
         dir.path().join("stderr.txt").display()
     );
-    let out = tmux.cmd(&["new-session", "-d", "-s", "e2e", "-x", "120", "-y", "40", &command]);
-    assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
-    tmux.wait_for(60, "the dashboard", |s| s.contains("1 Torrents") && s.contains("fast-peer-demo"));
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "e2e",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(
+        out.status.success(),
+        "tmux new-session: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tmux.wait_for(60, "the dashboard", |s| {
+        s.contains("1 Torrents") && s.contains("fast-peer-demo")
+    });
     tmux.keys(&["%"]);
     let s = tmux.wait_for(30, "the exit and the tty mode", |s| {
         s.contains("EXIT=") && s.lines().any(|l| matches!(l.trim(), "icanon" | "-icanon"))
     });
     assert!(!s.contains("EXIT=0"), "a panic must exit non-zero: {s}");
-    assert!(!s.contains("1 Torrents"), "the dashboard left the screen: {s}");
+    assert!(
+        !s.contains("1 Torrents"),
+        "the dashboard left the screen: {s}"
+    );
     let alt = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
     assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
-    assert!(s.lines().any(|l| l.trim() == "icanon"), "raw mode was switched off: {s}");
+    assert!(
+        s.lines().any(|l| l.trim() == "icanon"),
+        "raw mode was switched off: {s}"
+    );
     let stderr = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
-    assert!(stderr.contains("a deliberate panic"), "the panic report reaches stderr: {stderr}");
+    assert!(
+        stderr.contains("a deliberate panic"),
+        "the panic report reaches stderr: {stderr}"
+    );
 }

@@ -9,7 +9,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Some((v, n))) = bencode::decode_prefix(data) {
         assert!(n <= data.len());
         let canonical = bencode::encode(&v);
-        assert_eq!(bencode::decode(&canonical), Ok(v.clone()), "re-encoding must decode to the same value");
+        assert_eq!(
+            bencode::decode(&canonical),
+            Ok(v.clone()),
+            "re-encoding must decode to the same value"
+        );
         if !bencode::has_non_canonical_form(&data[..n]) && canonical.len() == n {
             assert_eq!(canonical, &data[..n], "a canonical input must round-trip");
         }

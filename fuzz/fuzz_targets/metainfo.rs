@@ -7,14 +7,20 @@ use libfuzzer_sys::fuzz_target;
 fn check(info: &Info) {
     assert!(info.piece_length > 0);
     let pl = u64::from(info.piece_length);
-    assert_eq!(info.total_length.div_ceil(pl), info.piece_hashes.len() as u64);
+    assert_eq!(
+        info.total_length.div_ceil(pl),
+        info.piece_hashes.len() as u64
+    );
     let mut offset = 0u64;
     for f in &info.files {
         assert_eq!(f.offset, offset);
         offset += f.length;
         assert!(!f.path.is_empty());
         for c in &f.path {
-            assert!(unsafe_component_reason(c).is_none(), "unsafe component {c:?}");
+            assert!(
+                unsafe_component_reason(c).is_none(),
+                "unsafe component {c:?}"
+            );
         }
     }
     assert_eq!(offset, info.total_length);

@@ -7,7 +7,10 @@ fuzz_target!(|data: &[u8]| {
     for v6 in [false, true] {
         if let Ok(r) = parse_udp_response(data, v6) {
             let _ = r.transaction_id();
-            if let fast_peer::proto::tracker::UdpResponse::Announce { interval, peers, .. } = r {
+            if let fast_peer::proto::tracker::UdpResponse::Announce {
+                interval, peers, ..
+            } = r
+            {
                 let _ = clamp_interval(i64::from(interval));
                 assert!(peers.len() <= data.len() / 6);
             }

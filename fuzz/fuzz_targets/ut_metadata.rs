@@ -8,8 +8,16 @@ use std::time::Instant;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = MetadataMessage::decode(data) {
-        assert_eq!(MetadataMessage::decode(&m.encode()).expect("our encoding decodes"), m);
-        if let MetadataMessage::Data { piece, total_size, data } = m {
+        assert_eq!(
+            MetadataMessage::decode(&m.encode()).expect("our encoding decodes"),
+            m
+        );
+        if let MetadataMessage::Data {
+            piece,
+            total_size,
+            data,
+        } = m
+        {
             if let Ok(mut asm) = MetadataAssembler::new(InfoHash([0; 20]), total_size, 1 << 20) {
                 let _ = asm.next_request(1, Instant::now());
                 let _ = asm.on_data(1, piece, total_size, &data);

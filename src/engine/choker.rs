@@ -100,7 +100,12 @@ impl Choker {
     }
 
     /// Run a choking round. Returns the peers to unchoke and to choke (only changes).
-    pub fn round(&mut self, peers: &[ChokerPeer], seeding: bool, now: Instant) -> (Vec<PeerKey>, Vec<PeerKey>) {
+    pub fn round(
+        &mut self,
+        peers: &[ChokerPeer],
+        seeding: bool,
+        now: Instant,
+    ) -> (Vec<PeerKey>, Vec<PeerKey>) {
         self.next_regular = Some(now + REGULAR_INTERVAL);
         let present: HashSet<PeerKey> = peers.iter().map(|p| p.key).collect();
         self.unchoked.retain(|k| present.contains(k));
@@ -110,7 +115,11 @@ impl Choker {
 
         let mut ranked: Vec<&ChokerPeer> = peers.iter().filter(|p| p.interested).collect();
         ranked.sort_by(|a, b| {
-            let (ra, rb) = if seeding { (a.upload_rate, b.upload_rate) } else { (a.download_rate, b.download_rate) };
+            let (ra, rb) = if seeding {
+                (a.upload_rate, b.upload_rate)
+            } else {
+                (a.download_rate, b.download_rate)
+            };
             rb.partial_cmp(&ra)
                 .unwrap_or(std::cmp::Ordering::Equal)
                 // among equals, the one unchoked longest ago (or never) goes first
@@ -120,11 +129,23 @@ impl Choker {
 
         // optimistic unchoke: rotate every 30 s among interested peers not already chosen
         let rotate = self.next_optimistic.is_none_or(|t| now >= t)
-            || self.optimistic.is_none_or(|k| want.contains(&k) || !ranked.iter().any(|p| p.key == k));
+            || self
+                .optimistic
+                .is_none_or(|k| want.contains(&k) || !ranked.iter().any(|p| p.key == k));
         if rotate {
             self.next_optimistic = Some(now + OPTIMISTIC_INTERVAL);
-            let candidates: Vec<&ChokerPeer> = ranked.iter().copied().filter(|p| !want.contains(&p.key)).collect();
-            let weight = |p: &ChokerPeer| if now.duration_since(p.connected_at) < NEW_PEER_AGE { 3 } else { 1 };
+            let candidates: Vec<&ChokerPeer> = ranked
+                .iter()
+                .copied()
+                .filter(|p| !want.contains(&p.key))
+                .collect();
+            let weight = |p: &ChokerPeer| {
+                if now.duration_since(p.connected_at) < NEW_PEER_AGE {
+                    3
+                } else {
+                    1
+                }
+            };
             let total: u64 = candidates.iter().map(|p| weight(p)).sum();
             self.optimistic = None;
             if total > 0 {
@@ -142,8 +163,17 @@ impl Choker {
         if let Some(k) = self.optimistic {
             want.insert(k);
         }
-        let unchoke: Vec<PeerKey> = want.iter().copied().filter(|k| !self.unchoked.contains(k)).collect();
-        let choke: Vec<PeerKey> = self.unchoked.iter().copied().filter(|k| !want.contains(k)).collect();
+        let unchoke: Vec<PeerKey> = want
+            .iter()
+            .copied()
+            .filter(|k| !self.unchoked.contains(k))
+            .collect();
+        let choke: Vec<PeerKey> = self
+            .unchoked
+            .iter()
+            .copied()
+            .filter(|k| !want.contains(k))
+            .collect();
         self.unchoked = want;
         (unchoke, choke)
     }
@@ -154,20 +184,35 @@ mod tests {
     use super::*;
 
     fn peer(key: PeerKey, interested: bool, down: f64, up: f64, at: Instant) -> ChokerPeer {
-        ChokerPeer { key, interested, download_rate: down, upload_rate: up, connected_at: at, last_unchoked: None }
+        ChokerPeer {
+            key,
+            interested,
+            download_rate: down,
+            upload_rate: up,
+            connected_at: at,
+            last_unchoked: None,
+        }
     }
 
     #[test]
     fn leeching_unchokes_the_fastest_senders_plus_one_optimistic() {
         let t0 = Instant::now();
         let mut c = Choker::new(2, 9);
-        let peers: Vec<ChokerPeer> =
-            (1..=6).map(|k| peer(k, true, k as f64 * 100.0, 0.0, t0)).collect();
+        let peers: Vec<ChokerPeer> = (1..=6)
+            .map(|k| peer(k, true, k as f64 * 100.0, 0.0, t0))
+            .collect();
         let (unchoke, choke) = c.round(&peers, false, t0);
         assert!(choke.is_empty());
         assert_eq!(unchoke.len(), 3);
-        assert!(c.is_unchoked(6) && c.is_unchoked(5), "the two fastest senders");
-        let optimistic = unchoke.iter().copied().find(|k| *k != 6 && *k != 5).unwrap();
+        assert!(
+            c.is_unchoked(6) && c.is_unchoked(5),
+            "the two fastest senders"
+        );
+        let optimistic = unchoke
+            .iter()
+            .copied()
+            .find(|k| *k != 6 && *k != 5)
+            .unwrap();
         assert!(optimistic <= 4);
     }
 
@@ -175,11 +220,18 @@ mod tests {
     fn seeding_ranks_by_upload_rate_and_ignores_uninterested() {
         let t0 = Instant::now();
         let mut c = Choker::new(1, 3);
-        let peers = vec![peer(1, true, 0.0, 10.0, t0), peer(2, true, 0.0, 500.0, t0), peer(3, false, 0.0, 900.0, t0)];
+        let peers = vec![
+            peer(1, true, 0.0, 10.0, t0),
+            peer(2, true, 0.0, 500.0, t0),
+            peer(3, false, 0.0, 900.0, t0),
+        ];
         c.round(&peers, true, t0);
         assert!(c.is_unchoked(2));
         assert!(!c.is_unchoked(3), "not interested");
-        assert!(c.is_unchoked(1), "optimistic: the only other interested peer");
+        assert!(
+            c.is_unchoked(1),
+            "optimistic: the only other interested peer"
+        );
     }
 
     #[test]
@@ -197,7 +249,10 @@ mod tests {
             optimists.extend(c.unchoked.iter().copied().filter(|k| *k != 1));
             now += OPTIMISTIC_INTERVAL;
         }
-        assert!(optimists.len() > 3, "optimistic unchoke rotates: {optimists:?}");
+        assert!(
+            optimists.len() > 3,
+            "optimistic unchoke rotates: {optimists:?}"
+        );
         // a faster peer takes the regular slot at the next round and the old one is choked
         peers[4].download_rate = 5000.0;
         let (unchoke, _choke) = c.round(&peers, false, now);
@@ -209,7 +264,11 @@ mod tests {
     fn departed_peers_free_their_slots() {
         let t0 = Instant::now();
         let mut c = Choker::new(1, 1);
-        c.round(&[peer(1, true, 1.0, 0.0, t0), peer(2, true, 0.0, 0.0, t0)], false, t0);
+        c.round(
+            &[peer(1, true, 1.0, 0.0, t0), peer(2, true, 0.0, 0.0, t0)],
+            false,
+            t0,
+        );
         assert_eq!(c.unchoked_count(), 2);
         c.remove(1);
         assert!(c.has_free_slot());

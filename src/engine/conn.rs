@@ -27,7 +27,9 @@
 use crate::engine::peer::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, PeerError, our_reserved};
 use crate::proto::handshake::{Handshake, Reserved};
 use crate::proto::id::{InfoHash, PeerId};
-use crate::proto::mse::{self, CRYPTO_PLAINTEXT, CRYPTO_RC4, Ciphers, Initiator, MseError, Progress, Responder};
+use crate::proto::mse::{
+    self, CRYPTO_PLAINTEXT, CRYPTO_RC4, Ciphers, Initiator, MseError, Progress, Responder,
+};
 use bytes::{Buf, BytesMut};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -60,7 +62,9 @@ impl std::str::FromStr for Encryption {
             "enabled" => Ok(Encryption::Enabled),
             "prefer" => Ok(Encryption::Prefer),
             "required" => Ok(Encryption::Required),
-            _ => Err(format!("unknown encryption policy {s:?} (disabled, enabled, prefer or required)")),
+            _ => Err(format!(
+                "unknown encryption policy {s:?} (disabled, enabled, prefer or required)"
+            )),
         }
     }
 }
@@ -156,7 +160,12 @@ pub struct PeerStream {
 
 impl PeerStream {
     pub fn plain(tcp: TcpStream) -> Self {
-        PeerStream { tcp, crypto: Crypto::default(), wire: Wire::Plaintext, reserved: our_reserved() }
+        PeerStream {
+            tcp,
+            crypto: Crypto::default(),
+            wire: Wire::Plaintext,
+            reserved: our_reserved(),
+        }
     }
 
     /// Whether both sides set `bit`: the feature may be used on this connection.
@@ -198,11 +207,16 @@ pub struct Dialer {
 
 impl Dialer {
     pub fn new(encryption: Encryption) -> Dialer {
-        Dialer { encryption, extension_only: Mutex::default() }
+        Dialer {
+            encryption,
+            extension_only: Mutex::default(),
+        }
     }
 
     fn extension_only(&self) -> std::sync::MutexGuard<'_, HashSet<SocketAddr>> {
-        self.extension_only.lock().unwrap_or_else(|e| e.into_inner())
+        self.extension_only
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Connect to `addr` and exchange handshakes for `info_hash`. Their handshake must name
@@ -215,7 +229,11 @@ impl Dialer {
     ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
         // plaintext with the BEP 10 bit alone (RC4-only never speaks plaintext)
         let may_strip = self.encryption != Encryption::Required;
-        let extension_only = Handshake { reserved: Reserved::default().with(Reserved::EXTENSION), info_hash, peer_id };
+        let extension_only = Handshake {
+            reserved: Reserved::default().with(Reserved::EXTENSION),
+            info_hash,
+            peer_id,
+        };
         let known = may_strip && self.extension_only().contains(&addr);
         let (stream, theirs, rest) = if known {
             open_outgoing(tcp_connect(addr).await?, &extension_only, None).await?
@@ -224,7 +242,8 @@ impl Dialer {
                 Err(e) if may_strip && hung_up(&e) => {
                     // a strict peer hangs up on reserved bits it does not expect
                     tracing::debug!(%addr, "handshake refused ({e}); retrying with only the extension bit");
-                    let opened = open_outgoing(tcp_connect(addr).await?, &extension_only, None).await?;
+                    let opened =
+                        open_outgoing(tcp_connect(addr).await?, &extension_only, None).await?;
                     self.extension_only().insert(addr);
                     opened
                 }
@@ -242,7 +261,11 @@ async fn connect_with_policy(
     peer_id: PeerId,
     encryption: Encryption,
 ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
-    let ours = Handshake { reserved: our_reserved(), info_hash, peer_id };
+    let ours = Handshake {
+        reserved: our_reserved(),
+        info_hash,
+        peer_id,
+    };
     let offer = match encryption {
         Encryption::Required | Encryption::Prefer => Some(CRYPTO_RC4),
         Encryption::Enabled | Encryption::Disabled => None,
@@ -254,7 +277,10 @@ async fn connect_with_policy(
             let both = Some(CRYPTO_PLAINTEXT | CRYPTO_RC4);
             open_outgoing(tcp_connect(addr).await?, &ours, both).await
         }
-        Err(e) if encryption == Encryption::Prefer && (hung_up(&e) || matches!(e, PeerError::Timeout(_))) => {
+        Err(e)
+            if encryption == Encryption::Prefer
+                && (hung_up(&e) || matches!(e, PeerError::Timeout(_))) =>
+        {
             // a peer without MSE reads our key as a bad handshake and hangs up (or waits)
             tracing::debug!(%addr, "MSE not answered ({e}); retrying in plaintext");
             open_outgoing(tcp_connect(addr).await?, &ours, None).await
@@ -292,7 +318,10 @@ fn check(
     peer_id: PeerId,
 ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
     if theirs.info_hash != info_hash {
-        return Err(PeerError::Protocol(format!("wrong info hash {}", theirs.info_hash)));
+        return Err(PeerError::Protocol(format!(
+            "wrong info hash {}",
+            theirs.info_hash
+        )));
     }
     if theirs.peer_id == peer_id {
         return Err(PeerError::SelfConnection);
@@ -304,7 +333,10 @@ fn check(
 fn hung_up(e: &PeerError) -> bool {
     use std::io::ErrorKind::*;
     match e {
-        PeerError::Io(io) => matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof),
+        PeerError::Io(io) => matches!(
+            io.kind(),
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+        ),
         PeerError::Protocol(why) => why == CLOSED_DURING_HANDSHAKE || why == CLOSED_DURING_MSE,
         _ => false,
     }
@@ -334,8 +366,22 @@ async fn initiate_mse(
     ours: &[u8],
     provide: u32,
 ) -> Result<(PeerStream, BytesMut), PeerError> {
-    let (mut mse, first) = Initiator::start(info_hash.0, provide, ours.to_vec(), &rand::random(), &random_pad());
-    let done = exchange_mse(&mut tcp, Progress { send: first, done: None }, |data| mse.receive(data)).await?;
+    let (mut mse, first) = Initiator::start(
+        info_hash.0,
+        provide,
+        ours.to_vec(),
+        &rand::random(),
+        &random_pad(),
+    );
+    let done = exchange_mse(
+        &mut tcp,
+        Progress {
+            send: first,
+            done: None,
+        },
+        |data| mse.receive(data),
+    )
+    .await?;
     Ok(established(tcp, done))
 }
 
@@ -376,16 +422,23 @@ pub async fn open_incoming(
     tcp.set_nodelay(true)?;
     let mut stream = PeerStream::plain(tcp);
     let mut first = BytesMut::with_capacity(1024);
-    let plain = read_until(&mut stream, &mut first, |b| Ok(mse::is_plaintext_handshake(b))).await?;
+    let plain = read_until(&mut stream, &mut first, |b| {
+        Ok(mse::is_plaintext_handshake(b))
+    })
+    .await?;
     if plain {
         if encryption == Encryption::Required {
-            return Err(PeerError::Protocol("plaintext handshake refused: encryption is required".into()));
+            return Err(PeerError::Protocol(
+                "plaintext handshake refused: encryption is required".into(),
+            ));
         }
         let (hs, rest) = read_handshake(&mut stream, first).await?;
         return Ok((stream, hs, rest));
     }
     if encryption == Encryption::Disabled {
-        return Err(PeerError::Protocol("not a BitTorrent handshake (encryption is disabled)".into()));
+        return Err(PeerError::Protocol(
+            "not a BitTorrent handshake (encryption is disabled)".into(),
+        ));
     }
     let mut mse = Responder::new(encryption.accepted(), &rand::random(), &random_pad());
     if encryption == Encryption::Prefer {
@@ -398,21 +451,35 @@ pub async fn open_incoming(
     let (mut stream, rest) = established(tcp, done);
     let (hs, rest) = read_handshake(&mut stream, rest).await?;
     if hs.info_hash.0 != skey {
-        return Err(PeerError::Protocol("the handshake names another torrent than the encryption key".into()));
+        return Err(PeerError::Protocol(
+            "the handshake names another torrent than the encryption key".into(),
+        ));
     }
     Ok((stream, hs, rest))
 }
 
 /// The stream after a completed MSE handshake, and the payload that came with it.
 fn established(tcp: TcpStream, done: mse::Established) -> (PeerStream, BytesMut) {
-    let wire = if done.ciphers.is_some() { Wire::Rc4 } else { Wire::Obfuscated };
-    let stream = PeerStream { tcp, crypto: Crypto::new(done.ciphers), wire, reserved: our_reserved() };
+    let wire = if done.ciphers.is_some() {
+        Wire::Rc4
+    } else {
+        Wire::Obfuscated
+    };
+    let stream = PeerStream {
+        tcp,
+        crypto: Crypto::new(done.ciphers),
+        wire,
+        reserved: our_reserved(),
+    };
     (stream, BytesMut::from(&done.payload[..]))
 }
 
 /// Read the 68-byte handshake after the bytes already in `buf`; returns it and any bytes
 /// that followed it.
-pub async fn read_handshake(stream: &mut PeerStream, mut buf: BytesMut) -> Result<(Handshake, BytesMut), PeerError> {
+pub async fn read_handshake(
+    stream: &mut PeerStream,
+    mut buf: BytesMut,
+) -> Result<(Handshake, BytesMut), PeerError> {
     let hs = read_until(stream, &mut buf, |b| {
         Ok(Handshake::decode(b)?.map(|(hs, n)| {
             b.advance(n);

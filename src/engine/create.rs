@@ -413,7 +413,9 @@ fn walk(dir: &Path, rel: &mut Vec<String>, out: &mut Vec<SourceFile>) -> Result<
 
 /// The metainfo path rules (`proto::metainfo`), applied before any work is done.
 fn check_component(c: &str, path: &Path) -> Result<(), CreateError> {
-    let Some(reason) = crate::proto::metainfo::unsafe_component_reason(c) else { return Ok(()) };
+    let Some(reason) = crate::proto::metainfo::unsafe_component_reason(c) else {
+        return Ok(());
+    };
     Err(CreateError::UnsafeName {
         path: path.to_path_buf(),
         component: c.to_owned(),

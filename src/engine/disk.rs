@@ -18,10 +18,18 @@ use tokio::sync::mpsc;
 /// Work for the disk thread.
 #[derive(Debug)]
 pub enum DiskJob {
-    Write { piece: u32, begin: u32, data: Bytes },
+    Write {
+        piece: u32,
+        begin: u32,
+        data: Bytes,
+    },
     /// Hash `piece` and compare with `expected`. On a mismatch, or when `block_hashes` is set,
     /// also hash each 16 KiB block (see [`DiskResult::Verified`]).
-    Verify { piece: u32, expected: [u8; 20], block_hashes: bool },
+    Verify {
+        piece: u32,
+        expected: [u8; 20],
+        block_hashes: bool,
+    },
 }
 
 /// What the disk thread reports back.
@@ -31,7 +39,11 @@ pub enum DiskResult {
     /// (before any later write can touch it) when the piece failed or when asked. Comparing
     /// the blocks of a failed copy with those of the good copy names the peer that sent the
     /// bad block.
-    Verified { piece: u32, ok: bool, blocks: Option<Vec<[u8; 20]>> },
+    Verified {
+        piece: u32,
+        ok: bool,
+        blocks: Option<Vec<[u8; 20]>>,
+    },
     Error(String),
 }
 
@@ -58,7 +70,11 @@ fn hash_blocks(storage: &Storage, piece: u32) -> std::io::Result<Vec<[u8; 20]>> 
 /// picker never requests. (A block partly of pad bytes arrives whole, zeros included.)
 fn pad_blocks(storage: &Storage, piece: u32, begin: u32) -> u32 {
     let run = storage.pad_run(piece, begin);
-    if begin + run == storage.piece_size(piece) { run } else { run / BLOCK_SIZE * BLOCK_SIZE }
+    if begin + run == storage.piece_size(piece) {
+        run
+    } else {
+        run / BLOCK_SIZE * BLOCK_SIZE
+    }
 }
 
 /// Hash `n` zero bytes (pad files).
@@ -76,7 +92,11 @@ enum HashJob {
     /// A block that is now in the page cache; hashed from memory when it extends the piece's
     /// in-order prefix, so most pieces are never read back.
     Written { piece: u32, begin: u32, data: Bytes },
-    Verify { piece: u32, expected: [u8; 20], block_hashes: bool },
+    Verify {
+        piece: u32,
+        expected: [u8; 20],
+        block_hashes: bool,
+    },
 }
 
 /// Batches of written blocks waiting for the hasher. The writer hands over everything it
@@ -111,7 +131,12 @@ struct Hasher {
 
 impl Hasher {
     fn new(storage: Arc<Storage>) -> Hasher {
-        Hasher { storage, progress: HashMap::new(), pending_bytes: 0, buf: Vec::new() }
+        Hasher {
+            storage,
+            progress: HashMap::new(),
+            pending_bytes: 0,
+            buf: Vec::new(),
+        }
     }
 
     fn written(&mut self, piece: u32, begin: u32, data: Bytes) {
@@ -121,7 +146,12 @@ impl Hasher {
             let mut sha = Sha1::new();
             let next = pad_blocks(storage, piece, 0);
             feed_zeros(&mut sha, next);
-            Progress { sha, next, pending: BTreeMap::new(), abandoned: false }
+            Progress {
+                sha,
+                next,
+                pending: BTreeMap::new(),
+                abandoned: false,
+            }
         });
         if p.abandoned {
             return;
@@ -147,7 +177,9 @@ impl Hasher {
                 feed_zeros(&mut p.sha, pad);
                 p.next += pad;
             }
-            let Some(block) = p.pending.remove(&p.next) else { break };
+            let Some(block) = p.pending.remove(&p.next) else {
+                break;
+            };
             self.pending_bytes -= block.len();
             p.sha.update(&block);
             p.next += block.len() as u32;
@@ -166,10 +198,15 @@ impl Hasher {
         };
         let checked = digest.and_then(|h: [u8; 20]| {
             let ok = h == expected;
-            let blocks = if !ok || block_hashes { Some(hash_blocks(&self.storage, piece)?) } else { None };
+            let blocks = if !ok || block_hashes {
+                Some(hash_blocks(&self.storage, piece)?)
+            } else {
+                None
+            };
             Ok(DiskResult::Verified { piece, ok, blocks })
         });
-        checked.unwrap_or_else(|e| DiskResult::Error(format!("read piece {piece} for hashing: {e}")))
+        checked
+            .unwrap_or_else(|e| DiskResult::Error(format!("read piece {piece} for hashing: {e}")))
     }
 
     fn run(&mut self, job: HashJob) -> Option<DiskResult> {
@@ -178,7 +215,11 @@ impl Hasher {
                 self.written(piece, begin, data);
                 None
             }
-            HashJob::Verify { piece, expected, block_hashes } => Some(self.verify(piece, expected, block_hashes)),
+            HashJob::Verify {
+                piece,
+                expected,
+                block_hashes,
+            } => Some(self.verify(piece, expected, block_hashes)),
         }
     }
 }
@@ -201,65 +242,82 @@ pub fn spawn_disk(
     let (hash_tx, hash_rx) = std::sync::mpsc::sync_channel::<Vec<HashJob>>(HASH_QUEUE);
     let mut hasher = Hasher::new(storage.clone());
     let results_h = results.clone();
-    let hasher_thread = std::thread::Builder::new().name("fast-peer-hash".into()).spawn(move || {
-        'batches: while let Ok(batch) = hash_rx.recv() {
-            for job in batch {
-                if let Some(r) = hasher.run(job)
-                    && results_h.send(r).is_err()
-                {
-                    break 'batches;
+    let hasher_thread = std::thread::Builder::new()
+        .name("fast-peer-hash".into())
+        .spawn(move || {
+            'batches: while let Ok(batch) = hash_rx.recv() {
+                for job in batch {
+                    if let Some(r) = hasher.run(job)
+                        && results_h.send(r).is_err()
+                    {
+                        break 'batches;
+                    }
                 }
             }
-        }
-    });
+        });
     if let Err(e) = hasher_thread {
         tracing::error!("cannot start hasher thread: {e}");
     }
     let mut inline: Option<Hasher> = None;
-    let spawned = std::thread::Builder::new().name("fast-peer-disk".into()).spawn(move || {
-        let mut failed = false;
-        let mut batch: Vec<HashJob> = Vec::with_capacity(HASH_BATCH);
-        while let Some(first) = rx.blocking_recv() {
-            // take what else is queued (up to a batch) so the hasher wakes once for all of it
-            let mut next = Some(first);
-            while let Some(job) = next.take() {
-                if failed {
-                    break; // drain; the torrent is already stopping
-                }
-                match job {
-                    DiskJob::Write { piece, begin, data } => match storage.write_block(piece, begin, &data) {
-                        Ok(()) => batch.push(HashJob::Written { piece, begin, data }),
-                        Err(e) => {
-                            failed = true;
-                            let _ = results.send(DiskResult::Error(format!("write piece {piece} at {begin}: {e}")));
+    let spawned = std::thread::Builder::new()
+        .name("fast-peer-disk".into())
+        .spawn(move || {
+            let mut failed = false;
+            let mut batch: Vec<HashJob> = Vec::with_capacity(HASH_BATCH);
+            while let Some(first) = rx.blocking_recv() {
+                // take what else is queued (up to a batch) so the hasher wakes once for all of it
+                let mut next = Some(first);
+                while let Some(job) = next.take() {
+                    if failed {
+                        break; // drain; the torrent is already stopping
+                    }
+                    match job {
+                        DiskJob::Write { piece, begin, data } => {
+                            match storage.write_block(piece, begin, &data) {
+                                Ok(()) => batch.push(HashJob::Written { piece, begin, data }),
+                                Err(e) => {
+                                    failed = true;
+                                    let _ = results.send(DiskResult::Error(format!(
+                                        "write piece {piece} at {begin}: {e}"
+                                    )));
+                                }
+                            }
                         }
-                    },
-                    DiskJob::Verify { piece, expected, block_hashes } => {
-                        batch.push(HashJob::Verify { piece, expected, block_hashes })
+                        DiskJob::Verify {
+                            piece,
+                            expected,
+                            block_hashes,
+                        } => batch.push(HashJob::Verify {
+                            piece,
+                            expected,
+                            block_hashes,
+                        }),
+                    }
+                    if batch.len() < HASH_BATCH {
+                        next = rx.try_recv().ok();
                     }
                 }
-                if batch.len() < HASH_BATCH {
-                    next = rx.try_recv().ok();
+                if batch.is_empty() {
+                    continue;
+                }
+                let jobs = match hash_tx.send(std::mem::replace(
+                    &mut batch,
+                    Vec::with_capacity(HASH_BATCH),
+                )) {
+                    Ok(()) => continue,
+                    Err(std::sync::mpsc::SendError(jobs)) => jobs, // the hasher thread is gone
+                };
+                // no hasher thread (it could not start): hash here
+                let hasher = inline.get_or_insert_with(|| Hasher::new(storage.clone()));
+                for job in jobs {
+                    if let Some(r) = hasher.run(job)
+                        && results.send(r).is_err()
+                    {
+                        return;
+                    }
                 }
             }
-            if batch.is_empty() {
-                continue;
-            }
-            let jobs = match hash_tx.send(std::mem::replace(&mut batch, Vec::with_capacity(HASH_BATCH))) {
-                Ok(()) => continue,
-                Err(std::sync::mpsc::SendError(jobs)) => jobs, // the hasher thread is gone
-            };
-            // no hasher thread (it could not start): hash here
-            let hasher = inline.get_or_insert_with(|| Hasher::new(storage.clone()));
-            for job in jobs {
-                if let Some(r) = hasher.run(job)
-                    && results.send(r).is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
+        });
     if let Err(e) = spawned {
         tracing::error!("cannot start disk thread: {e}");
     }
@@ -274,10 +332,17 @@ mod tests {
     const PL: u32 = 4 * BLOCK_SIZE;
 
     /// A 2.5-piece torrent and an open storage for it in a temp dir.
-    fn setup() -> (tempfile::TempDir, crate::proto::metainfo::Info, Vec<u8>, Arc<Storage>) {
-        let (info, data) = crate::engine::storage::tests::single(2 * PL as u64 + PL as u64 / 2, PL, 11);
+    fn setup() -> (
+        tempfile::TempDir,
+        crate::proto::metainfo::Info,
+        Vec<u8>,
+        Arc<Storage>,
+    ) {
+        let (info, data) =
+            crate::engine::storage::tests::single(2 * PL as u64 + PL as u64 / 2, PL, 11);
         let tmp = tempfile::tempdir().unwrap();
-        let storage = Arc::new(Storage::open(&info, &OutputTarget::Exact(tmp.path().join("f"))).unwrap());
+        let storage =
+            Arc::new(Storage::open(&info, &OutputTarget::Exact(tmp.path().join("f"))).unwrap());
         (tmp, info, data, storage)
     }
 
@@ -288,7 +353,13 @@ mod tests {
     }
 
     /// Write `order` blocks of `piece` to storage and feed the hasher, then verify.
-    fn write_and_verify(h: &mut Hasher, info: &crate::proto::metainfo::Info, data: &[u8], piece: u32, order: &[u32]) -> bool {
+    fn write_and_verify(
+        h: &mut Hasher,
+        info: &crate::proto::metainfo::Info,
+        data: &[u8],
+        piece: u32,
+        order: &[u32],
+    ) -> bool {
         let size = info.piece_size(piece);
         for &b in order {
             let d = block(data, piece, b * BLOCK_SIZE, size);
@@ -296,7 +367,10 @@ mod tests {
             h.written(piece, b * BLOCK_SIZE, d);
         }
         let expected = info.piece_hashes[piece as usize];
-        matches!(h.verify(piece, expected, false), DiskResult::Verified { ok: true, .. })
+        matches!(
+            h.verify(piece, expected, false),
+            DiskResult::Verified { ok: true, .. }
+        )
     }
 
     #[test]
@@ -320,13 +394,22 @@ mod tests {
             h.written(0, b * BLOCK_SIZE, block(&data, 0, b * BLOCK_SIZE, PL));
         }
         let expected = info.piece_hashes[0];
-        assert!(matches!(h.verify(0, expected, false), DiskResult::Verified { ok: true, .. }));
+        assert!(matches!(
+            h.verify(0, expected, false),
+            DiskResult::Verified { ok: true, .. }
+        ));
         for b in [0, 2, 3] {
             h.written(1, b * BLOCK_SIZE, block(&data, 1, b * BLOCK_SIZE, PL));
         }
         let expected = info.piece_hashes[1];
-        assert!(matches!(h.verify(1, expected, false), DiskResult::Verified { ok: false, .. } | DiskResult::Error(_)));
-        assert_eq!(h.pending_bytes, 0, "pending blocks of a verified piece are released");
+        assert!(matches!(
+            h.verify(1, expected, false),
+            DiskResult::Verified { ok: false, .. } | DiskResult::Error(_)
+        ));
+        assert_eq!(
+            h.pending_bytes, 0,
+            "pending blocks of a verified piece are released"
+        );
     }
 
     #[test]
@@ -341,13 +424,18 @@ mod tests {
         for (len, pad) in lengths.iter().zip(pads) {
             data.extend((0..*len).map(|i| if pad { 0 } else { (i % 251) as u8 + 1 }));
         }
-        let paths = ["p1", "a", "p2", "b"].iter().map(|n| vec![n.to_string()]).collect();
-        let mut info = crate::engine::storage::tests::info_for("t", paths, &lengths, PL, true, &data);
+        let paths = ["p1", "a", "p2", "b"]
+            .iter()
+            .map(|n| vec![n.to_string()])
+            .collect();
+        let mut info =
+            crate::engine::storage::tests::info_for("t", paths, &lengths, PL, true, &data);
         for (f, pad) in info.files.iter_mut().zip(pads) {
             f.attr.pad = pad;
         }
         let tmp = tempfile::tempdir().unwrap();
-        let storage = Arc::new(Storage::open(&info, &OutputTarget::Exact(tmp.path().join("t"))).unwrap());
+        let storage =
+            Arc::new(Storage::open(&info, &OutputTarget::Exact(tmp.path().join("t"))).unwrap());
         let mut h = Hasher::new(storage);
         // piece 0: block 0 is pad only; block 1 is half pad, half `a`
         for blk in [1, 2, 3] {
@@ -359,7 +447,10 @@ mod tests {
         }
         for piece in 0..2 {
             let r = h.verify(piece, info.piece_hashes[piece as usize], false);
-            assert!(matches!(r, DiskResult::Verified { ok: true, .. }), "piece {piece}: {r:?}");
+            assert!(
+                matches!(r, DiskResult::Verified { ok: true, .. }),
+                "piece {piece}: {r:?}"
+            );
         }
     }
 
@@ -375,11 +466,17 @@ mod tests {
             h.written(1, b * BLOCK_SIZE, d);
         }
         let expected = info.piece_hashes[1];
-        let DiskResult::Verified { ok, blocks: Some(blocks), .. } = h.verify(1, expected, false) else {
+        let DiskResult::Verified {
+            ok,
+            blocks: Some(blocks),
+            ..
+        } = h.verify(1, expected, false)
+        else {
             panic!("expected a failed verify with block hashes")
         };
         assert!(!ok);
-        let good: [u8; 20] = Sha1::digest(&data[(PL + BLOCK_SIZE) as usize..(PL + 2 * BLOCK_SIZE) as usize]).into();
+        let good: [u8; 20] =
+            Sha1::digest(&data[(PL + BLOCK_SIZE) as usize..(PL + 2 * BLOCK_SIZE) as usize]).into();
         assert_ne!(blocks[1], good);
         let good0: [u8; 20] = Sha1::digest(&data[PL as usize..(PL + BLOCK_SIZE) as usize]).into();
         assert_eq!(blocks[0], good0);

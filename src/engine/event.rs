@@ -4,8 +4,8 @@
 use crate::proto::extension::ExtensionHandshake;
 use crate::proto::id::{InfoHash, NodeId, PeerId};
 use crate::proto::metainfo::Metainfo;
-use std::sync::Arc;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Handle-side id of a torrent inside one engine.
@@ -61,22 +61,68 @@ impl std::fmt::Display for PeerCloseReason {
 /// Discrete happenings, in order.
 #[derive(Debug, Clone)]
 pub enum EngineEvent {
-    TorrentAdded { id: TorrentId, info_hash: InfoHash, name: String },
+    TorrentAdded {
+        id: TorrentId,
+        info_hash: InfoHash,
+        name: String,
+    },
     /// The info dictionary is known (at once for a .torrent, after BEP 9 for a magnet).
-    MetadataReady { id: TorrentId, metainfo: Arc<Metainfo> },
+    MetadataReady {
+        id: TorrentId,
+        metainfo: Arc<Metainfo>,
+    },
     /// Resume check progress: `checked` of `total` pieces looked at, `valid` of them good.
-    Checking { id: TorrentId, checked: u32, total: u32, valid: u32 },
-    StateChanged { id: TorrentId, state: TorrentState },
-    PeerConnected { id: TorrentId, addr: SocketAddr, peer_id: PeerId, incoming: bool },
-    PeerDisconnected { id: TorrentId, addr: SocketAddr, reason: PeerCloseReason },
-    PieceVerified { id: TorrentId, index: u32 },
-    HashFailed { id: TorrentId, index: u32, peers: Vec<SocketAddr> },
-    TrackerReply { id: TorrentId, url: String, peers: usize, seeders: Option<u32>, leechers: Option<u32> },
-    TrackerError { id: TorrentId, url: String, message: String },
+    Checking {
+        id: TorrentId,
+        checked: u32,
+        total: u32,
+        valid: u32,
+    },
+    StateChanged {
+        id: TorrentId,
+        state: TorrentState,
+    },
+    PeerConnected {
+        id: TorrentId,
+        addr: SocketAddr,
+        peer_id: PeerId,
+        incoming: bool,
+    },
+    PeerDisconnected {
+        id: TorrentId,
+        addr: SocketAddr,
+        reason: PeerCloseReason,
+    },
+    PieceVerified {
+        id: TorrentId,
+        index: u32,
+    },
+    HashFailed {
+        id: TorrentId,
+        index: u32,
+        peers: Vec<SocketAddr>,
+    },
+    TrackerReply {
+        id: TorrentId,
+        url: String,
+        peers: usize,
+        seeders: Option<u32>,
+        leechers: Option<u32>,
+    },
+    TrackerError {
+        id: TorrentId,
+        url: String,
+        message: String,
+    },
     /// Every wanted piece is verified on disk.
-    Completed { id: TorrentId },
+    Completed {
+        id: TorrentId,
+    },
     /// The torrent stopped on an error it cannot recover from.
-    Failed { id: TorrentId, error: String },
+    Failed {
+        id: TorrentId,
+        error: String,
+    },
     Snapshot(EngineSnapshot),
 }
 

@@ -17,16 +17,19 @@
 //! pieces were wrong (see [`MetadataAssembler::check`]), so a liar cannot get honest peers
 //! banned.
 
+use crate::engine::conn::{Dialer, PeerStream};
 use crate::engine::event::{
-    EngineEvent, MetadataPeerSnapshot, MetadataSnapshot, PeerCloseReason, TorrentId, TorrentSnapshot,
+    EngineEvent, MetadataPeerSnapshot, MetadataSnapshot, PeerCloseReason, TorrentId,
+    TorrentSnapshot,
 };
+use crate::engine::peer::PeerError;
 use crate::engine::peerbook::PeerBook;
+use crate::engine::picker::PeerKey;
 use crate::engine::torrent::TorrentMsg;
 use crate::engine::tracker::TrackerUpdate;
-use crate::engine::peer::PeerError;
-use crate::engine::picker::PeerKey;
 use crate::proto::extension::{
-    Check, ExtensionError, ExtensionHandshake, MetadataAssembler, MetadataMessage, OUR_UT_METADATA_ID, PieceStatus, UT_METADATA,
+    Check, ExtensionError, ExtensionHandshake, MetadataAssembler, MetadataMessage,
+    OUR_UT_METADATA_ID, PieceStatus, UT_METADATA,
 };
 use crate::proto::handshake::{Handshake, Reserved};
 use crate::proto::id::{InfoHash, PeerId};
@@ -35,7 +38,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use crate::engine::conn::{Dialer, PeerStream};
 use tokio::sync::{mpsc, oneshot};
 
 /// Metadata requests in flight per peer.
@@ -89,7 +91,11 @@ pub struct MetaShared {
 pub enum MetaEvent {
     /// Every piece is in: the torrent should check the hash.
     Complete,
-    Closed { key: PeerKey, addr: SocketAddr, reason: PeerCloseReason },
+    Closed {
+        key: PeerKey,
+        addr: SocketAddr,
+        reason: PeerCloseReason,
+    },
     /// Peers learned from the peer (PEX) — reserved for when PEX runs in this phase.
     Peers(Vec<SocketAddr>),
 }
@@ -131,7 +137,9 @@ impl MetaShared {
         self.assembler.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn progress(&self) -> MutexGuard<'_, std::collections::HashMap<PeerKey, (SocketAddr, MetaPeerProgress)>> {
+    fn progress(
+        &self,
+    ) -> MutexGuard<'_, std::collections::HashMap<PeerKey, (SocketAddr, MetaPeerProgress)>> {
         self.progress.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -149,8 +157,14 @@ impl MetaShared {
 }
 
 /// Connect to `addr` for the metadata phase.
-pub async fn connect(addr: SocketAddr, shared: &MetaShared) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
-    shared.dialer.connect(addr, shared.info_hash, shared.peer_id).await
+pub async fn connect(
+    addr: SocketAddr,
+    shared: &MetaShared,
+) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+    shared
+        .dialer
+        .connect(addr, shared.info_hash, shared.peer_id)
+        .await
 }
 
 struct Session {
@@ -185,13 +199,28 @@ pub async fn run(
         });
         return None;
     }
-    shared.progress().insert(key, (addr, MetaPeerProgress::default()));
-    let mut s = Session { key, shared: shared.clone(), theirs, ext: None, pending: Vec::new(), in_flight: Vec::new(), out: Vec::new(), claimed: None };
+    shared
+        .progress()
+        .insert(key, (addr, MetaPeerProgress::default()));
+    let mut s = Session {
+        key,
+        shared: shared.clone(),
+        theirs,
+        ext: None,
+        pending: Vec::new(),
+        in_flight: Vec::new(),
+        out: Vec::new(),
+        claimed: None,
+    };
     if stream.negotiated(&s.theirs, Reserved::FAST) {
         Message::HaveNone.encode(&mut s.out);
     }
     let ours = crate::engine::peer::our_extension_handshake(None, true, None, Some(addr.ip()));
-    Message::Extended { id: 0, payload: Bytes::from(ours.encode()) }.encode(&mut s.out);
+    Message::Extended {
+        id: 0,
+        payload: Bytes::from(ours.encode()),
+    }
+    .encode(&mut s.out);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let result: Result<oneshot::Sender<HandedOver>, PeerError> = async {
         s.process(&mut inbuf)?;
@@ -237,7 +266,11 @@ pub async fn run(
         }
         Err(e) => {
             shared.forget(key);
-            let _ = shared.events.send(MetaEvent::Closed { key, addr, reason: e.into() });
+            let _ = shared.events.send(MetaEvent::Closed {
+                key,
+                addr,
+                reason: e.into(),
+            });
             None
         }
     }
@@ -275,11 +308,18 @@ impl Session {
                 }
                 self.request_more();
             }
-            Message::Extended { id: OUR_UT_METADATA_ID, payload } => {
+            Message::Extended {
+                id: OUR_UT_METADATA_ID,
+                payload,
+            } => {
                 let m = MetadataMessage::decode(&payload)
                     .map_err(|e| PeerError::Protocol(format!("ut_metadata: {e}")))?;
                 match m {
-                    MetadataMessage::Data { piece, total_size, data } => {
+                    MetadataMessage::Data {
+                        piece,
+                        total_size,
+                        data,
+                    } => {
                         self.in_flight.retain(|(p, _)| *p != piece);
                         let complete = {
                             let mut a = self.shared.assembler();
@@ -288,7 +328,11 @@ impl Session {
                                 Ok(()) => {}
                                 // data for a size we are no longer assembling: not an offence
                                 Err(ExtensionError::TotalSizeMismatch { .. }) => return Ok(()),
-                                Err(e) => return Err(PeerError::Protocol(format!("metadata piece {piece}: {e}"))),
+                                Err(e) => {
+                                    return Err(PeerError::Protocol(format!(
+                                        "metadata piece {piece}: {e}"
+                                    )));
+                                }
                             }
                             *self.shared.last_progress() = Instant::now();
                             a.is_complete()
@@ -314,18 +358,26 @@ impl Session {
                         // we have no metadata yet
                         if let Some(id) = self.their_metadata_id() {
                             let reply = MetadataMessage::Reject { piece }.encode();
-                            Message::Extended { id, payload: Bytes::from(reply) }.encode(&mut self.out);
+                            Message::Extended {
+                                id,
+                                payload: Bytes::from(reply),
+                            }
+                            .encode(&mut self.out);
                         }
                     }
                 }
             }
             Message::Piece { index, .. } => {
-                return Err(PeerError::Protocol(format!("block of piece {index} never requested")));
+                return Err(PeerError::Protocol(format!(
+                    "block of piece {index} never requested"
+                )));
             }
             Message::KeepAlive => {}
             other => {
                 if self.pending.len() >= MAX_PENDING {
-                    return Err(PeerError::Protocol("too many messages before metadata".into()));
+                    return Err(PeerError::Protocol(
+                        "too many messages before metadata".into(),
+                    ));
                 }
                 self.pending.push(other);
             }
@@ -334,7 +386,10 @@ impl Session {
     }
 
     fn their_metadata_id(&self) -> Option<u8> {
-        self.ext.as_ref().and_then(|e| e.m.get(UT_METADATA).copied()).filter(|id| *id != 0)
+        self.ext
+            .as_ref()
+            .and_then(|e| e.m.get(UT_METADATA).copied())
+            .filter(|id| *id != 0)
     }
 
     /// Ask for more metadata pieces. A peer is only asked when the size it claims is the
@@ -342,9 +397,12 @@ impl Session {
     /// honest ones. When the current size makes no progress for [`STALE_SIZE`], the next peer
     /// with another claim starts over with its size.
     fn request_more(&mut self) {
-        let (Some(id), Some(size)) = (self.their_metadata_id(), self.claimed) else { return };
+        let (Some(id), Some(size)) = (self.their_metadata_id(), self.claimed) else {
+            return;
+        };
         let now = Instant::now();
-        self.in_flight.retain(|(_, at)| now.duration_since(*at) < Duration::from_secs(10));
+        self.in_flight
+            .retain(|(_, at)| now.duration_since(*at) < Duration::from_secs(10));
         while self.in_flight.len() < REQUESTS_PER_PEER {
             let next = {
                 let mut a = self.shared.assembler();
@@ -354,10 +412,13 @@ impl Session {
                     Some(cur) => cur.total_size() != size && stale,
                 };
                 if start_over {
-                    *a = MetadataAssembler::new(self.shared.info_hash, size, self.shared.max_size).ok();
+                    *a = MetadataAssembler::new(self.shared.info_hash, size, self.shared.max_size)
+                        .ok();
                     *self.shared.last_progress() = now;
                 }
-                let Some(a) = a.as_mut().filter(|a| a.total_size() == size) else { return };
+                let Some(a) = a.as_mut().filter(|a| a.total_size() == size) else {
+                    return;
+                };
                 a.next_request(self.key, now)
             };
             let Some(piece) = next else { return };
@@ -366,7 +427,11 @@ impl Session {
                 p.requested += 1;
             }
             let req = MetadataMessage::Request { piece }.encode();
-            Message::Extended { id, payload: Bytes::from(req) }.encode(&mut self.out);
+            Message::Extended {
+                id,
+                payload: Bytes::from(req),
+            }
+            .encode(&mut self.out);
         }
     }
 }
@@ -374,13 +439,17 @@ impl Session {
 /// How the metadata phase ended.
 pub enum MetadataOutcome {
     /// The info dictionary, verified against the info hash, and the live connections.
-    Ready { raw: Vec<u8>, handed: Vec<HandedOver> },
+    Ready {
+        raw: Vec<u8>,
+        handed: Vec<HandedOver>,
+    },
     /// The torrent was stopped first.
     Shutdown(oneshot::Sender<()>),
 }
 
 /// The metadata sessions of one torrent: address, incoming, and the session's command channel.
-type Sessions = std::collections::HashMap<PeerKey, (SocketAddr, bool, mpsc::UnboundedSender<MetaCommand>)>;
+type Sessions =
+    std::collections::HashMap<PeerKey, (SocketAddr, bool, mpsc::UnboundedSender<MetaCommand>)>;
 
 /// The metadata phase of one magnet torrent, run inside its torrent task.
 pub struct MetadataPhase {
@@ -406,13 +475,25 @@ impl MetadataPhase {
         rx: &mut mpsc::UnboundedReceiver<TorrentMsg>,
     ) -> Result<MetadataOutcome, String> {
         let (mev_tx, mut mev_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(MetaShared::new(self.info_hash, self.peer_id, self.max_size, self.dialer.clone(), mev_tx));
+        let shared = Arc::new(MetaShared::new(
+            self.info_hash,
+            self.peer_id,
+            self.max_size,
+            self.dialer.clone(),
+            mev_tx,
+        ));
         let mut sessions: Sessions = Default::default();
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             // connect to more peers
-            let outgoing = sessions.values().filter(|(_, incoming, _)| !incoming).count();
-            let budget = self.max_peers.saturating_sub(sessions.len()).min(16usize.saturating_sub(outgoing));
+            let outgoing = sessions
+                .values()
+                .filter(|(_, incoming, _)| !incoming)
+                .count();
+            let budget = self
+                .max_peers
+                .saturating_sub(sessions.len())
+                .min(16usize.saturating_sub(outgoing));
             for addr in book.take_candidates(budget, Instant::now()) {
                 let key = *next_key;
                 *next_key += 1;
@@ -425,7 +506,11 @@ impl MetadataPhase {
                             run(key, addr, shared, stream, hs, rest, false, cmd_rx).await;
                         }
                         Err(e) => {
-                            let _ = shared.events.send(MetaEvent::Closed { key, addr, reason: e.into() });
+                            let _ = shared.events.send(MetaEvent::Closed {
+                                key,
+                                addr,
+                                reason: e.into(),
+                            });
                         }
                     }
                 });
@@ -508,15 +593,22 @@ impl MetadataPhase {
     }
 
     fn publish(&self, shared: &MetaShared, peers: usize, known: usize) {
-        let addrs: std::collections::HashMap<PeerKey, SocketAddr> =
-            shared.progress().iter().map(|(k, (a, _))| (*k, *a)).collect();
+        let addrs: std::collections::HashMap<PeerKey, SocketAddr> = shared
+            .progress()
+            .iter()
+            .map(|(k, (a, _))| (*k, *a))
+            .collect();
         let (size, pieces_received, piece_peers) = match shared.assembler().as_ref() {
             Some(a) => (
                 Some(a.total_size()),
-                a.pieces().map(|(_, st)| matches!(st, PieceStatus::Received { .. })).collect(),
+                a.pieces()
+                    .map(|(_, st)| matches!(st, PieceStatus::Received { .. }))
+                    .collect(),
                 a.pieces()
                     .map(|(_, st)| match st {
-                        PieceStatus::Requested { peer, .. } | PieceStatus::Received { peer } => addrs.get(&peer).copied(),
+                        PieceStatus::Requested { peer, .. } | PieceStatus::Received { peer } => {
+                            addrs.get(&peer).copied()
+                        }
                         PieceStatus::Missing => None,
                     })
                     .collect(),
@@ -547,7 +639,10 @@ impl MetadataPhase {
             metadata: Some(meta),
             ..TorrentSnapshot::fetching_metadata(self.id, self.info_hash, self.name.clone())
         };
-        self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).insert(self.id, snap);
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.id, snap);
     }
 }
 

@@ -38,13 +38,13 @@ pub mod tracker;
 use crate::engine::conn::Encryption;
 use crate::engine::dht::{DhtConfig, DhtHandle, LookupEvent};
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
+use crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::ratelimit::RateLimiter;
 use crate::engine::storage::OutputTarget;
-use crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::torrent::{Source, TorrentMsg, TorrentParams, spawn_torrent};
-use crate::proto::magnet::Magnet;
 use crate::proto::handshake::Handshake;
 use crate::proto::id::{InfoHash, PeerId};
+use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -137,7 +137,10 @@ pub struct AddMagnet {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("the engine has stopped")]
     Stopped,
     #[error("torrent {0} is already added")]
@@ -157,10 +160,17 @@ struct NewTorrent {
 }
 
 enum Command {
-    Add(Box<NewTorrent>, oneshot::Sender<Result<TorrentId, EngineError>>),
+    Add(
+        Box<NewTorrent>,
+        oneshot::Sender<Result<TorrentId, EngineError>>,
+    ),
     AddPeers(TorrentId, Vec<SocketAddr>),
     Pause(TorrentId, bool),
-    Remove { id: TorrentId, delete_data: bool, done: oneshot::Sender<()> },
+    Remove {
+        id: TorrentId,
+        delete_data: bool,
+        done: oneshot::Sender<()>,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -200,7 +210,11 @@ impl EngineHandle {
     /// Add a magnet link; watch for [`EngineEvent::MetadataReady`].
     pub async fn add_magnet(&self, add: AddMagnet) -> Result<TorrentId, EngineError> {
         self.add(NewTorrent {
-            name: add.magnet.name.clone().unwrap_or_else(|| add.magnet.info_hash.to_string()),
+            name: add
+                .magnet
+                .name
+                .clone()
+                .unwrap_or_else(|| add.magnet.info_hash.to_string()),
             source: Source::Magnet(add.magnet),
             target: add.target,
             peers: add.peers,
@@ -214,7 +228,9 @@ impl EngineHandle {
 
     async fn add(&self, new: NewTorrent) -> Result<TorrentId, EngineError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Command::Add(Box::new(new), tx)).map_err(|_| EngineError::Stopped)?;
+        self.tx
+            .send(Command::Add(Box::new(new), tx))
+            .map_err(|_| EngineError::Stopped)?;
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 
@@ -234,7 +250,15 @@ impl EngineHandle {
 
     async fn remove_inner(&self, id: TorrentId, delete_data: bool) {
         let (done, rx) = oneshot::channel();
-        if self.tx.send(Command::Remove { id, delete_data, done }).is_ok() {
+        if self
+            .tx
+            .send(Command::Remove {
+                id,
+                delete_data,
+                done,
+            })
+            .is_ok()
+        {
             let _ = rx.await;
         }
     }
@@ -262,15 +286,27 @@ impl EngineHandle {
 type Routes = Arc<Mutex<HashMap<InfoHash, mpsc::UnboundedSender<TorrentMsg>>>>;
 
 /// Bind the listener and start the engine.
-pub async fn spawn(config: EngineConfig) -> Result<(EngineHandle, mpsc::Receiver<EngineEvent>), EngineError> {
+pub async fn spawn(
+    config: EngineConfig,
+) -> Result<(EngineHandle, mpsc::Receiver<EngineEvent>), EngineError> {
     let listener = match TcpListener::bind(config.listen).await {
         Ok(l) => l,
         Err(e) if config.listen_fallback && config.listen.port() != 0 => {
             let any = SocketAddr::new(config.listen.ip(), 0);
-            tracing::warn!("port {} unavailable ({e}); using a free port", config.listen.port());
-            TcpListener::bind(any).await.map_err(|source| EngineError::Listen { addr: any, source })?
+            tracing::warn!(
+                "port {} unavailable ({e}); using a free port",
+                config.listen.port()
+            );
+            TcpListener::bind(any)
+                .await
+                .map_err(|source| EngineError::Listen { addr: any, source })?
         }
-        Err(source) => return Err(EngineError::Listen { addr: config.listen, source }),
+        Err(source) => {
+            return Err(EngineError::Listen {
+                addr: config.listen,
+                source,
+            });
+        }
     };
     let listen_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let dht = match &config.dht {
@@ -299,7 +335,14 @@ pub async fn spawn(config: EngineConfig) -> Result<(EngineHandle, mpsc::Receiver
         feeders: HashMap::new(),
     };
     tokio::spawn(actor.run(listener, cmd_rx));
-    Ok((EngineHandle { tx: cmd_tx, listen_port, dht }, ev_rx))
+    Ok((
+        EngineHandle {
+            tx: cmd_tx,
+            listen_port,
+            dht,
+        },
+        ev_rx,
+    ))
 }
 
 struct Actor {
@@ -383,7 +426,11 @@ impl Actor {
                 }
                 let id = self.next_id;
                 self.next_id += 1;
-                let _ = self.events.try_send(EngineEvent::TorrentAdded { id, info_hash, name: add.name.clone() });
+                let _ = self.events.try_send(EngineEvent::TorrentAdded {
+                    id,
+                    info_hash,
+                    name: add.name.clone(),
+                });
                 let tx = spawn_torrent(TorrentParams {
                     id,
                     source: add.source,
@@ -405,7 +452,10 @@ impl Actor {
                     events: self.events.clone(),
                     snapshots: self.snapshots.clone(),
                 });
-                self.routes.lock().unwrap_or_else(|e| e.into_inner()).insert(info_hash, tx.clone());
+                self.routes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(info_hash, tx.clone());
                 if let Some(dht) = dht {
                     let feeder = dht_feeder(
                         dht,
@@ -431,12 +481,19 @@ impl Actor {
                     let _ = tx.send(TorrentMsg::Pause(pause));
                 }
             }
-            Command::Remove { id, delete_data, done } => {
+            Command::Remove {
+                id,
+                delete_data,
+                done,
+            } => {
                 if let Some(f) = self.feeders.remove(&id) {
                     f.abort();
                 }
                 if let Some((hash, tx)) = self.torrents.remove(&id) {
-                    self.routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&hash);
+                    self.routes
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&hash);
                     if delete_data {
                         let (done_tx, done_rx) = oneshot::channel();
                         if tx.send(TorrentMsg::RemoveData(done_tx)).is_ok() {
@@ -445,7 +502,10 @@ impl Actor {
                     }
                     // a torrent still fetching metadata ignores RemoveData (no files yet)
                     stop_torrent(&tx).await;
-                    self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    self.snapshots
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&id);
                 }
                 let _ = done.send(());
             }
@@ -460,7 +520,10 @@ impl Actor {
         if let Some(d) = &self.dht {
             d.shutdown().await;
         }
-        let stops = self.torrents.drain().map(|(_, (_, tx))| async move { stop_torrent(&tx).await });
+        let stops = self
+            .torrents
+            .drain()
+            .map(|(_, (_, tx))| async move { stop_torrent(&tx).await });
         for s in stops.collect::<Vec<_>>() {
             s.await;
         }
@@ -489,7 +552,12 @@ async fn dht_feeder(
                         return;
                     }
                 }
-                LookupEvent::Done { queried, timed_out, elapsed, announced } => {
+                LookupEvent::Done {
+                    queried,
+                    timed_out,
+                    elapsed,
+                    announced,
+                } => {
                     tracing::debug!(
                         "DHT lookup for {info_hash}: {queried} nodes asked, {timed_out} timed out, announced to {announced}, {:.1} s",
                         elapsed.as_secs_f64()
@@ -507,7 +575,9 @@ async fn dht_feeder(
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .get(&id)
-                .is_none_or(|t| t.state != TorrentState::Seeding && t.peers.len() < DHT_ENOUGH_PEERS);
+                .is_none_or(|t| {
+                    t.state != TorrentState::Seeding && t.peers.len() < DHT_ENOUGH_PEERS
+                });
             let waited = started.elapsed();
             if waited >= DHT_REANNOUNCE || (short && waited >= DHT_RETRY_SHORT) {
                 break;
@@ -534,20 +604,39 @@ async fn accept(
     // MSE names the torrent only as HASH('req2', info hash): find which one we serve
     let lookup = |req2: &[u8; 20]| {
         let routes = routes.lock().unwrap_or_else(|e| e.into_inner());
-        routes.keys().find(|ih| crate::proto::mse::req2_hash(&ih.0) == *req2).map(|ih| ih.0)
+        routes
+            .keys()
+            .find(|ih| crate::proto::mse::req2_hash(&ih.0) == *req2)
+            .map(|ih| ih.0)
     };
     let (mut stream, hs, leftover) = conn::open_incoming(stream, encryption, &lookup).await?;
-    let route = routes.lock().unwrap_or_else(|e| e.into_inner()).get(&hs.info_hash).cloned();
+    let route = routes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&hs.info_hash)
+        .cloned();
     let Some(tx) = route else {
-        return Err(peer::PeerError::Protocol(format!("unknown info hash {}", hs.info_hash)));
+        return Err(peer::PeerError::Protocol(format!(
+            "unknown info hash {}",
+            hs.info_hash
+        )));
     };
-    let ours = Handshake { reserved: peer::our_reserved(), info_hash: hs.info_hash, peer_id };
+    let ours = Handshake {
+        reserved: peer::our_reserved(),
+        info_hash: hs.info_hash,
+        peer_id,
+    };
     stream.write_all(&mut ours.encode().to_vec()).await?;
     if hs.peer_id == peer_id {
         // we dialled ourselves: the answer above lets the dialling side see its own id and
         // never try this address again
         return Err(peer::PeerError::SelfConnection);
     }
-    let _ = tx.send(TorrentMsg::Incoming { stream, addr, handshake: hs, leftover });
+    let _ = tx.send(TorrentMsg::Incoming {
+        stream,
+        addr,
+        handshake: hs,
+        leftover,
+    });
     Ok(())
 }

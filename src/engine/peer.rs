@@ -25,14 +25,13 @@ use crate::engine::pipeline::{MAX_PIPELINE, MIN_PIPELINE, Pipeline};
 use crate::engine::torrent::{PeerCommand, PeerStats, Shared, TorrentMsg};
 use crate::proto::bitfield::Bitfield;
 use crate::proto::extension::{
-    ExtensionHandshake, METADATA_PIECE_SIZE, MetadataMessage, OUR_UT_METADATA_ID, OUR_UT_PEX_ID, PexMessage,
-    PexState, UT_METADATA, UT_PEX,
+    ExtensionHandshake, METADATA_PIECE_SIZE, MetadataMessage, OUR_UT_METADATA_ID, OUR_UT_PEX_ID,
+    PexMessage, PexState, UT_METADATA, UT_PEX,
 };
 use crate::proto::handshake::{Handshake, Reserved};
 use crate::proto::message::{BlockRef, MAX_REQUEST_LEN, Message, WireError, allowed_fast_set};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
-use tokio::task::JoinSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -40,6 +39,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -100,7 +100,10 @@ impl From<PeerError> for PeerCloseReason {
 /// The reserved bits we send: BEP 10 extension protocol, BEP 6 Fast extension and BEP 5 DHT
 /// (we implement the DHT; a `Port` message is sent only when our node runs).
 pub fn our_reserved() -> Reserved {
-    Reserved::default().with(Reserved::EXTENSION).with(Reserved::FAST).with(Reserved::DHT)
+    Reserved::default()
+        .with(Reserved::EXTENSION)
+        .with(Reserved::FAST)
+        .with(Reserved::DHT)
 }
 
 /// Our BEP 10 extension handshake: the extensions we speak and the ids we chose for them.
@@ -141,8 +144,14 @@ pub struct PeerInit {
 }
 
 /// Connect and exchange handshakes with `addr` for the torrent `shared`.
-pub async fn connect(addr: SocketAddr, shared: &Shared) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
-    shared.dialer.connect(addr, shared.info_hash, shared.peer_id).await
+pub async fn connect(
+    addr: SocketAddr,
+    shared: &Shared,
+) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+    shared
+        .dialer
+        .connect(addr, shared.info_hash, shared.peer_id)
+        .await
 }
 
 /// A connected peer's session state.
@@ -209,7 +218,12 @@ pub async fn run(
     let fast = stream.negotiated(&theirs, Reserved::FAST);
     let extensions = stream.negotiated(&theirs, Reserved::EXTENSION);
     let dht_peer = stream.negotiated(&theirs, Reserved::DHT);
-    let PeerStream { tcp: stream, crypto, wire, .. } = stream;
+    let PeerStream {
+        tcp: stream,
+        crypto,
+        wire,
+        ..
+    } = stream;
     let peer_ip = stream.peer_addr().ok().map(|a| a.ip());
     stats.fast.store(fast, Ordering::Relaxed);
     stats.wire.store(wire as u8, Ordering::Relaxed);
@@ -277,7 +291,12 @@ impl Session {
             && let Some(std::net::IpAddr::V4(ip)) = peer_ip
         {
             // BEP 6: let a choked peer start on a few pieces we have
-            let set = allowed_fast_set(ip, &self.shared.info_hash, self.have.len(), ALLOWED_FAST_SET_SIZE);
+            let set = allowed_fast_set(
+                ip,
+                &self.shared.info_hash,
+                self.have.len(),
+                ALLOWED_FAST_SET_SIZE,
+            );
             let verified = self.shared.verified_bitfield();
             for index in set.into_iter().filter(|i| verified.get(*i)) {
                 self.send(Message::AllowedFast { index });
@@ -286,12 +305,17 @@ impl Session {
         }
         if self.extensions {
             let ours = our_extension_handshake(
-                u32::try_from(self.shared.raw_info.len()).ok().filter(|n| *n > 0),
+                u32::try_from(self.shared.raw_info.len())
+                    .ok()
+                    .filter(|n| *n > 0),
                 !self.shared.info.private,
                 Some(self.shared.listen_port),
                 peer_ip,
             );
-            self.send(Message::Extended { id: 0, payload: Bytes::from(ours.encode()) });
+            self.send(Message::Extended {
+                id: 0,
+                payload: Bytes::from(ours.encode()),
+            });
         }
         for msg in init.pending {
             self.handle(msg).await?;
@@ -389,7 +413,9 @@ impl Session {
         } else if self.fast && verified.is_full() {
             self.send(Message::HaveAll);
         } else if verified.count_ones() > 0 {
-            self.send(Message::Bitfield(bytes::Bytes::copy_from_slice(verified.as_bytes())));
+            self.send(Message::Bitfield(bytes::Bytes::copy_from_slice(
+                verified.as_bytes(),
+            )));
         }
     }
 
@@ -413,14 +439,21 @@ impl Session {
         let first = !self.got_first_message;
         // Bitfield / have all / have none must come first, but the BEP 10 extension handshake
         // (libtorrent sends it before its bitfield) and the DHT port may precede them.
-        if !matches!(msg, Message::KeepAlive | Message::Extended { .. } | Message::Port(_)) {
+        if !matches!(
+            msg,
+            Message::KeepAlive | Message::Extended { .. } | Message::Port(_)
+        ) {
             self.got_first_message = true;
         }
         let piece_count = self.have.len();
         match msg {
             Message::KeepAlive => {}
             Message::Choke => {
-                tracing::debug!(peer = self.key, outstanding = self.outstanding.len(), "choked");
+                tracing::debug!(
+                    peer = self.key,
+                    outstanding = self.outstanding.len(),
+                    "choked"
+                );
                 self.peer_choking = true;
                 self.stats.peer_choking.store(true, Ordering::Relaxed);
                 if !self.fast {
@@ -438,8 +471,13 @@ impl Session {
                 let interested = matches!(msg, Message::Interested);
                 if interested != self.peer_interested {
                     self.peer_interested = interested;
-                    self.stats.peer_interested.store(interested, Ordering::Relaxed);
-                    let _ = self.shared.events.send(TorrentMsg::PeerInterest { key: self.key, interested });
+                    self.stats
+                        .peer_interested
+                        .store(interested, Ordering::Relaxed);
+                    let _ = self.shared.events.send(TorrentMsg::PeerInterest {
+                        key: self.key,
+                        interested,
+                    });
                 }
             }
             Message::Have { index } => {
@@ -448,7 +486,9 @@ impl Session {
                 }
                 if self.have.set(index) {
                     self.shared.picker().peer_has(index);
-                    self.stats.pieces.store(self.have.count_ones(), Ordering::Relaxed);
+                    self.stats
+                        .pieces
+                        .store(self.have.count_ones(), Ordering::Relaxed);
                     self.update_interest();
                 }
             }
@@ -465,8 +505,16 @@ impl Session {
             Message::HaveAll => self.merge_have(Bitfield::full(piece_count), first),
             Message::HaveNone => {}
             Message::Request(r) => self.on_request(r)?,
-            Message::Piece { index, begin, block } => {
-                let r = BlockRef { index, begin, length: block.len() as u32 };
+            Message::Piece {
+                index,
+                begin,
+                block,
+            } => {
+                let r = BlockRef {
+                    index,
+                    begin,
+                    length: block.len() as u32,
+                };
                 self.on_block(r, block).await?;
             }
             Message::Cancel(r) => {
@@ -517,11 +565,17 @@ impl Session {
         self.stats.detail().extension = Some(Arc::new(ext.clone()));
         let id = |name: &str| ext.m.get(name).copied().filter(|id| *id != 0);
         self.their_metadata_id = id(UT_METADATA);
-        self.their_pex_id = if self.shared.info.private { None } else { id(UT_PEX) };
+        self.their_pex_id = if self.shared.info.private {
+            None
+        } else {
+            id(UT_PEX)
+        };
         if let Some(q) = ext.reqq {
             self.their_reqq = (q as usize).clamp(1, MAX_PIPELINE);
         }
-        self.stats.pex.store(self.their_pex_id.is_some(), Ordering::Relaxed);
+        self.stats
+            .pex
+            .store(self.their_pex_id.is_some(), Ordering::Relaxed);
     }
 
     /// BEP 10 messages: the extension handshake, BEP 9 metadata requests, BEP 11 PEX.
@@ -535,16 +589,25 @@ impl Session {
             OUR_UT_METADATA_ID => {
                 let msg = MetadataMessage::decode(payload)
                     .map_err(|e| PeerError::Protocol(format!("ut_metadata: {e}")))?;
-                if let (MetadataMessage::Request { piece }, Some(their_id)) = (msg, self.their_metadata_id) {
+                if let (MetadataMessage::Request { piece }, Some(their_id)) =
+                    (msg, self.their_metadata_id)
+                {
                     let raw = &self.shared.raw_info;
                     let start = piece as usize * METADATA_PIECE_SIZE;
                     let reply = if raw.is_empty() || start >= raw.len() {
                         MetadataMessage::Reject { piece }
                     } else {
                         let end = (start + METADATA_PIECE_SIZE).min(raw.len());
-                        MetadataMessage::Data { piece, total_size: raw.len() as u32, data: raw.slice(start..end) }
+                        MetadataMessage::Data {
+                            piece,
+                            total_size: raw.len() as u32,
+                            data: raw.slice(start..end),
+                        }
                     };
-                    self.send(Message::Extended { id: their_id, payload: Bytes::from(reply.encode()) });
+                    self.send(Message::Extended {
+                        id: their_id,
+                        payload: Bytes::from(reply.encode()),
+                    });
                 }
             }
             OUR_UT_PEX_ID => {
@@ -553,7 +616,10 @@ impl Session {
                 }
                 let now = Instant::now();
                 // BEP 11 allows one message a minute; ignore a peer that floods
-                if self.last_pex_in.is_some_and(|t| now.duration_since(t) < Duration::from_secs(30)) {
+                if self
+                    .last_pex_in
+                    .is_some_and(|t| now.duration_since(t) < Duration::from_secs(30))
+                {
                     return Ok(());
                 }
                 self.last_pex_in = Some(now);
@@ -570,16 +636,25 @@ impl Session {
 
     fn send_pex(&mut self, peers: &[std::net::SocketAddr]) {
         let Some(id) = self.their_pex_id else { return };
-        let others = peers.iter().filter(|a| Some(**a) != self.remote).map(|a| (*a, 0u8));
+        let others = peers
+            .iter()
+            .filter(|a| Some(**a) != self.remote)
+            .map(|a| (*a, 0u8));
         if let Some(msg) = self.pex.next_message(others, Instant::now()) {
-            self.send(Message::Extended { id, payload: Bytes::from(msg.encode()) });
+            self.send(Message::Extended {
+                id,
+                payload: Bytes::from(msg.encode()),
+            });
         }
     }
 
     fn on_request(&mut self, r: BlockRef) -> Result<(), PeerError> {
         let piece_count = self.have.len();
         if r.length > MAX_REQUEST_LEN || r.length == 0 {
-            return self.protocol(format!("request of {} bytes (allowed 1..={MAX_REQUEST_LEN})", r.length));
+            return self.protocol(format!(
+                "request of {} bytes (allowed 1..={MAX_REQUEST_LEN})",
+                r.length
+            ));
         }
         if r.index >= piece_count {
             return self.protocol(format!("request for piece {} of {piece_count}", r.index));
@@ -614,8 +689,10 @@ impl Session {
             // BEP 3: choking drops the peer's requests; BEP 6 makes that explicit, and keeps
             // the ones for allowed-fast pieces
             let allowed = std::mem::take(&mut self.allowed_out);
-            let (keep, drop): (VecDeque<BlockRef>, VecDeque<BlockRef>) =
-                self.upload_queue.drain(..).partition(|r| allowed.contains(&r.index));
+            let (keep, drop): (VecDeque<BlockRef>, VecDeque<BlockRef>) = self
+                .upload_queue
+                .drain(..)
+                .partition(|r| allowed.contains(&r.index));
             self.upload_queue = keep;
             self.allowed_out = allowed;
             for r in drop {
@@ -635,12 +712,17 @@ impl Session {
         if self.out.len() >= UPLOAD_HIGH_WATER {
             return false;
         }
-        let Some(first) = self.upload_queue.pop_front() else { return false };
+        let Some(first) = self.upload_queue.pop_front() else {
+            return false;
+        };
         let mut run = vec![first];
         let mut total = first.length;
         while let Some(next) = self.upload_queue.front().copied() {
             let last = run[run.len() - 1];
-            if next.index != last.index || next.begin != last.begin + last.length || total + next.length > UPLOAD_READ_MAX {
+            if next.index != last.index
+                || next.begin != last.begin + last.length
+                || total + next.length > UPLOAD_READ_MAX
+            {
                 break;
             }
             self.upload_queue.pop_front();
@@ -656,9 +738,14 @@ impl Session {
             }
             let read = tokio::task::spawn_blocking(move || {
                 let mut buf = vec![0u8; total as usize];
-                storage.read_block(first.index, first.begin, &mut buf).map(|_| buf)
+                storage
+                    .read_block(first.index, first.begin, &mut buf)
+                    .map(|_| buf)
             });
-            let mut buf = read.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+            let mut buf = read
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
             if let Some(n) = corrupt
                 && n > 0
                 && first.begin == 0
@@ -686,7 +773,11 @@ impl Session {
             return; // choked while reading: the request is gone
         }
         let len = block.len() as u64;
-        self.send(Message::Piece { index: r.index, begin: r.begin, block });
+        self.send(Message::Piece {
+            index: r.index,
+            begin: r.begin,
+            block,
+        });
         self.up_bytes_this_tick += len;
         self.stats.uploaded.fetch_add(len, Ordering::Relaxed);
         self.shared.uploaded.fetch_add(len, Ordering::Relaxed);
@@ -705,7 +796,9 @@ impl Session {
             }
         }
         if changed {
-            self.stats.pieces.store(self.have.count_ones(), Ordering::Relaxed);
+            self.stats
+                .pieces
+                .store(self.have.count_ones(), Ordering::Relaxed);
             self.update_interest();
         }
     }
@@ -721,7 +814,9 @@ impl Session {
         let interesting = self.shared.picker().is_interesting(&self.have);
         if interesting != self.am_interested {
             self.am_interested = interesting;
-            self.stats.am_interested.store(interesting, Ordering::Relaxed);
+            self.stats
+                .am_interested
+                .store(interesting, Ordering::Relaxed);
             if interesting {
                 self.send(Message::Interested);
             } else {
@@ -741,7 +836,11 @@ impl Session {
             return;
         }
         let target = self.pipeline.target(self.their_reqq);
-        let target = if choked_fast { target.min(MIN_PIPELINE) } else { target };
+        let target = if choked_fast {
+            target.min(MIN_PIPELINE)
+        } else {
+            target
+        };
         if self.outstanding.len() >= target {
             return;
         }
@@ -752,9 +851,13 @@ impl Session {
             for i in self.allowed_in.iter_ones().filter(|i| self.have.get(*i)) {
                 both.set(i);
             }
-            self.shared.picker().pick(self.key, &both, want, &mut self.scratch);
+            self.shared
+                .picker()
+                .pick(self.key, &both, want, &mut self.scratch);
         } else {
-            self.shared.picker().pick(self.key, &self.have, want, &mut self.scratch);
+            self.shared
+                .picker()
+                .pick(self.key, &self.have, want, &mut self.scratch);
         }
         let now = Instant::now();
         let mut picked = std::mem::take(&mut self.scratch);
@@ -763,7 +866,9 @@ impl Session {
             self.outstanding.push((r, now));
         }
         self.scratch = picked;
-        self.stats.requests.store(self.outstanding.len() as u32, Ordering::Relaxed);
+        self.stats
+            .requests
+            .store(self.outstanding.len() as u32, Ordering::Relaxed);
         self.publish_in_flight(now);
     }
 
@@ -793,18 +898,29 @@ impl Session {
         // peer could complete the piece and queue its verify ahead of this write, and the
         // hash check would read the block before it is on disk.
         let disk = self.shared.disk.clone();
-        let mut permits = disk.reserve_many(2).await.map_err(|_| PeerError::Shutdown)?;
+        let mut permits = disk
+            .reserve_many(2)
+            .await
+            .map_err(|_| PeerError::Shutdown)?;
         let outcome = {
             let mut picker = self.shared.picker();
             let outcome = picker.block_received(self.key, &r);
             if let BlockOutcome::New { piece_complete, .. } = &outcome {
                 if let Some(p) = permits.next() {
-                    p.send(DiskJob::Write { piece: r.index, begin: r.begin, data });
+                    p.send(DiskJob::Write {
+                        piece: r.index,
+                        begin: r.begin,
+                        data,
+                    });
                 }
                 if *piece_complete && let Some(p) = permits.next() {
                     let expected = self.shared.info.piece_hashes[r.index as usize];
                     let block_hashes = picker.on_parole(r.index);
-                    p.send(DiskJob::Verify { piece: r.index, expected, block_hashes });
+                    p.send(DiskJob::Verify {
+                        piece: r.index,
+                        expected,
+                        block_hashes,
+                    });
                 }
             }
             outcome
@@ -849,7 +965,11 @@ impl Session {
         if let Some((_, sent)) = self.outstanding.first()
             && now.duration_since(*sent) > REQUEST_TIMEOUT
         {
-            tracing::debug!(peer = self.key, outstanding = self.outstanding.len(), "request timed out: snubbed");
+            tracing::debug!(
+                peer = self.key,
+                outstanding = self.outstanding.len(),
+                "request timed out: snubbed"
+            );
             self.pipeline.snub();
             self.stats.snubbed.store(true, Ordering::Relaxed);
             self.release_all();
@@ -857,7 +977,8 @@ impl Session {
         if now.duration_since(self.last_recv) > IDLE_TIMEOUT {
             return Err(PeerError::Timeout("waiting for any message"));
         }
-        if self.have.is_full() && !self.have.is_empty() && self.shared.picker().verified().is_full() {
+        if self.have.is_full() && !self.have.is_empty() && self.shared.picker().verified().is_full()
+        {
             return Err(PeerError::Useless("both sides are seeds"));
         }
         if now.duration_since(self.last_send) > KEEPALIVE_INTERVAL && self.out.is_empty() {

@@ -53,7 +53,12 @@ impl PeerBook {
             if a.port() == 0 || a.ip().is_unspecified() {
                 continue;
             }
-            self.known.entry(*a).or_insert(Known { conn: Conn::Idle, failures: 0, next_try: now, trust: 0 });
+            self.known.entry(*a).or_insert(Known {
+                conn: Conn::Idle,
+                failures: 0,
+                next_try: now,
+                trust: 0,
+            });
         }
     }
 
@@ -102,8 +107,15 @@ impl PeerBook {
 
     /// A connection ended: schedule the next attempt. Returns the reason, turned into
     /// `Banned` when the address is banned.
-    pub fn closed(&mut self, addr: SocketAddr, reason: PeerCloseReason, now: Instant) -> PeerCloseReason {
-        let Some(k) = self.known.get_mut(&addr) else { return reason };
+    pub fn closed(
+        &mut self,
+        addr: SocketAddr,
+        reason: PeerCloseReason,
+        now: Instant,
+    ) -> PeerCloseReason {
+        let Some(k) = self.known.get_mut(&addr) else {
+            return reason;
+        };
         match (&reason, k.conn) {
             (_, Conn::Banned) => {}
             (PeerCloseReason::SelfConnection, _) => k.conn = Conn::Banned,
@@ -118,7 +130,12 @@ impl PeerBook {
                 k.next_try = now + Duration::from_secs(5u64 << k.failures.min(6).saturating_sub(1));
             }
         }
-        if k.conn == Conn::Banned && !matches!(reason, PeerCloseReason::SelfConnection | PeerCloseReason::Banned(_)) {
+        if k.conn == Conn::Banned
+            && !matches!(
+                reason,
+                PeerCloseReason::SelfConnection | PeerCloseReason::Banned(_)
+            )
+        {
             PeerCloseReason::Banned(reason.to_string())
         } else {
             reason
@@ -130,7 +147,9 @@ impl PeerBook {
     /// picker) and the next failure names the culprit, so an honest peer is never banned for
     /// sharing a piece with a corrupt one.
     pub fn penalise(&mut self, addr: SocketAddr, sole_sender: bool) -> bool {
-        let Some(k) = self.known.get_mut(&addr) else { return false };
+        let Some(k) = self.known.get_mut(&addr) else {
+            return false;
+        };
         if k.conn == Conn::Banned || !sole_sender {
             return false;
         }
@@ -168,14 +187,26 @@ mod tests {
         assert!(b.take_candidates(5, t0).is_empty(), "connecting");
         b.closed(a(1), PeerCloseReason::ConnectFailed("refused".into()), t0);
         assert!(b.take_candidates(5, t0 + Duration::from_secs(4)).is_empty());
-        assert_eq!(b.take_candidates(5, t0 + Duration::from_secs(5)), vec![a(1)]);
+        assert_eq!(
+            b.take_candidates(5, t0 + Duration::from_secs(5)),
+            vec![a(1)]
+        );
         b.closed(a(1), PeerCloseReason::ConnectFailed("refused".into()), t0);
-        assert!(b.take_candidates(5, t0 + Duration::from_secs(9)).is_empty(), "10 s the second time");
-        assert_eq!(b.take_candidates(5, t0 + Duration::from_secs(10)), vec![a(1)]);
+        assert!(
+            b.take_candidates(5, t0 + Duration::from_secs(9)).is_empty(),
+            "10 s the second time"
+        );
+        assert_eq!(
+            b.take_candidates(5, t0 + Duration::from_secs(10)),
+            vec![a(1)]
+        );
         b.connected(a(1), 7);
         assert_eq!(b.counts(), (1, 0));
         b.closed(a(1), PeerCloseReason::Io("reset".into()), t0);
-        assert_eq!(b.take_candidates(5, t0 + Duration::from_secs(5)), vec![a(1)]);
+        assert_eq!(
+            b.take_candidates(5, t0 + Duration::from_secs(5)),
+            vec![a(1)]
+        );
     }
 
     #[test]
@@ -192,7 +223,10 @@ mod tests {
         assert!(!b.penalise(a(1), true), "already banned");
         let r = b.closed(a(1), PeerCloseReason::Io("x".into()), t0);
         assert!(matches!(r, PeerCloseReason::Banned(_)));
-        assert!(b.take_candidates(5, t0 + Duration::from_secs(9999)).is_empty());
+        assert!(
+            b.take_candidates(5, t0 + Duration::from_secs(9999))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -202,6 +236,9 @@ mod tests {
         b.add(&[a(1)], t0);
         b.take_candidates(1, t0);
         b.closed(a(1), PeerCloseReason::SelfConnection, t0);
-        assert!(b.take_candidates(5, t0 + Duration::from_secs(9999)).is_empty());
+        assert!(
+            b.take_candidates(5, t0 + Duration::from_secs(9999))
+                .is_empty()
+        );
     }
 }

@@ -73,7 +73,10 @@ struct Partial {
 #[derive(Debug, PartialEq, Eq)]
 pub enum BlockOutcome {
     /// New data: write it. `cancel` lists other peers that had it requested (endgame).
-    New { cancel: Vec<PeerKey>, piece_complete: bool },
+    New {
+        cancel: Vec<PeerKey>,
+        piece_complete: bool,
+    },
     /// Duplicate or unrequested data: drop it.
     Ignored,
 }
@@ -179,7 +182,9 @@ impl Picker {
 
     pub fn piece_size(&self, index: u32) -> u32 {
         let start = index as u64 * self.piece_length as u64;
-        self.total_length.saturating_sub(start).min(self.piece_length as u64) as u32
+        self.total_length
+            .saturating_sub(start)
+            .min(self.piece_length as u64) as u32
     }
 
     fn block_count(&self, index: u32) -> u32 {
@@ -188,7 +193,11 @@ impl Picker {
 
     fn block_ref(&self, index: u32, block: u32) -> BlockRef {
         let begin = block * BLOCK_SIZE;
-        BlockRef { index, begin, length: (self.piece_size(index) - begin).min(BLOCK_SIZE) }
+        BlockRef {
+            index,
+            begin,
+            length: (self.piece_size(index) - begin).min(BLOCK_SIZE),
+        }
     }
 
     pub fn state(&self, index: u32) -> Option<PieceState> {
@@ -216,7 +225,12 @@ impl Picker {
     /// Bytes of wanted pieces not yet verified.
     pub fn bytes_left(&self) -> u64 {
         (0..self.piece_count())
-            .filter(|&i| !matches!(self.state[i as usize], PieceState::Verified | PieceState::Unwanted))
+            .filter(|&i| {
+                !matches!(
+                    self.state[i as usize],
+                    PieceState::Verified | PieceState::Unwanted
+                )
+            })
             .map(|i| self.piece_size(i) as u64)
             .sum()
     }
@@ -224,7 +238,9 @@ impl Picker {
     /// Mark a piece verified at start-up (resume) or after a hash check passed.
     pub fn mark_verified(&mut self, index: u32) {
         self.parole.remove(&index);
-        let Some(s) = self.state.get_mut(index as usize) else { return };
+        let Some(s) = self.state.get_mut(index as usize) else {
+            return;
+        };
         if *s == PieceState::Verified {
             return;
         }
@@ -341,8 +357,12 @@ impl Picker {
         if have.is_full() && self.wanted_left > 0 {
             return true;
         }
-        have.iter_ones()
-            .any(|i| matches!(self.state[i as usize], PieceState::Missing | PieceState::InFlight))
+        have.iter_ones().any(|i| {
+            matches!(
+                self.state[i as usize],
+                PieceState::Missing | PieceState::InFlight
+            )
+        })
     }
 
     /// Pick up to `max` blocks for `peer` (which has `have`), appending to `out`.
@@ -426,22 +446,39 @@ impl Picker {
     }
 
     fn failed_for(&self, index: u32, peer: PeerKey) -> bool {
-        self.failed_by.get(&index).is_some_and(|v| v.contains(&peer))
+        self.failed_by
+            .get(&index)
+            .is_some_and(|v| v.contains(&peer))
     }
 
     fn start_piece(&mut self, index: u32) {
         let n = self.block_count(index);
         self.state[index as usize] = PieceState::InFlight;
         self.missing -= 1;
-        let mut blocks: Vec<Block> =
-            (0..n).map(|b| if self.is_pad_block(index, b) { Block::Pad } else { Block::Missing }).collect();
+        let mut blocks: Vec<Block> = (0..n)
+            .map(|b| {
+                if self.is_pad_block(index, b) {
+                    Block::Pad
+                } else {
+                    Block::Missing
+                }
+            })
+            .collect();
         if !blocks.contains(&Block::Missing)
             && let Some(last) = blocks.last_mut()
         {
             *last = Block::Missing;
         }
         let pads = blocks.iter().filter(|b| **b == Block::Pad).count() as u32;
-        self.partial.insert(index, Partial { blocks, received: pads, unrequested: n - pads, owner: None });
+        self.partial.insert(
+            index,
+            Partial {
+                blocks,
+                received: pads,
+                unrequested: n - pads,
+                owner: None,
+            },
+        );
     }
 
     fn take_blocks(&mut self, index: u32, peer: PeerKey, max: usize, out: &mut Vec<BlockRef>) {
@@ -465,8 +502,12 @@ impl Picker {
     /// be requested again.
     pub fn release(&mut self, peer: PeerKey, r: &BlockRef) {
         let b = (r.begin / BLOCK_SIZE) as usize;
-        let Some(p) = self.partial.get_mut(&r.index) else { return };
-        let Some(block) = p.blocks.get_mut(b) else { return };
+        let Some(p) = self.partial.get_mut(&r.index) else {
+            return;
+        };
+        let Some(block) = p.blocks.get_mut(b) else {
+            return;
+        };
         if let Block::Requested(peers) = block {
             peers.retain(|k| *k != peer);
             if peers.is_empty() {
@@ -475,7 +516,9 @@ impl Picker {
             }
         }
         let owner_holds_none = |p: &Partial| {
-            !p.blocks.iter().any(|b| matches!(b, Block::Requested(ps) if ps.contains(&peer)))
+            !p.blocks
+                .iter()
+                .any(|b| matches!(b, Block::Requested(ps) if ps.contains(&peer)))
         };
         if p.owner == Some(peer) && owner_holds_none(p) {
             // The parole owner let go of the piece (choked, timed out or disconnected). Its
@@ -491,13 +534,17 @@ impl Picker {
     /// coordinates of a block (begin aligned, length right).
     pub fn block_received(&mut self, peer: PeerKey, r: &BlockRef) -> BlockOutcome {
         let b = (r.begin / BLOCK_SIZE) as usize;
-        let Some(p) = self.partial.get_mut(&r.index) else { return BlockOutcome::Ignored };
+        let Some(p) = self.partial.get_mut(&r.index) else {
+            return BlockOutcome::Ignored;
+        };
         if p.owner.is_some_and(|o| o != peer) {
             // a parole piece takes data from its owner only (late data from someone else would
             // mix senders again and spoil the blame)
             return BlockOutcome::Ignored;
         }
-        let Some(block) = p.blocks.get_mut(b) else { return BlockOutcome::Ignored };
+        let Some(block) = p.blocks.get_mut(b) else {
+            return BlockOutcome::Ignored;
+        };
         let cancel = match block {
             Block::Received(_) | Block::Pad => return BlockOutcome::Ignored,
             Block::Missing => {
@@ -513,7 +560,10 @@ impl Picker {
         if piece_complete {
             self.state[r.index as usize] = PieceState::Verifying;
         }
-        BlockOutcome::New { cancel, piece_complete }
+        BlockOutcome::New {
+            cancel,
+            piece_complete,
+        }
     }
 
     /// `peer` disconnected (after releasing its requests): a parole piece it owned and had not
@@ -523,7 +573,9 @@ impl Picker {
         let owned: Vec<u32> = self
             .partial
             .iter()
-            .filter(|(i, p)| p.owner == Some(peer) && self.state[**i as usize] == PieceState::InFlight)
+            .filter(|(i, p)| {
+                p.owner == Some(peer) && self.state[**i as usize] == PieceState::InFlight
+            })
             .map(|(i, _)| *i)
             .collect();
         for index in owned {
@@ -542,7 +594,18 @@ impl Picker {
     pub fn block_senders(&self, index: u32) -> Vec<Option<PeerKey>> {
         self.partial
             .get(&index)
-            .map(|p| p.blocks.iter().map(|b| if let Block::Received(k) = b { Some(*k) } else { None }).collect())
+            .map(|p| {
+                p.blocks
+                    .iter()
+                    .map(|b| {
+                        if let Block::Received(k) = b {
+                            Some(*k)
+                        } else {
+                            None
+                        }
+                    })
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -599,7 +662,10 @@ mod tests {
         p.peer_bitfield(&full(3));
         let mut out = Vec::new();
         p.pick(1, &full(3), 100, &mut out);
-        let mut got: Vec<(u32, u32)> = out.iter().map(|r| (r.index, r.begin / BLOCK_SIZE)).collect();
+        let mut got: Vec<(u32, u32)> = out
+            .iter()
+            .map(|r| (r.index, r.begin / BLOCK_SIZE))
+            .collect();
         got.sort_unstable();
         // piece 0: blocks 0 and 1 (block 1 is half data); piece 1 is all pad: only its last
         // block is asked for, so the piece still completes; piece 2: blocks 1..4
@@ -607,7 +673,11 @@ mod tests {
         // nothing is left to ask for: endgame duplicates only real requests
         assert!(p.in_endgame());
         // pad blocks are no one's: data for them is dropped and blames nobody
-        let pad_block = BlockRef { index: 0, begin: 3 * BLOCK_SIZE, length: BLOCK_SIZE };
+        let pad_block = BlockRef {
+            index: 0,
+            begin: 3 * BLOCK_SIZE,
+            length: BLOCK_SIZE,
+        };
         assert_eq!(p.block_received(1, &pad_block), BlockOutcome::Ignored);
         for r in &out {
             p.block_received(1, r);
@@ -680,7 +750,9 @@ mod tests {
         let mut x: u64 = 12345;
         let mut counts = vec![0u32; n];
         for _ in 0..5000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let i = ((x >> 33) % n as u64) as u32;
             if (x >> 20) & 1 == 0 {
                 p.peer_has(i);
@@ -695,7 +767,11 @@ mod tests {
             for (slot, &piece) in p.order.iter().enumerate() {
                 assert_eq!(p.pos[piece as usize] as usize, slot);
             }
-            let av: Vec<u32> = p.order.iter().map(|&i| p.availability[i as usize]).collect();
+            let av: Vec<u32> = p
+                .order
+                .iter()
+                .map(|&i| p.availability[i as usize])
+                .collect();
             assert!(av.windows(2).all(|w| w[0] <= w[1]));
         }
         assert_eq!(p.availability, counts);
@@ -718,13 +794,20 @@ mod tests {
             assert!(p.is_valid_block(r));
         }
         assert_eq!(out.len(), 12);
-        let last = out.iter().find(|r| r.index == 2 && r.begin == 3 * BLOCK_SIZE).unwrap();
+        let last = out
+            .iter()
+            .find(|r| r.index == 2 && r.begin == 3 * BLOCK_SIZE)
+            .unwrap();
         assert_eq!(last.length, BLOCK_SIZE - 100);
         assert!(p.in_endgame());
         let mut complete = 0;
         for r in &out {
             let peer = if seen.len() % 2 == 0 { 1 } else { 2 };
-            if let BlockOutcome::New { piece_complete: true, .. } = p.block_received(peer, r) {
+            if let BlockOutcome::New {
+                piece_complete: true,
+                ..
+            } = p.block_received(peer, r)
+            {
                 complete += 1;
                 p.mark_verified(r.index);
             }
@@ -753,7 +836,10 @@ mod tests {
         assert!(c.is_empty(), "at most {ENDGAME_MAX_REQUESTERS} requesters");
         assert_eq!(
             p.block_received(2, &b[0]),
-            BlockOutcome::New { cancel: vec![1], piece_complete: false }
+            BlockOutcome::New {
+                cancel: vec![1],
+                piece_complete: false
+            }
         );
         assert_eq!(p.block_received(1, &a[0]), BlockOutcome::Ignored);
     }
@@ -834,7 +920,10 @@ mod tests {
         assert_eq!(p.mark_failed(0), vec![1]);
         let mut e = Vec::new();
         p.pick(1, &have, 10, &mut e);
-        assert!(e.is_empty(), "a sole sender of bad data never gets the piece again");
+        assert!(
+            e.is_empty(),
+            "a sole sender of bad data never gets the piece again"
+        );
     }
 
     /// A one-piece torrent whose piece, half from peer 1 and half from peer 2, failed its
@@ -846,8 +935,10 @@ mod tests {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         p.pick(1, &have, 2, &mut a);
         p.pick(2, &have, 2, &mut b);
-        a.iter().for_each(|r| assert!(matches!(p.block_received(1, r), BlockOutcome::New { .. })));
-        b.iter().for_each(|r| assert!(matches!(p.block_received(2, r), BlockOutcome::New { .. })));
+        a.iter()
+            .for_each(|r| assert!(matches!(p.block_received(1, r), BlockOutcome::New { .. })));
+        b.iter()
+            .for_each(|r| assert!(matches!(p.block_received(2, r), BlockOutcome::New { .. })));
         p.mark_failed(0);
         let mut c = Vec::new();
         p.pick(2, &have, 1, &mut c);
@@ -873,7 +964,11 @@ mod tests {
             p.block_received(3, r);
         }
         assert_eq!(p.state(0), Some(PieceState::Verifying));
-        assert_eq!(p.block_senders(0), vec![Some(3); 4], "every block of the parole piece from one peer");
+        assert_eq!(
+            p.block_senders(0),
+            vec![Some(3); 4],
+            "every block of the parole piece from one peer"
+        );
     }
 
     #[test]
@@ -906,8 +1001,16 @@ mod tests {
         let mut out = Vec::new();
         p.pick(1, &full(4), 100, &mut out);
         assert!(out.iter().all(|r| r.index == 2));
-        assert!(!p.is_valid_block(&BlockRef { index: 2, begin: 1, length: BLOCK_SIZE }));
-        assert!(!p.is_valid_block(&BlockRef { index: 9, begin: 0, length: BLOCK_SIZE }));
+        assert!(!p.is_valid_block(&BlockRef {
+            index: 2,
+            begin: 1,
+            length: BLOCK_SIZE
+        }));
+        assert!(!p.is_valid_block(&BlockRef {
+            index: 9,
+            begin: 0,
+            length: BLOCK_SIZE
+        }));
     }
 }
 
@@ -923,18 +1026,43 @@ mod random_events {
     #[derive(Debug, Clone)]
     enum Op {
         /// A peer connects with a bitfield (bit i set when seed bit i is set; full when `full`).
-        Connect { peer: u64, seed: u64, full: bool },
-        Have { peer: u64, index: u32 },
-        Pick { peer: u64, max: usize },
+        Connect {
+            peer: u64,
+            seed: u64,
+            full: bool,
+        },
+        Have {
+            peer: u64,
+            index: u32,
+        },
+        Pick {
+            peer: u64,
+            max: usize,
+        },
         /// The peer delivers its `k`-th outstanding request.
-        Deliver { peer: u64, k: usize },
+        Deliver {
+            peer: u64,
+            k: usize,
+        },
         /// The peer rejects / times out on its `k`-th outstanding request.
-        Release { peer: u64, k: usize },
+        Release {
+            peer: u64,
+            k: usize,
+        },
         /// A valid block nobody asked this peer for (late data after a timeout).
-        Unrequested { peer: u64, index: u32, block: u32 },
-        Gone { peer: u64 },
+        Unrequested {
+            peer: u64,
+            index: u32,
+            block: u32,
+        },
+        Gone {
+            peer: u64,
+        },
         /// The hash check of the `k`-th piece awaiting it ends.
-        Verify { k: usize, pass: bool },
+        Verify {
+            k: usize,
+            pass: bool,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -973,12 +1101,19 @@ mod random_events {
         /// What a peer session does with a received block (see `peer::Session::on_block`).
         fn receive(&mut self, peer: u64, r: BlockRef) {
             self.remove_outstanding(peer, &r);
-            if let BlockOutcome::New { cancel, piece_complete } = self.p.block_received(peer, &r) {
+            if let BlockOutcome::New {
+                cancel,
+                piece_complete,
+            } = self.p.block_received(peer, &r)
+            {
                 for other in cancel {
                     assert_ne!(other, peer);
                     self.remove_outstanding(other, &r);
                 }
-                assert_eq!(piece_complete, self.p.state(r.index) == Some(PieceState::Verifying));
+                assert_eq!(
+                    piece_complete,
+                    self.p.state(r.index) == Some(PieceState::Verifying)
+                );
             }
         }
 
@@ -1007,20 +1142,32 @@ mod random_events {
                     }
                 }
                 Op::Pick { peer, max } => {
-                    let Some(have) = self.peers[peer as usize].have.clone() else { return };
+                    let Some(have) = self.peers[peer as usize].have.clone() else {
+                        return;
+                    };
                     let mut out = Vec::new();
                     self.p.pick(peer, &have, max, &mut out);
                     // a parole piece goes whole to one peer, whatever `max` says (it may
                     // follow blocks of other pieces in the same pick)
                     let regular = out.iter().filter(|r| !self.p.on_parole(r.index)).count();
-                    assert!(regular <= max, "{regular} blocks of non-parole pieces for max {max}");
+                    assert!(
+                        regular <= max,
+                        "{regular} blocks of non-parole pieces for max {max}"
+                    );
                     let mut seen = std::collections::HashSet::new();
                     for r in &out {
                         assert!(seen.insert(*r), "{r:?} twice in one pick");
                         assert!(self.p.is_valid_block(r), "{r:?} is not a block");
                         assert!(have.get(r.index), "{r:?} from a peer without the piece");
-                        assert!(!self.peers[peer as usize].outstanding.contains(r), "{r:?} re-requested from the same peer");
-                        let elsewhere = self.peers.iter().filter(|m| m.outstanding.contains(r)).count();
+                        assert!(
+                            !self.peers[peer as usize].outstanding.contains(r),
+                            "{r:?} re-requested from the same peer"
+                        );
+                        let elsewhere = self
+                            .peers
+                            .iter()
+                            .filter(|m| m.outstanding.contains(r))
+                            .count();
                         if elsewhere > 0 {
                             assert!(self.p.in_endgame(), "{r:?} requested twice outside endgame");
                             assert!(elsewhere < ENDGAME_MAX_REQUESTERS);
@@ -1067,8 +1214,9 @@ mod random_events {
                     }
                 }
                 Op::Verify { k, pass } => {
-                    let verifying: Vec<u32> =
-                        (0..n).filter(|i| self.p.state(*i) == Some(PieceState::Verifying)).collect();
+                    let verifying: Vec<u32> = (0..n)
+                        .filter(|i| self.p.state(*i) == Some(PieceState::Verifying))
+                        .collect();
                     if verifying.is_empty() {
                         return;
                     }
@@ -1090,7 +1238,11 @@ mod random_events {
             let mut wanted_left = 0;
             for i in 0..n {
                 let s = p.state[i as usize];
-                assert_eq!(s == PieceState::Verified, p.verified.get(i), "piece {i}: {s:?} vs verified bit");
+                assert_eq!(
+                    s == PieceState::Verified,
+                    p.verified.get(i),
+                    "piece {i}: {s:?} vs verified bit"
+                );
                 let partial = p.partial.get(&i);
                 assert_eq!(
                     partial.is_some(),
@@ -1100,8 +1252,11 @@ mod random_events {
                 missing += u32::from(s == PieceState::Missing);
                 wanted_left += u32::from(!matches!(s, PieceState::Verified | PieceState::Unwanted));
                 if let Some(part) = partial {
-                    let received =
-                        part.blocks.iter().filter(|b| matches!(b, Block::Received(_) | Block::Pad)).count();
+                    let received = part
+                        .blocks
+                        .iter()
+                        .filter(|b| matches!(b, Block::Received(_) | Block::Pad))
+                        .count();
                     let unrequested = part.blocks.iter().filter(|b| **b == Block::Missing).count();
                     assert_eq!(part.received as usize, received);
                     assert_eq!(part.unrequested as usize, unrequested);

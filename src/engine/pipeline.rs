@@ -61,7 +61,10 @@ impl Pipeline {
     /// The one-second tick: update the rate (returned) and decide whether slow start is over.
     pub fn on_tick(&mut self) -> f64 {
         self.rate = self.rate * 0.6 + self.bytes_this_tick as f64 * 0.4;
-        if self.slow_start && self.last_tick_bytes > 0 && self.bytes_this_tick * 10 < self.last_tick_bytes * 11 {
+        if self.slow_start
+            && self.last_tick_bytes > 0
+            && self.bytes_this_tick * 10 < self.last_tick_bytes * 11
+        {
             self.slow_start = false;
         }
         self.last_tick_bytes = self.bytes_this_tick;
@@ -85,7 +88,11 @@ impl Pipeline {
             return 1;
         }
         let by_rate = ((self.rate / BLOCK_SIZE as f64) as usize).clamp(MIN_PIPELINE, MAX_PIPELINE);
-        let depth = if self.slow_start { by_rate.max(self.window) } else { by_rate };
+        let depth = if self.slow_start {
+            by_rate.max(self.window)
+        } else {
+            by_rate
+        };
         depth.min(their_reqq)
     }
 }
@@ -128,20 +135,33 @@ mod tests {
             p.on_block(B);
         }
         p.on_tick();
-        assert_eq!(p.target(MAX_PIPELINE), MIN_PIPELINE + 100, "still in slow start");
+        assert_eq!(
+            p.target(MAX_PIPELINE),
+            MIN_PIPELINE + 100,
+            "still in slow start"
+        );
         for _ in 0..62 {
             p.on_block(B);
         }
         let rate = p.on_tick();
         // steady: one second of data at the averaged rate, about 45 blocks here
         let by_rate = (rate / B as f64) as usize;
-        assert_eq!(p.target(MAX_PIPELINE), by_rate.clamp(MIN_PIPELINE, MAX_PIPELINE));
-        assert!(by_rate < MIN_PIPELINE + 162, "the slow-start window no longer counts");
+        assert_eq!(
+            p.target(MAX_PIPELINE),
+            by_rate.clamp(MIN_PIPELINE, MAX_PIPELINE)
+        );
+        assert!(
+            by_rate < MIN_PIPELINE + 162,
+            "the slow-start window no longer counts"
+        );
         // and more blocks do not grow it any more
         for _ in 0..100 {
             p.on_block(B);
         }
-        assert_eq!(p.target(MAX_PIPELINE), by_rate.clamp(MIN_PIPELINE, MAX_PIPELINE));
+        assert_eq!(
+            p.target(MAX_PIPELINE),
+            by_rate.clamp(MIN_PIPELINE, MAX_PIPELINE)
+        );
     }
 
     #[test]
@@ -169,6 +189,10 @@ mod tests {
         assert_eq!(p.target(MAX_PIPELINE), 1);
         p.on_block(B);
         assert!(!p.is_snubbed());
-        assert_eq!(p.target(MAX_PIPELINE), MIN_PIPELINE, "slow start does not come back");
+        assert_eq!(
+            p.target(MAX_PIPELINE),
+            MIN_PIPELINE,
+            "slow start does not come back"
+        );
     }
 }

@@ -18,7 +18,10 @@ impl RateLimiter {
     /// A limiter of `rate` bytes per second (at least 1).
     pub fn new(rate: u64) -> RateLimiter {
         let rate = rate.max(1) as f64;
-        RateLimiter { rate, state: Mutex::new((rate, Instant::now())) }
+        RateLimiter {
+            rate,
+            state: Mutex::new((rate, Instant::now())),
+        }
     }
 
     pub fn rate(&self) -> u64 {
@@ -29,10 +32,15 @@ impl RateLimiter {
     pub fn reserve(&self, n: u64, now: Instant) -> Duration {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let (tokens, last) = *st;
-        let refilled = (tokens + now.saturating_duration_since(last).as_secs_f64() * self.rate).min(self.rate);
+        let refilled =
+            (tokens + now.saturating_duration_since(last).as_secs_f64() * self.rate).min(self.rate);
         let left = refilled - n as f64;
         *st = (left, now.max(last));
-        if left >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-left / self.rate) }
+        if left >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-left / self.rate)
+        }
     }
 
     /// Reserve `n` tokens and wait until they are paid for.

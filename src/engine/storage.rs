@@ -166,7 +166,11 @@ fn set_executable(file: &File) -> io::Result<()> {
 /// folder holding a single-file torrent's file.
 fn link_base(info: &Info, target: &OutputTarget) -> PathBuf {
     let root = torrent_root(info, target);
-    if info.is_multi_file { root } else { root.parent().map(Path::to_path_buf).unwrap_or_default() }
+    if info.is_multi_file {
+        root
+    } else {
+        root.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
 }
 
 /// Make the BEP 47 symlink at `link` (path `from` inside the torrent) point at `to` (a path
@@ -187,9 +191,15 @@ fn create_symlink(link: &Path, from: &[String], to: &[String], base: &Path) -> i
     }
     let parent = link.parent().unwrap_or(base);
     std::fs::create_dir_all(parent).map_err(|e| with_path(e, "create folder", parent))?;
-    let real_parent = parent.canonicalize().map_err(|e| with_path(e, "resolve", parent))?;
-    let real_base = base.canonicalize().map_err(|e| with_path(e, "resolve", base))?;
-    let depth = real_parent.strip_prefix(&real_base).map(|p| p.components().count());
+    let real_parent = parent
+        .canonicalize()
+        .map_err(|e| with_path(e, "resolve", parent))?;
+    let real_base = base
+        .canonicalize()
+        .map_err(|e| with_path(e, "resolve", base))?;
+    let depth = real_parent
+        .strip_prefix(&real_base)
+        .map(|p| p.components().count());
     if !depth.is_ok_and(|d| d >= ups) {
         return Err(StorageError::Layout(format!(
             "symlink {} -> {} would point outside {}",
@@ -201,7 +211,12 @@ fn create_symlink(link: &Path, from: &[String], to: &[String], base: &Path) -> i
     }
     match std::os::unix::fs::symlink(&relative, link) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && std::fs::read_link(link).is_ok_and(|t| t == relative) => Ok(()),
+        Err(e)
+            if e.kind() == io::ErrorKind::AlreadyExists
+                && std::fs::read_link(link).is_ok_and(|t| t == relative) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(with_path(e, "create symlink", link)),
     }
 }
@@ -435,13 +450,20 @@ impl Storage {
             if writable && entry.attr.executable {
                 set_executable(&handle).map_err(|e| with_path(e, "chmod", &path))?;
             }
-            files.push(OpenFile { path, handle: Some(handle) });
+            files.push(OpenFile {
+                path,
+                handle: Some(handle),
+            });
         }
         if writable {
             let base = link_base(info, target);
             for (f, entry) in files.iter().zip(&info.files) {
                 if let Some(to) = &entry.attr.symlink {
-                    let from = if info.is_multi_file { &entry.path[..] } else { &[] };
+                    let from = if info.is_multi_file {
+                        &entry.path[..]
+                    } else {
+                        &[]
+                    };
                     create_symlink(&f.path, from, to, &base)?;
                 }
             }
@@ -470,7 +492,9 @@ impl Storage {
             let (chunk, tail) = rest.split_at(len as usize);
             let f = &self.files[i];
             if let Some(handle) = &f.handle {
-                handle.write_all_at(chunk, off).map_err(|e| with_path(e, "write", &f.path))?;
+                handle
+                    .write_all_at(chunk, off)
+                    .map_err(|e| with_path(e, "write", &f.path))?;
             }
             rest = tail;
         }
@@ -553,10 +577,15 @@ impl Storage {
     /// How many bytes of `piece` from `begin` on belong to pad files, without a gap: known
     /// zeros that no peer sends (the picker never requests pad-only blocks).
     pub fn pad_run(&self, piece: u32, begin: u32) -> u32 {
-        let Ok(size) = self.layout.piece_size(piece) else { return 0 };
+        let Ok(size) = self.layout.piece_size(piece) else {
+            return 0;
+        };
         let start = self.layout.piece_start(piece) + u64::from(begin);
         let mut run = 0u64;
-        for (i, _, len) in self.layout.spans(start, u64::from(size.saturating_sub(begin))) {
+        for (i, _, len) in self
+            .layout
+            .spans(start, u64::from(size.saturating_sub(begin)))
+        {
             if self.files[i].handle.is_some() {
                 break;
             }
@@ -588,7 +617,10 @@ impl Storage {
 
     /// Paths of the torrent's files on disk, in torrent order (pad files have none).
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.files.iter().filter(|f| f.handle.is_some()).map(|f| f.path.as_path())
+        self.files
+            .iter()
+            .filter(|f| f.handle.is_some())
+            .map(|f| f.path.as_path())
     }
 
     /// Current on-disk length of each file, in torrent order.
@@ -597,7 +629,10 @@ impl Storage {
             .iter()
             .zip(&self.layout.files)
             .map(|(f, &(_, length))| match &f.handle {
-                Some(h) => h.metadata().map(|m| m.len()).map_err(|e| with_path(e, "stat", &f.path)),
+                Some(h) => h
+                    .metadata()
+                    .map(|m| m.len())
+                    .map_err(|e| with_path(e, "stat", &f.path)),
                 // a pad file is complete by definition
                 None => Ok(length),
             })
@@ -712,7 +747,12 @@ pub(crate) mod tests {
             .into_iter()
             .zip(lengths)
             .map(|(path, &length)| {
-                let f = FileEntry { path, length, offset, ..FileEntry::default() };
+                let f = FileEntry {
+                    path,
+                    length,
+                    offset,
+                    ..FileEntry::default()
+                };
                 offset += length;
                 f
             })
@@ -903,12 +943,14 @@ pub(crate) mod tests {
         sent[12] = 0xff;
         for piece in 0..info.piece_count() {
             let r = info.piece_range(piece);
-            s.write_block(piece, 0, &sent[r.start as usize..r.end as usize]).unwrap();
+            s.write_block(piece, 0, &sent[r.start as usize..r.end as usize])
+                .unwrap();
         }
         let mut back = vec![0u8; data.len()];
         for piece in 0..info.piece_count() {
             let r = info.piece_range(piece);
-            s.read_block(piece, 0, &mut back[r.start as usize..r.end as usize]).unwrap();
+            s.read_block(piece, 0, &mut back[r.start as usize..r.end as usize])
+                .unwrap();
         }
         assert_eq!(back, data);
         assert!(!root.join(".pad").exists());
@@ -924,7 +966,10 @@ pub(crate) mod tests {
     fn with_links(files: &[(&str, u64, Option<&str>)]) -> Info {
         let lengths: Vec<u64> = files.iter().map(|f| f.1).collect();
         let data = bytes(lengths.iter().sum::<u64>() as usize, 7);
-        let paths = files.iter().map(|f| strings(&f.0.split('/').collect::<Vec<_>>())).collect();
+        let paths = files
+            .iter()
+            .map(|f| strings(&f.0.split('/').collect::<Vec<_>>()))
+            .collect();
         let mut info = info_for("t", paths, &lengths, 16, true, &data);
         for (entry, f) in info.files.iter_mut().zip(files) {
             entry.attr.symlink = f.2.map(|t| strings(&t.split('/').collect::<Vec<_>>()));
@@ -939,7 +984,12 @@ pub(crate) mod tests {
         info.files[0].attr.executable = true;
         let tmp = tempfile::tempdir().unwrap();
         Storage::open(&info, &OutputTarget::Dir(tmp.path().into())).unwrap();
-        let mode = |n: &str| std::fs::metadata(tmp.path().join("t").join(n)).unwrap().permissions().mode();
+        let mode = |n: &str| {
+            std::fs::metadata(tmp.path().join("t").join(n))
+                .unwrap()
+                .permissions()
+                .mode()
+        };
         assert_eq!(mode("run.sh") & 0o100, 0o100, "owner may run it");
         assert_eq!(mode("data") & 0o111, 0, "no one may run a plain file");
     }
@@ -962,8 +1012,14 @@ pub(crate) mod tests {
         assert_eq!(link("top"), Path::new("docs"));
         assert_eq!(link("deep/er/up"), Path::new("../../docs/readme"));
         assert_eq!(link("self"), Path::new("self"));
-        assert_eq!(std::fs::read(root.join("deep/er/up")).unwrap(), bytes(10, 7));
-        assert_eq!(std::fs::read(root.join("top/readme")).unwrap(), bytes(10, 7));
+        assert_eq!(
+            std::fs::read(root.join("deep/er/up")).unwrap(),
+            bytes(10, 7)
+        );
+        assert_eq!(
+            std::fs::read(root.join("top/readme")).unwrap(),
+            bytes(10, 7)
+        );
         // links hold no torrent bytes; opening again (resume) keeps them
         assert_eq!(s.paths().count(), 1);
         drop(s);
@@ -992,7 +1048,10 @@ pub(crate) mod tests {
         std::fs::create_dir(&out).unwrap();
         let err = Storage::open(&info, &OutputTarget::Dir(out.clone())).unwrap_err();
         assert!(err.to_string().contains("would point outside"), "{err}");
-        assert!(std::fs::symlink_metadata(out.join("t/c/b/L")).is_err(), "no escaping link was made");
+        assert!(
+            std::fs::symlink_metadata(out.join("t/c/b/L")).is_err(),
+            "no escaping link was made"
+        );
     }
 
     #[test]

@@ -29,11 +29,11 @@
 //! [`run_demo_no_tui`] is `fast-peer demo --no-tui`: swarm, one leecher, progress lines on stdout,
 //! byte-for-byte verification, cleanup.
 
+use crate::engine::conn::Encryption;
 use crate::engine::create::{CreateOptions, FileOrder, create_torrent};
 use crate::engine::dht::{self, DhtConfig, DhtHandle};
 use crate::engine::event::{EngineEvent, PeerCloseReason, TorrentId, TorrentSnapshot};
 use crate::engine::storage::OutputTarget;
-use crate::engine::conn::Encryption;
 use crate::engine::{AddTorrent, EngineConfig, EngineError, EngineHandle, Faults, spawn};
 use crate::proto::bencode::{self, Value};
 use crate::proto::metainfo::Metainfo;
@@ -113,10 +113,14 @@ pub struct DemoFile {
 impl DemoFile {
     fn stream(path: &str, length: u64) -> DemoFile {
         // FNV-1a of the path: a stable seed per file
-        let seed = path
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-        DemoFile { path: path.split('/').map(String::from).collect(), length, source: Source::Stream(seed) }
+        let seed = path.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        DemoFile {
+            path: path.split('/').map(String::from).collect(),
+            length,
+            source: Source::Stream(seed),
+        }
     }
 
     /// The file's bytes at `offset..offset + buf.len()`.
@@ -131,7 +135,8 @@ impl DemoFile {
             Source::Stream(seed) => {
                 let (mut pos, mut i) = (offset, 0);
                 while i < buf.len() {
-                    let word = splitmix64(seed ^ (pos / 8).wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes();
+                    let word = splitmix64(seed ^ (pos / 8).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                        .to_le_bytes();
                     let skip = (pos % 8) as usize;
                     let n = (8 - skip).min(buf.len() - i);
                     buf[i..i + n].copy_from_slice(&word[skip..skip + n]);
@@ -168,7 +173,11 @@ pub fn demo_files(size: u64) -> Vec<DemoFile> {
     }];
     let mut used = 0;
     for (path, share) in shares {
-        let length = if share == 0 { size - used } else { (size * share / 1000).saturating_sub(4099) };
+        let length = if share == 0 {
+            size - used
+        } else {
+            (size * share / 1000).saturating_sub(4099)
+        };
         used += length;
         files.push(DemoFile::stream(path, length));
     }
@@ -187,14 +196,17 @@ fn write_content(dir: &Path, files: &[DemoFile]) -> Result<(), SwarmError> {
     for f in files {
         let path = f.path.iter().fold(dir.join(DEMO_NAME), |p, c| p.join(c));
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io_err(format!("create {}", parent.display())))?;
+            std::fs::create_dir_all(parent)
+                .map_err(io_err(format!("create {}", parent.display())))?;
         }
-        let mut out = std::fs::File::create(&path).map_err(io_err(format!("create {}", path.display())))?;
+        let mut out =
+            std::fs::File::create(&path).map_err(io_err(format!("create {}", path.display())))?;
         let mut offset = 0;
         while offset < f.length {
             let n = (f.length - offset).min(buf.len() as u64) as usize;
             f.fill(offset, &mut buf[..n]);
-            out.write_all(&buf[..n]).map_err(io_err(format!("write {}", path.display())))?;
+            out.write_all(&buf[..n])
+                .map_err(io_err(format!("write {}", path.display())))?;
             offset += n as u64;
         }
     }
@@ -202,7 +214,11 @@ fn write_content(dir: &Path, files: &[DemoFile]) -> Result<(), SwarmError> {
 }
 
 /// Write the content under `dir` and make its torrent.
-fn make_torrent(dir: &Path, files: &[DemoFile], announce: String) -> Result<(Vec<u8>, Metainfo), SwarmError> {
+fn make_torrent(
+    dir: &Path,
+    files: &[DemoFile],
+    announce: String,
+) -> Result<(Vec<u8>, Metainfo), SwarmError> {
     write_content(dir, files)?;
     let mut opts = CreateOptions::new(dir.join(DEMO_NAME));
     opts.trackers = vec![vec![announce]];
@@ -220,18 +236,29 @@ fn verify_files(files: &[DemoFile], target: &Path) -> Result<(), SwarmError> {
     for f in files {
         let path = f.path.iter().fold(target.join(DEMO_NAME), |p, c| p.join(c));
         let shown = path.display();
-        let mut file = std::fs::File::open(&path).map_err(|e| SwarmError::Verify(format!("open {shown}: {e}")))?;
-        let len = file.metadata().map_err(|e| SwarmError::Verify(format!("stat {shown}: {e}")))?.len();
+        let mut file = std::fs::File::open(&path)
+            .map_err(|e| SwarmError::Verify(format!("open {shown}: {e}")))?;
+        let len = file
+            .metadata()
+            .map_err(|e| SwarmError::Verify(format!("stat {shown}: {e}")))?
+            .len();
         if len != f.length {
-            return Err(SwarmError::Verify(format!("{shown}: expected {} bytes, found {len}", f.length)));
+            return Err(SwarmError::Verify(format!(
+                "{shown}: expected {} bytes, found {len}",
+                f.length
+            )));
         }
         let mut offset = 0;
         while offset < f.length {
             let n = (f.length - offset).min(want.len() as u64) as usize;
             f.fill(offset, &mut want[..n]);
-            file.read_exact(&mut got[..n]).map_err(|e| SwarmError::Verify(format!("read {shown}: {e}")))?;
+            file.read_exact(&mut got[..n])
+                .map_err(|e| SwarmError::Verify(format!("read {shown}: {e}")))?;
             if let Some(i) = (0..n).find(|&i| want[i] != got[i]) {
-                return Err(SwarmError::Verify(format!("{shown}: differs at byte {}", offset + i as u64)));
+                return Err(SwarmError::Verify(format!(
+                    "{shown}: differs at byte {}",
+                    offset + i as u64
+                )));
             }
             offset += n as u64;
         }
@@ -294,7 +321,10 @@ fn percent_decode(s: &str) -> Result<Vec<u8>, String> {
 
 fn failure(reason: &str) -> Vec<u8> {
     let mut d = BTreeMap::new();
-    d.insert(b"failure reason".to_vec(), Value::Bytes(reason.as_bytes().to_vec()));
+    d.insert(
+        b"failure reason".to_vec(),
+        Value::Bytes(reason.as_bytes().to_vec()),
+    );
     bencode::encode(&Value::Dict(d))
 }
 
@@ -309,7 +339,8 @@ impl TrackerState {
         }
         let id20 = |k: &str| -> Result<[u8; 20], String> {
             let v = params.get(k).ok_or(format!("missing {k}"))?;
-            <[u8; 20]>::try_from(v.as_slice()).map_err(|_| format!("{k} must be 20 bytes, got {}", v.len()))
+            <[u8; 20]>::try_from(v.as_slice())
+                .map_err(|_| format!("{k} must be 20 bytes, got {}", v.len()))
         };
         let number = |k: &str| -> Result<Option<u64>, String> {
             params
@@ -330,9 +361,13 @@ impl TrackerState {
         let numwant = number("numwant")?.map_or(DEFAULT_NUMWANT, |n| (n as usize).min(MAX_NUMWANT));
         let ip = match ip {
             IpAddr::V4(v4) => v4,
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().ok_or("this tracker serves IPv4 peers only")?,
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .ok_or("this tracker serves IPv4 peers only")?,
         };
-        let stopped = params.get("event").is_some_and(|e| e.as_slice() == b"stopped");
+        let stopped = params
+            .get("event")
+            .is_some_and(|e| e.as_slice() == b"stopped");
 
         self.torrents.retain(|_, peers| {
             peers.retain(|_, p| now.duration_since(p.seen) < PEER_TTL);
@@ -348,7 +383,14 @@ impl TrackerState {
             if !peers.contains_key(&peer_id) && peers.len() >= MAX_PEERS_PER_TORRENT {
                 return Err("too many peers".into());
             }
-            peers.insert(peer_id, PeerEntry { addr: SocketAddrV4::new(ip, port), seed: left == 0, seen: now });
+            peers.insert(
+                peer_id,
+                PeerEntry {
+                    addr: SocketAddrV4::new(ip, port),
+                    seed: left == 0,
+                    seen: now,
+                },
+            );
         }
         let complete = peers.values().filter(|p| p.seed).count();
         let mut compact = Vec::new();
@@ -377,12 +419,16 @@ impl TrackerState {
 
     /// Status and body for one raw request head (everything before the blank line).
     pub fn respond(&mut self, head: &[u8], from: IpAddr, now: Instant) -> (u16, Vec<u8>) {
-        let line = head.split(|&b| b == b'\r' || b == b'\n').next().unwrap_or_default();
+        let line = head
+            .split(|&b| b == b'\r' || b == b'\n')
+            .next()
+            .unwrap_or_default();
         let Ok(line) = std::str::from_utf8(line) else {
             return (400, failure("request line is not text"));
         };
         let mut parts = line.split(' ');
-        let (Some("GET"), Some(target), Some(v), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some("GET"), Some(target), Some(v), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return (400, failure("expected GET /announce?... HTTP/1.1"));
         };
@@ -438,7 +484,11 @@ impl Tracker {
                 }
             }
         });
-        Ok(Tracker { addr, url: format!("http://{addr}/announce"), task })
+        Ok(Tracker {
+            addr,
+            url: format!("http://{addr}/announce"),
+            task,
+        })
     }
 
     /// `http://127.0.0.1:PORT/announce`
@@ -452,7 +502,11 @@ impl Tracker {
 }
 
 /// Read one request head (bounded), answer it, close.
-async fn serve(mut stream: TcpStream, from: SocketAddr, state: &Mutex<TrackerState>) -> io::Result<()> {
+async fn serve(
+    mut stream: TcpStream,
+    from: SocketAddr,
+    state: &Mutex<TrackerState>,
+) -> io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     let (status, body) = loop {
@@ -515,8 +569,17 @@ impl SeederProfile {
             .map(|i| {
                 let (label, upload_limit, corrupt_piece_one_in, encryption) = base[i % base.len()];
                 let round = i / base.len();
-                let label = if round == 0 { label.to_string() } else { format!("{label}-{}", round + 1) };
-                SeederProfile { label, upload_limit, corrupt_piece_one_in, encryption }
+                let label = if round == 0 {
+                    label.to_string()
+                } else {
+                    format!("{label}-{}", round + 1)
+                };
+                SeederProfile {
+                    label,
+                    upload_limit,
+                    corrupt_piece_one_in,
+                    encryption,
+                }
             })
             .collect()
     }
@@ -528,9 +591,16 @@ impl SeederProfile {
             Some(r) if r >= 1 << 20 => format!("{:.0} MiB/s", r as f64 / (1 << 20) as f64),
             Some(r) => format!("{:.0} KiB/s", r as f64 / 1024.0),
         };
-        let rc4 = if self.encryption == Encryption::Required { ", RC4 only" } else { "" };
+        let rc4 = if self.encryption == Encryption::Required {
+            ", RC4 only"
+        } else {
+            ""
+        };
         match self.corrupt_piece_one_in {
-            Some(n) => format!("{} seeder, {rate}{rc4}, corrupts ~1 piece in {n}", self.label),
+            Some(n) => format!(
+                "{} seeder, {rate}{rc4}, corrupts ~1 piece in {n}",
+                self.label
+            ),
             None => format!("{} seeder, {rate}{rc4}", self.label),
         }
     }
@@ -565,7 +635,11 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions { dir: None, seeders: 4, size: DEFAULT_SIZE }
+        DemoOptions {
+            dir: None,
+            seeders: 4,
+            size: DEFAULT_SIZE,
+        }
     }
 }
 
@@ -594,7 +668,10 @@ impl DemoSwarm {
 
     /// Write the content and torrent, start the tracker and one seeder per profile, and wait
     /// until every seeder has checked its data and announced.
-    pub async fn start_with(opts: DemoOptions, profiles: Vec<SeederProfile>) -> Result<DemoSwarm, SwarmError> {
+    pub async fn start_with(
+        opts: DemoOptions,
+        profiles: Vec<SeederProfile>,
+    ) -> Result<DemoSwarm, SwarmError> {
         let (root, temp) = match &opts.dir {
             Some(d) => {
                 std::fs::create_dir_all(d).map_err(io_err(format!("create {}", d.display())))?;
@@ -608,16 +685,26 @@ impl DemoSwarm {
                 (t.path().to_path_buf(), Some(t))
             }
         };
-        let tracker = Tracker::start().await.map_err(io_err("start the demo tracker"))?;
-        let files = demo_files(opts.size);
-        let (seed_dir, list, url) = (root.join("seed"), files.clone(), tracker.announce_url().to_string());
-        let (bytes, metainfo) = tokio::task::spawn_blocking(move || make_torrent(&seed_dir, &list, url))
+        let tracker = Tracker::start()
             .await
-            .map_err(|e| SwarmError::Failed(format!("content writer: {e}")))??;
+            .map_err(io_err("start the demo tracker"))?;
+        let files = demo_files(opts.size);
+        let (seed_dir, list, url) = (
+            root.join("seed"),
+            files.clone(),
+            tracker.announce_url().to_string(),
+        );
+        let (bytes, metainfo) =
+            tokio::task::spawn_blocking(move || make_torrent(&seed_dir, &list, url))
+                .await
+                .map_err(|e| SwarmError::Failed(format!("content writer: {e}")))??;
         let torrent_path = root.join(format!("{DEMO_NAME}.torrent"));
-        std::fs::write(&torrent_path, &bytes).map_err(io_err(format!("write {}", torrent_path.display())))?;
+        std::fs::write(&torrent_path, &bytes)
+            .map_err(io_err(format!("write {}", torrent_path.display())))?;
         let metainfo = Arc::new(metainfo);
-        let dht_router = dht::spawn(demo_dht_config(Vec::new())).await.map_err(io_err("start the demo DHT node"))?;
+        let dht_router = dht::spawn(demo_dht_config(Vec::new()))
+            .await
+            .map_err(io_err("start the demo DHT node"))?;
         let router = SocketAddr::from((Ipv4Addr::LOCALHOST, dht_router.port())).to_string();
 
         let mut seeders = Vec::new();
@@ -628,14 +715,30 @@ impl DemoSwarm {
             seeders.push(seeder);
             ready.push(rx);
         }
-        let swarm = DemoSwarm { root, files, metainfo, torrent_path, seeders, tracker, dht_router, _temp: temp };
+        let swarm = DemoSwarm {
+            root,
+            files,
+            metainfo,
+            torrent_path,
+            seeders,
+            tracker,
+            dht_router,
+            _temp: temp,
+        };
         for (rx, s) in ready.into_iter().zip(&swarm.seeders) {
             let what = format!("{} seeder getting ready", s.profile.label);
             match tokio::time::timeout(SEEDER_READY_TIMEOUT, rx).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => return Err(SwarmError::Failed(format!("{what}: {e}"))),
-                Ok(Err(_)) => return Err(SwarmError::Failed(format!("{what}: the engine stopped"))),
-                Err(_) => return Err(SwarmError::Timeout { after: SEEDER_READY_TIMEOUT, what }),
+                Ok(Err(_)) => {
+                    return Err(SwarmError::Failed(format!("{what}: the engine stopped")));
+                }
+                Err(_) => {
+                    return Err(SwarmError::Timeout {
+                        after: SEEDER_READY_TIMEOUT,
+                        what,
+                    });
+                }
             }
         }
         Ok(swarm)
@@ -718,7 +821,9 @@ impl DemoSwarm {
 
     /// DHT settings for a leecher that should join the demo's loopback DHT.
     pub fn dht_config(&self) -> DhtConfig {
-        demo_dht_config(vec![SocketAddr::from((Ipv4Addr::LOCALHOST, self.dht_router.port())).to_string()])
+        demo_dht_config(vec![
+            SocketAddr::from((Ipv4Addr::LOCALHOST, self.dht_router.port())).to_string(),
+        ])
     }
 }
 
@@ -750,7 +855,9 @@ async fn start_seeder(
 ) -> Result<(Seeder, oneshot::Receiver<Result<(), String>>), SwarmError> {
     let config = EngineConfig {
         upload_limit: profile.upload_limit,
-        faults: Faults { corrupt_piece_one_in: profile.corrupt_piece_one_in },
+        faults: Faults {
+            corrupt_piece_one_in: profile.corrupt_piece_one_in,
+        },
         encryption: profile.encryption,
         dht: Some(dht),
         ..loopback_config()
@@ -783,17 +890,29 @@ async fn start_seeder(
                     }
                 }
                 EngineEvent::Snapshot(s) => {
-                    *shared.lock().unwrap_or_else(|e| e.into_inner()) = s.torrents.into_iter().next();
+                    *shared.lock().unwrap_or_else(|e| e.into_inner()) =
+                        s.torrents.into_iter().next();
                 }
                 _ => {}
             }
-            if complete && announced && let Some(tx) = ready_tx.take() {
+            if complete
+                && announced
+                && let Some(tx) = ready_tx.take()
+            {
                 let _ = tx.send(Ok(()));
             }
         }
     });
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, handle.listen_port()));
-    Ok((Seeder { profile, addr, handle, last }, ready_rx))
+    Ok((
+        Seeder {
+            profile,
+            addr,
+            handle,
+            last,
+        },
+        ready_rx,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -844,7 +963,11 @@ async fn download(swarm: &DemoSwarm) -> Result<(), SwarmError> {
     }
     let started = Instant::now();
     let (leecher, events, id) = swarm.start_leecher(&out).await?;
-    println!("demo: leecher at 127.0.0.1:{} downloading into {}", leecher.listen_port(), out.display());
+    println!(
+        "demo: leecher at 127.0.0.1:{} downloading into {}",
+        leecher.listen_port(),
+        out.display()
+    );
     let result = follow(swarm, events, id).await;
     leecher.shutdown().await;
     let last = result?;
@@ -858,15 +981,26 @@ async fn download(swarm: &DemoSwarm) -> Result<(), SwarmError> {
     let mut peers = last.map(|t| t.peers).unwrap_or_default();
     peers.sort_by_key(|p| std::cmp::Reverse(p.downloaded));
     for p in peers.iter().filter(|p| p.downloaded > 0) {
-        println!("  {:.1} MiB from {} ({})", mib(p.downloaded as f64), p.addr, label(swarm, p.addr));
+        println!(
+            "  {:.1} MiB from {} ({})",
+            mib(p.downloaded as f64),
+            p.addr,
+            label(swarm, p.addr)
+        );
     }
     swarm.verify(&out).await?;
-    println!("verified: {} files match the demo content byte for byte", swarm.files().len());
+    println!(
+        "verified: {} files match the demo content byte for byte",
+        swarm.files().len()
+    );
     Ok(())
 }
 
 fn label(swarm: &DemoSwarm, addr: SocketAddr) -> String {
-    swarm.seeder_at(addr).map_or_else(|| "peer".to_string(), |s| format!("{} seeder", s.profile.label))
+    swarm.seeder_at(addr).map_or_else(
+        || "peer".to_string(),
+        |s| format!("{} seeder", s.profile.label),
+    )
 }
 
 /// Print the leecher's progress until it completes; returns its first snapshot taken after
@@ -887,12 +1021,16 @@ async fn follow(
         };
         let ev = match tokio::time::timeout(wait, events.recv()).await {
             Ok(Some(ev)) => ev,
-            Ok(None) if completed.is_none() => return Err(SwarmError::Failed("the leecher's engine stopped".into())),
+            Ok(None) if completed.is_none() => {
+                return Err(SwarmError::Failed("the leecher's engine stopped".into()));
+            }
             _ => return Ok(last),
         };
         match ev {
             EngineEvent::Snapshot(s) => {
-                let Some(t) = s.torrents.into_iter().find(|t| t.id == id) else { continue };
+                let Some(t) = s.torrents.into_iter().find(|t| t.id == id) else {
+                    continue;
+                };
                 let done = completed.is_some() && t.bytes_left == 0;
                 if done || printed.elapsed() >= Duration::from_millis(500) {
                     printed = Instant::now();
@@ -904,15 +1042,26 @@ async fn follow(
                 }
             }
             EngineEvent::HashFailed { index, peers, .. } => {
-                let from: Vec<String> = peers.iter().map(|a| format!("{a} ({})", label(swarm, *a))).collect();
+                let from: Vec<String> = peers
+                    .iter()
+                    .map(|a| format!("{a} ({})", label(swarm, *a)))
+                    .collect();
                 println!("hash failure: piece {index} from {}", from.join(", "));
             }
-            EngineEvent::PeerConnected { addr, .. } => println!("connected: {addr} ({})", label(swarm, addr)),
-            EngineEvent::PeerDisconnected { addr, reason: reason @ PeerCloseReason::Banned(_), .. } => {
+            EngineEvent::PeerConnected { addr, .. } => {
+                println!("connected: {addr} ({})", label(swarm, addr))
+            }
+            EngineEvent::PeerDisconnected {
+                addr,
+                reason: reason @ PeerCloseReason::Banned(_),
+                ..
+            } => {
                 println!("{reason}: {addr} ({})", label(swarm, addr));
             }
             EngineEvent::TrackerError { message, .. } => println!("tracker: {message}"),
-            EngineEvent::Failed { id: i, error } if i == id => return Err(SwarmError::Failed(error)),
+            EngineEvent::Failed { id: i, error } if i == id => {
+                return Err(SwarmError::Failed(error));
+            }
             EngineEvent::Completed { id: i } if i == id => completed = Some(Instant::now()),
             _ => {}
         }
@@ -921,7 +1070,11 @@ async fn follow(
 
 fn progress_line(t: &TorrentSnapshot) -> String {
     let done = t.total_length - t.bytes_left.min(t.total_length);
-    let pct = if t.total_length == 0 { 100.0 } else { done as f64 * 100.0 / t.total_length as f64 };
+    let pct = if t.total_length == 0 {
+        100.0
+    } else {
+        done as f64 * 100.0 / t.total_length as f64
+    };
     format!(
         "{pct:5.1}%  {}/{} pieces  {:6.1} MiB/s  {} peers  {} hash failures",
         t.pieces_verified,
@@ -953,23 +1106,39 @@ mod tests {
         let mut t = TrackerState::default();
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let t0 = Instant::now();
-        let r = peers_of(&t.announce(&query(1, 1001, "&left=0&event=started"), ip, t0).unwrap());
+        let r = peers_of(
+            &t.announce(&query(1, 1001, "&left=0&event=started"), ip, t0)
+                .unwrap(),
+        );
         assert!(r.peers.is_empty());
-        assert_eq!((r.complete, r.incomplete, r.interval), (Some(1), Some(0), 5));
+        assert_eq!(
+            (r.complete, r.incomplete, r.interval),
+            (Some(1), Some(0), 5)
+        );
         let r = peers_of(&t.announce(&query(2, 1002, "&left=5"), ip, t0).unwrap());
         assert_eq!(r.peers, vec![SocketAddr::from(([127, 0, 0, 1], 1001))]);
         assert_eq!((r.complete, r.incomplete), (Some(1), Some(1)));
         // a seed is sent leechers only
         let r = peers_of(&t.announce(&query(4, 1004, "&left=0"), ip, t0).unwrap());
         assert_eq!(r.peers, vec![SocketAddr::from(([127, 0, 0, 1], 1002))]);
-        t.announce(&query(4, 1004, "&event=stopped"), ip, t0).unwrap();
+        t.announce(&query(4, 1004, "&event=stopped"), ip, t0)
+            .unwrap();
         // stopped removes the peer
-        t.announce(&query(1, 1001, "&event=stopped"), ip, t0).unwrap();
-        assert!(peers_of(&t.announce(&query(2, 1002, ""), ip, t0).unwrap()).peers.is_empty());
+        t.announce(&query(1, 1001, "&event=stopped"), ip, t0)
+            .unwrap();
+        assert!(
+            peers_of(&t.announce(&query(2, 1002, ""), ip, t0).unwrap())
+                .peers
+                .is_empty()
+        );
         // silence expires
         t.announce(&query(3, 1003, ""), ip, t0).unwrap();
         let later = t0 + PEER_TTL + Duration::from_secs(1);
-        assert!(peers_of(&t.announce(&query(2, 1002, ""), ip, later).unwrap()).peers.is_empty());
+        assert!(
+            peers_of(&t.announce(&query(2, 1002, ""), ip, later).unwrap())
+                .peers
+                .is_empty()
+        );
     }
 
     #[test]
@@ -977,7 +1146,13 @@ mod tests {
         let mut t = TrackerState::default();
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         let now = Instant::now();
-        for q in ["", "info_hash=abc", "info_hash=%zz", &query(1, 0, ""), &query(1, 1, "&numwant=x")] {
+        for q in [
+            "",
+            "info_hash=abc",
+            "info_hash=%zz",
+            &query(1, 0, ""),
+            &query(1, 1, "&numwant=x"),
+        ] {
             assert!(t.announce(q, ip, now).is_err(), "{q}");
         }
         assert_eq!(t.respond(b"\xff\xfe", ip, now).0, 400);
@@ -997,7 +1172,10 @@ mod tests {
     #[test]
     fn content_is_deterministic_and_seekable() {
         let files = demo_files(3 << 20);
-        assert_eq!(files.iter().map(|f| f.length).sum::<u64>(), (3 << 20) + README.len() as u64);
+        assert_eq!(
+            files.iter().map(|f| f.length).sum::<u64>(),
+            (3 << 20) + README.len() as u64
+        );
         assert!(files.iter().any(|f| f.length == 0));
         let f = &files[1];
         let mut whole = vec![0u8; 100];

@@ -16,38 +16,38 @@
 
 use crate::engine::Faults;
 use crate::engine::choker::{Choker, ChokerPeer};
+use crate::engine::conn::{Dialer, Encryption, PeerStream};
 use crate::engine::disk::{DiskJob, DiskResult, spawn_disk};
-use crate::engine::ratelimit::RateLimiter;
 use crate::engine::event::{
-    Direction, EngineEvent, PeerCloseReason, PeerSnapshot, PieceView, TorrentId, TorrentSnapshot, TorrentState,
-    WireLogEntry,
+    Direction, EngineEvent, PeerCloseReason, PeerSnapshot, PieceView, TorrentId, TorrentSnapshot,
+    TorrentState, WireLogEntry,
 };
-use crate::engine::picker::PieceState;
-use crate::proto::extension::ExtensionHandshake;
-use crate::proto::message::Message;
-use std::collections::{HashSet, VecDeque};
+use crate::engine::metadata::{HandedOver, MetadataOutcome, MetadataPhase};
 use crate::engine::peer;
+use crate::engine::peer::PeerInit;
+use crate::engine::peerbook::PeerBook;
+use crate::engine::picker::PieceState;
 use crate::engine::picker::{PeerKey, Picker};
+use crate::engine::ratelimit::RateLimiter;
 use crate::engine::storage::{OutputTarget, Storage};
 use crate::engine::tracker::{
     AnnounceStats, AnnouncerConfig, AnnouncerHandle, TrackerUpdate, spawn_announcer,
 };
 use crate::proto::bitfield::Bitfield;
+use crate::proto::extension::ExtensionHandshake;
 use crate::proto::handshake::Handshake;
 use crate::proto::id::{InfoHash, PeerId};
-use crate::proto::message::BlockRef;
-use crate::proto::metainfo::{Info, Metainfo};
-use crate::engine::metadata::{HandedOver, MetadataOutcome, MetadataPhase};
-use crate::engine::peer::PeerInit;
-use crate::engine::peerbook::PeerBook;
 use crate::proto::magnet::Magnet;
+use crate::proto::message::BlockRef;
+use crate::proto::message::Message;
+use crate::proto::metainfo::{Info, Metainfo};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use crate::engine::conn::{Dialer, Encryption, PeerStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Connections being opened at once, per torrent.
@@ -116,8 +116,12 @@ impl PeerStats {
     /// Remember a message for the dashboard (a bounded ring).
     pub fn note(&self, direction: Direction, msg: &Message) {
         let (index, length) = match msg {
-            Message::Have { index } | Message::Suggest { index } | Message::AllowedFast { index } => (Some(*index), 4),
-            Message::Request(r) | Message::Cancel(r) | Message::Reject(r) => (Some(r.index), r.length),
+            Message::Have { index }
+            | Message::Suggest { index }
+            | Message::AllowedFast { index } => (Some(*index), 4),
+            Message::Request(r) | Message::Cancel(r) | Message::Reject(r) => {
+                (Some(r.index), r.length)
+            }
             Message::Piece { index, block, .. } => (Some(*index), block.len() as u32),
             Message::Bitfield(b) => (None, b.len() as u32),
             Message::Extended { payload, .. } => (None, payload.len() as u32),
@@ -128,7 +132,8 @@ impl PeerStats {
         if d.recent.len() >= WIRE_LOG_LEN {
             d.recent.pop_front();
         }
-        d.recent.push_back((Instant::now(), direction, msg.name(), index, length));
+        d.recent
+            .push_back((Instant::now(), direction, msg.name(), index, length));
     }
 
     pub fn set_rate(&self, rate: f64) {
@@ -214,13 +219,30 @@ impl Shared {
 
 /// Everything that reaches the torrent task.
 pub enum TorrentMsg {
-    PeerUp { key: PeerKey, addr: SocketAddr, peer_id: PeerId, incoming: bool },
-    PeerClosed { key: Option<PeerKey>, addr: SocketAddr, reason: PeerCloseReason },
+    PeerUp {
+        key: PeerKey,
+        addr: SocketAddr,
+        peer_id: PeerId,
+        incoming: bool,
+    },
+    PeerClosed {
+        key: Option<PeerKey>,
+        addr: SocketAddr,
+        reason: PeerCloseReason,
+    },
     /// The peer sent `interested` or `not interested`.
-    PeerInterest { key: PeerKey, interested: bool },
+    PeerInterest {
+        key: PeerKey,
+        interested: bool,
+    },
     Disk(DiskResult),
     Tracker(TrackerUpdate),
-    Incoming { stream: PeerStream, addr: SocketAddr, handshake: Handshake, leftover: BytesMut },
+    Incoming {
+        stream: PeerStream,
+        addr: SocketAddr,
+        handshake: Handshake,
+        leftover: BytesMut,
+    },
     AddPeers(Vec<SocketAddr>),
     /// Something changed that may allow more connections.
     Nudge,
@@ -350,7 +372,11 @@ async fn run(
         ),
     };
     initial_peers.extend(p.peers.iter().copied());
-    let (stats_tx, stats_rx) = watch::channel(AnnounceStats { uploaded: 0, downloaded: 0, left });
+    let (stats_tx, stats_rx) = watch::channel(AnnounceStats {
+        uploaded: 0,
+        downloaded: 0,
+        left,
+    });
     // A magnet needs its trackers at once (the peers that have the metadata); a .torrent
     // announces only once its data is checked, so that a seed's `started` says left=0 (before
     // the check it would be listed as a leecher until its next re-announce, tens of minutes).
@@ -367,7 +393,13 @@ async fn run(
     let (metainfo, handed) = match &p.source {
         Source::Torrent(m) => (m.clone(), Vec::new()),
         Source::Magnet(mg) => {
-            emit(&p.events, EngineEvent::StateChanged { id, state: TorrentState::FetchingMetadata });
+            emit(
+                &p.events,
+                EngineEvent::StateChanged {
+                    id,
+                    state: TorrentState::FetchingMetadata,
+                },
+            );
             let phase = MetadataPhase {
                 id,
                 info_hash,
@@ -382,7 +414,8 @@ async fn run(
             };
             match phase.run(&mut book, &mut next_key, &mut rx).await? {
                 MetadataOutcome::Ready { raw, handed } => {
-                    let info = Info::from_bytes(&raw).map_err(|e| format!("the metadata is not a valid torrent: {e}"))?;
+                    let info = Info::from_bytes(&raw)
+                        .map_err(|e| format!("the metadata is not a valid torrent: {e}"))?;
                     let m = Metainfo {
                         announce: tiers.first().and_then(|t| t.first()).cloned(),
                         announce_list: tiers.clone(),
@@ -405,7 +438,13 @@ async fn run(
             }
         }
     };
-    emit(&p.events, EngineEvent::MetadataReady { id, metainfo: metainfo.clone() });
+    emit(
+        &p.events,
+        EngineEvent::MetadataReady {
+            id,
+            metainfo: metainfo.clone(),
+        },
+    );
     // BEP 27: a magnet whose metadata turns out private leaves the DHT (no more lookups, no
     // Port messages)
     let dht = if metainfo.info.private {
@@ -415,15 +454,26 @@ async fn run(
         p.dht.clone()
     };
     let info = Arc::new(metainfo.info.clone());
-    if let Some(bad) = p.wanted.as_ref().and_then(|w| w.iter().find(|i| **i >= info.piece_count())) {
-        return Err(format!("piece {bad} does not exist: the torrent has {} pieces", info.piece_count()));
+    if let Some(bad) = p
+        .wanted
+        .as_ref()
+        .and_then(|w| w.iter().find(|i| **i >= info.piece_count()))
+    {
+        return Err(format!(
+            "piece {bad} does not exist: the torrent has {} pieces",
+            info.piece_count()
+        ));
     }
     let storage = {
         let info = info.clone();
         let target = p.target.clone();
         let seed_only = p.seed_only;
         tokio::task::spawn_blocking(move || {
-            if seed_only { Storage::open_read_only(&info, &target) } else { Storage::open(&info, &target) }
+            if seed_only {
+                Storage::open_read_only(&info, &target)
+            } else {
+                Storage::open(&info, &target)
+            }
         })
         .await
         .map_err(|e| e.to_string())?
@@ -431,12 +481,29 @@ async fn run(
     };
     let storage = Arc::new(storage);
     let seed: u64 = rand::random();
-    let mut picker = Picker::new(info.piece_length, info.total_length, p.wanted.as_deref(), seed);
-    picker.set_pad_ranges(info.files.iter().filter(|f| f.attr.pad).map(|f| f.offset..f.offset + f.length).collect());
+    let mut picker = Picker::new(
+        info.piece_length,
+        info.total_length,
+        p.wanted.as_deref(),
+        seed,
+    );
+    picker.set_pad_ranges(
+        info.files
+            .iter()
+            .filter(|f| f.attr.pad)
+            .map(|f| f.offset..f.offset + f.length)
+            .collect(),
+    );
 
     // Resume: hash what is already on disk.
     if storage.had_existing_data() {
-        emit(&p.events, EngineEvent::StateChanged { id, state: TorrentState::Checking });
+        emit(
+            &p.events,
+            EngineEvent::StateChanged {
+                id,
+                state: TorrentState::Checking,
+            },
+        );
         let total = info.piece_count();
         let st = storage.clone();
         let inf = info.clone();
@@ -448,7 +515,12 @@ async fn run(
                 checked += 1;
                 good += ok as u32;
                 if checked.is_multiple_of(64) || checked == total {
-                    let _ = ev.try_send(EngineEvent::Checking { id, checked, total, valid: good });
+                    let _ = ev.try_send(EngineEvent::Checking {
+                        id,
+                        checked,
+                        total,
+                        valid: good,
+                    });
                 }
             })
         })
@@ -525,7 +597,11 @@ async fn run(
         &p.events,
         EngineEvent::StateChanged {
             id,
-            state: if complete { TorrentState::Seeding } else { TorrentState::Downloading },
+            state: if complete {
+                TorrentState::Seeding
+            } else {
+                TorrentState::Downloading
+            },
         },
     );
     if complete {
@@ -663,8 +739,21 @@ impl Torrent {
 
     fn handle(&mut self, msg: TorrentMsg) {
         match msg {
-            TorrentMsg::PeerUp { key, addr, peer_id, incoming } => {
-                emit(&self.events, EngineEvent::PeerConnected { id: self.id, addr, peer_id, incoming });
+            TorrentMsg::PeerUp {
+                key,
+                addr,
+                peer_id,
+                incoming,
+            } => {
+                emit(
+                    &self.events,
+                    EngineEvent::PeerConnected {
+                        id: self.id,
+                        addr,
+                        peer_id,
+                        incoming,
+                    },
+                );
                 self.key_addrs.insert(key, addr);
                 self.book.connected(addr, key);
             }
@@ -680,24 +769,48 @@ impl Torrent {
                     self.set_choke(key, true);
                 }
             }
-            TorrentMsg::Disk(DiskResult::Verified { piece, ok, blocks }) => self.on_verified(piece, ok, blocks),
+            TorrentMsg::Disk(DiskResult::Verified { piece, ok, blocks }) => {
+                self.on_verified(piece, ok, blocks)
+            }
             TorrentMsg::Disk(DiskResult::Error(_)) => {}
             TorrentMsg::Tracker(u) => match u {
-                TrackerUpdate::Peers { url, peers, seeders, leechers, .. } => {
+                TrackerUpdate::Peers {
+                    url,
+                    peers,
+                    seeders,
+                    leechers,
+                    ..
+                } => {
                     emit(
                         &self.events,
-                        EngineEvent::TrackerReply { id: self.id, url, peers: peers.len(), seeders, leechers },
+                        EngineEvent::TrackerReply {
+                            id: self.id,
+                            url,
+                            peers: peers.len(),
+                            seeders,
+                            leechers,
+                        },
                     );
                     self.add_peers(&peers);
                     self.connect_more();
                 }
                 TrackerUpdate::Error { url, message } | TrackerUpdate::Warning { url, message } => {
-                    emit(&self.events, EngineEvent::TrackerError { id: self.id, url, message });
+                    emit(
+                        &self.events,
+                        EngineEvent::TrackerError {
+                            id: self.id,
+                            url,
+                            message,
+                        },
+                    );
                 }
             },
-            TorrentMsg::Incoming { stream, addr, handshake, leftover } => {
-                self.on_incoming(stream, addr, handshake, leftover)
-            }
+            TorrentMsg::Incoming {
+                stream,
+                addr,
+                handshake,
+                leftover,
+            } => self.on_incoming(stream, addr, handshake, leftover),
             TorrentMsg::AddPeers(addrs) => {
                 self.add_peers(&addrs);
                 self.connect_more();
@@ -721,10 +834,22 @@ impl Torrent {
             };
             let keys: Vec<PeerKey> = self.shared.peers().keys().copied().collect();
             self.shared.send_to_peers(&keys, PeerCommand::Have(piece));
-            emit(&self.events, EngineEvent::PieceVerified { id: self.id, index: piece });
+            emit(
+                &self.events,
+                EngineEvent::PieceVerified {
+                    id: self.id,
+                    index: piece,
+                },
+            );
             if complete && !self.completed_sent {
                 self.completed_sent = true;
-                emit(&self.events, EngineEvent::StateChanged { id: self.id, state: TorrentState::Seeding });
+                emit(
+                    &self.events,
+                    EngineEvent::StateChanged {
+                        id: self.id,
+                        state: TorrentState::Seeding,
+                    },
+                );
                 emit(&self.events, EngineEvent::Completed { id: self.id });
             }
         } else {
@@ -745,17 +870,28 @@ impl Torrent {
             let mut addrs = Vec::new();
             let mut to_ban = Vec::new();
             for key in &senders {
-                let Some(addr) = self.key_addrs.get(key).copied() else { continue };
+                let Some(addr) = self.key_addrs.get(key).copied() else {
+                    continue;
+                };
                 addrs.push(addr);
                 if self.book.penalise(addr, sole) {
                     to_ban.push((*key, addr));
                 }
             }
-            emit(&self.events, EngineEvent::HashFailed { id: self.id, index: piece, peers: addrs });
+            emit(
+                &self.events,
+                EngineEvent::HashFailed {
+                    id: self.id,
+                    index: piece,
+                    peers: addrs,
+                },
+            );
             for (key, addr) in to_ban {
                 tracing::info!("banning {addr} after hash failures");
                 if let Some(slot) = self.shared.peers().get(&key) {
-                    let _ = slot.tx.send(PeerCommand::Close(format!("banned after hash failures (piece {piece})")));
+                    let _ = slot.tx.send(PeerCommand::Close(format!(
+                        "banned after hash failures (piece {piece})"
+                    )));
                 }
             }
             // the piece is wanted again
@@ -776,7 +912,10 @@ impl Torrent {
         } else {
             TorrentState::Downloading
         };
-        emit(&self.events, EngineEvent::StateChanged { id: self.id, state });
+        emit(
+            &self.events,
+            EngineEvent::StateChanged { id: self.id, state },
+        );
         if !pause {
             self.connect_more();
         }
@@ -785,7 +924,11 @@ impl Torrent {
 
     fn set_choke(&mut self, key: PeerKey, choke: bool) {
         if let Some(slot) = self.shared.peers().get(&key) {
-            let _ = slot.tx.send(if choke { PeerCommand::Choke } else { PeerCommand::Unchoke });
+            let _ = slot.tx.send(if choke {
+                PeerCommand::Choke
+            } else {
+                PeerCommand::Unchoke
+            });
         }
         if !choke {
             self.last_unchoked.insert(key, Instant::now());
@@ -823,7 +966,13 @@ impl Torrent {
 
     /// Compare a failed copy of `piece` with the good one and ban the senders of the blocks
     /// that differed: proof, not suspicion.
-    fn convict(&mut self, piece: u32, good: &[[u8; 20]], bad: &[[u8; 20]], senders: &[Option<PeerKey>]) {
+    fn convict(
+        &mut self,
+        piece: u32,
+        good: &[[u8; 20]],
+        bad: &[[u8; 20]],
+        senders: &[Option<PeerKey>],
+    ) {
         let mut guilty: Vec<(PeerKey, usize)> = Vec::new();
         for (i, (g, b)) in good.iter().zip(bad).enumerate() {
             if g != b
@@ -834,11 +983,15 @@ impl Torrent {
             }
         }
         for (key, block) in guilty {
-            let Some(addr) = self.key_addrs.get(&key).copied() else { continue };
+            let Some(addr) = self.key_addrs.get(&key).copied() else {
+                continue;
+            };
             tracing::info!("banning {addr}: it sent a corrupt block {block} of piece {piece}");
             self.book.ban(addr);
             if let Some(slot) = self.shared.peers().get(&key) {
-                let _ = slot.tx.send(PeerCommand::Close(format!("sent a corrupt block {block} of piece {piece}")));
+                let _ = slot.tx.send(PeerCommand::Close(format!(
+                    "sent a corrupt block {block} of piece {piece}"
+                )));
             }
         }
     }
@@ -850,13 +1003,23 @@ impl Torrent {
             self.last_unchoked.remove(&key);
         }
         let reason = self.book.closed(addr, reason, Instant::now());
-        emit(&self.events, EngineEvent::PeerDisconnected { id: self.id, addr, reason });
+        emit(
+            &self.events,
+            EngineEvent::PeerDisconnected {
+                id: self.id,
+                addr,
+                reason,
+            },
+        );
         self.connect_more();
     }
 
     fn connected_count(&self) -> (usize, usize) {
         let (connected, connecting) = self.book.counts();
-        (connected + self.shared.peers().values().filter(|p| p.incoming).count(), connecting)
+        (
+            connected + self.shared.peers().values().filter(|p| p.incoming).count(),
+            connecting,
+        )
     }
 
     fn connect_more(&mut self) {
@@ -877,12 +1040,20 @@ impl Torrent {
             tokio::spawn(async move {
                 match peer::connect(addr, &shared).await {
                     Ok((stream, hs, leftover)) => {
-                        let init = PeerInit { handshake: hs, leftover, ..PeerInit::default() };
+                        let init = PeerInit {
+                            handshake: hs,
+                            leftover,
+                            ..PeerInit::default()
+                        };
                         run_peer(key, addr, shared, stream, init, false, tx).await;
                     }
                     Err(e) => {
                         tracing::debug!(%addr, "connect failed: {e}");
-                        let _ = tx.send(TorrentMsg::PeerClosed { key: None, addr, reason: e.into() });
+                        let _ = tx.send(TorrentMsg::PeerClosed {
+                            key: None,
+                            addr,
+                            reason: e.into(),
+                        });
                     }
                 }
             });
@@ -891,13 +1062,21 @@ impl Torrent {
 
     /// Continue a connection from the metadata phase as a download session.
     fn adopt(&mut self, h: HandedOver) {
-        let init = PeerInit { handshake: h.handshake, leftover: h.leftover, ext: h.ext, pending: h.pending, resumed: true };
+        let init = PeerInit {
+            handshake: h.handshake,
+            leftover: h.leftover,
+            ext: h.ext,
+            pending: h.pending,
+            resumed: true,
+        };
         let shared = self.shared.clone();
         let tx = self.tx.clone();
         if !h.incoming {
             self.book.connected(h.addr, h.key);
         }
-        tokio::spawn(run_peer(h.key, h.addr, shared, h.stream, init, h.incoming, tx));
+        tokio::spawn(run_peer(
+            h.key, h.addr, shared, h.stream, init, h.incoming, tx,
+        ));
     }
 
     /// The peer to close for a newcomer when full: no data flowing either way (both rates
@@ -912,7 +1091,13 @@ impl Torrent {
             .map(|p| (p.tx.clone(), p.addr))
     }
 
-    fn on_incoming(&mut self, stream: PeerStream, addr: SocketAddr, hs: Handshake, leftover: BytesMut) {
+    fn on_incoming(
+        &mut self,
+        stream: PeerStream,
+        addr: SocketAddr,
+        hs: Handshake,
+        leftover: BytesMut,
+    ) {
         let (connected, _) = self.connected_count();
         if self.paused || hs.peer_id == self.shared.peer_id {
             return;
@@ -921,18 +1106,31 @@ impl Torrent {
             // Full. Make room by closing the longest-connected peer that exchanges no data in
             // either direction: otherwise connections that merely sit there (a connection
             // flood, a stalled reader) would lock every newcomer out until they time out.
-            let Some((victim, slot)) = self.idlest_peer() else { return };
+            let Some((victim, slot)) = self.idlest_peer() else {
+                return;
+            };
             tracing::debug!(%addr, victim = %slot, "full: replacing an idle peer");
-            let _ = victim.send(PeerCommand::Close("idle, replaced by a new connection".into()));
+            let _ = victim.send(PeerCommand::Close(
+                "idle, replaced by a new connection".into(),
+            ));
         }
-        if self.shared.peers().values().any(|p| p.peer_id == hs.peer_id) {
+        if self
+            .shared
+            .peers()
+            .values()
+            .any(|p| p.peer_id == hs.peer_id)
+        {
             return; // already connected to this peer the other way
         }
         let key = self.next_key;
         self.next_key += 1;
         let shared = self.shared.clone();
         let tx = self.tx.clone();
-        let init = PeerInit { handshake: hs, leftover, ..PeerInit::default() };
+        let init = PeerInit {
+            handshake: hs,
+            leftover,
+            ..PeerInit::default()
+        };
         tokio::spawn(run_peer(key, addr, shared, stream, init, true, tx));
     }
 
@@ -940,8 +1138,13 @@ impl Torrent {
     /// session sends only the difference since its last message, at most once a minute.
     fn send_pex(&self) {
         let peers = self.shared.peers();
-        let addrs: Arc<Vec<SocketAddr>> =
-            Arc::new(peers.values().filter(|p| !p.incoming).map(|p| p.addr).collect());
+        let addrs: Arc<Vec<SocketAddr>> = Arc::new(
+            peers
+                .values()
+                .filter(|p| !p.incoming)
+                .map(|p| p.addr)
+                .collect(),
+        );
         for p in peers.values() {
             if p.stats.pex.load(Ordering::Relaxed) {
                 let _ = p.tx.send(PeerCommand::Pex(addrs.clone()));
@@ -980,36 +1183,36 @@ impl Torrent {
                 let now = Instant::now();
                 let d = p.stats.detail();
                 PeerSnapshot {
-                addr: p.addr,
-                peer_id: p.peer_id,
-                incoming: p.incoming,
-                am_choking: p.stats.am_choking.load(Ordering::Relaxed),
-                am_interested: p.stats.am_interested.load(Ordering::Relaxed),
-                peer_choking: p.stats.peer_choking.load(Ordering::Relaxed),
-                peer_interested: p.stats.peer_interested.load(Ordering::Relaxed),
-                snubbed: p.stats.snubbed.load(Ordering::Relaxed),
-                fast: p.stats.fast.load(Ordering::Relaxed),
-                wire: crate::engine::conn::Wire::from_u8(p.stats.wire.load(Ordering::Relaxed)),
-                pieces: p.stats.pieces.load(Ordering::Relaxed),
-                downloaded: p.stats.downloaded.load(Ordering::Relaxed),
-                uploaded: p.stats.uploaded.load(Ordering::Relaxed),
-                download_rate: p.stats.rate(),
-                upload_rate: p.stats.up_rate(),
-                requests_in_flight: p.stats.requests.load(Ordering::Relaxed),
-                pieces_in_flight: d.pieces_in_flight.clone(),
-                reserved: d.reserved,
-                extension: d.extension.clone(),
-                recent: d
-                    .recent
-                    .iter()
-                    .map(|(at, direction, kind, index, length)| WireLogEntry {
-                        direction: *direction,
-                        kind,
-                        index: *index,
-                        length: *length,
-                        age: now.saturating_duration_since(*at),
-                    })
-                    .collect(),
+                    addr: p.addr,
+                    peer_id: p.peer_id,
+                    incoming: p.incoming,
+                    am_choking: p.stats.am_choking.load(Ordering::Relaxed),
+                    am_interested: p.stats.am_interested.load(Ordering::Relaxed),
+                    peer_choking: p.stats.peer_choking.load(Ordering::Relaxed),
+                    peer_interested: p.stats.peer_interested.load(Ordering::Relaxed),
+                    snubbed: p.stats.snubbed.load(Ordering::Relaxed),
+                    fast: p.stats.fast.load(Ordering::Relaxed),
+                    wire: crate::engine::conn::Wire::from_u8(p.stats.wire.load(Ordering::Relaxed)),
+                    pieces: p.stats.pieces.load(Ordering::Relaxed),
+                    downloaded: p.stats.downloaded.load(Ordering::Relaxed),
+                    uploaded: p.stats.uploaded.load(Ordering::Relaxed),
+                    download_rate: p.stats.rate(),
+                    upload_rate: p.stats.up_rate(),
+                    requests_in_flight: p.stats.requests.load(Ordering::Relaxed),
+                    pieces_in_flight: d.pieces_in_flight.clone(),
+                    reserved: d.reserved,
+                    extension: d.extension.clone(),
+                    recent: d
+                        .recent
+                        .iter()
+                        .map(|(at, direction, kind, index, length)| WireLogEntry {
+                            direction: *direction,
+                            kind,
+                            index: *index,
+                            length: *length,
+                            age: now.saturating_duration_since(*at),
+                        })
+                        .collect(),
                 }
             })
             .collect();
@@ -1025,8 +1228,9 @@ impl Torrent {
                     _ => PieceView::Missing,
                 })
                 .collect();
-            let availability: Arc<[u16]> =
-                (0..n).map(|i| picker.availability(i).min(u16::MAX as u32) as u16).collect();
+            let availability: Arc<[u16]> = (0..n)
+                .map(|i| picker.availability(i).min(u16::MAX as u32) as u16)
+                .collect();
             (
                 picker.verified().count_ones(),
                 picker.bytes_left(),
@@ -1064,7 +1268,10 @@ impl Torrent {
             pieces,
             availability,
         };
-        self.snapshots.lock().unwrap_or_else(|e| e.into_inner()).insert(self.id, snap);
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(self.id, snap);
     }
 }
 
@@ -1118,12 +1325,35 @@ async fn run_peer(
             // connected both ways at once: keep the first connection
             drop(peers);
             let reason = PeerCloseReason::Useless("already connected to this peer".into());
-            let _ = tx.send(TorrentMsg::PeerClosed { key: None, addr, reason });
+            let _ = tx.send(TorrentMsg::PeerClosed {
+                key: None,
+                addr,
+                reason,
+            });
             return;
         }
-        peers.insert(key, PeerSlot { tx: cmd_tx, stats: stats.clone(), addr, peer_id, incoming, connected_at: Instant::now() });
+        peers.insert(
+            key,
+            PeerSlot {
+                tx: cmd_tx,
+                stats: stats.clone(),
+                addr,
+                peer_id,
+                incoming,
+                connected_at: Instant::now(),
+            },
+        );
     }
-    let _ = tx.send(TorrentMsg::PeerUp { key, addr, peer_id, incoming });
+    let _ = tx.send(TorrentMsg::PeerUp {
+        key,
+        addr,
+        peer_id,
+        incoming,
+    });
     let reason = peer::run(key, shared, stats, stream, init, cmd_rx).await;
-    let _ = tx.send(TorrentMsg::PeerClosed { key: Some(key), addr, reason });
+    let _ = tx.send(TorrentMsg::PeerClosed {
+        key: Some(key),
+        addr,
+        reason,
+    });
 }

@@ -142,7 +142,9 @@ pub fn info_span(buf: &[u8]) -> Result<Option<Range<usize>>, BencodeError> {
 pub fn decode_with_info_span(buf: &[u8]) -> Result<(Value, Option<Range<usize>>), BencodeError> {
     match parse(buf)? {
         Parsed::Incomplete => Err(BencodeError::UnexpectedEof { offset: buf.len() }),
-        Parsed::Done { value, info_span, .. } => Ok((value, info_span)),
+        Parsed::Done {
+            value, info_span, ..
+        } => Ok((value, info_span)),
     }
 }
 
@@ -318,7 +320,12 @@ pub fn has_non_canonical_form(buf: &[u8]) -> bool {
 
 /// Read the digits of an integer or string length starting at `at`, up to `delimiter`.
 /// `Ok(None)`: the buffer ends first. `max_digits` bounds the work and the value.
-fn digits_until(buf: &[u8], at: usize, delimiter: u8, max_digits: usize) -> Result<Option<usize>, BencodeError> {
+fn digits_until(
+    buf: &[u8],
+    at: usize,
+    delimiter: u8,
+    max_digits: usize,
+) -> Result<Option<usize>, BencodeError> {
     let mut i = at;
     loop {
         match buf.get(i) {
@@ -331,7 +338,10 @@ fn digits_until(buf: &[u8], at: usize, delimiter: u8, max_digits: usize) -> Resu
                 i += 1;
             }
             Some(&b) => {
-                return Err(BencodeError::Syntax { offset: i, detail: format!("expected a digit, found {:?}", b as char) });
+                return Err(BencodeError::Syntax {
+                    offset: i,
+                    detail: format!("expected a digit, found {:?}", b as char),
+                });
             }
         }
     }
@@ -346,10 +356,15 @@ fn parse_noting(buf: &[u8], notes: &mut Notes) -> Result<Parsed, BencodeError> {
 
     loop {
         let start = pos;
-        let Some(&byte) = buf.get(pos) else { return Ok(Parsed::Incomplete) };
+        let Some(&byte) = buf.get(pos) else {
+            return Ok(Parsed::Incomplete);
+        };
         tokens += 1;
         if tokens > MAX_TOKENS {
-            return Err(BencodeError::TooManyTokens { offset: start, max: MAX_TOKENS });
+            return Err(BencodeError::TooManyTokens {
+                offset: start,
+                max: MAX_TOKENS,
+            });
         }
         let expecting_key = matches!(stack.last(), Some(Frame::Dict(_, _, None)));
         if expecting_key && byte != b'e' && !byte.is_ascii_digit() {
@@ -363,9 +378,16 @@ fn parse_noting(buf: &[u8], notes: &mut Notes) -> Result<Parsed, BencodeError> {
             b'l' | b'd' => {
                 pos += 1;
                 if stack.len() >= MAX_DEPTH {
-                    return Err(BencodeError::TooDeep { offset: start, max: MAX_DEPTH });
+                    return Err(BencodeError::TooDeep {
+                        offset: start,
+                        max: MAX_DEPTH,
+                    });
                 }
-                stack.push(if byte == b'l' { Frame::List(Vec::new()) } else { Frame::Dict(BTreeMap::new(), None, None) });
+                stack.push(if byte == b'l' {
+                    Frame::List(Vec::new())
+                } else {
+                    Frame::Dict(BTreeMap::new(), None, None)
+                });
                 None
             }
             b'e' => {
@@ -374,7 +396,10 @@ fn parse_noting(buf: &[u8], notes: &mut Notes) -> Result<Parsed, BencodeError> {
                     Some(Frame::List(items)) => Some(Value::List(items)),
                     Some(Frame::Dict(map, _, None)) => Some(Value::Dict(map)),
                     Some(Frame::Dict(_, _, Some(key))) => {
-                        return Err(BencodeError::MissingValue { offset: start, key: lossy(&key) });
+                        return Err(BencodeError::MissingValue {
+                            offset: start,
+                            key: lossy(&key),
+                        });
                     }
                     None => return Err(BencodeError::UnexpectedEnd { offset: start }),
                 }
@@ -382,7 +407,9 @@ fn parse_noting(buf: &[u8], notes: &mut Notes) -> Result<Parsed, BencodeError> {
             b'i' => {
                 let negative = buf.get(pos + 1) == Some(&b'-');
                 let first = pos + 1 + usize::from(negative);
-                let Some(end) = digits_until(buf, first, b'e', MAX_INT_DIGITS)? else { return Ok(Parsed::Incomplete) };
+                let Some(end) = digits_until(buf, first, b'e', MAX_INT_DIGITS)? else {
+                    return Ok(Parsed::Incomplete);
+                };
                 let text = std::str::from_utf8(&buf[pos + 1..end]).unwrap_or_default();
                 if buf[first] == b'0' && end - first > 1 && !negative {
                     notes.non_canonical = true;
@@ -392,14 +419,21 @@ fn parse_noting(buf: &[u8], notes: &mut Notes) -> Result<Parsed, BencodeError> {
                 Some(Value::Int(text.parse::<i64>().unwrap_or(0)))
             }
             b'0'..=b'9' => {
-                let Some(colon) = digits_until(buf, pos, b':', MAX_LENGTH_DIGITS)? else { return Ok(Parsed::Incomplete) };
+                let Some(colon) = digits_until(buf, pos, b':', MAX_LENGTH_DIGITS)? else {
+                    return Ok(Parsed::Incomplete);
+                };
                 if buf[pos] == b'0' && colon - pos > 1 {
                     notes.non_canonical = true;
                 }
-                let len: usize = std::str::from_utf8(&buf[pos..colon]).ok().and_then(|t| t.parse().ok()).unwrap_or(usize::MAX);
+                let len: usize = std::str::from_utf8(&buf[pos..colon])
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(usize::MAX);
                 let body = colon + 1;
                 // a length past the end is "not here yet": nothing is allocated from it
-                let Some(bytes) = body.checked_add(len).and_then(|end| buf.get(body..end)) else { return Ok(Parsed::Incomplete) };
+                let Some(bytes) = body.checked_add(len).and_then(|end| buf.get(body..end)) else {
+                    return Ok(Parsed::Incomplete);
+                };
                 pos = body + len;
                 if let Some(Frame::Dict(_, last, key @ None)) = stack.last_mut() {
                     if last.as_deref().is_some_and(|l| l >= bytes) {
@@ -414,7 +448,10 @@ fn parse_noting(buf: &[u8], notes: &mut Notes) -> Result<Parsed, BencodeError> {
             other => {
                 return Err(BencodeError::Syntax {
                     offset: start,
-                    detail: format!("expected a value (list, dict, integer or string), found {:?}", other as char),
+                    detail: format!(
+                        "expected a value (list, dict, integer or string), found {:?}",
+                        other as char
+                    ),
                 });
             }
         };
@@ -428,7 +465,13 @@ fn parse_noting(buf: &[u8], notes: &mut Notes) -> Result<Parsed, BencodeError> {
             info_span = Some(s..pos);
         }
         match stack.last_mut() {
-            None => return Ok(Parsed::Done { value, end: pos, info_span }),
+            None => {
+                return Ok(Parsed::Done {
+                    value,
+                    end: pos,
+                    info_span,
+                });
+            }
             Some(Frame::List(items)) => items.push(value),
             Some(Frame::Dict(map, _, key)) => {
                 if let Some(k) = key.take() {
@@ -612,21 +655,43 @@ mod tests {
         // 20 digits that overflow an i64 read as 0; 21 are refused
         assert_eq!(decode(b"i99999999999999999999e"), Ok(Value::Int(0)));
         assert_eq!(decode(b"i-99999999999999999999e"), Ok(Value::Int(0)));
-        assert!(matches!(rejected(b"i999999999999999999999e"), BencodeError::TooLong { offset: 1 }));
+        assert!(matches!(
+            rejected(b"i999999999999999999999e"),
+            BencodeError::TooLong { offset: 1 }
+        ));
         // a string length of 16 digits is fine, 17 are refused
         assert_eq!(decode(b"0000000000000001:a"), Ok(b("a")));
-        assert!(matches!(rejected(b"00000000000000001:a"), BencodeError::TooLong { offset: 0 }));
+        assert!(matches!(
+            rejected(b"00000000000000001:a"),
+            BencodeError::TooLong { offset: 0 }
+        ));
     }
 
     #[test]
     fn non_canonical_forms_are_noticed() {
         for canonical in VALID {
-            assert!(!has_non_canonical_form(canonical), "{}", String::from_utf8_lossy(canonical));
+            assert!(
+                !has_non_canonical_form(canonical),
+                "{}",
+                String::from_utf8_lossy(canonical)
+            );
         }
         assert!(!has_non_canonical_form(b"i-0e"));
         assert!(!has_non_canonical_form(b"i-01e"));
-        for odd in [&b"d1:bi1e1:ai2ee"[..], b"d1:ai1e1:ai2ee", b"i00e", b"i016384e", b"01:a", b"00:", b"ld1:bi1e1:ai1eee"] {
-            assert!(has_non_canonical_form(odd), "{}", String::from_utf8_lossy(odd));
+        for odd in [
+            &b"d1:bi1e1:ai2ee"[..],
+            b"d1:ai1e1:ai2ee",
+            b"i00e",
+            b"i016384e",
+            b"01:a",
+            b"00:",
+            b"ld1:bi1e1:ai1eee",
+        ] {
+            assert!(
+                has_non_canonical_form(odd),
+                "{}",
+                String::from_utf8_lossy(odd)
+            );
         }
     }
 
@@ -682,14 +747,20 @@ mod tests {
         let mut too_many = b"l".to_vec();
         too_many.extend(b"i1e".repeat(MAX_TOKENS - 1));
         too_many.push(b'e');
-        assert!(matches!(rejected(&too_many), BencodeError::TooManyTokens { .. }));
+        assert!(matches!(
+            rejected(&too_many),
+            BencodeError::TooManyTokens { .. }
+        ));
     }
 
     #[test]
     fn huge_length_prefix_is_incomplete_not_allocated() {
         assert_eq!(decode_prefix(b"9999999999999999:abc"), Ok(None));
         assert_eq!(decode_prefix(b"4294967296:abc"), Ok(None));
-        assert!(matches!(decode_prefix(b"18446744073709551615:abc"), Err(BencodeError::TooLong { .. })));
+        assert!(matches!(
+            decode_prefix(b"18446744073709551615:abc"),
+            Err(BencodeError::TooLong { .. })
+        ));
         assert!(matches!(
             decode(b"100:abc"),
             Err(BencodeError::UnexpectedEof { offset: 7 })
@@ -755,7 +826,10 @@ mod tests {
         assert_eq!(info_span(b"d4:infodee").unwrap(), Some(7..9));
         // unsorted keys: the span is still the raw bytes; a repeated `info`: the first
         let buf = b"d4:infod4:name1:a6:lengthi3ee8:announce1:ue";
-        assert_eq!(&buf[info_span(buf).unwrap().unwrap()], b"d4:name1:a6:lengthi3ee");
+        assert_eq!(
+            &buf[info_span(buf).unwrap().unwrap()],
+            b"d4:name1:a6:lengthi3ee"
+        );
         let buf = b"d4:infoi1e4:infoi2ee";
         assert_eq!(&buf[info_span(buf).unwrap().unwrap()], b"i1e");
     }
@@ -793,8 +867,14 @@ mod tests {
 
     #[test]
     fn error_messages_carry_offsets() {
-        assert_eq!(decode(b"d3:foo").unwrap_err().to_string(), "unexpected end of input at offset 6 (value incomplete)");
-        assert_eq!(decode(b"di1ee").unwrap_err().to_string(), "dict key at offset 1 is not a byte string");
+        assert_eq!(
+            decode(b"d3:foo").unwrap_err().to_string(),
+            "unexpected end of input at offset 6 (value incomplete)"
+        );
+        assert_eq!(
+            decode(b"di1ee").unwrap_err().to_string(),
+            "dict key at offset 1 is not a byte string"
+        );
     }
 
     fn arb_value() -> impl Strategy<Value = Value> {

@@ -7,7 +7,11 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BitfieldError {
     #[error("bitfield has {got} bytes, expected {expected} for {pieces} pieces")]
-    Length { got: usize, expected: usize, pieces: u32 },
+    Length {
+        got: usize,
+        expected: usize,
+        pieces: u32,
+    },
     #[error("bitfield sets spare bits past piece {pieces}")]
     SpareBits { pieces: u32 },
 }
@@ -28,7 +32,11 @@ impl std::fmt::Debug for Bitfield {
 impl Bitfield {
     /// An all-zero bitfield for `len` pieces.
     pub fn new(len: u32) -> Bitfield {
-        Bitfield { bytes: vec![0; (len as usize).div_ceil(8)], len, ones: 0 }
+        Bitfield {
+            bytes: vec![0; (len as usize).div_ceil(8)],
+            len,
+            ones: 0,
+        }
     }
 
     /// An all-one bitfield for `len` pieces (BEP 6 `HaveAll`).
@@ -44,9 +52,17 @@ impl Bitfield {
     pub fn from_bytes(bytes: &[u8], len: u32) -> Result<Bitfield, BitfieldError> {
         let expected = (len as usize).div_ceil(8);
         if bytes.len() != expected {
-            return Err(BitfieldError::Length { got: bytes.len(), expected, pieces: len });
+            return Err(BitfieldError::Length {
+                got: bytes.len(),
+                expected,
+                pieces: len,
+            });
         }
-        let mut b = Bitfield { bytes: bytes.to_vec(), len, ones: 0 };
+        let mut b = Bitfield {
+            bytes: bytes.to_vec(),
+            len,
+            ones: 0,
+        };
         let before: u32 = b.bytes.iter().map(|x| x.count_ones()).sum();
         b.clear_spare();
         let ones: u32 = b.bytes.iter().map(|x| x.count_ones()).sum();
@@ -145,8 +161,14 @@ mod tests {
     #[test]
     fn strict_parse() {
         assert_eq!(Bitfield::from_bytes(&[0xe0], 3).unwrap().count_ones(), 3);
-        assert!(matches!(Bitfield::from_bytes(&[0xff], 3), Err(BitfieldError::SpareBits { .. })));
-        assert!(matches!(Bitfield::from_bytes(&[0, 0], 3), Err(BitfieldError::Length { .. })));
+        assert!(matches!(
+            Bitfield::from_bytes(&[0xff], 3),
+            Err(BitfieldError::SpareBits { .. })
+        ));
+        assert!(matches!(
+            Bitfield::from_bytes(&[0, 0], 3),
+            Err(BitfieldError::Length { .. })
+        ));
         assert!(Bitfield::from_bytes(&[], 0).unwrap().is_full());
     }
 }

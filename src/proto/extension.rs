@@ -737,7 +737,10 @@ impl MetadataAssembler {
         };
         liars.sort_unstable();
         liars.dedup();
-        Check::Verified { raw: std::mem::take(&mut self.buf), liars }
+        Check::Verified {
+            raw: std::mem::take(&mut self.buf),
+            liars,
+        }
     }
 
     /// A complete copy failed the info-hash check: name its sender if it had only one, else
@@ -757,7 +760,10 @@ impl MetadataAssembler {
             Check::Liar(first)
         } else {
             if self.suspect.is_none() {
-                self.suspect = Some(FailedCopy { buf: self.buf.clone(), senders });
+                self.suspect = Some(FailedCopy {
+                    buf: self.buf.clone(),
+                    senders,
+                });
             }
             Check::Ambiguous
         };
@@ -1107,7 +1113,10 @@ mod tests {
         assert!(ExtensionHandshake::decode(b"").is_err());
         // bytes after the dict are refused; keys may come in any order (as in libtorrent)
         assert!(ExtensionHandshake::decode(b"dex").is_err());
-        assert_eq!(ExtensionHandshake::decode(b"d1:pi1e1:ai1ee").map(|h| h.p), Ok(Some(1)));
+        assert_eq!(
+            ExtensionHandshake::decode(b"d1:pi1e1:ai1ee").map(|h| h.p),
+            Ok(Some(1))
+        );
     }
 
     #[test]
@@ -1393,7 +1402,13 @@ mod tests {
         a.on_data(1, 0, 20_000, piece(&bytes, 0)).unwrap();
         a.on_data(1, 1, 20_000, piece(&bytes, 1)).unwrap();
         // The good copy names the sender of the bad piece, and only it.
-        assert_eq!(a.check(), Check::Verified { raw: bytes, liars: vec![2] });
+        assert_eq!(
+            a.check(),
+            Check::Verified {
+                raw: bytes,
+                liars: vec![2]
+            }
+        );
     }
 
     #[test]
@@ -1425,7 +1440,13 @@ mod tests {
         for p in 0..3 {
             a.on_data(2, p, 40_000, piece(&bytes, p)).unwrap();
         }
-        assert_eq!(a.check(), Check::Verified { raw: bytes, liars: vec![5] });
+        assert_eq!(
+            a.check(),
+            Check::Verified {
+                raw: bytes,
+                liars: vec![5]
+            }
+        );
     }
 
     #[test]
@@ -1441,7 +1462,13 @@ mod tests {
         assert_eq!(a.next_request(6, t), Some(1));
         a.on_data(3, 0, 20_000, piece(&bytes, 0)).unwrap();
         a.on_data(6, 1, 20_000, piece(&bytes, 1)).unwrap();
-        assert_eq!(a.check(), Check::Verified { raw: bytes, liars: vec![] });
+        assert_eq!(
+            a.check(),
+            Check::Verified {
+                raw: bytes,
+                liars: vec![]
+            }
+        );
     }
 
     #[test]
@@ -1466,12 +1493,22 @@ mod tests {
         assert_eq!(a.next_request(4, t), Some(0));
         assert_eq!(a.next_request(3, t + Duration::from_secs(60)), None);
         a.peer_gone(4);
-        assert_eq!(a.next_request(3, t), None, "a peer that rejected never becomes the source");
+        assert_eq!(
+            a.next_request(3, t),
+            None,
+            "a peer that rejected never becomes the source"
+        );
         assert_eq!(a.next_request(1, t), Some(0));
         assert_eq!(a.next_request(1, t), Some(1));
         a.on_data(1, 0, 20_000, piece(&bytes, 0)).unwrap();
         a.on_data(1, 1, 20_000, piece(&bytes, 1)).unwrap();
-        assert_eq!(a.check(), Check::Verified { raw: bytes, liars: vec![2] });
+        assert_eq!(
+            a.check(),
+            Check::Verified {
+                raw: bytes,
+                liars: vec![2]
+            }
+        );
     }
 
     fn v4(s: &str) -> SocketAddr {

@@ -97,7 +97,9 @@ mod tests {
 
     fn sample() -> Handshake {
         Handshake {
-            reserved: Reserved::default().with(Reserved::EXTENSION).with(Reserved::FAST),
+            reserved: Reserved::default()
+                .with(Reserved::EXTENSION)
+                .with(Reserved::FAST),
             info_hash: InfoHash([0xab; 20]),
             peer_id: PeerId(*b"-FP0100-abcdefghijkl"),
         }
@@ -122,7 +124,10 @@ mod tests {
         let mut more = b.to_vec();
         more.extend_from_slice(&[0, 0, 0, 0]);
         assert_eq!(Handshake::decode(&more).unwrap(), Some((sample(), 68)));
-        assert_eq!(sample().reserved.names(), vec!["extension protocol", "fast"]);
+        assert_eq!(
+            sample().reserved.names(),
+            vec!["extension protocol", "fast"]
+        );
     }
 
     #[test]

@@ -214,12 +214,25 @@ impl PeerId {
         let id = &self.0;
         if id[0] == b'-' && id[7] == b'-' {
             let code = std::str::from_utf8(&id[1..3]).ok()?;
-            let version: String = id[3..7].iter().map(|c| *c as char).filter(|c| c.is_ascii_alphanumeric()).collect();
-            let dotted = version.chars().map(|c| c.to_string()).collect::<Vec<_>>().join(".");
-            let name = AZUREUS_CLIENTS.iter().find(|(c, _)| *c == code).map(|(_, n)| n.to_string());
+            let version: String = id[3..7]
+                .iter()
+                .map(|c| *c as char)
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect();
+            let dotted = version
+                .chars()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(".");
+            let name = AZUREUS_CLIENTS
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map(|(_, n)| n.to_string());
             return Some(match name {
                 Some(n) => format!("{n} {dotted}"),
-                None if code.chars().all(|c| c.is_ascii_alphanumeric()) => format!("unknown client {code} {dotted}"),
+                None if code.chars().all(|c| c.is_ascii_alphanumeric()) => {
+                    format!("unknown client {code} {dotted}")
+                }
                 None => return None,
             });
         }
@@ -261,11 +274,26 @@ mod client_tests {
 
     #[test]
     fn names_clients() {
-        assert_eq!(id(b"-LT2080-").client().as_deref(), Some("libtorrent (Rasterbar) 2.0.8.0"));
-        assert_eq!(id(b"-FP0100-").client().as_deref(), Some("fast-peer 0.1.0.0"));
-        assert_eq!(id(b"-ZZ1234-").client().as_deref(), Some("unknown client ZZ 1.2.3.4"));
-        assert_eq!(id(b"M4-3-6--").client().as_deref(), Some("BitTorrent (Mainline) 4.3.6"));
-        assert_eq!(id(b"S58B-----").client().as_deref(), Some("Shadow's client 5.8.11"));
+        assert_eq!(
+            id(b"-LT2080-").client().as_deref(),
+            Some("libtorrent (Rasterbar) 2.0.8.0")
+        );
+        assert_eq!(
+            id(b"-FP0100-").client().as_deref(),
+            Some("fast-peer 0.1.0.0")
+        );
+        assert_eq!(
+            id(b"-ZZ1234-").client().as_deref(),
+            Some("unknown client ZZ 1.2.3.4")
+        );
+        assert_eq!(
+            id(b"M4-3-6--").client().as_deref(),
+            Some("BitTorrent (Mainline) 4.3.6")
+        );
+        assert_eq!(
+            id(b"S58B-----").client().as_deref(),
+            Some("Shadow's client 5.8.11")
+        );
         assert_eq!(id(b"T03I--").client().as_deref(), Some("BitTornado 0.3.18"));
         assert_eq!(PeerId([0; 20]).client(), None);
         assert_eq!(PeerId([0xff; 20]).client(), None);

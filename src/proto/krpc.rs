@@ -60,7 +60,11 @@ impl CompactNode {
 /// Decode a `nodes` string: consecutive 26-byte entries.
 pub fn decode_nodes(b: &[u8]) -> Result<Vec<CompactNode>, KrpcError> {
     if !b.len().is_multiple_of(COMPACT_NODE_LEN) {
-        return Err(KrpcError::BadLength { key: "nodes", len: b.len(), unit: COMPACT_NODE_LEN });
+        return Err(KrpcError::BadLength {
+            key: "nodes",
+            len: b.len(),
+            unit: COMPACT_NODE_LEN,
+        });
     }
     Ok(b.chunks_exact(COMPACT_NODE_LEN)
         .map(|c| {
@@ -68,7 +72,10 @@ pub fn decode_nodes(b: &[u8]) -> Result<Vec<CompactNode>, KrpcError> {
             id.copy_from_slice(&c[..20]);
             CompactNode {
                 id: NodeId(id),
-                addr: SocketAddrV4::new(Ipv4Addr::new(c[20], c[21], c[22], c[23]), u16::from_be_bytes([c[24], c[25]])),
+                addr: SocketAddrV4::new(
+                    Ipv4Addr::new(c[20], c[21], c[22], c[23]),
+                    u16::from_be_bytes([c[24], c[25]]),
+                ),
             }
         })
         .collect())
@@ -88,12 +95,18 @@ pub fn decode_peer(b: &[u8]) -> Option<SocketAddr> {
     match b.len() {
         COMPACT_PEER_LEN => {
             let ip = Ipv4Addr::new(b[0], b[1], b[2], b[3]);
-            Some(SocketAddr::new(IpAddr::V4(ip), u16::from_be_bytes([b[4], b[5]])))
+            Some(SocketAddr::new(
+                IpAddr::V4(ip),
+                u16::from_be_bytes([b[4], b[5]]),
+            ))
         }
         COMPACT_PEER6_LEN => {
             let mut o = [0u8; 16];
             o.copy_from_slice(&b[..16]);
-            Some(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(o)), u16::from_be_bytes([b[16], b[17]])))
+            Some(SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::from(o)),
+                u16::from_be_bytes([b[16], b[17]]),
+            ))
         }
         _ => None,
     }
@@ -112,13 +125,30 @@ pub fn encode_peer(a: &SocketAddr) -> Vec<u8> {
 /// The four BEP 5 queries, plus any other method (answered with error 204).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Query {
-    Ping { id: NodeId },
-    FindNode { id: NodeId, target: NodeId },
-    GetPeers { id: NodeId, info_hash: InfoHash },
+    Ping {
+        id: NodeId,
+    },
+    FindNode {
+        id: NodeId,
+        target: NodeId,
+    },
+    GetPeers {
+        id: NodeId,
+        info_hash: InfoHash,
+    },
     /// `implied_port`: use the UDP source port of the datagram instead of `port`.
-    AnnouncePeer { id: NodeId, info_hash: InfoHash, port: u16, implied_port: bool, token: Vec<u8> },
+    AnnouncePeer {
+        id: NodeId,
+        info_hash: InfoHash,
+        port: u16,
+        implied_port: bool,
+        token: Vec<u8>,
+    },
     /// A method we do not implement (BEP 44 `get`, `put`, `sample_infohashes`...).
-    Unknown { method: Vec<u8>, id: Option<NodeId> },
+    Unknown {
+        method: Vec<u8>,
+        id: Option<NodeId>,
+    },
 }
 
 impl Query {
@@ -161,7 +191,10 @@ pub enum Body {
     Query(Query),
     Response(Response),
     /// `e`: `[code, message]`.
-    Error { code: i64, message: Vec<u8> },
+    Error {
+        code: i64,
+        message: Vec<u8>,
+    },
 }
 
 /// One KRPC message.
@@ -188,11 +221,22 @@ pub enum KrpcError {
     #[error("missing key {0:?}")]
     Missing(&'static str),
     #[error("key {key:?} has the wrong type (expected {expected})")]
-    WrongType { key: &'static str, expected: &'static str },
+    WrongType {
+        key: &'static str,
+        expected: &'static str,
+    },
     #[error("key {key:?}: {len} bytes, expected {expected}")]
-    BadId { key: &'static str, len: usize, expected: usize },
+    BadId {
+        key: &'static str,
+        len: usize,
+        expected: usize,
+    },
     #[error("key {key:?}: {len} bytes is not a multiple of {unit}")]
-    BadLength { key: &'static str, len: usize, unit: usize },
+    BadLength {
+        key: &'static str,
+        len: usize,
+        unit: usize,
+    },
     #[error("values entry {index}: {len} bytes (expected 6 or 18)")]
     BadPeer { index: usize, len: usize },
     #[error("unknown message type y={0:?}")]
@@ -201,28 +245,47 @@ pub enum KrpcError {
     BadPort(i64),
 }
 
-fn bytes_of<'a>(d: &'a BTreeMap<Vec<u8>, Value>, key: &'static str) -> Result<Option<&'a [u8]>, KrpcError> {
+fn bytes_of<'a>(
+    d: &'a BTreeMap<Vec<u8>, Value>,
+    key: &'static str,
+) -> Result<Option<&'a [u8]>, KrpcError> {
     match d.get(key.as_bytes()) {
         None => Ok(None),
         Some(Value::Bytes(b)) => Ok(Some(b)),
-        Some(_) => Err(KrpcError::WrongType { key, expected: "byte string" }),
+        Some(_) => Err(KrpcError::WrongType {
+            key,
+            expected: "byte string",
+        }),
     }
 }
 
-fn req_bytes<'a>(d: &'a BTreeMap<Vec<u8>, Value>, key: &'static str) -> Result<&'a [u8], KrpcError> {
+fn req_bytes<'a>(
+    d: &'a BTreeMap<Vec<u8>, Value>,
+    key: &'static str,
+) -> Result<&'a [u8], KrpcError> {
     bytes_of(d, key)?.ok_or(KrpcError::Missing(key))
 }
 
 fn id20(d: &BTreeMap<Vec<u8>, Value>, key: &'static str) -> Result<[u8; 20], KrpcError> {
     let b = req_bytes(d, key)?;
-    <[u8; 20]>::try_from(b).map_err(|_| KrpcError::BadId { key, len: b.len(), expected: 20 })
+    <[u8; 20]>::try_from(b).map_err(|_| KrpcError::BadId {
+        key,
+        len: b.len(),
+        expected: 20,
+    })
 }
 
-fn dict_of<'a>(d: &'a BTreeMap<Vec<u8>, Value>, key: &'static str) -> Result<&'a BTreeMap<Vec<u8>, Value>, KrpcError> {
+fn dict_of<'a>(
+    d: &'a BTreeMap<Vec<u8>, Value>,
+    key: &'static str,
+) -> Result<&'a BTreeMap<Vec<u8>, Value>, KrpcError> {
     match d.get(key.as_bytes()) {
         None => Err(KrpcError::Missing(key)),
         Some(Value::Dict(m)) => Ok(m),
-        Some(_) => Err(KrpcError::WrongType { key, expected: "dictionary" }),
+        Some(_) => Err(KrpcError::WrongType {
+            key,
+            expected: "dictionary",
+        }),
     }
 }
 
@@ -230,7 +293,10 @@ fn int_of(d: &BTreeMap<Vec<u8>, Value>, key: &'static str) -> Result<Option<i64>
     match d.get(key.as_bytes()) {
         None => Ok(None),
         Some(Value::Int(i)) => Ok(Some(*i)),
-        Some(_) => Err(KrpcError::WrongType { key, expected: "integer" }),
+        Some(_) => Err(KrpcError::WrongType {
+            key,
+            expected: "integer",
+        }),
     }
 }
 
@@ -248,11 +314,17 @@ pub fn transaction_id(buf: &[u8]) -> Option<Vec<u8>> {
 
 /// Decode one datagram.
 pub fn decode(buf: &[u8]) -> Result<Krpc, KrpcError> {
-    let Value::Dict(top) = bencode::decode(buf)? else { return Err(KrpcError::NotDict) };
+    let Value::Dict(top) = bencode::decode(buf)? else {
+        return Err(KrpcError::NotDict);
+    };
     let t = req_bytes(&top, "t")?.to_vec();
     let y = req_bytes(&top, "y")?;
     let v = bytes_of(&top, "v").ok().flatten().map(|b| b.to_vec());
-    let ip = bytes_of(&top, "ip").ok().flatten().filter(|b| b.len() == 6).and_then(decode_peer);
+    let ip = bytes_of(&top, "ip")
+        .ok()
+        .flatten()
+        .filter(|b| b.len() == 6)
+        .and_then(decode_peer);
     let ro = matches!(int_of(&top, "ro"), Ok(Some(1)));
     let body = match y {
         b"q" => Body::Query(decode_query(&top)?),
@@ -261,13 +333,32 @@ pub fn decode(buf: &[u8]) -> Result<Krpc, KrpcError> {
             let list = match top.get(b"e".as_slice()) {
                 None => return Err(KrpcError::Missing("e")),
                 Some(Value::List(l)) => l,
-                Some(_) => return Err(KrpcError::WrongType { key: "e", expected: "list" }),
+                Some(_) => {
+                    return Err(KrpcError::WrongType {
+                        key: "e",
+                        expected: "list",
+                    });
+                }
             };
-            let code = list.first().and_then(Value::as_int).ok_or(KrpcError::WrongType { key: "e", expected: "[code, message]" })?;
-            let message = list.get(1).and_then(Value::as_bytes).map(|b| b.to_vec()).unwrap_or_default();
+            let code = list
+                .first()
+                .and_then(Value::as_int)
+                .ok_or(KrpcError::WrongType {
+                    key: "e",
+                    expected: "[code, message]",
+                })?;
+            let message = list
+                .get(1)
+                .and_then(Value::as_bytes)
+                .map(|b| b.to_vec())
+                .unwrap_or_default();
             Body::Error { code, message }
         }
-        other => return Err(KrpcError::UnknownType(String::from_utf8_lossy(other).into_owned())),
+        other => {
+            return Err(KrpcError::UnknownType(
+                String::from_utf8_lossy(other).into_owned(),
+            ));
+        }
     };
     Ok(Krpc { t, body, v, ip, ro })
 }
@@ -278,8 +369,14 @@ fn decode_query(top: &BTreeMap<Vec<u8>, Value>) -> Result<Query, KrpcError> {
     let id = NodeId(id20(a, "id")?);
     Ok(match method {
         b"ping" => Query::Ping { id },
-        b"find_node" => Query::FindNode { id, target: NodeId(id20(a, "target")?) },
-        b"get_peers" => Query::GetPeers { id, info_hash: InfoHash(id20(a, "info_hash")?) },
+        b"find_node" => Query::FindNode {
+            id,
+            target: NodeId(id20(a, "target")?),
+        },
+        b"get_peers" => Query::GetPeers {
+            id,
+            info_hash: InfoHash(id20(a, "info_hash")?),
+        },
         b"announce_peer" => {
             let info_hash = InfoHash(id20(a, "info_hash")?);
             let implied_port = matches!(int_of(a, "implied_port")?, Some(i) if i != 0);
@@ -292,9 +389,18 @@ fn decode_query(top: &BTreeMap<Vec<u8>, Value>) -> Result<Query, KrpcError> {
                 (None, false) => return Err(KrpcError::Missing("port")),
             };
             let token = req_bytes(a, "token")?.to_vec();
-            Query::AnnouncePeer { id, info_hash, port, implied_port, token }
+            Query::AnnouncePeer {
+                id,
+                info_hash,
+                port,
+                implied_port,
+                token,
+            }
         }
-        other => Query::Unknown { method: other.to_vec(), id: Some(id) },
+        other => Query::Unknown {
+            method: other.to_vec(),
+            id: Some(id),
+        },
     })
 }
 
@@ -307,14 +413,30 @@ fn decode_response(r: &BTreeMap<Vec<u8>, Value>) -> Result<Response, KrpcError> 
         Some(Value::List(l)) => {
             let mut out = Vec::with_capacity(l.len());
             for (index, v) in l.iter().enumerate() {
-                let b = v.as_bytes().ok_or(KrpcError::WrongType { key: "values", expected: "list of byte strings" })?;
-                out.push(decode_peer(b).ok_or(KrpcError::BadPeer { index, len: b.len() })?);
+                let b = v.as_bytes().ok_or(KrpcError::WrongType {
+                    key: "values",
+                    expected: "list of byte strings",
+                })?;
+                out.push(decode_peer(b).ok_or(KrpcError::BadPeer {
+                    index,
+                    len: b.len(),
+                })?);
             }
             Some(out)
         }
-        Some(_) => return Err(KrpcError::WrongType { key: "values", expected: "list" }),
+        Some(_) => {
+            return Err(KrpcError::WrongType {
+                key: "values",
+                expected: "list",
+            });
+        }
     };
-    Ok(Response { id, nodes, values, token })
+    Ok(Response {
+        id,
+        nodes,
+        values,
+        token,
+    })
 }
 
 fn bytes(b: &[u8]) -> Value {
@@ -323,15 +445,36 @@ fn bytes(b: &[u8]) -> Value {
 
 impl Krpc {
     pub fn query(t: Vec<u8>, q: Query) -> Krpc {
-        Krpc { t, body: Body::Query(q), v: None, ip: None, ro: false }
+        Krpc {
+            t,
+            body: Body::Query(q),
+            v: None,
+            ip: None,
+            ro: false,
+        }
     }
 
     pub fn response(t: Vec<u8>, r: Response) -> Krpc {
-        Krpc { t, body: Body::Response(r), v: None, ip: None, ro: false }
+        Krpc {
+            t,
+            body: Body::Response(r),
+            v: None,
+            ip: None,
+            ro: false,
+        }
     }
 
     pub fn error(t: Vec<u8>, code: i64, message: &str) -> Krpc {
-        Krpc { t, body: Body::Error { code, message: message.as_bytes().to_vec() }, v: None, ip: None, ro: false }
+        Krpc {
+            t,
+            body: Body::Error {
+                code,
+                message: message.as_bytes().to_vec(),
+            },
+            v: None,
+            ip: None,
+            ro: false,
+        }
     }
 
     /// The canonical bencoding of the message.
@@ -354,7 +497,13 @@ impl Krpc {
                     Query::GetPeers { info_hash, .. } => {
                         a.insert(b"info_hash".to_vec(), bytes(&info_hash.0));
                     }
-                    Query::AnnouncePeer { info_hash, port, implied_port, token, .. } => {
+                    Query::AnnouncePeer {
+                        info_hash,
+                        port,
+                        implied_port,
+                        token,
+                        ..
+                    } => {
                         a.insert(b"info_hash".to_vec(), bytes(&info_hash.0));
                         a.insert(b"port".to_vec(), Value::Int(*port as i64));
                         if *implied_port {
@@ -376,13 +525,19 @@ impl Krpc {
                     d.insert(b"token".to_vec(), bytes(t));
                 }
                 if let Some(v) = &r.values {
-                    d.insert(b"values".to_vec(), Value::List(v.iter().map(|a| Value::Bytes(encode_peer(a))).collect()));
+                    d.insert(
+                        b"values".to_vec(),
+                        Value::List(v.iter().map(|a| Value::Bytes(encode_peer(a))).collect()),
+                    );
                 }
                 top.insert(b"r".to_vec(), Value::Dict(d));
             }
             Body::Error { code, message } => {
                 top.insert(b"y".to_vec(), bytes(b"e"));
-                top.insert(b"e".to_vec(), Value::List(vec![Value::Int(*code), bytes(message)]));
+                top.insert(
+                    b"e".to_vec(),
+                    Value::List(vec![Value::Int(*code), bytes(message)]),
+                );
             }
         }
         if let Some(v) = &self.v {
@@ -409,7 +564,10 @@ mod tests {
 
     /// encode == golden, decode(golden) == value, and every strict prefix is rejected.
     fn golden(msg: Krpc, wire: &[u8]) {
-        assert_eq!(String::from_utf8_lossy(&msg.encode()), String::from_utf8_lossy(wire));
+        assert_eq!(
+            String::from_utf8_lossy(&msg.encode()),
+            String::from_utf8_lossy(wire)
+        );
         assert_eq!(decode(wire).unwrap(), msg);
         for n in 0..wire.len() {
             assert!(decode(&wire[..n]).is_err(), "prefix of {n} bytes accepted");
@@ -420,11 +578,22 @@ mod tests {
     #[test]
     fn bep5_ping() {
         golden(
-            Krpc::query(b"aa".to_vec(), Query::Ping { id: nid(b"abcdefghij0123456789") }),
+            Krpc::query(
+                b"aa".to_vec(),
+                Query::Ping {
+                    id: nid(b"abcdefghij0123456789"),
+                },
+            ),
             b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe",
         );
         golden(
-            Krpc::response(b"aa".to_vec(), Response { id: nid(b"mnopqrstuvwxyz123456"), ..Default::default() }),
+            Krpc::response(
+                b"aa".to_vec(),
+                Response {
+                    id: nid(b"mnopqrstuvwxyz123456"),
+                    ..Default::default()
+                },
+            ),
             b"d1:rd2:id20:mnopqrstuvwxyz123456e1:t2:aa1:y1:re",
         );
     }
@@ -439,14 +608,21 @@ mod tests {
             b"d1:ad2:id20:abcdefghij01234567896:target20:mnopqrstuvwxyz123456e1:q9:find_node1:t2:aa1:y1:qe",
         );
         // the BEP writes "def456..." for the nodes: here one real 26-byte entry
-        let node = CompactNode { id: nid(b"def456def456def456de"), addr: "127.0.0.1:6881".parse().unwrap() };
+        let node = CompactNode {
+            id: nid(b"def456def456def456de"),
+            addr: "127.0.0.1:6881".parse().unwrap(),
+        };
         let mut wire = b"d1:rd2:id20:0123456789abcdefghij5:nodes26:def456def456def456de".to_vec();
         wire.extend_from_slice(&[127, 0, 0, 1, 0x1a, 0xe1]);
         wire.extend_from_slice(b"e1:t2:aa1:y1:re");
         golden(
             Krpc::response(
                 b"aa".to_vec(),
-                Response { id: nid(b"0123456789abcdefghij"), nodes: Some(vec![node]), ..Default::default() },
+                Response {
+                    id: nid(b"0123456789abcdefghij"),
+                    nodes: Some(vec![node]),
+                    ..Default::default()
+                },
             ),
             &wire,
         );
@@ -462,7 +638,10 @@ mod tests {
             b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz123456e1:q9:get_peers1:t2:aa1:y1:qe",
         );
         // "axje.u" and "idhtnm" are the BEP's compact peers
-        let values = vec![decode_peer(b"axje.u").unwrap(), decode_peer(b"idhtnm").unwrap()];
+        let values = vec![
+            decode_peer(b"axje.u").unwrap(),
+            decode_peer(b"idhtnm").unwrap(),
+        ];
         assert_eq!(values[0], "97.120.106.101:11893".parse().unwrap());
         golden(
             Krpc::response(
@@ -510,7 +689,9 @@ mod tests {
         let m = decode(wire).unwrap();
         assert_eq!(m.ip, Some("127.0.0.1:6881".parse().unwrap()));
         assert_eq!(m.v.as_deref(), Some(&b"LT\x02\x08"[..]));
-        assert!(matches!(m.body, Body::Response(Response { id, .. }) if id == nid(b"mnopqrstuvwxyz123456")));
+        assert!(
+            matches!(m.body, Body::Response(Response { id, .. }) if id == nid(b"mnopqrstuvwxyz123456"))
+        );
         let ro = b"d1:ad2:id20:abcdefghij0123456789e1:q4:ping2:roi1e1:t2:aa1:y1:qe";
         assert!(decode(ro).unwrap().ro);
     }
@@ -521,7 +702,10 @@ mod tests {
         let m = decode(wire).unwrap();
         assert_eq!(
             m.body,
-            Body::Query(Query::Unknown { method: b"get".to_vec(), id: Some(nid(b"abcdefghij0123456789")) })
+            Body::Query(Query::Unknown {
+                method: b"get".to_vec(),
+                id: Some(nid(b"abcdefghij0123456789"))
+            })
         );
     }
 
@@ -529,11 +713,19 @@ mod tests {
     fn typed_errors_carry_the_numbers() {
         assert_eq!(
             decode(b"d1:ad2:id3:abce1:q4:ping1:t2:aa1:y1:qe"),
-            Err(KrpcError::BadId { key: "id", len: 3, expected: 20 })
+            Err(KrpcError::BadId {
+                key: "id",
+                len: 3,
+                expected: 20
+            })
         );
         assert_eq!(
             decode(b"d1:rd2:id20:abcdefghij01234567895:nodes3:abce1:t2:aa1:y1:re"),
-            Err(KrpcError::BadLength { key: "nodes", len: 3, unit: 26 })
+            Err(KrpcError::BadLength {
+                key: "nodes",
+                len: 3,
+                unit: 26
+            })
         );
         assert_eq!(
             decode(b"d1:rd2:id20:abcdefghij01234567896:valuesl3:abcee1:t2:aa1:y1:re"),
@@ -543,7 +735,10 @@ mod tests {
             decode(b"d1:ad2:id20:abcdefghij01234567899:info_hash20:mnopqrstuvwxyz1234564:porti70000e5:token1:xe1:q13:announce_peer1:t2:aa1:y1:qe"),
             Err(KrpcError::BadPort(70000))
         );
-        assert_eq!(decode(b"d1:t2:aa1:y1:xe"), Err(KrpcError::UnknownType("x".into())));
+        assert_eq!(
+            decode(b"d1:t2:aa1:y1:xe"),
+            Err(KrpcError::UnknownType("x".into()))
+        );
         assert_eq!(decode(b"le"), Err(KrpcError::NotDict));
         assert_eq!(decode(b"d1:y1:qe"), Err(KrpcError::Missing("t")));
         assert_eq!(transaction_id(b"d1:t2:zz1:y1:qe"), Some(b"zz".to_vec()));
@@ -551,7 +746,10 @@ mod tests {
 
     #[test]
     fn nodes_round_trip_and_ipv6_values() {
-        let n = CompactNode { id: NodeId([7; 20]), addr: "10.1.2.3:65535".parse().unwrap() };
+        let n = CompactNode {
+            id: NodeId([7; 20]),
+            addr: "10.1.2.3:65535".parse().unwrap(),
+        };
         assert_eq!(decode_nodes(&encode_nodes(&[n, n])).unwrap(), vec![n, n]);
         let v6: SocketAddr = "[::1]:6881".parse().unwrap();
         assert_eq!(decode_peer(&encode_peer(&v6)), Some(v6));
@@ -559,14 +757,37 @@ mod tests {
 
     fn valid_messages() -> Vec<Vec<u8>> {
         let id = NodeId([1; 20]);
-        let node = CompactNode { id, addr: "1.2.3.4:5".parse().unwrap() };
+        let node = CompactNode {
+            id,
+            addr: "1.2.3.4:5".parse().unwrap(),
+        };
         vec![
             Krpc::query(b"a".to_vec(), Query::Ping { id }).encode(),
-            Krpc::query(b"bb".to_vec(), Query::FindNode { id, target: NodeId([2; 20]) }).encode(),
-            Krpc::query(b"cc".to_vec(), Query::GetPeers { id, info_hash: InfoHash([3; 20]) }).encode(),
+            Krpc::query(
+                b"bb".to_vec(),
+                Query::FindNode {
+                    id,
+                    target: NodeId([2; 20]),
+                },
+            )
+            .encode(),
+            Krpc::query(
+                b"cc".to_vec(),
+                Query::GetPeers {
+                    id,
+                    info_hash: InfoHash([3; 20]),
+                },
+            )
+            .encode(),
             Krpc::query(
                 b"dd".to_vec(),
-                Query::AnnouncePeer { id, info_hash: InfoHash([3; 20]), port: 1, implied_port: false, token: vec![9; 8] },
+                Query::AnnouncePeer {
+                    id,
+                    info_hash: InfoHash([3; 20]),
+                    port: 1,
+                    implied_port: false,
+                    token: vec![9; 8],
+                },
             )
             .encode(),
             Krpc::response(

@@ -41,7 +41,11 @@ pub enum WireError {
     #[error("message length {len} exceeds the limit of {max} bytes")]
     TooLong { len: u32, max: u32 },
     #[error("message id {id} has payload length {len}, expected {expected}")]
-    BadLength { id: u8, len: u32, expected: &'static str },
+    BadLength {
+        id: u8,
+        len: u32,
+        expected: &'static str,
+    },
     #[error("unknown message id {0}")]
     UnknownId(u8),
 }
@@ -61,26 +65,47 @@ pub enum Message {
     Unchoke,
     Interested,
     NotInterested,
-    Have { index: u32 },
+    Have {
+        index: u32,
+    },
     Bitfield(Bytes),
     Request(BlockRef),
-    Piece { index: u32, begin: u32, block: Bytes },
+    Piece {
+        index: u32,
+        begin: u32,
+        block: Bytes,
+    },
     Cancel(BlockRef),
     Port(u16),
-    Suggest { index: u32 },
+    Suggest {
+        index: u32,
+    },
     HaveAll,
     HaveNone,
     Reject(BlockRef),
-    AllowedFast { index: u32 },
-    Extended { id: u8, payload: Bytes },
+    AllowedFast {
+        index: u32,
+    },
+    Extended {
+        id: u8,
+        payload: Bytes,
+    },
 }
 
 impl std::fmt::Debug for Message {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Message::Bitfield(b) => write!(f, "Bitfield({} bytes)", b.len()),
-            Message::Piece { index, begin, block } => {
-                write!(f, "Piece {{ index: {index}, begin: {begin}, len: {} }}", block.len())
+            Message::Piece {
+                index,
+                begin,
+                block,
+            } => {
+                write!(
+                    f,
+                    "Piece {{ index: {index}, begin: {begin}, len: {} }}",
+                    block.len()
+                )
             }
             Message::Extended { id, payload } => {
                 write!(f, "Extended {{ id: {id}, len: {} }}", payload.len())
@@ -154,10 +179,18 @@ impl Message {
             if p.len() == n {
                 Ok(())
             } else {
-                Err(WireError::BadLength { id, len: p.len() as u32, expected })
+                Err(WireError::BadLength {
+                    id,
+                    len: p.len() as u32,
+                    expected,
+                })
             }
         };
-        let block_ref = |p: &[u8]| BlockRef { index: be32(p), begin: be32(&p[4..]), length: be32(&p[8..]) };
+        let block_ref = |p: &[u8]| BlockRef {
+            index: be32(p),
+            begin: be32(&p[4..]),
+            length: be32(&p[8..]),
+        };
         let msg = match id {
             CHOKE => exact(0, "0").map(|_| Message::Choke)?,
             UNCHOKE => exact(0, "0").map(|_| Message::Unchoke)?,
@@ -168,9 +201,17 @@ impl Message {
             REQUEST => exact(12, "12").map(|_| Message::Request(block_ref(p)))?,
             PIECE => {
                 if p.len() < 8 {
-                    return Err(WireError::BadLength { id, len: p.len() as u32, expected: "at least 8" });
+                    return Err(WireError::BadLength {
+                        id,
+                        len: p.len() as u32,
+                        expected: "at least 8",
+                    });
                 }
-                Message::Piece { index: be32(p), begin: be32(&p[4..]), block: Bytes::copy_from_slice(&p[8..]) }
+                Message::Piece {
+                    index: be32(p),
+                    begin: be32(&p[4..]),
+                    block: Bytes::copy_from_slice(&p[8..]),
+                }
             }
             CANCEL => exact(12, "12").map(|_| Message::Cancel(block_ref(p)))?,
             PORT => exact(2, "2").map(|_| Message::Port(u16::from_be_bytes([p[0], p[1]])))?,
@@ -181,9 +222,16 @@ impl Message {
             ALLOWED_FAST => exact(4, "4").map(|_| Message::AllowedFast { index: be32(p) })?,
             EXTENDED => {
                 if p.is_empty() {
-                    return Err(WireError::BadLength { id, len: 0, expected: "at least 1" });
+                    return Err(WireError::BadLength {
+                        id,
+                        len: 0,
+                        expected: "at least 1",
+                    });
                 }
-                Message::Extended { id: p[0], payload: Bytes::copy_from_slice(&p[1..]) }
+                Message::Extended {
+                    id: p[0],
+                    payload: Bytes::copy_from_slice(&p[1..]),
+                }
             }
             other => return Err(WireError::UnknownId(other)),
         };
@@ -232,7 +280,11 @@ impl Message {
                 put_u32(out, r.begin);
                 put_u32(out, r.length);
             }
-            Message::Piece { index, begin, block } => {
+            Message::Piece {
+                index,
+                begin,
+                block,
+            } => {
                 header(out, 8 + block.len(), PIECE);
                 put_u32(out, *index);
                 put_u32(out, *begin);
@@ -260,7 +312,12 @@ impl Message {
 
 /// The BEP 6 allowed-fast set: `k` pieces a peer at `ip` may request from us while choked,
 /// derived from its /24 network and the info hash so every client computes the same set.
-pub fn allowed_fast_set(ip: std::net::Ipv4Addr, info_hash: &crate::proto::id::InfoHash, piece_count: u32, k: usize) -> Vec<u32> {
+pub fn allowed_fast_set(
+    ip: std::net::Ipv4Addr,
+    info_hash: &crate::proto::id::InfoHash,
+    piece_count: u32,
+    k: usize,
+) -> Vec<u32> {
     use sha1::{Digest, Sha1};
     let mut set = Vec::new();
     if piece_count == 0 {
@@ -292,7 +349,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn all_samples() -> Vec<Message> {
-        let r = BlockRef { index: 1, begin: 16384, length: 16384 };
+        let r = BlockRef {
+            index: 1,
+            begin: 16384,
+            length: 16384,
+        };
         vec![
             Message::KeepAlive,
             Message::Choke,
@@ -302,7 +363,11 @@ mod tests {
             Message::Have { index: 7 },
             Message::Bitfield(Bytes::from_static(&[0xe0, 0x01])),
             Message::Request(r),
-            Message::Piece { index: 2, begin: 0, block: Bytes::from_static(b"hello") },
+            Message::Piece {
+                index: 2,
+                begin: 0,
+                block: Bytes::from_static(b"hello"),
+            },
             Message::Cancel(r),
             Message::Port(6881),
             Message::Suggest { index: 3 },
@@ -310,7 +375,10 @@ mod tests {
             Message::HaveNone,
             Message::Reject(r),
             Message::AllowedFast { index: 9 },
-            Message::Extended { id: 0, payload: Bytes::from_static(b"d1:md11:ut_metadatai1eee") },
+            Message::Extended {
+                id: 0,
+                payload: Bytes::from_static(b"d1:md11:ut_metadatai1eee"),
+            },
         ]
     }
 
@@ -318,9 +386,19 @@ mod tests {
     fn allowed_fast_set_matches_the_bep_6_example() {
         let ip = std::net::Ipv4Addr::new(80, 4, 4, 200);
         let hash = crate::proto::id::InfoHash([0xaa; 20]);
-        assert_eq!(allowed_fast_set(ip, &hash, 1313, 7), vec![1059, 431, 808, 1217, 287, 376, 1188]);
-        assert_eq!(allowed_fast_set(ip, &hash, 1313, 9), vec![1059, 431, 808, 1217, 287, 376, 1188, 353, 508]);
-        assert_eq!(allowed_fast_set(ip, &hash, 3, 10).len(), 3, "never more than the pieces");
+        assert_eq!(
+            allowed_fast_set(ip, &hash, 1313, 7),
+            vec![1059, 431, 808, 1217, 287, 376, 1188]
+        );
+        assert_eq!(
+            allowed_fast_set(ip, &hash, 1313, 9),
+            vec![1059, 431, 808, 1217, 287, 376, 1188, 353, 508]
+        );
+        assert_eq!(
+            allowed_fast_set(ip, &hash, 3, 10).len(),
+            3,
+            "never more than the pieces"
+        );
         assert!(allowed_fast_set(ip, &hash, 0, 10).is_empty());
     }
 
@@ -328,19 +406,39 @@ mod tests {
     fn golden_bytes() {
         assert_eq!(Message::KeepAlive.to_bytes(), [0, 0, 0, 0]);
         assert_eq!(Message::Interested.to_bytes(), [0, 0, 0, 1, 2]);
-        assert_eq!(Message::Have { index: 0x01020304 }.to_bytes(), [0, 0, 0, 5, 4, 1, 2, 3, 4]);
         assert_eq!(
-            Message::Request(BlockRef { index: 1, begin: 2, length: 16384 }).to_bytes(),
+            Message::Have { index: 0x01020304 }.to_bytes(),
+            [0, 0, 0, 5, 4, 1, 2, 3, 4]
+        );
+        assert_eq!(
+            Message::Request(BlockRef {
+                index: 1,
+                begin: 2,
+                length: 16384
+            })
+            .to_bytes(),
             [0, 0, 0, 13, 6, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0x40, 0]
         );
         assert_eq!(
-            Message::Piece { index: 1, begin: 2, block: Bytes::from_static(b"ab") }.to_bytes(),
+            Message::Piece {
+                index: 1,
+                begin: 2,
+                block: Bytes::from_static(b"ab")
+            }
+            .to_bytes(),
             [0, 0, 0, 11, 7, 0, 0, 0, 1, 0, 0, 0, 2, b'a', b'b']
         );
-        assert_eq!(Message::Port(0x1ae1).to_bytes(), [0, 0, 0, 3, 9, 0x1a, 0xe1]);
+        assert_eq!(
+            Message::Port(0x1ae1).to_bytes(),
+            [0, 0, 0, 3, 9, 0x1a, 0xe1]
+        );
         assert_eq!(Message::HaveAll.to_bytes(), [0, 0, 0, 1, 0x0e]);
         assert_eq!(
-            Message::Extended { id: 3, payload: Bytes::from_static(b"x") }.to_bytes(),
+            Message::Extended {
+                id: 3,
+                payload: Bytes::from_static(b"x")
+            }
+            .to_bytes(),
             [0, 0, 0, 3, 20, 3, b'x']
         );
     }
@@ -350,9 +448,16 @@ mod tests {
         for m in all_samples() {
             let b = m.to_bytes();
             for n in 0..b.len() {
-                assert_eq!(Message::decode(&b[..n], DEFAULT_MAX_MESSAGE_LEN), Ok(None), "{m:?} prefix {n}");
+                assert_eq!(
+                    Message::decode(&b[..n], DEFAULT_MAX_MESSAGE_LEN),
+                    Ok(None),
+                    "{m:?} prefix {n}"
+                );
             }
-            assert_eq!(Message::decode(&b, DEFAULT_MAX_MESSAGE_LEN), Ok(Some((m.clone(), b.len()))));
+            assert_eq!(
+                Message::decode(&b, DEFAULT_MAX_MESSAGE_LEN),
+                Ok(Some((m.clone(), b.len())))
+            );
         }
     }
 
@@ -375,7 +480,13 @@ mod tests {
     #[test]
     fn huge_length_is_refused_before_buffering() {
         let err = Message::decode(&[0xff, 0xff, 0xff, 0xff], DEFAULT_MAX_MESSAGE_LEN).unwrap_err();
-        assert_eq!(err, WireError::TooLong { len: u32::MAX, max: DEFAULT_MAX_MESSAGE_LEN });
+        assert_eq!(
+            err,
+            WireError::TooLong {
+                len: u32::MAX,
+                max: DEFAULT_MAX_MESSAGE_LEN
+            }
+        );
     }
 
     #[test]
@@ -391,12 +502,20 @@ mod tests {
         assert!(Message::decode(&[0, 0, 0, 5, 7, 0, 0, 0, 1], 100).is_err());
         // extended without its id
         assert!(Message::decode(&[0, 0, 0, 1, 20], 100).is_err());
-        assert_eq!(Message::decode(&[0, 0, 0, 1, 99], 100), Err(WireError::UnknownId(99)));
+        assert_eq!(
+            Message::decode(&[0, 0, 0, 1, 99], 100),
+            Err(WireError::UnknownId(99))
+        );
     }
 
     fn arb_message() -> impl Strategy<Value = Message> {
-        let r = (any::<u32>(), any::<u32>(), any::<u32>())
-            .prop_map(|(index, begin, length)| BlockRef { index, begin, length });
+        let r = (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(index, begin, length)| {
+            BlockRef {
+                index,
+                begin,
+                length,
+            }
+        });
         let bytes = proptest::collection::vec(any::<u8>(), 0..64).prop_map(Bytes::from);
         prop_oneof![
             Just(Message::KeepAlive),
@@ -414,8 +533,13 @@ mod tests {
             r.clone().prop_map(Message::Request),
             r.clone().prop_map(Message::Cancel),
             r.prop_map(Message::Reject),
-            (any::<u32>(), any::<u32>(), bytes.clone())
-                .prop_map(|(index, begin, block)| Message::Piece { index, begin, block }),
+            (any::<u32>(), any::<u32>(), bytes.clone()).prop_map(|(index, begin, block)| {
+                Message::Piece {
+                    index,
+                    begin,
+                    block,
+                }
+            }),
             (any::<u8>(), bytes).prop_map(|(id, payload)| Message::Extended { id, payload }),
         ]
     }

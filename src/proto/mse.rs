@@ -28,12 +28,12 @@ use sha1::{Digest, Sha1};
 
 /// The MSE prime P (768 bits); the generator G is 2.
 const PRIME: [u8; KEY_LEN] = [
-    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xC9, 0x0F, 0xDA, 0xA2, 0x21, 0x68, 0xC2, 0x34, 0xC4, 0xC6,
-    0x62, 0x8B, 0x80, 0xDC, 0x1C, 0xD1, 0x29, 0x02, 0x4E, 0x08, 0x8A, 0x67, 0xCC, 0x74, 0x02, 0x0B, 0xBE, 0xA6,
-    0x3B, 0x13, 0x9B, 0x22, 0x51, 0x4A, 0x08, 0x79, 0x8E, 0x34, 0x04, 0xDD, 0xEF, 0x95, 0x19, 0xB3, 0xCD, 0x3A,
-    0x43, 0x1B, 0x30, 0x2B, 0x0A, 0x6D, 0xF2, 0x5F, 0x14, 0x37, 0x4F, 0xE1, 0x35, 0x6D, 0x6D, 0x51, 0xC2, 0x45,
-    0xE4, 0x85, 0xB5, 0x76, 0x62, 0x5E, 0x7E, 0xC6, 0xF4, 0x4C, 0x42, 0xE9, 0xA6, 0x3A, 0x36, 0x21, 0x00, 0x00,
-    0x00, 0x00, 0x00, 0x09, 0x05, 0x63,
+    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xC9, 0x0F, 0xDA, 0xA2, 0x21, 0x68, 0xC2, 0x34,
+    0xC4, 0xC6, 0x62, 0x8B, 0x80, 0xDC, 0x1C, 0xD1, 0x29, 0x02, 0x4E, 0x08, 0x8A, 0x67, 0xCC, 0x74,
+    0x02, 0x0B, 0xBE, 0xA6, 0x3B, 0x13, 0x9B, 0x22, 0x51, 0x4A, 0x08, 0x79, 0x8E, 0x34, 0x04, 0xDD,
+    0xEF, 0x95, 0x19, 0xB3, 0xCD, 0x3A, 0x43, 0x1B, 0x30, 0x2B, 0x0A, 0x6D, 0xF2, 0x5F, 0x14, 0x37,
+    0x4F, 0xE1, 0x35, 0x6D, 0x6D, 0x51, 0xC2, 0x45, 0xE4, 0x85, 0xB5, 0x76, 0x62, 0x5E, 0x7E, 0xC6,
+    0xF4, 0x4C, 0x42, 0xE9, 0xA6, 0x3A, 0x36, 0x21, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x05, 0x63,
 ];
 /// Length of a public key and of the shared secret: 768 bits.
 pub const KEY_LEN: usize = 96;
@@ -109,7 +109,17 @@ impl Ciphers {
     fn derive(secret: &[u8; KEY_LEN], skey: &[u8; 20], initiator: bool) -> Self {
         let key_a = Rc4Stream::new(&hash(&[b"keyA", secret, skey]));
         let key_b = Rc4Stream::new(&hash(&[b"keyB", secret, skey]));
-        if initiator { Ciphers { encrypt: key_a, decrypt: key_b } } else { Ciphers { encrypt: key_b, decrypt: key_a } }
+        if initiator {
+            Ciphers {
+                encrypt: key_a,
+                decrypt: key_b,
+            }
+        } else {
+            Ciphers {
+                encrypt: key_b,
+                decrypt: key_a,
+            }
+        }
     }
 }
 
@@ -142,7 +152,10 @@ impl KeyPair {
         let p = BigUint::from_bytes_be(&PRIME);
         let x = BigUint::from_bytes_be(private);
         let y = BigUint::from(2u32).modpow(&x, &p);
-        KeyPair { private: x, public: to_fixed(&y) }
+        KeyPair {
+            private: x,
+            public: to_fixed(&y),
+        }
     }
 
     /// `S = Y^x mod P`; a peer key of 0, 1 or P-1 (or above) would force a known secret.
@@ -206,9 +219,15 @@ enum InitState {
     /// Waiting for Yb.
     PeerKey,
     /// Step 3 sent; searching for B's encrypted VC within PadB.
-    FindVc { ciphers: Ciphers, vc: [u8; 8] },
+    FindVc {
+        ciphers: Ciphers,
+        vc: [u8; 8],
+    },
     /// VC found and consumed: reading crypto_select and len(padD), then padD.
-    Select { ciphers: Ciphers, select: Option<(u32, usize)> },
+    Select {
+        ciphers: Ciphers,
+        select: Option<(u32, usize)>,
+    },
     Done,
 }
 
@@ -225,7 +244,14 @@ impl Initiator {
         let keys = KeyPair::new(private);
         let mut first = keys.public.to_vec();
         first.extend_from_slice(&pad[..pad.len().min(MAX_PAD)]);
-        let me = Initiator { keys, skey, provide, initial_payload, buf: Vec::new(), state: InitState::PeerKey };
+        let me = Initiator {
+            keys,
+            skey,
+            provide,
+            initial_payload,
+            buf: Vec::new(),
+            state: InitState::PeerKey,
+        };
         (me, first)
     }
 
@@ -244,7 +270,10 @@ impl Initiator {
                     self.buf.drain(..KEY_LEN);
                     let mut ciphers = Ciphers::derive(&secret, &self.skey, true);
                     progress.send.extend_from_slice(&hash(&[b"req1", &secret]));
-                    progress.send.extend_from_slice(&xor20(&req2_hash(&self.skey), &hash(&[b"req3", &secret])));
+                    progress.send.extend_from_slice(&xor20(
+                        &req2_hash(&self.skey),
+                        &hash(&[b"req3", &secret]),
+                    ));
                     let mut tail = Vec::with_capacity(16 + self.initial_payload.len());
                     tail.extend_from_slice(&VC);
                     tail.extend_from_slice(&self.provide.to_be_bytes());
@@ -264,17 +293,28 @@ impl Initiator {
                         let mut got: [u8; 8] = self.buf[..8].try_into().expect("found 8 bytes");
                         self.buf.drain(..8);
                         ciphers.decrypt.apply(&mut got);
-                        self.state = InitState::Select { ciphers, select: None };
+                        self.state = InitState::Select {
+                            ciphers,
+                            select: None,
+                        };
                     }
-                    None if self.buf.len() >= MAX_PAD + VC.len() => return Err(MseError::NoSync("PadB")),
+                    None if self.buf.len() >= MAX_PAD + VC.len() => {
+                        return Err(MseError::NoSync("PadB"));
+                    }
                     None => {
                         self.state = InitState::FindVc { ciphers, vc };
                         return Ok(progress);
                     }
                 },
-                InitState::Select { mut ciphers, select: None } => {
+                InitState::Select {
+                    mut ciphers,
+                    select: None,
+                } => {
                     if self.buf.len() < 6 {
-                        self.state = InitState::Select { ciphers, select: None };
+                        self.state = InitState::Select {
+                            ciphers,
+                            select: None,
+                        };
                         return Ok(progress);
                     }
                     let mut head: [u8; 6] = self.buf[..6].try_into().expect("6 bytes");
@@ -288,11 +328,20 @@ impl Initiator {
                     if pad > MAX_PAD {
                         return Err(MseError::PadTooLong(pad));
                     }
-                    self.state = InitState::Select { ciphers, select: Some((select, pad)) };
+                    self.state = InitState::Select {
+                        ciphers,
+                        select: Some((select, pad)),
+                    };
                 }
-                InitState::Select { mut ciphers, select: Some((select, pad)) } => {
+                InitState::Select {
+                    mut ciphers,
+                    select: Some((select, pad)),
+                } => {
                     if self.buf.len() < pad {
-                        self.state = InitState::Select { ciphers, select: Some((select, pad)) };
+                        self.state = InitState::Select {
+                            ciphers,
+                            select: Some((select, pad)),
+                        };
                         return Ok(progress);
                     }
                     let mut pad_d = self.buf[..pad].to_vec();
@@ -305,7 +354,11 @@ impl Initiator {
                     } else {
                         None
                     };
-                    progress.done = Some(Established { info_hash: self.skey, ciphers, payload });
+                    progress.done = Some(Established {
+                        info_hash: self.skey,
+                        ciphers,
+                        payload,
+                    });
                     return Ok(progress);
                 }
                 InitState::Done => return Ok(progress),
@@ -328,11 +381,19 @@ enum RespState {
     /// Waiting for Ya.
     PeerKey,
     /// Yb sent; searching for HASH('req1', S) within PadA.
-    FindReq1 { secret: Box<[u8; KEY_LEN]> },
+    FindReq1 {
+        secret: Box<[u8; KEY_LEN]>,
+    },
     /// Reading HASH('req2', SKEY) xor HASH('req3', S).
-    Skey { secret: Box<[u8; KEY_LEN]> },
+    Skey {
+        secret: Box<[u8; KEY_LEN]>,
+    },
     /// Reading VC, crypto_provide, len(PadC); then PadC and len(IA); then IA.
-    Header { skey: [u8; 20], ciphers: Ciphers, stage: HeaderStage },
+    Header {
+        skey: [u8; 20],
+        ciphers: Ciphers,
+        stage: HeaderStage,
+    },
     Done,
 }
 
@@ -385,7 +446,9 @@ impl Responder {
                     self.buf.drain(..KEY_LEN);
                     progress.send.extend_from_slice(&self.keys.public);
                     progress.send.extend_from_slice(&self.pad);
-                    self.state = RespState::FindReq1 { secret: Box::new(secret) };
+                    self.state = RespState::FindReq1 {
+                        secret: Box::new(secret),
+                    };
                 }
                 RespState::FindReq1 { secret } => {
                     let req1 = hash(&[b"req1", &secret[..]]);
@@ -394,7 +457,9 @@ impl Responder {
                             self.buf.drain(..at + req1.len());
                             self.state = RespState::Skey { secret };
                         }
-                        None if self.buf.len() >= MAX_PAD + req1.len() => return Err(MseError::NoSync("PadA")),
+                        None if self.buf.len() >= MAX_PAD + req1.len() => {
+                            return Err(MseError::NoSync("PadA"));
+                        }
                         None => {
                             self.state = RespState::FindReq1 { secret };
                             return Ok(progress);
@@ -411,16 +476,28 @@ impl Responder {
                     let req2 = xor20(&x, &hash(&[b"req3", &secret[..]]));
                     let skey = lookup(&req2).ok_or(MseError::UnknownTorrent)?;
                     let ciphers = Ciphers::derive(&secret, &skey, false);
-                    self.state = RespState::Header { skey, ciphers, stage: HeaderStage::Fixed };
+                    self.state = RespState::Header {
+                        skey,
+                        ciphers,
+                        stage: HeaderStage::Fixed,
+                    };
                 }
-                RespState::Header { skey, mut ciphers, stage } => {
+                RespState::Header {
+                    skey,
+                    mut ciphers,
+                    stage,
+                } => {
                     let need = match stage {
                         HeaderStage::Fixed => 14,
                         HeaderStage::PadC { pad, .. } => pad + 2,
                         HeaderStage::Payload { len, .. } => len,
                     };
                     if self.buf.len() < need {
-                        self.state = RespState::Header { skey, ciphers, stage };
+                        self.state = RespState::Header {
+                            skey,
+                            ciphers,
+                            stage,
+                        };
                         return Ok(progress);
                     }
                     let mut chunk: Vec<u8> = self.buf.drain(..need).collect();
@@ -430,7 +507,8 @@ impl Responder {
                             if chunk[..8] != VC {
                                 return Err(MseError::BadVerification);
                             }
-                            let provide = u32::from_be_bytes(chunk[8..12].try_into().expect("4 bytes"));
+                            let provide =
+                                u32::from_be_bytes(chunk[8..12].try_into().expect("4 bytes"));
                             let pad = u16::from_be_bytes([chunk[12], chunk[13]]) as usize;
                             if pad > MAX_PAD {
                                 return Err(MseError::PadTooLong(pad));
@@ -453,7 +531,10 @@ impl Responder {
                             } else if common & CRYPTO_RC4 != 0 {
                                 CRYPTO_RC4
                             } else {
-                                return Err(MseError::NoCommonMethod { offered: provide, allowed: self.allowed });
+                                return Err(MseError::NoCommonMethod {
+                                    offered: provide,
+                                    allowed: self.allowed,
+                                });
                             };
                             let mut reply = Vec::with_capacity(14);
                             reply.extend_from_slice(&VC);
@@ -470,11 +551,19 @@ impl Responder {
                                 None
                             };
                             payload.extend_from_slice(&rest);
-                            progress.done = Some(Established { info_hash: skey, ciphers, payload });
+                            progress.done = Some(Established {
+                                info_hash: skey,
+                                ciphers,
+                                payload,
+                            });
                             return Ok(progress);
                         }
                     };
-                    self.state = RespState::Header { skey, ciphers, stage: next };
+                    self.state = RespState::Header {
+                        skey,
+                        ciphers,
+                        stage: next,
+                    };
                 }
                 RespState::Done => return Ok(progress),
             }
@@ -511,7 +600,12 @@ mod tests {
         pads: (usize, usize),
         chunk: usize,
     ) -> (Result<Established, MseError>, Result<Established, MseError>) {
-        run_with(provide, Responder::new(allowed, &[0x22; 20], &vec![0xBB; pads.1]), pads.0, chunk)
+        run_with(
+            provide,
+            Responder::new(allowed, &[0x22; 20], &vec![0xBB; pads.1]),
+            pads.0,
+            chunk,
+        )
     }
 
     /// [`run`] against a given responder.
@@ -521,8 +615,13 @@ mod tests {
         pad_a: usize,
         chunk: usize,
     ) -> (Result<Established, MseError>, Result<Established, MseError>) {
-        let (mut a, mut to_b) =
-            Initiator::start(IH, provide, b"HELLO-FROM-A".to_vec(), &[0x11; 20], &vec![0xAA; pad_a]);
+        let (mut a, mut to_b) = Initiator::start(
+            IH,
+            provide,
+            b"HELLO-FROM-A".to_vec(),
+            &[0x11; 20],
+            &vec![0xAA; pad_a],
+        );
         let (mut a_done, mut b_done) = (None, None);
         let mut to_a: Vec<u8> = Vec::new();
         for _ in 0..10_000 {
@@ -557,7 +656,10 @@ mod tests {
                 break;
             }
         }
-        (a_done.expect("initiator finished"), b_done.expect("responder finished"))
+        (
+            a_done.expect("initiator finished"),
+            b_done.expect("responder finished"),
+        )
     }
 
     #[test]
@@ -573,7 +675,10 @@ mod tests {
     fn both_sides_derive_the_same_secret() {
         let a = KeyPair::new(&[3; 20]);
         let b = KeyPair::new(&[5; 20]);
-        assert_eq!(a.shared_secret(&b.public).unwrap(), b.shared_secret(&a.public).unwrap());
+        assert_eq!(
+            a.shared_secret(&b.public).unwrap(),
+            b.shared_secret(&a.public).unwrap()
+        );
         assert_ne!(a.public, b.public);
     }
 
@@ -582,15 +687,26 @@ mod tests {
         let a = KeyPair::new(&[3; 20]);
         let mut one = [0u8; KEY_LEN];
         one[KEY_LEN - 1] = 1;
-        assert_eq!(a.shared_secret(&[0u8; KEY_LEN]), Err(MseError::BadPublicKey));
+        assert_eq!(
+            a.shared_secret(&[0u8; KEY_LEN]),
+            Err(MseError::BadPublicKey)
+        );
         assert_eq!(a.shared_secret(&one), Err(MseError::BadPublicKey));
         assert_eq!(a.shared_secret(&PRIME), Err(MseError::BadPublicKey));
-        assert_eq!(a.shared_secret(&[0xFF; KEY_LEN]), Err(MseError::BadPublicKey));
+        assert_eq!(
+            a.shared_secret(&[0xFF; KEY_LEN]),
+            Err(MseError::BadPublicKey)
+        );
     }
 
     #[test]
     fn plaintext_is_selected_when_both_allow_it() {
-        let (a, b) = run(CRYPTO_PLAINTEXT | CRYPTO_RC4, CRYPTO_PLAINTEXT | CRYPTO_RC4, (17, 300), 1000);
+        let (a, b) = run(
+            CRYPTO_PLAINTEXT | CRYPTO_RC4,
+            CRYPTO_PLAINTEXT | CRYPTO_RC4,
+            (17, 300),
+            1000,
+        );
         let (a, b) = (a.unwrap(), b.unwrap());
         assert!(a.ciphers.is_none() && b.ciphers.is_none());
         assert_eq!(b.info_hash, IH);
@@ -601,10 +717,20 @@ mod tests {
     #[test]
     fn a_responder_preferring_rc4_selects_it_when_offered() {
         let both = CRYPTO_PLAINTEXT | CRYPTO_RC4;
-        let (a, b) = run_with(both, Responder::new(both, &[0x22; 20], &[]).preferring_rc4(), 0, 1000);
+        let (a, b) = run_with(
+            both,
+            Responder::new(both, &[0x22; 20], &[]).preferring_rc4(),
+            0,
+            1000,
+        );
         assert!(a.unwrap().ciphers.is_some() && b.unwrap().ciphers.is_some());
         // plaintext is still accepted from a peer that offers nothing else
-        let (a, b) = run_with(CRYPTO_PLAINTEXT, Responder::new(both, &[0x22; 20], &[]).preferring_rc4(), 0, 1000);
+        let (a, b) = run_with(
+            CRYPTO_PLAINTEXT,
+            Responder::new(both, &[0x22; 20], &[]).preferring_rc4(),
+            0,
+            1000,
+        );
         assert!(a.unwrap().ciphers.is_none() && b.unwrap().ciphers.is_none());
     }
 
@@ -638,7 +764,10 @@ mod tests {
         let mut b = Responder::new(CRYPTO_RC4, &[2; 20], &[]);
         let yb = b.receive(&first, &lookup).unwrap().send;
         let step3 = a.receive(&yb).unwrap().send;
-        assert_eq!(b.receive(&step3, &lookup).unwrap_err(), MseError::UnknownTorrent);
+        assert_eq!(
+            b.receive(&step3, &lookup).unwrap_err(),
+            MseError::UnknownTorrent
+        );
     }
 
     #[test]
@@ -649,12 +778,18 @@ mod tests {
         assert!(b.receive(&[0u8; 600], &lookup).is_err());
         let (mut a, _) = Initiator::start(IH, CRYPTO_RC4, Vec::new(), &[1; 20], &[]);
         a.receive(&KeyPair::new(&[2; 20]).public).unwrap();
-        assert_eq!(a.receive(&[0u8; 600]).unwrap_err(), MseError::NoSync("PadB"));
+        assert_eq!(
+            a.receive(&[0u8; 600]).unwrap_err(),
+            MseError::NoSync("PadB")
+        );
     }
 
     #[test]
     fn plaintext_handshakes_are_told_apart() {
-        assert_eq!(is_plaintext_handshake(b"\x13BitTorrent protocol\0\0"), Some(true));
+        assert_eq!(
+            is_plaintext_handshake(b"\x13BitTorrent protocol\0\0"),
+            Some(true)
+        );
         assert_eq!(is_plaintext_handshake(b"\x13BitTor"), None);
         assert_eq!(is_plaintext_handshake(b"\x13BitTox"), Some(false));
         assert_eq!(is_plaintext_handshake(&[0x42]), Some(false));

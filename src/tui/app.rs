@@ -8,7 +8,8 @@
 use super::action::{Action, Pane, action_for};
 use super::panes::decode::DecodeState;
 use crate::engine::event::{
-    DhtSnapshot, EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot, TorrentState,
+    DhtSnapshot, EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot,
+    TorrentState,
 };
 use crate::proto::id::PeerId;
 use crate::proto::magnet::{self, Magnet};
@@ -54,8 +55,14 @@ pub enum PeerSort {
 }
 
 impl PeerSort {
-    pub const ALL: [PeerSort; 6] =
-        [PeerSort::Address, PeerSort::Client, PeerSort::Down, PeerSort::Up, PeerSort::Progress, PeerSort::Requests];
+    pub const ALL: [PeerSort; 6] = [
+        PeerSort::Address,
+        PeerSort::Client,
+        PeerSort::Down,
+        PeerSort::Up,
+        PeerSort::Progress,
+        PeerSort::Requests,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -151,7 +158,8 @@ impl App {
 
     /// The selected torrent, if any.
     pub fn torrent(&self) -> Option<&TorrentSnapshot> {
-        self.torrents.get(self.selected.min(self.torrents.len().saturating_sub(1)))
+        self.torrents
+            .get(self.selected.min(self.torrents.len().saturating_sub(1)))
     }
 
     /// The state to show: errors and resume checks override the snapshot's picture.
@@ -165,15 +173,27 @@ impl App {
 
     /// The selected torrent's peers in the chosen order.
     pub fn sorted_peers(&self) -> Vec<&PeerSnapshot> {
-        let Some(t) = self.torrent() else { return Vec::new() };
+        let Some(t) = self.torrent() else {
+            return Vec::new();
+        };
         let mut v: Vec<&PeerSnapshot> = t.peers.iter().collect();
         match self.peer_sort {
             PeerSort::Address => v.sort_by_key(|p| p.addr),
             PeerSort::Client => v.sort_by_key(|p| (p.peer_id.client().unwrap_or_default(), p.addr)),
-            PeerSort::Down => v.sort_by(|a, b| b.download_rate.total_cmp(&a.download_rate).then(a.addr.cmp(&b.addr))),
-            PeerSort::Up => v.sort_by(|a, b| b.upload_rate.total_cmp(&a.upload_rate).then(a.addr.cmp(&b.addr))),
+            PeerSort::Down => v.sort_by(|a, b| {
+                b.download_rate
+                    .total_cmp(&a.download_rate)
+                    .then(a.addr.cmp(&b.addr))
+            }),
+            PeerSort::Up => v.sort_by(|a, b| {
+                b.upload_rate
+                    .total_cmp(&a.upload_rate)
+                    .then(a.addr.cmp(&b.addr))
+            }),
             PeerSort::Progress => v.sort_by_key(|p| (std::cmp::Reverse(p.pieces), p.addr)),
-            PeerSort::Requests => v.sort_by_key(|p| (std::cmp::Reverse(p.requests_in_flight), p.addr)),
+            PeerSort::Requests => {
+                v.sort_by_key(|p| (std::cmp::Reverse(p.requests_in_flight), p.addr))
+            }
         }
         if self.peer_sort_reverse {
             v.reverse();
@@ -184,7 +204,9 @@ impl App {
     /// The selected peer of the selected torrent (the first one if none was chosen).
     pub fn selected_peer(&self) -> Option<&PeerSnapshot> {
         let peers = self.sorted_peers();
-        self.peer.and_then(|a| peers.iter().find(|p| p.addr == a).copied()).or(peers.first().copied())
+        self.peer
+            .and_then(|a| peers.iter().find(|p| p.addr == a).copied())
+            .or(peers.first().copied())
     }
 
     /// Whether quitting now would interrupt a download.
@@ -201,7 +223,10 @@ impl App {
         if self.notices.len() >= NOTICES {
             self.notices.pop_front();
         }
-        self.notices.push_back(Notice { text: text.into(), error });
+        self.notices.push_back(Notice {
+            text: text.into(),
+            error,
+        });
     }
 
     /// Whether a text input has the keyboard (keys type instead of acting).
@@ -213,14 +238,18 @@ impl App {
 
     /// Translate a key press into an action, given what has the keyboard.
     pub fn action_for_key(&self, key: KeyEvent) -> Option<Action> {
-        let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        let ctrl_c =
+            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl_c {
             return Some(Action::ForceQuit);
         }
         if self.help {
             return Some(Action::ToggleHelp);
         }
-        if matches!(self.dialog, Some(Dialog::ConfirmQuit | Dialog::ConfirmRemove { .. })) {
+        if matches!(
+            self.dialog,
+            Some(Dialog::ConfirmQuit | Dialog::ConfirmRemove { .. })
+        ) {
             return Some(match key.code {
                 KeyCode::Esc => Action::Cancel,
                 _ => Action::Key(key),
@@ -294,13 +323,20 @@ impl App {
             Action::TogglePause => {
                 if let Some(t) = self.torrent() {
                     let id = t.id;
-                    let effect = if t.state == TorrentState::Paused { Effect::Resume(id) } else { Effect::Pause(id) };
+                    let effect = if t.state == TorrentState::Paused {
+                        Effect::Resume(id)
+                    } else {
+                        Effect::Pause(id)
+                    };
                     self.effects.push(effect);
                 }
             }
             Action::Remove => {
                 if let Some(t) = self.torrent() {
-                    self.dialog = Some(Dialog::ConfirmRemove { id: t.id, name: t.name.clone() });
+                    self.dialog = Some(Dialog::ConfirmRemove {
+                        id: t.id,
+                        name: t.name.clone(),
+                    });
                 }
             }
             Action::ToggleRarity => self.rarity = !self.rarity,
@@ -357,16 +393,23 @@ impl App {
             (cur as i64).saturating_add(delta).clamp(0, len as i64 - 1) as usize
         };
         match self.pane {
-            Pane::Torrents | Pane::Pieces | Pane::Metadata => self.selected = step(self.selected, self.torrents.len()),
+            Pane::Torrents | Pane::Pieces | Pane::Metadata => {
+                self.selected = step(self.selected, self.torrents.len())
+            }
             Pane::Peers | Pane::Handshake => {
                 let peers = self.sorted_peers();
-                let cur = self.peer.and_then(|a| peers.iter().position(|p| p.addr == a)).unwrap_or(0);
+                let cur = self
+                    .peer
+                    .and_then(|a| peers.iter().position(|p| p.addr == a))
+                    .unwrap_or(0);
                 let next = step(cur, peers.len());
                 self.peer = peers.get(next).map(|p| p.addr);
             }
             Pane::Decode => self.decode.move_by(delta),
             Pane::Dht | Pane::Magnet => {
-                self.scroll = (self.scroll as i64).saturating_add(delta).clamp(0, u16::MAX as i64) as u16;
+                self.scroll = (self.scroll as i64)
+                    .saturating_add(delta)
+                    .clamp(0, u16::MAX as i64) as u16;
             }
         }
     }
@@ -386,20 +429,30 @@ impl App {
     }
 
     fn update_dialog(&mut self, action: Action) {
-        let Some(dialog) = self.dialog.take() else { return };
+        let Some(dialog) = self.dialog.take() else {
+            return;
+        };
         match dialog {
             Dialog::ConfirmQuit => match action {
-                Action::Key(k) if matches!(k.code, KeyCode::Char('y' | 'Y' | 'q')) => self.should_quit = true,
+                Action::Key(k) if matches!(k.code, KeyCode::Char('y' | 'Y' | 'q')) => {
+                    self.should_quit = true
+                }
                 Action::Key(k) if matches!(k.code, KeyCode::Enter) => self.should_quit = true,
                 _ => {}
             },
             Dialog::ConfirmRemove { id, name } => match action {
                 Action::Key(k) if matches!(k.code, KeyCode::Char('k' | 'K' | 'y' | 'Y')) => {
-                    self.effects.push(Effect::Remove { id, delete_data: false });
+                    self.effects.push(Effect::Remove {
+                        id,
+                        delete_data: false,
+                    });
                     self.removed_now(id);
                 }
                 Action::Key(k) if matches!(k.code, KeyCode::Char('D')) => {
-                    self.effects.push(Effect::Remove { id, delete_data: true });
+                    self.effects.push(Effect::Remove {
+                        id,
+                        delete_data: true,
+                    });
                     self.removed_now(id);
                 }
                 Action::Cancel => {}
@@ -419,7 +472,8 @@ impl App {
                             Err(e) => self.notify(format!("error: {e}"), true),
                         }
                     } else {
-                        self.effects.push(Effect::AddTorrentFile(PathBuf::from(text)));
+                        self.effects
+                            .push(Effect::AddTorrentFile(PathBuf::from(text)));
                     }
                 }
                 Action::Key(k) => {
@@ -496,8 +550,11 @@ impl App {
             EngineEvent::Snapshot(s) => {
                 self.listen_port = s.listen_port;
                 self.dht = s.dht;
-                let mut next: Vec<TorrentSnapshot> =
-                    s.torrents.into_iter().filter(|t| !self.removed.contains(&t.id)).collect();
+                let mut next: Vec<TorrentSnapshot> = s
+                    .torrents
+                    .into_iter()
+                    .filter(|t| !self.removed.contains(&t.id))
+                    .collect();
                 // torrents added since the snapshot was taken stay until they appear in one
                 for t in self.torrents.drain(..) {
                     if !next.iter().any(|n| n.id == t.id) && !self.removed.contains(&t.id) {
@@ -508,7 +565,11 @@ impl App {
                 self.torrents = next;
                 self.selected = self.selected.min(self.torrents.len().saturating_sub(1));
             }
-            EngineEvent::TorrentAdded { id, info_hash, name } => {
+            EngineEvent::TorrentAdded {
+                id,
+                info_hash,
+                name,
+            } => {
                 if !self.torrents.iter().any(|t| t.id == id) {
                     self.torrents.push(placeholder(id, info_hash, name.clone()));
                 }
@@ -517,7 +578,9 @@ impl App {
             EngineEvent::MetadataReady { id, metainfo } => {
                 self.metainfo.insert(id, metainfo);
             }
-            EngineEvent::Checking { id, checked, total, .. } => {
+            EngineEvent::Checking {
+                id, checked, total, ..
+            } => {
                 self.checking.insert(id, (checked, total));
                 if let Some(t) = self.torrents.iter_mut().find(|t| t.id == id) {
                     t.state = TorrentState::Checking;
@@ -537,22 +600,40 @@ impl App {
             }
             EngineEvent::HashFailed { index, peers, .. } => {
                 let from: Vec<String> = peers.iter().map(|a| a.to_string()).collect();
-                self.notify(format!("hash failure: piece {index} from {}", from.join(", ")), true);
+                self.notify(
+                    format!("hash failure: piece {index} from {}", from.join(", ")),
+                    true,
+                );
             }
-            EngineEvent::PeerDisconnected { addr, reason: reason @ PeerCloseReason::Banned(_), .. } => {
+            EngineEvent::PeerDisconnected {
+                addr,
+                reason: reason @ PeerCloseReason::Banned(_),
+                ..
+            } => {
                 self.notify(format!("{addr} {reason}"), true);
             }
             EngineEvent::Completed { id } => {
-                let name = self.torrents.iter().find(|t| t.id == id).map(|t| t.name.clone()).unwrap_or_default();
+                let name = self
+                    .torrents
+                    .iter()
+                    .find(|t| t.id == id)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_default();
                 self.notify(format!("complete: {name}"), false);
             }
-            EngineEvent::TrackerError { url, message, .. } => self.notify(format!("tracker {url}: {message}"), false),
+            EngineEvent::TrackerError { url, message, .. } => {
+                self.notify(format!("tracker {url}: {message}"), false)
+            }
             _ => {}
         }
     }
 }
 
 /// A row for a torrent the engine announced before its first snapshot.
-fn placeholder(id: TorrentId, info_hash: crate::proto::id::InfoHash, name: String) -> TorrentSnapshot {
+fn placeholder(
+    id: TorrentId,
+    info_hash: crate::proto::id::InfoHash,
+    name: String,
+) -> TorrentSnapshot {
     TorrentSnapshot::fetching_metadata(id, info_hash, name)
 }

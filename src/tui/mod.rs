@@ -35,7 +35,9 @@ use color_eyre::Result;
 use color_eyre::eyre::{WrapErr, eyre};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use ratatui::crossterm::event::{self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyEventKind};
+use ratatui::crossterm::event::{
+    self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyEventKind,
+};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
@@ -84,13 +86,26 @@ pub fn watchable_profiles() -> Vec<SeederProfile> {
         encryption: Default::default(),
     };
     // one seeder insists on RC4: the leecher reaches it through the MSE fallback
-    let rc4 = SeederProfile { encryption: crate::engine::conn::Encryption::Required, ..p("steady-2", 384 << 10, None) };
-    vec![p("steady", 512 << 10, None), p("slow", 256 << 10, None), p("corrupt", 512 << 10, Some(8)), rc4, p("slow-2", 128 << 10, None)]
+    let rc4 = SeederProfile {
+        encryption: crate::engine::conn::Encryption::Required,
+        ..p("steady-2", 384 << 10, None)
+    };
+    vec![
+        p("steady", 512 << 10, None),
+        p("slow", 256 << 10, None),
+        p("corrupt", 512 << 10, Some(8)),
+        rc4,
+        p("slow-2", 128 << 10, None),
+    ]
 }
 
 fn init_logging(file: Option<PathBuf>) -> PathBuf {
     let path = file.unwrap_or_else(|| std::env::temp_dir().join("fast-peer.log"));
-    if let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
         let filter = tracing_subscriber::EnvFilter::try_from_env("FAST_PEER_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("fast_peer=info"));
         let _ = tracing_subscriber::fmt()
@@ -137,7 +152,8 @@ impl TerminalGuard {
             restore_terminal();
             return Err(e).wrap_err("enter the alternate screen");
         }
-        let terminal = Terminal::new(CrosstermBackend::new(stdout)).wrap_err("set up the terminal")?;
+        let terminal =
+            Terminal::new(CrosstermBackend::new(stdout)).wrap_err("set up the terminal")?;
         Ok(TerminalGuard { terminal })
     }
 }
@@ -173,7 +189,9 @@ fn spawn_input(tx: mpsc::Sender<Event>, stop: Arc<AtomicBool>) {
 fn panic_if_test_key(k: &ratatui::crossterm::event::KeyEvent) {
     if let ratatui::crossterm::event::KeyCode::Char(c) = k.code
         && let Some(want) = std::env::var_os("FAST_PEER_TUI_PANIC_KEY")
-        && want.to_str().is_some_and(|w| w.chars().eq(std::iter::once(c)))
+        && want
+            .to_str()
+            .is_some_and(|w| w.chars().eq(std::iter::once(c)))
     {
         panic!("FAST_PEER_TUI_PANIC_KEY={c} pressed: a deliberate panic");
     }
@@ -242,7 +260,12 @@ async fn add_source(handle: &EngineHandle, source: &str, dir: &Path) -> Result<S
 }
 
 /// Run an effect in the background; its outcome comes back as a notice.
-fn run_effect(effect: Effect, handle: &EngineHandle, dir: &Path, notices: &mpsc::UnboundedSender<String>) {
+fn run_effect(
+    effect: Effect,
+    handle: &EngineHandle,
+    dir: &Path,
+    notices: &mpsc::UnboundedSender<String>,
+) {
     let (handle, dir, notices) = (handle.clone(), dir.to_path_buf(), notices.clone());
     tokio::spawn(async move {
         let msg = match effect {
@@ -268,7 +291,13 @@ fn run_effect(effect: Effect, handle: &EngineHandle, dir: &Path, notices: &mpsc:
         };
         let _ = notices.send(match msg {
             Ok(m) => m,
-            Err(e) => format!("error: {}", e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")),
+            Err(e) => format!(
+                "error: {}",
+                e.chain()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            ),
         });
     });
 }
@@ -291,7 +320,13 @@ async fn event_loop(
         tokio::spawn(async move {
             let msg = match add_source(&handle, &s, &dir).await {
                 Ok(m) => m,
-                Err(e) => format!("error: {s}: {}", e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ")),
+                Err(e) => format!(
+                    "error: {s}: {}",
+                    e.chain()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(": ")
+                ),
             };
             let _ = tx.send(msg);
         });
@@ -340,7 +375,10 @@ async fn event_loop(
             run_effect(e, handle, dir, &notice_tx);
         }
         if draw_now {
-            guard.terminal.draw(|f| f.render_widget(&*app, f.area())).wrap_err("draw")?;
+            guard
+                .terminal
+                .draw(|f| f.render_widget(&*app, f.area()))
+                .wrap_err("draw")?;
             dirty = false;
         }
     };
@@ -353,11 +391,28 @@ pub async fn run(opts: Options) -> Result<()> {
     let log = init_logging(opts.log_file.clone());
     tracing::info!("dashboard starting; log in {}", log.display());
     let peer_id = opts.config.peer_id;
-    let (handle, events) = spawn(opts.config.clone()).await.wrap_err("start the engine")?;
+    let (handle, events) = spawn(opts.config.clone())
+        .await
+        .wrap_err("start the engine")?;
     let mut guard = TerminalGuard::new()?;
     let mut app = App::new(peer_id);
-    app.notify(format!("listening on port {}; log: {}", handle.listen_port(), log.display()), false);
-    let result = event_loop(&mut guard, &mut app, &handle, events, &opts.dir, opts.sources.clone()).await;
+    app.notify(
+        format!(
+            "listening on port {}; log: {}",
+            handle.listen_port(),
+            log.display()
+        ),
+        false,
+    );
+    let result = event_loop(
+        &mut guard,
+        &mut app,
+        &handle,
+        events,
+        &opts.dir,
+        opts.sources.clone(),
+    )
+    .await;
     drop(guard);
     let _ = tokio::time::timeout(Duration::from_secs(5), handle.shutdown()).await;
     result
@@ -367,11 +422,17 @@ pub async fn run(opts: Options) -> Result<()> {
 /// dashboard on the leecher.
 pub async fn run_demo(opts: DemoTui) -> Result<()> {
     let log = init_logging(opts.log_file.clone());
-    let mut demo = DemoOptions { dir: opts.dir.clone(), ..DemoOptions::default() };
+    let mut demo = DemoOptions {
+        dir: opts.dir.clone(),
+        ..DemoOptions::default()
+    };
     if let Some(s) = opts.size {
         demo.size = s;
     }
-    eprintln!("fast-peer demo: starting the swarm on 127.0.0.1 (log: {})…", log.display());
+    eprintln!(
+        "fast-peer demo: starting the swarm on 127.0.0.1 (log: {})…",
+        log.display()
+    );
     let swarm = if opts.fast {
         DemoSwarm::start(demo).await
     } else {
@@ -386,15 +447,25 @@ pub async fn run_demo(opts: DemoTui) -> Result<()> {
         std::fs::remove_dir_all(&stale).wrap_err_with(|| format!("remove {}", stale.display()))?;
     }
     // the demo's own loopback DHT, so the DHT pane has something true to show
-    let config = EngineConfig { dht: Some(swarm.dht_config()), ..loopback_config() };
+    let config = EngineConfig {
+        dht: Some(swarm.dht_config()),
+        ..loopback_config()
+    };
     let peer_id = config.peer_id;
-    let (handle, events, _id) =
-        swarm.start_leecher_with(&out, config).await.map_err(|e| eyre!("{e}")).wrap_err("demo leecher")?;
+    let (handle, events, _id) = swarm
+        .start_leecher_with(&out, config)
+        .await
+        .map_err(|e| eyre!("{e}"))
+        .wrap_err("demo leecher")?;
     let result = async {
         let mut guard = TerminalGuard::new()?;
         let mut app = App::new(peer_id);
         app.notify(
-            format!("demo: {} seeders on 127.0.0.1, tracker {}", swarm.seeders().len(), swarm.announce_url()),
+            format!(
+                "demo: {} seeders on 127.0.0.1, tracker {}",
+                swarm.seeders().len(),
+                swarm.announce_url()
+            ),
             false,
         );
         let r = event_loop(&mut guard, &mut app, &handle, events, &out, Vec::new()).await;

@@ -15,7 +15,10 @@ pub fn tab() -> Style {
     Style::new().fg(Color::Gray)
 }
 pub fn tab_selected() -> Style {
-    Style::new().fg(Color::Black).bg(Color::Cyan).add_modifier(Modifier::BOLD)
+    Style::new()
+        .fg(Color::Black)
+        .bg(Color::Cyan)
+        .add_modifier(Modifier::BOLD)
 }
 pub fn border() -> Style {
     Style::new().fg(Color::DarkGray)
@@ -27,7 +30,10 @@ pub fn header() -> Style {
     Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
 }
 pub fn selected() -> Style {
-    Style::new().bg(Color::Blue).fg(Color::White).add_modifier(Modifier::BOLD)
+    Style::new()
+        .bg(Color::Blue)
+        .fg(Color::White)
+        .add_modifier(Modifier::BOLD)
 }
 pub fn dim() -> Style {
     Style::new().fg(Color::DarkGray)
@@ -51,7 +57,10 @@ pub fn error() -> Style {
     Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
 }
 pub fn error_span() -> Style {
-    Style::new().fg(Color::White).bg(Color::Red).add_modifier(Modifier::BOLD)
+    Style::new()
+        .fg(Color::White)
+        .bg(Color::Red)
+        .add_modifier(Modifier::BOLD)
 }
 pub fn status_bar() -> Style {
     Style::new().fg(Color::Black).bg(Color::Gray)

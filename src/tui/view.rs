@@ -20,8 +20,11 @@ impl Widget for &App {
         if area.width == 0 || area.height == 0 {
             return;
         }
-        let [tabs, body, status] =
-            area.layout(&Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]));
+        let [tabs, body, status] = area.layout(&Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(0),
+            Constraint::Length(1),
+        ]));
         render_tabs(self, tabs, buf);
         match self.pane {
             Pane::Torrents => panes::torrents::render(self, body, buf),
@@ -46,7 +49,11 @@ impl Widget for &App {
 fn render_tabs(app: &App, area: Rect, buf: &mut Buffer) {
     let mut spans = vec![Span::styled(" fast-peer ", theme::title())];
     for (i, p) in Pane::ALL.iter().enumerate() {
-        let style = if *p == app.pane { theme::tab_selected() } else { theme::tab() };
+        let style = if *p == app.pane {
+            theme::tab_selected()
+        } else {
+            theme::tab()
+        };
         spans.push(Span::styled(format!(" {} {} ", i + 1, p.title()), style));
     }
     Line::from(spans).render(area, buf);
@@ -56,12 +63,24 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
     let down: f64 = app.torrents.iter().map(|t| t.download_rate).sum();
     let up: f64 = app.torrents.iter().map(|t| t.upload_rate).sum();
     let dht = match &app.dht {
-        Some(d) => format!("DHT {} nodes", d.buckets.iter().map(|b| b.nodes.len()).sum::<usize>()),
+        Some(d) => format!(
+            "DHT {} nodes",
+            d.buckets.iter().map(|b| b.nodes.len()).sum::<usize>()
+        ),
         None => "DHT off".to_string(),
     };
-    let left = format!(" ↓ {}  ↑ {}  {dht}  port {}  ", rate(down), rate(up), app.listen_port);
+    let left = format!(
+        " ↓ {}  ↑ {}  {dht}  port {}  ",
+        rate(down),
+        rate(up),
+        app.listen_port
+    );
     let notice = app.notices.back();
-    let style = if notice.is_some_and(|n| n.error) { theme::status_error() } else { theme::status_bar() };
+    let style = if notice.is_some_and(|n| n.error) {
+        theme::status_error()
+    } else {
+        theme::status_bar()
+    };
     buf.set_style(area, theme::status_bar());
     let line = Line::from(vec![
         Span::styled(left, theme::status_bar()),
@@ -79,26 +98,40 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
 pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let w = w.min(area.width);
     let h = h.min(area.height);
-    Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h)
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
 }
 
 fn render_dialog(d: &Dialog, area: Rect, buf: &mut Buffer) {
     let (title, lines): (&str, Vec<Line>) = match d {
         Dialog::ConfirmQuit => (
             " quit ",
-            vec![Line::from("A download is running. Quit?"), Line::from(""), Line::from("y / Enter: quit   n / Esc: stay")],
+            vec![
+                Line::from("A download is running. Quit?"),
+                Line::from(""),
+                Line::from("y / Enter: quit   n / Esc: stay"),
+            ],
         ),
         Dialog::ConfirmRemove { name, .. } => (
             " remove ",
             vec![
                 Line::from(format!("Remove {name}?")),
                 Line::from(""),
-                Line::from("k: remove, keep the data   D: remove and delete the data   Esc: cancel"),
+                Line::from(
+                    "k: remove, keep the data   D: remove and delete the data   Esc: cancel",
+                ),
             ],
         ),
         Dialog::AddPath(input) => (
             " add a .torrent path or a magnet (Enter adds, Esc cancels) ",
-            vec![Line::from(Span::styled(input.value().to_string(), theme::input()))],
+            vec![Line::from(Span::styled(
+                input.value().to_string(),
+                theme::input(),
+            ))],
         ),
     };
     let r = centered(area, 76, lines.len() as u16 + 2);
@@ -106,7 +139,12 @@ fn render_dialog(d: &Dialog, area: Rect, buf: &mut Buffer) {
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .style(theme::overlay())
-        .block(Block::new().borders(Borders::ALL).border_style(theme::border_focused()).title(title))
+        .block(
+            Block::new()
+                .borders(Borders::ALL)
+                .border_style(theme::border_focused())
+                .title(title),
+        )
         .render(r, buf);
 }
 
@@ -116,7 +154,11 @@ fn render_help(_app: &App, area: Rect, buf: &mut Buffer) {
     let per_column = (area.height.saturating_sub(3) as usize).max(1);
     let columns = KEYS.len().div_ceil(per_column).max(1);
     let rows_used = KEYS.len().div_ceil(columns);
-    let r = centered(area, (90 * columns as u16).min(area.width), rows_used as u16 + 3);
+    let r = centered(
+        area,
+        (90 * columns as u16).min(area.width),
+        rows_used as u16 + 3,
+    );
     Clear.render(r, buf);
     let block = Block::new()
         .borders(Borders::ALL)
@@ -148,7 +190,10 @@ fn render_help(_app: &App, area: Rect, buf: &mut Buffer) {
 
 /// A bordered block titled for a pane.
 pub fn pane_block(title: String) -> Block<'static> {
-    Block::new().borders(Borders::ALL).border_style(theme::border()).title(Span::styled(title, theme::title()))
+    Block::new()
+        .borders(Borders::ALL)
+        .border_style(theme::border())
+        .title(Span::styled(title, theme::title()))
 }
 
 /// Bytes as `12.3 MiB`.
@@ -161,7 +206,10 @@ pub fn rate(bps: f64) -> String {
     if !bps.is_finite() || bps < 1.0 {
         return "0 B/s".to_string();
     }
-    format!("{}/s", humansize::format_size(bps as u64, humansize::BINARY))
+    format!(
+        "{}/s",
+        humansize::format_size(bps as u64, humansize::BINARY)
+    )
 }
 
 /// A duration as `1h02m`, `3m04s` or `5s`.
@@ -180,7 +228,10 @@ pub fn duration(d: Duration) -> String {
 
 /// A `label: value` line.
 pub fn field(label: &str, value: impl Into<String>) -> Line<'static> {
-    Line::from(vec![Span::styled(format!("{label}: "), theme::label()), Span::styled(value.into(), theme::value())])
+    Line::from(vec![
+        Span::styled(format!("{label}: "), theme::label()),
+        Span::styled(value.into(), theme::value()),
+    ])
 }
 
 /// A message for a pane with nothing to show yet.

@@ -1111,7 +1111,12 @@ pub fn lt_leech(torrent: &Path, out: &Path, ip: &str, peers: &[String], secs: u6
 /// Like [`lt_leech`], requiring RC4 Message Stream Encryption (plaintext peers refused).
 pub fn lt_leech_rc4(torrent: &Path, out: &Path, ip: &str, peers: &[String], secs: u64) -> Output {
     lt_leech_source(
-        &["--torrent".as_ref(), torrent.as_os_str(), "--encryption".as_ref(), "rc4".as_ref()],
+        &[
+            "--torrent".as_ref(),
+            torrent.as_os_str(),
+            "--encryption".as_ref(),
+            "rc4".as_ref(),
+        ],
         out,
         ip,
         peers,
@@ -1470,7 +1475,12 @@ impl FastSeed {
         assert!(st.success(), "fast-peer seed after SIGINT: {st}");
         let err = self.stderr();
         err.lines()
-            .find_map(|l| l.strip_prefix("stopped after sending ")?.strip_suffix(" bytes")?.parse().ok())
+            .find_map(|l| {
+                l.strip_prefix("stopped after sending ")?
+                    .strip_suffix(" bytes")?
+                    .parse()
+                    .ok()
+            })
             .unwrap_or_else(|| panic!("no `stopped after sending N bytes` on stderr:\n{err}"))
     }
 }

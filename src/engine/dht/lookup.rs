@@ -104,7 +104,12 @@ impl Lookup {
         if !usable(&addr) || !self.seen.insert(addr) {
             return;
         }
-        self.candidates.push(Candidate { id, addr, state: CState::Fresh, token: None });
+        self.candidates.push(Candidate {
+            id,
+            addr,
+            state: CState::Fresh,
+            token: None,
+        });
     }
 
     fn sort(&mut self) {
@@ -125,7 +130,10 @@ impl Lookup {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.candidates.iter().filter(|c| c.state == CState::InFlight).count()
+        self.candidates
+            .iter()
+            .filter(|c| c.state == CState::InFlight)
+            .count()
     }
 
     /// The next queries to send (marked in flight): the closest unasked candidates, up to
@@ -174,7 +182,11 @@ impl Lookup {
         token: Option<Vec<u8>>,
         now: Instant,
     ) -> Vec<SocketAddr> {
-        let Some(c) = self.candidates.iter_mut().find(|c| c.addr == addr && c.state == CState::InFlight) else {
+        let Some(c) = self
+            .candidates
+            .iter_mut()
+            .find(|c| c.addr == addr && c.state == CState::InFlight)
+        else {
             return Vec::new();
         };
         c.state = CState::Responded;
@@ -198,7 +210,11 @@ impl Lookup {
 
     /// The query to `addr` timed out or was answered with an error.
     pub fn on_failure(&mut self, addr: SocketAddr, now: Instant) {
-        if let Some(c) = self.candidates.iter_mut().find(|c| c.addr == addr && c.state == CState::InFlight) {
+        if let Some(c) = self
+            .candidates
+            .iter_mut()
+            .find(|c| c.addr == addr && c.state == CState::InFlight)
+        {
             c.state = CState::Failed;
             self.timed_out += 1;
         }
@@ -305,7 +321,10 @@ mod tests {
                 let id = NodeId(rng.random());
                 SimNode {
                     id,
-                    addr: SocketAddrV4::new([10, 0, (i / 250) as u8, (i % 250) as u8 + 1].into(), 6881),
+                    addr: SocketAddrV4::new(
+                        [10, 0, (i / 250) as u8, (i % 250) as u8 + 1].into(),
+                        6881,
+                    ),
                     table: RoutingTable::new(id, now),
                     store: HashMap::new(),
                     silent: silent_every > 0 && i % silent_every == silent_every - 1,
@@ -319,27 +338,45 @@ mod tests {
             let start = rng.random_range(0..n);
             for k in 0..n {
                 let (id, addr) = contacts[(start + k * 7919) % n];
-                node.table.heard_from(id, SocketAddr::V4(addr), Contact::Responded { rtt: None }, now);
+                node.table.heard_from(
+                    id,
+                    SocketAddr::V4(addr),
+                    Contact::Responded { rtt: None },
+                    now,
+                );
             }
         }
         // live nodes have found out about half of the dead ones (their pings timed out); the
         // other half still look fine and cost the lookups a timeout
-        let dead: Vec<NodeId> = nodes.iter().filter(|x| x.silent).map(|x| x.id).step_by(2).collect();
+        let dead: Vec<NodeId> = nodes
+            .iter()
+            .filter(|x| x.silent)
+            .map(|x| x.id)
+            .step_by(2)
+            .collect();
         for node in nodes.iter_mut().filter(|x| !x.silent) {
             for id in &dead {
                 node.table.failed(id, now);
                 node.table.failed(id, now);
             }
         }
-        let by_addr = nodes.iter().enumerate().map(|(i, x)| (SocketAddr::V4(x.addr), i)).collect();
+        let by_addr = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, x)| (SocketAddr::V4(x.addr), i))
+            .collect();
         Net { nodes, by_addr }
     }
 
     /// Run a lookup from node `from` to convergence. Returns it and the number of rounds.
     fn run(net: &mut Net, from: usize, kind: DhtLookupKind, target: NodeId) -> (Lookup, usize) {
         let now = Instant::now();
-        let seeds: Vec<_> =
-            net.nodes[from].table.closest(&target, K, now).into_iter().map(|(id, a)| (Some(id), a)).collect();
+        let seeds: Vec<_> = net.nodes[from]
+            .table
+            .closest(&target, K, now)
+            .into_iter()
+            .map(|(id, a)| (Some(id), a))
+            .collect();
         let mut l = Lookup::new(kind, target, 4, seeds, now);
         let mut rounds = 0;
         loop {
@@ -351,7 +388,10 @@ mod tests {
             rounds += 1;
             assert!(rounds < 500, "lookup does not converge");
             for a in qs {
-                let Some(&i) = net.by_addr.get(&a) else { l.on_failure(a, now); continue };
+                let Some(&i) = net.by_addr.get(&a) else {
+                    l.on_failure(a, now);
+                    continue;
+                };
                 if net.nodes[i].silent {
                     l.on_failure(a, now);
                     continue;
@@ -404,7 +444,11 @@ mod tests {
             let target = NodeId(rng.random());
             let from = rng.random_range(0..net.nodes.len());
             let (l, _) = run(&mut net, from, DhtLookupKind::FindNode, target);
-            let got: Vec<NodeId> = l.closest_responded().into_iter().map(|(id, _)| id).collect();
+            let got: Vec<NodeId> = l
+                .closest_responded()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
             assert_eq!(got, true_closest(&net, &target, false), "lookup {round}");
             assert!(l.snapshot(Instant::now()).done);
         }
@@ -417,16 +461,31 @@ mod tests {
         let mut timeouts = 0;
         for _ in 0..10 {
             let target = NodeId(rng.random());
-            let from = (0..net.nodes.len()).find(|i| !net.nodes[*i].silent && rng.random_bool(0.1)).unwrap_or(0);
+            let from = (0..net.nodes.len())
+                .find(|i| !net.nodes[*i].silent && rng.random_bool(0.1))
+                .unwrap_or(0);
             let (l, _) = run(&mut net, from, DhtLookupKind::FindNode, target);
-            let got: Vec<NodeId> = l.closest_responded().into_iter().map(|(id, _)| id).collect();
+            let got: Vec<NodeId> = l
+                .closest_responded()
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
             let want = true_closest(&net, &target, true);
             // with dead nodes holding table slots, Kademlia is not exact at the edge of the
             // set: the closest live node is found, and nearly all of the K closest
-            assert_eq!(got.len(), K, "{:?} candidates {}", l.snapshot(Instant::now()), l.candidates.len());
+            assert_eq!(
+                got.len(),
+                K,
+                "{:?} candidates {}",
+                l.snapshot(Instant::now()),
+                l.candidates.len()
+            );
             assert_eq!(got[0], want[0]);
             let overlap = got.iter().filter(|id| want.contains(id)).count();
-            assert!(overlap >= K - 2, "only {overlap} of the {K} closest live nodes found");
+            assert!(
+                overlap >= K - 2,
+                "only {overlap} of the {K} closest live nodes found"
+            );
             timeouts += l.snapshot(Instant::now()).timed_out;
         }
         assert!(timeouts > 0, "silent nodes were asked and timed out");
@@ -444,7 +503,11 @@ mod tests {
         assert_eq!(targets.len(), K);
         for (addr, token) in targets {
             let i = net.by_addr[&addr];
-            assert_eq!(token, net.nodes[i].id.0[..4].to_vec(), "the token of the node that issued it");
+            assert_eq!(
+                token,
+                net.nodes[i].id.0[..4].to_vec(),
+                "the token of the node that issued it"
+            );
             net.nodes[i].store.entry(target).or_default().push(seeder);
         }
         // node 200 looks up the same hash and finds the seeder
@@ -458,7 +521,13 @@ mod tests {
         let now = Instant::now();
         let boot: SocketAddr = "127.0.0.1:6881".parse().unwrap();
         let known: SocketAddr = "127.0.0.2:6881".parse().unwrap();
-        let mut l = Lookup::new(DhtLookupKind::FindNode, NodeId([0; 20]), 1, [(Some(NodeId([1; 20])), known), (None, boot)], now);
+        let mut l = Lookup::new(
+            DhtLookupKind::FindNode,
+            NodeId([0; 20]),
+            1,
+            [(Some(NodeId([1; 20])), known), (None, boot)],
+            now,
+        );
         assert_eq!(l.next_queries(now), vec![boot]);
         // a liar names 1000 nodes, some with unusable addresses
         let lies: Vec<CompactNode> = (0..1000u32)
@@ -471,6 +540,16 @@ mod tests {
         assert!(l.candidates.len() <= MAX_CANDIDATES);
         assert!(l.candidates.iter().all(|c| c.addr.port() != 0));
         // an answer from an address we did not ask is ignored
-        assert!(l.on_response("127.0.0.9:1".parse().unwrap(), NodeId([3; 20]), &[], &["1.1.1.1:1".parse().unwrap()], None, now).is_empty());
+        assert!(
+            l.on_response(
+                "127.0.0.9:1".parse().unwrap(),
+                NodeId([3; 20]),
+                &[],
+                &["1.1.1.1:1".parse().unwrap()],
+                None,
+                now
+            )
+            .is_empty()
+        );
     }
 }

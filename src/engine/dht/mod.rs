@@ -110,7 +110,9 @@ pub fn default_state_path() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_DATA_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))?;
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share"))
+        })?;
     Some(base.join("fast-peer").join("dht.dat"))
 }
 
@@ -121,11 +123,21 @@ pub enum LookupEvent {
     Peer(SocketAddr),
     /// The lookup converged: nodes asked, how many timed out, how long it took, and for an
     /// announce how many nodes were sent `announce_peer`.
-    Done { queried: u32, timed_out: u32, elapsed: Duration, announced: usize },
+    Done {
+        queried: u32,
+        timed_out: u32,
+        elapsed: Duration,
+        announced: usize,
+    },
 }
 
 enum Cmd {
-    Lookup { kind: DhtLookupKind, target: NodeId, announce_port: Option<u16>, reply: mpsc::UnboundedSender<LookupEvent> },
+    Lookup {
+        kind: DhtLookupKind,
+        target: NodeId,
+        announce_port: Option<u16>,
+        reply: mpsc::UnboundedSender<LookupEvent>,
+    },
     AddNode(SocketAddr),
     WaitBootstrap(oneshot::Sender<usize>),
     Shutdown(oneshot::Sender<()>),
@@ -156,9 +168,19 @@ impl DhtHandle {
         self.id
     }
 
-    fn lookup(&self, kind: DhtLookupKind, target: NodeId, announce_port: Option<u16>) -> mpsc::UnboundedReceiver<LookupEvent> {
+    fn lookup(
+        &self,
+        kind: DhtLookupKind,
+        target: NodeId,
+        announce_port: Option<u16>,
+    ) -> mpsc::UnboundedReceiver<LookupEvent> {
         let (reply, rx) = mpsc::unbounded_channel();
-        let _ = self.tx.send(Cmd::Lookup { kind, target, announce_port, reply });
+        let _ = self.tx.send(Cmd::Lookup {
+            kind,
+            target,
+            announce_port,
+            reply,
+        });
         rx
     }
 
@@ -193,7 +215,10 @@ impl DhtHandle {
 
     /// The latest picture of the node (refreshed a few times a second).
     pub fn snapshot(&self) -> Option<DhtSnapshot> {
-        self.latest.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Save the state file and stop.
@@ -218,20 +243,34 @@ impl SavedState {
         if let Some(id) = self.id {
             d.insert(b"id".to_vec(), Value::Bytes(id.0.to_vec()));
         }
-        d.insert(b"nodes".to_vec(), Value::Bytes(krpc::encode_nodes(&self.nodes)));
+        d.insert(
+            b"nodes".to_vec(),
+            Value::Bytes(krpc::encode_nodes(&self.nodes)),
+        );
         bencode::encode(&Value::Dict(d))
     }
 
     /// Lenient on purpose: a damaged file only costs a fresh id or a slower bootstrap.
     pub fn decode(b: &[u8]) -> SavedState {
-        let Ok(v) = bencode::decode(b) else { return SavedState::default() };
-        let id = v.get(b"id").and_then(Value::as_bytes).and_then(NodeId::from_slice);
-        let nodes = v.get(b"nodes").and_then(Value::as_bytes).and_then(|n| krpc::decode_nodes(n).ok()).unwrap_or_default();
+        let Ok(v) = bencode::decode(b) else {
+            return SavedState::default();
+        };
+        let id = v
+            .get(b"id")
+            .and_then(Value::as_bytes)
+            .and_then(NodeId::from_slice);
+        let nodes = v
+            .get(b"nodes")
+            .and_then(Value::as_bytes)
+            .and_then(|n| krpc::decode_nodes(n).ok())
+            .unwrap_or_default();
         SavedState { id, nodes }
     }
 
     pub fn load(path: &Path) -> SavedState {
-        std::fs::read(path).map(|b| SavedState::decode(&b)).unwrap_or_default()
+        std::fs::read(path)
+            .map(|b| SavedState::decode(&b))
+            .unwrap_or_default()
     }
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
@@ -249,13 +288,20 @@ pub async fn spawn(config: DhtConfig) -> std::io::Result<DhtHandle> {
     let socket = match UdpSocket::bind(config.bind).await {
         Ok(s) => s,
         Err(e) if config.port_fallback && config.bind.port() != 0 => {
-            tracing::warn!("DHT port {} unavailable ({e}); using a free port", config.bind.port());
+            tracing::warn!(
+                "DHT port {} unavailable ({e}); using a free port",
+                config.bind.port()
+            );
             UdpSocket::bind(SocketAddr::new(config.bind.ip(), 0)).await?
         }
         Err(e) => return Err(e),
     };
     let port = socket.local_addr()?.port();
-    let saved = config.state_path.as_deref().map(SavedState::load).unwrap_or_default();
+    let saved = config
+        .state_path
+        .as_deref()
+        .map(SavedState::load)
+        .unwrap_or_default();
     let id = saved.id.unwrap_or_else(|| NodeId(rand::random()));
     let now = Instant::now();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -285,7 +331,12 @@ pub async fn spawn(config: DhtConfig) -> std::io::Result<DhtHandle> {
         last_saved: now,
     };
     tokio::spawn(node.run(rx));
-    Ok(DhtHandle { tx, port, id, latest })
+    Ok(DhtHandle {
+        tx,
+        port,
+        id,
+        latest,
+    })
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -364,7 +415,11 @@ async fn resolve(names: &[String]) -> Vec<SocketAddr> {
     for (i, name) in names.iter().enumerate() {
         let name = name.clone();
         set.spawn(async move {
-            let r = tokio::time::timeout(Duration::from_secs(5), tokio::net::lookup_host(name.clone())).await;
+            let r = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::net::lookup_host(name.clone()),
+            )
+            .await;
             let addrs: Vec<SocketAddr> = match r {
                 Ok(Ok(addrs)) => addrs.filter(|a| a.is_ipv4()).collect(),
                 Ok(Err(e)) => {
@@ -434,11 +489,27 @@ impl Node {
 
     fn start_bootstrap(&mut self, now: Instant) {
         let own = self.table.own_id();
-        let mut seeds: Vec<(Option<NodeId>, SocketAddr)> =
-            self.saved_nodes.iter().map(|n| (Some(n.id), SocketAddr::V4(n.addr))).collect();
-        seeds.extend(self.table.closest(&own, K, now).into_iter().map(|(id, a)| (Some(id), a)));
+        let mut seeds: Vec<(Option<NodeId>, SocketAddr)> = self
+            .saved_nodes
+            .iter()
+            .map(|n| (Some(n.id), SocketAddr::V4(n.addr)))
+            .collect();
+        seeds.extend(
+            self.table
+                .closest(&own, K, now)
+                .into_iter()
+                .map(|(id, a)| (Some(id), a)),
+        );
         seeds.extend(self.bootstrap.iter().map(|a| (None, *a)));
-        self.add_lookup(DhtLookupKind::FindNode, own, seeds, None, None, Purpose::Bootstrap, now);
+        self.add_lookup(
+            DhtLookupKind::FindNode,
+            own,
+            seeds,
+            None,
+            None,
+            Purpose::Bootstrap,
+            now,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -455,25 +526,58 @@ impl Node {
         let id = self.next_lookup;
         self.next_lookup += 1;
         let lookup = Lookup::new(kind, target, ALPHA, seeds, now);
-        self.lookups.insert(id, Active { lookup, reply, announce_port, purpose });
+        self.lookups.insert(
+            id,
+            Active {
+                lookup,
+                reply,
+                announce_port,
+                purpose,
+            },
+        );
         id
     }
 
     async fn command(&mut self, cmd: Cmd) {
         let now = Instant::now();
         match cmd {
-            Cmd::Lookup { kind, target, announce_port, reply } => {
-                let mut seeds: Vec<(Option<NodeId>, SocketAddr)> =
-                    self.table.closest(&target, 2 * K, now).into_iter().map(|(id, a)| (Some(id), a)).collect();
+            Cmd::Lookup {
+                kind,
+                target,
+                announce_port,
+                reply,
+            } => {
+                let mut seeds: Vec<(Option<NodeId>, SocketAddr)> = self
+                    .table
+                    .closest(&target, 2 * K, now)
+                    .into_iter()
+                    .map(|(id, a)| (Some(id), a))
+                    .collect();
                 if seeds.len() < K {
                     seeds.extend(self.bootstrap.iter().map(|a| (None, *a)));
                 }
-                let id = self.add_lookup(kind, target, seeds, Some(reply), announce_port, Purpose::User, now);
+                let id = self.add_lookup(
+                    kind,
+                    target,
+                    seeds,
+                    Some(reply),
+                    announce_port,
+                    Purpose::User,
+                    now,
+                );
                 self.drive(id, now).await;
             }
             Cmd::AddNode(addr) => {
                 if addr.port() != 0 && !addr.ip().is_unspecified() {
-                    self.send_query(addr, Query::Ping { id: self.table.own_id() }, PendingKind::Ping, now).await;
+                    self.send_query(
+                        addr,
+                        Query::Ping {
+                            id: self.table.own_id(),
+                        },
+                        PendingKind::Ping,
+                        now,
+                    )
+                    .await;
                 }
             }
             Cmd::WaitBootstrap(w) => {
@@ -506,29 +610,54 @@ impl Node {
     }
 
     /// Send a query; false when it could not be sent (too many pending).
-    async fn send_query(&mut self, to: SocketAddr, q: Query, kind: PendingKind, now: Instant) -> bool {
+    async fn send_query(
+        &mut self,
+        to: SocketAddr,
+        q: Query,
+        kind: PendingKind,
+        now: Instant,
+    ) -> bool {
         if self.pending.len() >= MAX_PENDING {
             return false;
         }
-        let Some(tid) = self.alloc_tid() else { return false };
-        self.pending.insert(tid, Pending { addr: to, sent: now, kind });
+        let Some(tid) = self.alloc_tid() else {
+            return false;
+        };
+        self.pending.insert(
+            tid,
+            Pending {
+                addr: to,
+                sent: now,
+                kind,
+            },
+        );
         self.counters.queries_sent += 1;
-        self.send(&Krpc::query(tid.to_be_bytes().to_vec(), q), to).await;
+        self.send(&Krpc::query(tid.to_be_bytes().to_vec(), q), to)
+            .await;
         true
     }
 
     /// Send what lookup `id` wants sent, and finish it when it converged.
     async fn drive(&mut self, id: u64, now: Instant) {
         let own = self.table.own_id();
-        let Some(active) = self.lookups.get_mut(&id) else { return };
+        let Some(active) = self.lookups.get_mut(&id) else {
+            return;
+        };
         let target = active.lookup.target;
         let kind = active.lookup.kind;
         let room = MAX_PENDING.saturating_sub(self.pending.len());
-        let queries = if room > 0 { active.lookup.next_queries(now) } else { Vec::new() };
+        let queries = if room > 0 {
+            active.lookup.next_queries(now)
+        } else {
+            Vec::new()
+        };
         for addr in queries {
             let q = match kind {
                 DhtLookupKind::FindNode => Query::FindNode { id: own, target },
-                _ => Query::GetPeers { id: own, info_hash: InfoHash(target.0) },
+                _ => Query::GetPeers {
+                    id: own,
+                    info_hash: InfoHash(target.0),
+                },
             };
             if !self.send_query(addr, q, PendingKind::Lookup(id), now).await
                 && let Some(a) = self.lookups.get_mut(&id)
@@ -555,7 +684,13 @@ impl Node {
         if let Some(port) = active.announce_port {
             let info_hash = InfoHash(active.lookup.target.0);
             for (addr, token) in active.lookup.announce_targets() {
-                let q = Query::AnnouncePeer { id: own, info_hash, port, implied_port: port == 0, token };
+                let q = Query::AnnouncePeer {
+                    id: own,
+                    info_hash,
+                    port,
+                    implied_port: port == 0,
+                    token,
+                };
                 if self.send_query(addr, q, PendingKind::Announce, now).await {
                     announced += 1;
                 }
@@ -584,18 +719,37 @@ impl Node {
             // fill the far buckets too: one refresh of every bucket, now that we know some nodes
             let targets = self.table.refresh_all(now, rand::random);
             for t in targets {
-                let seeds = self.table.closest(&t, K, now).into_iter().map(|(id, a)| (Some(id), a)).collect();
-                self.add_lookup(DhtLookupKind::FindNode, t, seeds, None, None, Purpose::Refresh, now);
+                let seeds = self
+                    .table
+                    .closest(&t, K, now)
+                    .into_iter()
+                    .map(|(id, a)| (Some(id), a))
+                    .collect();
+                self.add_lookup(
+                    DhtLookupKind::FindNode,
+                    t,
+                    seeds,
+                    None,
+                    None,
+                    Purpose::Refresh,
+                    now,
+                );
             }
         }
     }
 
     /// Time out queries, and count the failures against their nodes.
     async fn expire(&mut self, now: Instant) {
-        let late: Vec<u16> =
-            self.pending.iter().filter(|(_, p)| now.saturating_duration_since(p.sent) >= QUERY_TIMEOUT).map(|(t, _)| *t).collect();
+        let late: Vec<u16> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now.saturating_duration_since(p.sent) >= QUERY_TIMEOUT)
+            .map(|(t, _)| *t)
+            .collect();
         for tid in late {
-            let Some(p) = self.pending.remove(&tid) else { continue };
+            let Some(p) = self.pending.remove(&tid) else {
+                continue;
+            };
             self.counters.timeouts += 1;
             let known = self.table.nodes().find(|n| n.addr == p.addr).map(|n| n.id);
             if let Some(id) = known {
@@ -621,16 +775,35 @@ impl Node {
             peers.retain(|_, t| now.saturating_duration_since(*t) < PEER_TTL);
             !peers.is_empty()
         });
-        self.rate.retain(|_, (_, t)| now.saturating_duration_since(*t) < Duration::from_secs(10));
-        if self.table.is_empty() && !self.lookups.values().any(|a| a.purpose == Purpose::Bootstrap) {
+        self.rate
+            .retain(|_, (_, t)| now.saturating_duration_since(*t) < Duration::from_secs(10));
+        if self.table.is_empty()
+            && !self
+                .lookups
+                .values()
+                .any(|a| a.purpose == Purpose::Bootstrap)
+        {
             if self.bootstrap.is_empty() {
                 self.bootstrap = resolve(&self.bootstrap_names).await;
             }
             self.start_bootstrap(now);
         } else {
             for t in self.table.refresh_due(now, rand::random) {
-                let seeds = self.table.closest(&t, K, now).into_iter().map(|(id, a)| (Some(id), a)).collect();
-                self.add_lookup(DhtLookupKind::FindNode, t, seeds, None, None, Purpose::Refresh, now);
+                let seeds = self
+                    .table
+                    .closest(&t, K, now)
+                    .into_iter()
+                    .map(|(id, a)| (Some(id), a))
+                    .collect();
+                self.add_lookup(
+                    DhtLookupKind::FindNode,
+                    t,
+                    seeds,
+                    None,
+                    None,
+                    Purpose::Refresh,
+                    now,
+                );
             }
         }
         if now.saturating_duration_since(self.last_saved) >= Duration::from_secs(300) {
@@ -656,7 +829,10 @@ impl Node {
             nodes = self.saved_nodes.clone();
         }
         nodes.truncate(200);
-        let state = SavedState { id: Some(self.table.own_id()), nodes };
+        let state = SavedState {
+            id: Some(self.table.own_id()),
+            nodes,
+        };
         if let Err(e) = state.save(path) {
             tracing::warn!("save DHT state {}: {e}", path.display());
         }
@@ -664,7 +840,11 @@ impl Node {
 
     fn publish(&self, now: Instant) {
         let mut lookups: Vec<DhtLookupSnapshot> = self.recent.iter().cloned().collect();
-        let mut active: Vec<&Active> = self.lookups.values().filter(|a| a.purpose != Purpose::Refresh).collect();
+        let mut active: Vec<&Active> = self
+            .lookups
+            .values()
+            .filter(|a| a.purpose != Purpose::Refresh)
+            .collect();
         active.sort_by_key(|a| a.lookup.started());
         lookups.extend(active.iter().map(|a| a.lookup.snapshot(now)));
         let snap = DhtSnapshot {
@@ -712,7 +892,8 @@ impl Node {
                 if is_query(buf)
                     && let Some(t) = krpc::transaction_id(buf)
                 {
-                    self.send(&Krpc::error(t, code::PROTOCOL, &e.to_string()), from).await;
+                    self.send(&Krpc::error(t, code::PROTOCOL, &e.to_string()), from)
+                        .await;
                 }
                 return;
             }
@@ -721,8 +902,13 @@ impl Node {
             Body::Query(q) => self.on_query(msg.t, q, msg.ro, from, now).await,
             Body::Response(r) => self.on_response(&msg.t, r, msg.ro, from, now).await,
             Body::Error { code, message } => {
-                let Some(p) = self.take_pending(&msg.t, from) else { return };
-                tracing::debug!("DHT {from} error {code}: {}", String::from_utf8_lossy(&message));
+                let Some(p) = self.take_pending(&msg.t, from) else {
+                    return;
+                };
+                tracing::debug!(
+                    "DHT {from} error {code}: {}",
+                    String::from_utf8_lossy(&message)
+                );
                 if let PendingKind::Lookup(l) = p.kind
                     && let Some(a) = self.lookups.get_mut(&l)
                 {
@@ -742,19 +928,31 @@ impl Node {
         self.pending.remove(&tid)
     }
 
-    async fn on_response(&mut self, t: &[u8], r: Response, ro: bool, from: SocketAddr, now: Instant) {
-        let Some(p) = self.take_pending(t, from) else { return };
+    async fn on_response(
+        &mut self,
+        t: &[u8],
+        r: Response,
+        ro: bool,
+        from: SocketAddr,
+        now: Instant,
+    ) {
+        let Some(p) = self.take_pending(t, from) else {
+            return;
+        };
         self.counters.responses_received += 1;
         if !ro {
             let rtt = Some(now.saturating_duration_since(p.sent));
-            self.learn(r.id, from, Contact::Responded { rtt }, now).await;
+            self.learn(r.id, from, Contact::Responded { rtt }, now)
+                .await;
         }
         if let PendingKind::Lookup(l) = p.kind
             && let Some(a) = self.lookups.get_mut(&l)
         {
             let nodes = r.nodes.as_deref().unwrap_or_default();
             let values = r.values.as_deref().unwrap_or_default();
-            let fresh = a.lookup.on_response(from, r.id, nodes, values, r.token, now);
+            let fresh = a
+                .lookup
+                .on_response(from, r.id, nodes, values, r.token, now);
             if let Some(reply) = &a.reply {
                 for peer in fresh {
                     let _ = reply.send(LookupEvent::Peer(peer));
@@ -769,7 +967,8 @@ impl Node {
         if let Insert::PingFirst(nodes) = self.table.heard_from(id, addr, contact, now) {
             let own = self.table.own_id();
             for (_, a) in nodes {
-                self.send_query(a, Query::Ping { id: own }, PendingKind::Ping, now).await;
+                self.send_query(a, Query::Ping { id: own }, PendingKind::Ping, now)
+                    .await;
             }
         }
     }
@@ -778,31 +977,59 @@ impl Node {
         self.counters.queries_received += 1;
         let own = self.table.own_id();
         let reply = match &q {
-            Query::Ping { .. } => Krpc::response(t, Response { id: own, ..Default::default() }),
+            Query::Ping { .. } => Krpc::response(
+                t,
+                Response {
+                    id: own,
+                    ..Default::default()
+                },
+            ),
             Query::FindNode { target, .. } => Krpc::response(
                 t,
-                Response { id: own, nodes: Some(self.compact_closest(target, now)), ..Default::default() },
+                Response {
+                    id: own,
+                    nodes: Some(self.compact_closest(target, now)),
+                    ..Default::default()
+                },
             ),
             Query::GetPeers { info_hash, .. } => {
                 let values: Vec<SocketAddr> = self
                     .store
                     .get(info_hash)
-                    .map(|p| p.keys().filter(|a| **a != from).take(MAX_VALUES).copied().collect())
+                    .map(|p| {
+                        p.keys()
+                            .filter(|a| **a != from)
+                            .take(MAX_VALUES)
+                            .copied()
+                            .collect()
+                    })
                     .unwrap_or_default();
                 Krpc::response(
                     t,
                     Response {
                         id: own,
                         nodes: Some(self.compact_closest(&NodeId(info_hash.0), now)),
-                        values: if values.is_empty() { None } else { Some(values) },
+                        values: if values.is_empty() {
+                            None
+                        } else {
+                            Some(values)
+                        },
                         token: Some(token_for(&self.secret, from.ip())),
                     },
                 )
             }
-            Query::AnnouncePeer { info_hash, port, implied_port, token, .. } => {
-                let valid = *token == token_for(&self.secret, from.ip()) || *token == token_for(&self.prev_secret, from.ip());
+            Query::AnnouncePeer {
+                info_hash,
+                port,
+                implied_port,
+                token,
+                ..
+            } => {
+                let valid = *token == token_for(&self.secret, from.ip())
+                    || *token == token_for(&self.prev_secret, from.ip());
                 if !valid {
-                    self.send(&Krpc::error(t, code::PROTOCOL, "bad token"), from).await;
+                    self.send(&Krpc::error(t, code::PROTOCOL, "bad token"), from)
+                        .await;
                     return;
                 }
                 let port = if *implied_port { from.port() } else { *port };
@@ -813,7 +1040,13 @@ impl Node {
                         peers.insert(peer, now);
                     }
                 }
-                Krpc::response(t, Response { id: own, ..Default::default() })
+                Krpc::response(
+                    t,
+                    Response {
+                        id: own,
+                        ..Default::default()
+                    },
+                )
             }
             Query::Unknown { method, .. } => {
                 let m = String::from_utf8_lossy(method);
@@ -848,7 +1081,12 @@ mod tests {
     use super::*;
 
     async fn node(ip: &str, bootstrap: Vec<String>) -> DhtHandle {
-        let cfg = DhtConfig { bind: format!("{ip}:0").parse().unwrap(), port_fallback: false, bootstrap, state_path: None };
+        let cfg = DhtConfig {
+            bind: format!("{ip}:0").parse().unwrap(),
+            port_fallback: false,
+            bootstrap,
+            state_path: None,
+        };
         spawn(cfg).await.unwrap()
     }
 
@@ -866,7 +1104,10 @@ mod tests {
         let path = dir.path().join("sub").join("dht.dat");
         let s = SavedState {
             id: Some(NodeId([4; 20])),
-            nodes: vec![CompactNode { id: NodeId([5; 20]), addr: "127.0.0.5:1234".parse().unwrap() }],
+            nodes: vec![CompactNode {
+                id: NodeId([5; 20]),
+                addr: "127.0.0.5:1234".parse().unwrap(),
+            }],
         };
         s.save(&path).unwrap();
         assert_eq!(SavedState::load(&path), s);
@@ -905,11 +1146,18 @@ mod tests {
                 peers.push(p);
             }
         }
-        assert!(peers.contains(&"127.0.3.6:7777".parse().unwrap()), "{peers:?}");
+        assert!(
+            peers.contains(&"127.0.3.6:7777".parse().unwrap()),
+            "{peers:?}"
+        );
         tokio::time::sleep(Duration::from_millis(400)).await;
         let snap = nodes[17].snapshot().unwrap();
         assert!(snap.buckets.iter().map(|b| b.nodes.len()).sum::<usize>() >= 8);
-        assert!(snap.lookups.iter().any(|l| l.kind == DhtLookupKind::GetPeers && l.done && l.peers_found >= 1));
+        assert!(
+            snap.lookups
+                .iter()
+                .any(|l| l.kind == DhtLookupKind::GetPeers && l.done && l.peers_found >= 1)
+        );
 
         // raw socket: ping, an unknown method (204), garbage (ignored), a bad token (203)
         let raw = tokio::net::UdpSocket::bind("127.0.3.99:0").await.unwrap();
@@ -919,17 +1167,33 @@ mod tests {
             async move {
                 raw.send_to(&m, to).await.unwrap();
                 let mut b = vec![0u8; 2048];
-                let (n, _) = tokio::time::timeout(Duration::from_secs(2), raw.recv_from(&mut b)).await.unwrap().unwrap();
+                let (n, _) = tokio::time::timeout(Duration::from_secs(2), raw.recv_from(&mut b))
+                    .await
+                    .unwrap()
+                    .unwrap();
                 krpc::decode(&b[..n]).unwrap()
             }
         };
         raw.send_to(b"\xff\x00garbage", to).await.unwrap();
-        let r = ask(Krpc::query(b"p1".to_vec(), Query::Ping { id: NodeId([9; 20]) }).encode()).await;
+        let r = ask(Krpc::query(
+            b"p1".to_vec(),
+            Query::Ping {
+                id: NodeId([9; 20]),
+            },
+        )
+        .encode())
+        .await;
         assert_eq!(r.t, b"p1");
         assert!(matches!(r.body, Body::Response(Response { id, .. }) if id == first.node_id()));
         let r = ask(b"d1:ad2:id20:abcdefghij0123456789e1:q3:get1:t2:u11:y1:qe".to_vec()).await;
         assert!(matches!(r.body, Body::Error { code: 204, .. }), "{r:?}");
-        let bad = Query::AnnouncePeer { id: NodeId([9; 20]), info_hash, port: 1, implied_port: false, token: b"nope".to_vec() };
+        let bad = Query::AnnouncePeer {
+            id: NodeId([9; 20]),
+            info_hash,
+            port: 1,
+            implied_port: false,
+            token: b"nope".to_vec(),
+        };
         let r = ask(Krpc::query(b"a1".to_vec(), bad).encode()).await;
         assert!(matches!(r.body, Body::Error { code: 203, .. }), "{r:?}");
         for n in &nodes {

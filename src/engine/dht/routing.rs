@@ -70,14 +70,23 @@ pub struct Node {
 
 impl Node {
     fn new(id: NodeId, addr: SocketAddr) -> Node {
-        Node { id, addr, last_response: None, last_query: None, failures: 0, rtt: None, pinged_at: None }
+        Node {
+            id,
+            addr,
+            last_response: None,
+            last_query: None,
+            failures: 0,
+            rtt: None,
+            pinged_at: None,
+        }
     }
 
     pub fn state(&self, now: Instant) -> DhtNodeState {
         if self.failures >= BAD_AFTER_FAILURES {
             return DhtNodeState::Bad;
         }
-        let recent = |t: Option<Instant>| t.is_some_and(|t| now.saturating_duration_since(t) < GOOD_WINDOW);
+        let recent =
+            |t: Option<Instant>| t.is_some_and(|t| now.saturating_duration_since(t) < GOOD_WINDOW);
         if recent(self.last_response) || (self.last_response.is_some() && recent(self.last_query)) {
             DhtNodeState::Good
         } else {
@@ -128,7 +137,11 @@ struct Bucket {
 
 impl Bucket {
     fn new(now: Instant) -> Bucket {
-        Bucket { nodes: Vec::with_capacity(K), replacements: Vec::new(), last_changed: now }
+        Bucket {
+            nodes: Vec::with_capacity(K),
+            replacements: Vec::new(),
+            last_changed: now,
+        }
     }
 }
 
@@ -141,7 +154,10 @@ pub struct RoutingTable {
 
 impl RoutingTable {
     pub fn new(own: NodeId, now: Instant) -> RoutingTable {
-        RoutingTable { own, buckets: vec![Bucket::new(now)] }
+        RoutingTable {
+            own,
+            buckets: vec![Bucket::new(now)],
+        }
     }
 
     pub fn own_id(&self) -> NodeId {
@@ -165,7 +181,10 @@ impl RoutingTable {
     }
 
     pub fn get(&self, id: &NodeId) -> Option<&Node> {
-        self.buckets[self.bucket_index(id)].nodes.iter().find(|n| n.id == *id)
+        self.buckets[self.bucket_index(id)]
+            .nodes
+            .iter()
+            .find(|n| n.id == *id)
     }
 
     /// Every node (not the replacement caches).
@@ -174,7 +193,13 @@ impl RoutingTable {
     }
 
     /// Record that `id` at `addr` answered or queried us.
-    pub fn heard_from(&mut self, id: NodeId, addr: SocketAddr, contact: Contact, now: Instant) -> Insert {
+    pub fn heard_from(
+        &mut self,
+        id: NodeId,
+        addr: SocketAddr,
+        contact: Contact,
+        now: Instant,
+    ) -> Insert {
         if id == self.own || addr.port() == 0 {
             return Insert::Ignored;
         }
@@ -212,7 +237,11 @@ impl RoutingTable {
             if contact == Contact::Queried {
                 return Insert::Ignored;
             }
-            if let Some(bad) = bucket.nodes.iter().position(|n| n.state(now) == DhtNodeState::Bad) {
+            if let Some(bad) = bucket
+                .nodes
+                .iter()
+                .position(|n| n.state(now) == DhtNodeState::Bad)
+            {
                 bucket.nodes[bad] = node;
                 bucket.last_changed = now;
                 return Insert::Added;
@@ -231,13 +260,20 @@ impl RoutingTable {
                 .nodes
                 .iter_mut()
                 .filter(|n| n.state(now) == DhtNodeState::Questionable)
-                .filter(|n| n.pinged_at.is_none_or(|t| now.saturating_duration_since(t) >= PING_AGAIN_AFTER))
+                .filter(|n| {
+                    n.pinged_at
+                        .is_none_or(|t| now.saturating_duration_since(t) >= PING_AGAIN_AFTER)
+                })
                 .map(|n| {
                     n.pinged_at = Some(now);
                     (n.id, n.addr)
                 })
                 .collect();
-            return if ping.is_empty() { Insert::Cached } else { Insert::PingFirst(ping) };
+            return if ping.is_empty() {
+                Insert::Cached
+            } else {
+                Insert::PingFirst(ping)
+            };
         }
     }
 
@@ -245,14 +281,20 @@ impl RoutingTable {
     fn split(&mut self, now: Instant) {
         let depth = self.buckets.len(); // the new bucket's prefix length
         let own = self.own;
-        let Some(old) = self.buckets.last_mut() else { return };
+        let Some(old) = self.buckets.last_mut() else {
+            return;
+        };
         let mut new = Bucket::new(now);
         new.last_changed = old.last_changed;
-        let (deeper, stay): (Vec<Node>, Vec<Node>) =
-            old.nodes.drain(..).partition(|n| common_prefix_len(&own, &n.id) >= depth);
+        let (deeper, stay): (Vec<Node>, Vec<Node>) = old
+            .nodes
+            .drain(..)
+            .partition(|n| common_prefix_len(&own, &n.id) >= depth);
         old.nodes = stay;
-        let (rdeeper, rstay): (Vec<Node>, Vec<Node>) =
-            old.replacements.drain(..).partition(|n| common_prefix_len(&own, &n.id) >= depth);
+        let (rdeeper, rstay): (Vec<Node>, Vec<Node>) = old
+            .replacements
+            .drain(..)
+            .partition(|n| common_prefix_len(&own, &n.id) >= depth);
         old.replacements = rstay;
         new.nodes = deeper;
         new.replacements = rdeeper;
@@ -272,7 +314,9 @@ impl RoutingTable {
     pub fn failed(&mut self, id: &NodeId, now: Instant) -> bool {
         let bi = self.bucket_index(id);
         let bucket = &mut self.buckets[bi];
-        let Some(pos) = bucket.nodes.iter().position(|n| n.id == *id) else { return false };
+        let Some(pos) = bucket.nodes.iter().position(|n| n.id == *id) else {
+            return false;
+        };
         bucket.nodes[pos].failures += 1;
         if bucket.nodes[pos].state(now) == DhtNodeState::Bad
             && let Some(r) = bucket.replacements.pop()
@@ -297,14 +341,20 @@ impl RoutingTable {
 
     /// Up to `n` nodes closest to `target` by XOR distance, bad nodes excluded.
     pub fn closest(&self, target: &NodeId, n: usize, now: Instant) -> Vec<(NodeId, SocketAddr)> {
-        let mut all: Vec<&Node> = self.nodes().filter(|x| x.state(now) != DhtNodeState::Bad).collect();
+        let mut all: Vec<&Node> = self
+            .nodes()
+            .filter(|x| x.state(now) != DhtNodeState::Bad)
+            .collect();
         all.sort_by_key(|x| x.id.distance(target));
         all.into_iter().take(n).map(|x| (x.id, x.addr)).collect()
     }
 
     /// Good nodes, to save across restarts.
     pub fn good_nodes(&self, now: Instant) -> Vec<(NodeId, SocketAddr)> {
-        self.nodes().filter(|n| n.state(now) == DhtNodeState::Good).map(|n| (n.id, n.addr)).collect()
+        self.nodes()
+            .filter(|n| n.state(now) == DhtNodeState::Good)
+            .map(|n| (n.id, n.addr))
+            .collect()
     }
 
     /// Buckets nothing answered in for [`REFRESH_AFTER`], each with a random target in its
@@ -319,7 +369,12 @@ impl RoutingTable {
         self.refresh_targets(now, true, random)
     }
 
-    fn refresh_targets(&mut self, now: Instant, all: bool, mut random: impl FnMut() -> [u8; 20]) -> Vec<NodeId> {
+    fn refresh_targets(
+        &mut self,
+        now: Instant,
+        all: bool,
+        mut random: impl FnMut() -> [u8; 20],
+    ) -> Vec<NodeId> {
         let own = self.own;
         let count = self.buckets.len();
         let mut out = Vec::new();
@@ -401,7 +456,9 @@ mod tests {
         SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 6881))
     }
 
-    const RESP: Contact = Contact::Responded { rtt: Some(Duration::from_millis(5)) };
+    const RESP: Contact = Contact::Responded {
+        rtt: Some(Duration::from_millis(5)),
+    };
 
     #[test]
     fn prefix_lengths() {
@@ -414,7 +471,10 @@ mod tests {
         assert_eq!(common_prefix_len(&a, &NodeId(b)), 7);
         let own = NodeId([0x5a; 20]);
         for p in [0, 1, 7, 8, 100, 159] {
-            assert_eq!(common_prefix_len(&own, &random_id_in_bucket(&own, p, false, [0xff; 20])), p);
+            assert_eq!(
+                common_prefix_len(&own, &random_id_in_bucket(&own, p, false, [0xff; 20])),
+                p
+            );
         }
     }
 
@@ -425,7 +485,10 @@ mod tests {
         let mut t = RoutingTable::new(own, now);
         // 8 far nodes (prefix 0) fill the only bucket
         for i in 0..8u32 {
-            assert_eq!(t.heard_from(id_with_prefix(&own, 0, i as u8), addr(i), RESP, now), Insert::Added);
+            assert_eq!(
+                t.heard_from(id_with_prefix(&own, 0, i as u8), addr(i), RESP, now),
+                Insert::Added
+            );
         }
         assert_eq!(t.bucket_count(), 1);
         // a 9th far node: the bucket splits (it holds our id), but the far half is still full
@@ -434,13 +497,24 @@ mod tests {
         assert_eq!(r, Insert::Cached, "good nodes are never evicted");
         // near nodes go to the near bucket, which splits again as it fills
         for i in 0..8u32 {
-            assert_eq!(t.heard_from(id_with_prefix(&own, 1, i as u8), addr(100 + i), RESP, now), Insert::Added);
+            assert_eq!(
+                t.heard_from(id_with_prefix(&own, 1, i as u8), addr(100 + i), RESP, now),
+                Insert::Added
+            );
         }
-        assert_eq!(t.heard_from(id_with_prefix(&own, 3, 1), addr(200), RESP, now), Insert::Added);
+        assert_eq!(
+            t.heard_from(id_with_prefix(&own, 3, 1), addr(200), RESP, now),
+            Insert::Added
+        );
         assert!(t.bucket_count() >= 3);
         assert_eq!(t.len(), 17);
         // the far bucket never split: still exactly 8 nodes with prefix 0
-        assert_eq!(t.nodes().filter(|n| common_prefix_len(&own, &n.id) == 0).count(), 8);
+        assert_eq!(
+            t.nodes()
+                .filter(|n| common_prefix_len(&own, &n.id) == 0)
+                .count(),
+            8
+        );
         assert_eq!(t.heard_from(own, addr(300), RESP, now), Insert::Ignored);
     }
 
@@ -459,20 +533,34 @@ mod tests {
         assert_eq!(t.heard_from(newcomer, addr(50), RESP, t0), Insert::Cached);
         // 15 minutes later they are questionable: ping them first
         let t1 = t0 + GOOD_WINDOW + Duration::from_secs(1);
-        let Insert::PingFirst(ping) = t.heard_from(newcomer, addr(50), RESP, t1) else { panic!("expected pings") };
+        let Insert::PingFirst(ping) = t.heard_from(newcomer, addr(50), RESP, t1) else {
+            panic!("expected pings")
+        };
         assert_eq!(ping.len(), 8);
         // pinged nodes are not pinged again at once
-        assert_eq!(t.heard_from(id_with_prefix(&own, 0, 201), addr(51), RESP, t1), Insert::Cached);
+        assert_eq!(
+            t.heard_from(id_with_prefix(&own, 0, 201), addr(51), RESP, t1),
+            Insert::Cached
+        );
         // one answers (good again), one fails twice: the freshest replacement takes its place
         t.heard_from(far[0], addr(0), RESP, t1);
-        assert_eq!(t.get(&far[0]).map(|n| n.state(t1)), Some(DhtNodeState::Good));
+        assert_eq!(
+            t.get(&far[0]).map(|n| n.state(t1)),
+            Some(DhtNodeState::Good)
+        );
         assert!(!t.failed(&far[1], t1));
-        assert_eq!(t.get(&far[1]).map(|n| n.state(t1)), Some(DhtNodeState::Questionable));
+        assert_eq!(
+            t.get(&far[1]).map(|n| n.state(t1)),
+            Some(DhtNodeState::Questionable)
+        );
         assert!(t.failed(&far[1], t1));
         assert!(t.get(&far[1]).is_none());
         assert!(t.get(&id_with_prefix(&own, 0, 201)).is_some());
         // a querier that is not known is not inserted into a full bucket
-        assert_eq!(t.heard_from(id_with_prefix(&own, 0, 202), addr(52), Contact::Queried, t1), Insert::Ignored);
+        assert_eq!(
+            t.heard_from(id_with_prefix(&own, 0, 202), addr(52), Contact::Queried, t1),
+            Insert::Ignored
+        );
     }
 
     #[test]
@@ -488,7 +576,10 @@ mod tests {
         t.failed(&far[3], t0);
         t.failed(&far[3], t0);
         assert_eq!(t.get(&far[3]).map(|n| n.state(t0)), Some(DhtNodeState::Bad));
-        assert_eq!(t.heard_from(id_with_prefix(&own, 0, 77), addr(77), RESP, t0), Insert::Added);
+        assert_eq!(
+            t.heard_from(id_with_prefix(&own, 0, 77), addr(77), RESP, t0),
+            Insert::Added
+        );
         assert!(t.get(&far[3]).is_none());
         assert!(t.closest(&own, 20, t0).len() == 8);
     }
@@ -502,7 +593,10 @@ mod tests {
         t.heard_from(a, addr(1), RESP, t0);
         assert_eq!(t.heard_from(a, addr(2), RESP, t0), Insert::Ignored);
         assert_eq!(t.get(&a).map(|n| n.addr), Some(addr(1)));
-        assert_eq!(t.heard_from(NodeId([2; 20]), addr(1), RESP, t0), Insert::Ignored);
+        assert_eq!(
+            t.heard_from(NodeId([2; 20]), addr(1), RESP, t0),
+            Insert::Ignored
+        );
     }
 
     #[test]
@@ -516,13 +610,20 @@ mod tests {
             t.heard_from(NodeId(r), addr(i), RESP, t0);
         }
         let n = t.bucket_count();
-        assert!(t.refresh_due(t0 + Duration::from_secs(60), || [7; 20]).is_empty());
+        assert!(
+            t.refresh_due(t0 + Duration::from_secs(60), || [7; 20])
+                .is_empty()
+        );
         let later = t0 + REFRESH_AFTER;
         let targets = t.refresh_due(later, || [7; 20]);
         assert_eq!(targets.len(), n);
         for (i, target) in targets.iter().enumerate() {
             let cpl = common_prefix_len(&own, target);
-            if i == n - 1 { assert!(cpl >= i) } else { assert_eq!(cpl, i) }
+            if i == n - 1 {
+                assert!(cpl >= i)
+            } else {
+                assert_eq!(cpl, i)
+            }
         }
         // marked refreshed
         assert!(t.refresh_due(later, || [7; 20]).is_empty());

@@ -99,7 +99,9 @@ pub enum MetainfoError {
         field: String,
         expected: &'static str,
     },
-    #[error("piece length {0} is not between 1 and 1073741823 (a power of two from 16384 in BitTorrent v2)")]
+    #[error(
+        "piece length {0} is not between 1 and 1073741823 (a power of two from 16384 in BitTorrent v2)"
+    )]
     InvalidPieceLength(i64),
     #[error("pieces has {0} bytes, not a multiple of 20")]
     PiecesNotMultipleOf20(usize),
@@ -134,7 +136,9 @@ pub enum MetainfoError {
     NameTooLong(usize),
     #[error("BitTorrent v2-only torrent (no v1 `pieces`/`files`): v2 is not supported yet")]
     V2Only,
-    #[error("BitTorrent v2 info dictionary is not in canonical bencode (unsorted or repeated keys, or leading zeros)")]
+    #[error(
+        "BitTorrent v2 info dictionary is not in canonical bencode (unsorted or repeated keys, or leading zeros)"
+    )]
     NonCanonicalV2,
     #[error("unknown `meta version` {0}")]
     UnknownMetaVersion(i32),
@@ -309,7 +313,10 @@ impl Info {
             return Err(MetainfoError::NotADict { what: "info" });
         }
         // libtorrent reads `meta version` as a 32-bit int; anything else means v1
-        let version = v.get(b"meta version").and_then(Value::as_int).map_or(-1, |n| n as i32);
+        let version = v
+            .get(b"meta version")
+            .and_then(Value::as_int)
+            .map_or(-1, |n| n as i32);
         if version > 0 && bencode::has_non_canonical_form(raw) {
             return Err(MetainfoError::NonCanonicalV2);
         }
@@ -327,7 +334,10 @@ impl Info {
             .get(b"name.utf-8")
             .and_then(Value::as_bytes)
             .or_else(|| v.get(b"name").and_then(Value::as_bytes))
-            .ok_or(MetainfoError::MissingField { field: "name", within: "info" })?;
+            .ok_or(MetainfoError::MissingField {
+                field: "name",
+                within: "info",
+            })?;
         let has_tree = v.get(b"file tree").and_then(Value::as_dict).is_some();
         if version >= 2 && !has_tree {
             return Err(MetainfoError::V2WithoutFileTree);
@@ -339,7 +349,8 @@ impl Info {
         let (name, mut files, is_multi_file) = match files_list {
             Some(list) => {
                 // multi-file; an empty or unsafe name becomes the info hash, as in libtorrent
-                let name = sanitize_component(name_raw).unwrap_or_else(|| info_hash_of(raw).to_string());
+                let name =
+                    sanitize_component(name_raw).unwrap_or_else(|| info_hash_of(raw).to_string());
                 let files = parse_files(list, &name)?;
                 (name, files, true)
             }
@@ -347,11 +358,25 @@ impl Info {
                 let name = Some(name_raw)
                     .filter(|n| !n.is_empty())
                     .and_then(sanitize_component)
-                    .ok_or_else(|| MetainfoError::UnusableName(String::from_utf8_lossy(name_raw).into_owned()))?;
+                    .ok_or_else(|| {
+                        MetainfoError::UnusableName(String::from_utf8_lossy(name_raw).into_owned())
+                    })?;
                 check_leaf(&name)?;
                 let (length, attr) = length_and_attributes(v, "single file")?;
-                let entry = FileEntry { path: vec![name.clone()], length, offset: 0, attr };
-                (name, vec![PendingFile { entry, pathless_pad: false }], false)
+                let entry = FileEntry {
+                    path: vec![name.clone()],
+                    length,
+                    offset: 0,
+                    attr,
+                };
+                (
+                    name,
+                    vec![PendingFile {
+                        entry,
+                        pathless_pad: false,
+                    }],
+                    false,
+                )
             }
             // BEP 52 without a v1 part: not downloadable until v2 support lands
             None => return Err(MetainfoError::V2Only),
@@ -371,7 +396,10 @@ impl Info {
         let total_length = files.last().map_or(0, |f| f.offset + f.length);
         let expected = total_length.div_ceil(u64::from(piece_length));
         if expected > MAX_PIECES {
-            return Err(MetainfoError::TooManyPieces { count: expected, max: MAX_PIECES });
+            return Err(MetainfoError::TooManyPieces {
+                count: expected,
+                max: MAX_PIECES,
+            });
         }
         if version >= 2 && v.get(b"pieces").and_then(Value::as_bytes).is_none() {
             // a hybrid whose v1 half has no piece hashes: only v2 can download it
@@ -379,7 +407,10 @@ impl Info {
         }
         let pieces = v
             .get(b"pieces")
-            .ok_or(MetainfoError::MissingField { field: "pieces", within: "info" })?
+            .ok_or(MetainfoError::MissingField {
+                field: "pieces",
+                within: "info",
+            })?
             .as_bytes()
             .ok_or_else(|| wrong("pieces", "a byte string"))?;
         if pieces.len() % 20 != 0 {
@@ -387,9 +418,17 @@ impl Info {
         }
         let actual = pieces.len() / 20;
         if actual as u64 != expected {
-            return Err(MetainfoError::PieceCountMismatch { actual, expected, total_length, piece_length });
+            return Err(MetainfoError::PieceCountMismatch {
+                actual,
+                expected,
+                total_length,
+                piece_length,
+            });
         }
-        let private = v.get(b"private").and_then(Value::as_int).is_some_and(|i| i != 0);
+        let private = v
+            .get(b"private")
+            .and_then(Value::as_int)
+            .is_some_and(|i| i != 0);
         if total_length == 0 {
             return Err(MetainfoError::EmptyTorrent);
         }
@@ -459,7 +498,9 @@ fn wrong(field: &str, expected: &'static str) -> MetainfoError {
 fn length_of(v: &Value, what: &str) -> Result<u64, MetainfoError> {
     let n = v
         .get(b"length")
-        .ok_or_else(|| MetainfoError::MissingLength { what: what.to_owned() })?
+        .ok_or_else(|| MetainfoError::MissingLength {
+            what: what.to_owned(),
+        })?
         .as_int()
         .ok_or_else(|| wrong(&format!("{what} length"), "an integer"))?;
     let n = u64::try_from(n).map_err(|_| MetainfoError::NegativeLength {
@@ -479,14 +520,21 @@ fn length_of(v: &Value, what: &str) -> Result<u64, MetainfoError> {
 /// are ignored). A symlink (`l`) has length 0 whatever `length` says, and its sanitised
 /// `symlink path` as target.
 fn length_and_attributes(entry: &Value, what: &str) -> Result<(u64, FileAttr), MetainfoError> {
-    let flags = entry.get(b"attr").and_then(Value::as_bytes).unwrap_or_default();
+    let flags = entry
+        .get(b"attr")
+        .and_then(Value::as_bytes)
+        .unwrap_or_default();
     let link = flags.contains(&b'l');
     let length = if link { 0 } else { length_of(entry, what)? };
     let attr = FileAttr {
         pad: flags.contains(&b'p'),
         executable: flags.contains(&b'x'),
         hidden: flags.contains(&b'h'),
-        symlink: if link { symlink_target(entry, what)? } else { None },
+        symlink: if link {
+            symlink_target(entry, what)?
+        } else {
+            None
+        },
     };
     Ok((length, attr))
 }
@@ -508,7 +556,10 @@ fn parse_files(list: &[Value], name: &str) -> Result<Vec<PendingFile>, MetainfoE
         return Err(MetainfoError::EmptyFileList);
     }
     if list.len() > MAX_FILES {
-        return Err(MetainfoError::TooManyFiles { count: list.len(), max: MAX_FILES });
+        return Err(MetainfoError::TooManyFiles {
+            count: list.len(),
+            max: MAX_FILES,
+        });
     }
     let mut files = Vec::with_capacity(list.len());
     let mut offset = 0u64;
@@ -531,8 +582,19 @@ fn parse_files(list: &[Value], name: &str) -> Result<Vec<PendingFile>, MetainfoE
         let end = offset
             .checked_add(length)
             .filter(|&e| e <= MAX_TOTAL_LENGTH)
-            .ok_or(MetainfoError::TotalTooLarge { what: what.clone(), max: MAX_TOTAL_LENGTH })?;
-        files.push(PendingFile { entry: FileEntry { path, length, offset, attr }, pathless_pad });
+            .ok_or(MetainfoError::TotalTooLarge {
+                what: what.clone(),
+                max: MAX_TOTAL_LENGTH,
+            })?;
+        files.push(PendingFile {
+            entry: FileEntry {
+                path,
+                length,
+                offset,
+                attr,
+            },
+            pathless_pad,
+        });
         offset = end;
     }
     sanitize_symlinks(&mut files);
@@ -550,7 +612,9 @@ fn file_path(entry: &Value, what: &str) -> Result<Option<Vec<String>>, MetainfoE
         .get(b"path.utf-8")
         .and_then(Value::as_list)
         .or_else(|| entry.get(b"path").and_then(Value::as_list));
-    let Some(list) = list.filter(|l| !l.is_empty()) else { return Ok(None) };
+    let Some(list) = list.filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
     let mut path = sanitized_elements(list, what)?;
     if path.is_empty() {
         path.push("_".into());
@@ -561,7 +625,9 @@ fn file_path(entry: &Value, what: &str) -> Result<Option<Vec<String>>, MetainfoE
 fn sanitized_elements(list: &[Value], what: &str) -> Result<Vec<String>, MetainfoError> {
     let mut out = Vec::with_capacity(list.len());
     for c in list {
-        let raw = c.as_bytes().ok_or_else(|| wrong(&format!("{what} path component"), "a byte string"))?;
+        let raw = c
+            .as_bytes()
+            .ok_or_else(|| wrong(&format!("{what} path component"), "a byte string"))?;
         out.extend(sanitize_component(raw));
     }
     Ok(out)
@@ -570,7 +636,9 @@ fn sanitized_elements(list: &[Value], what: &str) -> Result<Vec<String>, Metainf
 /// A symlink's target (relative to the torrent's root), or `None` when the entry has no usable
 /// `symlink path` and is therefore an empty regular file (libtorrent's reading).
 fn symlink_target(entry: &Value, what: &str) -> Result<Option<Vec<String>>, MetainfoError> {
-    let Some(list) = entry.get(b"symlink path").and_then(Value::as_list) else { return Ok(None) };
+    let Some(list) = entry.get(b"symlink path").and_then(Value::as_list) else {
+        return Ok(None);
+    };
     let target = sanitized_elements(list, what)?;
     Ok(Some(target).filter(|t| !t.is_empty()))
 }
@@ -846,13 +914,29 @@ mod tests {
     #[test]
     fn piece_length_rules() {
         for bad in [0, -16384, 1 << 30, i64::MAX] {
-            assert_eq!(parse_info(single(1, bad, 1)), Err(MetainfoError::InvalidPieceLength(bad)), "{bad}");
+            assert_eq!(
+                parse_info(single(1, bad, 1)),
+                Err(MetainfoError::InvalidPieceLength(bad)),
+                "{bad}"
+            );
         }
         // BitTorrent v1 allows any positive piece length (libtorrent loads them)
-        for good in [1, 1000, 16383, 16385, 16384, 4 << 20, 128 << 20, (1 << 30) - 1] {
+        for good in [
+            1,
+            1000,
+            16383,
+            16385,
+            16384,
+            4 << 20,
+            128 << 20,
+            (1 << 30) - 1,
+        ] {
             assert!(parse_info(single(1, good, 1)).is_ok(), "{good}");
         }
-        assert_eq!(parse_info(single(1000, 1, 1000)).unwrap().piece_count(), 1000);
+        assert_eq!(
+            parse_info(single(1000, 1, 1000)).unwrap().piece_count(),
+            1000
+        );
     }
 
     #[test]
@@ -894,7 +978,10 @@ mod tests {
         ));
         // Two files each under the limit, together over it.
         let info = multi(
-            (0..16).map(|i| file(MAX_FILE_LENGTH as i64, &[&i.to_string()])).chain([file(1 << 20, &["b"])]).collect(),
+            (0..16)
+                .map(|i| file(MAX_FILE_LENGTH as i64, &[&i.to_string()]))
+                .chain([file(1 << 20, &["b"])])
+                .collect(),
             16384,
             1,
         );
@@ -923,12 +1010,20 @@ mod tests {
         if let Value::Dict(d) = &mut neither {
             d.remove(b"length".as_slice());
         }
-        assert!(matches!(parse_info(neither), Err(MetainfoError::MissingLength { .. })));
+        assert!(matches!(
+            parse_info(neither),
+            Err(MetainfoError::MissingLength { .. })
+        ));
     }
 
     fn paths_of(files: Vec<Value>) -> Vec<String> {
         let n = 1;
-        parse_info(multi(files, 16384, n)).unwrap().files.iter().map(|f| f.path.join("/")).collect()
+        parse_info(multi(files, 16384, n))
+            .unwrap()
+            .files
+            .iter()
+            .map(|f| f.path.join("/"))
+            .collect()
     }
 
     /// Each case and its result were measured with libtorrent 2.0.8 (`torrent_info.files()`).
@@ -958,10 +1053,20 @@ mod tests {
             (&["a.", "."], "a."),
         ];
         for (raw, want) in cases {
-            assert_eq!(paths_of(vec![file(1, raw)]), vec![want.to_string()], "{raw:?}");
+            assert_eq!(
+                paths_of(vec![file(1, raw)]),
+                vec![want.to_string()],
+                "{raw:?}"
+            );
         }
         let raw_path = |elems: Vec<Vec<u8>>| {
-            dict(vec![("length", Value::Int(1)), ("path", Value::List(elems.into_iter().map(Value::Bytes).collect()))])
+            dict(vec![
+                ("length", Value::Int(1)),
+                (
+                    "path",
+                    Value::List(elems.into_iter().map(Value::Bytes).collect()),
+                ),
+            ])
         };
         for (raw, want) in [
             (&b"caf\xe9"[..], "caf_"),
@@ -971,7 +1076,11 @@ mod tests {
             (b"x\xf8\x88\x80\x80\x80y", "x_y"),
             (b"\xff\xfe", "__"),
         ] {
-            assert_eq!(paths_of(vec![raw_path(vec![raw.to_vec()])]), vec![want.to_string()], "{raw:?}");
+            assert_eq!(
+                paths_of(vec![raw_path(vec![raw.to_vec()])]),
+                vec![want.to_string()],
+                "{raw:?}"
+            );
         }
         // long elements: cut at 240 bytes, a short extension kept
         let long = |s: String| paths_of(vec![file(1, &[s.as_str()])])[0].clone();
@@ -982,7 +1091,10 @@ mod tests {
         assert_eq!(long("a".repeat(237) + ".txt"), "a".repeat(237) + ".tx");
         assert_eq!(long("é".repeat(130)), "é".repeat(120));
         // replaced bytes are never cut; 4096 of them make a name too long
-        assert_eq!(paths_of(vec![raw_path(vec![vec![0xff; 300]])]), vec!["_".repeat(300)]);
+        assert_eq!(
+            paths_of(vec![raw_path(vec![vec![0xff; 300]])]),
+            vec!["_".repeat(300)]
+        );
         assert!(parse_info(multi(vec![raw_path(vec![vec![0xff; 4095]])], 16384, 1)).is_ok());
         assert_eq!(
             parse_info(multi(vec![raw_path(vec![vec![0xff; 4096]])], 16384, 1)),
@@ -990,49 +1102,93 @@ mod tests {
         );
         // names: multi-file unsafe names become the info hash, "" becomes "_"
         let named = |name: &str, multi_file: bool| {
-            let mut info = if multi_file { multi(vec![file(1, &["f"])], 16384, 1) } else { single(1, 16384, 1) };
+            let mut info = if multi_file {
+                multi(vec![file(1, &["f"])], 16384, 1)
+            } else {
+                single(1, 16384, 1)
+            };
             if let Value::Dict(d) = &mut info {
                 d.insert(b"name".to_vec(), bytes(name));
             }
             let raw = bencode::encode(&info);
-            (Info::from_bytes(&raw).map(|i| i.name), info_hash_of(&raw).to_string())
+            (
+                Info::from_bytes(&raw).map(|i| i.name),
+                info_hash_of(&raw).to_string(),
+            )
         };
         for name in ["..", ".", "/"] {
             let (got, hash) = named(name, true);
             assert_eq!(got, Ok(hash), "{name:?}");
-            assert!(matches!(named(name, false).0, Err(MetainfoError::UnusableName(_))), "{name:?}");
+            assert!(
+                matches!(named(name, false).0, Err(MetainfoError::UnusableName(_))),
+                "{name:?}"
+            );
         }
         assert_eq!(named("", true).0, Ok("_".into()));
         assert!(named("", false).0.is_err());
         assert_eq!(named("a/b", false).0, Ok("ab".into()));
         assert_eq!(named("/etc/passwd", true).0, Ok("etcpasswd".into()));
         // Non-string components are refused.
-        let info = multi(vec![dict(vec![("length", Value::Int(1)), ("path", Value::List(vec![Value::Int(1)]))])], 16384, 1);
-        assert!(matches!(parse_info(info), Err(MetainfoError::WrongType { .. })));
+        let info = multi(
+            vec![dict(vec![
+                ("length", Value::Int(1)),
+                ("path", Value::List(vec![Value::Int(1)])),
+            ])],
+            16384,
+            1,
+        );
+        assert!(matches!(
+            parse_info(info),
+            Err(MetainfoError::WrongType { .. })
+        ));
         // No path at all (not a pad file) is refused.
-        assert!(matches!(parse_info(multi(vec![file(1, &[])], 16384, 1)), Err(MetainfoError::EmptyPath { .. })));
+        assert!(matches!(
+            parse_info(multi(vec![file(1, &[])], 16384, 1)),
+            Err(MetainfoError::EmptyPath { .. })
+        ));
     }
 
     /// Renaming measured with libtorrent 2.0.8.
     #[test]
     fn duplicates_are_renamed_like_libtorrent() {
         let case = |paths: &[&[&str]]| paths_of(paths.iter().map(|p| file(1, p)).collect());
-        assert_eq!(case(&[&["a", "bar.txt"], &["a", "bar.txt"], &["a", "bar.txt"]]), ["a/bar.txt", "a/bar.1.txt", "a/bar.2.txt"]);
+        assert_eq!(
+            case(&[&["a", "bar.txt"], &["a", "bar.txt"], &["a", "bar.txt"]]),
+            ["a/bar.txt", "a/bar.1.txt", "a/bar.2.txt"]
+        );
         assert_eq!(case(&[&["bar"], &["bar"]]), ["bar", "bar.1"]);
-        assert_eq!(case(&[&["a.txt"], &["a.txt"], &["a.1.txt"]]), ["a.txt", "a.1.txt", "a.1.1.txt"]);
-        assert_eq!(case(&[&["a.1.txt"], &["a.txt"], &["a.txt"]]), ["a.1.txt", "a.txt", "a.2.txt"]);
+        assert_eq!(
+            case(&[&["a.txt"], &["a.txt"], &["a.1.txt"]]),
+            ["a.txt", "a.1.txt", "a.1.1.txt"]
+        );
+        assert_eq!(
+            case(&[&["a.1.txt"], &["a.txt"], &["a.txt"]]),
+            ["a.1.txt", "a.txt", "a.2.txt"]
+        );
         assert_eq!(case(&[&["A.TXT"], &["a.txt"]]), ["A.TXT", "a.1.txt"]);
         assert_eq!(case(&[&["Dir", "x"], &["dir", "x"]]), ["Dir/x", "dir/x.1"]);
-        assert_eq!(case(&[&[".hidden"], &[".hidden"]]), [".hidden", ".1.hidden"]);
-        assert_eq!(case(&[&["d.x", "file"], &["d.x", "file"]]), ["d.x/file", "d.x/file.1"]);
-        assert_eq!(case(&[&["a.tar.gz"], &["a.tar.gz"]]), ["a.tar.gz", "a.tar.1.gz"]);
+        assert_eq!(
+            case(&[&[".hidden"], &[".hidden"]]),
+            [".hidden", ".1.hidden"]
+        );
+        assert_eq!(
+            case(&[&["d.x", "file"], &["d.x", "file"]]),
+            ["d.x/file", "d.x/file.1"]
+        );
+        assert_eq!(
+            case(&[&["a.tar.gz"], &["a.tar.gz"]]),
+            ["a.tar.gz", "a.tar.1.gz"]
+        );
         assert_eq!(case(&[&["a/b"], &["ab"]]), ["ab", "ab.1"]);
         assert_eq!(case(&[&[".."], &["_"]]), ["_", "_.1"]);
         // a file where a folder must be is renamed, whatever the order
         assert_eq!(case(&[&["a"], &["a", "b"]]), ["a.1", "a/b"]);
         assert_eq!(case(&[&["a", "b"], &["a"]]), ["a/b", "a.1"]);
         assert_eq!(case(&[&["a.d"], &["a.d", "b"]]), ["a.1.d", "a.d/b"]);
-        assert_eq!(case(&[&["a"], &["a"], &["a.1", "x"]]), ["a", "a.2", "a.1/x"]);
+        assert_eq!(
+            case(&[&["a"], &["a"], &["a.1", "x"]]),
+            ["a", "a.2", "a.1/x"]
+        );
         // distinct paths stay as they are
         assert_eq!(case(&[&["a", "b"], &["ab"]]), ["a/b", "ab"]);
     }
@@ -1047,7 +1203,11 @@ mod tests {
             ])
         };
         let i = parse_info(multi(
-            vec![with_attr("x", 10, &["run.sh"]), with_attr("p", 16374, &[".pad", "16374"]), with_attr("hzq", 5, &["h"])],
+            vec![
+                with_attr("x", 10, &["run.sh"]),
+                with_attr("p", 16374, &[".pad", "16374"]),
+                with_attr("hzq", 5, &["h"]),
+            ],
             16384,
             2,
         ))
@@ -1057,7 +1217,11 @@ mod tests {
         assert!(i.files[2].attr.hidden && !i.files[2].attr.executable);
         // a pad file without a path is `.pad/<length>`; equal pads may share a path
         let i = parse_info(multi(
-            vec![file(5, &["a"]), dict(vec![("attr", bytes("p")), ("length", Value::Int(3))]), with_attr("p", 3, &[".pad", "3"])],
+            vec![
+                file(5, &["a"]),
+                dict(vec![("attr", bytes("p")), ("length", Value::Int(3))]),
+                with_attr("p", 3, &[".pad", "3"]),
+            ],
             16384,
             1,
         ))
@@ -1065,16 +1229,40 @@ mod tests {
         assert_eq!(i.files[1].path, vec![".pad", "3"]);
         assert!(i.files[1].attr.pad);
         // BitComet's padding files are pads by name
-        assert!(parse_info(multi(vec![file(5, &["a"]), file(3, &["_____padding_file_0_"])], 16384, 1)).unwrap().files[1].attr.pad);
+        assert!(
+            parse_info(multi(
+                vec![file(5, &["a"]), file(3, &["_____padding_file_0_"])],
+                16384,
+                1
+            ))
+            .unwrap()
+            .files[1]
+                .attr
+                .pad
+        );
         // a symlink has no length and a sanitised target; without `symlink path` it is an
         // empty regular file
         let mut link = with_attr("l", 100, &["d", "lnk"]);
         if let Value::Dict(d) = &mut link {
-            d.insert(b"symlink path".to_vec(), Value::List(vec![bytes(".."), bytes("d"), bytes("a")]));
+            d.insert(
+                b"symlink path".to_vec(),
+                Value::List(vec![bytes(".."), bytes("d"), bytes("a")]),
+            );
         }
-        let i = parse_info(multi(vec![file(5, &["d", "a"]), link, with_attr("l", 7, &["plain"])], 16384, 1)).unwrap();
-        assert_eq!((i.files[1].length, i.files[1].attr.symlink.clone()), (0, Some(vec!["d".to_string(), "a".to_string()])));
-        assert_eq!((i.files[2].length, i.files[2].attr.symlink.clone()), (0, None));
+        let i = parse_info(multi(
+            vec![file(5, &["d", "a"]), link, with_attr("l", 7, &["plain"])],
+            16384,
+            1,
+        ))
+        .unwrap();
+        assert_eq!(
+            (i.files[1].length, i.files[1].attr.symlink.clone()),
+            (0, Some(vec!["d".to_string(), "a".to_string()]))
+        );
+        assert_eq!(
+            (i.files[2].length, i.files[2].attr.symlink.clone()),
+            (0, None)
+        );
         assert_eq!(i.total_length, 5);
     }
 
@@ -1113,17 +1301,25 @@ mod tests {
             .filter_map(|f| Some((f.path.join("/"), f.attr.symlink.as_ref()?.join("/"))))
             .collect();
         let expected = [
-            ("docs/latest", "docs/readme"), // a file of the torrent
-            ("up", "docs"),                 // a folder of the torrent
+            ("docs/latest", "docs/readme"),  // a file of the torrent
+            ("up", "docs"),                  // a folder of the torrent
             ("docs/sibling", "docs/readme"), // relative to its own folder, made relative to the root
-            ("via", "up/readme"),           // through another link
-            ("gone", "gone"),               // `..` dropped, `etc/passwd` is not in the torrent
-            ("l1", "l1"),                   // a loop of links
+            ("via", "up/readme"),            // through another link
+            ("gone", "gone"),                // `..` dropped, `etc/passwd` is not in the torrent
+            ("l1", "l1"),                    // a loop of links
             ("l2", "l1"),
         ];
-        let expected: Vec<(String, String)> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         assert_eq!(targets, expected);
-        assert!(info.files.iter().filter(|f| f.attr.symlink.is_some()).all(|f| f.length == 0));
+        assert!(
+            info.files
+                .iter()
+                .filter(|f| f.attr.symlink.is_some())
+                .all(|f| f.length == 0)
+        );
     }
 
     /// A hybrid torrent: v1 `files` with pad files as libtorrent writes them, and the same
@@ -1131,16 +1327,29 @@ mod tests {
     fn hybrid(lengths: (i64, i64), tail_pad: bool, with_pieces: bool) -> Value {
         let pl = 32768i64;
         let pad = |n: i64| {
-            dict(vec![("attr", bytes("p")), ("length", Value::Int(n)), ("path", list(&[".pad", &n.to_string()]))])
+            dict(vec![
+                ("attr", bytes("p")),
+                ("length", Value::Int(n)),
+                ("path", list(&[".pad", &n.to_string()])),
+            ])
         };
         let mut files = vec![file(20000, &["a"]), pad(pl - 20000), file(100, &["d", "b"])];
         if tail_pad {
             files.push(pad(pl - 100));
         }
         let leaf = |n: i64| {
-            dict(vec![("", dict(vec![("length", Value::Int(n)), ("pieces root", Value::Bytes(vec![9; 32]))]))])
+            dict(vec![(
+                "",
+                dict(vec![
+                    ("length", Value::Int(n)),
+                    ("pieces root", Value::Bytes(vec![9; 32])),
+                ]),
+            )])
         };
-        let tree = dict(vec![("a", leaf(lengths.0)), ("d", dict(vec![("b", leaf(lengths.1))]))]);
+        let tree = dict(vec![
+            ("a", leaf(lengths.0)),
+            ("d", dict(vec![("b", leaf(lengths.1))])),
+        ]);
         let mut info = vec![
             ("file tree", tree),
             ("files", Value::List(files)),
@@ -1159,8 +1368,11 @@ mod tests {
         for tail_pad in [true, false] {
             let info = parse_info(hybrid((20000, 100), tail_pad, true)).unwrap();
             // the v2 list: each file padded to a piece, the tail padding as the v1 half has it
-            let got: Vec<(String, u64, u64, bool)> =
-                info.files.iter().map(|f| (f.path.join("/"), f.offset, f.length, f.attr.pad)).collect();
+            let got: Vec<(String, u64, u64, bool)> = info
+                .files
+                .iter()
+                .map(|f| (f.path.join("/"), f.offset, f.length, f.attr.pad))
+                .collect();
             let mut want = vec![
                 ("a".to_string(), 0, 20000, false),
                 (".pad/12768".to_string(), 20000, 12768, true),
@@ -1173,9 +1385,15 @@ mod tests {
         }
         let e = parse_info(hybrid((20000, 101), true, true)).unwrap_err();
         assert!(matches!(e, MetainfoError::InconsistentHybrid(_)), "{e}");
-        assert!(e.to_string().contains("d/b (101 bytes at 32768) in v2"), "{e}");
+        assert!(
+            e.to_string().contains("d/b (101 bytes at 32768) in v2"),
+            "{e}"
+        );
         // no v1 piece hashes: only v2 could fetch it
-        assert_eq!(parse_info(hybrid((20000, 100), true, false)), Err(MetainfoError::V2Only));
+        assert_eq!(
+            parse_info(hybrid((20000, 100), true, false)),
+            Err(MetainfoError::V2Only)
+        );
     }
 
     #[test]
@@ -1193,29 +1411,47 @@ mod tests {
         let mut hybrid = single(1, 16384, 1);
         if let Value::Dict(d) = &mut hybrid {
             d.insert(b"meta version".to_vec(), Value::Int(2));
-            let leaf = dict(vec![("length", Value::Int(1)), ("pieces root", Value::Bytes(vec![1; 32]))]);
-            d.insert(b"file tree".to_vec(), dict(vec![("f", dict(vec![("", leaf)]))]));
+            let leaf = dict(vec![
+                ("length", Value::Int(1)),
+                ("pieces root", Value::Bytes(vec![1; 32])),
+            ]);
+            d.insert(
+                b"file tree".to_vec(),
+                dict(vec![("f", dict(vec![("", leaf)]))]),
+            );
         }
         assert!(parse_info(hybrid.clone()).is_ok());
         let mut empty_tree = hybrid.clone();
         if let Value::Dict(d) = &mut empty_tree {
             d.insert(b"file tree".to_vec(), dict(vec![]));
         }
-        assert!(matches!(parse_info(empty_tree), Err(MetainfoError::InconsistentHybrid(_))));
+        assert!(matches!(
+            parse_info(empty_tree),
+            Err(MetainfoError::InconsistentHybrid(_))
+        ));
         // ... but not with a non-canonical info dictionary, or a v2 piece length
         let mut raw = bencode::encode(&hybrid);
-        let at = raw.windows(5).position(|w| w == b"i16384e".get(..5).unwrap()).unwrap();
+        let at = raw
+            .windows(5)
+            .position(|w| w == b"i16384e".get(..5).unwrap())
+            .unwrap();
         raw.splice(at + 1..at + 1, *b"0");
         assert_eq!(Info::from_bytes(&raw), Err(MetainfoError::NonCanonicalV2));
         if let Value::Dict(d) = &mut hybrid {
             d.insert(b"piece length".to_vec(), Value::Int(20000));
         }
-        assert!(matches!(parse_info(hybrid), Err(MetainfoError::InvalidPieceLength(20000))));
+        assert!(matches!(
+            parse_info(hybrid),
+            Err(MetainfoError::InvalidPieceLength(20000))
+        ));
         let mut tree_only = single(1, 16384, 1);
         if let Value::Dict(d) = &mut tree_only {
             d.insert(b"file tree".to_vec(), dict(vec![]));
         }
-        assert_eq!(parse_info(tree_only), Err(MetainfoError::V2KeysWithoutMetaVersion));
+        assert_eq!(
+            parse_info(tree_only),
+            Err(MetainfoError::V2KeysWithoutMetaVersion)
+        );
     }
 
     #[test]
@@ -1360,7 +1596,10 @@ mod tests {
             ("non_string_key", "not a byte string"),
             ("not_a_dict", "torrent is not a dictionary"),
             ("piece_length_negative", "piece length -16384"),
-            ("piece_length_not_block_multiple", "pieces has 2 hashes but 20000 bytes at piece length 20000 need 1"),
+            (
+                "piece_length_not_block_multiple",
+                "pieces has 2 hashes but 20000 bytes at piece length 20000 need 1",
+            ),
             ("piece_length_zero", "piece length 0"),
             ("pieces_count_too_few", "pieces has 1 hashes"),
             ("pieces_count_too_many", "pieces has 3 hashes"),

@@ -136,7 +136,11 @@ pub(super) struct PendingFile {
 /// `a.1`). Pad files of equal size may share a path (they are never written). `ghost_dirs`
 /// are folders (relative to the root) of files dropped after parsing: libtorrent keeps
 /// counting them (a hybrid's removed tail padding leaves `.pad`).
-pub(super) fn rename_duplicates(files: Vec<PendingFile>, name: &str, ghost_dirs: &[&str]) -> Vec<FileEntry> {
+pub(super) fn rename_duplicates(
+    files: Vec<PendingFile>,
+    name: &str,
+    ghost_dirs: &[&str],
+) -> Vec<FileEntry> {
     let full = |p: &PendingFile| {
         if p.pathless_pad {
             p.entry.path.join("/")
@@ -218,7 +222,11 @@ fn name_root_files(mut files: Vec<FileEntry>) -> Vec<FileEntry> {
         }
     }
     for f in files.iter_mut().filter(|f| f.path.is_empty()) {
-        let free = if taken.contains_key("_") { free_name("_", &taken) } else { "_".to_owned() };
+        let free = if taken.contains_key("_") {
+            free_name("_", &taken)
+        } else {
+            "_".to_owned()
+        };
         taken.insert(free.to_ascii_lowercase(), None);
         f.path = vec![free];
     }
@@ -270,7 +278,9 @@ pub(super) fn sanitize_symlinks(files: &mut [PendingFile]) {
     let mut dir_links: HashMap<String, String> = HashMap::new();
     let mut unresolved = Vec::new();
     for i in 0..files.len() {
-        let Some(target) = files[i].entry.attr.symlink.as_ref().map(|t| t.join("/")) else { continue };
+        let Some(target) = files[i].entry.attr.symlink.as_ref().map(|t| t.join("/")) else {
+            continue;
+        };
         let me = paths[i].clone();
         if let Some(&j) = file_map.get(target.as_str()) {
             if is_link(j, files) {
@@ -284,7 +294,11 @@ pub(super) fn sanitize_symlinks(files: &mut [PendingFile]) {
         }
         // for backwards compatibility: relative to the link's own folder
         let folder = parent(&me);
-        let relative = if folder.is_empty() { target.clone() } else { format!("{folder}/{target}") };
+        let relative = if folder.is_empty() {
+            target.clone()
+        } else {
+            format!("{folder}/{target}")
+        };
         if parents.contains(&relative) || dirs.contains(&relative) {
             set_target(&mut files[i], &relative);
             dir_links.insert(me, relative);
@@ -302,14 +316,22 @@ pub(super) fn sanitize_symlinks(files: &mut [PendingFile]) {
     }
     // targets that go through other links: follow them, each at most once
     for i in unresolved {
-        let mut target = files[i].entry.attr.symlink.as_ref().map(|t| t.join("/")).unwrap_or_default();
+        let mut target = files[i]
+            .entry
+            .attr
+            .symlink
+            .as_ref()
+            .map(|t| t.join("/"))
+            .unwrap_or_default();
         let mut traversed: HashSet<String> = HashSet::new();
         let mut ok = true;
         let mut end = target.find('/').unwrap_or(target.len());
         while end < target.len() {
             let branch = &target[..end];
             if dirs.contains(branch) {
-                end = target[end + 1..].find('/').map_or(target.len(), |k| end + 1 + k);
+                end = target[end + 1..]
+                    .find('/')
+                    .map_or(target.len(), |k| end + 1 + k);
                 continue;
             }
             match dir_links.get(branch) {

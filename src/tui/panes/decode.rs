@@ -26,11 +26,18 @@ pub const MAX_FILE: u64 = 64 * 1024 * 1024;
 pub enum NodeKind {
     Int(i64),
     /// A byte string: shown as text when it is UTF-8, else as hex.
-    Bytes { len: usize, preview: String, text: bool },
+    Bytes {
+        len: usize,
+        preview: String,
+        text: bool,
+    },
     List(usize),
     Dict(usize),
     /// One SHA-1 of a `pieces` string.
-    PieceHash { index: usize, hex: String },
+    PieceHash {
+        index: usize,
+        hex: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,28 +96,59 @@ fn encoded_len(v: &Value) -> usize {
         Value::Int(i) => 2 + i.to_string().len(),
         Value::Bytes(b) => b.len().to_string().len() + 1 + b.len(),
         Value::List(l) => 2 + l.iter().map(encoded_len).sum::<usize>(),
-        Value::Dict(d) => 2 + d.iter().map(|(k, v)| k.len().to_string().len() + 1 + k.len() + encoded_len(v)).sum::<usize>(),
+        Value::Dict(d) => {
+            2 + d
+                .iter()
+                .map(|(k, v)| k.len().to_string().len() + 1 + k.len() + encoded_len(v))
+                .sum::<usize>()
+        }
     }
 }
 
-fn build(nodes: &mut Vec<Node>, v: &Value, key: Option<String>, depth: u16, offset: usize, parent: Option<usize>) {
+fn build(
+    nodes: &mut Vec<Node>,
+    v: &Value,
+    key: Option<String>,
+    depth: u16,
+    offset: usize,
+    parent: Option<usize>,
+) {
     let me = nodes.len();
     let len = encoded_len(v);
     let kind = match v {
         Value::Int(i) => NodeKind::Int(*i),
         Value::Bytes(b) => {
             let (preview, text) = preview_of(b);
-            NodeKind::Bytes { len: b.len(), preview, text }
+            NodeKind::Bytes {
+                len: b.len(),
+                preview,
+                text,
+            }
         }
         Value::List(l) => NodeKind::List(l.len()),
         Value::Dict(d) => NodeKind::Dict(d.len()),
     };
-    nodes.push(Node { depth, key: key.clone(), kind, offset, len, end: me + 1, parent });
+    nodes.push(Node {
+        depth,
+        key: key.clone(),
+        kind,
+        offset,
+        len,
+        end: me + 1,
+        parent,
+    });
     match v {
         Value::List(l) => {
             let mut off = offset + 1;
             for (i, item) in l.iter().enumerate() {
-                build(nodes, item, Some(format!("[{i}]")), depth + 1, off, Some(me));
+                build(
+                    nodes,
+                    item,
+                    Some(format!("[{i}]")),
+                    depth + 1,
+                    off,
+                    Some(me),
+                );
                 off += encoded_len(item);
             }
         }
@@ -118,7 +156,14 @@ fn build(nodes: &mut Vec<Node>, v: &Value, key: Option<String>, depth: u16, offs
             let mut off = offset + 1;
             for (k, item) in d {
                 off += k.len().to_string().len() + 1 + k.len();
-                build(nodes, item, Some(String::from_utf8_lossy(k).into_owned()), depth + 1, off, Some(me));
+                build(
+                    nodes,
+                    item,
+                    Some(String::from_utf8_lossy(k).into_owned()),
+                    depth + 1,
+                    off,
+                    Some(me),
+                );
                 off += encoded_len(item);
             }
         }
@@ -128,7 +173,10 @@ fn build(nodes: &mut Vec<Node>, v: &Value, key: Option<String>, depth: u16, offs
                 nodes.push(Node {
                     depth: depth + 1,
                     key: None,
-                    kind: NodeKind::PieceHash { index: i, hex: to_hex(h) },
+                    kind: NodeKind::PieceHash {
+                        index: i,
+                        hex: to_hex(h),
+                    },
                     offset: data + i * 20,
                     len: 20,
                     end: nodes.len() + 1,
@@ -145,13 +193,24 @@ fn build(nodes: &mut Vec<Node>, v: &Value, key: Option<String>, depth: u16, offs
 impl DecodeState {
     /// Decode `bytes`, labelled `source`.
     pub fn from_bytes(bytes: &[u8], source: String) -> DecodeState {
-        let mut s = DecodeState { source, total: bytes.len(), ..DecodeState::default() };
+        let mut s = DecodeState {
+            source,
+            total: bytes.len(),
+            ..DecodeState::default()
+        };
         match bencode::decode_with_info_span(bytes) {
             Ok((v, span)) => {
                 build(&mut s.nodes, &v, None, 0, 0, None);
                 // piece hashes start collapsed: a big torrent has tens of thousands
-                s.collapsed = s.nodes.iter().map(|n| n.key.as_deref() == Some("pieces")).collect();
-                s.info_hash = span.as_ref().and_then(|r| bytes.get(r.clone())).map(info_hash_of);
+                s.collapsed = s
+                    .nodes
+                    .iter()
+                    .map(|n| n.key.as_deref() == Some("pieces"))
+                    .collect();
+                s.info_hash = span
+                    .as_ref()
+                    .and_then(|r| bytes.get(r.clone()))
+                    .map(info_hash_of);
                 s.info_span = span;
             }
             Err(e) => s.error = Some(e.to_string()),
@@ -166,7 +225,10 @@ impl DecodeState {
         if !trimmed.is_empty() && !trimmed.contains('\n') && path.is_file() {
             let read = std::fs::metadata(path).and_then(|m| {
                 if m.len() > MAX_FILE {
-                    Err(std::io::Error::other(format!("{} bytes is over the {MAX_FILE}-byte limit", m.len())))
+                    Err(std::io::Error::other(format!(
+                        "{} bytes is over the {MAX_FILE}-byte limit",
+                        m.len()
+                    )))
                 } else {
                     std::fs::read(path)
                 }
@@ -190,7 +252,11 @@ impl DecodeState {
         let mut i = 0;
         while i < self.nodes.len() {
             v.push(i);
-            i = if self.collapsed.get(i).copied().unwrap_or(false) { self.nodes[i].end.max(i + 1) } else { i + 1 };
+            i = if self.collapsed.get(i).copied().unwrap_or(false) {
+                self.nodes[i].end.max(i + 1)
+            } else {
+                i + 1
+            };
         }
         v
     }
@@ -205,7 +271,9 @@ impl DecodeState {
             return;
         }
         let pos = vis.iter().position(|i| *i == self.selected).unwrap_or(0);
-        let next = (pos as i64).saturating_add(delta).clamp(0, vis.len() as i64 - 1) as usize;
+        let next = (pos as i64)
+            .saturating_add(delta)
+            .clamp(0, vis.len() as i64 - 1) as usize;
         self.selected = vis[next];
     }
 
@@ -225,7 +293,8 @@ impl DecodeState {
 
     /// Collapse the selected node, or go to its parent when it is already collapsed or a leaf.
     pub fn collapse(&mut self) {
-        let open = self.has_children(self.selected) && !self.collapsed.get(self.selected).copied().unwrap_or(true);
+        let open = self.has_children(self.selected)
+            && !self.collapsed.get(self.selected).copied().unwrap_or(true);
         if open {
             self.collapsed[self.selected] = true;
         } else if let Some(p) = self.nodes.get(self.selected).and_then(|n| n.parent) {
@@ -236,7 +305,11 @@ impl DecodeState {
     fn line(&self, i: usize) -> Line<'static> {
         let n = &self.nodes[i];
         let marker = if self.has_children(i) {
-            if self.collapsed.get(i).copied().unwrap_or(false) { "▸ " } else { "▾ " }
+            if self.collapsed.get(i).copied().unwrap_or(false) {
+                "▸ "
+            } else {
+                "▾ "
+            }
         } else {
             "  "
         };
@@ -258,14 +331,22 @@ impl DecodeState {
                 }
                 spans.push(Span::styled(format!("  ({len} bytes)"), theme::dim()));
             }
-            NodeKind::List(c) => spans.push(Span::styled(format!("list, {c} items"), theme::label())),
-            NodeKind::Dict(c) => spans.push(Span::styled(format!("dict, {c} keys"), theme::label())),
+            NodeKind::List(c) => {
+                spans.push(Span::styled(format!("list, {c} items"), theme::label()))
+            }
+            NodeKind::Dict(c) => {
+                spans.push(Span::styled(format!("dict, {c} keys"), theme::label()))
+            }
             NodeKind::PieceHash { index, hex } => {
                 spans.push(Span::styled(format!("piece {index}: "), theme::label()));
                 spans.push(Span::styled(hex.clone(), theme::hex()));
             }
         }
-        if self.info_span.as_ref().is_some_and(|r| r.start == n.offset && n.key.as_deref() == Some("info")) {
+        if self
+            .info_span
+            .as_ref()
+            .is_some_and(|r| r.start == n.offset && n.key.as_deref() == Some("info"))
+        {
             spans.push(Span::styled("  ← info hash span", theme::good()));
         }
         Line::from(spans)
@@ -284,27 +365,42 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         let w = input.width.saturating_sub(2) as usize;
         let scroll = i.visual_scroll(w.saturating_sub(1));
         let text: String = i.value().chars().skip(scroll).collect();
-        Paragraph::new(Line::from(vec![Span::styled(text, theme::input()), Span::styled(" ", theme::selected())]))
-            .block(
-                pane_block(" path of a .torrent file, or bencode (Enter decodes, Esc cancels) ".into())
-                    .border_style(theme::border_focused()),
-            )
-            .render(input, buf);
+        Paragraph::new(Line::from(vec![
+            Span::styled(text, theme::input()),
+            Span::styled(" ", theme::selected()),
+        ]))
+        .block(
+            pane_block(" path of a .torrent file, or bencode (Enter decodes, Esc cancels) ".into())
+                .border_style(theme::border_focused()),
+        )
+        .render(input, buf);
     }
     let mut lines = vec![];
     if d.source.is_empty() {
-        lines.push(Line::styled("o: open a .torrent file or type bencode; or paste bencode here", theme::dim()));
+        lines.push(Line::styled(
+            "o: open a .torrent file or type bencode; or paste bencode here",
+            theme::dim(),
+        ));
     } else {
         lines.push(field("source", format!("{} ({} bytes)", d.source, d.total)));
     }
     if let Some(h) = d.info_hash {
         let span = d.info_span.clone().unwrap_or_default();
-        lines.push(field("info hash", format!("{h}  (SHA-1 of bytes {}..{})", span.start, span.end)));
+        lines.push(field(
+            "info hash",
+            format!("{h}  (SHA-1 of bytes {}..{})", span.start, span.end),
+        ));
     }
     if let Some(e) = &d.error {
-        lines.push(Line::from(vec![Span::styled("error: ", theme::error()), Span::raw(e.clone())]));
+        lines.push(Line::from(vec![
+            Span::styled("error: ", theme::error()),
+            Span::raw(e.clone()),
+        ]));
     }
-    Paragraph::new(lines).wrap(Wrap { trim: true }).block(pane_block(" Decode ".into())).render(head, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: true })
+        .block(pane_block(" Decode ".into()))
+        .render(head, buf);
 
     let block = pane_block(" tree (offset, Enter/←/→ collapse-expand) ".into());
     let inner = block.inner(tree);

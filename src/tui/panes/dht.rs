@@ -80,8 +80,22 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Constraint::Min(8),
         ],
     )
-    .header(Row::new(vec!["bits", "nodes", "good", "q", "bad", "repl", "changed", "nodes (● good ◐ questionable ○ bad)"]).style(theme::header()))
-    .block(pane_block(" routing table (bucket: shared prefix bits with our id) ".into()))
+    .header(
+        Row::new(vec![
+            "bits",
+            "nodes",
+            "good",
+            "q",
+            "bad",
+            "repl",
+            "changed",
+            "nodes (● good ◐ questionable ○ bad)",
+        ])
+        .style(theme::header()),
+    )
+    .block(pane_block(
+        " routing table (bucket: shared prefix bits with our id) ".into(),
+    ))
     .render(buckets, buf);
 
     let rows: Vec<Row> = d
@@ -100,7 +114,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 Span::raw(l.timed_out.to_string()),
                 Span::raw(l.peers_found.to_string()),
                 Span::raw(duration(l.elapsed)),
-                Span::styled(if l.done { "done" } else { "running" }, if l.done { theme::dim() } else { theme::good() }),
+                Span::styled(
+                    if l.done { "done" } else { "running" },
+                    if l.done { theme::dim() } else { theme::good() },
+                ),
             ])
         })
         .collect();
@@ -117,7 +134,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Constraint::Length(8),
         ],
     )
-    .header(Row::new(vec!["lookup", "target", "queried", "in flight", "timed out", "peers", "time", ""]).style(theme::header()))
+    .header(
+        Row::new(vec![
+            "lookup",
+            "target",
+            "queried",
+            "in flight",
+            "timed out",
+            "peers",
+            "time",
+            "",
+        ])
+        .style(theme::header()),
+    )
     .block(pane_block(format!(" lookups ({}) ", d.lookups.len())))
     .render(lookups, buf);
 }

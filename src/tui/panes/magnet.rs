@@ -12,9 +12,16 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
-    let [input_area, result] = area.layout(&Layout::vertical([Constraint::Length(3), Constraint::Min(0)]));
+    let [input_area, result] = area.layout(&Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(0),
+    ]));
     let value = app.magnet.value();
-    let parsed = if value.trim().is_empty() { None } else { Some(magnet::parse(value.trim())) };
+    let parsed = if value.trim().is_empty() {
+        None
+    } else {
+        Some(magnet::parse(value.trim()))
+    };
     // the error's byte range, shifted by what trim() removed at the front
     let lead = value.len() - value.trim_start().len();
     let bad = match &parsed {
@@ -26,7 +33,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     } else {
         " Magnet (Enter or m to type) ".into()
     })
-    .border_style(if app.magnet_focus { theme::border_focused() } else { theme::border() });
+    .border_style(if app.magnet_focus {
+        theme::border_focused()
+    } else {
+        theme::border()
+    });
     let inner = block.inner(input_area);
     block.render(input_area, buf);
     let width = inner.width as usize;
@@ -34,21 +45,38 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let cursor = app.magnet.visual_cursor();
     let mut spans: Vec<Span> = Vec::new();
     for (i, (byte, ch)) in value.char_indices().enumerate().skip(scroll).take(width) {
-        let mut style = if bad.as_ref().is_some_and(|r| r.contains(&byte)) { theme::error_span() } else { theme::input() };
+        let mut style = if bad.as_ref().is_some_and(|r| r.contains(&byte)) {
+            theme::error_span()
+        } else {
+            theme::input()
+        };
         if app.magnet_focus && i == cursor {
             style = style.add_modifier(Modifier::REVERSED);
         }
         spans.push(Span::styled(ch.to_string(), style));
     }
-    if app.magnet_focus && cursor >= value.chars().count() && cursor >= scroll && cursor - scroll < width {
-        spans.push(Span::styled(" ", Style::new().add_modifier(Modifier::REVERSED)));
+    if app.magnet_focus
+        && cursor >= value.chars().count()
+        && cursor >= scroll
+        && cursor - scroll < width
+    {
+        spans.push(Span::styled(
+            " ",
+            Style::new().add_modifier(Modifier::REVERSED),
+        ));
     }
     Line::from(spans).render(inner, buf);
 
     let lines: Vec<Line> = match parsed {
         None => vec![
-            Line::styled("Paste a magnet link (magnet:?xt=urn:btih:…) — it is parsed as you type.", theme::dim()),
-            Line::styled("Bracketed paste: a long link arrives as one event.", theme::dim()),
+            Line::styled(
+                "Paste a magnet link (magnet:?xt=urn:btih:…) — it is parsed as you type.",
+                theme::dim(),
+            ),
+            Line::styled(
+                "Bracketed paste: a long link arrives as one event.",
+                theme::dim(),
+            ),
         ],
         Some(Ok(m)) => {
             let mut l = vec![
@@ -70,7 +98,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             l
         }
         Some(Err(e)) => {
-            let mut l = vec![Line::from(vec![Span::styled("error: ", theme::error()), Span::raw(e.to_string())])];
+            let mut l = vec![Line::from(vec![
+                Span::styled("error: ", theme::error()),
+                Span::raw(e.to_string()),
+            ])];
             if let Some(r) = &bad {
                 let part = value.get(r.clone()).unwrap_or_default();
                 l.push(Line::from(vec![

@@ -12,7 +12,12 @@ use ratatui::widgets::{Paragraph, Row, Table, Widget, Wrap};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(t) = app.torrent() else {
-        crate::tui::view::empty(area, buf, " Metadata ".into(), "No torrent selected. Add a magnet with m.");
+        crate::tui::view::empty(
+            area,
+            buf,
+            " Metadata ".into(),
+            "No torrent selected. Add a magnet with m.",
+        );
         return;
     };
     let title = format!(" Metadata: {} ", t.name);
@@ -21,13 +26,32 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Some(mi) => vec![
                 Line::styled("metadata complete", theme::good()),
                 field("verified info hash", mi.info_hash.to_string()),
-                field("info dict", format!("{} bytes (SHA-1 of these bytes is the info hash)", mi.raw_info.len())),
-                field("pieces", format!("{} of {}", mi.info.piece_count(), size(mi.info.piece_length as u64))),
+                field(
+                    "info dict",
+                    format!(
+                        "{} bytes (SHA-1 of these bytes is the info hash)",
+                        mi.raw_info.len()
+                    ),
+                ),
+                field(
+                    "pieces",
+                    format!(
+                        "{} of {}",
+                        mi.info.piece_count(),
+                        size(mi.info.piece_length as u64)
+                    ),
+                ),
                 field("files", mi.info.files.len().to_string()),
             ],
-            None => vec![field("info hash", t.info_hash.to_string()), Line::styled("waiting for metadata…", theme::dim())],
+            None => vec![
+                field("info hash", t.info_hash.to_string()),
+                Line::styled("waiting for metadata…", theme::dim()),
+            ],
         };
-        Paragraph::new(lines).wrap(Wrap { trim: true }).block(pane_block(title)).render(area, buf);
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(pane_block(title))
+            .render(area, buf);
         return;
     };
     let received = m.pieces_received.iter().filter(|r| **r).count();
@@ -38,12 +62,20 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Constraint::Min(0),
     ]));
     Paragraph::new(vec![
-        field("info hash", format!("{} (the metadata must hash to this)", t.info_hash)),
+        field(
+            "info hash",
+            format!("{} (the metadata must hash to this)", t.info_hash),
+        ),
         field(
             "size",
             match m.size {
-                Some(s) => format!("{s} bytes, {received}/{} pieces of 16 KiB", m.pieces_received.len()),
-                None => "unknown: no peer has sent an extension handshake with metadata_size yet".into(),
+                Some(s) => format!(
+                    "{s} bytes, {received}/{} pieces of 16 KiB",
+                    m.pieces_received.len()
+                ),
+                None => {
+                    "unknown: no peer has sent an extension handshake with metadata_size yet".into()
+                }
             },
         ),
     ])
@@ -69,10 +101,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             ])
         })
         .collect();
-    Table::new(rows, [Constraint::Length(6), Constraint::Length(10), Constraint::Min(10)])
-        .header(Row::new(vec!["piece", "state", "peer"]).style(theme::header()))
-        .block(pane_block(" metadata pieces ".into()))
-        .render(pieces, buf);
+    Table::new(
+        rows,
+        [
+            Constraint::Length(6),
+            Constraint::Length(10),
+            Constraint::Min(10),
+        ],
+    )
+    .header(Row::new(vec!["piece", "state", "peer"]).style(theme::header()))
+    .block(pane_block(" metadata pieces ".into()))
+    .render(pieces, buf);
 
     let rows: Vec<Row> = m
         .peers
@@ -80,8 +119,19 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .map(|p| {
             Row::new(vec![
                 Span::raw(p.addr.to_string()),
-                Span::styled(if p.advertises { "yes" } else { "no" }, if p.advertises { theme::good() } else { theme::dim() }),
-                Span::raw(p.claimed_size.map(|s| s.to_string()).unwrap_or_else(|| "-".into())),
+                Span::styled(
+                    if p.advertises { "yes" } else { "no" },
+                    if p.advertises {
+                        theme::good()
+                    } else {
+                        theme::dim()
+                    },
+                ),
+                Span::raw(
+                    p.claimed_size
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                ),
                 Span::raw(p.requested.to_string()),
                 Span::raw(p.received.to_string()),
                 Span::raw(p.rejected.to_string()),
@@ -99,7 +149,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Constraint::Length(9),
         ],
     )
-    .header(Row::new(vec!["peer", "ut_metadata", "claims size", "requested", "received", "rejected"]).style(theme::header()))
+    .header(
+        Row::new(vec![
+            "peer",
+            "ut_metadata",
+            "claims size",
+            "requested",
+            "received",
+            "rejected",
+        ])
+        .style(theme::header()),
+    )
     .block(pane_block(format!(" peers ({}) ", m.peers.len())))
     .render(peers, buf);
 }

@@ -67,7 +67,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let rows: Vec<Row> = peers
         .iter()
         .map(|p| {
-            let progress = if t.piece_count > 0 { p.pieces as f64 * 100.0 / t.piece_count as f64 } else { 0.0 };
+            let progress = if t.piece_count > 0 {
+                p.pieces as f64 * 100.0 / t.piece_count as f64
+            } else {
+                0.0
+            };
             Row::new(vec![
                 Span::raw(p.addr.to_string()),
                 Span::raw(client(p)),
@@ -79,7 +83,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             ])
         })
         .collect();
-    let selected = app.peer.and_then(|a| peers.iter().position(|p| p.addr == a)).unwrap_or(0);
+    let selected = app
+        .peer
+        .and_then(|a| peers.iter().position(|p| p.addr == a))
+        .unwrap_or(0);
     let table = Table::new(
         rows,
         [
@@ -92,7 +99,12 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Constraint::Length(5),
         ],
     )
-    .header(Row::new(vec!["address", "client", "flags", "down", "up", "have", "reqs"]).style(theme::header()))
+    .header(
+        Row::new(vec![
+            "address", "client", "flags", "down", "up", "have", "reqs",
+        ])
+        .style(theme::header()),
+    )
     .row_highlight_style(theme::selected())
     .block(pane_block(title));
     let mut state = TableState::default().with_selected(Some(selected));

@@ -18,11 +18,20 @@ use ratatui::widgets::{Paragraph, Widget, Wrap};
 
 /// Pieces per cell so that `n` pieces fit in `cells` cells.
 pub fn pieces_per_cell(n: usize, cells: usize) -> usize {
-    if cells == 0 { n.max(1) } else { n.div_ceil(cells).max(1) }
+    if cells == 0 {
+        n.max(1)
+    } else {
+        n.div_ceil(cells).max(1)
+    }
 }
 
 /// What one cell of the map shows.
-fn cell(t: &TorrentSnapshot, range: std::ops::Range<usize>, rarity: bool, highlight: &[u32]) -> (char, ratatui::style::Style) {
+fn cell(
+    t: &TorrentSnapshot,
+    range: std::ops::Range<usize>,
+    rarity: bool,
+    highlight: &[u32],
+) -> (char, ratatui::style::Style) {
     let pieces = &t.pieces[range.clone()];
     if !highlight.is_empty() {
         let lo = highlight.partition_point(|p| (*p as usize) < range.start);
@@ -75,7 +84,13 @@ pub fn cells_per_piece(n: usize, cells: usize) -> usize {
 }
 
 /// Draw the map of `t` into `area` (no border).
-pub fn render_map(t: &TorrentSnapshot, rarity: bool, highlight: &[u32], area: Rect, buf: &mut Buffer) {
+pub fn render_map(
+    t: &TorrentSnapshot,
+    rarity: bool,
+    highlight: &[u32],
+    area: Rect,
+    buf: &mut Buffer,
+) {
     let n = t.pieces.len();
     let cells = area.width as usize * area.height as usize;
     if n == 0 || cells == 0 {
@@ -105,7 +120,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     };
     let n = t.pieces.len();
     let side_w = if area.width >= 70 { 34 } else { 0 };
-    let [map_area, side] = area.layout(&Layout::horizontal([Constraint::Min(0), Constraint::Length(side_w)]));
+    let [map_area, side] = area.layout(&Layout::horizontal([
+        Constraint::Min(0),
+        Constraint::Length(side_w),
+    ]));
     let block = pane_block(format!(
         " Pieces: {} ({} pieces{}) ",
         t.name,
@@ -115,7 +133,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let inner = block.inner(map_area);
     block.render(map_area, buf);
     if n == 0 {
-        Paragraph::new("waiting for the metadata…").style(theme::dim()).render(inner, buf);
+        Paragraph::new("waiting for the metadata…")
+            .style(theme::dim())
+            .render(inner, buf);
     }
     let highlight: &[u32] = match (app.peer, app.selected_peer()) {
         (Some(_), Some(p)) => &p.pieces_in_flight,
@@ -130,26 +150,53 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let wide = cells_per_piece(n, cells);
     let count = |v: PieceView| t.pieces.iter().filter(|p| **p == v).count();
     let glyph = |(c, s): (char, ratatui::style::Style), label: String| {
-        Line::from(vec![Span::styled(c.to_string(), s), Span::raw(format!(" {label}"))])
+        Line::from(vec![
+            Span::styled(c.to_string(), s),
+            Span::raw(format!(" {label}")),
+        ])
     };
     let mut lines = vec![
         if wide > 1 {
             field("per piece", format!("{wide} cells"))
         } else {
-            field("per cell", format!("{per} piece{}", if per == 1 { "" } else { "s" }))
+            field(
+                "per cell",
+                format!("{per} piece{}", if per == 1 { "" } else { "s" }),
+            )
         },
-        glyph(theme::piece(PieceView::Verified), format!("verified {}", count(PieceView::Verified))),
+        glyph(
+            theme::piece(PieceView::Verified),
+            format!("verified {}", count(PieceView::Verified)),
+        ),
         glyph(theme::piece_partial(), "partly verified".into()),
-        glyph(theme::piece(PieceView::Requested), format!("requested {}", count(PieceView::Requested))),
-        glyph(theme::piece(PieceView::Missing), format!("missing {}", count(PieceView::Missing))),
-        glyph(theme::piece(PieceView::Failed), format!("failed hash {}", count(PieceView::Failed))),
+        glyph(
+            theme::piece(PieceView::Requested),
+            format!("requested {}", count(PieceView::Requested)),
+        ),
+        glyph(
+            theme::piece(PieceView::Missing),
+            format!("missing {}", count(PieceView::Missing)),
+        ),
+        glyph(
+            theme::piece(PieceView::Failed),
+            format!("failed hash {}", count(PieceView::Failed)),
+        ),
     ];
     if let (Some(_), Some(p)) = (app.peer, app.selected_peer()) {
-        lines.push(glyph(theme::piece_selected_peer(), format!("in flight from {}", p.addr)));
+        lines.push(glyph(
+            theme::piece_selected_peer(),
+            format!("in flight from {}", p.addr),
+        ));
     }
     lines.push(Line::styled("r: rarity overlay", theme::dim()));
     if app.rarity {
-        for (a, label) in [(0u16, "no peer has it"), (1, "1 peer"), (2, "2 peers"), (3, "3-4 peers"), (5, "5+ peers")] {
+        for (a, label) in [
+            (0u16, "no peer has it"),
+            (1, "1 peer"),
+            (2, "2 peers"),
+            (3, "3-4 peers"),
+            (5, "5+ peers"),
+        ] {
             lines.push(glyph(theme::rarity(a), label.into()));
         }
     }
@@ -157,13 +204,22 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .pieces
         .iter()
         .enumerate()
-        .filter(|(_, v)| matches!(v, PieceView::Missing | PieceView::Requested | PieceView::Failed))
+        .filter(|(_, v)| {
+            matches!(
+                v,
+                PieceView::Missing | PieceView::Requested | PieceView::Failed
+            )
+        })
         .map(|(i, _)| i)
         .take(17)
         .collect();
     if t.in_endgame || (!left.is_empty() && left.len() <= 16) {
         lines.push(Line::styled(
-            if t.in_endgame { "ENDGAME: last pieces" } else { "last pieces" },
+            if t.in_endgame {
+                "ENDGAME: last pieces"
+            } else {
+                "last pieces"
+            },
             theme::warn(),
         ));
         for i in left.iter().take(16) {
@@ -173,9 +229,16 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 .filter(|p| p.pieces_in_flight.binary_search(&(*i as u32)).is_ok())
                 .map(|p| p.addr.to_string())
                 .collect();
-            let who = if from.is_empty() { "-".to_string() } else { from.join(" ") };
+            let who = if from.is_empty() {
+                "-".to_string()
+            } else {
+                from.join(" ")
+            };
             lines.push(Line::from(format!("#{i} ← {who}")));
         }
     }
-    Paragraph::new(lines).wrap(Wrap { trim: true }).block(pane_block(" legend ".into())).render(side, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: true })
+        .block(pane_block(" legend ".into()))
+        .render(side, buf);
 }

@@ -8,7 +8,7 @@ use crate::tui::view::{duration, field, pane_block, rate, size};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Paragraph, Row, Table, TableState, StatefulWidget, Widget, Wrap};
+use ratatui::widgets::{Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap};
 use std::time::Duration;
 
 pub fn state_label(s: TorrentState) -> &'static str {
@@ -25,7 +25,11 @@ pub fn state_label(s: TorrentState) -> &'static str {
 /// Fraction done, 0..=1.
 pub fn progress(t: &TorrentSnapshot) -> f64 {
     if t.total_length == 0 {
-        return if t.state == TorrentState::Seeding { 1.0 } else { 0.0 };
+        return if t.state == TorrentState::Seeding {
+            1.0
+        } else {
+            0.0
+        };
     }
     (t.total_length - t.bytes_left.min(t.total_length)) as f64 / t.total_length as f64
 }
@@ -37,7 +41,9 @@ fn eta(t: &TorrentSnapshot) -> String {
     if t.download_rate < 1.0 {
         return "∞".into();
     }
-    duration(Duration::from_secs_f64((t.bytes_left as f64 / t.download_rate).min(1e9)))
+    duration(Duration::from_secs_f64(
+        (t.bytes_left as f64 / t.download_rate).min(1e9),
+    ))
 }
 
 /// A text progress bar `[#####.....]  45.0%` that fits `width` cells.
@@ -45,7 +51,11 @@ pub fn bar(fraction: f64, width: usize) -> String {
     let pct = format!("{:5.1}%", fraction * 100.0);
     let inner = width.saturating_sub(pct.len() + 3);
     let filled = ((fraction.clamp(0.0, 1.0)) * inner as f64).round() as usize;
-    format!("[{}{}] {pct}", "█".repeat(filled), "░".repeat(inner - filled.min(inner)))
+    format!(
+        "[{}{}] {pct}",
+        "█".repeat(filled),
+        "░".repeat(inner - filled.min(inner))
+    )
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
@@ -60,7 +70,10 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let detail_h = if area.height >= 16 { 7 } else { 0 };
-    let [list, details] = area.layout(&Layout::vertical([Constraint::Min(0), Constraint::Length(detail_h)]));
+    let [list, details] = area.layout(&Layout::vertical([
+        Constraint::Min(0),
+        Constraint::Length(detail_h),
+    ]));
     // narrow terminals (80 columns) drop the bar, the upload rate and the ETA
     let wide = area.width >= 110;
     let rows: Vec<Row> = app
@@ -74,7 +87,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             };
             let mut cells = vec![
                 Span::raw(t.name.clone()),
-                Span::raw(if t.total_length > 0 { size(t.total_length) } else { "?".into() }),
+                Span::raw(if t.total_length > 0 {
+                    size(t.total_length)
+                } else {
+                    "?".into()
+                }),
                 if wide {
                     Span::styled(bar(progress(t), 18), theme::good())
                 } else {
@@ -105,7 +122,9 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 Constraint::Length(7),
                 Constraint::Length(7),
             ],
-            vec!["name", "size", "progress", "state", "down", "up", "peers", "eta"],
+            vec![
+                "name", "size", "progress", "state", "down", "up", "peers", "eta",
+            ],
         )
     } else {
         (
@@ -124,7 +143,8 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .header(Row::new(header).style(theme::header()))
         .row_highlight_style(theme::selected())
         .block(pane_block(title));
-    let mut state = TableState::default().with_selected(Some(app.selected.min(app.torrents.len() - 1)));
+    let mut state =
+        TableState::default().with_selected(Some(app.selected.min(app.torrents.len() - 1)));
     StatefulWidget::render(table, list, buf, &mut state);
 
     if detail_h > 0
@@ -144,13 +164,24 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             ),
             field(
                 "transferred",
-                format!("{} down, {} up, {} elapsed", size(t.downloaded), size(t.uploaded), duration(t.elapsed)),
+                format!(
+                    "{} down, {} up, {} elapsed",
+                    size(t.downloaded),
+                    size(t.uploaded),
+                    duration(t.elapsed)
+                ),
             ),
         ];
         if let Some(e) = app.failed.get(&t.id) {
-            lines.push(Line::from(vec![Span::styled("error: ", theme::error()), Span::raw(e.clone())]));
+            lines.push(Line::from(vec![
+                Span::styled("error: ", theme::error()),
+                Span::raw(e.clone()),
+            ]));
         }
-        lines.push(Line::styled("Enter: piece map   p: pause/resume   d: remove   a: add   m: magnet", theme::dim()));
+        lines.push(Line::styled(
+            "Enter: piece map   p: pause/resume   d: remove   a: add   m: magnet",
+            theme::dim(),
+        ));
         Paragraph::new(lines)
             .wrap(Wrap { trim: true })
             .block(pane_block(format!(" {} ", t.name)))

@@ -3,6 +3,7 @@
 //!
 //! `cargo bench --bench hot_paths`. The SHA-1 group prints whether the CPU offers SHA-NI; to see
 //! what it is worth, run again with `RUSTFLAGS='--cfg sha1_backend="soft"'` (the portable code).
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -1,6 +1,7 @@
 //! Render benchmark: one dashboard frame with 100 000 pieces and 500 peers into ratatui's
 //! `TestBackend` (200x60 and 80x24), for the piece map, the peers table and the torrents pane.
 //! `cargo bench --bench render`.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fast_peer::engine::event::{

@@ -1,5 +1,6 @@
 //! The command line's stdout contract for the commands that need no network, and its error
 //! behaviour: errors go to stderr with a non-zero exit and nothing on stdout.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use std::process::{Command, Output};
 

@@ -4,6 +4,7 @@
 //! parses, and every piece hash verifies against the content.
 //!
 //! The CLI (`fast-peer create`) is not called here: these tests pin the library behaviour.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
 

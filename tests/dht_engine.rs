@@ -1,6 +1,7 @@
 //! The engine with its DHT node (BEP 5), in process on loopback: a seeder and a leecher that
 //! know nothing of each other (no tracker, no peer given) meet through a third DHT node; the
 //! engine snapshot shows the node; peers with the DHT bit exchange `Port` messages.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use fast_peer::engine::dht::{self, DhtConfig, DhtHandle};
 use fast_peer::engine::event::EngineEvent;

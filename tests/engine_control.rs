@@ -1,5 +1,6 @@
 //! Engine commands the dashboard uses: pause (peers closed, state kept), resume (the download
 //! completes), and remove with data (files deleted). In-process demo swarm on 127.0.0.1.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use fast_peer::engine::event::{EngineEvent, TorrentState};
 use fast_peer::engine::swarm::{DEMO_NAME, DemoOptions, DemoSwarm, SeederProfile};

@@ -8,6 +8,7 @@
 //! small tmpfs folders, which needs root (CI runs as root).
 //!
 //! Loopback networks: 127.0.41.x .. 127.0.49.x.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
 

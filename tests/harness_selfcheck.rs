@@ -4,6 +4,7 @@
 //! fails, the fast-peer interop tests cannot be trusted either.
 //!
 //! Each test uses its own loopback network 127.0.1NN.x (the fast-peer tests use 127.0.1..99.x).
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
 

@@ -6,6 +6,7 @@
 //!
 //! The leecher dials the hostile peer itself (`add_peers`), so the fake peer answers the
 //! handshake: normally, with a wrong info hash, with the leecher's own peer id, or not at all.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use bytes::BytesMut;
 use fast_peer::engine::event::{EngineEvent, PeerCloseReason};

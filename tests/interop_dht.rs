@@ -9,6 +9,7 @@
 //!
 //! Every fast-peer here runs with a loopback `--bootstrap` (never the public routers) and its
 //! state file in a temporary folder. Networks 127.0.80-84.x are this file's.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
 

@@ -13,6 +13,7 @@
 //! kernel-chosen ports, so they run in parallel. Every fast-peer run is bounded by
 //! `TEST_TIMEOUT_SECS`: a hang fails the test instead of blocking CI. The harness itself is
 //! checked without fast-peer in `harness_selfcheck.rs`.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
 

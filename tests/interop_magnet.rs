@@ -22,6 +22,7 @@
 //! Each test uses its own loopback network 127.0.NET.x (NET 41..=60 in this file) and ports
 //! from `free_port`, so tests run in parallel. Every process is bounded by a timeout: a hang
 //! fails the test instead of blocking CI.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
 

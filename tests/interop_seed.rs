@@ -16,6 +16,7 @@
 //! the clients it starts, and ports from `free_port`, so tests run in parallel. The seeder listens
 //! on every local address, so `--peer 127.0.NET.11:PORT` reaches it. Every process is bounded
 //! by a timeout: a hang fails the test instead of blocking CI.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
 

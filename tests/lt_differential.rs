@@ -19,6 +19,7 @@
 //! Every torrent that ever disagreed is kept in `tests/fixtures/differential/` and checked on
 //! every run, beside `tests/fixtures/*.torrent` and the malformed corpus. A failure also copies
 //! the disagreeing files to `target/lt-differential-failures/`.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use fast_peer::proto::metainfo::Metainfo;
 use rand::rngs::StdRng;

@@ -4,6 +4,7 @@
 //! hostile torrents are opened as storage under `<tmp>/out` and written in full; then every
 //! entry under `<tmp>` must lie inside `<tmp>/out`, and every file the torrent names must be
 //! there with its length.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use fast_peer::engine::storage::{OutputTarget, Storage};
 use fast_peer::proto::metainfo::{Info, Metainfo};

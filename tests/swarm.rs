@@ -1,5 +1,6 @@
 //! In-process swarms on 127.0.0.1: fast-peer seeders and leechers found through the demo
 //! tracker, every download checked byte for byte, each test under an overall timeout.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use fast_peer::engine::EngineHandle;
 use fast_peer::engine::event::{EngineEvent, TorrentId, TorrentSnapshot};

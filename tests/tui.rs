@@ -2,6 +2,7 @@
 //! pane's content, every pane at tiny sizes (0x0, 1x1...) without panics, the help overlay
 //! generated from the key table, and a whole-app run fed keys, a bracketed paste of a magnet
 //! and engine events.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use fast_peer::engine::conn::Wire;
 use fast_peer::engine::event::{

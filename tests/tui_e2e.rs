@@ -4,6 +4,7 @@
 //! screen, adds it, quits through the confirmation, and checks the terminal is restored
 //! (alternate screen off, canonical mode back on). Everything runs on 127.0.0.1; tmux runs on
 //! its own socket so no user session is touched.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
 

@@ -58,8 +58,9 @@ impl std::fmt::Display for PeerCloseReason {
     }
 }
 
-/// Discrete happenings, in order.
+/// Discrete happenings, in order. New kinds will be added: match with a `_` arm.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum EngineEvent {
     TorrentAdded {
         id: TorrentId,
@@ -355,4 +356,190 @@ pub struct PeerSnapshot {
     pub extension: Option<Arc<ExtensionHandshake>>,
     /// The last few messages exchanged, newest last.
     pub recent: Vec<WireLogEntry>,
+}
+
+impl EngineEvent {
+    /// Events an owner cannot do without: a torrent's life (added, metadata, state, done,
+    /// failed). The sink never drops these; it may drop the others (counted) when the owner
+    /// has fallen far behind, and drops a snapshot whenever the channel is full (the next one
+    /// replaces it).
+    fn is_lifecycle(&self) -> bool {
+        matches!(
+            self,
+            EngineEvent::TorrentAdded { .. }
+                | EngineEvent::MetadataReady { .. }
+                | EngineEvent::StateChanged { .. }
+                | EngineEvent::Completed { .. }
+                | EngineEvent::Failed { .. }
+        )
+    }
+}
+
+/// Events that wait for room in the owner's channel, in order, at most this many before
+/// the sink drops the ones that are not lifecycle events.
+const BACKLOG_MAX: usize = 16 * 1024;
+
+/// Where the engine's parts send [`EngineEvent`]s: never blocks the sender, never reorders.
+///
+/// While the owner's bounded channel has room an event goes straight in. When it is full,
+/// events queue in a backlog (in order) that one forwarder task drains as room appears; while
+/// that backlog is non-empty every new event joins its end, so the owner sees exactly the
+/// order of `emit` calls. Snapshots are dropped instead of queued, and past [`BACKLOG_MAX`]
+/// queued events only lifecycle events are kept; [`EventSink::dropped`] counts the rest.
+/// Callable from any thread inside the runtime (the resume check emits from a blocking one).
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    inner: Arc<SinkInner>,
+}
+
+#[derive(Debug)]
+struct SinkInner {
+    tx: tokio::sync::mpsc::Sender<EngineEvent>,
+    runtime: tokio::runtime::Handle,
+    /// The backlog, and whether a forwarder task is draining it.
+    state: std::sync::Mutex<(std::collections::VecDeque<EngineEvent>, bool)>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl EventSink {
+    /// A sink into `tx`. Must be called inside a tokio runtime (it keeps its handle).
+    pub fn new(tx: tokio::sync::mpsc::Sender<EngineEvent>) -> EventSink {
+        let inner = SinkInner {
+            tx,
+            runtime: tokio::runtime::Handle::current(),
+            state: Default::default(),
+            dropped: Default::default(),
+        };
+        EventSink {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Hand `ev` to the owner (see the type's doc for what happens when it lags).
+    pub fn emit(&self, ev: EngineEvent) {
+        use tokio::sync::mpsc::error::TrySendError;
+        let inner = &self.inner;
+        let mut state = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (backlog, forwarding) = &mut *state;
+        let ev = if backlog.is_empty() && !*forwarding {
+            match inner.tx.try_send(ev) {
+                Ok(()) | Err(TrySendError::Closed(_)) => return,
+                Err(TrySendError::Full(ev)) => ev,
+            }
+        } else {
+            ev
+        };
+        let keep = !matches!(ev, EngineEvent::Snapshot(_))
+            && (backlog.len() < BACKLOG_MAX || ev.is_lifecycle());
+        if !keep {
+            inner
+                .dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        backlog.push_back(ev);
+        if !*forwarding {
+            *forwarding = true;
+            let inner = self.inner.clone();
+            self.inner
+                .runtime
+                .spawn(async move { inner.forward().await });
+        }
+    }
+
+    /// The engine's last word before it stops: wait (up to `within`) for the backlog to drain,
+    /// then send `ev` after it, waiting for room rather than dropping it.
+    pub async fn send_last(&self, ev: EngineEvent, within: std::time::Duration) {
+        let give_up = tokio::time::Instant::now() + within;
+        let busy = || self.inner.state.lock().map(|s| s.1).unwrap_or(false);
+        while busy() && tokio::time::Instant::now() < give_up {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let _ = tokio::time::timeout_at(give_up, self.inner.tx.send(ev)).await;
+    }
+
+    /// Events dropped so far because the owner lagged.
+    pub fn dropped(&self) -> u64 {
+        self.inner
+            .dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl SinkInner {
+    /// Drain the backlog in order; ends (clearing the flag under the same lock) when it is
+    /// empty, so an `emit` either sees the flag or finds the channel to itself.
+    async fn forward(&self) {
+        loop {
+            let next = {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let next = state.0.pop_front();
+                if next.is_none() {
+                    state.1 = false;
+                }
+                next
+            };
+            let Some(ev) = next else { return };
+            if self.tx.send(ev).await.is_err() {
+                // the owner is gone: nothing will ever read these
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                state.0.clear();
+                state.1 = false;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lagging_owner_gets_every_lifecycle_event_in_order() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let sink = EventSink::new(tx);
+        // far more than the channel holds, with snapshots mixed in, while nobody reads
+        let n = 3 * BACKLOG_MAX as u32;
+        for index in 0..n {
+            sink.emit(EngineEvent::PieceVerified { id: 1, index });
+            if index % 1000 == 0 {
+                sink.emit(EngineEvent::Snapshot(EngineSnapshot::default()));
+                sink.emit(EngineEvent::StateChanged {
+                    id: 1,
+                    state: TorrentState::Downloading,
+                });
+            }
+        }
+        sink.emit(EngineEvent::Completed { id: 1 });
+        let mut pieces = Vec::new();
+        let mut states = 0;
+        loop {
+            match rx.recv().await {
+                Some(EngineEvent::PieceVerified { index, .. }) => pieces.push(index),
+                Some(EngineEvent::StateChanged { .. }) => states += 1,
+                Some(EngineEvent::Snapshot(_)) => {}
+                Some(EngineEvent::Completed { .. }) => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(
+            pieces.windows(2).all(|w| w[0] < w[1]),
+            "events were reordered"
+        );
+        assert_eq!(states, n.div_ceil(1000), "a lifecycle event was dropped");
+        assert!(pieces.len() > BACKLOG_MAX / 2, "the backlog was not used");
+        // the counter holds every piece that did not arrive, and some snapshots
+        let snapshots = u64::from(n.div_ceil(1000));
+        let lost = u64::from(n) - pieces.len() as u64;
+        assert!(
+            (lost..=lost + snapshots).contains(&sink.dropped()),
+            "dropped {} with {lost} pieces lost",
+            sink.dropped()
+        );
+        // once the owner has caught up, events go straight through again
+        sink.emit(EngineEvent::PieceVerified { id: 1, index: n });
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await;
+        assert!(matches!(got, Ok(Some(EngineEvent::PieceVerified { index, .. })) if index == n));
+    }
 }

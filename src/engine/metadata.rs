@@ -18,6 +18,7 @@
 //! banned.
 
 use crate::engine::conn::{Dialer, PeerStream};
+use crate::engine::event::EventSink;
 use crate::engine::event::{
     EngineEvent, MetadataPeerSnapshot, MetadataSnapshot, PeerCloseReason, TorrentId,
     TorrentSnapshot,
@@ -460,7 +461,7 @@ pub struct MetadataPhase {
     pub max_size: u32,
     pub dialer: Arc<Dialer>,
     pub max_peers: usize,
-    pub events: mpsc::Sender<EngineEvent>,
+    pub events: EventSink,
     pub snapshots: Arc<std::sync::Mutex<std::collections::HashMap<TorrentId, TorrentSnapshot>>>,
     pub started: Instant,
 }
@@ -525,11 +526,11 @@ impl MetadataPhase {
                         return Ok(MetadataOutcome::Shutdown(done));
                     }
                     Some(TorrentMsg::Tracker(TrackerUpdate::Peers { url, peers, seeders, leechers, .. })) => {
-                        let _ = self.events.try_send(EngineEvent::TrackerReply { id: self.id, url, peers: peers.len(), seeders, leechers });
+                        self.events.emit(EngineEvent::TrackerReply { id: self.id, url, peers: peers.len(), seeders, leechers });
                         book.add(&peers, Instant::now());
                     }
                     Some(TorrentMsg::Tracker(TrackerUpdate::Error { url, message } | TrackerUpdate::Warning { url, message })) => {
-                        let _ = self.events.try_send(EngineEvent::TrackerError { id: self.id, url, message });
+                        self.events.emit(EngineEvent::TrackerError { id: self.id, url, message });
                     }
                     Some(TorrentMsg::AddPeers(peers)) => book.add(&peers, Instant::now()),
                     Some(TorrentMsg::Incoming { stream, addr, handshake, leftover }) => {
@@ -548,7 +549,7 @@ impl MetadataPhase {
                     Some(MetaEvent::Closed { key, addr, reason }) => {
                         if let Some((_, incoming, _)) = sessions.remove(&key) {
                             let reason = if incoming { reason } else { book.closed(addr, reason, Instant::now()) };
-                            let _ = self.events.try_send(EngineEvent::PeerDisconnected { id: self.id, addr, reason });
+                            self.events.emit(EngineEvent::PeerDisconnected { id: self.id, addr, reason });
                         }
                     }
                     Some(MetaEvent::Peers(peers)) => book.add(&peers, Instant::now()),
@@ -563,7 +564,7 @@ impl MetadataPhase {
                                 book.ban(addr);
                                 let _ = cmd.send(MetaCommand::Close("sent bad metadata".into()));
                                 let reason = PeerCloseReason::Protocol("sent bad metadata".into());
-                                let _ = self.events.try_send(EngineEvent::PeerDisconnected { id: self.id, addr, reason });
+                                self.events.emit(EngineEvent::PeerDisconnected { id: self.id, addr, reason });
                             }
                         };
                         match checked {

@@ -37,6 +37,7 @@ pub mod tracker;
 
 use crate::engine::conn::Encryption;
 use crate::engine::dht::{DhtConfig, DhtHandle, LookupEvent};
+use crate::engine::event::EventSink;
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
 use crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::ratelimit::RateLimiter;
@@ -324,7 +325,7 @@ pub async fn spawn(
     let (ev_tx, ev_rx) = mpsc::channel(4096);
     let actor = Actor {
         listen_port,
-        events: ev_tx,
+        events: EventSink::new(ev_tx),
         routes: Arc::new(Mutex::new(HashMap::new())),
         torrents: HashMap::new(),
         snapshots: Arc::new(Mutex::new(HashMap::new())),
@@ -348,7 +349,7 @@ pub async fn spawn(
 struct Actor {
     config: EngineConfig,
     listen_port: u16,
-    events: mpsc::Sender<EngineEvent>,
+    events: EventSink,
     routes: Routes,
     torrents: HashMap<TorrentId, (InfoHash, mpsc::UnboundedSender<TorrentMsg>)>,
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
@@ -371,7 +372,7 @@ impl Actor {
                         self.stop_all().await;
                         // one last picture with the torrents' final counters
                         let last = self.snapshot_event();
-                        let _ = tokio::time::timeout(Duration::from_millis(200), self.events.send(last)).await;
+                        self.events.send_last(last, Duration::from_millis(200)).await;
                         let _ = done.send(());
                         return;
                     }
@@ -390,7 +391,7 @@ impl Actor {
                     }
                 }
                 _ = snap.tick() => {
-                    let _ = self.events.try_send(self.snapshot_event());
+                    self.events.emit(self.snapshot_event());
                 }
             }
         }
@@ -426,7 +427,7 @@ impl Actor {
                 }
                 let id = self.next_id;
                 self.next_id += 1;
-                let _ = self.events.try_send(EngineEvent::TorrentAdded {
+                self.events.emit(EngineEvent::TorrentAdded {
                     id,
                     info_hash,
                     name: add.name.clone(),

@@ -18,6 +18,7 @@ use crate::engine::Faults;
 use crate::engine::choker::{Choker, ChokerPeer};
 use crate::engine::conn::{Dialer, Encryption, PeerStream};
 use crate::engine::disk::{DiskJob, DiskResult, spawn_disk};
+use crate::engine::event::EventSink;
 use crate::engine::event::{
     Direction, EngineEvent, PeerCloseReason, PeerSnapshot, PieceView, TorrentId, TorrentSnapshot,
     TorrentState, WireLogEntry,
@@ -285,7 +286,7 @@ pub struct TorrentParams {
     pub dht: Option<crate::engine::dht::DhtHandle>,
     /// Cleared when the metadata says private: the engine's DHT feeder stops.
     pub dht_allowed: Arc<AtomicBool>,
-    pub events: mpsc::Sender<EngineEvent>,
+    pub events: EventSink,
     pub snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
 }
 
@@ -297,20 +298,10 @@ pub fn spawn_torrent(params: TorrentParams) -> mpsc::UnboundedSender<TorrentMsg>
         let id = params.id;
         let events = params.events.clone();
         if let Err(error) = run(params, tx2, rx).await {
-            let _ = events.send(EngineEvent::Failed { id, error }).await;
+            events.emit(EngineEvent::Failed { id, error });
         }
     });
     tx
-}
-
-fn emit(events: &mpsc::Sender<EngineEvent>, ev: EngineEvent) {
-    // discrete events are small; if the owner is that far behind, dropping beats stalling
-    if let Err(mpsc::error::TrySendError::Full(ev)) = events.try_send(ev) {
-        let events = events.clone();
-        tokio::spawn(async move {
-            let _ = events.send(ev).await;
-        });
-    }
 }
 
 /// `left` we announce while the size is unknown (magnet, metadata not yet fetched). Not 0,
@@ -393,13 +384,10 @@ async fn run(
     let (metainfo, handed) = match &p.source {
         Source::Torrent(m) => (m.clone(), Vec::new()),
         Source::Magnet(mg) => {
-            emit(
-                &p.events,
-                EngineEvent::StateChanged {
-                    id,
-                    state: TorrentState::FetchingMetadata,
-                },
-            );
+            p.events.emit(EngineEvent::StateChanged {
+                id,
+                state: TorrentState::FetchingMetadata,
+            });
             let phase = MetadataPhase {
                 id,
                 info_hash,
@@ -438,13 +426,10 @@ async fn run(
             }
         }
     };
-    emit(
-        &p.events,
-        EngineEvent::MetadataReady {
-            id,
-            metainfo: metainfo.clone(),
-        },
-    );
+    p.events.emit(EngineEvent::MetadataReady {
+        id,
+        metainfo: metainfo.clone(),
+    });
     // BEP 27: a magnet whose metadata turns out private leaves the DHT (no more lookups, no
     // Port messages)
     let dht = if metainfo.info.private {
@@ -497,13 +482,10 @@ async fn run(
 
     // Resume: hash what is already on disk.
     if storage.had_existing_data() {
-        emit(
-            &p.events,
-            EngineEvent::StateChanged {
-                id,
-                state: TorrentState::Checking,
-            },
-        );
+        p.events.emit(EngineEvent::StateChanged {
+            id,
+            state: TorrentState::Checking,
+        });
         let total = info.piece_count();
         let st = storage.clone();
         let inf = info.clone();
@@ -515,7 +497,7 @@ async fn run(
                 checked += 1;
                 good += ok as u32;
                 if checked.is_multiple_of(64) || checked == total {
-                    let _ = ev.try_send(EngineEvent::Checking {
+                    ev.emit(EngineEvent::Checking {
                         id,
                         checked,
                         total,
@@ -593,20 +575,17 @@ async fn run(
     }
 
     let complete = shared.picker().is_complete();
-    emit(
-        &p.events,
-        EngineEvent::StateChanged {
-            id,
-            state: if complete {
-                TorrentState::Seeding
-            } else {
-                TorrentState::Downloading
-            },
+    p.events.emit(EngineEvent::StateChanged {
+        id,
+        state: if complete {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
         },
-    );
+    });
     if complete {
         t.completed_sent = true;
-        emit(&p.events, EngineEvent::Completed { id });
+        p.events.emit(EngineEvent::Completed { id });
     }
 
     // A torrent that starts complete announces `started` with left=0, never `completed`:
@@ -654,7 +633,7 @@ async fn run(
                     }
                     TorrentMsg::Disk(DiskResult::Error(e)) => {
                         t.shutdown_peers();
-                        emit(&t.events, EngineEvent::StateChanged { id, state: TorrentState::Failed });
+                        t.events.emit(EngineEvent::StateChanged { id, state: TorrentState::Failed });
                         break Err(e);
                     }
                     other => {
@@ -697,7 +676,7 @@ struct Torrent {
     id: TorrentId,
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<TorrentMsg>,
-    events: mpsc::Sender<EngineEvent>,
+    events: EventSink,
     book: PeerBook,
     /// Address of every peer key seen, kept after it closes so late hash failures can be
     /// attributed.
@@ -745,15 +724,12 @@ impl Torrent {
                 peer_id,
                 incoming,
             } => {
-                emit(
-                    &self.events,
-                    EngineEvent::PeerConnected {
-                        id: self.id,
-                        addr,
-                        peer_id,
-                        incoming,
-                    },
-                );
+                self.events.emit(EngineEvent::PeerConnected {
+                    id: self.id,
+                    addr,
+                    peer_id,
+                    incoming,
+                });
                 self.key_addrs.insert(key, addr);
                 self.book.connected(addr, key);
             }
@@ -781,28 +757,22 @@ impl Torrent {
                     leechers,
                     ..
                 } => {
-                    emit(
-                        &self.events,
-                        EngineEvent::TrackerReply {
-                            id: self.id,
-                            url,
-                            peers: peers.len(),
-                            seeders,
-                            leechers,
-                        },
-                    );
+                    self.events.emit(EngineEvent::TrackerReply {
+                        id: self.id,
+                        url,
+                        peers: peers.len(),
+                        seeders,
+                        leechers,
+                    });
                     self.add_peers(&peers);
                     self.connect_more();
                 }
                 TrackerUpdate::Error { url, message } | TrackerUpdate::Warning { url, message } => {
-                    emit(
-                        &self.events,
-                        EngineEvent::TrackerError {
-                            id: self.id,
-                            url,
-                            message,
-                        },
-                    );
+                    self.events.emit(EngineEvent::TrackerError {
+                        id: self.id,
+                        url,
+                        message,
+                    });
                 }
             },
             TorrentMsg::Incoming {
@@ -834,23 +804,17 @@ impl Torrent {
             };
             let keys: Vec<PeerKey> = self.shared.peers().keys().copied().collect();
             self.shared.send_to_peers(&keys, PeerCommand::Have(piece));
-            emit(
-                &self.events,
-                EngineEvent::PieceVerified {
-                    id: self.id,
-                    index: piece,
-                },
-            );
+            self.events.emit(EngineEvent::PieceVerified {
+                id: self.id,
+                index: piece,
+            });
             if complete && !self.completed_sent {
                 self.completed_sent = true;
-                emit(
-                    &self.events,
-                    EngineEvent::StateChanged {
-                        id: self.id,
-                        state: TorrentState::Seeding,
-                    },
-                );
-                emit(&self.events, EngineEvent::Completed { id: self.id });
+                self.events.emit(EngineEvent::StateChanged {
+                    id: self.id,
+                    state: TorrentState::Seeding,
+                });
+                self.events.emit(EngineEvent::Completed { id: self.id });
             }
         } else {
             self.hash_failures += 1;
@@ -878,14 +842,11 @@ impl Torrent {
                     to_ban.push((*key, addr));
                 }
             }
-            emit(
-                &self.events,
-                EngineEvent::HashFailed {
-                    id: self.id,
-                    index: piece,
-                    peers: addrs,
-                },
-            );
+            self.events.emit(EngineEvent::HashFailed {
+                id: self.id,
+                index: piece,
+                peers: addrs,
+            });
             for (key, addr) in to_ban {
                 tracing::info!("banning {addr} after hash failures");
                 if let Some(slot) = self.shared.peers().get(&key) {
@@ -912,10 +873,8 @@ impl Torrent {
         } else {
             TorrentState::Downloading
         };
-        emit(
-            &self.events,
-            EngineEvent::StateChanged { id: self.id, state },
-        );
+        self.events
+            .emit(EngineEvent::StateChanged { id: self.id, state });
         if !pause {
             self.connect_more();
         }
@@ -1003,14 +962,11 @@ impl Torrent {
             self.last_unchoked.remove(&key);
         }
         let reason = self.book.closed(addr, reason, Instant::now());
-        emit(
-            &self.events,
-            EngineEvent::PeerDisconnected {
-                id: self.id,
-                addr,
-                reason,
-            },
-        );
+        self.events.emit(EngineEvent::PeerDisconnected {
+            id: self.id,
+            addr,
+            reason,
+        });
         self.connect_more();
     }
 

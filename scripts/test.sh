@@ -5,7 +5,7 @@
 #    (libtorrent 2.0.8, imported by /usr/bin/python3), opentracker, aria2, mktorrent, tmux,
 #    and a C toolchain (the Rust toolchain itself must be there).
 # 2. cargo test --release --all-targets   (release: the interop tests move tens of MiB)
-# 3. cargo fmt --check, then cargo clippy --all-targets -- -D warnings
+# 3. cargo fmt --check, cargo doc (links must resolve), cargo clippy --all-targets -D warnings
 # 4. a short fuzz run: every cargo-fuzz target in fuzz/ for FUZZ_SECS seconds (default 8;
 #    scripts/fuzz.sh installs cargo-fuzz when missing; needs the nightly toolchain).
 #    A crash fails the script. Longer runs by hand: `bash scripts/fuzz.sh 300`.
@@ -74,6 +74,12 @@ fi
 if ! cargo fmt --check || ! (cd fuzz && cargo fmt --check); then
     status=1
     log "FAILED: cargo fmt --check (run cargo fmt)"
+fi
+
+log "cargo doc: every intra-doc link resolves"
+if ! RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib; then
+    status=1
+    log "FAILED: cargo doc"
 fi
 
 log "cargo clippy --all-targets -- -D warnings"

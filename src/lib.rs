@@ -1,27 +1,43 @@
 //! fast-peer: a BitTorrent client with a live terminal dashboard.
 //!
 //! # Layout
-//! In data-flow order, from bytes on the wire to what the user sees:
+//! In data-flow order, from bytes on the wire to what the user sees. Every module is listed.
 //!
-//! - [`proto`]: the sans-IO protocol core. [`proto::bencode`] (as lenient as libtorrent's,
-//!   depth- and size-bounded), [`proto::metainfo`] (.torrent files accepted exactly when
-//!   libtorrent accepts them, paths sanitised and duplicates renamed as it does, info hash from
-//!   the raw span), [`proto::handshake`] and [`proto::message`] (BEP 3 peer wire, BEP 6 Fast),
-//!   [`proto::bitfield`], [`proto::tracker`] (HTTP and UDP announce codecs), [`proto::krpc`]
-//!   (DHT messages, BEP 5), [`proto::id`].
-//! - [`engine`]: the tokio engine that owns every socket, timer and file.
-//!   [`engine::spawn`] starts it; each torrent is a task ([`engine::torrent`]) with peer tasks
-//!   ([`engine::peer`]), a piece picker ([`engine::picker`]), a choker ([`engine::choker`]),
-//!   trackers ([`engine::tracker`]), a disk thread ([`engine::disk`]) over positioned-I/O
-//!   storage ([`engine::storage`]). The DHT node ([`engine::dht`], BEP 5: routing table in
-//!   [`engine::dht::routing`], iterative lookups in [`engine::dht::lookup`]) finds peers for
-//!   every public torrent beside the trackers. Discrete events and periodic snapshots come out of it
-//!   ([`engine::event`]).
+//! - [`proto`]: the sans-IO protocol core (bytes and state in, bytes and state out; no
+//!   sockets, no clocks).
+//!   - [`proto::id`] (info hashes, peer and node ids), [`proto::bencode`] (as lenient as
+//!     libtorrent's, depth- and size-bounded), [`proto::bitfield`];
+//!   - [`proto::metainfo`]: .torrent files accepted exactly when libtorrent accepts them
+//!     (paths sanitised and duplicates renamed as it does, BEP 47 attributes, hybrid v1/v2
+//!     consistency, info hash from the raw span); [`proto::magnet`] (BEP 9 links);
+//!   - [`proto::handshake`], [`proto::message`] (BEP 3 peer wire, BEP 6 Fast),
+//!     [`proto::mse`] (Message Stream Encryption), [`proto::extension`] (BEP 10 handshake,
+//!     BEP 9 metadata, BEP 11 PEX);
+//!   - [`proto::tracker`] (HTTP and UDP announce codecs), [`proto::krpc`] (DHT messages,
+//!     BEP 5).
+//! - [`engine`]: the tokio engine that owns every socket, timer and file. [`engine::spawn`]
+//!   starts it; what comes out is [`engine::event`] (ordered discrete events through an
+//!   `EventSink`, and periodic snapshots).
+//!   - per connection: [`engine::conn`] (dialing, MSE, the handshake fallback for strict
+//!     peers), [`engine::pipeline`] (request queue depth), [`engine::ratelimit`];
+//!   - the metadata phase of a magnet: [`engine::metadata`] (BEP 9 over many peers);
+//!   - per torrent: [`engine::torrent`] (the torrent task), [`engine::peer`] (one task per
+//!     peer), [`engine::peerbook`] (known peers and their history), [`engine::picker`]
+//!     (rarest first, endgame, pad blocks), [`engine::choker`];
+//!   - disk: [`engine::storage`] (positioned I/O over the files, pad files, symlinks) and
+//!     [`engine::disk`] (writer and hasher threads);
+//!   - finding peers: [`engine::tracker`] (HTTP, UDP, the announcer) and [`engine::dht`]
+//!     (BEP 5 node: [`engine::dht::routing`], [`engine::dht::lookup`]);
+//!   - [`engine::create`] (making .torrent files) and [`engine::swarm`] (the embedded demo
+//!     swarm).
 //! - [`cli`]: one function per subcommand; stdout is the machine-readable contract.
-//! - [`tui`]: the ratatui dashboard (model / update / view) over the same engine.
+//! - [`tui`]: the ratatui dashboard, model / update / view: [`tui::app`] (the model and its
+//!   update), [`tui::action`] (keys to actions), [`tui::view`] and [`tui::panes`] (drawing),
+//!   [`tui::theme`].
 //!
 //! Dependencies point one way: `main -> cli, tui`; `cli -> engine -> proto`; `tui -> engine,
-//! proto`.
+//! proto`. Inside `engine` some files still import each other in a cycle (`conn`, `peer`,
+//! `torrent`, `metadata`, `event`...); untangling them is the open part of issue 15.
 
 pub mod cli;
 pub mod engine;

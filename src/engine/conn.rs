@@ -5,7 +5,7 @@
 //! hands on a `PeerStream`, so a connection that started encrypted stays encrypted when it
 //! moves from one to the next.
 //!
-//! [`connect`] opens an outgoing connection and exchanges BitTorrent handshakes, in plaintext
+//! [`Dialer::connect`] opens an outgoing connection and exchanges BitTorrent handshakes, in plaintext
 //! or inside an MSE handshake ([`crate::proto::mse`]) as the [`Encryption`] policy says;
 //! [`open_incoming`] does the same for an accepted connection, telling a plaintext handshake
 //! from an MSE public key by its first 20 bytes. The policies follow libtorrent's:

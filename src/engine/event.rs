@@ -384,7 +384,7 @@ const BACKLOG_MAX: usize = 16 * 1024;
 /// While the owner's bounded channel has room an event goes straight in. When it is full,
 /// events queue in a backlog (in order) that one forwarder task drains as room appears; while
 /// that backlog is non-empty every new event joins its end, so the owner sees exactly the
-/// order of `emit` calls. Snapshots are dropped instead of queued, and past [`BACKLOG_MAX`]
+/// order of `emit` calls. Snapshots are dropped instead of queued, and past `BACKLOG_MAX` (16 Ki)
 /// queued events only lifecycle events are kept; [`EventSink::dropped`] counts the rest.
 /// Callable from any thread inside the runtime (the resume check emits from a blocking one).
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@
 //! # Connections
 //! Known peers are `Idle` until connected (at most `max_peers` at once, at most
 //! [`MAX_HALF_OPEN`] connecting), and go back to `Idle` with an exponential back-off after a
-//! failure. A peer whose data fails hash checks loses trust; below [`BAN_THRESHOLD`] it is
+//! failure. A peer whose data fails hash checks loses trust; below [`BAN_THRESHOLD`](crate::engine::peerbook::BAN_THRESHOLD) it is
 //! banned for the life of the torrent.
 
 use crate::engine::Faults;
@@ -90,7 +90,7 @@ pub struct PeerStats {
     pub snubbed: AtomicBool,
     pub fast: AtomicBool,
     pub pex: AtomicBool,
-    /// How the connection's bytes travel, a [`Wire`] as `u8`.
+    /// How the connection's bytes travel, a [`Wire`](crate::engine::conn::Wire) as `u8`.
     pub wire: AtomicU8,
     /// What the dashboard shows beyond counters; a short-held lock.
     detail: Mutex<PeerDetail>,

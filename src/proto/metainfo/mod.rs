@@ -18,7 +18,7 @@
 //!   `/`, `\` and NUL are removed, `.` and `..` dropped, empty elements become `_`, invalid
 //!   UTF-8 and control characters become `_`; an unsafe multi-file name becomes the info hash;
 //! - duplicate paths (ignoring ASCII case) and a file where a folder must be are renamed
-//!   `bar.1.txt`, `bar.2.txt` ([`rename_duplicates`] follows libtorrent's rule);
+//!   `bar.1.txt`, `bar.2.txt` (`paths::rename_duplicates` follows libtorrent's rule);
 //! - BEP 47 `attr`: `p` pad files (also BitComet's `_____padding_file_` names), `x`, `h`, and
 //!   `l` symlinks with their sanitised target;
 //! - a BitTorrent v2-only torrent is refused with a message that says so; a hybrid loads

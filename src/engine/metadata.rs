@@ -18,6 +18,7 @@
 //! banned.
 
 use crate::engine::conn::{Dialer, PeerStream};
+use crate::engine::error::TorrentError;
 use crate::engine::event::EventSink;
 use crate::engine::event::{
     EngineEvent, MetadataPeerSnapshot, MetadataSnapshot, PeerCloseReason, TorrentId,
@@ -474,7 +475,7 @@ impl MetadataPhase {
         book: &mut PeerBook,
         next_key: &mut PeerKey,
         rx: &mut mpsc::UnboundedReceiver<TorrentMsg>,
-    ) -> Result<MetadataOutcome, String> {
+    ) -> Result<MetadataOutcome, TorrentError> {
         let (mev_tx, mut mev_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(MetaShared::new(
             self.info_hash,
@@ -518,7 +519,7 @@ impl MetadataPhase {
             }
             tokio::select! {
                 msg = rx.recv() => match msg {
-                    None => return Err("the engine stopped".into()),
+                    None => return Err(TorrentError::EngineStopped),
                     Some(TorrentMsg::Shutdown(done)) => {
                         for (_, _, cmd) in sessions.values() {
                             let _ = cmd.send(MetaCommand::Close("shutdown".into()));
@@ -545,7 +546,7 @@ impl MetadataPhase {
                     Some(_) => {}
                 },
                 ev = mev_rx.recv() => match ev {
-                    None => return Err("metadata sessions ended".into()),
+                    None => return Err(TorrentError::Internal("metadata sessions ended".into())),
                     Some(MetaEvent::Closed { key, addr, reason }) => {
                         if let Some((_, incoming, _)) = sessions.remove(&key) {
                             let reason = if incoming { reason } else { book.closed(addr, reason, Instant::now()) };

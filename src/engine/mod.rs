@@ -23,6 +23,7 @@ pub mod conn;
 pub mod create;
 pub mod dht;
 pub mod disk;
+pub mod error;
 pub mod event;
 pub mod metadata;
 pub mod peer;

@@ -18,6 +18,7 @@ use crate::engine::Faults;
 use crate::engine::choker::{Choker, ChokerPeer};
 use crate::engine::conn::{Dialer, Encryption, PeerStream};
 use crate::engine::disk::{DiskJob, DiskResult, spawn_disk};
+use crate::engine::error::TorrentError;
 use crate::engine::event::EventSink;
 use crate::engine::event::{
     Direction, EngineEvent, PeerCloseReason, PeerSnapshot, PieceView, TorrentId, TorrentSnapshot,
@@ -298,7 +299,10 @@ pub fn spawn_torrent(params: TorrentParams) -> mpsc::UnboundedSender<TorrentMsg>
         let id = params.id;
         let events = params.events.clone();
         if let Err(error) = run(params, tx2, rx).await {
-            events.emit(EngineEvent::Failed { id, error });
+            events.emit(EngineEvent::Failed {
+                id,
+                error: error.to_string(),
+            });
         }
     });
     tx
@@ -349,7 +353,7 @@ async fn run(
     p: TorrentParams,
     tx: mpsc::UnboundedSender<TorrentMsg>,
     mut rx: mpsc::UnboundedReceiver<TorrentMsg>,
-) -> Result<(), String> {
+) -> Result<(), TorrentError> {
     let started = Instant::now();
     let id = p.id;
     let (info_hash, tiers, mut initial_peers, left) = match &p.source {
@@ -402,8 +406,7 @@ async fn run(
             };
             match phase.run(&mut book, &mut next_key, &mut rx).await? {
                 MetadataOutcome::Ready { raw, handed } => {
-                    let info = Info::from_bytes(&raw)
-                        .map_err(|e| format!("the metadata is not a valid torrent: {e}"))?;
+                    let info = Info::from_bytes(&raw).map_err(TorrentError::BadMetadata)?;
                     let m = Metainfo {
                         announce: tiers.first().and_then(|t| t.first()).cloned(),
                         announce_list: tiers.clone(),
@@ -444,10 +447,10 @@ async fn run(
         .as_ref()
         .and_then(|w| w.iter().find(|i| **i >= info.piece_count()))
     {
-        return Err(format!(
-            "piece {bad} does not exist: the torrent has {} pieces",
-            info.piece_count()
-        ));
+        return Err(TorrentError::NoSuchPiece {
+            piece: *bad,
+            count: info.piece_count(),
+        });
     }
     let storage = {
         let info = info.clone();
@@ -461,8 +464,8 @@ async fn run(
             }
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("open storage: {e}"))?
+        .map_err(|e| TorrentError::Internal(format!("storage task: {e}")))?
+        .map_err(TorrentError::OpenStorage)?
     };
     let storage = Arc::new(storage);
     let seed: u64 = rand::random();
@@ -507,8 +510,8 @@ async fn run(
             })
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("check existing data: {e}"))?;
+        .map_err(|e| TorrentError::Internal(format!("resume check task: {e}")))?
+        .map_err(TorrentError::CheckExisting)?;
         for (i, ok) in valid.iter().enumerate() {
             if *ok {
                 picker.mark_verified(i as u32);
@@ -634,7 +637,7 @@ async fn run(
                     TorrentMsg::Disk(DiskResult::Error(e)) => {
                         t.shutdown_peers();
                         t.events.emit(EngineEvent::StateChanged { id, state: TorrentState::Failed });
-                        break Err(e);
+                        break Err(TorrentError::Disk(e));
                     }
                     other => {
                         let was_complete = t.completed_sent;

@@ -615,6 +615,18 @@ fn compare_files(path: &Path, lt: &serde_json::Value) -> Option<String> {
             lt_files.len()
         ));
     }
+    // our paths of the files libtorrent names with a `.` or `..` element
+    let dot_named: Vec<String> = info
+        .files
+        .iter()
+        .zip(lt_files)
+        .filter(|(_, l)| {
+            l["path"]
+                .as_str()
+                .is_some_and(|p| p.split('/').any(|c| c == "." || c == ".."))
+        })
+        .map(|(f, _)| f.path.join("/"))
+        .collect();
     for (i, (f, l)) in info.files.iter().zip(lt_files).enumerate() {
         let full = if info.is_multi_file {
             format!("{}/{}", info.name, f.path.join("/"))
@@ -636,10 +648,15 @@ fn compare_files(path: &Path, lt: &serde_json::Value) -> Option<String> {
             l["hidden"] == true,
             l["symlink"].as_str().map(str::to_owned),
         );
-        // a link to a file that libtorrent names `.` or `..` (see the module doc) names it too
+        // a link to a file that libtorrent names `.` or `..` (see the module doc) names it
+        // differently too, and so may be kept on one side and pointed at itself on the other
         let dot_target = l["symlink"]
             .as_str()
-            .is_some_and(|t| t.split('/').any(|c| c == "." || c == ".."));
+            .is_some_and(|t| t.split('/').any(|c| c == "." || c == ".."))
+            || f.attr
+                .symlink
+                .as_ref()
+                .is_some_and(|t| dot_named.contains(&t.join("/")));
         let same_flags = if dot_target {
             (flags.0, flags.1, flags.2) == (lt_flags.0, lt_flags.1, lt_flags.2)
                 && flags.3.is_some()

@@ -172,19 +172,6 @@ fn download_and_verify(swarm: &Swarm, extra: &[String]) {
     assert_no_extra_files(&out, &target);
 }
 
-/// Nothing but the download itself may be left in its folder (no part/resume files once
-/// complete).
-fn assert_no_extra_files(out_dir: &Path, target: &Path) {
-    let extra: Vec<_> = fs::read_dir(out_dir)
-        .expect("read out dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p != target)
-        .collect();
-    assert!(
-        extra.is_empty(),
-        "unexpected files next to the download: {extra:?}"
-    );
-}
 
 fn stdout_lines(o: &std::process::Output) -> Vec<String> {
     String::from_utf8(o.stdout.clone())

@@ -210,18 +210,6 @@ fn run_fp(args: &[&str]) -> Output {
     run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS)
 }
 
-/// Nothing but the download itself may be left in its folder.
-fn assert_no_extra_files(out_dir: &Path, target: &Path) {
-    let extra: Vec<_> = fs::read_dir(out_dir)
-        .expect("read out dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p != target)
-        .collect();
-    assert!(
-        extra.is_empty(),
-        "unexpected files next to the download: {extra:?}"
-    );
-}
 
 /// `fast-peer magnet_download -o OUT/<name> MAGNET --port P [extra]`, checked against the
 /// content.

@@ -281,6 +281,17 @@ pub fn tree_digest(root: &Path) -> BTreeMap<String, (u64, String)> {
     out
 }
 
+/// Nothing but the download itself may be left in its folder (no part or resume files once
+/// complete).
+pub fn assert_no_extra_files(out_dir: &Path, target: &Path) {
+    let extra: Vec<_> = fs::read_dir(out_dir)
+        .expect("read out dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p != target)
+        .collect();
+    assert!(extra.is_empty(), "unexpected files next to the download: {extra:?}");
+}
+
 /// Asserts that `actual` holds exactly the files of `expected` (including zero-length ones),
 /// byte for byte (by SHA-1), and no other files.
 pub fn assert_same_tree(expected: &Path, actual: &Path) {

@@ -289,7 +289,10 @@ pub fn assert_no_extra_files(out_dir: &Path, target: &Path) {
         .map(|e| e.expect("entry").path())
         .filter(|p| p != target)
         .collect();
-    assert!(extra.is_empty(), "unexpected files next to the download: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "unexpected files next to the download: {extra:?}"
+    );
 }
 
 /// Asserts that `actual` holds exactly the files of `expected` (including zero-length ones),

@@ -172,7 +172,6 @@ fn download_and_verify(swarm: &Swarm, extra: &[String]) {
     assert_no_extra_files(&out, &target);
 }
 
-
 fn stdout_lines(o: &std::process::Output) -> Vec<String> {
     String::from_utf8(o.stdout.clone())
         .expect("stdout is UTF-8")

@@ -210,7 +210,6 @@ fn run_fp(args: &[&str]) -> Output {
     run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS)
 }
 
-
 /// `fast-peer magnet_download -o OUT/<name> MAGNET --port P [extra]`, checked against the
 /// content.
 fn magnet_download_and_verify(swarm: &Swarm, magnet: &str, extra: &[String], what: &str) {

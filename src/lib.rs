@@ -36,8 +36,8 @@
 //!   [`tui::theme`].
 //!
 //! Dependencies point one way: `main -> cli, tui`; `cli -> engine -> proto`; `tui -> engine,
-//! proto`. Inside `engine` some files still import each other in a cycle (`conn`, `peer`,
-//! `torrent`, `metadata`, `event`...); untangling them is the open part of issue 15.
+//! proto`. Inside `engine`, `event` and `error` sit at the bottom; `conn`, `peer`, `torrent`
+//! and `metadata` still import each other in a cycle (the open part of issue 15).
 
 pub mod cli;
 pub mod engine;

@@ -80,38 +80,8 @@ impl Encryption {
     }
 }
 
-/// How a connection's bytes travel, for the dashboard.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Wire {
-    /// A plain BitTorrent handshake.
-    #[default]
-    Plaintext = 0,
-    /// An MSE handshake that selected plaintext for the payload (the handshake hides the
-    /// protocol, the data is not encrypted).
-    Obfuscated = 1,
-    /// MSE with RC4 on every byte.
-    Rc4 = 2,
-}
-
-impl Wire {
-    /// How the dashboard names it.
-    pub fn label(self) -> &'static str {
-        match self {
-            Wire::Plaintext => "plaintext",
-            Wire::Obfuscated => "MSE handshake, plaintext data",
-            Wire::Rc4 => "MSE, RC4-encrypted",
-        }
-    }
-
-    pub fn from_u8(v: u8) -> Wire {
-        match v {
-            1 => Wire::Obfuscated,
-            2 => Wire::Rc4,
-            _ => Wire::Plaintext,
-        }
-    }
-}
+/// How a connection's bytes travel: snapshot data, so it lives in [`crate::engine::event`].
+pub use crate::engine::event::Wire;
 
 /// RC4 state of a connection (nothing for plaintext). Outgoing bytes are encrypted lazily,
 /// just before they are written, so the session can keep appending messages to its output

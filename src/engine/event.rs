@@ -329,6 +329,39 @@ pub struct MetadataPeerSnapshot {
     pub rejected: u32,
 }
 
+/// How a connection's bytes travel, for the dashboard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Wire {
+    /// A plain BitTorrent handshake.
+    #[default]
+    Plaintext = 0,
+    /// An MSE handshake that selected plaintext for the payload (the handshake hides the
+    /// protocol, the data is not encrypted).
+    Obfuscated = 1,
+    /// MSE with RC4 on every byte.
+    Rc4 = 2,
+}
+
+impl Wire {
+    /// How the dashboard names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Wire::Plaintext => "plaintext",
+            Wire::Obfuscated => "MSE handshake, plaintext data",
+            Wire::Rc4 => "MSE, RC4-encrypted",
+        }
+    }
+
+    pub fn from_u8(v: u8) -> Wire {
+        match v {
+            1 => Wire::Obfuscated,
+            2 => Wire::Rc4,
+            _ => Wire::Plaintext,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PeerSnapshot {
     pub addr: SocketAddr,
@@ -341,7 +374,7 @@ pub struct PeerSnapshot {
     pub snubbed: bool,
     pub fast: bool,
     /// How the connection's bytes travel: plaintext, MSE-obfuscated or RC4.
-    pub wire: crate::engine::conn::Wire,
+    pub wire: Wire,
     pub pieces: u32,
     pub downloaded: u64,
     pub uploaded: u64,

@@ -91,7 +91,7 @@ pub struct PeerStats {
     pub snubbed: AtomicBool,
     pub fast: AtomicBool,
     pub pex: AtomicBool,
-    /// How the connection's bytes travel, a [`Wire`](crate::engine::conn::Wire) as `u8`.
+    /// How the connection's bytes travel, a [`Wire`](crate::engine::event::Wire) as `u8`.
     pub wire: AtomicU8,
     /// What the dashboard shows beyond counters; a short-held lock.
     detail: Mutex<PeerDetail>,
@@ -1151,7 +1151,7 @@ impl Torrent {
                     peer_interested: p.stats.peer_interested.load(Ordering::Relaxed),
                     snubbed: p.stats.snubbed.load(Ordering::Relaxed),
                     fast: p.stats.fast.load(Ordering::Relaxed),
-                    wire: crate::engine::conn::Wire::from_u8(p.stats.wire.load(Ordering::Relaxed)),
+                    wire: crate::engine::event::Wire::from_u8(p.stats.wire.load(Ordering::Relaxed)),
                     pieces: p.stats.pieces.load(Ordering::Relaxed),
                     downloaded: p.stats.downloaded.load(Ordering::Relaxed),
                     uploaded: p.stats.uploaded.load(Ordering::Relaxed),

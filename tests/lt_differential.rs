@@ -271,7 +271,8 @@ fn tree_insert(t: &mut Tree, path: &[Vec<u8>], leaf: B) -> bool {
 /// boundaries, the same files in the `file tree`), often with one inconsistency between the
 /// two halves, which libtorrent refuses.
 fn hybrid(rng: &mut StdRng) -> Vec<u8> {
-    const NAMES: &[&[u8]] = &[
+    // `file tree` keys, also the v1 path elements (a consistent hybrid has the same names)
+    const KEYS: &[&[u8]] = &[
         b"a", b"b", b"c", b"dir", b"x.txt", b"A", b"..", b"a/b", b"\xff", b"", b".pad",
     ];
     let piece_length: i64 = pick(rng, &[16384, 32768]);
@@ -287,7 +288,7 @@ fn hybrid(rng: &mut StdRng) -> Vec<u8> {
                 vec![name.clone()]
             } else {
                 (0..rng.random_range(1..3))
-                    .map(|_| pick(rng, NAMES).to_vec())
+                    .map(|_| pick(rng, KEYS).to_vec())
                     .collect()
             }
         })

@@ -377,8 +377,9 @@ impl Iterator for Spans<'_> {
 #[derive(Debug)]
 struct OpenFile {
     path: PathBuf,
-    /// `None` for a BEP 47 pad file: all zeros, never created on disk; writes to it are
-    /// dropped and reads give zeros.
+    /// `None` for a file that holds no bytes on disk: a BEP 47 pad file (all zeros, never
+    /// created; writes to it are dropped and reads give zeros) or a BEP 47 symlink (length 0,
+    /// so no span ever reaches it; the link itself is made at open).
     handle: Option<File>,
 }
 
@@ -393,6 +394,9 @@ pub struct Storage {
     root: PathBuf,
     had_existing_data: bool,
     writable: bool,
+    /// Whether any pad file holds bytes: without one, [`Storage::pad_run`] is 0 at once (it
+    /// is asked after every block the hasher takes in order).
+    has_pads: bool,
 }
 
 impl Storage {
@@ -474,6 +478,7 @@ impl Storage {
             root: torrent_root(info, target),
             had_existing_data,
             writable,
+            has_pads: info.files.iter().any(|f| f.attr.pad && f.length > 0),
         })
     }
 
@@ -577,6 +582,9 @@ impl Storage {
     /// How many bytes of `piece` from `begin` on belong to pad files, without a gap: known
     /// zeros that no peer sends (the picker never requests pad-only blocks).
     pub fn pad_run(&self, piece: u32, begin: u32) -> u32 {
+        if !self.has_pads {
+            return 0;
+        }
         let Ok(size) = self.layout.piece_size(piece) else {
             return 0;
         };

@@ -169,11 +169,9 @@ pub(super) fn check_hybrid(
     if v2.len() != v1.len() {
         return differ(format!("{} files in v2, {} in v1", v2.len(), v1.len()));
     }
-    let total = |offset: u64, length: u64| offset + length;
-    let v2_total = v2
-        .last()
-        .map_or(0, |f| total(f.entry.offset, f.entry.length));
-    let v1_total = v1.last().map_or(0, |f| total(f.offset, f.length));
+    let end = |f: &FileEntry| f.offset + f.length;
+    let v2_total = v2.last().map_or(0, |f| end(&f.entry));
+    let v1_total = v1.last().map_or(0, end);
     if v2_total != v1_total {
         return differ(format!("{v2_total} bytes in v2, {v1_total} in v1"));
     }

@@ -173,7 +173,7 @@ pub async fn handshake(
     // the engine's dialer: our full reserved bits, and only the BEP 10 bit for a peer that
     // hangs up on them (the course's test peers)
     let dialer = crate::engine::conn::Dialer::new(encryption);
-    let (_, theirs, _) = dialer
+    let (_, theirs) = dialer
         .connect(peer, m.info_hash, PeerId::generate())
         .await
         .map_err(|e| eyre!("{e}"))
@@ -619,7 +619,7 @@ fn magnet_job(
         use_trackers: !opts.no_trackers,
         max_metadata_size: opts
             .max_metadata_size
-            .unwrap_or(crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE),
+            .unwrap_or(crate::engine::DEFAULT_MAX_METADATA_SIZE),
     })
 }
 
@@ -726,19 +726,19 @@ pub async fn negotiate(
     let peer_id = PeerId::generate();
     let fut = async {
         let dialer = crate::engine::conn::Dialer::new(encryption);
-        let (mut stream, theirs, mut buf) = dialer
+        let (mut conn, theirs) = dialer
             .connect(addr, info_hash, peer_id)
             .await
             .map_err(|e| eyre!("{e}"))
             .wrap_err_with(|| format!("handshake with {addr}"))?;
         let ours = Handshake {
-            reserved: stream.reserved,
+            reserved: conn.reserved(),
             info_hash,
             peer_id,
         };
         let our_ext =
-            crate::engine::peer::our_extension_handshake(None, true, None, Some(addr.ip()));
-        if !stream.negotiated(&theirs, Reserved::EXTENSION) {
+            crate::engine::conn::our_extension_handshake(None, true, None, Some(addr.ip()));
+        if !conn.negotiated(&theirs, Reserved::EXTENSION) {
             return Ok(Negotiated {
                 addr,
                 ours,
@@ -749,20 +749,16 @@ pub async fn negotiate(
         }
         // our extension handshake is the first message after the handshake (strict peers
         // expect nothing else first)
-        let mut msg = Message::Extended {
+        conn.send(&Message::Extended {
             id: 0,
             payload: bytes::Bytes::from(our_ext.encode()),
-        }
-        .to_bytes();
-        stream
-            .write_all(&mut msg)
-            .await
-            .wrap_err("send extension handshake")?;
+        });
+        conn.flush().await.wrap_err("send extension handshake")?;
         loop {
-            while let Some((m, n)) =
-                Message::decode(&buf, DEFAULT_MAX_MESSAGE_LEN).map_err(|e| eyre!("{e}"))?
+            while let Some(m) = conn
+                .next_message(DEFAULT_MAX_MESSAGE_LEN)
+                .map_err(|e| eyre!("{e}"))?
             {
-                let _ = buf.split_to(n);
                 if let Message::Extended { id: 0, payload } = m {
                     let ext = ExtensionHandshake::decode(&payload)
                         .map_err(|e| eyre!("{e}"))
@@ -776,8 +772,12 @@ pub async fn negotiate(
                     });
                 }
             }
-            if stream.read_buf(&mut buf).await? == 0 {
-                bail!("{addr} closed the connection before its extension handshake");
+            match conn.transfer(true).await {
+                Ok(_) => {}
+                Err(crate::engine::error::PeerError::Protocol(_)) => {
+                    bail!("{addr} closed the connection before its extension handshake")
+                }
+                Err(e) => return Err(eyre!("{e}")),
             }
         }
     };

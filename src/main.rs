@@ -117,7 +117,7 @@ impl From<Swarm> for SwarmOptions {
 #[derive(clap::Args, Debug, Clone)]
 struct MetaOpts {
     /// Largest metadata (info dictionary) accepted from peers, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = fast_peer::engine::metadata::DEFAULT_MAX_METADATA_SIZE)]
+    #[arg(long, value_name = "BYTES", default_value_t = fast_peer::engine::DEFAULT_MAX_METADATA_SIZE)]
     max_metadata_size: u32,
 }
 

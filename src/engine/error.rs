@@ -1,8 +1,53 @@
-//! Why a torrent stopped for good: [`TorrentError`], returned by the torrent task and shown
-//! to the user as [`crate::engine::event::EngineEvent::Failed`]. A leaf module (it names
-//! only other modules' error types), so any part of the engine can return it.
+//! The engine's typed failures, a leaf module (it names only other modules' error and event
+//! types), so any part of the engine can return them:
+//! - [`PeerError`]: why one connection ends; a peer's misbehaviour drops (or bans) that peer,
+//!   never the torrent. It becomes the [`PeerCloseReason`] the dashboard shows.
+//! - [`TorrentError`]: why a torrent stopped for good, shown to the user as
+//!   [`crate::engine::event::EngineEvent::Failed`].
 
+use crate::engine::event::PeerCloseReason;
+use crate::proto::message::WireError;
 use crate::proto::metainfo::MetainfoError;
+use crate::proto::mse::MseError;
+
+/// Why a connection must end; becomes a [`PeerCloseReason`].
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Wire(#[from] WireError),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("connected to ourselves")]
+    SelfConnection,
+    #[error("{0}")]
+    Useless(&'static str),
+    #[error("shutdown")]
+    Shutdown,
+}
+
+impl From<MseError> for PeerError {
+    fn from(e: MseError) -> Self {
+        PeerError::Protocol(e.to_string())
+    }
+}
+
+impl From<PeerError> for PeerCloseReason {
+    fn from(e: PeerError) -> Self {
+        match e {
+            PeerError::Io(e) => PeerCloseReason::Io(e.to_string()),
+            PeerError::Wire(e) => PeerCloseReason::Protocol(e.to_string()),
+            PeerError::Protocol(e) => PeerCloseReason::Protocol(e),
+            PeerError::Timeout(what) => PeerCloseReason::Io(format!("timed out {what}")),
+            PeerError::SelfConnection => PeerCloseReason::SelfConnection,
+            PeerError::Useless(why) => PeerCloseReason::Useless(why.to_string()),
+            PeerError::Shutdown => PeerCloseReason::Shutdown,
+        }
+    }
+}
 
 /// A torrent's unrecoverable failure. Each message names one cause.
 #[derive(Debug, thiserror::Error)]

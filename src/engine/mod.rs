@@ -25,8 +25,6 @@ pub mod dht;
 pub mod disk;
 pub mod error;
 pub mod event;
-pub mod metadata;
-pub mod peer;
 pub mod peerbook;
 pub mod picker;
 pub mod pipeline;
@@ -36,13 +34,14 @@ pub mod swarm;
 pub mod torrent;
 pub mod tracker;
 
-use crate::engine::conn::Encryption;
+use crate::engine::conn::{Encryption, our_reserved};
 use crate::engine::dht::{DhtConfig, DhtHandle, LookupEvent};
+use crate::engine::error::PeerError;
 use crate::engine::event::EventSink;
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
-use crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::ratelimit::RateLimiter;
 use crate::engine::storage::OutputTarget;
+pub use crate::engine::torrent::metadata::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::torrent::{Source, TorrentMsg, TorrentParams, spawn_torrent};
 use crate::proto::handshake::Handshake;
 use crate::proto::id::{InfoHash, PeerId};
@@ -385,7 +384,7 @@ impl Actor {
                         let peer_id = self.config.peer_id;
                         let encryption = self.config.encryption;
                         tokio::spawn(async move {
-                            if let Err(e) = accept(stream, addr, routes, peer_id, encryption).await {
+                            if let Err(e) = accept(stream, routes, peer_id, encryption).await {
                                 tracing::debug!("incoming {addr}: {e}");
                             }
                         });
@@ -598,11 +597,10 @@ async fn stop_torrent(tx: &mpsc::UnboundedSender<TorrentMsg>) {
 /// Read an incoming handshake, answer it, and route the connection to its torrent.
 async fn accept(
     stream: TcpStream,
-    addr: SocketAddr,
     routes: Routes,
     peer_id: PeerId,
     encryption: Encryption,
-) -> Result<(), peer::PeerError> {
+) -> Result<(), PeerError> {
     // MSE names the torrent only as HASH('req2', info hash): find which one we serve
     let lookup = |req2: &[u8; 20]| {
         let routes = routes.lock().unwrap_or_else(|e| e.into_inner());
@@ -611,34 +609,33 @@ async fn accept(
             .find(|ih| crate::proto::mse::req2_hash(&ih.0) == *req2)
             .map(|ih| ih.0)
     };
-    let (mut stream, hs, leftover) = conn::open_incoming(stream, encryption, &lookup).await?;
+    let (mut conn, hs) = conn::open_incoming(stream, encryption, &lookup).await?;
     let route = routes
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(&hs.info_hash)
         .cloned();
     let Some(tx) = route else {
-        return Err(peer::PeerError::Protocol(format!(
+        return Err(PeerError::Protocol(format!(
             "unknown info hash {}",
             hs.info_hash
         )));
     };
     let ours = Handshake {
-        reserved: peer::our_reserved(),
+        reserved: our_reserved(),
         info_hash: hs.info_hash,
         peer_id,
     };
-    stream.write_all(&mut ours.encode().to_vec()).await?;
+    conn.send_raw(&ours.encode());
+    conn.flush().await?;
     if hs.peer_id == peer_id {
         // we dialled ourselves: the answer above lets the dialling side see its own id and
         // never try this address again
-        return Err(peer::PeerError::SelfConnection);
+        return Err(PeerError::SelfConnection);
     }
     let _ = tx.send(TorrentMsg::Incoming {
-        stream,
-        addr,
+        conn,
         handshake: hs,
-        leftover,
     });
     Ok(())
 }

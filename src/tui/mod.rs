@@ -22,8 +22,8 @@ pub mod panes;
 pub mod theme;
 pub mod view;
 
+use crate::engine::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::event::EngineEvent;
-use crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::storage::OutputTarget;
 use crate::engine::swarm::{DEMO_NAME, DemoOptions, DemoSwarm, SeederProfile, loopback_config};
 use crate::engine::{AddMagnet, AddTorrent, EngineConfig, EngineHandle, spawn};

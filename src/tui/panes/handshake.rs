@@ -3,8 +3,8 @@
 //! last messages exchanged. The title says how the connection travels (plaintext, or Message
 //! Stream Encryption with a plaintext or RC4 payload).
 
+use crate::engine::conn::{our_extension_handshake, our_reserved};
 use crate::engine::event::{Direction, PeerSnapshot};
-use crate::engine::peer::{our_extension_handshake, our_reserved};
 use crate::proto::extension::ExtensionHandshake;
 use crate::proto::handshake::Reserved;
 use crate::proto::id::{PeerId, to_hex};

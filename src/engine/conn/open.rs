@@ -1,9 +1,4 @@
-//! The byte pipe to one peer and the handshakes that open it.
-//!
-//! A [`PeerStream`] is a TCP stream plus, when Message Stream Encryption selected RC4, the two
-//! RC4 streams ([`Crypto`]). Every phase (handshake, metadata exchange, download) takes and
-//! hands on a `PeerStream`, so a connection that started encrypted stays encrypted when it
-//! moves from one to the next.
+//! Opening a [`Connection`]: dialing or accepting, and the handshakes that start it.
 //!
 //! [`Dialer::connect`] opens an outgoing connection and exchanges BitTorrent handshakes, in plaintext
 //! or inside an MSE handshake ([`crate::proto::mse`]) as the [`Encryption`] policy says;
@@ -21,14 +16,15 @@
 //! more, in plaintext with only the BEP 10 bit, when every attempt the encryption policy allows
 //! was hung up on, and remembers that address for the life of the torrent, so later
 //! connections to it start there. Everyone else keeps getting the DHT and Fast bits.
-//! [`PeerStream::reserved`] records the bits we sent on each connection: a feature is in use
+//! [`Connection::reserved`] records the bits we sent on each connection: a feature is in use
 //! only when both sides set its bit.
 
-use crate::engine::peer::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, PeerError, our_reserved};
+use super::{CONNECT_TIMEOUT, Connection, HANDSHAKE_TIMEOUT, Wire, our_reserved};
+use crate::engine::error::PeerError;
 use crate::proto::handshake::{Handshake, Reserved};
 use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::mse::{
-    self, CRYPTO_PLAINTEXT, CRYPTO_RC4, Ciphers, Initiator, MseError, Progress, Responder,
+    self, CRYPTO_PLAINTEXT, CRYPTO_RC4, Initiator, MseError, Progress, Responder,
 };
 use bytes::{Buf, BytesMut};
 use std::collections::HashSet;
@@ -80,93 +76,6 @@ impl Encryption {
     }
 }
 
-/// How a connection's bytes travel: snapshot data, so it lives in [`crate::engine::event`].
-pub use crate::engine::event::Wire;
-
-/// RC4 state of a connection (nothing for plaintext). Outgoing bytes are encrypted lazily,
-/// just before they are written, so the session can keep appending messages to its output
-/// buffer: `sealed` counts the bytes at the front of that buffer already encrypted.
-#[derive(Debug, Default)]
-pub struct Crypto {
-    ciphers: Option<Ciphers>,
-    sealed: usize,
-}
-
-impl Crypto {
-    fn new(ciphers: Option<Ciphers>) -> Self {
-        Crypto { ciphers, sealed: 0 }
-    }
-
-    /// Decrypt bytes just read.
-    pub fn open(&mut self, fresh: &mut [u8]) {
-        if let Some(c) = &mut self.ciphers {
-            c.decrypt.apply(fresh);
-        }
-    }
-
-    /// Encrypt what was appended to `out` since the last call.
-    pub fn seal(&mut self, out: &mut [u8]) {
-        if let Some(c) = &mut self.ciphers {
-            c.encrypt.apply(&mut out[self.sealed..]);
-        }
-        self.sealed = out.len();
-    }
-
-    /// `n` bytes were written from the front of the output buffer.
-    pub fn written(&mut self, n: usize) {
-        self.sealed -= n;
-    }
-}
-
-/// A peer's TCP stream, its encryption and the reserved bits we sent on it.
-#[derive(Debug)]
-pub struct PeerStream {
-    pub tcp: TcpStream,
-    pub crypto: Crypto,
-    pub wire: Wire,
-    /// The reserved bits of the handshake we sent (ours, not the peer's).
-    pub reserved: Reserved,
-}
-
-impl PeerStream {
-    pub fn plain(tcp: TcpStream) -> Self {
-        PeerStream {
-            tcp,
-            crypto: Crypto::default(),
-            wire: Wire::Plaintext,
-            reserved: our_reserved(),
-        }
-    }
-
-    /// Whether both sides set `bit`: the feature may be used on this connection.
-    pub fn negotiated(&self, theirs: &Handshake, bit: (usize, u8)) -> bool {
-        self.reserved.has(bit) && theirs.reserved.has(bit)
-    }
-
-    /// Read into `buf` and decrypt what arrived; cancel-safe like `TcpStream::read_buf`.
-    pub async fn read_buf(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
-        let before = buf.len();
-        let n = self.tcp.read_buf(buf).await?;
-        self.crypto.open(&mut buf[before..]);
-        Ok(n)
-    }
-
-    /// Encrypt and write all of `out`, then clear it.
-    pub async fn write_all(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        self.crypto.seal(out);
-        self.tcp.write_all(out).await?;
-        self.crypto.written(out.len());
-        out.clear();
-        Ok(())
-    }
-}
-
-impl From<MseError> for PeerError {
-    fn from(e: MseError) -> Self {
-        PeerError::Protocol(e.to_string())
-    }
-}
-
 /// Opens outgoing connections for one torrent: the encryption policy, and the peers that
 /// accept only the BEP 10 reserved bit (see the module doc).
 #[derive(Debug)]
@@ -196,7 +105,7 @@ impl Dialer {
         addr: SocketAddr,
         info_hash: InfoHash,
         peer_id: PeerId,
-    ) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+    ) -> Result<(Connection, Handshake), PeerError> {
         // plaintext with the BEP 10 bit alone (RC4-only never speaks plaintext)
         let may_strip = self.encryption != Encryption::Required;
         let extension_only = Handshake {
@@ -205,7 +114,7 @@ impl Dialer {
             peer_id,
         };
         let known = may_strip && self.extension_only().contains(&addr);
-        let (stream, theirs, rest) = if known {
+        let (conn, theirs) = if known {
             open_outgoing(tcp_connect(addr).await?, &extension_only, None).await?
         } else {
             match connect_with_policy(addr, info_hash, peer_id, self.encryption).await {
@@ -220,7 +129,7 @@ impl Dialer {
                 attempt => attempt?,
             }
         };
-        check(stream, theirs, rest, info_hash, peer_id)
+        check(conn, theirs, info_hash, peer_id)
     }
 }
 
@@ -230,7 +139,7 @@ async fn connect_with_policy(
     info_hash: InfoHash,
     peer_id: PeerId,
     encryption: Encryption,
-) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+) -> Result<(Connection, Handshake), PeerError> {
     let ours = Handshake {
         reserved: our_reserved(),
         info_hash,
@@ -265,28 +174,38 @@ async fn open_outgoing(
     tcp: TcpStream,
     ours: &Handshake,
     mse: Option<u32>,
-) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+) -> Result<(Connection, Handshake), PeerError> {
     let bytes = ours.encode();
-    let (mut stream, leftover) = match mse {
+    let mut conn = match mse {
         None => {
-            let mut stream = PeerStream::plain(tcp);
-            stream.write_all(&mut bytes.to_vec()).await?;
-            (stream, BytesMut::new())
+            let mut conn = plain(tcp, ours.reserved)?;
+            conn.send_raw(&bytes);
+            conn.flush().await?;
+            conn
         }
-        Some(provide) => initiate_mse(tcp, ours.info_hash, &bytes, provide).await?,
+        Some(provide) => initiate_mse(tcp, ours, &bytes, provide).await?,
     };
-    stream.reserved = ours.reserved;
-    let (theirs, rest) = read_handshake(&mut stream, leftover).await?;
-    Ok((stream, theirs, rest))
+    let theirs = read_handshake(&mut conn).await?;
+    Ok((conn, theirs))
+}
+
+/// A plaintext connection on which we send (or sent) `reserved`.
+fn plain(tcp: TcpStream, reserved: Reserved) -> Result<Connection, PeerError> {
+    Ok(Connection::new(
+        tcp,
+        None,
+        Wire::Plaintext,
+        reserved,
+        BytesMut::with_capacity(1024),
+    )?)
 }
 
 fn check(
-    stream: PeerStream,
+    conn: Connection,
     theirs: Handshake,
-    rest: BytesMut,
     info_hash: InfoHash,
     peer_id: PeerId,
-) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+) -> Result<(Connection, Handshake), PeerError> {
     if theirs.info_hash != info_hash {
         return Err(PeerError::Protocol(format!(
             "wrong info hash {}",
@@ -296,7 +215,7 @@ fn check(
     if theirs.peer_id == peer_id {
         return Err(PeerError::SelfConnection);
     }
-    Ok((stream, theirs, rest))
+    Ok((conn, theirs))
 }
 
 /// The peer closed the connection (or reset it) before its handshake arrived.
@@ -332,14 +251,14 @@ fn random_pad() -> Vec<u8> {
 /// Run the MSE handshake as the initiator, our BitTorrent handshake as its initial payload.
 async fn initiate_mse(
     mut tcp: TcpStream,
-    info_hash: InfoHash,
-    ours: &[u8],
+    ours: &Handshake,
+    bytes: &[u8],
     provide: u32,
-) -> Result<(PeerStream, BytesMut), PeerError> {
+) -> Result<Connection, PeerError> {
     let (mut mse, first) = Initiator::start(
-        info_hash.0,
+        ours.info_hash.0,
         provide,
-        ours.to_vec(),
+        bytes.to_vec(),
         &rand::random(),
         &random_pad(),
     );
@@ -352,7 +271,7 @@ async fn initiate_mse(
         |data| mse.receive(data),
     )
     .await?;
-    Ok(established(tcp, done))
+    established(tcp, done, ours.reserved)
 }
 
 /// Drive an MSE handshake: send what the state machine produced, feed it what arrives,
@@ -383,27 +302,25 @@ async fn exchange_mse(
 
 /// Open an accepted connection: plaintext or MSE by its first bytes (per `encryption`),
 /// then the peer's BitTorrent handshake. `lookup` maps `HASH('req2', SKEY)` to the info
-/// hash of a torrent we serve. Returns the stream, their handshake and the bytes after it.
+/// hash of a torrent we serve. Returns the connection (with the bytes after the handshake in
+/// its read buffer) and their handshake; our answer is the caller's, once it knows the
+/// torrent.
 pub async fn open_incoming(
     tcp: TcpStream,
     encryption: Encryption,
     lookup: &(dyn Fn(&[u8; 20]) -> Option<[u8; 20]> + Sync),
-) -> Result<(PeerStream, Handshake, BytesMut), PeerError> {
+) -> Result<(Connection, Handshake), PeerError> {
     tcp.set_nodelay(true)?;
-    let mut stream = PeerStream::plain(tcp);
-    let mut first = BytesMut::with_capacity(1024);
-    let plain = read_until(&mut stream, &mut first, |b| {
-        Ok(mse::is_plaintext_handshake(b))
-    })
-    .await?;
-    if plain {
+    let mut conn = plain(tcp, our_reserved())?;
+    let plaintext = read_until(&mut conn, |b| Ok(mse::is_plaintext_handshake(b))).await?;
+    if plaintext {
         if encryption == Encryption::Required {
             return Err(PeerError::Protocol(
                 "plaintext handshake refused: encryption is required".into(),
             ));
         }
-        let (hs, rest) = read_handshake(&mut stream, first).await?;
-        return Ok((stream, hs, rest));
+        let hs = read_handshake(&mut conn).await?;
+        return Ok((conn, hs));
     }
     if encryption == Encryption::Disabled {
         return Err(PeerError::Protocol(
@@ -414,70 +331,63 @@ pub async fn open_incoming(
     if encryption == Encryption::Prefer {
         mse = mse.preferring_rc4();
     }
+    let (mut tcp, first) = conn.into_parts()?;
     let progress = mse.receive(&first, lookup)?;
-    let mut tcp = stream.tcp;
     let done = exchange_mse(&mut tcp, progress, |data| mse.receive(data, lookup)).await?;
     let skey = done.info_hash;
-    let (mut stream, rest) = established(tcp, done);
-    let (hs, rest) = read_handshake(&mut stream, rest).await?;
+    let mut conn = established(tcp, done, our_reserved())?;
+    let hs = read_handshake(&mut conn).await?;
     if hs.info_hash.0 != skey {
         return Err(PeerError::Protocol(
             "the handshake names another torrent than the encryption key".into(),
         ));
     }
-    Ok((stream, hs, rest))
+    Ok((conn, hs))
 }
 
-/// The stream after a completed MSE handshake, and the payload that came with it.
-fn established(tcp: TcpStream, done: mse::Established) -> (PeerStream, BytesMut) {
+/// The connection after a completed MSE handshake, the payload that came with it in its read
+/// buffer.
+fn established(
+    tcp: TcpStream,
+    done: mse::Established,
+    reserved: Reserved,
+) -> Result<Connection, PeerError> {
     let wire = if done.ciphers.is_some() {
         Wire::Rc4
     } else {
         Wire::Obfuscated
     };
-    let stream = PeerStream {
+    Ok(Connection::new(
         tcp,
-        crypto: Crypto::new(done.ciphers),
+        done.ciphers,
         wire,
-        reserved: our_reserved(),
-    };
-    (stream, BytesMut::from(&done.payload[..]))
+        reserved,
+        BytesMut::from(&done.payload[..]),
+    )?)
 }
 
-/// Read the 68-byte handshake after the bytes already in `buf`; returns it and any bytes
-/// that followed it.
-pub async fn read_handshake(
-    stream: &mut PeerStream,
-    mut buf: BytesMut,
-) -> Result<(Handshake, BytesMut), PeerError> {
-    let hs = read_until(stream, &mut buf, |b| {
+/// Read the 68-byte handshake (after whatever the read buffer holds already); the bytes that
+/// followed it stay in the read buffer.
+async fn read_handshake(conn: &mut Connection) -> Result<Handshake, PeerError> {
+    read_until(conn, |b| {
         Ok(Handshake::decode(b)?.map(|(hs, n)| {
             b.advance(n);
             hs
         }))
     })
-    .await?;
-    Ok((hs, buf))
+    .await
 }
 
-/// Read (and decrypt) into `buf` until `parse` finds what it waits for, within the
+/// Read into the connection's buffer until `parse` finds what it waits for, within the
 /// handshake timeout.
 async fn read_until<T>(
-    stream: &mut PeerStream,
-    buf: &mut BytesMut,
-    mut parse: impl FnMut(&mut BytesMut) -> Result<Option<T>, PeerError>,
+    conn: &mut Connection,
+    parse: impl FnMut(&mut BytesMut) -> Result<Option<T>, PeerError>,
 ) -> Result<T, PeerError> {
-    let run = async {
-        loop {
-            if let Some(found) = parse(buf)? {
-                return Ok(found);
-            }
-            if stream.read_buf(buf).await? == 0 {
-                return Err(PeerError::Protocol(CLOSED_DURING_HANDSHAKE.into()));
-            }
-        }
-    };
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
-        .await
-        .map_err(|_| PeerError::Timeout("waiting for the handshake"))?
+    tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        conn.read_until(parse, CLOSED_DURING_HANDSHAKE),
+    )
+    .await
+    .map_err(|_| PeerError::Timeout("waiting for the handshake"))?
 }

@@ -1,0 +1,115 @@
+//! One torrent: the task that owns its peer table, trackers, disk worker and piece picker.
+//!
+//! A torrent's life, in the order of its files:
+//! 0. [`params`]: what the engine passes in.
+//! 1. [`startup`]: for a magnet, the [`metadata`] phase fetches the info dictionary from peers
+//!    (BEP 9) on connections it then hands on; then storage opens and data already on disk is
+//!    hashed (resume).
+//! 2. [`task`]: the torrent task's loop. It alone decides about connections, bans, choking and
+//!    completion; it starts one [`peer`] task per connection.
+//! 3. [`shared`]: what the torrent task and its peer tasks share (the picker, the peer table)
+//!    and the messages between them; [`snapshot`] turns that into what the dashboard shows.
+//!
+//! Imports point one way: `mod -> announce, task, startup`; `task -> peer, snapshot`;
+//! `startup -> metadata`; everything -> `shared`, `params`.
+
+mod announce;
+pub mod metadata;
+mod params;
+pub mod peer;
+pub mod shared;
+mod snapshot;
+mod startup;
+mod task;
+
+pub use params::{Source, TorrentParams};
+pub use shared::{PeerCommand, PeerStats, Shared, TorrentMsg};
+pub use task::MAX_HALF_OPEN;
+
+use crate::engine::conn::Dialer;
+use crate::engine::error::TorrentError;
+use crate::engine::event::EngineEvent;
+use crate::engine::peerbook::PeerBook;
+use crate::engine::tracker::AnnounceStats;
+use announce::Announce;
+use startup::Origin;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, watch};
+
+/// Start the torrent task; returns the sender that feeds it.
+pub fn spawn_torrent(params: TorrentParams) -> mpsc::UnboundedSender<TorrentMsg> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let tx2 = tx.clone();
+    tokio::spawn(async move {
+        let id = params.id;
+        let events = params.events.clone();
+        if let Err(error) = run(params, tx2, rx).await {
+            events.emit(EngineEvent::Failed {
+                id,
+                error: error.to_string(),
+            });
+        }
+    });
+    tx
+}
+
+async fn run(
+    p: TorrentParams,
+    tx: mpsc::UnboundedSender<TorrentMsg>,
+    mut rx: mpsc::UnboundedReceiver<TorrentMsg>,
+) -> Result<(), TorrentError> {
+    let started = Instant::now();
+    let origin = Origin::of(&p);
+    let (stats, _) = watch::channel(AnnounceStats {
+        uploaded: 0,
+        downloaded: 0,
+        left: origin.left,
+    });
+    let mut announce = Announce {
+        stats,
+        handle: None,
+    };
+    // A magnet needs its trackers at once (the peers that have the metadata); a .torrent
+    // announces only once its data is checked, so that a seed's `started` says left=0 (before
+    // the check it would be listed as a leecher until its next re-announce, tens of minutes).
+    if matches!(p.source, Source::Magnet(_)) {
+        announce.start(&p, &origin, &tx);
+    }
+    let mut book = PeerBook::default();
+    book.add(&origin.peers, Instant::now());
+    // one per torrent: what it learns about a peer's handshake outlives the metadata phase
+    let dialer = Arc::new(Dialer::new(p.encryption));
+    let mut next_key = 1;
+
+    let fetched = startup::metainfo(
+        &p,
+        &origin,
+        started,
+        &dialer,
+        &mut book,
+        &mut next_key,
+        &mut rx,
+    )
+    .await?;
+    let (metainfo, handed) = match fetched {
+        startup::Fetched::Ready(metainfo, handed) => (metainfo, handed),
+        startup::Fetched::Shutdown(done) => {
+            announce.stop().await;
+            let _ = done.send(());
+            return Ok(());
+        }
+    };
+    let opened = startup::open(&p, &metainfo).await?;
+    let mut t = task::Torrent::new(&p, &metainfo, opened, dialer, book, next_key, started, &tx);
+    // A torrent that starts complete announces `started` with left=0, never `completed`:
+    // BEP 3 keeps that event for a download that finished in this session.
+    announce.report(t.announce_stats());
+    if matches!(p.source, Source::Torrent(_)) {
+        announce.start(&p, &origin, &tx);
+    }
+    for h in handed {
+        t.adopt(h);
+    }
+    t.run(rx, announce).await
+}

@@ -1,0 +1,49 @@
+//! What the engine passes to start a torrent: its [`Source`] and its [`TorrentParams`].
+
+use crate::engine::Faults;
+use crate::engine::conn::Encryption;
+use crate::engine::event::{EventSink, TorrentId, TorrentSnapshot};
+use crate::engine::ratelimit::RateLimiter;
+use crate::engine::storage::OutputTarget;
+use crate::proto::id::PeerId;
+use crate::proto::magnet::Magnet;
+use crate::proto::metainfo::Metainfo;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+/// What a torrent starts from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A .torrent file: everything is known.
+    Torrent(Arc<Metainfo>),
+    /// A magnet link: the info dictionary comes from peers first (BEP 9).
+    Magnet(Magnet),
+}
+
+/// What the engine passes to start a torrent.
+pub struct TorrentParams {
+    pub id: TorrentId,
+    pub source: Source,
+    /// Cap on the metadata size a peer may claim.
+    pub max_metadata_size: u32,
+    pub target: OutputTarget,
+    pub peers: Vec<SocketAddr>,
+    pub wanted: Option<Vec<u32>>,
+    pub use_trackers: bool,
+    pub listen_port: u16,
+    pub peer_id: PeerId,
+    pub max_peers: usize,
+    pub upload_slots: usize,
+    pub upload_limiter: Option<Arc<RateLimiter>>,
+    pub faults: Faults,
+    pub encryption: Encryption,
+    pub seed_only: bool,
+    /// The engine's DHT node, for BEP 5 `Port` messages (`None`: no DHT, or a private torrent).
+    pub dht: Option<crate::engine::dht::DhtHandle>,
+    /// Cleared when the metadata says private: the engine's DHT feeder stops.
+    pub dht_allowed: Arc<AtomicBool>,
+    pub events: EventSink,
+    pub snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
+}

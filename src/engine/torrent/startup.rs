@@ -1,0 +1,323 @@
+//! From a source to a torrent ready to download: the metadata (fetched from peers for a
+//! magnet), then storage, the picker and the resume check of data already on disk.
+//!
+//! Each step that can fail returns a [`TorrentError`] naming its cause; the pure parts
+//! (building the metainfo from fetched metadata, checking the wanted pieces, setting up the
+//! picker) are plain functions with their own tests.
+
+use super::metadata::{HandedOver, MetadataOutcome, MetadataPhase};
+use super::params::{Source, TorrentParams};
+use super::shared::TorrentMsg;
+use crate::engine::conn::Dialer;
+use crate::engine::dht::DhtHandle;
+use crate::engine::error::TorrentError;
+use crate::engine::event::{EngineEvent, EventSink, TorrentId, TorrentState};
+use crate::engine::peerbook::PeerBook;
+use crate::engine::picker::{PeerKey, Picker};
+use crate::engine::storage::{OutputTarget, Storage};
+use crate::proto::id::InfoHash;
+use crate::proto::metainfo::{Info, Metainfo};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// `left` we announce while the size is unknown (magnet, metadata not yet fetched). Not 0,
+/// which says "seed" (trackers then list us as one and send no seeds), and small: some
+/// trackers refuse a `left` larger than the torrent (the course's test tracker does), and 1
+/// is never larger. Real trackers only look at whether it is 0.
+const UNKNOWN_LEFT: u64 = 1;
+
+/// What the source says before any metadata: the info hash, the tracker tiers, the peers
+/// to try first and the `left` to announce.
+pub(super) struct Origin {
+    pub info_hash: InfoHash,
+    pub tiers: Vec<Vec<String>>,
+    pub peers: Vec<SocketAddr>,
+    pub left: u64,
+}
+
+impl Origin {
+    pub(super) fn of(p: &TorrentParams) -> Origin {
+        let mut origin = match &p.source {
+            Source::Torrent(m) => Origin {
+                info_hash: m.info_hash,
+                tiers: m.trackers(),
+                peers: Vec::new(),
+                left: m.info.total_length,
+            },
+            // BEP 12 reading of a magnet: each `tr` is its own tier
+            Source::Magnet(mg) => Origin {
+                info_hash: mg.info_hash,
+                tiers: mg.trackers.iter().map(|t| vec![t.clone()]).collect(),
+                peers: mg.peers.clone(),
+                left: UNKNOWN_LEFT,
+            },
+        };
+        origin.peers.extend(p.peers.iter().copied());
+        origin
+    }
+}
+
+/// How the metadata step ended.
+pub(super) enum Fetched {
+    /// The metainfo, and for a magnet the connections that fetched it.
+    Ready(Arc<Metainfo>, Vec<HandedOver>),
+    /// The torrent was stopped first.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The metainfo: at hand for a .torrent, fetched from peers (BEP 9) for a magnet.
+pub(super) async fn metainfo(
+    p: &TorrentParams,
+    origin: &Origin,
+    started: Instant,
+    dialer: &Arc<Dialer>,
+    book: &mut PeerBook,
+    next_key: &mut PeerKey,
+    rx: &mut mpsc::UnboundedReceiver<TorrentMsg>,
+) -> Result<Fetched, TorrentError> {
+    let (metainfo, handed) = match &p.source {
+        Source::Torrent(m) => (m.clone(), Vec::new()),
+        Source::Magnet(mg) => {
+            p.events.emit(EngineEvent::StateChanged {
+                id: p.id,
+                state: TorrentState::FetchingMetadata,
+            });
+            let phase = MetadataPhase {
+                id: p.id,
+                info_hash: origin.info_hash,
+                name: mg
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| origin.info_hash.to_string()),
+                peer_id: p.peer_id,
+                max_size: p.max_metadata_size,
+                dialer: dialer.clone(),
+                max_peers: p.max_peers,
+                events: p.events.clone(),
+                snapshots: p.snapshots.clone(),
+                started,
+            };
+            match phase.run(book, next_key, rx).await? {
+                MetadataOutcome::Ready { raw, handed } => {
+                    let m = from_metadata(raw, origin.info_hash, &origin.tiers)?;
+                    (Arc::new(m), handed)
+                }
+                MetadataOutcome::Shutdown(done) => return Ok(Fetched::Shutdown(done)),
+            }
+        }
+    };
+    p.events.emit(EngineEvent::MetadataReady {
+        id: p.id,
+        metainfo: metainfo.clone(),
+    });
+    Ok(Fetched::Ready(metainfo, handed))
+}
+
+/// The metainfo of a magnet whose info dictionary `raw` was fetched and verified against
+/// `info_hash`; the magnet's trackers become its announce list.
+fn from_metadata(
+    raw: Vec<u8>,
+    info_hash: InfoHash,
+    tiers: &[Vec<String>],
+) -> Result<Metainfo, TorrentError> {
+    let info = Info::from_bytes(&raw).map_err(TorrentError::BadMetadata)?;
+    Ok(Metainfo {
+        announce: tiers.first().and_then(|t| t.first()).cloned(),
+        announce_list: tiers.to_vec(),
+        info,
+        info_hash,
+        raw_info: raw,
+        comment: None,
+        created_by: None,
+        creation_date: None,
+    })
+}
+
+/// What [`open`] made ready for the torrent task.
+pub(super) struct Opened {
+    pub info: Arc<Info>,
+    pub storage: Arc<Storage>,
+    pub picker: Picker,
+    /// The DHT node, unless the torrent is private (BEP 27).
+    pub dht: Option<DhtHandle>,
+    /// Seeds the picker's and the choker's random choices.
+    pub seed: u64,
+}
+
+/// Open storage, set up the picker, and hash what is already on disk.
+pub(super) async fn open(p: &TorrentParams, metainfo: &Metainfo) -> Result<Opened, TorrentError> {
+    // BEP 27: a magnet whose metadata turns out private leaves the DHT (no more lookups, no
+    // Port messages)
+    let dht = if metainfo.info.private {
+        p.dht_allowed.store(false, Ordering::Relaxed);
+        None
+    } else {
+        p.dht.clone()
+    };
+    let info = Arc::new(metainfo.info.clone());
+    check_wanted(p.wanted.as_deref(), info.piece_count())?;
+    let storage = Arc::new(open_storage(&info, &p.target, p.seed_only).await?);
+    let seed: u64 = rand::random();
+    let mut picker = new_picker(&info, p.wanted.as_deref(), seed);
+    if storage.had_existing_data() {
+        resume(&storage, &info, &mut picker, &p.events, p.id).await?;
+    }
+    Ok(Opened {
+        info,
+        storage,
+        picker,
+        dht,
+        seed,
+    })
+}
+
+/// Every wanted piece must exist.
+fn check_wanted(wanted: Option<&[u32]>, count: u32) -> Result<(), TorrentError> {
+    match wanted.and_then(|w| w.iter().find(|i| **i >= count)) {
+        Some(bad) => Err(TorrentError::NoSuchPiece { piece: *bad, count }),
+        None => Ok(()),
+    }
+}
+
+/// A picker for `info`: the wanted pieces (all when `None`), pad files known (BEP 47).
+fn new_picker(info: &Info, wanted: Option<&[u32]>, seed: u64) -> Picker {
+    let mut picker = Picker::new(info.piece_length, info.total_length, wanted, seed);
+    picker.set_pad_ranges(
+        info.files
+            .iter()
+            .filter(|f| f.attr.pad)
+            .map(|f| f.offset..f.offset + f.length)
+            .collect(),
+    );
+    picker
+}
+
+/// Open (or, for a seed, only read) the torrent's files, off the runtime.
+async fn open_storage(
+    info: &Arc<Info>,
+    target: &OutputTarget,
+    seed_only: bool,
+) -> Result<Storage, TorrentError> {
+    let info = info.clone();
+    let target = target.clone();
+    tokio::task::spawn_blocking(move || {
+        if seed_only {
+            Storage::open_read_only(&info, &target)
+        } else {
+            Storage::open(&info, &target)
+        }
+    })
+    .await
+    .map_err(|e| TorrentError::Internal(format!("storage task: {e}")))?
+    .map_err(TorrentError::OpenStorage)
+}
+
+/// Resume: hash the data already on disk and mark the pieces that pass, reporting progress.
+async fn resume(
+    storage: &Arc<Storage>,
+    info: &Arc<Info>,
+    picker: &mut Picker,
+    events: &EventSink,
+    id: TorrentId,
+) -> Result<(), TorrentError> {
+    events.emit(EngineEvent::StateChanged {
+        id,
+        state: TorrentState::Checking,
+    });
+    let total = info.piece_count();
+    let st = storage.clone();
+    let inf = info.clone();
+    let ev = events.clone();
+    let valid = tokio::task::spawn_blocking(move || {
+        let mut checked = 0u32;
+        let mut good = 0u32;
+        st.verify_existing(&inf, |_, ok| {
+            checked += 1;
+            good += ok as u32;
+            if checked.is_multiple_of(64) || checked == total {
+                ev.emit(EngineEvent::Checking {
+                    id,
+                    checked,
+                    total,
+                    valid: good,
+                });
+            }
+        })
+    })
+    .await
+    .map_err(|e| TorrentError::Internal(format!("resume check task: {e}")))?
+    .map_err(TorrentError::CheckExisting)?;
+    for (i, ok) in valid.iter().enumerate() {
+        if *ok {
+            picker.mark_verified(i as u32);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::bencode::Value;
+    use std::collections::BTreeMap;
+
+    /// A single-file info dictionary of `len` bytes in pieces of `piece_len`.
+    fn raw_info(len: i64, piece_len: i64) -> Vec<u8> {
+        let pieces = ((len + piece_len - 1) / piece_len) as usize;
+        let mut d = BTreeMap::new();
+        d.insert(b"length".to_vec(), Value::Int(len));
+        d.insert(b"name".to_vec(), Value::Bytes(b"f.bin".to_vec()));
+        d.insert(b"piece length".to_vec(), Value::Int(piece_len));
+        d.insert(b"pieces".to_vec(), Value::Bytes(vec![7; 20 * pieces]));
+        crate::proto::bencode::encode(&Value::Dict(d))
+    }
+
+    #[test]
+    fn fetched_metadata_becomes_a_metainfo_with_the_magnets_trackers() {
+        let tiers = vec![
+            vec!["http://127.0.0.1:1/a".to_string()],
+            vec!["udp://127.0.0.1:2".to_string()],
+        ];
+        let ih = InfoHash([3; 20]);
+        let m = from_metadata(raw_info(40_000, 16384), ih, &tiers).unwrap();
+        assert_eq!(m.info_hash, ih);
+        assert_eq!(m.announce.as_deref(), Some("http://127.0.0.1:1/a"));
+        assert_eq!(m.announce_list, tiers);
+        assert_eq!(m.info.piece_count(), 3);
+        assert!(
+            from_metadata(raw_info(40_000, 16384), ih, &[])
+                .unwrap()
+                .announce
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn metadata_that_is_no_torrent_is_a_typed_failure() {
+        let e = from_metadata(b"d4:name1:xe".to_vec(), InfoHash([0; 20]), &[]).unwrap_err();
+        assert!(matches!(e, TorrentError::BadMetadata(_)), "{e}");
+    }
+
+    #[test]
+    fn a_wanted_piece_past_the_end_names_itself() {
+        assert!(check_wanted(None, 4).is_ok());
+        assert!(check_wanted(Some(&[0, 3]), 4).is_ok());
+        let e = check_wanted(Some(&[1, 9, 12]), 4).unwrap_err();
+        assert!(
+            matches!(e, TorrentError::NoSuchPiece { piece: 9, count: 4 }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_picker_wants_only_the_wanted_pieces() {
+        let info = Info::from_bytes(&raw_info(40_000, 16384)).unwrap();
+        let picker = new_picker(&info, Some(&[1]), 1);
+        assert_eq!(picker.bytes_left(), 16384);
+        let all = new_picker(&info, None, 1);
+        assert_eq!(all.bytes_left(), 40_000);
+    }
+}

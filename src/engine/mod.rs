@@ -19,6 +19,7 @@
 //! `snapshot_interval` with `try_send`, so a slow consumer only misses pictures.
 
 pub mod choker;
+pub mod config;
 pub mod conn;
 pub mod create;
 pub mod dht;
@@ -34,49 +35,26 @@ pub mod swarm;
 pub mod torrent;
 pub mod tracker;
 
+pub use crate::engine::config::{DEFAULT_MAX_METADATA_SIZE, EngineConfig, Faults};
 use crate::engine::conn::{Encryption, our_reserved};
-use crate::engine::dht::{DhtConfig, DhtHandle, LookupEvent};
+use crate::engine::dht::{DhtHandle, LookupEvent};
 use crate::engine::error::PeerError;
 use crate::engine::event::EventSink;
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
 use crate::engine::ratelimit::RateLimiter;
 use crate::engine::storage::OutputTarget;
-pub use crate::engine::torrent::metadata::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::torrent::{Source, TorrentMsg, TorrentParams, spawn_torrent};
 use crate::proto::handshake::Handshake;
 use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-
-/// How the engine is set up.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// Where to accept peers. Port 0 picks a free port.
-    pub listen: SocketAddr,
-    /// When the port is taken, fall back to a free one instead of failing.
-    pub listen_fallback: bool,
-    pub peer_id: PeerId,
-    pub max_peers_per_torrent: usize,
-    pub snapshot_interval: Duration,
-    /// Regular upload slots per torrent (peers unchoked by rate); one optimistic slot is extra.
-    pub upload_slots: usize,
-    /// Cap on upload bytes per second across all torrents; `None` = unlimited.
-    pub upload_limit: Option<u64>,
-    /// Deliberate misbehaviour for the demo swarm and tests; off by default.
-    pub faults: Faults,
-    /// Run a DHT node (BEP 5). `None` by default: a library user opts in, and chooses the
-    /// bootstrap routers.
-    pub dht: Option<DhtConfig>,
-    /// Message Stream Encryption policy for outgoing and incoming connections.
-    pub encryption: Encryption,
-}
 
 /// The DHT is asked again this soon while a torrent is short of peers.
 pub const DHT_RETRY_SHORT: Duration = Duration::from_secs(15);
@@ -84,30 +62,6 @@ pub const DHT_RETRY_SHORT: Duration = Duration::from_secs(15);
 pub const DHT_ENOUGH_PEERS: usize = 10;
 /// Otherwise the DHT is asked (and we re-announce) this often.
 pub const DHT_REANNOUNCE: Duration = Duration::from_secs(5 * 60);
-
-/// Fault injection, so that the demo and the tests can show how peers cope with a bad seeder.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Faults {
-    /// Corrupt one byte of roughly one served piece in N.
-    pub corrupt_piece_one_in: Option<u32>,
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 6881)),
-            listen_fallback: true,
-            peer_id: PeerId::generate(),
-            max_peers_per_torrent: 50,
-            snapshot_interval: Duration::from_millis(100),
-            upload_slots: 4,
-            upload_limit: None,
-            faults: Faults::default(),
-            dht: None,
-            encryption: Encryption::default(),
-        }
-    }
-}
 
 /// A torrent to add.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! What the engine passes to start a torrent: its [`Source`] and its [`TorrentParams`].
 
-use crate::engine::Faults;
+use crate::engine::config::Faults;
 use crate::engine::conn::Encryption;
 use crate::engine::event::{EventSink, TorrentId, TorrentSnapshot};
 use crate::engine::ratelimit::RateLimiter;

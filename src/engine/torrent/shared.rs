@@ -7,7 +7,7 @@
 //! snapshots read lock-free. Everything else that happens to the torrent arrives at the torrent
 //! task as a [`TorrentMsg`]; the torrent task gives orders to a peer as a [`PeerCommand`].
 
-use crate::engine::Faults;
+use crate::engine::config::Faults;
 use crate::engine::conn::{Connection, Dialer};
 use crate::engine::disk::{DiskJob, DiskResult};
 use crate::engine::event::{Direction, PeerCloseReason, TorrentId};

@@ -39,9 +39,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-/// Default cap on the info dictionary size (large torrents have 10+ MiB of metadata).
-pub const DEFAULT_MAX_METADATA_SIZE: u32 = 32 * 1024 * 1024;
-
 /// How the metadata phase ended.
 pub enum MetadataOutcome {
     /// The info dictionary, verified against the info hash, and the live connections.

@@ -68,6 +68,7 @@ impl Choker {
         self.unchoked.contains(&key)
     }
 
+    #[cfg(test)]
     pub fn unchoked_count(&self) -> usize {
         self.unchoked.len()
     }

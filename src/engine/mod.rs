@@ -18,21 +18,21 @@
 //! in a shared map; this actor sends the whole [`event::EngineSnapshot`] every
 //! `snapshot_interval` with `try_send`, so a slow consumer only misses pictures.
 
-pub mod choker;
+pub(crate) mod choker;
 pub mod config;
 pub mod conn;
 pub mod create;
 pub mod dht;
-pub mod disk;
-pub mod error;
+pub(crate) mod disk;
+pub(crate) mod error;
 pub mod event;
-pub mod peerbook;
+pub(crate) mod peerbook;
 pub mod picker;
-pub mod pipeline;
-pub mod ratelimit;
+pub(crate) mod pipeline;
+pub(crate) mod ratelimit;
 pub mod storage;
 pub mod swarm;
-pub mod torrent;
+pub(crate) mod torrent;
 pub mod tracker;
 
 pub use crate::engine::config::{DEFAULT_MAX_METADATA_SIZE, EngineConfig, Faults};
@@ -43,7 +43,7 @@ use crate::engine::event::EventSink;
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
 use crate::engine::ratelimit::RateLimiter;
 use crate::engine::storage::OutputTarget;
-use crate::engine::torrent::{Source, TorrentMsg, TorrentParams, spawn_torrent};
+use crate::engine::torrent::{Source, TorrentMsg, TorrentParams, TorrentTx, spawn_torrent};
 use crate::proto::handshake::Handshake;
 use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::magnet::Magnet;
@@ -238,7 +238,7 @@ impl EngineHandle {
     }
 }
 
-type Routes = Arc<Mutex<HashMap<InfoHash, mpsc::UnboundedSender<TorrentMsg>>>>;
+type Routes = Arc<Mutex<HashMap<InfoHash, TorrentTx>>>;
 
 /// Bind the listener and start the engine.
 pub async fn spawn(
@@ -305,7 +305,7 @@ struct Actor {
     listen_port: u16,
     events: EventSink,
     routes: Routes,
-    torrents: HashMap<TorrentId, (InfoHash, mpsc::UnboundedSender<TorrentMsg>)>,
+    torrents: HashMap<TorrentId, (InfoHash, TorrentTx)>,
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
     next_id: TorrentId,
     upload_limiter: Option<Arc<RateLimiter>>,
@@ -428,12 +428,13 @@ impl Actor {
             }
             Command::AddPeers(id, peers) => {
                 if let Some((_, tx)) = self.torrents.get(&id) {
-                    let _ = tx.send(TorrentMsg::AddPeers(peers));
+                    // a hint: dropped when the torrent is far behind, never waited for
+                    let _ = tx.try_send(TorrentMsg::AddPeers(peers));
                 }
             }
             Command::Pause(id, pause) => {
                 if let Some((_, tx)) = self.torrents.get(&id) {
-                    let _ = tx.send(TorrentMsg::Pause(pause));
+                    let _ = tx.send(TorrentMsg::Pause(pause)).await;
                 }
             }
             Command::Remove {
@@ -451,7 +452,7 @@ impl Actor {
                         .remove(&hash);
                     if delete_data {
                         let (done_tx, done_rx) = oneshot::channel();
-                        if tx.send(TorrentMsg::RemoveData(done_tx)).is_ok() {
+                        if tx.send(TorrentMsg::RemoveData(done_tx)).await.is_ok() {
                             let _ = tokio::time::timeout(Duration::from_secs(10), done_rx).await;
                         }
                     }
@@ -491,7 +492,7 @@ async fn dht_feeder(
     id: TorrentId,
     info_hash: InfoHash,
     listen_port: u16,
-    tx: mpsc::UnboundedSender<TorrentMsg>,
+    tx: TorrentTx,
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
     allowed: Arc<AtomicBool>,
 ) {
@@ -503,7 +504,7 @@ async fn dht_feeder(
         while let Some(ev) = found.recv().await {
             match ev {
                 LookupEvent::Peer(p) => {
-                    if tx.send(TorrentMsg::AddPeers(vec![p])).is_err() {
+                    if tx.send(TorrentMsg::AddPeers(vec![p])).await.is_err() {
                         return;
                     }
                 }
@@ -541,9 +542,9 @@ async fn dht_feeder(
     }
 }
 
-async fn stop_torrent(tx: &mpsc::UnboundedSender<TorrentMsg>) {
+async fn stop_torrent(tx: &TorrentTx) {
     let (done_tx, done_rx) = oneshot::channel();
-    if tx.send(TorrentMsg::Shutdown(done_tx)).is_ok() {
+    if tx.send(TorrentMsg::Shutdown(done_tx)).await.is_ok() {
         let _ = tokio::time::timeout(Duration::from_secs(5), done_rx).await;
     }
 }
@@ -587,9 +588,11 @@ async fn accept(
         // never try this address again
         return Err(PeerError::SelfConnection);
     }
-    let _ = tx.send(TorrentMsg::Incoming {
-        conn,
-        handshake: hs,
-    });
+    let _ = tx
+        .send(TorrentMsg::Incoming {
+            conn,
+            handshake: hs,
+        })
+        .await;
     Ok(())
 }

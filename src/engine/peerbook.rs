@@ -44,10 +44,6 @@ impl PeerBook {
         self.known.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.known.is_empty()
-    }
-
     pub fn add(&mut self, addrs: &[SocketAddr], now: Instant) {
         for a in addrs {
             if a.port() == 0 || a.ip().is_unspecified() {
@@ -62,10 +58,12 @@ impl PeerBook {
         }
     }
 
+    #[cfg(test)]
     pub fn state(&self, addr: &SocketAddr) -> Option<Conn> {
         self.known.get(addr).map(|k| k.conn)
     }
 
+    #[cfg(test)]
     pub fn is_banned(&self, addr: &SocketAddr) -> bool {
         self.state(addr) == Some(Conn::Banned)
     }

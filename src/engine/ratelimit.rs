@@ -24,10 +24,6 @@ impl RateLimiter {
         }
     }
 
-    pub fn rate(&self) -> u64 {
-        self.rate as u64
-    }
-
     /// Reserve `n` tokens at `now`; returns how long the caller must wait before using them.
     pub fn reserve(&self, n: u64, now: Instant) -> Duration {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());

@@ -2,7 +2,7 @@
 //! report the numbers it announces, and stop it (BEP 3 `completed` and `stopped`).
 
 use super::params::TorrentParams;
-use super::shared::TorrentMsg;
+use super::shared::{TorrentMsg, TorrentTx};
 use super::startup::Origin;
 use crate::engine::tracker::{AnnounceStats, AnnouncerConfig, AnnouncerHandle, spawn_announcer};
 use std::time::Duration;
@@ -16,12 +16,7 @@ pub(super) struct Announce {
 
 impl Announce {
     /// Start announcing to `tiers` (nothing when the torrent does not use trackers).
-    pub(super) fn start(
-        &mut self,
-        p: &TorrentParams,
-        origin: &Origin,
-        tx: &mpsc::UnboundedSender<TorrentMsg>,
-    ) {
+    pub(super) fn start(&mut self, p: &TorrentParams, origin: &Origin, tx: &TorrentTx) {
         if !p.use_trackers || origin.tiers.is_empty() || self.handle.is_some() {
             return;
         }
@@ -42,7 +37,7 @@ impl Announce {
         let tx = tx.clone();
         tokio::spawn(async move {
             while let Some(u) = up_rx.recv().await {
-                if tx.send(TorrentMsg::Tracker(u)).is_err() {
+                if tx.send(TorrentMsg::Tracker(u)).await.is_err() {
                     break;
                 }
             }
@@ -51,7 +46,9 @@ impl Announce {
 
     /// Report new numbers (sent with the next announce).
     pub(super) fn report(&self, stats: AnnounceStats) {
-        let _ = self.stats.send(stats);
+        // `send_replace`, not `send`: before the announcer starts nobody subscribes, and
+        // `send` would then drop the numbers its first announce must carry (a seed's left=0)
+        self.stats.send_replace(stats);
     }
 
     /// The download finished in this session: announce `completed` (BEP 3).
@@ -66,5 +63,30 @@ impl Announce {
         if let Some(a) = self.handle {
             a.stop().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_reported_before_the_announcer_starts_are_the_ones_it_starts_with() {
+        let (stats, _) = watch::channel(AnnounceStats {
+            uploaded: 0,
+            downloaded: 0,
+            left: 1000,
+        });
+        let announce = Announce {
+            stats,
+            handle: None,
+        };
+        // a seed found complete by its resume check, before any announce
+        announce.report(AnnounceStats {
+            uploaded: 0,
+            downloaded: 0,
+            left: 0,
+        });
+        assert_eq!(announce.stats.subscribe().borrow().left, 0);
     }
 }

@@ -23,8 +23,7 @@ mod startup;
 mod task;
 
 pub use params::{Source, TorrentParams};
-pub use shared::{PeerCommand, PeerStats, Shared, TorrentMsg};
-pub use task::MAX_HALF_OPEN;
+pub use shared::{TorrentMsg, TorrentRx, TorrentTx};
 
 use crate::engine::conn::Dialer;
 use crate::engine::error::TorrentError;
@@ -38,8 +37,8 @@ use std::time::Instant;
 use tokio::sync::{mpsc, watch};
 
 /// Start the torrent task; returns the sender that feeds it.
-pub fn spawn_torrent(params: TorrentParams) -> mpsc::UnboundedSender<TorrentMsg> {
-    let (tx, rx) = mpsc::unbounded_channel();
+pub fn spawn_torrent(params: TorrentParams) -> TorrentTx {
+    let (tx, rx) = mpsc::channel(shared::TORRENT_INBOX);
     let tx2 = tx.clone();
     tokio::spawn(async move {
         let id = params.id;
@@ -54,11 +53,7 @@ pub fn spawn_torrent(params: TorrentParams) -> mpsc::UnboundedSender<TorrentMsg>
     tx
 }
 
-async fn run(
-    p: TorrentParams,
-    tx: mpsc::UnboundedSender<TorrentMsg>,
-    mut rx: mpsc::UnboundedReceiver<TorrentMsg>,
-) -> Result<(), TorrentError> {
+async fn run(p: TorrentParams, tx: TorrentTx, mut rx: TorrentRx) -> Result<(), TorrentError> {
     let started = Instant::now();
     let origin = Origin::of(&p);
     let (stats, _) = watch::channel(AnnounceStats {

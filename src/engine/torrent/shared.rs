@@ -10,7 +10,7 @@
 use crate::engine::config::Faults;
 use crate::engine::conn::{Connection, Dialer};
 use crate::engine::disk::{DiskJob, DiskResult};
-use crate::engine::event::{Direction, PeerCloseReason, TorrentId};
+use crate::engine::event::{Direction, PeerCloseReason};
 use crate::engine::picker::{PeerKey, Picker};
 use crate::engine::ratelimit::RateLimiter;
 use crate::engine::storage::Storage;
@@ -136,9 +136,20 @@ pub(crate) struct PeerSlot {
     pub connected_at: Instant,
 }
 
+/// Messages waiting for the torrent task, at most. What peers, trackers and the listener
+/// report waits (or, for hints such as PEX addresses, is dropped) when the task falls behind,
+/// instead of piling up in memory. Orders the other way ([`PeerCommand`]) are unbounded on
+/// purpose: the torrent task never waits for a peer, and it sends a peer only what it decided
+/// itself (one `have` per verified piece at most, a few choke changes).
+pub const TORRENT_INBOX: usize = 4096;
+
+/// The torrent task's inbox.
+pub type TorrentTx = mpsc::Sender<TorrentMsg>;
+/// The torrent task's end of its inbox.
+pub type TorrentRx = mpsc::Receiver<TorrentMsg>;
+
 /// State shared between the torrent task and its peer tasks.
 pub struct Shared {
-    pub id: TorrentId,
     pub info_hash: InfoHash,
     pub peer_id: PeerId,
     pub listen_port: u16,
@@ -154,7 +165,7 @@ pub struct Shared {
     pub dialer: Arc<Dialer>,
     /// The DHT node: peers with the DHT bit get our `Port`, and theirs is added to it (BEP 5).
     pub dht: Option<crate::engine::dht::DhtHandle>,
-    pub events: mpsc::UnboundedSender<TorrentMsg>,
+    pub events: TorrentTx,
     pub(super) peers: Mutex<HashMap<PeerKey, PeerSlot>>,
     pub downloaded: AtomicU64,
     pub uploaded: AtomicU64,
@@ -221,8 +232,6 @@ pub enum TorrentMsg {
         handshake: Handshake,
     },
     AddPeers(Vec<SocketAddr>),
-    /// Something changed that may allow more connections.
-    Nudge,
     /// Pause (`true`: close every peer, connect to none, keep the piece state) or resume.
     /// Ignored while fetching metadata.
     Pause(bool),

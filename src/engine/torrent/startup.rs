@@ -7,7 +7,7 @@
 
 use super::metadata::{HandedOver, MetadataOutcome, MetadataPhase};
 use super::params::{Source, TorrentParams};
-use super::shared::TorrentMsg;
+use super::shared::TorrentRx;
 use crate::engine::conn::Dialer;
 use crate::engine::dht::DhtHandle;
 use crate::engine::error::TorrentError;
@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// `left` we announce while the size is unknown (magnet, metadata not yet fetched). Not 0,
 /// which says "seed" (trackers then list us as one and send no seeds), and small: some
@@ -76,7 +76,7 @@ pub(super) async fn metainfo(
     dialer: &Arc<Dialer>,
     book: &mut PeerBook,
     next_key: &mut PeerKey,
-    rx: &mut mpsc::UnboundedReceiver<TorrentMsg>,
+    rx: &mut TorrentRx,
 ) -> Result<Fetched, TorrentError> {
     let (metainfo, handed) = match &p.source {
         Source::Torrent(m) => (m.clone(), Vec::new()),

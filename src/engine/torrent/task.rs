@@ -13,7 +13,7 @@ use super::announce::Announce;
 use super::metadata::HandedOver;
 use super::params::TorrentParams;
 use super::peer::{self, PeerInit};
-use super::shared::{PeerCommand, PeerSlot, PeerStats, Shared, TorrentMsg};
+use super::shared::{PeerCommand, PeerSlot, PeerStats, Shared, TorrentMsg, TorrentRx, TorrentTx};
 use super::snapshot;
 use super::startup::Opened;
 use crate::engine::choker::{Choker, ChokerPeer};
@@ -71,7 +71,7 @@ type Suspect = (Vec<[u8; 20]>, Vec<Option<PeerKey>>);
 pub(super) struct Torrent {
     id: TorrentId,
     shared: Arc<Shared>,
-    tx: mpsc::UnboundedSender<TorrentMsg>,
+    tx: TorrentTx,
     events: EventSink,
     book: PeerBook,
     /// Address of every peer key seen, kept after it closes so late hash failures can be
@@ -111,12 +111,11 @@ impl Torrent {
         book: PeerBook,
         next_key: PeerKey,
         started: Instant,
-        tx: &mpsc::UnboundedSender<TorrentMsg>,
+        tx: &TorrentTx,
     ) -> Torrent {
         let (disk_res_tx, mut disk_res_rx) = mpsc::unbounded_channel();
         let disk = spawn_disk(opened.storage.clone(), disk_res_tx);
         let shared = Arc::new(Shared {
-            id: p.id,
             info_hash: metainfo.info_hash,
             peer_id: p.peer_id,
             listen_port: p.listen_port,
@@ -140,7 +139,7 @@ impl Torrent {
             let tx = tx.clone();
             tokio::spawn(async move {
                 while let Some(r) = disk_res_rx.recv().await {
-                    if tx.send(TorrentMsg::Disk(r)).is_err() {
+                    if tx.send(TorrentMsg::Disk(r)).await.is_err() {
                         break;
                     }
                 }
@@ -189,7 +188,7 @@ impl Torrent {
     /// Run until shut down, removed or failed; `announce` reports to the trackers.
     pub(super) async fn run(
         mut self,
-        mut rx: mpsc::UnboundedReceiver<TorrentMsg>,
+        mut rx: TorrentRx,
         announce: Announce,
     ) -> Result<(), TorrentError> {
         self.connect_more();
@@ -334,7 +333,6 @@ impl Torrent {
                 self.add_peers(&addrs);
                 self.connect_more();
             }
-            TorrentMsg::Nudge => self.connect_more(),
             TorrentMsg::Pause(pause) => self.set_paused(pause),
             TorrentMsg::Shutdown(_) | TorrentMsg::RemoveData(_) => {}
         }
@@ -548,11 +546,13 @@ impl Torrent {
                     }
                     Err(e) => {
                         tracing::debug!(%addr, "connect failed: {e}");
-                        let _ = tx.send(TorrentMsg::PeerClosed {
-                            key: None,
-                            addr,
-                            reason: e.into(),
-                        });
+                        let _ = tx
+                            .send(TorrentMsg::PeerClosed {
+                                key: None,
+                                addr,
+                                reason: e.into(),
+                            })
+                            .await;
                     }
                 }
             });
@@ -740,50 +740,59 @@ async fn run_peer(
     conn: Connection,
     init: PeerInit,
     incoming: bool,
-    tx: mpsc::UnboundedSender<TorrentMsg>,
+    tx: TorrentTx,
 ) {
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let stats = Arc::new(PeerStats::default());
     stats.peer_choking.store(true, Ordering::Relaxed);
     stats.am_choking.store(true, Ordering::Relaxed);
     let peer_id = init.handshake.peer_id;
-    {
+    let registered = {
         let mut peers = shared.peers();
-        if peers.values().any(|p| p.peer_id == peer_id) {
-            // connected both ways at once: keep the first connection
-            drop(peers);
-            let reason = PeerCloseReason::Useless("already connected to this peer".into());
-            let _ = tx.send(TorrentMsg::PeerClosed {
+        // connected both ways at once: keep the first connection
+        let duplicate = peers.values().any(|p| p.peer_id == peer_id);
+        if !duplicate {
+            peers.insert(
+                key,
+                PeerSlot {
+                    tx: cmd_tx,
+                    stats: stats.clone(),
+                    addr,
+                    peer_id,
+                    incoming,
+                    connected_at: Instant::now(),
+                },
+            );
+        }
+        !duplicate
+    };
+    if !registered {
+        let reason = PeerCloseReason::Useless("already connected to this peer".into());
+        let _ = tx
+            .send(TorrentMsg::PeerClosed {
                 key: None,
                 addr,
                 reason,
-            });
-            return;
-        }
-        peers.insert(
-            key,
-            PeerSlot {
-                tx: cmd_tx,
-                stats: stats.clone(),
-                addr,
-                peer_id,
-                incoming,
-                connected_at: Instant::now(),
-            },
-        );
+            })
+            .await;
+        return;
     }
-    let _ = tx.send(TorrentMsg::PeerUp {
-        key,
-        addr,
-        peer_id,
-        incoming,
-    });
+    let _ = tx
+        .send(TorrentMsg::PeerUp {
+            key,
+            addr,
+            peer_id,
+            incoming,
+        })
+        .await;
     let reason = peer::run(key, shared, stats, conn, init, cmd_rx).await;
-    let _ = tx.send(TorrentMsg::PeerClosed {
-        key: Some(key),
-        addr,
-        reason,
-    });
+    let _ = tx
+        .send(TorrentMsg::PeerClosed {
+            key: Some(key),
+            addr,
+            reason,
+        })
+        .await;
 }
 #[cfg(test)]
 mod tests {

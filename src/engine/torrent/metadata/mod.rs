@@ -19,9 +19,9 @@
 
 mod session;
 
-pub use session::{HandedOver, MetaCommand, MetaEvent, MetaPeerProgress, MetaShared};
+pub use session::{HandedOver, MetaCommand, MetaEvent, MetaShared};
 
-use super::shared::TorrentMsg;
+use super::shared::{TorrentMsg, TorrentRx};
 use crate::engine::conn::Dialer;
 use crate::engine::error::TorrentError;
 use crate::engine::event::{
@@ -75,7 +75,7 @@ impl MetadataPhase {
         &self,
         book: &mut PeerBook,
         next_key: &mut PeerKey,
-        rx: &mut mpsc::UnboundedReceiver<TorrentMsg>,
+        rx: &mut TorrentRx,
     ) -> Result<MetadataOutcome, TorrentError> {
         let (mev_tx, mut mev_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(MetaShared::new(
@@ -159,7 +159,6 @@ impl MetadataPhase {
                             self.events.emit(EngineEvent::PeerDisconnected { id: self.id, addr, reason });
                         }
                     }
-                    Some(MetaEvent::Peers(peers)) => book.add(&peers, Instant::now()),
                     Some(MetaEvent::Complete) => {
                         let checked = match shared.assembler().as_mut() {
                             Some(a) => a.check(),

@@ -73,8 +73,6 @@ pub enum MetaEvent {
         addr: SocketAddr,
         reason: PeerCloseReason,
     },
-    /// Peers learned from the peer (PEX) — reserved for when PEX runs in this phase.
-    Peers(Vec<SocketAddr>),
 }
 
 /// Orders for a metadata session.

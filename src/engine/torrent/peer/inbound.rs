@@ -71,10 +71,14 @@ impl Session {
                     self.stats
                         .peer_interested
                         .store(interested, Ordering::Relaxed);
-                    let _ = self.shared.events.send(TorrentMsg::PeerInterest {
-                        key: self.key,
-                        interested,
-                    });
+                    let _ = self
+                        .shared
+                        .events
+                        .send(TorrentMsg::PeerInterest {
+                            key: self.key,
+                            interested,
+                        })
+                        .await;
                 }
             }
             Message::Have { index } => {
@@ -223,7 +227,8 @@ impl Session {
                 if let Ok(msg) = PexMessage::decode(payload)
                     && !msg.added.is_empty()
                 {
-                    let _ = self.shared.events.send(TorrentMsg::AddPeers(msg.added));
+                    // a hint: dropped when the torrent task is behind
+                    let _ = self.shared.events.try_send(TorrentMsg::AddPeers(msg.added));
                 }
             }
             _ => {} // an extension we did not announce: ignore

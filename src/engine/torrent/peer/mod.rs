@@ -26,7 +26,7 @@ mod download;
 mod inbound;
 mod upload;
 
-use super::shared::{PeerCommand, PeerStats, Shared, TorrentMsg};
+use super::shared::{PeerCommand, PeerStats, Shared};
 use crate::engine::conn::{Connection, MAX_QUEUED_REQUESTS, Transfer, our_extension_handshake};
 use crate::engine::error::PeerError;
 use crate::engine::event::{Direction, PeerCloseReason};
@@ -365,7 +365,7 @@ impl Session {
         picker.peer_left(self.key);
         picker.peer_gone(&self.have);
         drop(picker);
+        // the torrent task hears of the end as `PeerClosed` and connects more then
         self.shared.nudge_peers(self.key);
-        let _ = self.shared.events.send(TorrentMsg::Nudge);
     }
 }

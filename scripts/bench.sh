@@ -3,6 +3,8 @@
 #
 #   bash scripts/bench.sh [--cases 1g,16k,multi,magnet] [--rounds N] [--work DIR] [--timeout S]
 #                         [--clients fast-peer,aria2,libtorrent,rqbit] [--no-build] [--no-install]
+#   FP_BASE=/path/to/old/fast-peer bash scripts/bench.sh --clients fast-peer,fast-peer-base,...
+#   runs an older build of ours beside the current one, interleaved in the same run.
 #                         [--out FILE]
 #   bash scripts/bench.sh --seeding [--cases 1g] [--rounds N] ...
 #
@@ -232,6 +234,7 @@ client_cmd() {
     if [[ "$t" == magnet:* ]]; then
         case "$client" in
             fast-peer) CMD=("$FP" ${FAST_PEER_ARGS:-} magnet_download -o "$out/$NAME" "$t") ;;
+            fast-peer-base) CMD=("$FP_BASE" magnet_download -o "$out/$NAME" "$t") ;;
             libtorrent) CMD=("$PY" "$LT_PEER" leech --magnet "$t" --out "$out" --ip 127.0.0.21
                              --timeout "$TIMEOUT") ;;
             *) client_cmd_torrent "$client" "$t" "$out" ;;
@@ -245,6 +248,8 @@ client_cmd_torrent() {
     case "$client" in
         # FAST_PEER_ARGS: extra arguments for debugging, e.g. FAST_PEER_ARGS=-vv
         fast-peer) CMD=("$FP" ${FAST_PEER_ARGS:-} --no-dht download -o "$out/$NAME" "$t") ;;
+        # an older build of ours, to show a change's effect in the same run
+        fast-peer-base) CMD=("$FP_BASE" --no-dht download -o "$out/$NAME" "$t") ;;
         aria2) CMD=(aria2c --seed-time=0 --enable-dht=false --enable-dht6=false
                     --bt-enable-lpd=false --disable-ipv6=true --no-conf=true --dir="$out"
                     --file-allocation=none --bt-tracker-connect-timeout=2
@@ -349,6 +354,10 @@ CLIENT_LIST=()
 for cl in "${WANT_CLIENTS[@]}"; do
     case "$cl" in
         fast-peer|aria2|libtorrent) CLIENT_LIST+=("$cl") ;;
+        fast-peer-base)
+            [ -x "${FP_BASE:-}" ] || die "fast-peer-base needs FP_BASE=/path/to/an/older/fast-peer"
+            NOTES+=("fast-peer-base is $("$FP_BASE" --version 2>/dev/null | head -1) from $FP_BASE")
+            CLIENT_LIST+=("$cl") ;;
         rqbit)
             if ! command -v rqbit >/dev/null 2>&1 && [ "$INSTALL_RQBIT" = 1 ]; then
                 log "rqbit is not on PATH: cargo install rqbit --version 9.1.0 --locked (about 4 minutes)"
@@ -363,7 +372,7 @@ for cl in "${WANT_CLIENTS[@]}"; do
                 CLIENT_LIST+=(rqbit)
                 NOTES+=("rqbit command line not validated against every rqbit version: check its failures")
             fi ;;
-        *) die "unknown client $cl (fast-peer, aria2, libtorrent, rqbit)" ;;
+        *) die "unknown client $cl (fast-peer, fast-peer-base, aria2, libtorrent, rqbit)" ;;
     esac
 done
 if [ "$MODE" = seeding ]; then

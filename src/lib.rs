@@ -17,27 +17,30 @@
 //!     BEP 5).
 //! - [`engine`]: the tokio engine that owns every socket, timer and file. [`engine::spawn`]
 //!   starts it; what comes out is [`engine::event`] (ordered discrete events through an
-//!   `EventSink`, and periodic snapshots).
-//!   - per connection: [`engine::conn`] (dialing, MSE, the handshake fallback for strict
-//!     peers), [`engine::pipeline`] (request queue depth), [`engine::ratelimit`];
-//!   - the metadata phase of a magnet: [`engine::metadata`] (BEP 9 over many peers);
-//!   - per torrent: [`engine::torrent`] (the torrent task), [`engine::peer`] (one task per
-//!     peer), [`engine::peerbook`] (known peers and their history), [`engine::picker`]
-//!     (rarest first, endgame, pad blocks), [`engine::choker`];
-//!   - disk: [`engine::storage`] (positioned I/O over the files, pad files, symlinks) and
-//!     [`engine::disk`] (writer and hasher threads);
+//!   `EventSink`, and periodic snapshots). Its layers, bottom up:
+//!   - [`engine::event`], `engine::error` (typed peer and torrent failures),
+//!     [`engine::config`];
+//!   - state machines: [`engine::picker`] (rarest first, endgame, pad blocks), `choker`,
+//!     `pipeline` (request queue depth), `peerbook` (known peers and their history),
+//!     `ratelimit`; disk: [`engine::storage`] (positioned I/O, pad files, symlinks) and `disk`
+//!     (writer and hasher threads); [`engine::create`] (making .torrent files);
+//!   - [`engine::conn`]: one peer [`engine::conn::Connection`] for every phase (dialing,
+//!     MSE, the handshake fallback for strict peers, BEP 3 framing);
 //!   - finding peers: [`engine::tracker`] (HTTP, UDP, the announcer) and [`engine::dht`]
 //!     (BEP 5 node: [`engine::dht::routing`], [`engine::dht::lookup`]);
-//!   - [`engine::create`] (making .torrent files) and [`engine::swarm`] (the embedded demo
-//!     swarm).
+//!   - `engine::torrent`: one torrent: `params`, `startup` (the BEP 9 `metadata` phase of a
+//!     magnet, storage, resume), `task` (the torrent task's loop), `shared` (the state its
+//!     `peer` sessions share with it: `inbound`, `download`, `upload`), `snapshot`;
+//!   - [`engine::swarm`] (the embedded demo swarm).
 //! - [`cli`]: one function per subcommand; stdout is the machine-readable contract.
 //! - [`tui`]: the ratatui dashboard, model / update / view: [`tui::app`] (the model and its
 //!   update), [`tui::action`] (keys to actions), [`tui::view`] and [`tui::panes`] (drawing),
 //!   [`tui::theme`].
 //!
 //! Dependencies point one way: `main -> cli, tui`; `cli -> engine -> proto`; `tui -> engine,
-//! proto`. Inside `engine`, `event` and `error` sit at the bottom; `conn`, `peer`, `torrent`
-//! and `metadata` still import each other in a cycle (the open part of issue 15).
+//! proto`. No two source files import each other, directly or through others; only a
+//! folder's `mod.rs` and its own children may (`tests/layout.rs` checks both, and that no file
+//! grows past 800 lines of code).
 
 pub mod cli;
 pub mod engine;

@@ -2,10 +2,21 @@
 //!
 //! [`spawn`] binds the listening socket and starts the actor; it returns an [`EngineHandle`]
 //! for commands and a receiver of [`EngineEvent`]s. Each torrent runs as its own task
-//! ([`torrent`]), each peer connection as another ([`peer`]); blocks go to disk and pieces are
-//! hashed on a per-torrent disk thread ([`disk`]). Incoming connections are accepted here,
-//! their handshake read, our handshake answered, and the connection handed to the torrent
-//! whose info hash they asked for.
+//! ([`torrent`]), each peer connection as another ([`torrent::peer`]); blocks go to disk and
+//! pieces are hashed on a per-torrent disk thread ([`disk`]). Incoming connections are
+//! accepted here, their handshake read, our handshake answered, and the [`conn::Connection`]
+//! handed to the torrent whose info hash they asked for.
+//!
+//! # Layers
+//! Imports point down this list, never up (`tests/layout.rs` checks it):
+//! 1. [`event`] (what comes out: events and snapshots), [`error`], [`config`];
+//! 2. state machines and data: [`picker`], [`choker`], [`pipeline`], [`peerbook`],
+//!    [`ratelimit`]; disk: [`storage`], [`disk`]; [`create`];
+//! 3. [`conn`]: one peer connection (dialing, MSE, handshakes, framing);
+//! 4. peer sources: [`tracker`], [`dht`];
+//! 5. [`torrent`]: one torrent (its shared state, the metadata phase, peer sessions, the
+//!    task's loop);
+//! 6. this module: the engine actor, its handle and the listener.
 //!
 //! DHT (BEP 5): with [`EngineConfig::dht`] set, the engine runs one [`dht`] node. Every torrent
 //! that is not private (and every magnet) gets a companion task that asks the DHT for peers

@@ -1,7 +1,6 @@
 //! One torrent: the task that owns its peer table, trackers, disk worker and piece picker.
 //!
-//! A torrent's life, in the order of its files:
-//! 0. [`params`]: what the engine passes in.
+//! A torrent's life, in the order of its files ([`params`] is what the engine passes in):
 //! 1. [`startup`]: for a magnet, the [`metadata`] phase fetches the info dictionary from peers
 //!    (BEP 9) on connections it then hands on; then storage opens and data already on disk is
 //!    hashed (resume).

@@ -28,18 +28,25 @@
 //!     [`engine::disk`] (writer and hasher threads);
 //!   - finding peers: [`engine::tracker`] (HTTP, UDP, the announcer) and [`engine::dht`]
 //!     (BEP 5 node: [`engine::dht::routing`], [`engine::dht::lookup`]);
-//!   - [`engine::create`] (making .torrent files) and [`engine::swarm`] (the embedded demo
-//!     swarm).
+//!   - [`engine::create`] (making .torrent files).
+//! - [`demo`]: the embedded demo swarm on loopback, built on the engine and printing nothing:
+//!   [`demo::content`] (deterministic files and their torrent), [`demo::tracker`] (an HTTP
+//!   tracker), [`demo::seeders`], [`demo::headless`] (a run as a stream of events),
+//!   [`demo::error`].
 //! - [`cli`]: one function per subcommand; stdout is the machine-readable contract.
+//!   [`cli::inspect`] (decode, info, magnet_parse), [`cli::peers`] (peers and handshakes),
+//!   [`cli::run`] (the engine on one torrent), [`cli::download`], [`cli::dht`], [`cli::seed`]
+//!   (seed, create), [`cli::demo`] (prints the demo's events).
 //! - [`tui`]: the ratatui dashboard, model / update / view: [`tui::app`] (the model and its
 //!   update), [`tui::action`] (keys to actions), [`tui::view`] and [`tui::panes`] (drawing),
 //!   [`tui::theme`].
 //!
-//! Dependencies point one way: `main -> cli, tui`; `cli -> engine -> proto`; `tui -> engine,
+//! Dependencies point one way: `main -> cli, tui -> demo -> engine -> proto`; `cli, tui -> engine,
 //! proto`. Inside `engine`, `event` and `error` sit at the bottom; `conn`, `peer`, `torrent`
 //! and `metadata` still import each other in a cycle (the open part of issue 15).
 
 pub mod cli;
+pub mod demo;
 pub mod engine;
 pub mod proto;
 pub mod tui;

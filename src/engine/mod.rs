@@ -32,7 +32,6 @@ pub mod picker;
 pub mod pipeline;
 pub mod ratelimit;
 pub mod storage;
-pub mod swarm;
 pub mod torrent;
 pub mod tracker;
 

@@ -22,10 +22,10 @@ pub mod panes;
 pub mod theme;
 pub mod view;
 
+use crate::demo::{DemoOptions, DemoSwarm, SeederProfile, loopback_config};
 use crate::engine::event::EngineEvent;
 use crate::engine::metadata::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::storage::OutputTarget;
-use crate::engine::swarm::{DEMO_NAME, DemoOptions, DemoSwarm, SeederProfile, loopback_config};
 use crate::engine::{AddMagnet, AddTorrent, EngineConfig, EngineHandle, spawn};
 use crate::proto::magnet;
 use crate::proto::metainfo::Metainfo;
@@ -440,12 +440,10 @@ pub async fn run_demo(opts: DemoTui) -> Result<()> {
     }
     .map_err(|e| eyre!("{e}"))
     .wrap_err("demo swarm")?;
-    let out = swarm.root().join("download");
-    let stale = out.join(DEMO_NAME);
-    if stale.exists() {
-        // a previous run under --dir: start from nothing so the demo downloads again
-        std::fs::remove_dir_all(&stale).wrap_err_with(|| format!("remove {}", stale.display()))?;
-    }
+    let out = swarm
+        .download_dir()
+        .map_err(|e| eyre!("{e}"))
+        .wrap_err("demo swarm")?;
     // the demo's own loopback DHT, so the DHT pane has something true to show
     let config = EngineConfig {
         dht: Some(swarm.dht_config()),

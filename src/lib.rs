@@ -38,7 +38,8 @@
 //!   [`cli::run`] (the engine on one torrent), [`cli::download`], [`cli::dht`], [`cli::seed`]
 //!   (seed, create), [`cli::demo`] (prints the demo's events).
 //! - [`tui`]: the ratatui dashboard, model / update / view: [`tui::app`] (the model and its
-//!   update), [`tui::action`] (keys to actions), [`tui::view`] and [`tui::panes`] (drawing),
+//!   update) with [`tui::decode`] (the decode pane's model), [`tui::action`] (keys to
+//!   actions), [`tui::view`] and [`tui::panes`] (drawing), [`tui::widgets`] (drawing helpers),
 //!   [`tui::theme`].
 //!
 //! Dependencies point one way: `main -> cli, tui -> demo -> engine -> proto`; `cli, tui -> engine,

@@ -11,16 +11,22 @@
 //!
 //! # Layout
 //! - [`action`]: the `Action` enum and the one key table (also rendered by the help overlay)
-//! - [`app`]: the model and `App::update`
-//! - [`view`]: `impl Widget for &App`, the frame layout, overlays and formatting helpers
+//! - [`app`]: the model and `App::update`; [`decode`]: the decode pane's model (a bencode tree)
+//! - [`view`]: `impl Widget for &App`, the frame layout and overlays
+//! - [`panes`]: one module per pane; they read the model and never change it
+//! - [`widgets`]: drawing and formatting helpers shared by the view and the panes
 //! - [`theme`]: every style
-//! - [`panes`]: one module per pane
+//!
+//! Imports between these files go one way (no cycles): `view -> panes -> widgets -> theme`,
+//! `view, panes -> app -> action, decode`.
 
 pub mod action;
 pub mod app;
+pub mod decode;
 pub mod panes;
 pub mod theme;
 pub mod view;
+pub mod widgets;
 
 use crate::demo::{DemoOptions, DemoSwarm, SeederProfile, loopback_config};
 use crate::engine::event::EngineEvent;

@@ -308,18 +308,14 @@ pub fn format_negotiated(n: &Negotiated) -> String {
     ] {
         rows.push((name.to_string(), a, b));
     }
-    let w0 = rows
-        .iter()
-        .map(|r| r.0.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(6);
-    let w1 = rows
-        .iter()
-        .map(|r| r.1.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(4);
+    let width = |cell: fn(&(String, String, String)) -> &str, min: usize| {
+        rows.iter()
+            .map(|r| cell(r).chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(min)
+    };
+    let (w0, w1) = (width(|r| &r.0, 6), width(|r| &r.1, 4));
     let mut out = format!("Peer: {}\n", n.addr);
     if theirs.is_none() {
         out.push_str("The peer does not support the extension protocol (BEP 10).\n");

@@ -8,10 +8,13 @@
 //! every run.
 
 use super::error::{SwarmError, io_err};
+use crate::engine::AddTorrent;
 use crate::engine::create::{CreateOptions, FileOrder, create_torrent};
+use crate::engine::storage::OutputTarget;
 use crate::proto::metainfo::Metainfo;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The torrent's name (the top folder of the content).
 pub const DEMO_NAME: &str = "fast-peer-demo";
@@ -161,6 +164,19 @@ pub(super) fn make_torrent(
     opts.comment = Some("fast-peer demo swarm (deterministic content)".into());
     let t = create_torrent(&opts, |_, _| {}).map_err(|e| SwarmError::Metainfo(e.to_string()))?;
     Ok((t.bytes, t.metainfo))
+}
+
+/// The demo torrent for an engine: data under `dir/fast-peer-demo/`, peers from the tracker;
+/// `seed_only` for a seeder.
+pub(super) fn add_torrent(metainfo: &Arc<Metainfo>, dir: &Path, seed_only: bool) -> AddTorrent {
+    AddTorrent {
+        metainfo: metainfo.clone(),
+        target: OutputTarget::Dir(dir.to_path_buf()),
+        peers: Vec::new(),
+        wanted_pieces: None,
+        use_trackers: true,
+        seed_only,
+    }
 }
 
 /// Compare the files under `target` with the demo content, byte for byte.

@@ -35,10 +35,9 @@ pub use tracker::{Tracker, TrackerState};
 
 use crate::engine::dht::{self, DhtConfig, DhtHandle};
 use crate::engine::event::{EngineEvent, TorrentId};
-use crate::engine::storage::OutputTarget;
-use crate::engine::{AddTorrent, EngineConfig, EngineHandle, spawn};
+use crate::engine::{EngineConfig, EngineHandle, spawn};
 use crate::proto::metainfo::Metainfo;
-use content::{make_torrent, verify_files};
+use content::{add_torrent, make_torrent, verify_files};
 use error::io_err;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -203,14 +202,7 @@ impl DemoSwarm {
     ) -> Result<(EngineHandle, mpsc::Receiver<EngineEvent>, TorrentId), SwarmError> {
         let (handle, events) = spawn(config).await?;
         let id = handle
-            .add_torrent(AddTorrent {
-                metainfo: self.metainfo.clone(),
-                target: OutputTarget::Dir(out_dir.to_path_buf()),
-                peers: Vec::new(),
-                wanted_pieces: None,
-                use_trackers: true,
-                seed_only: false,
-            })
+            .add_torrent(add_torrent(&self.metainfo, out_dir, false))
             .await?;
         Ok((handle, events, id))
     }

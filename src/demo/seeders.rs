@@ -3,11 +3,11 @@
 //! unlimited, one steady (4 MiB/s, RC4 only), one slow (256 KiB/s) and one that corrupts about
 //! one piece in eight, so hash failures and the ban that follows them are visible.
 
+use super::content::add_torrent;
 use super::error::SwarmError;
 use crate::engine::conn::Encryption;
 use crate::engine::event::{EngineEvent, TorrentSnapshot};
-use crate::engine::storage::OutputTarget;
-use crate::engine::{AddTorrent, EngineConfig, EngineHandle, Faults, spawn};
+use crate::engine::{EngineConfig, EngineHandle, Faults, spawn};
 use crate::proto::metainfo::Metainfo;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -98,14 +98,7 @@ pub(super) async fn start_seeder(
     };
     let (handle, mut events) = spawn(config).await?;
     handle
-        .add_torrent(AddTorrent {
-            metainfo: metainfo.clone(),
-            target: OutputTarget::Dir(data.to_path_buf()),
-            peers: Vec::new(),
-            wanted_pieces: None,
-            use_trackers: true,
-            seed_only: true,
-        })
+        .add_torrent(add_torrent(metainfo, data, true))
         .await?;
     let last = Arc::new(Mutex::new(None));
     let (ready_tx, ready_rx) = oneshot::channel();

@@ -30,19 +30,27 @@
 //!     (BEP 5 node: [`engine::dht::routing`], [`engine::dht::lookup`]);
 //!   - `engine::torrent`: one torrent: `params`, `startup` (the BEP 9 `metadata` phase of a
 //!     magnet, storage, resume), `task` (the torrent task's loop), `shared` (the state its
-//!     `peer` sessions share with it: `inbound`, `download`, `upload`), `snapshot`;
-//!   - [`engine::swarm`] (the embedded demo swarm).
+//!     `peer` sessions share with it: `inbound`, `download`, `upload`), `snapshot`.
+//! - [`demo`]: the embedded demo swarm on loopback, built on the engine and printing nothing:
+//!   [`demo::content`] (deterministic files and their torrent), [`demo::tracker`] (an HTTP
+//!   tracker), [`demo::seeders`], [`demo::headless`] (a run as a stream of events),
+//!   [`demo::error`].
 //! - [`cli`]: one function per subcommand; stdout is the machine-readable contract.
+//!   [`cli::inspect`] (decode, info, magnet_parse), [`cli::peers`] (peers and handshakes),
+//!   [`cli::run`] (the engine on one torrent), [`cli::download`], [`cli::dht`], [`cli::seed`]
+//!   (seed, create), [`cli::demo`] (prints the demo's events).
 //! - [`tui`]: the ratatui dashboard, model / update / view: [`tui::app`] (the model and its
-//!   update), [`tui::action`] (keys to actions), [`tui::view`] and [`tui::panes`] (drawing),
+//!   update) with [`tui::decode`] (the decode pane's model), [`tui::action`] (keys to
+//!   actions), [`tui::view`] and [`tui::panes`] (drawing), [`tui::widgets`] (drawing helpers),
 //!   [`tui::theme`].
 //!
-//! Dependencies point one way: `main -> cli, tui`; `cli -> engine -> proto`; `tui -> engine,
-//! proto`. No two source files import each other, directly or through others; only a
+//! Dependencies point one way: `main -> cli, tui -> demo -> engine -> proto`; `cli, tui ->
+//! engine, proto`. No two source files import each other, directly or through others; only a
 //! folder's `mod.rs` and its own children may (`tests/layout.rs` checks both, and that no file
 //! grows past 800 lines of code).
 
 pub mod cli;
+pub mod demo;
 pub mod engine;
 pub mod proto;
 pub mod tui;

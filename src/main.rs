@@ -421,16 +421,18 @@ fn run(args: Args) -> Result<()> {
             .await;
         };
         match command {
-            Cmd::Decode { value } => cli::decode(&value),
-            Cmd::Info { torrent } => cli::info(&torrent),
-            Cmd::Peers { torrent, port } => cli::peers(&torrent, port).await,
-            Cmd::Handshake { torrent, peer } => cli::handshake(&torrent, peer, encryption).await,
+            Cmd::Decode { value } => cli::inspect::decode(&value),
+            Cmd::Info { torrent } => cli::inspect::info(&torrent),
+            Cmd::Peers { torrent, port } => cli::peers::peers(&torrent, port).await,
+            Cmd::Handshake { torrent, peer } => {
+                cli::peers::handshake(&torrent, peer, encryption).await
+            }
             Cmd::DownloadPiece {
                 output,
                 torrent,
                 index,
                 swarm,
-            } => cli::download_piece(&torrent, index, &output, swarm_opts(swarm)).await,
+            } => cli::download::download_piece(&torrent, index, &output, swarm_opts(swarm)).await,
             Cmd::Create {
                 path,
                 output,
@@ -453,11 +455,11 @@ fn run(args: Args) -> Result<()> {
                 if sorted {
                     o.order = FileOrder::Sorted;
                 }
-                cli::create(o, &output)
+                cli::seed::create(o, &output)
             }
             Cmd::Demo {
                 dir, no_tui: true, ..
-            } => cli::demo(dir).await,
+            } => cli::demo::demo(dir).await,
             Cmd::Demo {
                 dir,
                 no_tui: false,
@@ -493,23 +495,31 @@ fn run(args: Args) -> Result<()> {
                 torrent,
                 data,
                 swarm,
-            } => cli::seed(&torrent, &data, swarm_opts(swarm)).await,
-            Cmd::MagnetParse { magnet } => cli::magnet_parse(&magnet),
+            } => cli::seed::seed(&torrent, &data, swarm_opts(swarm)).await,
+            Cmd::MagnetParse { magnet } => cli::inspect::magnet_parse(&magnet),
             Cmd::MagnetHandshake { magnet, swarm } => {
-                cli::magnet_handshake(&magnet, swarm_opts(swarm)).await
+                cli::peers::magnet_handshake(&magnet, swarm_opts(swarm)).await
             }
             Cmd::MagnetInfo {
                 magnet,
                 swarm,
                 meta,
-            } => cli::magnet_info(&magnet, with_meta(swarm, meta)).await,
+            } => cli::download::magnet_info(&magnet, with_meta(swarm, meta)).await,
             Cmd::MagnetDownloadPiece {
                 output,
                 magnet,
                 index,
                 swarm,
                 meta,
-            } => cli::magnet_download_piece(&magnet, index, &output, with_meta(swarm, meta)).await,
+            } => {
+                cli::download::magnet_download_piece(
+                    &magnet,
+                    index,
+                    &output,
+                    with_meta(swarm, meta),
+                )
+                .await
+            }
             Cmd::MagnetDownload {
                 out,
                 magnet,
@@ -520,14 +530,14 @@ fn run(args: Args) -> Result<()> {
                 let target = out.target()?;
                 let mut opts = with_meta(swarm, meta);
                 opts.seed = seed;
-                cli::magnet_download(&magnet, target, opts).await
+                cli::download::magnet_download(&magnet, target, opts).await
             }
             Cmd::Nhandshake {
                 source,
                 peer,
                 json,
                 swarm,
-            } => cli::nhandshake(&source, peer, json, swarm_opts(swarm)).await,
+            } => cli::peers::nhandshake(&source, peer, json, swarm_opts(swarm)).await,
             Cmd::Dht {
                 out,
                 magnet,
@@ -538,13 +548,14 @@ fn run(args: Args) -> Result<()> {
             } => {
                 let mut opts = with_meta(swarm, meta);
                 if let Some(h) = lookup {
-                    cli::dht_lookup(&h, &opts).await
+                    cli::dht::dht_lookup(&h, &opts).await
                 } else if table {
-                    cli::dht_table(&opts).await
+                    cli::dht::dht_table(&opts).await
                 } else {
                     opts.seed = out.seed;
                     let target = out.target()?;
-                    cli::dht_download(magnet.as_deref().unwrap_or_default(), target, opts).await
+                    cli::dht::dht_download(magnet.as_deref().unwrap_or_default(), target, opts)
+                        .await
                 }
             }
             Cmd::Download {
@@ -556,7 +567,7 @@ fn run(args: Args) -> Result<()> {
                 let target = out.target()?;
                 let mut opts: SwarmOptions = swarm_opts(swarm);
                 opts.seed = seed;
-                cli::download(&torrent, target, opts).await
+                cli::download::download(&torrent, target, opts).await
             }
         }
     });

@@ -2,8 +2,8 @@
 //! completes), and remove with data (files deleted). In-process demo swarm on 127.0.0.1.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
+use fast_peer::demo::{DEMO_NAME, DemoOptions, DemoSwarm, SeederProfile};
 use fast_peer::engine::event::{EngineEvent, TorrentState};
-use fast_peer::engine::swarm::{DEMO_NAME, DemoOptions, DemoSwarm, SeederProfile};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,8 +9,8 @@
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use bytes::BytesMut;
+use fast_peer::demo::{DemoOptions, DemoSwarm, SeederProfile};
 use fast_peer::engine::event::{EngineEvent, PeerCloseReason};
-use fast_peer::engine::swarm::{DemoOptions, DemoSwarm, SeederProfile};
 use fast_peer::proto::handshake::{Handshake, Reserved};
 use fast_peer::proto::id::PeerId;
 use fast_peer::proto::message::{BLOCK_SIZE, BlockRef, Message};

@@ -2,9 +2,10 @@
 //! tracker, every download checked byte for byte, each test under an overall timeout.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
+use fast_peer::cli::demo::run_demo_no_tui;
+use fast_peer::demo::{DemoOptions, DemoSwarm, SeederProfile, Tracker};
 use fast_peer::engine::EngineHandle;
 use fast_peer::engine::event::{EngineEvent, TorrentId, TorrentSnapshot};
-use fast_peer::engine::swarm::{DemoOptions, DemoSwarm, SeederProfile, Tracker, run_demo_no_tui};
 use fast_peer::engine::tracker::announce;
 use fast_peer::proto::id::{InfoHash, PeerId};
 use fast_peer::proto::tracker::{AnnounceRequest, Event};

@@ -441,7 +441,7 @@ fn decode_pane_tree_offsets_piece_hashes_and_info_hash() {
     go(&mut app, Pane::Decode);
     app.update(Action::Paste(String::from_utf8_lossy(&raw).into_owned()));
     // pasting went through from_text: non-UTF-8 bytes would be replaced, so use the state directly too
-    app.decode = fast_peer::tui::panes::decode::DecodeState::from_bytes(&raw, "test".into());
+    app.decode = fast_peer::tui::decode::DecodeState::from_bytes(&raw, "test".into());
     let s = screen(&app, 100, 30);
     assert!(
         s.contains(&expected.to_string()),

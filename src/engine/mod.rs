@@ -42,7 +42,6 @@ pub mod picker;
 pub(crate) mod pipeline;
 pub(crate) mod ratelimit;
 pub mod storage;
-pub mod swarm;
 pub(crate) mod torrent;
 pub mod tracker;
 

@@ -56,7 +56,7 @@ impl Pane {
     }
 }
 
-/// What can happen to the [`App`](super::app::App).
+/// What can happen to the model (`App`, in `tui::app`).
 #[derive(Debug, Clone)]
 pub enum Action {
     NextPane,

@@ -6,7 +6,7 @@
 //! the loop in [`super`] runs them, so the model stays synchronous and testable.
 
 use super::action::{Action, Pane, action_for};
-use super::panes::decode::DecodeState;
+use super::decode::DecodeState;
 use crate::engine::event::{
     DhtSnapshot, EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot,
     TorrentState,

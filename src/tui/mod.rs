@@ -11,21 +11,27 @@
 //!
 //! # Layout
 //! - [`action`]: the `Action` enum and the one key table (also rendered by the help overlay)
-//! - [`app`]: the model and `App::update`
-//! - [`view`]: `impl Widget for &App`, the frame layout, overlays and formatting helpers
+//! - [`app`]: the model and `App::update`; [`decode`]: the decode pane's model (a bencode tree)
+//! - [`view`]: `impl Widget for &App`, the frame layout and overlays
+//! - [`panes`]: one module per pane; they read the model and never change it
+//! - [`widgets`]: drawing and formatting helpers shared by the view and the panes
 //! - [`theme`]: every style
-//! - [`panes`]: one module per pane
+//!
+//! Imports between these files go one way (no cycles): `view -> panes -> widgets -> theme`,
+//! `view, panes -> app -> action, decode`.
 
 pub mod action;
 pub mod app;
+pub mod decode;
 pub mod panes;
 pub mod theme;
 pub mod view;
+pub mod widgets;
 
+use crate::demo::{DemoOptions, DemoSwarm, SeederProfile, loopback_config};
 use crate::engine::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::event::EngineEvent;
 use crate::engine::storage::OutputTarget;
-use crate::engine::swarm::{DEMO_NAME, DemoOptions, DemoSwarm, SeederProfile, loopback_config};
 use crate::engine::{AddMagnet, AddTorrent, EngineConfig, EngineHandle, spawn};
 use crate::proto::magnet;
 use crate::proto::metainfo::Metainfo;
@@ -440,12 +446,10 @@ pub async fn run_demo(opts: DemoTui) -> Result<()> {
     }
     .map_err(|e| eyre!("{e}"))
     .wrap_err("demo swarm")?;
-    let out = swarm.root().join("download");
-    let stale = out.join(DEMO_NAME);
-    if stale.exists() {
-        // a previous run under --dir: start from nothing so the demo downloads again
-        std::fs::remove_dir_all(&stale).wrap_err_with(|| format!("remove {}", stale.display()))?;
-    }
+    let out = swarm
+        .download_dir()
+        .map_err(|e| eyre!("{e}"))
+        .wrap_err("demo swarm")?;
     // the demo's own loopback DHT, so the DHT pane has something true to show
     let config = EngineConfig {
         dht: Some(swarm.dht_config()),

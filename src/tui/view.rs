@@ -2,18 +2,18 @@
 //!
 //! Layout: a one-line tab bar, the current pane, a one-line status bar; the help overlay and
 //! dialogs float over the pane. Every size works, down to 0x0: rows that do not fit are
-//! dropped, and panes clip what they draw to the area they are given. Formatting of sizes,
-//! rates and durations (humansize) lives here.
+//! dropped, and panes clip what they draw to the area they are given. The helpers shared with
+//! the panes (blocks, fields, sizes, rates, durations) are in [`widgets`](super::widgets).
 
 use super::action::{KEYS, Pane, Scope};
 use super::app::{App, Dialog};
 use super::panes;
 use super::theme;
+use super::widgets::{centered, rate};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Widget, Wrap};
-use std::time::Duration;
 
 impl Widget for &App {
     fn render(self, area: Rect, buf: &mut Buffer) {
@@ -92,18 +92,6 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         let x = area.right().saturating_sub(hint.len() as u16);
         buf.set_string(x, area.y, hint, theme::status_bar());
     }
-}
-
-/// A rectangle of `w` x `h` centred in `area` (clipped to it).
-pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
-    let w = w.min(area.width);
-    let h = h.min(area.height);
-    Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + (area.height - h) / 2,
-        w,
-        h,
-    )
 }
 
 fn render_dialog(d: &Dialog, area: Rect, buf: &mut Buffer) {
@@ -186,58 +174,4 @@ fn render_help(_app: &App, area: Rect, buf: &mut Buffer) {
             .style(theme::overlay())
             .render(*col_area, buf);
     }
-}
-
-/// A bordered block titled for a pane.
-pub fn pane_block(title: String) -> Block<'static> {
-    Block::new()
-        .borders(Borders::ALL)
-        .border_style(theme::border())
-        .title(Span::styled(title, theme::title()))
-}
-
-/// Bytes as `12.3 MiB`.
-pub fn size(bytes: u64) -> String {
-    humansize::format_size(bytes, humansize::BINARY)
-}
-
-/// Bytes per second as `1.2 MiB/s`.
-pub fn rate(bps: f64) -> String {
-    if !bps.is_finite() || bps < 1.0 {
-        return "0 B/s".to_string();
-    }
-    format!(
-        "{}/s",
-        humansize::format_size(bps as u64, humansize::BINARY)
-    )
-}
-
-/// A duration as `1h02m`, `3m04s` or `5s`.
-pub fn duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else if d.as_millis() < 10_000 && !d.as_millis().is_multiple_of(1000) {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        format!("{s}s")
-    }
-}
-
-/// A `label: value` line.
-pub fn field(label: &str, value: impl Into<String>) -> Line<'static> {
-    Line::from(vec![
-        Span::styled(format!("{label}: "), theme::label()),
-        Span::styled(value.into(), theme::value()),
-    ])
-}
-
-/// A message for a pane with nothing to show yet.
-pub fn empty(area: Rect, buf: &mut Buffer, title: String, text: &str) {
-    Paragraph::new(Line::styled(text.to_string(), theme::dim()))
-        .wrap(Wrap { trim: true })
-        .block(pane_block(title))
-        .render(area, buf);
 }

@@ -4,7 +4,7 @@
 use crate::engine::event::{DhtLookupKind, DhtNodeState};
 use crate::tui::app::App;
 use crate::tui::theme;
-use crate::tui::view::{duration, field, pane_block};
+use crate::tui::widgets::{duration, field, pane_block};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Span;
@@ -12,7 +12,7 @@ use ratatui::widgets::{Paragraph, Row, Table, Widget};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(d) = &app.dht else {
-        crate::tui::view::empty(
+        crate::tui::widgets::empty(
             area,
             buf,
             " DHT ".into(),

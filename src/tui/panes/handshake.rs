@@ -10,7 +10,7 @@ use crate::proto::handshake::Reserved;
 use crate::proto::id::{PeerId, to_hex};
 use crate::tui::app::App;
 use crate::tui::theme;
-use crate::tui::view::{duration, field, pane_block};
+use crate::tui::widgets::{duration, field, pane_block};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -101,7 +101,7 @@ fn side(
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(p) = app.selected_peer() else {
-        crate::tui::view::empty(
+        crate::tui::widgets::empty(
             area,
             buf,
             " Handshake ".into(),

@@ -4,7 +4,7 @@
 use crate::proto::magnet;
 use crate::tui::app::App;
 use crate::tui::theme;
-use crate::tui::view::{field, pane_block};
+use crate::tui::widgets::{field, pane_block};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};

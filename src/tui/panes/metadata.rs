@@ -4,7 +4,7 @@
 
 use crate::tui::app::App;
 use crate::tui::theme;
-use crate::tui::view::{field, pane_block, size};
+use crate::tui::widgets::{field, pane_block, size};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -12,7 +12,7 @@ use ratatui::widgets::{Paragraph, Row, Table, Widget, Wrap};
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(t) = app.torrent() else {
-        crate::tui::view::empty(
+        crate::tui::widgets::empty(
             area,
             buf,
             " Metadata ".into(),

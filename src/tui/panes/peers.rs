@@ -10,7 +10,7 @@ use crate::engine::event::PeerSnapshot;
 use crate::proto::handshake::Reserved;
 use crate::tui::app::App;
 use crate::tui::theme;
-use crate::tui::view::{pane_block, rate};
+use crate::tui::widgets::{pane_block, rate};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
@@ -48,7 +48,7 @@ pub fn client(p: &PeerSnapshot) -> String {
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(t) = app.torrent() else {
-        crate::tui::view::empty(area, buf, " Peers ".into(), "No torrent selected.");
+        crate::tui::widgets::empty(area, buf, " Peers ".into(), "No torrent selected.");
         return;
     };
     let peers = app.sorted_peers();
@@ -61,7 +61,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         if app.peer_sort_reverse { " ↑" } else { "" }
     );
     if peers.is_empty() {
-        crate::tui::view::empty(area, buf, title, "No peers connected.");
+        crate::tui::widgets::empty(area, buf, title, "No peers connected.");
         return;
     }
     let rows: Vec<Row> = peers

@@ -10,7 +10,7 @@
 use crate::engine::event::{PieceView, TorrentSnapshot};
 use crate::tui::app::App;
 use crate::tui::theme;
-use crate::tui::view::{field, pane_block};
+use crate::tui::widgets::{field, pane_block};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -115,7 +115,7 @@ pub fn render_map(
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(t) = app.torrent() else {
-        crate::tui::view::empty(area, buf, " Pieces ".into(), "No torrent selected.");
+        crate::tui::widgets::empty(area, buf, " Pieces ".into(), "No torrent selected.");
         return;
     };
     let n = t.pieces.len();

@@ -4,7 +4,7 @@
 use crate::engine::event::{TorrentSnapshot, TorrentState};
 use crate::tui::app::App;
 use crate::tui::theme;
-use crate::tui::view::{duration, field, pane_block, rate, size};
+use crate::tui::widgets::{duration, field, pane_block, rate, size};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -61,7 +61,7 @@ pub fn bar(fraction: f64, width: usize) -> String {
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let title = format!(" Torrents ({}) ", app.torrents.len());
     if app.torrents.is_empty() {
-        crate::tui::view::empty(
+        crate::tui::widgets::empty(
             area,
             buf,
             title,

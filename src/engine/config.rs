@@ -33,6 +33,11 @@ pub struct EngineConfig {
     pub dht: Option<DhtConfig>,
     /// Message Stream Encryption policy for outgoing and incoming connections.
     pub encryption: Encryption,
+    /// Where each torrent keeps its fast-resume data (`<info hash>.resume`, see
+    /// [`crate::engine::resume`]): loaded at start so unchanged files are not re-read, saved
+    /// every few seconds while pieces verify and at shutdown. `None` (the default): no resume
+    /// data, data already on disk is hashed in full.
+    pub resume_dir: Option<std::path::PathBuf>,
 }
 
 /// Fault injection, so that the demo and the tests can show how peers cope with a bad seeder.
@@ -55,6 +60,7 @@ impl Default for EngineConfig {
             faults: Faults::default(),
             dht: None,
             encryption: Encryption::default(),
+            resume_dir: None,
         }
     }
 }

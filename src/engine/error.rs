@@ -64,6 +64,10 @@ pub enum TorrentError {
     OpenStorage(std::io::Error),
     #[error("check existing data: {0}")]
     CheckExisting(std::io::Error),
+    /// Files that held verified data (per the resume data) are gone: downloading over them
+    /// could overwrite what the user put there instead.
+    #[error("missing files with downloaded data: {}", .0.join(", "))]
+    MissingFiles(Vec<String>),
     /// Writing or reading a piece failed (disk full, file removed...): the disk thread's
     /// message.
     #[error("{0}")]

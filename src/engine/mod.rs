@@ -41,6 +41,7 @@ pub(crate) mod peerbook;
 pub mod picker;
 pub(crate) mod pipeline;
 pub(crate) mod ratelimit;
+pub mod resume;
 pub mod storage;
 pub(crate) mod torrent;
 pub mod tracker;
@@ -412,6 +413,11 @@ impl Actor {
                     faults: self.config.faults,
                     encryption: self.config.encryption,
                     seed_only: add.seed_only,
+                    resume_file: self
+                        .config
+                        .resume_dir
+                        .as_ref()
+                        .map(|d| d.join(format!("{info_hash}.resume"))),
                     dht: dht.clone(),
                     dht_allowed: dht_allowed.clone(),
                     events: self.events.clone(),

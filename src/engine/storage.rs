@@ -670,6 +670,17 @@ impl Storage {
     pub fn verify_existing(
         &self,
         info: &Info,
+        progress: impl FnMut(u32, bool),
+    ) -> io::Result<Vec<bool>> {
+        self.verify_pieces(info, 0..self.layout.piece_count, progress)
+    }
+
+    /// [`Storage::verify_existing`] for the given pieces only (in the order given); the
+    /// others are `false` in the result.
+    pub fn verify_pieces(
+        &self,
+        info: &Info,
+        pieces: impl IntoIterator<Item = u32>,
         mut progress: impl FnMut(u32, bool),
     ) -> io::Result<Vec<bool>> {
         let count = self.layout.piece_count;
@@ -682,8 +693,8 @@ impl Storage {
         }
         let on_disk = self.file_lengths_on_disk()?;
         let mut buf = Vec::new();
-        let mut verified = Vec::with_capacity(count as usize);
-        for piece in 0..count {
+        let mut verified = vec![false; count as usize];
+        for piece in pieces.into_iter().filter(|p| *p < count) {
             let size = u64::from(self.layout.piece_size(piece)?);
             let present = self
                 .layout
@@ -697,7 +708,7 @@ impl Storage {
                     Err(e) => return Err(e),
                 };
             progress(piece, ok);
-            verified.push(ok);
+            verified[piece as usize] = ok;
         }
         Ok(verified)
     }
@@ -776,7 +787,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn multi(lengths: &[u64], piece_length: u32, seed: u64) -> (Info, Vec<u8>) {
+    pub(crate) fn multi(lengths: &[u64], piece_length: u32, seed: u64) -> (Info, Vec<u8>) {
         let total: u64 = lengths.iter().sum();
         let data = bytes(total as usize, seed);
         let paths = (0..lengths.len())

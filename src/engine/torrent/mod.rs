@@ -16,6 +16,7 @@ mod announce;
 pub mod metadata;
 mod params;
 pub mod peer;
+mod persist;
 pub mod shared;
 mod snapshot;
 mod startup;

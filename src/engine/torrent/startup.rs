@@ -14,10 +14,12 @@ use crate::engine::error::TorrentError;
 use crate::engine::event::{EngineEvent, EventSink, TorrentId, TorrentState};
 use crate::engine::peerbook::PeerBook;
 use crate::engine::picker::{PeerKey, Picker};
-use crate::engine::storage::{OutputTarget, Storage};
+use crate::engine::resume::{self, ResumeData, Verdict};
+use crate::engine::storage::{self, OutputTarget, Storage};
 use crate::proto::id::InfoHash;
 use crate::proto::metainfo::{Info, Metainfo};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -145,6 +147,8 @@ pub(super) struct Opened {
     pub dht: Option<DhtHandle>,
     /// Seeds the picker's and the choker's random choices.
     pub seed: u64,
+    /// Every file's path, in torrent order (for the resume data's stamps).
+    pub paths: Arc<Vec<PathBuf>>,
 }
 
 /// Open storage, set up the picker, and hash what is already on disk.
@@ -159,11 +163,29 @@ pub(super) async fn open(p: &TorrentParams, metainfo: &Metainfo) -> Result<Opene
     };
     let info = Arc::new(metainfo.info.clone());
     check_wanted(p.wanted.as_deref(), info.piece_count())?;
+    let paths =
+        Arc::new(storage::checked_file_paths(&info, &p.target).map_err(TorrentError::OpenStorage)?);
+    let verdict = judge_resume(p, metainfo.info_hash, &info, &paths).await?;
+    if let Some(v) = &verdict
+        && !v.missing.is_empty()
+    {
+        let names = v.missing.iter().map(|f| paths[*f].display().to_string());
+        return Err(TorrentError::MissingFiles(names.collect()));
+    }
     let storage = Arc::new(open_storage(&info, &p.target, p.seed_only).await?);
     let seed: u64 = rand::random();
     let mut picker = new_picker(&info, p.wanted.as_deref(), seed);
-    if storage.had_existing_data() {
-        resume(&storage, &info, &mut picker, &p.events, p.id).await?;
+    let recheck: Vec<u32> = match verdict {
+        Some(v) => {
+            for piece in v.trusted.iter_ones() {
+                picker.mark_verified(piece);
+            }
+            v.recheck
+        }
+        None => (0..info.piece_count()).collect(),
+    };
+    if storage.had_existing_data() && !recheck.is_empty() {
+        check_existing(&storage, &info, recheck, &mut picker, &p.events, p.id).await?;
     }
     Ok(Opened {
         info,
@@ -171,7 +193,39 @@ pub(super) async fn open(p: &TorrentParams, metainfo: &Metainfo) -> Result<Opene
         picker,
         dht,
         seed,
+        paths,
     })
+}
+
+/// Load the torrent's resume data (if it has a resume file) and compare it with the files now.
+/// `None`: no usable resume data, so everything on disk is checked. A bad file is reported in
+/// the log and set aside; it never stops the torrent.
+async fn judge_resume(
+    p: &TorrentParams,
+    info_hash: InfoHash,
+    info: &Arc<Info>,
+    paths: &Arc<Vec<PathBuf>>,
+) -> Result<Option<Verdict>, TorrentError> {
+    let Some(file) = p.resume_file.clone() else {
+        return Ok(None);
+    };
+    let (info, paths) = (info.clone(), paths.clone());
+    tokio::task::spawn_blocking(move || {
+        let saved = match ResumeData::load(&file, info_hash) {
+            Ok(saved) => saved,
+            Err(e) => {
+                tracing::warn!("{e}; checking the data in full");
+                None
+            }
+        };
+        match saved {
+            Some(r) => Ok(Some(r.judge(&info, &resume::stamps(&info, &paths)?))),
+            None => Ok(None),
+        }
+    })
+    .await
+    .map_err(|e| TorrentError::Internal(format!("resume task: {e}")))?
+    .map_err(TorrentError::CheckExisting)
 }
 
 /// Every wanted piece must exist.
@@ -215,10 +269,12 @@ async fn open_storage(
     .map_err(TorrentError::OpenStorage)
 }
 
-/// Resume: hash the data already on disk and mark the pieces that pass, reporting progress.
-async fn resume(
+/// Hash the given pieces of the data already on disk and mark those that pass, reporting
+/// progress (`Checking` events count only these pieces).
+async fn check_existing(
     storage: &Arc<Storage>,
     info: &Arc<Info>,
+    pieces: Vec<u32>,
     picker: &mut Picker,
     events: &EventSink,
     id: TorrentId,
@@ -227,14 +283,14 @@ async fn resume(
         id,
         state: TorrentState::Checking,
     });
-    let total = info.piece_count();
+    let total = pieces.len() as u32;
     let st = storage.clone();
     let inf = info.clone();
     let ev = events.clone();
     let valid = tokio::task::spawn_blocking(move || {
         let mut checked = 0u32;
         let mut good = 0u32;
-        st.verify_existing(&inf, |_, ok| {
+        st.verify_pieces(&inf, pieces, |_, ok| {
             checked += 1;
             good += ok as u32;
             if checked.is_multiple_of(64) || checked == total {

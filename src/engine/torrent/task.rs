@@ -13,6 +13,7 @@ use super::announce::Announce;
 use super::metadata::HandedOver;
 use super::params::TorrentParams;
 use super::peer::{self, PeerInit};
+use super::persist::ResumeSaver;
 use super::shared::{PeerCommand, PeerSlot, PeerStats, Shared, TorrentMsg, TorrentRx, TorrentTx};
 use super::snapshot;
 use super::startup::Opened;
@@ -97,6 +98,8 @@ pub(super) struct Torrent {
     failed: HashSet<u32>,
     /// Paused by the user: no connections in or out.
     paused: bool,
+    /// Saves the fast-resume data, when the torrent has a resume file.
+    resume: Option<ResumeSaver>,
 }
 
 impl Torrent {
@@ -115,11 +118,12 @@ impl Torrent {
     ) -> Torrent {
         let (disk_res_tx, mut disk_res_rx) = mpsc::unbounded_channel();
         let disk = spawn_disk(opened.storage.clone(), disk_res_tx);
+        let info = opened.info.clone();
         let shared = Arc::new(Shared {
             info_hash: metainfo.info_hash,
             peer_id: p.peer_id,
             listen_port: p.listen_port,
-            info: opened.info,
+            info,
             raw_info: Bytes::from(metainfo.raw_info.clone()),
             picker: Mutex::new(opened.picker),
             disk,
@@ -168,6 +172,9 @@ impl Torrent {
             last_up: 0,
             failed: HashSet::new(),
             paused: false,
+            resume: p.resume_file.clone().map(|file| {
+                ResumeSaver::new(file, metainfo.info_hash, opened.info.clone(), opened.paths)
+            }),
         };
         let complete = t.shared.picker().is_complete();
         t.events.emit(EngineEvent::StateChanged {
@@ -206,6 +213,9 @@ impl Torrent {
                             self.update_rates();
                             self.publish_snapshot();
                             announce.report(self.announce_stats());
+                            if let Some(r) = self.resume.as_mut() {
+                                r.save_now(self.shared.verified_bitfield()).await;
+                            }
                             announce.stop().await;
                             let _ = done.send(());
                             return Ok(());
@@ -215,6 +225,9 @@ impl Torrent {
                             announce.report(self.announce_stats());
                             announce.stop().await;
                             let st = self.shared.storage.clone();
+                            if let Some(r) = self.resume.take() {
+                                r.remove().await;
+                            }
                             drop(self);
                             let _ = tokio::task::spawn_blocking(move || delete_files(&st)).await;
                             let _ = done.send(());
@@ -242,6 +255,11 @@ impl Torrent {
                     ticks += 1;
                     self.update_rates();
                     self.publish_snapshot();
+                    if ticks.is_multiple_of(20) {
+                        if let Some(r) = self.resume.as_mut() {
+                            r.maybe_save(&self.shared.verified_bitfield());
+                        }
+                    }
                     if ticks.is_multiple_of(4) {
                         self.connect_more();
                         self.choke_round();

@@ -255,10 +255,10 @@ impl Torrent {
                     ticks += 1;
                     self.update_rates();
                     self.publish_snapshot();
-                    if ticks.is_multiple_of(20) {
-                        if let Some(r) = self.resume.as_mut() {
-                            r.maybe_save(&self.shared.verified_bitfield());
-                        }
+                    if ticks.is_multiple_of(20)
+                        && let Some(r) = self.resume.as_mut()
+                    {
+                        r.maybe_save(&self.shared.verified_bitfield());
                     }
                     if ticks.is_multiple_of(4) {
                         self.connect_more();

@@ -35,6 +35,8 @@
 //!   [`demo::content`] (deterministic files and their torrent), [`demo::tracker`] (an HTTP
 //!   tracker), [`demo::seeders`], [`demo::headless`] (a run as a stream of events),
 //!   [`demo::error`].
+//! - [`config`]: the user's config file under the command-line flags, with where each value
+//!   came from.
 //! - [`cli`]: one function per subcommand; stdout is the machine-readable contract.
 //!   [`cli::inspect`] (decode, info, magnet_parse), [`cli::peers`] (peers and handshakes),
 //!   [`cli::run`] (the engine on one torrent), [`cli::download`], [`cli::dht`], [`cli::seed`]
@@ -50,6 +52,7 @@
 //! grows past 800 lines of code).
 
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod proto;

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use color_eyre::Result;
 use color_eyre::eyre::bail;
 use fast_peer::cli::{self, SwarmOptions};
+use fast_peer::config;
 use fast_peer::engine::storage::OutputTarget;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,8 +24,12 @@ struct Args {
     /// Message Stream Encryption: `enabled` (plaintext first, MSE when a peer insists;
     /// both accepted), `prefer` (RC4 first, plaintext when a peer has no MSE; both accepted),
     /// `required` (RC4 only, both ways) or `disabled`.
-    #[arg(long, global = true, value_name = "POLICY", default_value = "enabled")]
-    encryption: fast_peer::engine::conn::Encryption,
+    /// (default: enabled, or the config file's `encryption`)
+    #[arg(long, global = true, value_name = "POLICY")]
+    encryption: Option<fast_peer::engine::conn::Encryption>,
+    /// Configuration file (default: $XDG_CONFIG_HOME/fast-peer/config.toml, when it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// No subcommand: open the dashboard.
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -53,33 +58,37 @@ struct DhtArgs {
     dht_state: Option<PathBuf>,
 }
 
-impl DhtArgs {
-    fn config(&self) -> Option<fast_peer::engine::dht::DhtConfig> {
-        use fast_peer::engine::dht::{self, DhtConfig};
-        if self.no_dht {
-            return None;
-        }
-        let public = self.bootstrap.is_empty();
-        let bootstrap = if public {
+/// The DHT node the effective configuration describes (`None`: no DHT). `state` is
+/// `--dht-state`.
+fn dht_config(
+    e: &config::Effective,
+    state: Option<PathBuf>,
+) -> Option<fast_peer::engine::dht::DhtConfig> {
+    use fast_peer::engine::dht::{self, DhtConfig};
+    if !e.dht.value {
+        return None;
+    }
+    let (bootstrap, public) = match &e.bootstrap.value {
+        Some(nodes) => (nodes.clone(), false),
+        None => (
             dht::PUBLIC_BOOTSTRAP
                 .iter()
                 .map(|s| s.to_string())
-                .collect()
+                .collect(),
+            true,
+        ),
+    };
+    let mut cfg = DhtConfig::new(e.dht_port.value.unwrap_or(dht::DEFAULT_PORT), bootstrap);
+    cfg.port_fallback = e.dht_port.value.is_none();
+    // a private bootstrap list must not mix with (or overwrite) the public saved nodes
+    cfg.state_path = state.or_else(|| {
+        if public {
+            dht::default_state_path()
         } else {
-            self.bootstrap.clone()
-        };
-        let mut cfg = DhtConfig::new(self.dht_port.unwrap_or(dht::DEFAULT_PORT), bootstrap);
-        cfg.port_fallback = self.dht_port.is_none();
-        // a private bootstrap list must not mix with (or overwrite) the public saved nodes
-        cfg.state_path = self.dht_state.clone().or_else(|| {
-            if public {
-                dht::default_state_path()
-            } else {
-                None
-            }
-        });
-        Some(cfg)
-    }
+            None
+        }
+    });
+    Some(cfg)
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -93,25 +102,9 @@ struct Swarm {
     /// Cap the upload rate, e.g. 500K or 2M (bytes per second).
     #[arg(long, value_name = "RATE", value_parser = cli::parse_rate)]
     upload_limit: Option<u64>,
-    /// Peers unchoked by rate at once (one optimistic unchoke comes on top).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=200))]
-    upload_slots: u16,
-}
-
-impl From<Swarm> for SwarmOptions {
-    fn from(s: Swarm) -> Self {
-        SwarmOptions {
-            port: s.port,
-            peers: s.peers,
-            upload_limit: s.upload_limit,
-            upload_slots: s.upload_slots as usize,
-            seed: false,
-            max_metadata_size: None,
-            no_trackers: false,
-            dht: None,
-            encryption: Default::default(),
-        }
-    }
+    /// Peers unchoked by rate at once (one optimistic unchoke comes on top; default 4).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
+    upload_slots: Option<u16>,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -144,12 +137,6 @@ impl Output {
             (Some(_), Some(_)) => bail!("-o and --dir cannot be used together"),
         })
     }
-}
-
-fn with_meta(swarm: Swarm, meta: MetaOpts) -> SwarmOptions {
-    let mut o: SwarmOptions = swarm.into();
-    o.max_metadata_size = Some(meta.max_metadata_size);
-    o
 }
 
 #[derive(Subcommand, Debug)]
@@ -311,6 +298,15 @@ enum Cmd {
         #[command(flatten)]
         meta: MetaOpts,
     },
+    /// Print the configuration in effect: the config file under these flags, each value with
+    /// where it came from (default, file or flag).
+    Config {
+        /// The download folder to show as set by a flag.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        #[command(flatten)]
+        swarm: Swarm,
+    },
     /// Verify existing data and serve it to the swarm until interrupted.
     Seed {
         torrent: PathBuf,
@@ -390,32 +386,70 @@ fn run(args: Args) -> Result<()> {
         .worker_threads(runtime_workers(all_cores))
         .enable_all()
         .build()?;
-    let dht = args.dht.config();
-    let encryption = args.encryption;
-    let default_opts = SwarmOptions {
-        dht: dht.clone(),
-        encryption,
+    // the config file, under the flags
+    // (commands that only read their arguments do not read it, so a broken file does not
+    // stop them)
+    let reads_config = !matches!(
+        args.command,
+        Some(Cmd::Decode { .. } | Cmd::Info { .. } | Cmd::MagnetParse { .. } | Cmd::Create { .. })
+    );
+    let file = args
+        .config
+        .clone()
+        .or_else(config::default_path)
+        .filter(|_| reads_config);
+    let settings = match &file {
+        Some(path) => {
+            let (settings, warnings) = config::load(path, args.config.is_some())?;
+            for w in warnings {
+                eprintln!("fast-peer: warning: {w}");
+            }
+            settings
+        }
+        None => config::Settings::default(),
+    };
+    let global = config::Flags {
+        no_dht: args.dht.no_dht,
+        dht_port: args.dht.dht_port,
+        bootstrap: (!args.dht.bootstrap.is_empty()).then(|| args.dht.bootstrap.clone()),
+        encryption: args.encryption,
+        ..config::Flags::default()
+    };
+    let effective = |swarm: Option<&Swarm>, dir: Option<PathBuf>| {
+        let mut flags = global.clone();
+        if let Some(s) = swarm {
+            flags.listen_port = s.port;
+            flags.upload_limit = s.upload_limit;
+            flags.upload_slots = s.upload_slots;
+        }
+        flags.download_dir = dir;
+        config::Effective::resolve(&settings, &flags)
+    };
+    let dht_state = args.dht.dht_state.clone();
+    let options = |e: &config::Effective, peers: Vec<SocketAddr>| SwarmOptions {
+        port: e.listen_port.value,
+        peers,
+        upload_limit: e.upload_limit.value,
+        upload_slots: usize::from(e.upload_slots.value),
+        max_peers: Some(usize::from(e.max_peers_per_torrent.value)),
+        dht: dht_config(e, dht_state.clone()),
+        encryption: e.encryption.value,
         ..SwarmOptions::default()
     };
-    let swarm_opts = |s: Swarm| -> SwarmOptions {
-        let mut o: SwarmOptions = s.into();
-        o.dht = dht.clone();
-        o.encryption = encryption;
-        o
-    };
+    let swarm_opts = |s: Swarm| -> SwarmOptions { options(&effective(Some(&s), None), s.peers) };
     let with_meta = |s: Swarm, m: MetaOpts| -> SwarmOptions {
-        let mut o = with_meta(s, m);
-        o.dht = dht.clone();
-        o.encryption = encryption;
+        let mut o = swarm_opts(s);
+        o.max_metadata_size = Some(m.max_metadata_size);
         o
     };
+    let encryption = effective(None, None).encryption.value;
     let result = rt.block_on(async move {
         let Some(command) = args.command else {
-            let config = cli::engine_config(&default_opts);
+            let e = effective(None, None);
             return fast_peer::tui::run(fast_peer::tui::Options {
-                config,
+                config: cli::engine_config(&options(&e, Vec::new())),
                 sources: Vec::new(),
-                dir: PathBuf::from("."),
+                dir: e.download_dir.value,
                 log_file: None,
             })
             .await;
@@ -482,14 +516,19 @@ fn run(args: Args) -> Result<()> {
                 log,
                 swarm,
             } => {
-                let config = cli::engine_config(&swarm_opts(swarm));
+                let e = effective(Some(&swarm), dir);
                 fast_peer::tui::run(fast_peer::tui::Options {
-                    config,
+                    config: cli::engine_config(&options(&e, swarm.peers)),
                     sources,
-                    dir: dir.unwrap_or_else(|| PathBuf::from(".")),
+                    dir: e.download_dir.value,
                     log_file: log,
                 })
                 .await
+            }
+            Cmd::Config { dir, swarm } => {
+                let shown = file.as_deref().filter(|p| p.exists());
+                print!("{}", effective(Some(&swarm), dir).render(shown));
+                Ok(())
             }
             Cmd::Seed {
                 torrent,

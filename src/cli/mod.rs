@@ -41,6 +41,8 @@ pub struct SwarmOptions {
     pub upload_limit: Option<u64>,
     /// Regular upload slots (0 = the engine's default).
     pub upload_slots: usize,
+    /// Connections per torrent (`None`: the engine's default).
+    pub max_peers: Option<usize>,
     /// Keep seeding after the download completes.
     pub seed: bool,
     /// Largest metadata accepted for a magnet (bytes).
@@ -81,6 +83,9 @@ pub fn engine_config(opts: &SwarmOptions) -> EngineConfig {
     cfg.encryption = opts.encryption;
     if opts.upload_slots > 0 {
         cfg.upload_slots = opts.upload_slots;
+    }
+    if let Some(n) = opts.max_peers {
+        cfg.max_peers_per_torrent = n;
     }
     cfg
 }

@@ -28,15 +28,19 @@ pub fn fast_peer() -> Command {
 /// The binary with the DHT left on: the caller must pass `--bootstrap` with loopback nodes
 /// (and `--dht-state` in a temporary folder, or none is used with `--bootstrap`).
 pub fn fast_peer_dht() -> Command {
-    let bin = std::env::var_os("FAST_PEER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fast-peer")));
-    let mut cmd = Command::new(bin);
+    let mut cmd = Command::new(fast_peer_bin());
     if let Ok(v) = std::env::var("FAST_PEER_TEST_VERBOSE") {
         let n = v.parse::<usize>().unwrap_or(1).clamp(1, 3);
         cmd.arg(format!("-{}", "v".repeat(n)));
     }
     cmd
+}
+
+/// The path of the binary under test: `FAST_PEER_BIN`, or the one cargo built for this run.
+pub fn fast_peer_bin() -> PathBuf {
+    std::env::var_os("FAST_PEER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fast-peer")))
 }
 
 /// Runs `fast-peer ARGS...` to completion (bounded by [`TEST_TIMEOUT_SECS`]).

@@ -15,6 +15,13 @@ pub fn lt_peer_script() -> PathBuf {
     repo_root().join("scripts").join("lt_peer.py")
 }
 
+/// `lt_peer.py SUBCOMMAND`, not started yet.
+fn lt_peer(subcommand: &str) -> Command {
+    let mut cmd = Command::new(LT_PYTHON);
+    cmd.arg(lt_peer_script()).arg(subcommand);
+    cmd
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /// Makes a v1 torrent of `content_path` (file or folder) with libtorrent (the reference) and
@@ -30,10 +37,8 @@ pub fn make_torrent(
         .to_os_string();
     name.push(".torrent");
     let out = content_path.with_file_name(name);
-    let mut cmd = Command::new(LT_PYTHON);
-    cmd.arg(lt_peer_script())
-        .arg("create")
-        .arg("--path")
+    let mut cmd = lt_peer("create");
+    cmd.arg("--path")
         .arg(content_path)
         .arg("--piece-length")
         .arg(piece_length.to_string())
@@ -93,10 +98,8 @@ impl LtPeer {
     /// Seeds `torrent` from `data_dir` (the save path: the folder containing the torrent's
     /// name) on `ip`. Returns once lt_peer.py prints READY (fails after 90 s).
     pub fn seed(torrent: &Path, data_dir: &Path, ip: &str, opts: SeedOpts) -> LtPeer {
-        let mut cmd = Command::new(LT_PYTHON);
-        cmd.arg(lt_peer_script())
-            .arg("seed")
-            .arg("--torrent")
+        let mut cmd = lt_peer("seed");
+        cmd.arg("--torrent")
             .arg(torrent)
             .arg("--data")
             .arg(data_dir)
@@ -207,10 +210,8 @@ fn lt_leech_source(
     peers: &[String],
     secs: u64,
 ) -> Output {
-    let mut cmd = Command::new(LT_PYTHON);
-    cmd.arg(lt_peer_script())
-        .arg("leech")
-        .args(source)
+    let mut cmd = lt_peer("leech");
+    cmd.args(source)
         .arg("--out")
         .arg(out)
         .args(["--ip", ip, "--timeout", &secs.to_string()]);

@@ -15,7 +15,8 @@
 //!
 //! Content is generated here with the shapes of the course's files (single-file torrents,
 //! 256 KiB pieces, a short last piece); nothing outside the repository is read. No test
-//! contacts anything but 127.0.0.1 (`--no-dht` on every command).
+//! contacts anything but 127.0.0.1 (`--no-dht` on every command). The fakes live in
+//! `tests/course/`: `tracker.rs`, `peer.rs` and `content.rs`; this file holds the stages.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;

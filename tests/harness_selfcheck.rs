@@ -170,3 +170,20 @@ fn lt_leech_downloads_from_peer_without_tracker() {
     assert_success("lt_peer.py leech --magnet", &o);
     assert_same_tree(&content.path, &out.join("multi"));
 }
+
+/// Loopback networks are never shared: the ones held at the same time differ, and while one
+/// is held the bind that claims it fails, as it does for any other process (that bind is how
+/// `Net::new` in another test binary sees the network taken).
+#[test]
+fn loopback_networks_are_never_shared() {
+    let nets: Vec<Net> = (0..64).map(|_| Net::new()).collect();
+    let mut prefixes: Vec<String> = nets.iter().map(Net::prefix).collect();
+    prefixes.sort();
+    prefixes.dedup();
+    assert_eq!(prefixes.len(), nets.len(), "a network handed out twice");
+    for net in &nets {
+        assert!(!net.prefix().starts_with("127.0."), "{}", net.prefix());
+        let claim = std::net::UdpSocket::bind((net.ip(0), NET_LOCK_PORT));
+        assert!(claim.is_err(), "{} is not held", net.prefix());
+    }
+}

@@ -2,37 +2,24 @@
 //! behaviour: errors go to stderr with a non-zero exit and nothing on stdout.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
-use std::process::{Command, Output};
+mod common;
 
-fn fast_peer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fast-peer"))
-        .arg("--no-dht")
-        .args(args)
-        .output()
-        .expect("run fast-peer")
-}
+use common::{assert_fails_with_message, run_fp, stdout_str};
 
+/// `fast-peer --no-dht ARGS`' stdout, which it must print with a successful exit.
 fn stdout_of(args: &[&str]) -> String {
-    let o = fast_peer(args);
+    let o = run_fp(args);
     assert!(
         o.status.success(),
         "{args:?} failed: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    String::from_utf8(o.stdout).expect("utf-8 stdout")
+    stdout_str(&o)
 }
 
+/// `fast-peer --no-dht ARGS` fails with nothing on stdout and a message on stderr; the message.
 fn fails(args: &[&str]) -> String {
-    let o = fast_peer(args);
-    assert!(!o.status.success(), "{args:?} should fail");
-    assert!(
-        o.stdout.is_empty(),
-        "{args:?} printed on stdout: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!err.trim().is_empty(), "{args:?} failed without a message");
-    err
+    assert_fails_with_message(&format!("{args:?}"), &run_fp(args))
 }
 
 fn fixture(name: &str) -> String {

@@ -1,7 +1,12 @@
 //! The engine with its DHT node (BEP 5), in process on loopback: a seeder and a leecher that
 //! know nothing of each other (no tracker, no peer given) meet through a third DHT node; the
-//! engine snapshot shows the node; peers with the DHT bit exchange `Port` messages.
+//! engine snapshot shows the node; peers with the DHT bit exchange `Port` messages. The three
+//! nodes have three addresses of the test's own loopback network (`common::net`).
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
+
+mod common;
+
+use common::Net;
 
 use fast_peer::engine::dht::{self, DhtConfig, DhtHandle};
 use fast_peer::engine::event::EngineEvent;
@@ -70,10 +75,12 @@ async fn seeder_and_leecher_meet_through_the_dht() {
     opts.piece_length = Some(64 * 1024);
     let created = fast_peer::engine::create::create_torrent(&opts, |_, _| {}).unwrap();
     let metainfo = Arc::new(created.metainfo);
+    let net = Net::new();
+    let (hub_ip, seeder_ip, leecher_ip) = (net.ip(1), net.ip(2), net.ip(3));
 
     // the meeting point: a bare DHT node that knows nobody
     let hub = dht::spawn(DhtConfig {
-        bind: "127.0.86.1:0".parse().unwrap(),
+        bind: SocketAddr::new(hub_ip.parse().unwrap(), 0),
         port_fallback: false,
         bootstrap: vec![],
         state_path: None,
@@ -81,9 +88,7 @@ async fn seeder_and_leecher_meet_through_the_dht() {
     .await
     .unwrap();
 
-    let (seeder, mut seeder_events) = spawn(config("127.0.86.2", &hub, "127.0.86.1"))
-        .await
-        .unwrap();
+    let (seeder, mut seeder_events) = spawn(config(&seeder_ip, &hub, &hub_ip)).await.unwrap();
     seeder
         .add_torrent(AddTorrent {
             metainfo: metainfo.clone(),
@@ -110,9 +115,7 @@ async fn seeder_and_leecher_meet_through_the_dht() {
     .await
     .expect("the seeder never announced to the hub");
 
-    let (leecher, mut leecher_events) = spawn(config("127.0.86.3", &hub, "127.0.86.1"))
-        .await
-        .unwrap();
+    let (leecher, mut leecher_events) = spawn(config(&leecher_ip, &hub, &hub_ip)).await.unwrap();
     let out = tmp.path().join("out.bin");
     leecher
         .add_torrent(AddTorrent {
@@ -131,7 +134,7 @@ async fn seeder_and_leecher_meet_through_the_dht() {
     .await;
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&src).unwrap());
 
-    port_messages(&seeder, metainfo.info_hash).await;
+    port_messages(&seeder, &seeder_ip, metainfo.info_hash).await;
     leecher.shutdown().await;
     seeder.shutdown().await;
     hub.shutdown().await;
@@ -139,9 +142,13 @@ async fn seeder_and_leecher_meet_through_the_dht() {
 
 /// A raw peer with the DHT bit: the seeder sends its DHT port in a `Port` message, and pings
 /// the DHT port we announce in ours.
-async fn port_messages(seeder: &EngineHandle, info_hash: fast_peer::proto::id::InfoHash) {
+async fn port_messages(
+    seeder: &EngineHandle,
+    seeder_ip: &str,
+    info_hash: fast_peer::proto::id::InfoHash,
+) {
     let our_udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut s = tokio::net::TcpStream::connect(("127.0.86.2", seeder.listen_port()))
+    let mut s = tokio::net::TcpStream::connect((seeder_ip, seeder.listen_port()))
         .await
         .unwrap();
     let hs = Handshake {

@@ -7,7 +7,8 @@
 //! what that run downloaded). Torrents are made by `fast-peer create`. The disk tests mount
 //! small tmpfs folders, which needs root (CI runs as root).
 //!
-//! Loopback networks: 127.0.41.x .. 127.0.49.x.
+//! Everything runs on 127.0.0.1: the seeder, the fake trackers and the load connections get
+//! their ports from the kernel or `free_port`, so the tests run in parallel.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
@@ -57,18 +58,9 @@ fn setup(name: &str, len: u64, piece_length: u64, trackers: &[String]) -> Setup 
     }
 }
 
-fn unreachable_tracker() -> String {
-    format!("http://127.0.0.1:{}/announce", closed_port())
-}
-
-fn download_cmd(torrent: &Path, target: &Path, peers: &[String]) -> Command {
-    let mut cmd = fast_peer();
-    cmd.arg("download").arg("-o").arg(target).arg(torrent);
-    cmd.args(["--port", &free_port().to_string()]);
-    for p in peers {
-        cmd.args(["--peer", p]);
-    }
-    cmd
+/// `fast-peer download -o TARGET TORRENT --port P --peer PEER...`, not started yet.
+fn download_from(torrent: &Path, target: &Path, peers: &[String]) -> Command {
+    download_cmd(torrent, target, &peer_args(peers))
 }
 
 /// Bytes of the pieces of the single file `target` that are absent or do not match their
@@ -124,18 +116,10 @@ fn kill_9_twice_during_a_256_mib_download_then_resume() {
     let thresholds = [random_fraction(0.1, 0.45, 1), random_fraction(0.55, 0.9, 2)];
     for (run, frac) in thresholds.iter().enumerate() {
         let mut seed = FastSeed::start(&s.torrent, &seed_data, &["--upload-limit", limit]);
-        let peer = format!("127.0.0.1:{}", seed.port);
-        let mut dl = Running::start(&mut download_cmd(&s.torrent, &target, &[peer]));
+        let peer = seed.addr();
+        let mut dl = Running::start(&mut download_from(&s.torrent, &target, &[peer]));
         let at = (*frac * total as f64) as u64;
-        wait_until(
-            TEST_TIMEOUT_SECS,
-            "the download to reach the kill point",
-            || written_bytes(&out) >= at || dl.try_wait().is_some(),
-        );
-        assert!(
-            dl.try_wait().is_none(),
-            "run {run} finished before the kill at {at} bytes"
-        );
+        wait_written(&mut dl, &out, at, &format!("run {run}"));
         let killed = dl.kill(); // SIGKILL
         let sent = seed.stop_and_count_sent();
         sent_total += sent;
@@ -183,9 +167,9 @@ fn kill_9_twice_during_a_256_mib_download_then_resume() {
         eprintln!("corrupted piece {good} on disk between runs");
     }
     let mut seed = FastSeed::start(&s.torrent, &seed_data, &["--upload-limit", "1G"]);
-    let peer = format!("127.0.0.1:{}", seed.port);
+    let peer = seed.addr();
     let o = run_with_timeout(
-        &mut download_cmd(&s.torrent, &target, &[peer]),
+        &mut download_from(&s.torrent, &target, &[peer]),
         TEST_TIMEOUT_SECS,
     );
     let sent = seed.stop_and_count_sent();
@@ -256,9 +240,9 @@ fn stderr_of(o: &std::process::Output) -> String {
 /// (non-zero exit, no panic). Returns the seeder, its address and the download's stderr.
 fn failing_download(s: &Setup, target: &Path, what: &str) -> (FastSeed, String, String) {
     let seed = FastSeed::start(&s.torrent, &s.content, &[]);
-    let peer = format!("127.0.0.1:{}", seed.port);
+    let peer = seed.addr();
     let o = run_with_timeout(
-        &mut download_cmd(&s.torrent, target, std::slice::from_ref(&peer)),
+        &mut download_from(&s.torrent, target, std::slice::from_ref(&peer)),
         TEST_TIMEOUT_SECS,
     );
     let err = stderr_of(&o);
@@ -289,9 +273,9 @@ fn disk_full_is_a_clear_error_and_the_download_resumes_after_space_is_freed() {
 
     mnt.remount("size=64m");
     let mut seed = FastSeed::start(&s.torrent, &s.content, &[]);
-    let peer = format!("127.0.0.1:{}", seed.port);
+    let peer = seed.addr();
     let o = run_with_timeout(
-        &mut download_cmd(&s.torrent, &target, &[peer]),
+        &mut download_from(&s.torrent, &target, &[peer]),
         TEST_TIMEOUT_SECS,
     );
     let sent = seed.stop_and_count_sent();
@@ -323,7 +307,7 @@ fn read_only_output_folder_is_a_clear_error_then_the_download_works() {
     assert!(!target.exists());
     mnt.remount("rw");
     let o = run_with_timeout(
-        &mut download_cmd(&s.torrent, &target, &[peer]),
+        &mut download_from(&s.torrent, &target, &[peer]),
         TEST_TIMEOUT_SECS,
     );
     assert_success("fast-peer download (folder writable again)", &o);
@@ -419,8 +403,8 @@ fn all_trackers_broken_but_a_peer_given_still_downloads() {
     let target = out.join("trackers.bin");
     // the seeder meets the same broken trackers
     let mut seed = FastSeed::start(&s.torrent, &s.content, &[]);
-    let peer = format!("127.0.0.1:{}", seed.port);
-    let mut cmd = download_cmd(&s.torrent, &target, &[peer]);
+    let peer = seed.addr();
+    let mut cmd = download_from(&s.torrent, &target, &[peer]);
     cmd.arg("-v");
     let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
     assert_success("fast-peer download with broken trackers", &o);
@@ -535,7 +519,7 @@ fn udp_tracker_packets_lost_are_retried() {
     fs::create_dir_all(&out).unwrap();
     let target = out.join("udp.bin");
     let o = run_with_timeout(
-        &mut download_cmd(&s.torrent, &target, &[]),
+        &mut download_from(&s.torrent, &target, &[]),
         TEST_TIMEOUT_SECS,
     );
     assert_success("fast-peer download through a lossy UDP tracker", &o);
@@ -566,6 +550,48 @@ fn vm_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The TCP sockets of /proc/net/tcp and /proc/net/tcp6 (every process's): local port, remote
+/// port, send queue (bytes not yet acknowledged by the other side), receive queue (bytes
+/// received and not yet read by the program).
+fn tcp_sockets() -> Vec<(u16, u16, u64, u64)> {
+    let port = |addr: &str| u16::from_str_radix(addr.rsplit(':').next()?, 16).ok();
+    let mut out = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(remote), Some((tx, rx))) = (
+                f.get(1).and_then(|a| port(a)),
+                f.get(2).and_then(|a| port(a)),
+                f.get(4).and_then(|q| q.split_once(':')),
+            ) else {
+                continue;
+            };
+            let hex = |q: &str| u64::from_str_radix(q, 16).unwrap_or(0);
+            out.push((local, remote, hex(tx), hex(rx)));
+        }
+    }
+    out
+}
+
+/// Bytes that connections from the local ports `ours` sent to the seeder on `seed_port` and
+/// the seeder has not read: still in our send queues, or in its receive queues (also those
+/// of connections it has not accepted yet). 0 once it read everything or closed them.
+fn unread_by_seeder(seed_port: u16, ours: &[u16]) -> u64 {
+    tcp_sockets()
+        .into_iter()
+        .filter_map(|(local, remote, tx, rx)| {
+            if remote == seed_port && ours.contains(&local) {
+                Some(tx)
+            } else if local == seed_port && ours.contains(&remote) {
+                Some(rx)
+            } else {
+                None
+            }
+        })
+        .sum()
+}
+
 /// 200 connections at once against `fast-peer seed`, each a handshake, `have none` and 250
 /// requests while choked, then silence (they never read): the seeder's memory stays bounded
 /// (VmRSS under 256 MiB), and a real downloader arriving while they hold on (the seeder
@@ -574,8 +600,8 @@ fn vm_rss_kib(pid: u32) -> u64 {
 fn two_hundred_connections_keep_the_seeder_bounded_and_serving() {
     let s = setup("load.bin", 16 * MIB, 256 * KIB, &[unreachable_tracker()]);
     let mut seed = FastSeed::start(&s.torrent, &s.content, &[]);
-    let addr = format!("127.0.0.1:{}", seed.port);
-    let pid = seed.child.id();
+    let addr = seed.addr();
+    let pid = seed.pid();
     let rss_before = vm_rss_kib(pid);
     let info_hash = s.meta.info_hash;
     let pieces = s.meta.num_pieces() as u32;
@@ -584,45 +610,46 @@ fn two_hundred_connections_keep_the_seeder_bounded_and_serving() {
         let Ok(mut c) = TcpStream::connect(&addr) else {
             continue;
         };
-        let mut hs = Vec::with_capacity(68);
-        hs.push(19);
-        hs.extend_from_slice(b"BitTorrent protocol");
-        hs.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 4]); // fast extension
-        hs.extend_from_slice(&info_hash);
-        hs.extend_from_slice(format!("-LOAD00-{i:012}").as_bytes());
+        let id: [u8; 20] = format!("-LOAD00-{i:012}").as_bytes().try_into().unwrap();
+        let hs = handshake_bytes(FAST_EXTENSION, &info_hash, &id);
         let mut msgs = vec![0, 0, 0, 1, 0x0f]; // have none
         for k in 0..250u32 {
-            msgs.extend_from_slice(&13u32.to_be_bytes());
-            msgs.push(6);
-            msgs.extend_from_slice(&(k % pieces).to_be_bytes());
-            msgs.extend_from_slice(&0u32.to_be_bytes());
-            msgs.extend_from_slice(&(16 * 1024u32).to_be_bytes());
+            msgs.extend(request_bytes(k % pieces, 0, 16 * 1024));
         }
         let _ = c.write_all(&hs);
         let _ = c.write_all(&msgs);
         conns.push(c);
     }
     let started = Instant::now();
-    thread::sleep(Duration::from_secs(2));
+    // the load has landed once the seeder has read every byte of it (or hung up)
+    let ours: Vec<u16> = conns
+        .iter()
+        .map(|c| c.local_addr().unwrap().port())
+        .collect();
+    wait_until(
+        60,
+        "the seeder to read the load connections' requests",
+        || unread_by_seeder(seed.port, &ours) == 0,
+    );
+    let settled = started.elapsed();
     let rss_loaded = vm_rss_kib(pid);
     let out = s.work.path().join("out");
     fs::create_dir_all(&out).unwrap();
     let target = out.join("load.bin");
     let o = run_with_timeout(
-        &mut download_cmd(&s.torrent, &target, &[addr]),
+        &mut download_from(&s.torrent, &target, &[addr]),
         TEST_TIMEOUT_SECS,
     );
     let rss_after = vm_rss_kib(pid);
     eprintln!(
-        "{} load connections open; seeder VmRSS {rss_before} KiB idle, {rss_loaded} KiB loaded, {rss_after} KiB after serving ({:.1} s)",
+        "{} load connections open, read by the seeder after {:.1} s; seeder VmRSS {rss_before} KiB \
+         idle, {rss_loaded} KiB loaded, {rss_after} KiB after serving ({:.1} s)",
         conns.len(),
+        settled.as_secs_f64(),
         started.elapsed().as_secs_f64()
     );
     assert_success("fast-peer download beside 200 load connections", &o);
-    assert!(
-        seed.child.try_wait().unwrap().is_none(),
-        "the seeder died under load"
-    );
+    assert!(seed.is_running(), "the seeder died under load");
     assert!(
         rss_loaded.max(rss_after) < 256 * 1024,
         "seeder VmRSS {rss_loaded}/{rss_after} KiB under load"
@@ -642,8 +669,8 @@ fn sigint_stops_a_busy_seeder() {
         let mut seed = FastSeed::start(&s.torrent, &s.content, &["--upload-limit", "8M"]);
         let out = s.work.path().join(format!("out-{round}"));
         fs::create_dir_all(&out).unwrap();
-        let peer = format!("127.0.0.1:{}", seed.port);
-        let mut dl = Running::start(&mut download_cmd(
+        let peer = seed.addr();
+        let mut dl = Running::start(&mut download_from(
             &s.torrent,
             &out.join("busy.bin"),
             &[peer],

@@ -3,7 +3,7 @@
 //! (another independent client) downloads them; every byte is checked by hash. If one of these
 //! fails, the fast-peer interop tests cannot be trusted either.
 //!
-//! Each test uses its own loopback network 127.0.1NN.x (the fast-peer tests use 127.0.1..99.x).
+//! Each swarm has its own loopback network (`common::net`), like the fast-peer tests'.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
@@ -11,34 +11,16 @@ mod common;
 use common::*;
 
 /// Content + torrent + tracker + seeders, then aria2 downloads and the result must match.
-fn aria2_from_two_seeders(net: u8, layout: Layout, piece_length: u64, udp: bool) {
-    let work = tempfile::tempdir().expect("tempdir");
-    let content = create_content(&work.path().join("seed"), layout);
-    let tracker = Opentracker::start();
-    let url = if udp {
-        tracker.udp_announce()
-    } else {
-        tracker.http_announce()
-    };
-    let (torrent, hash) = make_torrent(&content.path, piece_length, &url);
-    tracker.allow(&hash);
-
-    let s1 = LtPeer::seed(
-        &torrent,
-        &content.save_path,
-        &test_ip(net, 11),
-        SeedOpts::default(),
-    );
-    let s2 = LtPeer::seed(
-        &torrent,
-        &content.save_path,
-        &test_ip(net, 12),
-        SeedOpts::default(),
-    );
+fn aria2_from_two_seeders(shape: Shape, tracker: Tracker) {
+    let swarm = Swarm::start(shape, tracker, &[GOOD, GOOD]);
 
     // Both seeders registered (through the protocol in the torrent) under their own address.
-    let peers = tracker.peers(&hash);
-    for s in [&s1, &s2] {
+    let peers = swarm
+        .tracker
+        .as_ref()
+        .expect("tracker")
+        .peers(&swarm.hash());
+    for s in &swarm.seeders {
         assert!(
             peers.contains(&s.socket_addr()),
             "tracker peers {peers:?} lack {}",
@@ -46,31 +28,28 @@ fn aria2_from_two_seeders(net: u8, layout: Layout, piece_length: u64, udp: bool)
         );
     }
 
-    let out = work.path().join("out");
+    let out = swarm.work.path().join("out");
     let o = run_with_timeout(
-        &mut aria2c(&torrent, &out, &test_ip(net, 20)),
+        &mut aria2c(&swarm.torrent, &out, &swarm.net.ip(20)),
         TEST_TIMEOUT_SECS,
     );
     assert_success("aria2c", &o);
-    assert_same_content(
-        &content.path,
-        &out.join(content.path.file_name().expect("name")),
-    );
+    assert_same_content(&swarm.content.path, &swarm.target_in(&out));
 }
 
 #[test]
 fn aria2_downloads_multi_file_layout_via_http_tracker() {
-    aria2_from_two_seeders(101, multi_file_layout(), MULTI_PIECE_LENGTH, false);
+    aria2_from_two_seeders(multi_file(), Tracker::Http);
 }
 
 #[test]
 fn aria2_downloads_single_file_via_udp_tracker() {
-    aria2_from_two_seeders(102, single_file_layout(), SINGLE_PIECE_LENGTH, true);
+    aria2_from_two_seeders(single_file(), Tracker::Udp);
 }
 
 #[test]
 fn aria2_downloads_16k_pieces() {
-    aria2_from_two_seeders(103, small_pieces_layout(), SMALL_PIECE_LENGTH, false);
+    aria2_from_two_seeders(small_pieces(), Tracker::Http);
 }
 
 /// The torrents libtorrent makes are what the tests assume: v1, no pad files, the layout's
@@ -79,11 +58,11 @@ fn aria2_downloads_16k_pieces() {
 #[test]
 fn torrents_match_layouts() {
     let work = tempfile::tempdir().expect("tempdir");
-    let url = format!("http://127.0.0.1:{}/announce", closed_port());
-    for (layout, piece_length, pieces) in [
-        (single_file_layout(), SINGLE_PIECE_LENGTH, 64),
-        (multi_file_layout(), MULTI_PIECE_LENGTH, 25),
-        (small_pieces_layout(), SMALL_PIECE_LENGTH, 3072),
+    let url = unreachable_tracker();
+    for ((layout, piece_length), pieces) in [
+        (single_file(), 64),
+        (multi_file(), 25),
+        (small_pieces(), 3072),
     ] {
         let content = create_content(&work.path().join("seed"), layout.clone());
         let (torrent, hash) = make_torrent(&content.path, piece_length, &url);
@@ -116,30 +95,14 @@ fn torrents_match_layouts() {
 /// others), and the READY line's peer id is the one the seeder sends in its handshake.
 #[test]
 fn corrupt_seeder_serves_bad_pieces_and_ready_peer_id_is_real() {
-    let net = 104;
-    let work = tempfile::tempdir().expect("tempdir");
-    let content = create_content(&work.path().join("seed"), multi_file_layout());
-    let tracker = Opentracker::start();
-    let (torrent, hash) = make_torrent(&content.path, MULTI_PIECE_LENGTH, &tracker.http_announce());
-    tracker.allow(&hash);
-    let meta = TorrentMeta::read(&torrent);
-
-    let good = LtPeer::seed(
-        &torrent,
-        &content.save_path,
-        &test_ip(net, 11),
-        SeedOpts::default(),
-    );
-    let corrupt_dir = work.path().join("corrupt");
-    let bad = LtPeer::seed(
-        &torrent,
-        &content.save_path,
-        &test_ip(net, 12),
-        SeedOpts {
-            corrupt_dir: Some(corrupt_dir.clone()),
-            ..SeedOpts::default()
-        },
-    );
+    let corrupt = Seed {
+        corrupt: true,
+        ..GOOD
+    };
+    let swarm = Swarm::start(multi_file(), Tracker::Http, &[GOOD, corrupt]);
+    let (meta, content) = (&swarm.meta, &swarm.content);
+    let (good, bad) = (&swarm.seeders[0], &swarm.seeders[1]);
+    let corrupt_dir = swarm.work.path().join("corrupt-1");
 
     let expected_bad: Vec<usize> = (0..meta.num_pieces()).step_by(2).collect();
     assert_eq!(
@@ -153,20 +116,20 @@ fn corrupt_seeder_serves_bad_pieces_and_ready_peer_id_is_real() {
         "original untouched"
     );
 
-    for s in [&good, &bad] {
+    for s in [good, bad] {
         let (_, peer_id) = raw_handshake(&s.addr(), &meta.info_hash);
         assert_eq!(hex(&peer_id), s.peer_id_hex, "peer id of {}", s.addr());
     }
     assert_ne!(good.peer_id_hex, bad.peer_id_hex);
 
     for index in [0, 1, meta.num_pieces() - 1] {
-        let from_good = raw_fetch_piece(&good.addr(), &meta, index);
+        let from_good = raw_fetch_piece(&good.addr(), meta, index);
         assert_eq!(
             sha1_bytes(&from_good),
             meta.pieces[index],
             "good seeder, piece {index}"
         );
-        let from_bad = raw_fetch_piece(&bad.addr(), &meta, index);
+        let from_bad = raw_fetch_piece(&bad.addr(), meta, index);
         assert_eq!(from_bad.len() as u64, meta.piece_size(index));
         if expected_bad.contains(&index) {
             assert_ne!(
@@ -194,28 +157,33 @@ fn corrupt_seeder_serves_bad_pieces_and_ready_peer_id_is_real() {
 /// file and from a magnet link.
 #[test]
 fn lt_leech_downloads_from_peer_without_tracker() {
-    let net = 105;
-    let work = tempfile::tempdir().expect("tempdir");
-    let content = create_content(&work.path().join("seed"), multi_file_layout());
-    let url = format!("http://127.0.0.1:{}/announce", closed_port());
-    let (torrent, hash) = make_torrent(&content.path, MULTI_PIECE_LENGTH, &url);
-    let seeder = LtPeer::seed(
-        &torrent,
-        &content.save_path,
-        &test_ip(net, 11),
-        SeedOpts {
-            wait_tracker: false,
-            ..SeedOpts::default()
-        },
-    );
-    let out = work.path().join("out");
-    let o = lt_leech(&torrent, &out, &test_ip(net, 20), &[seeder.addr()], 90);
+    let swarm = Swarm::start(multi_file(), Tracker::None, &[GOOD]);
+    let (content, seeder) = (&swarm.content, swarm.seeder_addrs());
+    let out = swarm.work.path().join("out");
+    let o = lt_leech(&swarm.torrent, &out, &swarm.net.ip(20), &seeder, 90);
     assert_success("lt_peer.py leech", &o);
     assert_same_tree(&content.path, &out.join("multi"));
 
-    let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=multi");
-    let out = work.path().join("out-magnet");
-    let o = lt_leech_magnet(&magnet, &out, &test_ip(net, 21), &[seeder.addr()], 90);
+    let magnet = format!("magnet:?xt=urn:btih:{}&dn=multi", swarm.hash());
+    let out = swarm.work.path().join("out-magnet");
+    let o = lt_leech_magnet(&magnet, &out, &swarm.net.ip(21), &seeder, 90);
     assert_success("lt_peer.py leech --magnet", &o);
     assert_same_tree(&content.path, &out.join("multi"));
+}
+
+/// Loopback networks are never shared: the ones held at the same time differ, and while one
+/// is held the bind that claims it fails, as it does for any other process (that bind is how
+/// `Net::new` in another test binary sees the network taken).
+#[test]
+fn loopback_networks_are_never_shared() {
+    let nets: Vec<Net> = (0..64).map(|_| Net::new()).collect();
+    let mut prefixes: Vec<String> = nets.iter().map(Net::prefix).collect();
+    prefixes.sort();
+    prefixes.dedup();
+    assert_eq!(prefixes.len(), nets.len(), "a network handed out twice");
+    for net in &nets {
+        assert!(!net.prefix().starts_with("127.0."), "{}", net.prefix());
+        let claim = std::net::UdpSocket::bind((net.ip(0), NET_LOCK_PORT));
+        assert!(claim.is_err(), "{} is not held", net.prefix());
+    }
 }

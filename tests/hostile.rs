@@ -235,46 +235,104 @@ fn protocol_reason(o: &Outcome) -> String {
     }
 }
 
+/// The leecher never dropped the hostile peer for a protocol violation (for `what`).
+fn assert_not_dropped(o: &Outcome, what: &str) {
+    assert!(
+        !o.closed
+            .iter()
+            .any(|r| matches!(r, PeerCloseReason::Protocol(_))),
+        "dropped for {what}: {:?}",
+        o.closed
+    );
+}
+
 async fn within<T>(secs: u64, f: impl Future<Output = T>) -> T {
     timeout(Duration::from_secs(secs), f)
         .await
         .expect("timed out")
 }
 
-/// A length prefix of 4 GiB - 1: dropped before a byte of payload is buffered.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_4_gib_length_prefix_is_dropped() {
-    let why = drop_reason(|_| vec![0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0, 0]).await;
-    assert!(
-        why.contains("4294967295") && why.contains("exceeds"),
-        "{why}"
-    );
+/// The cases where the hostile peer answers the handshake normally, then sends some bytes,
+/// and the leecher must drop it for a protocol violation whose text names the offence: one
+/// row a case (its test's name, what the peer sends, what the reason must contain).
+macro_rules! dropped_for {
+    ($($(#[$doc:meta])* $name:ident: $bytes:expr => [$($want:expr),+ $(,)?];)+) => {$(
+        $(#[$doc])*
+        #[tokio::test(flavor = "multi_thread")]
+        async fn $name() {
+            let why = drop_reason($bytes).await;
+            assert!([$($want),+].iter().all(|w| why.contains(w)), "{why}");
+        }
+    )+};
 }
 
-/// A bitfield one byte too long for the torrent: dropped.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_bitfield_of_the_wrong_length_is_dropped() {
-    let why = drop_reason(|m| {
+dropped_for! {
+    /// A length prefix of 4 GiB - 1: dropped before a byte of payload is buffered.
+    a_4_gib_length_prefix_is_dropped: |_| vec![0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0, 0]
+        => ["4294967295", "exceeds"];
+
+    /// A bitfield one byte too long for the torrent: dropped.
+    a_bitfield_of_the_wrong_length_is_dropped: |m| {
         let n = m.info.piece_count().div_ceil(8) as usize + 1;
         wire(&[Message::Bitfield(vec![0xff; n].into())])
-    })
-    .await;
-    assert!(why.contains("bitfield"), "{why}");
-}
+    } => ["bitfield"];
 
-/// A bitfield with the spare bits past the last piece set: dropped (BEP 3).
-#[tokio::test(flavor = "multi_thread")]
-async fn a_bitfield_with_spare_bits_set_is_dropped() {
-    let why = drop_reason(|m| {
+    /// A bitfield with the spare bits past the last piece set: dropped (BEP 3).
+    a_bitfield_with_spare_bits_set_is_dropped: |m| {
         let n = m.info.piece_count();
         assert!(
             n % 8 != 0,
             "the demo torrent needs spare bits for this case ({n} pieces)"
         );
         wire(&[Message::Bitfield(vec![0xff; n.div_ceil(8) as usize].into())])
-    })
-    .await;
-    assert!(why.contains("bit"), "{why}");
+    } => ["bit"];
+
+    /// `have` for the piece one past the last: dropped.
+    have_for_a_piece_that_does_not_exist_is_dropped: |m| {
+        let index = m.info.piece_count();
+        wire(&[full_bitfield(m), Message::Have { index }])
+    } => ["have for piece"];
+
+    /// A block at an offset that is not a block boundary (never requested): dropped.
+    a_block_at_a_wrong_offset_is_dropped: |m| unrequested_block(m, 1, BLOCK_SIZE)
+        => ["never requested", "offset 1"];
+
+    /// A block of the wrong size (100 bytes at a block boundary): dropped.
+    a_block_of_the_wrong_size_is_dropped: |m| unrequested_block(m, 0, 100)
+        => ["never requested", "length 100"];
+
+    /// A request for a piece past the end: dropped.
+    a_request_out_of_range_is_dropped: |m| request(m.info.piece_count(), BLOCK_SIZE)
+        => ["request for piece"];
+
+    /// A request for a 128 KiB + 1 block: dropped (libtorrent refuses > 128 KiB too).
+    a_request_larger_than_128_kib_is_dropped: |_| request(0, 128 * 1024 + 1)
+        => ["131073"];
+}
+
+/// A full bitfield, an unchoke, and a block of piece 0 at `begin` with `len` zeros, which
+/// nobody asked for.
+fn unrequested_block(m: &Metainfo, begin: u32, len: u32) -> Vec<u8> {
+    let block = vec![0u8; len as usize].into();
+    wire(&[
+        full_bitfield(m),
+        Message::Unchoke,
+        Message::Piece {
+            index: 0,
+            begin,
+            block,
+        },
+    ])
+}
+
+/// `interested`, then a request for `length` bytes at the start of piece `index`.
+fn request(index: u32, length: u32) -> Vec<u8> {
+    let r = BlockRef {
+        index,
+        begin: 0,
+        length,
+    };
+    wire(&[Message::Interested, Message::Request(r)])
 }
 
 /// The same (valid) bitfield twice: tolerated like aria2's late bitfield, the peer stays, and
@@ -288,13 +346,7 @@ async fn a_bitfield_sent_twice_is_merged_not_fatal() {
             false,
         )
         .await;
-        assert!(
-            !o.closed
-                .iter()
-                .any(|r| matches!(r, PeerCloseReason::Protocol(_))),
-            "dropped for a second bitfield: {:?}",
-            o.closed
-        );
+        assert_not_dropped(&o, "a second bitfield");
         assert!(
             o.seen.contains(&Message::Interested),
             "the leecher wants the peer's pieces: {:?}",
@@ -302,63 +354,6 @@ async fn a_bitfield_sent_twice_is_merged_not_fatal() {
         );
     })
     .await
-}
-
-/// `have` for the piece one past the last: dropped.
-#[tokio::test(flavor = "multi_thread")]
-async fn have_for_a_piece_that_does_not_exist_is_dropped() {
-    let why = drop_reason(|m| {
-        wire(&[
-            full_bitfield(m),
-            Message::Have {
-                index: m.info.piece_count(),
-            },
-        ])
-    })
-    .await;
-    assert!(why.contains("have for piece"), "{why}");
-}
-
-/// A block at an offset that is not a block boundary (never requested): dropped.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_block_at_a_wrong_offset_is_dropped() {
-    let why = drop_reason(|m| {
-        wire(&[
-            full_bitfield(m),
-            Message::Unchoke,
-            Message::Piece {
-                index: 0,
-                begin: 1,
-                block: vec![0u8; BLOCK_SIZE as usize].into(),
-            },
-        ])
-    })
-    .await;
-    assert!(
-        why.contains("never requested") && why.contains("offset 1"),
-        "{why}"
-    );
-}
-
-/// A block of the wrong size (100 bytes at a block boundary): dropped.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_block_of_the_wrong_size_is_dropped() {
-    let why = drop_reason(|m| {
-        wire(&[
-            full_bitfield(m),
-            Message::Unchoke,
-            Message::Piece {
-                index: 0,
-                begin: 0,
-                block: vec![0u8; 100].into(),
-            },
-        ])
-    })
-    .await;
-    assert!(
-        why.contains("never requested") && why.contains("length 100"),
-        "{why}"
-    );
 }
 
 /// Well-formed blocks nobody requested, full of garbage, for every block of the torrent: never
@@ -406,36 +401,6 @@ async fn unrequested_garbage_blocks_never_corrupt_the_download() {
     .await
 }
 
-/// A request for a piece past the end: dropped.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_request_out_of_range_is_dropped() {
-    let why = drop_reason(|m| {
-        let r = BlockRef {
-            index: m.info.piece_count(),
-            begin: 0,
-            length: BLOCK_SIZE,
-        };
-        wire(&[Message::Interested, Message::Request(r)])
-    })
-    .await;
-    assert!(why.contains("request for piece"), "{why}");
-}
-
-/// A request for a 128 KiB + 1 block: dropped (libtorrent refuses > 128 KiB too).
-#[tokio::test(flavor = "multi_thread")]
-async fn a_request_larger_than_128_kib_is_dropped() {
-    let why = drop_reason(|_| {
-        let r = BlockRef {
-            index: 0,
-            begin: 0,
-            length: 128 * 1024 + 1,
-        };
-        wire(&[Message::Interested, Message::Request(r)])
-    })
-    .await;
-    assert!(why.contains("131073"), "{why}");
-}
-
 /// 20 000 valid requests and 100 000 keep-alives from a choked peer: ignored (nothing served
 /// to a choked peer, bounded queues), the peer is not dropped for it.
 #[tokio::test(flavor = "multi_thread")]
@@ -465,13 +430,7 @@ async fn a_flood_of_requests_and_keep_alives_is_ignored() {
             false,
         )
         .await;
-        assert!(
-            !o.closed
-                .iter()
-                .any(|r| matches!(r, PeerCloseReason::Protocol(_))),
-            "dropped for a flood of valid messages: {:?}",
-            o.closed
-        );
+        assert_not_dropped(&o, "a flood of valid messages");
         assert!(
             !o.seen.iter().any(|m| matches!(m, Message::Piece { .. })),
             "served blocks to a peer that was never unchoked"

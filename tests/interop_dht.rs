@@ -1,4 +1,4 @@
-//! The DHT (BEP 5) against libtorrent: a private DHT of 8 libtorrent nodes on 127.0.N.x
+//! The DHT (BEP 5) against libtorrent: a private DHT of 8 libtorrent nodes on a loopback network
 //! (`scripts/lt_dht.py swarm`), libtorrent seeders announced into it with no tracker.
 //!
 //! - `fast-peer dht` given one node as bootstrap downloads a 64 MiB and a multi-file torrent;
@@ -8,16 +8,15 @@
 //! - garbage datagrams, a flood and a lying bootstrap node neither crash nor stall our node.
 //!
 //! Every fast-peer here runs with a loopback `--bootstrap` (never the public routers) and its
-//! state file in a temporary folder. Networks 127.0.80-84.x are this file's.
+//! state file in a temporary folder. Each test has its own loopback network (`common::net`).
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -26,87 +25,54 @@ fn lt_dht_script() -> PathBuf {
     repo_root().join("scripts").join("lt_dht.py")
 }
 
-/// A private libtorrent DHT: 8 nodes, optionally seeders. Killed on drop (and it exits when
-/// its stdin closes).
+/// A private libtorrent DHT: 8 nodes on hosts 1..=8 of the test's network, seeders on 100,
+/// 101, ... Killed on drop (and it exits when its stdin closes).
 struct LtDht {
     nodes: Vec<String>,
     /// (address, info hash hex) of each seeder.
     seeders: Vec<(String, String)>,
-    child: Child,
-    _stdin: ChildStdin,
-    _log: tempfile::TempDir,
-    log_path: PathBuf,
+    daemon: Daemon,
 }
 
 impl LtDht {
-    fn start(net: u8, seeds: &[(&Path, &Path)]) -> LtDht {
-        let log = tempfile::tempdir().expect("tempdir");
-        let log_path = log.path().join("lt_dht.log");
-        let port = free_port();
+    fn start(net: &Net, seeds: &[(&Path, &Path)]) -> LtDht {
         let mut cmd = Command::new(LT_PYTHON);
         cmd.arg(lt_dht_script()).arg("swarm").args([
             "--ip-prefix",
-            &format!("127.0.{net}."),
+            &net.prefix(),
             "--nodes",
             "8",
             "--port",
-            &port.to_string(),
+            &free_port().to_string(),
         ]);
         for (t, d) in seeds {
             cmd.arg("--seed").arg(t).arg(d);
         }
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log_path).expect("log"));
-        let mut child = cmd.spawn().expect("spawn lt_dht.py");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let daemon = Daemon::spawn(&mut cmd, true);
         let (mut nodes, mut seeders) = (Vec::new(), Vec::new());
-        let deadline = Instant::now() + Duration::from_secs(150);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                panic!(
-                    "lt_dht.py not ready: {}",
-                    std::fs::read_to_string(&log_path).unwrap_or_default()
-                )
-            });
+        let ready = read_lines_until(&daemon.lines, 150, |line| {
             let parts: Vec<&str> = line.split_whitespace().collect();
             match parts.as_slice() {
                 ["NODE", a] => nodes.push(a.to_string()),
                 ["SEEDER", a, h] => seeders.push((a.to_string(), h.to_string())),
-                ["READY"] => break,
+                ["READY"] => return true,
                 _ => {}
             }
+            false
+        });
+        if let Err(why) = ready {
+            panic!("lt_dht.py not ready ({why}): {}", daemon.log());
         }
         assert_eq!(nodes.len(), 8);
         LtDht {
             nodes,
             seeders,
-            child,
-            _stdin: stdin,
-            _log: log,
-            log_path,
+            daemon,
         }
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-}
-
-impl Drop for LtDht {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.daemon.log()
     }
 }
 
@@ -119,26 +85,26 @@ fn fp_dht(node: &str, state_dir: &Path) -> Command {
     cmd
 }
 
-fn magnet(hash: &str) -> String {
-    format!("magnet:?xt=urn:btih:{hash}")
+fn bare_magnet(hash: &str) -> String {
+    magnet(hash, None, &[], &[])
 }
 
 /// `fast-peer dht -o OUT MAGNET` with peers from the DHT only; the result equals the content.
-fn dht_download(net: u8, layout: Layout, piece_length: u64) {
+fn dht_download((layout, piece_length): Shape) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let content = create_content(&data, layout);
     // the tracker in the torrent is closed, and the seeder's trackers are removed anyway
-    let tracker = format!("http://127.0.0.1:{}/announce", closed_port());
-    let (torrent, hash) = make_torrent(&content.path, piece_length, &tracker);
-    let dht = LtDht::start(net, &[(&torrent, &data)]);
+    let (torrent, hash) = make_torrent(&content.path, piece_length, &unreachable_tracker());
+    let net = Net::new();
+    let dht = LtDht::start(&net, &[(&torrent, &data)]);
     assert_eq!(dht.seeders.len(), 1);
     let out = tmp.path().join("out");
     let o = run_with_timeout(
         fp_dht(&dht.nodes[0], tmp.path())
             .args(["dht", "--port", "0", "-o"])
             .arg(&out)
-            .arg(magnet(&hash)),
+            .arg(bare_magnet(&hash)),
         TEST_TIMEOUT_SECS,
     );
     assert_success(&format!("fast-peer dht (lt_dht log:\n{})", dht.log()), &o);
@@ -149,12 +115,12 @@ fn dht_download(net: u8, layout: Layout, piece_length: u64) {
 
 #[test]
 fn dht_downloads_64_mib_through_a_private_libtorrent_dht() {
-    dht_download(80, single_file_layout(), SINGLE_PIECE_LENGTH);
+    dht_download(single_file());
 }
 
 #[test]
 fn dht_downloads_a_multi_file_torrent_through_a_private_libtorrent_dht() {
-    dht_download(81, multi_file_layout(), MULTI_PIECE_LENGTH);
+    dht_download(multi_file());
 }
 
 #[test]
@@ -162,12 +128,9 @@ fn dht_lookup_prints_the_seeder_and_table_the_nodes() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let content = create_content(&data, vec![("small.bin".into(), 300_000)]);
-    let (torrent, hash) = make_torrent(
-        &content.path,
-        16 * KIB,
-        &format!("http://127.0.0.1:{}/announce", closed_port()),
-    );
-    let dht = LtDht::start(82, &[(&torrent, &data)]);
+    let (torrent, hash) = make_torrent(&content.path, 16 * KIB, &unreachable_tracker());
+    let net = Net::new();
+    let dht = LtDht::start(&net, &[(&torrent, &data)]);
     let o = run_with_timeout(
         fp_dht(&dht.nodes[3], tmp.path()).args(["dht", "--lookup", &hash]),
         60,
@@ -196,7 +159,10 @@ fn dht_lookup_prints_the_seeder_and_table_the_nodes() {
     );
     assert_success("fast-peer dht --table", &o);
     let table = String::from_utf8_lossy(&o.stdout);
-    let rows: Vec<&str> = table.lines().filter(|l| l.contains("127.0.82.")).collect();
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains(&net.prefix()))
+        .collect();
     // a full bucket's worth of the libtorrent nodes (8 nodes and the seeder's node exist; the
     // lookups need not ask every one), each of them good (it answered), each a real one
     assert!(rows.len() >= 8, "{table}");
@@ -233,12 +199,9 @@ fn libtorrent_finds_a_fast_peer_seeder_through_the_dht() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let content = create_content(&data, vec![("seeded.bin".into(), 5 * MIB + 77)]);
-    let (torrent, hash) = make_torrent(
-        &content.path,
-        256 * KIB,
-        &format!("http://127.0.0.1:{}/announce", closed_port()),
-    );
-    let dht = LtDht::start(83, &[]);
+    let (torrent, hash) = make_torrent(&content.path, 256 * KIB, &unreachable_tracker());
+    let net = Net::new();
+    let dht = LtDht::start(&net, &[]);
     let state = tmp.path().join("seed-state");
     std::fs::create_dir_all(&state).expect("mkdir");
     let seed_dht_port = free_port();
@@ -286,9 +249,9 @@ fn libtorrent_finds_a_fast_peer_seeder_through_the_dht() {
         .args([
             "leech",
             "--magnet",
-            &magnet(&hash),
+            &bare_magnet(&hash),
             "--ip",
-            "127.0.83.200",
+            &net.ip(200),
             "--port",
             &free_port().to_string(),
         ])
@@ -363,7 +326,8 @@ fn lying_node(sock: UdpSocket, stop: Arc<AtomicBool>) -> std::thread::JoinHandle
 #[test]
 fn garbage_floods_and_lying_nodes_neither_crash_nor_stall_the_node() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let liar = UdpSocket::bind("127.0.84.60:0").expect("bind liar");
+    let net = Net::new();
+    let liar = UdpSocket::bind((net.ip(60), 0)).expect("bind liar");
     let liar_addr = liar.local_addr().expect("addr");
     let stop = Arc::new(AtomicBool::new(false));
     let liar_thread = lying_node(liar, stop.clone());
@@ -381,7 +345,7 @@ fn garbage_floods_and_lying_nodes_neither_crash_nor_stall_the_node() {
             .arg(tmp.path().join("dht.dat"))
             .args(["dht", "--port", "0", "--dir"])
             .arg(tmp.path().join("out"))
-            .arg(magnet(&"ab".repeat(20))),
+            .arg(bare_magnet(&"ab".repeat(20))),
     );
     let target: SocketAddr = format!("127.0.0.1:{dht_port}").parse().expect("addr");
     // one ping, re-sent every 200 ms for 3 s like a real client (UDP may drop it: right after
@@ -406,14 +370,14 @@ fn garbage_floods_and_lying_nodes_neither_crash_nor_stall_the_node() {
         }
         false
     };
-    let probe = UdpSocket::bind("127.0.84.2:0").expect("bind probe");
+    let probe = UdpSocket::bind((net.ip(2), 0)).expect("bind probe");
     probe
         .set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
     wait_until(30, "the node answers a ping", || ping(&probe, b"p0"));
 
     // garbage: random bytes, truncated and deeply nested bencode, wrong types, huge strings
-    let junk = UdpSocket::bind("127.0.84.3:0").expect("bind junk");
+    let junk = UdpSocket::bind((net.ip(3), 0)).expect("bind junk");
     let mut seed = 0x1234_5678_9abc_def0u64;
     let mut samples: Vec<Vec<u8>> = vec![
         b"".to_vec(),
@@ -442,7 +406,7 @@ fn garbage_floods_and_lying_nodes_neither_crash_nor_stall_the_node() {
         let _ = junk.send_to(s, target);
     }
     // a flood: 20000 queries from one address as fast as we can send them
-    let flood = UdpSocket::bind("127.0.84.4:0").expect("bind flood");
+    let flood = UdpSocket::bind((net.ip(4), 0)).expect("bind flood");
     let q = b"d1:ad2:id20:FFFFFFFFFFFFFFFFFFFF6:target20:FFFFFFFFFFFFFFFFFFFFe1:q9:find_node1:t2:ff1:y1:qe";
     for _ in 0..20_000 {
         let _ = flood.send_to(q, target);
@@ -476,18 +440,16 @@ fn garbage_floods_and_lying_nodes_neither_crash_nor_stall_the_node() {
 fn dht_command_errors() {
     // --no-dht (what fast_peer() passes) leaves the dht command nothing to work with
     let o = run_with_timeout(fast_peer().args(["dht", "--lookup", &"ab".repeat(20)]), 30);
-    assert!(!o.status.success());
-    assert!(o.stdout.is_empty());
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("needs the DHT"),
-        "{o:?}"
-    );
+    let err = assert_fails_with_message("dht --lookup with --no-dht", &o);
+    assert!(err.contains("needs the DHT"), "{o:?}");
     // neither a magnet nor --lookup nor --table
     let o = run_with_timeout(fast_peer().arg("dht"), 30);
     assert!(!o.status.success());
     // a bad info hash is reported before anything starts
     let o = run_with_timeout(
-        fast_peer_dht().args(["--bootstrap", "127.0.84.9:9", "dht", "--lookup", "xyz"]),
+        fast_peer_dht()
+            .args(["--bootstrap", &format!("127.0.0.1:{}", closed_port())])
+            .args(["dht", "--lookup", "xyz"]),
         30,
     );
     assert!(!o.status.success());

@@ -9,192 +9,53 @@
 //! - `fast-peer download -o OUT FILE.torrent [--dir DIR] [--port N] [--peer IP:PORT]...`,
 //!   where OUT is the file (single-file torrent) or the root folder (multi-file torrent)
 //!
-//! Each test uses its own loopback network 127.0.NET.x (NET = 1..99, unique per test) and
-//! kernel-chosen ports, so they run in parallel. Every fast-peer run is bounded by
-//! `TEST_TIMEOUT_SECS`: a hang fails the test instead of blocking CI. The harness itself is
-//! checked without fast-peer in `harness_selfcheck.rs`.
+//! Each swarm has its own loopback network (`common::net`) and ports from `free_port`, so the
+//! tests run in parallel. Every fast-peer run is bounded by `TEST_TIMEOUT_SECS`: a hang fails
+//! the test instead of blocking CI. The harness itself is checked without fast-peer in
+//! `harness_selfcheck.rs`.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 
-#[derive(Clone, Copy, PartialEq)]
-enum Tracker {
-    Http,
-    Udp,
-    /// The torrent announces to a closed port: peers only come from `--peer`.
-    Unreachable,
-}
-
-#[derive(Clone, Copy, Default)]
-struct Seed {
-    /// Serve corrupted data in every other piece (0, 2, 4, ...).
-    corrupt: bool,
-    /// Bytes per second, 0 = unlimited.
-    upload_limit: u64,
-    /// Require RC4 Message Stream Encryption (plaintext peers refused).
-    rc4_only: bool,
-}
-
-const GOOD: Seed = Seed {
-    corrupt: false,
-    upload_limit: 0,
-    rc4_only: false,
-};
-
-const RC4_ONLY: Seed = Seed {
-    rc4_only: true,
-    ..GOOD
-};
-
-/// Content, torrent, tracker and seeders for one test. Dropping it stops every process and
-/// removes every file.
-struct Swarm {
-    content: Content,
-    torrent: PathBuf,
-    meta: TorrentMeta,
-    seeders: Vec<LtPeer>,
-    _tracker: Option<Opentracker>,
-    work: tempfile::TempDir,
-}
-
-impl Swarm {
-    fn start(
-        net: u8,
-        layout: Layout,
-        piece_length: u64,
-        tracker: Tracker,
-        seeds: &[Seed],
-    ) -> Swarm {
-        let work = tempfile::tempdir().expect("tempdir");
-        let content = create_content(&work.path().join("seed"), layout);
-        let ot = match tracker {
-            Tracker::Http | Tracker::Udp => Some(Opentracker::start()),
-            Tracker::Unreachable => None,
-        };
-        let url = match (&ot, tracker) {
-            (Some(t), Tracker::Http) => t.http_announce(),
-            (Some(t), Tracker::Udp) => t.udp_announce(),
-            _ => format!("http://127.0.0.1:{}/announce", closed_port()),
-        };
-        let (torrent, hash) = make_torrent(&content.path, piece_length, &url);
-        if let Some(t) = &ot {
-            t.allow(&hash);
-        }
-        let meta = TorrentMeta::read(&torrent);
-        let seeders = seeds
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let opts = SeedOpts {
-                    corrupt_dir: s.corrupt.then(|| work.path().join(format!("corrupt-{i}"))),
-                    upload_limit: s.upload_limit,
-                    wait_tracker: tracker != Tracker::Unreachable,
-                    rc4_only: s.rc4_only,
-                    ..SeedOpts::default()
-                };
-                LtPeer::seed(
-                    &torrent,
-                    &content.save_path,
-                    &test_ip(net, 11 + i as u8),
-                    opts,
-                )
-            })
-            .collect();
-        Swarm {
-            content,
-            torrent,
-            meta,
-            seeders,
-            _tracker: ot,
-            work,
-        }
-    }
-
-    /// A fresh, empty folder for one client's output.
-    fn out_dir(&self, name: &str) -> PathBuf {
-        let dir = self.work.path().join(name);
-        fs::create_dir_all(&dir).expect("create out dir");
-        dir
-    }
-
-    /// Where `-o` points inside `out_dir`: named like the torrent (file or root folder).
-    fn target_in(&self, out_dir: &Path) -> PathBuf {
-        out_dir.join(&self.meta.name)
-    }
-
-    fn peer_args(&self) -> Vec<String> {
-        self.seeders
-            .iter()
-            .flat_map(|s| ["--peer".to_string(), s.addr()])
-            .collect()
-    }
-
-    /// Seeders' logs, for failure messages.
-    fn seeder_logs(&self) -> String {
-        self.seeders
-            .iter()
-            .map(|s| format!("--- seeder {} ---\n{}", s.addr(), s.stderr()))
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-}
-
-/// `fast-peer download -o TARGET TORRENT --port P [extra...]`, not started yet.
-fn download_cmd(torrent: &Path, target: &Path, extra: &[String]) -> std::process::Command {
-    let mut cmd = fast_peer();
-    cmd.arg("download")
-        .arg("-o")
-        .arg(target)
-        .arg(torrent)
-        .args(["--port", &free_port().to_string()])
-        .args(extra);
-    cmd
-}
-
-/// Runs a download to completion and checks the result against the content.
+/// `fast-peer download` of the swarm's torrent into `out`, checked against the content.
 fn download_and_verify(swarm: &Swarm, extra: &[String]) {
-    let out = swarm.out_dir("out");
-    let target = swarm.target_in(&out);
-    let o = run_with_timeout(
-        &mut download_cmd(&swarm.torrent, &target, extra),
-        TEST_TIMEOUT_SECS,
-    );
-    if !o.status.success() {
-        eprintln!("{}", swarm.seeder_logs());
-    }
-    assert_success("fast-peer download", &o);
-    assert_same_content(&swarm.content.path, &target);
-    assert_no_extra_files(&out, &target);
+    swarm.verify_download("fast-peer download", "out", |_, target| {
+        download_cmd(&swarm.torrent, target, extra)
+    });
+}
+
+/// `fast-peer download --dir OUT`: the torrent is saved as OUT/<name>.
+fn download_with_dir_option(swarm: &Swarm) {
+    swarm.verify_download("fast-peer download --dir", "out", |out, _| {
+        let mut cmd = fast_peer();
+        cmd.arg("download")
+            .arg("--dir")
+            .arg(out)
+            .arg(&swarm.torrent)
+            .args(port_args());
+        cmd
+    });
 }
 
 fn stdout_lines(o: &std::process::Output) -> Vec<String> {
-    String::from_utf8(o.stdout.clone())
-        .expect("stdout is UTF-8")
-        .lines()
-        .map(str::to_string)
-        .collect()
+    stdout_str(o).lines().map(str::to_string).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
 // peers
 // ---------------------------------------------------------------------------------------------
 
-fn peers_lists_both_seeders(net: u8, tracker: Tracker) {
-    let swarm = Swarm::start(
-        net,
-        multi_file_layout(),
-        MULTI_PIECE_LENGTH,
-        tracker,
-        &[GOOD, GOOD],
+fn peers_lists_both_seeders(tracker: Tracker) {
+    let swarm = Swarm::start(multi_file(), tracker, &[GOOD, GOOD]);
+    let o = run_with_timeout(
+        fast_peer().arg("peers").arg(&swarm.torrent),
+        TEST_TIMEOUT_SECS,
     );
-    let mut cmd = fast_peer();
-    cmd.arg("peers").arg(&swarm.torrent);
-    let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
     assert_success("fast-peer peers", &o);
     let lines = stdout_lines(&o);
     for line in &lines {
@@ -214,12 +75,12 @@ fn peers_lists_both_seeders(net: u8, tracker: Tracker) {
 
 #[test]
 fn peers_from_http_tracker() {
-    peers_lists_both_seeders(1, Tracker::Http);
+    peers_lists_both_seeders(Tracker::Http);
 }
 
 #[test]
 fn peers_from_udp_tracker() {
-    peers_lists_both_seeders(2, Tracker::Udp);
+    peers_lists_both_seeders(Tracker::Udp);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,13 +89,7 @@ fn peers_from_udp_tracker() {
 
 #[test]
 fn handshake_prints_the_seeders_peer_id() {
-    let swarm = Swarm::start(
-        3,
-        multi_file_layout(),
-        MULTI_PIECE_LENGTH,
-        Tracker::Http,
-        &[GOOD, GOOD],
-    );
+    let swarm = Swarm::start(multi_file(), Tracker::Http, &[GOOD, GOOD]);
     for s in &swarm.seeders {
         let mut cmd = fast_peer();
         cmd.arg("handshake").arg(&swarm.torrent).arg(s.addr());
@@ -251,25 +106,13 @@ fn handshake_prints_the_seeders_peer_id() {
 
 #[test]
 fn handshake_with_closed_port_fails_on_stderr() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let content = create_content(work.path(), multi_file_layout());
-    let url = format!("http://127.0.0.1:{}/announce", closed_port());
-    let (torrent, _) = make_torrent(&content.path, MULTI_PIECE_LENGTH, &url);
+    let swarm = Swarm::new(multi_file(), Tracker::None);
     let mut cmd = fast_peer();
     cmd.arg("handshake")
-        .arg(&torrent)
-        .arg(format!("{}:{}", test_ip(4, 11), closed_port()));
+        .arg(&swarm.torrent)
+        .arg(format!("{}:{}", swarm.net.ip(11), closed_port()));
     let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
-    assert!(
-        !o.status.success(),
-        "handshake with a closed port succeeded"
-    );
-    assert!(
-        o.stdout.is_empty(),
-        "stdout: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    assert!(!o.stderr.is_empty(), "no error message on stderr");
+    assert_fails_with_message("handshake with a closed port", &o);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,13 +121,7 @@ fn handshake_with_closed_port_fails_on_stderr() {
 
 #[test]
 fn download_piece_writes_exactly_that_piece() {
-    let swarm = Swarm::start(
-        5,
-        multi_file_layout(),
-        MULTI_PIECE_LENGTH,
-        Tracker::Http,
-        &[GOOD, GOOD],
-    );
+    let swarm = Swarm::start(multi_file(), Tracker::Http, &[GOOD, GOOD]);
     let meta = &swarm.meta;
     let last = meta.num_pieces() - 1;
     // First piece, one spanning several files (the small ones at the start of the torrent
@@ -301,33 +138,13 @@ fn download_piece_writes_exactly_that_piece() {
         let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
         assert_success(&format!("fast-peer download_piece {index}"), &o);
         let got = fs::read(&file).expect("read piece file");
-        assert_eq!(
-            got.len() as u64,
-            meta.piece_size(index),
-            "length of piece {index}"
-        );
-        assert_eq!(
-            sha1_bytes(&got),
-            meta.pieces[index],
-            "SHA-1 of piece {index}"
-        );
-        assert_eq!(
-            got,
-            meta.read_piece(&swarm.content.save_path, index),
-            "bytes of piece {index}"
-        );
+        meta.assert_piece(&swarm.content.save_path, index, &got);
     }
 }
 
 #[test]
 fn download_piece_out_of_range_fails_on_stderr() {
-    let swarm = Swarm::start(
-        6,
-        multi_file_layout(),
-        MULTI_PIECE_LENGTH,
-        Tracker::Http,
-        &[GOOD],
-    );
+    let swarm = Swarm::start(multi_file(), Tracker::Http, &[GOOD]);
     let out = swarm.out_dir("out");
     let file = out.join("piece.bin");
     let mut cmd = fast_peer();
@@ -337,16 +154,7 @@ fn download_piece_out_of_range_fails_on_stderr() {
         .arg(&swarm.torrent)
         .arg(swarm.meta.num_pieces().to_string());
     let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
-    assert!(
-        !o.status.success(),
-        "download_piece past the last piece succeeded"
-    );
-    assert!(
-        o.stdout.is_empty(),
-        "stdout: {}",
-        String::from_utf8_lossy(&o.stdout)
-    );
-    assert!(!o.stderr.is_empty(), "no error message on stderr");
+    assert_fails_with_message("download_piece past the last piece", &o);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -356,13 +164,7 @@ fn download_piece_out_of_range_fails_on_stderr() {
 /// (a) One 64 MiB file, peers from opentracker over HTTP, two libtorrent seeders.
 #[test]
 fn download_single_file_http_tracker_two_seeders() {
-    let swarm = Swarm::start(
-        10,
-        single_file_layout(),
-        SINGLE_PIECE_LENGTH,
-        Tracker::Http,
-        &[GOOD, GOOD],
-    );
+    let swarm = Swarm::start(single_file(), Tracker::Http, &[GOOD, GOOD]);
     download_and_verify(&swarm, &[]);
 }
 
@@ -370,69 +172,29 @@ fn download_single_file_http_tracker_two_seeders() {
 /// peers from the UDP tracker.
 #[test]
 fn download_multi_file_udp_tracker() {
-    let swarm = Swarm::start(
-        11,
-        multi_file_layout(),
-        MULTI_PIECE_LENGTH,
-        Tracker::Udp,
-        &[GOOD, GOOD],
-    );
+    let swarm = Swarm::start(multi_file(), Tracker::Udp, &[GOOD, GOOD]);
     download_and_verify(&swarm, &[]);
 }
 
 /// `--dir DIR` saves as DIR/<torrent name>, like other clients.
 #[test]
 fn download_multi_file_with_dir_option() {
-    let swarm = Swarm::start(
-        12,
-        multi_file_layout(),
-        MULTI_PIECE_LENGTH,
-        Tracker::Http,
-        &[GOOD, GOOD],
-    );
-    let out = swarm.out_dir("out");
-    let mut cmd = fast_peer();
-    cmd.arg("download")
-        .arg("--dir")
-        .arg(&out)
-        .arg(&swarm.torrent)
-        .args(["--port", &free_port().to_string()]);
-    let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
-    assert_success("fast-peer download --dir", &o);
-    let target = swarm.target_in(&out);
-    assert_same_tree(&swarm.content.path, &target);
-    assert_no_extra_files(&out, &target);
+    let swarm = Swarm::start(multi_file(), Tracker::Http, &[GOOD, GOOD]);
+    download_with_dir_option(&swarm);
 }
 
 /// `--dir DIR` for a single-file torrent: DIR/<name>.
 #[test]
 fn download_single_file_with_dir_option() {
     let layout = vec![("one file.bin".to_string(), 3 * MIB + 12_345)];
-    let swarm = Swarm::start(13, layout, 256 * KIB, Tracker::Http, &[GOOD]);
-    let out = swarm.out_dir("out");
-    let mut cmd = fast_peer();
-    cmd.arg("download")
-        .arg("--dir")
-        .arg(&out)
-        .arg(&swarm.torrent)
-        .args(["--port", &free_port().to_string()]);
-    let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
-    assert_success("fast-peer download --dir", &o);
-    let target = swarm.target_in(&out);
-    assert_same_file(&swarm.content.path, &target);
-    assert_no_extra_files(&out, &target);
+    let swarm = Swarm::start((layout, 256 * KIB), Tracker::Http, &[GOOD]);
+    download_with_dir_option(&swarm);
 }
 
 /// (c) 16 KiB pieces: 3072 pieces, one block each.
 #[test]
 fn download_16k_pieces() {
-    let swarm = Swarm::start(
-        14,
-        small_pieces_layout(),
-        SMALL_PIECE_LENGTH,
-        Tracker::Http,
-        &[GOOD, GOOD],
-    );
+    let swarm = Swarm::start(small_pieces(), Tracker::Http, &[GOOD, GOOD]);
     download_and_verify(&swarm, &[]);
 }
 
@@ -442,21 +204,10 @@ fn download_16k_pieces() {
 fn download_survives_a_corrupt_seeder() {
     let corrupt = Seed {
         corrupt: true,
-        upload_limit: 0,
         ..GOOD
     };
-    let slow_good = Seed {
-        corrupt: false,
-        upload_limit: 4 * MIB,
-        ..GOOD
-    };
-    let swarm = Swarm::start(
-        15,
-        multi_file_layout(),
-        MULTI_PIECE_LENGTH,
-        Tracker::Http,
-        &[corrupt, slow_good],
-    );
+    let slow_good = Seed::limited(4 * MIB);
+    let swarm = Swarm::start(multi_file(), Tracker::Http, &[corrupt, slow_good]);
     assert!(
         !swarm
             .meta
@@ -470,48 +221,23 @@ fn download_survives_a_corrupt_seeder() {
 /// seeders are rate-limited so the download is still running when the kill happens.
 #[test]
 fn download_survives_a_seeder_killed_mid_download() {
-    let limited = Seed {
-        corrupt: false,
-        upload_limit: 6 * MIB,
-        ..GOOD
-    };
-    let mut swarm = Swarm::start(
-        16,
-        single_file_layout(),
-        SINGLE_PIECE_LENGTH,
-        Tracker::Http,
-        &[limited, limited],
-    );
+    let limited = Seed::limited(6 * MIB);
+    let mut swarm = Swarm::start(single_file(), Tracker::Http, &[limited, limited]);
     let out = swarm.out_dir("out");
     let target = swarm.target_in(&out);
     let mut dl = Running::start(&mut download_cmd(&swarm.torrent, &target, &[]));
-    wait_until(TEST_TIMEOUT_SECS, "the download to start writing", || {
-        written_bytes(&out) >= 4 * MIB || dl.try_wait().is_some()
-    });
     // The scenario's precondition: the seeders' upload limit keeps the download running.
-    assert!(
-        dl.try_wait().is_none(),
-        "the download finished before a seeder could be killed"
-    );
+    wait_written(&mut dl, &out, 4 * MIB, "the download");
     swarm.seeders[0].kill();
     let o = dl.wait_timeout(TEST_TIMEOUT_SECS);
-    if !o.status.success() {
-        eprintln!("{}", swarm.seeder_logs());
-    }
-    assert_success("fast-peer download", &o);
+    assert_success_or_log("fast-peer download", &o, || swarm.seeder_logs());
     assert_same_file(&swarm.content.path, &target);
 }
 
 /// (f) No tracker reachable: the peers come only from `--peer`.
 #[test]
 fn download_with_peer_option_only() {
-    let swarm = Swarm::start(
-        17,
-        multi_file_layout(),
-        MULTI_PIECE_LENGTH,
-        Tracker::Unreachable,
-        &[GOOD, GOOD],
-    );
+    let swarm = Swarm::start(multi_file(), Tracker::None, &[GOOD, GOOD]);
     download_and_verify(&swarm, &swarm.peer_args());
 }
 
@@ -519,7 +245,7 @@ fn download_with_peer_option_only() {
 #[test]
 fn download_single_file_with_one_peer_option() {
     let layout = vec![("lonely.bin".to_string(), 10 * MIB + 1)];
-    let swarm = Swarm::start(18, layout, 512 * KIB, Tracker::Unreachable, &[GOOD]);
+    let swarm = Swarm::start((layout, 512 * KIB), Tracker::None, &[GOOD]);
     download_and_verify(&swarm, &swarm.peer_args());
 }
 
@@ -527,29 +253,13 @@ fn download_single_file_with_one_peer_option() {
 /// on the completed file succeeds and leaves the file (content and mtime) untouched.
 #[test]
 fn download_resumes_after_sigkill_and_rerun_on_complete_file_is_a_no_op() {
-    let limited = Seed {
-        corrupt: false,
-        upload_limit: 8 * MIB,
-        ..GOOD
-    };
-    let swarm = Swarm::start(
-        19,
-        single_file_layout(),
-        SINGLE_PIECE_LENGTH,
-        Tracker::Http,
-        &[limited, limited],
-    );
+    let limited = Seed::limited(8 * MIB);
+    let swarm = Swarm::start(single_file(), Tracker::Http, &[limited, limited]);
     let out = swarm.out_dir("out");
     let target = swarm.target_in(&out);
 
     let mut first = Running::start(&mut download_cmd(&swarm.torrent, &target, &[]));
-    wait_until(TEST_TIMEOUT_SECS, "the first run to write data", || {
-        written_bytes(&out) >= 8 * MIB || first.try_wait().is_some()
-    });
-    assert!(
-        first.try_wait().is_none(),
-        "the first run finished before it could be killed"
-    );
+    wait_written(&mut first, &out, 8 * MIB, "the first run");
     let killed = first.kill();
     let partial = written_bytes(&out);
     eprintln!(
@@ -557,23 +267,33 @@ fn download_resumes_after_sigkill_and_rerun_on_complete_file_is_a_no_op() {
         killed.status
     );
 
-    let o = run_with_timeout(
+    run_ok(
+        "fast-peer download (resumed)",
         &mut download_cmd(&swarm.torrent, &target, &[]),
-        TEST_TIMEOUT_SECS,
+        || swarm.seeder_logs(),
     );
-    if !o.status.success() {
-        eprintln!("{}", swarm.seeder_logs());
-    }
-    assert_success("fast-peer download (resumed)", &o);
-    assert_same_file(&swarm.content.path, &target);
-    assert_no_extra_files(&out, &target);
+    assert_downloaded(&swarm.content.path, &out, &target);
 
     let before = fs::metadata(&target)
         .expect("metadata")
         .modified()
         .expect("mtime");
-    // Make a rewrite detectable even on filesystems with coarse timestamps.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // Make a rewrite detectable even on filesystems with coarse timestamps: wait until a file
+    // written now (beside the output folder, on the same file system) is newer.
+    let probe = swarm.work.path().join("mtime-probe");
+    wait_until(
+        10,
+        "the file system's clock to pass the file's mtime",
+        || {
+            let _ = fs::remove_file(&probe);
+            fs::write(&probe, b"now").expect("write the probe");
+            fs::metadata(&probe)
+                .expect("probe")
+                .modified()
+                .expect("mtime")
+                > before
+        },
+    );
     let o = run_with_timeout(
         &mut download_cmd(&swarm.torrent, &target, &[]),
         TEST_TIMEOUT_SECS,
@@ -584,43 +304,25 @@ fn download_resumes_after_sigkill_and_rerun_on_complete_file_is_a_no_op() {
         .modified()
         .expect("mtime");
     assert_eq!(after, before, "rerun on a complete file changed its mtime");
-    assert_same_file(&swarm.content.path, &target);
-    assert_no_extra_files(&out, &target);
+    assert_downloaded(&swarm.content.path, &out, &target);
 }
 
 /// A resumed multi-file download: part of the tree on disk, rerun completes it.
 #[test]
 fn download_multi_file_resumes_after_sigkill() {
-    let limited = Seed {
-        corrupt: false,
-        upload_limit: 2 * MIB,
-        ..GOOD
-    };
-    let swarm = Swarm::start(
-        20,
-        multi_file_layout(),
-        MULTI_PIECE_LENGTH,
-        Tracker::Http,
-        &[limited],
-    );
+    let limited = Seed::limited(2 * MIB);
+    let swarm = Swarm::start(multi_file(), Tracker::Http, &[limited]);
     let out = swarm.out_dir("out");
     let target = swarm.target_in(&out);
     let mut first = Running::start(&mut download_cmd(&swarm.torrent, &target, &[]));
-    wait_until(TEST_TIMEOUT_SECS, "the first run to write data", || {
-        written_bytes(&out) >= MIB || first.try_wait().is_some()
-    });
-    assert!(
-        first.try_wait().is_none(),
-        "the first run finished before it could be killed"
-    );
+    wait_written(&mut first, &out, MIB, "the first run");
     first.kill();
-    let o = run_with_timeout(
+    run_ok(
+        "fast-peer download (resumed)",
         &mut download_cmd(&swarm.torrent, &target, &[]),
-        TEST_TIMEOUT_SECS,
+        || swarm.seeder_logs(),
     );
-    assert_success("fast-peer download (resumed)", &o);
-    assert_same_tree(&swarm.content.path, &target);
-    assert_no_extra_files(&out, &target);
+    assert_downloaded(&swarm.content.path, &out, &target);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -631,13 +333,7 @@ fn download_multi_file_resumes_after_sigkill() {
 /// fast-peer reconnects with an MSE handshake and downloads everything over RC4.
 #[test]
 fn download_from_rc4_only_seeders_falls_back_to_encryption() {
-    let swarm = Swarm::start(
-        21,
-        multi_file_layout(),
-        MULTI_PIECE_LENGTH,
-        Tracker::Unreachable,
-        &[RC4_ONLY, RC4_ONLY],
-    );
+    let swarm = Swarm::start(multi_file(), Tracker::None, &[RC4_ONLY, RC4_ONLY]);
     // the seeders really refuse plaintext: a plain handshake gets nowhere
     let plain = run_with_timeout(
         fast_peer()
@@ -657,7 +353,7 @@ fn download_from_rc4_only_seeders_falls_back_to_encryption() {
 #[test]
 fn download_with_required_encryption_from_an_rc4_only_seeder() {
     let layout = vec![("secret.bin".to_string(), 6 * MIB + 5)];
-    let swarm = Swarm::start(22, layout, 256 * KIB, Tracker::Unreachable, &[RC4_ONLY]);
+    let swarm = Swarm::start((layout, 256 * KIB), Tracker::None, &[RC4_ONLY]);
     let mut extra = vec!["--encryption".to_string(), "required".to_string()];
     extra.extend(swarm.peer_args());
     download_and_verify(&swarm, &extra);
@@ -667,28 +363,14 @@ fn download_with_required_encryption_from_an_rc4_only_seeder() {
 /// handed, with its cipher state, to the download.
 #[test]
 fn magnet_download_with_required_encryption_from_an_rc4_only_seeder() {
-    let swarm = Swarm::start(
-        23,
-        multi_file_layout(),
-        MULTI_PIECE_LENGTH,
-        Tracker::Unreachable,
-        &[RC4_ONLY],
-    );
-    let out = swarm.out_dir("out");
-    let target = swarm.target_in(&out);
-    let magnet = format!("magnet:?xt=urn:btih:{}", swarm.meta.info_hash_hex());
-    let mut cmd = fast_peer();
-    cmd.args(["--encryption", "required", "magnet_download", "-o"])
-        .arg(&target)
-        .arg(&magnet)
-        .args(["--port", &free_port().to_string()])
-        .args(swarm.peer_args());
-    let o = run_with_timeout(&mut cmd, TEST_TIMEOUT_SECS);
-    if !o.status.success() {
-        eprintln!("{}", swarm.seeder_logs());
-    }
-    assert_success("fast-peer --encryption required magnet_download", &o);
-    assert_same_content(&swarm.content.path, &target);
+    let swarm = Swarm::start(multi_file(), Tracker::None, &[RC4_ONLY]);
+    let what = "fast-peer --encryption required magnet_download";
+    swarm.verify_download(what, "out", |_, target| {
+        let magnet = magnet(&swarm.hash(), None, &[], &[]);
+        let mut cmd = magnet_download_cmd(&magnet, target, &swarm.peer_args());
+        cmd.args(["--encryption", "required"]);
+        cmd
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -759,10 +441,11 @@ fn download_a_messy_torrent_from_libtorrent() {
     let torrent_path = dir.path().join("messy.torrent");
     fs::write(&torrent_path, &torrent).unwrap();
 
+    let net = Net::new();
     let seeder = LtPeer::seed(
         &torrent_path,
         &seed_dir,
-        &test_ip(240, 1),
+        &net.ip(11),
         SeedOpts {
             wait_tracker: false,
             ..SeedOpts::default()
@@ -772,11 +455,7 @@ fn download_a_messy_torrent_from_libtorrent() {
     fs::create_dir_all(&out).unwrap();
     let target = out.join("messy");
     let o = run_with_timeout(
-        &mut download_cmd(
-            &torrent_path,
-            &target,
-            &["--peer".to_string(), seeder.addr()],
-        ),
+        &mut download_cmd(&torrent_path, &target, &peer_args(&[seeder.addr()])),
         TEST_TIMEOUT_SECS,
     );
     assert_success("fast-peer download of a messy torrent", &o);

@@ -11,7 +11,7 @@ use fast_peer::proto::id::{InfoHash, PeerId};
 use fast_peer::proto::tracker::{AnnounceRequest, Event};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -26,15 +26,27 @@ fn options(size: u64) -> DemoOptions {
 }
 
 /// A leecher's events drained in the background: its latest snapshot and whether it completed.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Watch {
     last: Arc<Mutex<Option<TorrentSnapshot>>>,
     completed: Arc<AtomicBool>,
+    /// A moment before the torrent was added: a snapshot was taken at the earliest at
+    /// `added_before + snapshot.elapsed` (`elapsed` counts from when the torrent was added).
+    added_before: Instant,
 }
 
 impl Watch {
-    fn start(mut events: mpsc::Receiver<EngineEvent>, id: TorrentId) -> Watch {
-        let w = Watch::default();
+    /// Drains `events` of torrent `id`, which was added after `added_before`.
+    fn start(
+        mut events: mpsc::Receiver<EngineEvent>,
+        id: TorrentId,
+        added_before: Instant,
+    ) -> Watch {
+        let w = Watch {
+            last: Arc::default(),
+            completed: Arc::default(),
+            added_before,
+        };
         let out = w.clone();
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
@@ -64,6 +76,22 @@ impl Watch {
     fn uploaded(&self) -> u64 {
         self.last.lock().unwrap().as_ref().map_or(0, |t| t.uploaded)
     }
+
+    /// The latest snapshot was certainly taken after `t`.
+    fn snapshot_after(&self, t: Instant) -> bool {
+        let last = self.last.lock().unwrap();
+        last.as_ref()
+            .is_some_and(|s| self.added_before + s.elapsed >= t)
+    }
+}
+
+/// A demo swarm of `size` bytes with one seeder.
+async fn one_seeder(size: u64) -> DemoSwarm {
+    let opts = DemoOptions {
+        seeders: 1,
+        ..options(size)
+    };
+    DemoSwarm::start(opts).await.unwrap()
 }
 
 async fn until(mut cond: impl FnMut() -> bool) {
@@ -75,15 +103,11 @@ async fn until(mut cond: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread")]
 async fn leecher_downloads_from_one_seeder() {
     timeout(Duration::from_secs(120), async {
-        let swarm = DemoSwarm::start(DemoOptions {
-            seeders: 1,
-            ..options(6 * MIB)
-        })
-        .await
-        .unwrap();
+        let swarm = one_seeder(6 * MIB).await;
         let out = tempfile::tempdir().unwrap();
+        let before = Instant::now();
         let (leecher, events, id) = swarm.start_leecher(out.path()).await.unwrap();
-        let watch = Watch::start(events, id);
+        let watch = Watch::start(events, id, before);
         until(|| watch.done()).await;
         leecher.shutdown().await;
         swarm.verify(out.path()).await.unwrap();
@@ -117,12 +141,15 @@ async fn three_leechers_trade_pieces() {
         let mut leechers: Vec<(EngineHandle, Watch, tempfile::TempDir)> = Vec::new();
         for _ in 0..3 {
             let out = tempfile::tempdir().unwrap();
+            let before = Instant::now();
             let (handle, events, id) = swarm.start_leecher(out.path()).await.unwrap();
-            leechers.push((handle, Watch::start(events, id), out));
+            leechers.push((handle, Watch::start(events, id, before), out));
         }
         until(|| leechers.iter().all(|(_, w, _)| w.done())).await;
-        // let a snapshot after completion land (they are sent every 100 ms)
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // every upload between the leechers happened before the last of them completed: wait
+        // for a snapshot of each taken after that (they are sent every 100 ms)
+        let all_done = Instant::now();
+        until(|| leechers.iter().all(|(_, w, _)| w.snapshot_after(all_done))).await;
         let total = swarm.metainfo().info.total_length;
         let uploads: Vec<u64> = leechers.iter().map(|(_, w, _)| w.uploaded()).collect();
         let seeder_sent = swarm.seeders()[0].snapshot().map_or(0, |t| t.uploaded);
@@ -329,12 +356,7 @@ async fn allowed_fast_pieces_are_served_while_choked_and_others_rejected() {
     use fast_peer::proto::handshake::{Handshake, Reserved};
     use fast_peer::proto::message::{BlockRef, DEFAULT_MAX_MESSAGE_LEN, Message, allowed_fast_set};
     timeout(Duration::from_secs(60), async {
-        let swarm = DemoSwarm::start(DemoOptions {
-            seeders: 1,
-            ..options(4 * MIB)
-        })
-        .await
-        .unwrap();
+        let swarm = one_seeder(4 * MIB).await;
         let meta = swarm.metainfo().clone();
         let seeder = swarm.seeders()[0].addr;
         let mut s = tokio::net::TcpStream::connect(seeder).await.unwrap();
@@ -431,12 +453,7 @@ async fn allowed_fast_pieces_are_served_while_choked_and_others_rejected() {
 async fn dialling_ourselves_is_recognised() {
     use fast_peer::engine::event::PeerCloseReason;
     timeout(Duration::from_secs(60), async {
-        let swarm = DemoSwarm::start(DemoOptions {
-            seeders: 1,
-            ..options(2 * MIB)
-        })
-        .await
-        .unwrap();
+        let swarm = one_seeder(2 * MIB).await;
         let out = tempfile::tempdir().unwrap();
         let (leecher, mut events, id) = swarm.start_leecher(out.path()).await.unwrap();
         let me = std::net::SocketAddr::from(([127, 0, 0, 1], leecher.listen_port()));
@@ -561,11 +578,10 @@ async fn hostile_encrypted_handshakes_are_dropped_and_a_real_one_is_answered() {
             assert_eq!(theirs.info_hash, info_hash);
         }
         let out = tempfile::tempdir().unwrap();
+        let before = Instant::now();
         let (leecher, events, id) = swarm.start_leecher(out.path()).await.unwrap();
-        let watch = Watch::start(events, id);
-        while !watch.completed.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let watch = Watch::start(events, id, before);
+        until(|| watch.done()).await;
         leecher.shutdown().await;
         swarm.verify(out.path()).await.unwrap();
         swarm.shutdown().await;

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 
 const HASH: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
@@ -18,6 +18,56 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// `fast-peer demo --size 8` (rate-limited seeders: a few seconds of download) with its
+    /// files in `dir` and its log in `dir/tui.log`, in a detached 120x40 session `e2e` on the
+    /// socket `fast-peer-e2e-<name>-<pid>`. `env` goes before the command, `redirect` after
+    /// it; when the demo exits the shell prints `EXIT=<status>` and the tty's canonical-mode
+    /// flag, then idles. Returns once the dashboard shows the demo torrent, and that screen.
+    fn demo(name: &str, dir: &Path, env: &str, redirect: &str) -> (Tmux, String) {
+        let tmux = Tmux {
+            socket: format!("fast-peer-e2e-{name}-{}", std::process::id()),
+        };
+        let command = format!(
+            "{env}{} demo --size 8 --dir {} --log {}{redirect}; echo EXIT=$?; \
+             stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
+            common::fast_peer_bin().display(),
+            dir.join("demo").display(),
+            dir.join("tui.log").display(),
+        );
+        let size = ["-x", "120", "-y", "40"];
+        let out = tmux.cmd(&[&["new-session", "-d", "-s", "e2e"][..], &size, &[&command]].concat());
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s = tmux.wait_for(60, "the dashboard", |s| {
+            s.contains("1 Torrents") && s.contains("fast-peer-demo")
+        });
+        (tmux, s)
+    }
+
+    /// After the dashboard quit: waits for the exit line and the tty mode (`stty` prints
+    /// after `EXIT=`, the screen may show one before the other), then asserts the terminal is
+    /// restored: the dashboard left the screen, the shell's screen is back (not the alternate
+    /// one) and the tty is in canonical mode. Returns the screen.
+    fn wait_restored(&self) -> String {
+        let s = self.wait_for(30, "the exit and the tty mode", |s| {
+            s.contains("EXIT=") && s.lines().any(|l| matches!(l.trim(), "icanon" | "-icanon"))
+        });
+        assert!(
+            !s.contains("1 Torrents"),
+            "the dashboard left the screen: {s}"
+        );
+        let alt = self.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
+        assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+        assert!(
+            s.lines().any(|l| l.trim() == "icanon"),
+            "raw mode was switched off: {s}"
+        );
+        s
+    }
+
     fn cmd(&self, args: &[&str]) -> std::process::Output {
         Command::new("tmux")
             .arg("-L")
@@ -58,46 +108,10 @@ impl Drop for Tmux {
     }
 }
 
-fn bin() -> PathBuf {
-    std::env::var_os("FAST_PEER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_fast-peer")))
-}
-
 #[test]
 fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let tmux = Tmux {
-        socket: format!("fast-peer-e2e-{}", std::process::id()),
-    };
-    let log = dir.path().join("tui.log");
-    // an 8 MiB demo with the rate-limited seeders: a few seconds of download
-    let command = format!(
-        "{} demo --size 8 --dir {} --log {}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
-        bin().display(),
-        dir.path().join("demo").display(),
-        log.display()
-    );
-    let out = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "tmux new-session: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    let s = tmux.wait_for(60, "the dashboard", |s| {
-        s.contains("1 Torrents") && s.contains("fast-peer-demo")
-    });
+    let (tmux, s) = Tmux::demo("paste", dir.path(), "", "");
     assert!(s.contains("? help"), "{s}");
     let s = tmux.wait_for(180, "the demo torrent to complete", |s| {
         s.contains("seeding") && s.contains("100.0%")
@@ -146,57 +160,17 @@ fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
     tmux.keys(&["q"]);
     tmux.wait_for(10, "the quit question", |s| s.contains("Quit?"));
     tmux.keys(&["y"]);
-    // `stty` prints after `EXIT=`: wait for both, the screen may show one before the other
-    let s = tmux.wait_for(30, "the exit and the tty mode", |s| {
-        s.contains("EXIT=") && s.lines().any(|l| matches!(l.trim(), "icanon" | "-icanon"))
-    });
+    let s = tmux.wait_restored();
     assert!(s.contains("EXIT=0"), "{s}");
-    // the shell's screen is back (not the alternate one) and the tty is in canonical mode
-    assert!(
-        !s.contains("1 Torrents"),
-        "the dashboard left the screen: {s}"
-    );
-    let alt = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
-    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
-    assert!(
-        s.lines().any(|l| l.trim() == "icanon"),
-        "raw mode was switched off: {s}"
-    );
     // logs went to the file, not to the screen
+    let log = dir.path().join("tui.log");
     assert!(std::fs::metadata(&log).is_ok(), "log file written");
 }
 
 #[test]
 fn demo_dashboard_redraws_on_resize_and_ctrl_c_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let tmux = Tmux {
-        socket: format!("fast-peer-e2e-resize-{}", std::process::id()),
-    };
-    let command = format!(
-        "{} demo --size 8 --dir {} --log {}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
-        bin().display(),
-        dir.path().join("demo").display(),
-        dir.path().join("tui.log").display()
-    );
-    let out = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "tmux new-session: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    tmux.wait_for(60, "the dashboard", |s| {
-        s.contains("1 Torrents") && s.contains("fast-peer-demo")
-    });
+    let (tmux, _) = Tmux::demo("resize", dir.path(), "", "");
 
     // smaller: the frame is redrawn at the new size (the status bar's help hint moves)
     assert!(
@@ -225,69 +199,21 @@ fn demo_dashboard_redraws_on_resize_and_ctrl_c_restores_the_terminal() {
 
     // Ctrl-C quits at once, even while downloading, and the terminal is restored
     tmux.keys(&["C-c"]);
-    // `stty` prints after `EXIT=`: wait for both, the screen may show one before the other
-    let s = tmux.wait_for(30, "the exit and the tty mode", |s| {
-        s.contains("EXIT=") && s.lines().any(|l| matches!(l.trim(), "icanon" | "-icanon"))
-    });
+    let s = tmux.wait_restored();
     assert!(s.contains("EXIT=0"), "{s}");
-    assert!(!s.contains("1 Torrents"), "{s}");
-    let alt = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
-    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
-    assert!(
-        s.lines().any(|l| l.trim() == "icanon"),
-        "raw mode was switched off: {s}"
-    );
 }
 
 #[test]
 fn a_panic_in_the_dashboard_restores_the_terminal_and_reports() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let tmux = Tmux {
-        socket: format!("fast-peer-e2e-panic-{}", std::process::id()),
-    };
     // the test seam: this key panics inside the event loop (see tui::panic_if_test_key)
-    let command = format!(
-        "FAST_PEER_TUI_PANIC_KEY=% {} demo --size 8 --dir {} --log {} 2>{}; echo EXIT=$?; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
-        bin().display(),
-        dir.path().join("demo").display(),
-        dir.path().join("tui.log").display(),
-        dir.path().join("stderr.txt").display()
-    );
-    let out = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "tmux new-session: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    tmux.wait_for(60, "the dashboard", |s| {
-        s.contains("1 Torrents") && s.contains("fast-peer-demo")
-    });
+    let stderr_file = dir.path().join("stderr.txt");
+    let redirect = format!(" 2>{}", stderr_file.display());
+    let (tmux, _) = Tmux::demo("panic", dir.path(), "FAST_PEER_TUI_PANIC_KEY=% ", &redirect);
     tmux.keys(&["%"]);
-    let s = tmux.wait_for(30, "the exit and the tty mode", |s| {
-        s.contains("EXIT=") && s.lines().any(|l| matches!(l.trim(), "icanon" | "-icanon"))
-    });
+    let s = tmux.wait_restored();
     assert!(!s.contains("EXIT=0"), "a panic must exit non-zero: {s}");
-    assert!(
-        !s.contains("1 Torrents"),
-        "the dashboard left the screen: {s}"
-    );
-    let alt = tmux.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
-    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
-    assert!(
-        s.lines().any(|l| l.trim() == "icanon"),
-        "raw mode was switched off: {s}"
-    );
-    let stderr = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap_or_default();
+    let stderr = std::fs::read_to_string(&stderr_file).unwrap_or_default();
     assert!(
         stderr.contains("a deliberate panic"),
         "the panic report reaches stderr: {stderr}"

@@ -56,4 +56,5 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod proto;
+pub mod session;
 pub mod tui;

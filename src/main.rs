@@ -307,6 +307,49 @@ enum Cmd {
         #[command(flatten)]
         swarm: Swarm,
     },
+    /// Run the session without a screen: every remembered torrent, the control socket the
+    /// commands below talk to. Stops cleanly on Ctrl-C or SIGTERM.
+    Daemon {
+        /// Log file (default: stderr with -v, else nothing).
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+        #[command(flatten)]
+        swarm: Swarm,
+    },
+    /// Add .torrent files or magnet links (`-`: read one from stdin) to the running instance.
+    Add {
+        #[arg(required = true, value_name = "FILE.torrent|MAGNET|-")]
+        sources: Vec<String>,
+        /// Save as DIR/<name> (default: the instance's download folder).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Add without starting.
+        #[arg(long)]
+        paused: bool,
+    },
+    /// Every torrent of the running instance.
+    Status {
+        /// One JSON object: {"torrents":[{"info_hash","name","state","progress",...}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause torrents of the running instance (info hash or a unique prefix).
+    Pause {
+        #[arg(required = true, value_name = "HASH")]
+        hashes: Vec<String>,
+    },
+    /// Resume paused torrents of the running instance.
+    Resume {
+        #[arg(required = true, value_name = "HASH")]
+        hashes: Vec<String>,
+    },
+    /// Remove torrents from the running instance (their data stays unless --delete-data).
+    Remove {
+        #[arg(required = true, value_name = "HASH")]
+        hashes: Vec<String>,
+        #[arg(long)]
+        delete_data: bool,
+    },
     /// Verify existing data and serve it to the swarm until interrupted.
     Seed {
         torrent: PathBuf,
@@ -391,7 +434,17 @@ fn run(args: Args) -> Result<()> {
     // stop them)
     let reads_config = !matches!(
         args.command,
-        Some(Cmd::Decode { .. } | Cmd::Info { .. } | Cmd::MagnetParse { .. } | Cmd::Create { .. })
+        Some(
+            Cmd::Decode { .. }
+                | Cmd::Info { .. }
+                | Cmd::MagnetParse { .. }
+                | Cmd::Create { .. }
+                | Cmd::Add { .. }
+                | Cmd::Status { .. }
+                | Cmd::Pause { .. }
+                | Cmd::Resume { .. }
+                | Cmd::Remove { .. }
+        )
     );
     let file = args
         .config
@@ -443,6 +496,7 @@ fn run(args: Args) -> Result<()> {
         o
     };
     let encryption = effective(None, None).encryption.value;
+    let socket = || -> Result<PathBuf> { Ok(fast_peer::session::instance::socket_path()?) };
     let result = rt.block_on(async move {
         let Some(command) = args.command else {
             let e = effective(None, None);
@@ -525,6 +579,40 @@ fn run(args: Args) -> Result<()> {
                 })
                 .await
             }
+            Cmd::Daemon { log, swarm } => {
+                if log.is_some() {
+                    fast_peer::tui::init_logging(log);
+                }
+                let e = effective(Some(&swarm), None);
+                let session_dir = e
+                    .session_dir
+                    .value
+                    .clone()
+                    .or_else(fast_peer::session::instance::default_session_dir)
+                    .ok_or_else(|| {
+                        color_eyre::eyre::eyre!("no session folder: set session_dir or HOME")
+                    })?;
+                let download_dir = std::path::absolute(&e.download_dir.value)?;
+                let opts = fast_peer::session::SessionOptions {
+                    engine: cli::engine_config(&options(&e, swarm.peers)),
+                    session_dir,
+                    download_dir,
+                    socket: fast_peer::session::instance::socket_path()?,
+                };
+                Ok(fast_peer::session::run_daemon(opts).await?)
+            }
+            Cmd::Add {
+                sources,
+                dir,
+                paused,
+            } => cli::session::add(&socket()?, &sources, dir, paused).await,
+            Cmd::Status { json } => cli::session::status(&socket()?, json).await,
+            Cmd::Pause { hashes } => cli::session::pause(&socket()?, hashes, true).await,
+            Cmd::Resume { hashes } => cli::session::pause(&socket()?, hashes, false).await,
+            Cmd::Remove {
+                hashes,
+                delete_data,
+            } => cli::session::remove(&socket()?, hashes, delete_data).await,
             Cmd::Config { dir, swarm } => {
                 let shown = file.as_deref().filter(|p| p.exists());
                 print!("{}", effective(Some(&swarm), dir).render(shown));

@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod peers;
 pub mod run;
 pub mod seed;
+pub mod session;
 
 use crate::engine::EngineConfig;
 use crate::engine::dht::DhtConfig;

@@ -123,6 +123,7 @@ struct NewTorrent {
     use_trackers: bool,
     seed_only: bool,
     max_metadata_size: u32,
+    paused: bool,
 }
 
 enum Command {
@@ -160,7 +161,18 @@ impl EngineHandle {
     }
 
     pub async fn add_torrent(&self, add: AddTorrent) -> Result<TorrentId, EngineError> {
+        self.add_torrent_with(add, false).await
+    }
+
+    /// [`EngineHandle::add_torrent`], starting paused when `paused` (storage is opened and
+    /// checked, no peer is contacted until [`EngineHandle::resume`]).
+    pub async fn add_torrent_with(
+        &self,
+        add: AddTorrent,
+        paused: bool,
+    ) -> Result<TorrentId, EngineError> {
         self.add(NewTorrent {
+            paused,
             name: add.metainfo.info.name.clone(),
             source: Source::Torrent(add.metainfo),
             target: add.target,
@@ -175,7 +187,18 @@ impl EngineHandle {
 
     /// Add a magnet link; watch for [`EngineEvent::MetadataReady`].
     pub async fn add_magnet(&self, add: AddMagnet) -> Result<TorrentId, EngineError> {
+        self.add_magnet_with(add, false).await
+    }
+
+    /// [`EngineHandle::add_magnet`], pausing the download once the metadata is known when
+    /// `paused` (the metadata itself is fetched: it is what the user needs to choose).
+    pub async fn add_magnet_with(
+        &self,
+        add: AddMagnet,
+        paused: bool,
+    ) -> Result<TorrentId, EngineError> {
         self.add(NewTorrent {
+            paused,
             name: add
                 .magnet
                 .name
@@ -413,6 +436,7 @@ impl Actor {
                     faults: self.config.faults,
                     encryption: self.config.encryption,
                     seed_only: add.seed_only,
+                    start_paused: add.paused,
                     resume_file: self
                         .config
                         .resume_dir

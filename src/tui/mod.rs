@@ -105,7 +105,8 @@ pub fn watchable_profiles() -> Vec<SeederProfile> {
     ]
 }
 
-fn init_logging(file: Option<PathBuf>) -> PathBuf {
+/// Send logs to `file` (default: fast-peer.log in the temporary folder); returns its path.
+pub fn init_logging(file: Option<PathBuf>) -> PathBuf {
     let path = file.unwrap_or_else(|| std::env::temp_dir().join("fast-peer.log"));
     if let Ok(f) = std::fs::OpenOptions::new()
         .create(true)

@@ -40,6 +40,8 @@ pub struct TorrentParams {
     pub faults: Faults,
     pub encryption: Encryption,
     pub seed_only: bool,
+    /// Start paused: no connections until resumed.
+    pub start_paused: bool,
     /// Fast-resume data: read at start, written while running (see [`crate::engine::resume`]).
     pub resume_file: Option<std::path::PathBuf>,
     /// The engine's DHT node, for BEP 5 `Port` messages (`None`: no DHT, or a private torrent).

@@ -171,7 +171,7 @@ impl Torrent {
             up_rate: 0.0,
             last_up: 0,
             failed: HashSet::new(),
-            paused: false,
+            paused: p.start_paused,
             resume: p.resume_file.clone().map(|file| {
                 ResumeSaver::new(file, metainfo.info_hash, opened.info.clone(), opened.paths)
             }),
@@ -179,7 +179,9 @@ impl Torrent {
         let complete = t.shared.picker().is_complete();
         t.events.emit(EngineEvent::StateChanged {
             id: t.id,
-            state: if complete {
+            state: if t.paused {
+                TorrentState::Paused
+            } else if complete {
                 TorrentState::Seeding
             } else {
                 TorrentState::Downloading

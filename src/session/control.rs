@@ -1,0 +1,255 @@
+//! The control socket: the running instance's server side and the CLI's client side of the
+//! [`protocol`](super::protocol).
+//!
+//! The server accepts connections on a Unix socket (mode 0600 in a 0700 folder) and refuses a
+//! peer of another user (by its credentials, whatever the file modes say). Each connection
+//! sends request lines and gets one response line per request; a line longer than
+//! [`MAX_REQUEST`] gets an error and the connection is closed. Requests reach the session as
+//! [`Call`]s; the server never holds session state.
+
+use super::instance;
+use super::protocol::{self, Command, MAX_REQUEST, Request, Response, VERSION};
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+/// A request from a client, with where to send the answer.
+pub struct Call {
+    pub command: Command,
+    pub reply: oneshot::Sender<Response>,
+}
+
+/// Bind the control socket at `path`. A socket left by an instance that died is replaced; a
+/// live one (someone answers) is an error.
+pub async fn bind(path: &Path) -> io::Result<UnixListener> {
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("another fast-peer answers on {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serve the control socket until the session goes away.
+pub async fn serve(listener: UnixListener, calls: mpsc::Sender<Call>) {
+    let Ok(uid) = instance::uid() else {
+        return;
+    };
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let calls = calls.clone();
+        tokio::spawn(async move {
+            let same_user = stream.peer_cred().is_ok_and(|c| c.uid() == uid);
+            if let Err(e) = connection(stream, same_user, calls).await {
+                tracing::debug!("control connection: {e}");
+            }
+        });
+    }
+}
+
+/// One client connection: a response line per request line.
+async fn connection(
+    stream: UnixStream,
+    same_user: bool,
+    calls: mpsc::Sender<Call>,
+) -> io::Result<()> {
+    let (rd, mut wr) = stream.into_split();
+    let mut rd = BufReader::new(rd);
+    if !same_user {
+        return write_response(
+            &mut wr,
+            &Response::error("refused: another user's instance"),
+        )
+        .await;
+    }
+    loop {
+        let (line, too_long) = match read_line(&mut rd).await? {
+            Some(l) => l,
+            None => return Ok(()),
+        };
+        if too_long {
+            let e = format!("request longer than {MAX_REQUEST} bytes");
+            return write_response(&mut wr, &Response::error(e)).await;
+        }
+        let response = match protocol::parse_request(&line) {
+            Err(e) => Response::error(e),
+            Ok(command) => {
+                let (reply, answer) = oneshot::channel();
+                if calls.send(Call { command, reply }).await.is_err() {
+                    Response::error("the instance is shutting down")
+                } else {
+                    answer
+                        .await
+                        .unwrap_or_else(|_| Response::error("the instance is shutting down"))
+                }
+            }
+        };
+        write_response(&mut wr, &response).await?;
+    }
+}
+
+/// Read one line (without its newline), at most [`MAX_REQUEST`] bytes kept; `true` when the
+/// line was longer (the rest is not read). `None` at the end of the stream.
+async fn read_line(rd: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Option<(Vec<u8>, bool)>> {
+    // `take` on the buffered reader itself: bytes after this line stay in its buffer
+    let mut limited = (&mut *rd).take(MAX_REQUEST as u64 + 1);
+    let mut line = Vec::new();
+    let n = limited.read_until(b'\n', &mut line).await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        return Ok(Some((line, false)));
+    }
+    // no newline: either the end of the stream or a line over the limit
+    Ok(Some((line, n > MAX_REQUEST)))
+}
+
+async fn write_response(
+    wr: &mut (impl tokio::io::AsyncWrite + Unpin),
+    r: &Response,
+) -> io::Result<()> {
+    let mut line = serde_json::to_vec(r).map_err(io::Error::other)?;
+    line.push(b'\n');
+    wr.write_all(&line).await
+}
+
+/// Why the CLI could not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "no fast-peer instance is running (nothing answers on {0}); start one with `fast-peer daemon` or the dashboard"
+    )]
+    NotRunning(PathBuf),
+    #[error("control socket: {0}")]
+    Io(#[from] io::Error),
+    #[error("the instance's answer is not a response: {0}")]
+    BadResponse(String),
+}
+
+/// Send one command to the running instance and wait for its response.
+pub async fn request(path: &Path, command: Command) -> Result<Response, ClientError> {
+    let stream = UnixStream::connect(path)
+        .await
+        .map_err(|_| ClientError::NotRunning(path.to_path_buf()))?;
+    let (rd, mut wr) = stream.into_split();
+    let mut line = serde_json::to_vec(&Request {
+        v: VERSION,
+        command,
+    })
+    .map_err(|e| ClientError::BadResponse(e.to_string()))?;
+    line.push(b'\n');
+    wr.write_all(&line).await?;
+    let mut rd = BufReader::new(rd);
+    let answer = tokio::time::timeout(Duration::from_secs(120), read_line(&mut rd))
+        .await
+        .map_err(|_| ClientError::BadResponse("no answer within 120 s".into()))??;
+    let Some((line, _)) = answer else {
+        return Err(ClientError::BadResponse("the connection closed".into()));
+    };
+    serde_json::from_slice(&line).map_err(|e| ClientError::BadResponse(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server whose session answers every command with `ok` and counts them.
+    async fn server(dir: &Path) -> (PathBuf, mpsc::Receiver<Call>) {
+        let path = dir.join("control.sock");
+        let listener = bind(&path).await.unwrap();
+        let (tx, rx) = mpsc::channel(8);
+        tokio::spawn(serve(listener, tx));
+        (path, rx)
+    }
+
+    async fn raw(path: &Path, bytes: &[u8]) -> Vec<Response> {
+        let mut s = UnixStream::connect(path).await.unwrap();
+        s.write_all(bytes).await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut out = Vec::new();
+        let mut rd = BufReader::new(s);
+        while let Some((line, _)) = read_line(&mut rd).await.unwrap() {
+            out.push(serde_json::from_slice(&line).unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_request_reaches_the_session_and_its_answer_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut calls) = server(dir.path()).await;
+        tokio::spawn(async move {
+            while let Some(call) = calls.recv().await {
+                assert_eq!(call.command, Command::Status);
+                let _ = call.reply.send(Response {
+                    torrents: Some(Vec::new()),
+                    ..Response::ok()
+                });
+            }
+        });
+        let r = request(&path, Command::Status).await.unwrap();
+        assert!(r.ok);
+        assert_eq!(r.torrents, Some(Vec::new()));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[tokio::test]
+    async fn garbage_gets_errors_and_the_server_keeps_serving() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut calls) = server(dir.path()).await;
+        tokio::spawn(async move {
+            while let Some(call) = calls.recv().await {
+                let _ = call.reply.send(Response::ok());
+            }
+        });
+        let answers = raw(
+            &path,
+            b"hello\n{\"v\":9,\"cmd\":\"status\"}\n\xff\xff\n{\"v\":1,\"cmd\":\"status\"}\n",
+        )
+        .await;
+        assert_eq!(answers.len(), 4);
+        assert!(!answers[0].ok && !answers[1].ok && !answers[2].ok);
+        assert!(answers[1].error.as_deref().unwrap().contains("version 9"));
+        assert!(answers[3].ok, "a good request after bad ones is served");
+        // an oversized line: one error, then the connection closes
+        let mut big = vec![b'x'; MAX_REQUEST + 10];
+        big.push(b'\n');
+        let answers = raw(&path, &big).await;
+        assert_eq!(answers.len(), 1);
+        assert!(answers[0].error.as_deref().unwrap().contains("longer than"));
+        // still serving
+        assert!(request(&path, Command::Status).await.unwrap().ok);
+    }
+
+    #[tokio::test]
+    async fn no_instance_is_a_clear_error_and_a_stale_socket_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control.sock");
+        let e = request(&path, Command::Status).await.unwrap_err();
+        assert!(
+            e.to_string().contains("no fast-peer instance is running"),
+            "{e}"
+        );
+        // a socket file nobody answers on (its instance died)
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let _live = bind(&path).await.unwrap();
+        // and a live one is not taken over
+        assert!(bind(&path).await.is_err());
+    }
+}

@@ -1,0 +1,470 @@
+//! The session: the torrents that outlive a process, and the instance that owns them.
+//!
+//! - [`store`]: the session folder (each torrent's source, the user's choices, resume data);
+//! - [`instance`]: where things live, and the lock that keeps one instance per session;
+//! - [`protocol`] and [`control`]: the control socket the CLI talks to;
+//! - this module: [`Session`], which owns an engine and the store, restores every torrent at
+//!   start (fast resume: unchanged data is not read again), remembers every change before it
+//!   answers, and answers the control socket's commands.
+//!
+//! `fast-peer daemon` runs a session without a screen ([`run_daemon`]).
+
+pub mod control;
+pub mod instance;
+pub mod protocol;
+pub mod store;
+
+use crate::engine::event::{EngineEvent, TorrentId, TorrentSnapshot, TorrentState};
+use crate::engine::storage::OutputTarget;
+use crate::engine::{AddMagnet, AddTorrent, EngineConfig, EngineHandle, spawn};
+use crate::proto::id::InfoHash;
+use crate::proto::metainfo::Metainfo;
+use control::Call;
+use protocol::{AddSource, Added, Command, Response, TorrentStatus};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use store::{Record, Source, Store};
+use tokio::sync::mpsc;
+
+/// How to start a session.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub engine: EngineConfig,
+    /// The session folder (see [`instance::default_session_dir`]).
+    pub session_dir: PathBuf,
+    /// Where added torrents are saved unless the request names a folder.
+    pub download_dir: PathBuf,
+    /// The control socket (see [`instance::socket_path`]).
+    pub socket: PathBuf,
+}
+
+/// One torrent as the session knows it.
+struct Entry {
+    id: TorrentId,
+    name: String,
+    state: store::TorrentState,
+    /// The engine's last picture of it.
+    snapshot: Option<TorrentSnapshot>,
+    /// Why it stopped, when it failed.
+    error: Option<String>,
+}
+
+/// A running session: the engine, the store and what each torrent is.
+pub struct Session {
+    engine: EngineHandle,
+    store: Store,
+    download_dir: PathBuf,
+    torrents: HashMap<InfoHash, Entry>,
+}
+
+/// Why a session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("{0}")]
+    Lock(std::io::Error),
+    #[error("session folder {path}: {source}")]
+    Store {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("control socket {path}: {source}")]
+    Socket {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Engine(#[from] crate::engine::EngineError),
+}
+
+/// Run a session headless until Ctrl-C or SIGTERM, then stop it cleanly (resume data saved,
+/// trackers told). Problems with single records are logged, not fatal.
+pub async fn run_daemon(opts: SessionOptions) -> Result<(), SessionError> {
+    let _lock = instance::Lock::take(&opts.session_dir).map_err(SessionError::Lock)?;
+    let listener = control::bind(&opts.socket)
+        .await
+        .map_err(|source| SessionError::Socket {
+            path: opts.socket.clone(),
+            source,
+        })?;
+    let (mut session, mut events) = Session::start(&opts).await?;
+    let (calls_tx, mut calls) = mpsc::channel::<Call>(64);
+    let server = tokio::spawn(control::serve(listener, calls_tx));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|source| SessionError::Socket {
+            path: opts.socket.clone(),
+            source,
+        })?;
+    tracing::info!(
+        "session in {} ({} torrents), control socket {}",
+        opts.session_dir.display(),
+        session.torrents.len(),
+        opts.socket.display()
+    );
+    loop {
+        tokio::select! {
+            Some(ev) = events.recv() => session.on_event(ev),
+            Some(call) = calls.recv() => {
+                let response = session.handle(call.command).await;
+                let _ = call.reply.send(response);
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    server.abort();
+    let _ = std::fs::remove_file(&opts.socket);
+    session.engine.shutdown().await;
+    Ok(())
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Session {
+    /// Start the engine (resume data in the session folder) and add every torrent of the
+    /// session back, in its remembered state.
+    pub async fn start(
+        opts: &SessionOptions,
+    ) -> Result<(Session, mpsc::Receiver<EngineEvent>), SessionError> {
+        let store_err = |source| SessionError::Store {
+            path: opts.session_dir.clone(),
+            source,
+        };
+        let store = Store::open(&opts.session_dir).map_err(store_err)?;
+        let mut config = opts.engine.clone();
+        config.resume_dir = Some(store.resume_dir().to_path_buf());
+        let (engine, events) = spawn(config).await?;
+        let mut session = Session {
+            engine,
+            store,
+            download_dir: opts.download_dir.clone(),
+            torrents: HashMap::new(),
+        };
+        let (records, problems) = session.store.load().map_err(store_err)?;
+        for p in problems {
+            tracing::warn!("{p}");
+        }
+        for r in records {
+            if let Err(e) = session.restore(r).await {
+                tracing::warn!("{e}");
+            }
+        }
+        Ok((session, events))
+    }
+
+    /// Add a remembered torrent to the engine.
+    async fn restore(&mut self, r: Record) -> Result<(), String> {
+        let (id, name) = self.add_to_engine(&r.source, &r.state).await?;
+        self.torrents.insert(
+            r.info_hash,
+            Entry {
+                id,
+                name,
+                state: r.state,
+                snapshot: None,
+                error: None,
+            },
+        );
+        Ok(())
+    }
+
+    async fn add_to_engine(
+        &self,
+        source: &Source,
+        state: &store::TorrentState,
+    ) -> Result<(TorrentId, String), String> {
+        let target = OutputTarget::Dir(state.save_dir.clone());
+        match source {
+            Source::Torrent(m, _) => {
+                let metainfo: Arc<Metainfo> = Arc::new((**m).clone());
+                let add = AddTorrent {
+                    metainfo,
+                    target,
+                    peers: Vec::new(),
+                    wanted_pieces: None,
+                    use_trackers: true,
+                    seed_only: false,
+                };
+                let id = self
+                    .engine
+                    .add_torrent_with(add, state.paused)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok((id, m.info.name.clone()))
+            }
+            Source::Magnet(mg) => {
+                let add = AddMagnet {
+                    magnet: mg.clone(),
+                    target,
+                    peers: Vec::new(),
+                    wanted_pieces: None,
+                    use_trackers: true,
+                    max_metadata_size: crate::engine::DEFAULT_MAX_METADATA_SIZE,
+                };
+                let id = self
+                    .engine
+                    .add_magnet_with(add, state.paused)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let name = mg.name.clone().unwrap_or_else(|| mg.info_hash.to_string());
+                Ok((id, name))
+            }
+        }
+    }
+
+    /// Keep the engine's news: snapshots, metadata (saved as a .torrent), failures.
+    pub fn on_event(&mut self, ev: EngineEvent) {
+        match ev {
+            EngineEvent::Snapshot(s) => {
+                for t in s.torrents.iter() {
+                    if let Some(e) = self.torrents.get_mut(&t.info_hash) {
+                        e.snapshot = Some(t.clone());
+                    }
+                }
+            }
+            EngineEvent::MetadataReady { id, metainfo } => {
+                let h = metainfo.info_hash;
+                if let Some(e) = self.torrents.get_mut(&h).filter(|e| e.id == id) {
+                    e.name = metainfo.info.name.clone();
+                    if let Err(err) = self
+                        .store
+                        .metadata_arrived(&h, &store::torrent_file(&metainfo))
+                    {
+                        tracing::warn!("save the metadata of {h}: {err}");
+                    }
+                }
+            }
+            EngineEvent::Failed { id, error } => {
+                if let Some(e) = self.torrents.values_mut().find(|e| e.id == id) {
+                    e.error = Some(error);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Answer one control command.
+    pub async fn handle(&mut self, command: Command) -> Response {
+        match command {
+            Command::Add {
+                sources,
+                dir,
+                paused,
+            } => self.add(sources, dir, paused).await,
+            Command::Status => Response {
+                torrents: Some(self.status()),
+                ..Response::ok()
+            },
+            Command::Pause { hashes } => self.for_each(&hashes, |s, h| s.set_paused(h, true)),
+            Command::Resume { hashes } => self.for_each(&hashes, |s, h| s.set_paused(h, false)),
+            Command::Remove {
+                hashes,
+                delete_data,
+            } => {
+                let mut r = Response::ok();
+                for h in &hashes {
+                    match self.find(h) {
+                        Ok(h) => {
+                            if let Err(e) = self.remove(&h, delete_data).await {
+                                r.errors.push(e);
+                            }
+                        }
+                        Err(e) => r.errors.push(e),
+                    }
+                }
+                r.ok = r.errors.is_empty();
+                r
+            }
+        }
+    }
+
+    async fn add(
+        &mut self,
+        sources: Vec<AddSource>,
+        dir: Option<String>,
+        paused: bool,
+    ) -> Response {
+        let save_dir = dir.map_or_else(|| self.download_dir.clone(), PathBuf::from);
+        let mut r = Response::ok();
+        for s in sources {
+            match self.add_one(s, &save_dir, paused).await {
+                Ok(a) => r.added.push(a),
+                Err(e) => r.errors.push(e),
+            }
+        }
+        r.ok = r.errors.is_empty();
+        r
+    }
+
+    /// Parse, remember (on disk, before answering), then start one torrent.
+    async fn add_one(
+        &mut self,
+        s: AddSource,
+        save_dir: &Path,
+        paused: bool,
+    ) -> Result<Added, String> {
+        let source = match s {
+            AddSource::Torrent(hex) => {
+                let bytes = protocol::from_hex(&hex).ok_or("the torrent is not hex")?;
+                let m = Metainfo::from_bytes(&bytes).map_err(|e| format!("bad torrent: {e}"))?;
+                Source::Torrent(Box::new(m), bytes)
+            }
+            AddSource::Magnet(link) => Source::Magnet(
+                crate::proto::magnet::parse(&link).map_err(|e| format!("bad magnet link: {e}"))?,
+            ),
+        };
+        let h = match &source {
+            Source::Torrent(m, _) => m.info_hash,
+            Source::Magnet(m) => m.info_hash,
+        };
+        if self.torrents.contains_key(&h) {
+            return Err(format!("{h} is already in the session"));
+        }
+        if !save_dir.is_absolute() {
+            return Err(format!(
+                "save folder {} is not absolute",
+                save_dir.display()
+            ));
+        }
+        let state = store::TorrentState {
+            save_dir: save_dir.to_path_buf(),
+            paused,
+            added_at: now_secs(),
+        };
+        self.store
+            .add(&h, &source, &state)
+            .map_err(|e| format!("remember {h}: {e}"))?;
+        let (id, name) = match self.add_to_engine(&source, &state).await {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = self.store.remove(&h);
+                return Err(e);
+            }
+        };
+        self.torrents.insert(
+            h,
+            Entry {
+                id,
+                name: name.clone(),
+                state,
+                snapshot: None,
+                error: None,
+            },
+        );
+        Ok(Added {
+            info_hash: h.to_string(),
+            name,
+        })
+    }
+
+    /// The torrent a hash or a unique prefix of one names.
+    fn find(&self, text: &str) -> Result<InfoHash, String> {
+        let t = text.to_ascii_lowercase();
+        let mut found = self
+            .torrents
+            .keys()
+            .filter(|h| !t.is_empty() && h.to_string().starts_with(&t));
+        match (found.next(), found.next()) {
+            (Some(h), None) => Ok(*h),
+            (None, _) => Err(format!("no torrent {text} in the session")),
+            (Some(_), Some(_)) => Err(format!("{text} names more than one torrent")),
+        }
+    }
+
+    fn for_each(
+        &mut self,
+        hashes: &[String],
+        mut f: impl FnMut(&mut Self, &InfoHash) -> Result<(), String>,
+    ) -> Response {
+        let mut r = Response::ok();
+        for text in hashes {
+            if let Err(e) = self.find(text).and_then(|h| f(self, &h)) {
+                r.errors.push(e);
+            }
+        }
+        r.ok = r.errors.is_empty();
+        r
+    }
+
+    fn set_paused(&mut self, h: &InfoHash, paused: bool) -> Result<(), String> {
+        let Some(e) = self.torrents.get_mut(h) else {
+            return Err(format!("no torrent {h}"));
+        };
+        e.state.paused = paused;
+        self.store
+            .set_state(h, &e.state)
+            .map_err(|err| format!("remember {h}: {err}"))?;
+        if paused {
+            self.engine.pause(e.id);
+        } else {
+            self.engine.resume(e.id);
+        }
+        Ok(())
+    }
+
+    async fn remove(&mut self, h: &InfoHash, delete_data: bool) -> Result<(), String> {
+        let Some(e) = self.torrents.remove(h) else {
+            return Err(format!("no torrent {h}"));
+        };
+        if delete_data {
+            self.engine.remove_with_data(e.id).await;
+        } else {
+            self.engine.remove(e.id).await;
+        }
+        self.store
+            .remove(h)
+            .map_err(|err| format!("forget {h}: {err}"))
+    }
+
+    /// Every torrent, for `status`.
+    pub fn status(&self) -> Vec<TorrentStatus> {
+        let mut list: Vec<TorrentStatus> =
+            self.torrents.iter().map(|(h, e)| status_of(h, e)).collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name).then(a.info_hash.cmp(&b.info_hash)));
+        list
+    }
+}
+
+/// One torrent's status line from what the session knows.
+fn status_of(h: &InfoHash, e: &Entry) -> TorrentStatus {
+    let s = e.snapshot.as_ref();
+    let state = if e.error.is_some() {
+        "error"
+    } else {
+        match s.map(|s| s.state) {
+            _ if e.state.paused => "paused",
+            None | Some(TorrentState::FetchingMetadata) => "metadata",
+            Some(TorrentState::Checking) => "checking",
+            Some(TorrentState::Downloading) => "downloading",
+            Some(TorrentState::Seeding) => "seeding",
+            Some(TorrentState::Paused) => "paused",
+            Some(TorrentState::Failed) => "error",
+        }
+    };
+    let progress = s.map_or(0.0, |s| {
+        if s.total_length == 0 {
+            0.0
+        } else {
+            1.0 - s.bytes_left as f64 / s.total_length as f64
+        }
+    });
+    TorrentStatus {
+        info_hash: h.to_string(),
+        name: e.name.clone(),
+        state: state.into(),
+        progress: progress.clamp(0.0, 1.0),
+        size: s.map_or(0, |s| s.total_length),
+        downloaded: s.map_or(0, |s| s.downloaded),
+        uploaded: s.map_or(0, |s| s.uploaded),
+        down_rate: s.map_or(0.0, |s| s.download_rate),
+        up_rate: s.map_or(0.0, |s| s.upload_rate),
+        peers: s.map_or(0, |s| s.peers.len()),
+        save_path: e.state.save_dir.display().to_string(),
+        error: e.error.clone(),
+    }
+}

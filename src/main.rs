@@ -598,6 +598,7 @@ fn run(args: Args) -> Result<()> {
                     session_dir,
                     download_dir,
                     socket: fast_peer::session::instance::socket_path()?,
+                    watch_dir: e.watch_dir.value.clone(),
                 };
                 Ok(fast_peer::session::run_daemon(opts).await?)
             }

@@ -248,3 +248,36 @@ fn without_an_instance_commands_say_so() {
     assert!(err.contains("no fast-peer instance is running"), "{err}");
     assert!(Path::new(&home.socket()).parent().is_some());
 }
+
+#[test]
+fn torrents_dropped_in_the_watch_folder_are_added_and_marked() {
+    let swarm = Swarm::start(multi_file(), Tracker::Http, &[GOOD]);
+    let home = Home::new();
+    let watch = home.dir.path().join("watch");
+    let downloads = home.dir.path().join("downloads");
+    std::fs::create_dir_all(&watch).unwrap();
+    std::fs::create_dir_all(home.dir.path().join("config/fast-peer")).unwrap();
+    std::fs::write(
+        home.dir.path().join("config/fast-peer/config.toml"),
+        format!(
+            "watch_dir = {:?}\ndownload_dir = {:?}\n",
+            watch.display().to_string(),
+            downloads.display().to_string()
+        ),
+    )
+    .unwrap();
+    let _d = home.daemon();
+    std::fs::copy(&swarm.torrent, watch.join("good.torrent")).unwrap();
+    std::fs::write(watch.join("junk.torrent"), b"not a torrent").unwrap();
+    std::fs::write(watch.join("notes.txt"), b"left alone").unwrap();
+    let t = wait_status(&home, "the watched torrent complete", |t| {
+        t["state"] == "seeding"
+    });
+    assert_eq!(t["info_hash"], swarm.hash());
+    assert_eq!(t["save_path"], downloads.to_str().unwrap());
+    wait_until(30, "both files marked", || {
+        watch.join("good.torrent.added").exists() && watch.join("junk.torrent.invalid").exists()
+    });
+    assert!(watch.join("notes.txt").exists());
+    swarm.assert_downloaded(&downloads);
+}

@@ -24,7 +24,7 @@ use protocol::{AddSource, Added, Command, Response, TorrentStatus};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use store::{Record, Source, Store};
 use tokio::sync::mpsc;
 
@@ -38,6 +38,8 @@ pub struct SessionOptions {
     pub download_dir: PathBuf,
     /// The control socket (see [`instance::socket_path`]).
     pub socket: PathBuf,
+    /// A folder watched for .torrent files to add (then renamed `*.added`).
+    pub watch_dir: Option<PathBuf>,
 }
 
 /// One torrent as the session knows it.
@@ -102,9 +104,16 @@ pub async fn run_daemon(opts: SessionOptions) -> Result<(), SessionError> {
         session.torrents.len(),
         opts.socket.display()
     );
+    let mut watch = tokio::time::interval(WATCH_INTERVAL);
+    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             Some(ev) = events.recv() => session.on_event(ev),
+            _ = watch.tick(), if opts.watch_dir.is_some() => {
+                if let Some(dir) = &opts.watch_dir {
+                    session.scan_watch_dir(dir).await;
+                }
+            }
             Some(call) = calls.recv() => {
                 let response = session.handle(call.command).await;
                 let _ = call.reply.send(response);
@@ -118,6 +127,12 @@ pub async fn run_daemon(opts: SessionOptions) -> Result<(), SessionError> {
     session.engine.shutdown().await;
     Ok(())
 }
+
+/// How often the watch folder is looked at.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// A file in the watch folder is taken once it has not changed for this long (a copy in
+/// progress is left alone).
+const WATCH_SETTLE: Duration = Duration::from_secs(1);
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -360,6 +375,54 @@ impl Session {
             info_hash: h.to_string(),
             name,
         })
+    }
+
+    /// Add every settled `*.torrent` of the watch folder to the download folder; rename it
+    /// `*.added` once the session has it (or had it), `*.invalid` when it is not a torrent.
+    pub async fn scan_watch_dir(&mut self, dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "torrent"))
+            .collect();
+        files.sort();
+        for path in files {
+            let settled = std::fs::metadata(&path)
+                .ok()
+                .filter(|m| m.is_file())
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= WATCH_SETTLE);
+            if !settled {
+                continue;
+            }
+            let source = std::fs::read(&path).map(|b| AddSource::Torrent(protocol::to_hex(&b)));
+            let outcome = match source {
+                Ok(s) => {
+                    let dir = self.download_dir.clone();
+                    self.add_one(s, &dir, false).await
+                }
+                Err(e) => Err(format!("read: {e}")),
+            };
+            let suffix = match &outcome {
+                Ok(a) => {
+                    tracing::info!("watch folder: added {} ({})", a.name, path.display());
+                    "added"
+                }
+                Err(e) if e.contains("already in the session") => "added",
+                Err(e) => {
+                    tracing::warn!("watch folder: {}: {e}", path.display());
+                    "invalid"
+                }
+            };
+            let mut to = path.as_os_str().to_owned();
+            to.push(format!(".{suffix}"));
+            if let Err(e) = std::fs::rename(&path, &to) {
+                tracing::warn!("watch folder: rename {}: {e}", path.display());
+            }
+        }
     }
 
     /// The torrent a hash or a unique prefix of one names.

@@ -497,14 +497,33 @@ fn run(args: Args) -> Result<()> {
     };
     let encryption = effective(None, None).encryption.value;
     let socket = || -> Result<PathBuf> { Ok(fast_peer::session::instance::socket_path()?) };
+    // the session an instance (the daemon, the dashboard) owns
+    let session = |e: &config::Effective,
+                   peers: Vec<SocketAddr>|
+     -> Result<fast_peer::session::SessionOptions> {
+        let session_dir = e
+            .session_dir
+            .value
+            .clone()
+            .or_else(fast_peer::session::instance::default_session_dir)
+            .ok_or_else(|| color_eyre::eyre::eyre!("no session folder: set session_dir or HOME"))?;
+        Ok(fast_peer::session::SessionOptions {
+            engine: cli::engine_config(&options(e, peers)),
+            session_dir,
+            download_dir: std::path::absolute(&e.download_dir.value)?,
+            socket: socket()?,
+            watch_dir: e.watch_dir.value.clone(),
+        })
+    };
     let result = rt.block_on(async move {
         let Some(command) = args.command else {
             let e = effective(None, None);
             return fast_peer::tui::run(fast_peer::tui::Options {
                 config: cli::engine_config(&options(&e, Vec::new())),
                 sources: Vec::new(),
-                dir: e.download_dir.value,
+                dir: std::path::absolute(&e.download_dir.value)?,
                 log_file: None,
+                session: Some(session(&e, Vec::new())?),
             })
             .await;
         };
@@ -572,10 +591,11 @@ fn run(args: Args) -> Result<()> {
             } => {
                 let e = effective(Some(&swarm), dir);
                 fast_peer::tui::run(fast_peer::tui::Options {
-                    config: cli::engine_config(&options(&e, swarm.peers)),
+                    config: cli::engine_config(&options(&e, swarm.peers.clone())),
                     sources,
-                    dir: e.download_dir.value,
+                    dir: std::path::absolute(&e.download_dir.value)?,
                     log_file: log,
+                    session: Some(session(&e, swarm.peers)?),
                 })
                 .await
             }
@@ -584,22 +604,7 @@ fn run(args: Args) -> Result<()> {
                     fast_peer::tui::init_logging(log);
                 }
                 let e = effective(Some(&swarm), None);
-                let session_dir = e
-                    .session_dir
-                    .value
-                    .clone()
-                    .or_else(fast_peer::session::instance::default_session_dir)
-                    .ok_or_else(|| {
-                        color_eyre::eyre::eyre!("no session folder: set session_dir or HOME")
-                    })?;
-                let download_dir = std::path::absolute(&e.download_dir.value)?;
-                let opts = fast_peer::session::SessionOptions {
-                    engine: cli::engine_config(&options(&e, swarm.peers)),
-                    session_dir,
-                    download_dir,
-                    socket: fast_peer::session::instance::socket_path()?,
-                    watch_dir: e.watch_dir.value.clone(),
-                };
+                let opts = session(&e, swarm.peers)?;
                 Ok(fast_peer::session::run_daemon(opts).await?)
             }
             Cmd::Add {

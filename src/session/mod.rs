@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use store::{Record, Source, Store};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How to start a session.
 #[derive(Debug, Clone)]
@@ -80,51 +80,152 @@ pub enum SessionError {
     Engine(#[from] crate::engine::EngineError),
 }
 
-/// Run a session headless until Ctrl-C or SIGTERM, then stop it cleanly (resume data saved,
-/// trackers told). Problems with single records are logged, not fatal.
-pub async fn run_daemon(opts: SessionOptions) -> Result<(), SessionError> {
-    let _lock = instance::Lock::take(&opts.session_dir).map_err(SessionError::Lock)?;
+/// A running session's handle: the dashboard's way in (the CLI's is the control socket, and
+/// both reach the same actor in order).
+#[derive(Clone)]
+pub struct SessionHandle {
+    calls: mpsc::Sender<Call>,
+    stop: mpsc::Sender<oneshot::Sender<()>>,
+    /// The session's engine (for what only the engine knows: its port, its DHT).
+    pub engine: EngineHandle,
+}
+
+impl SessionHandle {
+    /// Run one command, as if it came over the control socket.
+    pub async fn call(&self, command: Command) -> Response {
+        let (reply, answer) = oneshot::channel();
+        if self.calls.send(Call { command, reply }).await.is_err() {
+            return Response::error("the session stopped");
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Response::error("the session stopped"))
+    }
+
+    /// Stop the session: the control socket goes, the engine stops cleanly (resume data
+    /// saved, trackers told), the lock is released.
+    pub async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.stop.send(done).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// Start a session: take the lock, bind the control socket, add every remembered torrent back
+/// and run the session's actor. The engine's events come out of the returned receiver too (a
+/// picture is dropped when its reader is behind; a dropped receiver is fine: the daemon has
+/// none).
+pub async fn spawn_session(
+    opts: SessionOptions,
+) -> Result<(SessionHandle, mpsc::Receiver<EngineEvent>), SessionError> {
+    let lock = instance::Lock::take(&opts.session_dir).map_err(SessionError::Lock)?;
     let listener = control::bind(&opts.socket)
         .await
         .map_err(|source| SessionError::Socket {
             path: opts.socket.clone(),
             source,
         })?;
-    let (mut session, mut events) = Session::start(&opts).await?;
-    let (calls_tx, mut calls) = mpsc::channel::<Call>(64);
-    let server = tokio::spawn(control::serve(listener, calls_tx));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|source| SessionError::Socket {
-            path: opts.socket.clone(),
-            source,
-        })?;
+    let (session, events) = Session::start(&opts).await?;
     tracing::info!(
         "session in {} ({} torrents), control socket {}",
         opts.session_dir.display(),
         session.torrents.len(),
         opts.socket.display()
     );
-    let mut watch = tokio::time::interval(WATCH_INTERVAL);
-    watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            Some(ev) = events.recv() => session.on_event(ev),
-            _ = watch.tick(), if opts.watch_dir.is_some() => {
-                if let Some(dir) = &opts.watch_dir {
-                    session.scan_watch_dir(dir).await;
+    let engine = session.engine.clone();
+    let (calls_tx, calls) = mpsc::channel(64);
+    let (stop_tx, stop) = mpsc::channel(1);
+    let (forward, forwarded) = mpsc::channel(1024);
+    let server = tokio::spawn(control::serve(listener, calls_tx.clone()));
+    let actor = Actor {
+        session,
+        events,
+        calls,
+        stop,
+        forward,
+    };
+    tokio::spawn(actor.run(server, lock, opts));
+    Ok((
+        SessionHandle {
+            calls: calls_tx,
+            stop: stop_tx,
+            engine,
+        },
+        forwarded,
+    ))
+}
+
+/// The session's one task: engine events, commands, the watch folder, in order.
+struct Actor {
+    session: Session,
+    events: mpsc::Receiver<EngineEvent>,
+    calls: mpsc::Receiver<Call>,
+    stop: mpsc::Receiver<oneshot::Sender<()>>,
+    forward: mpsc::Sender<EngineEvent>,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        server: tokio::task::JoinHandle<()>,
+        lock: instance::Lock,
+        opts: SessionOptions,
+    ) {
+        let mut watch = tokio::time::interval(WATCH_INTERVAL);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let done = loop {
+            tokio::select! {
+                ev = self.events.recv() => match ev {
+                    Some(ev) => {
+                        self.session.on_event(ev.clone());
+                        if matches!(ev, EngineEvent::Snapshot(_)) {
+                            let _ = self.forward.try_send(ev);
+                        } else {
+                            let _ = self.forward.send(ev).await;
+                        }
+                    }
+                    None => break None,
+                },
+                Some(call) = self.calls.recv() => {
+                    let response = self.session.handle(call.command).await;
+                    let _ = call.reply.send(response);
                 }
+                _ = watch.tick(), if opts.watch_dir.is_some() => {
+                    if let Some(dir) = &opts.watch_dir {
+                        self.session.scan_watch_dir(dir).await;
+                    }
+                }
+                done = self.stop.recv() => break done,
             }
-            Some(call) = calls.recv() => {
-                let response = session.handle(call.command).await;
-                let _ = call.reply.send(response);
-            }
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
+        };
+        server.abort();
+        let _ = std::fs::remove_file(&opts.socket);
+        self.session.engine.shutdown().await;
+        drop(lock);
+        if let Some(d) = done {
+            let _ = d.send(());
         }
     }
-    server.abort();
-    let _ = std::fs::remove_file(&opts.socket);
-    session.engine.shutdown().await;
+}
+
+/// Run a session headless until Ctrl-C or SIGTERM, then stop it cleanly. Problems with single
+/// records are logged, not fatal.
+pub async fn run_daemon(opts: SessionOptions) -> Result<(), SessionError> {
+    let socket = opts.socket.clone();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|source| SessionError::Socket {
+            path: socket.clone(),
+            source,
+        })?;
+    let (handle, events) = spawn_session(opts).await?;
+    // headless: nobody reads the engine's events beyond the session itself
+    drop(events);
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    handle.shutdown().await;
     Ok(())
 }
 

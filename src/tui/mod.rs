@@ -22,6 +22,7 @@
 
 pub mod action;
 pub mod app;
+pub mod backend;
 pub mod decode;
 pub mod panes;
 pub mod theme;
@@ -29,14 +30,12 @@ pub mod view;
 pub mod widgets;
 
 use crate::demo::{DemoOptions, DemoSwarm, SeederProfile, loopback_config};
-use crate::engine::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::event::EngineEvent;
-use crate::engine::storage::OutputTarget;
-use crate::engine::{AddMagnet, AddTorrent, EngineConfig, EngineHandle, spawn};
-use crate::proto::magnet;
-use crate::proto::metainfo::Metainfo;
+use crate::engine::{EngineConfig, spawn};
+use crate::session::{SessionError, SessionOptions, spawn_session};
 use action::Action;
-use app::{App, Effect};
+use app::App;
+use backend::{Backend, add_source, run_effect};
 use color_eyre::Result;
 use color_eyre::eyre::{WrapErr, eyre};
 use ratatui::Terminal;
@@ -69,6 +68,9 @@ pub struct Options {
     pub dir: PathBuf,
     /// Log file (default: `fast-peer.log` in the temporary folder).
     pub log_file: Option<PathBuf>,
+    /// The user's session: the dashboard owns it (remembers its torrents, serves the control
+    /// socket) unless another instance does. `None`: a bare engine.
+    pub session: Option<SessionOptions>,
 }
 
 /// Options of `fast-peer demo`.
@@ -218,102 +220,11 @@ pub fn action_for_event(app: &App, ev: Event) -> Option<Action> {
     }
 }
 
-/// Load a .torrent and add it (off the runtime's worker: the file may be large).
-async fn add_file(handle: &EngineHandle, path: PathBuf, dir: &Path) -> Result<String> {
-    let p = path.clone();
-    let m = tokio::task::spawn_blocking(move || -> Result<Metainfo> {
-        let bytes = std::fs::read(&p).wrap_err_with(|| format!("read {}", p.display()))?;
-        Metainfo::from_bytes(&bytes).wrap_err_with(|| format!("parse {}", p.display()))
-    })
-    .await
-    .map_err(|e| eyre!("loader: {e}"))??;
-    let name = m.info.name.clone();
-    handle
-        .add_torrent(AddTorrent {
-            metainfo: Arc::new(m),
-            target: OutputTarget::Dir(dir.to_path_buf()),
-            peers: Vec::new(),
-            wanted_pieces: None,
-            use_trackers: true,
-            seed_only: false,
-        })
-        .await?;
-    Ok(format!("added {name}"))
-}
-
-async fn add_magnet(handle: &EngineHandle, m: magnet::Magnet, dir: &Path) -> Result<String> {
-    let hash = m.info_hash;
-    handle
-        .add_magnet(AddMagnet {
-            magnet: m,
-            target: OutputTarget::Dir(dir.to_path_buf()),
-            peers: Vec::new(),
-            wanted_pieces: None,
-            use_trackers: true,
-            max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
-        })
-        .await?;
-    Ok(format!("added magnet {hash}"))
-}
-
-/// Add a source given on the command line or in the add prompt.
-async fn add_source(handle: &EngineHandle, source: &str, dir: &Path) -> Result<String> {
-    if source.to_ascii_lowercase().starts_with("magnet:") {
-        let m = magnet::parse(source).wrap_err("parse the magnet link")?;
-        add_magnet(handle, m, dir).await
-    } else {
-        add_file(handle, PathBuf::from(source), dir).await
-    }
-}
-
-/// Run an effect in the background; its outcome comes back as a notice.
-fn run_effect(
-    effect: Effect,
-    handle: &EngineHandle,
-    dir: &Path,
-    notices: &mpsc::UnboundedSender<String>,
-) {
-    let (handle, dir, notices) = (handle.clone(), dir.to_path_buf(), notices.clone());
-    tokio::spawn(async move {
-        let msg = match effect {
-            Effect::AddTorrentFile(p) => add_file(&handle, p, &dir).await,
-            Effect::AddMagnet(m) => add_magnet(&handle, m, &dir).await,
-            Effect::Pause(id) => {
-                handle.pause(id);
-                Ok(format!("paused torrent {id}"))
-            }
-            Effect::Resume(id) => {
-                handle.resume(id);
-                Ok(format!("resumed torrent {id}"))
-            }
-            Effect::Remove { id, delete_data } => {
-                if delete_data {
-                    handle.remove_with_data(id).await;
-                    Ok(format!("removed torrent {id} and deleted its data"))
-                } else {
-                    handle.remove(id).await;
-                    Ok(format!("removed torrent {id}; data kept"))
-                }
-            }
-        };
-        let _ = notices.send(match msg {
-            Ok(m) => m,
-            Err(e) => format!(
-                "error: {}",
-                e.chain()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>()
-                    .join(": ")
-            ),
-        });
-    });
-}
-
 /// The loop: input, engine events, command results, frame tick.
 async fn event_loop(
     guard: &mut TerminalGuard,
     app: &mut App,
-    handle: &EngineHandle,
+    backend: &Backend,
     mut events: mpsc::Receiver<EngineEvent>,
     dir: &Path,
     startup: Vec<String>,
@@ -323,9 +234,9 @@ async fn event_loop(
     spawn_input(in_tx, stop.clone());
     let (notice_tx, mut notice_rx) = mpsc::unbounded_channel::<String>();
     for s in startup {
-        let (handle, dir, tx) = (handle.clone(), dir.to_path_buf(), notice_tx.clone());
+        let (backend, dir, tx) = (backend.clone(), dir.to_path_buf(), notice_tx.clone());
         tokio::spawn(async move {
-            let msg = match add_source(&handle, &s, &dir).await {
+            let msg = match add_source(&backend, &s, &dir).await {
                 Ok(m) => m,
                 Err(e) => format!(
                     "error: {s}: {}",
@@ -343,6 +254,8 @@ async fn event_loop(
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .wrap_err("listen for SIGTERM")?;
     let mut engine_open = true;
+    // each torrent's info hash, for the session's commands
+    let mut hashes = std::collections::HashMap::new();
     let mut dirty = true;
     let result = loop {
         if app.should_quit {
@@ -361,6 +274,9 @@ async fn event_loop(
             },
             ev = events.recv(), if engine_open => match ev {
                 Some(ev) => {
+                    if let EngineEvent::TorrentAdded { id, info_hash, .. } = &ev {
+                        hashes.insert(*id, *info_hash);
+                    }
                     app.update(Action::Engine(Box::new(ev)));
                     dirty = true;
                 }
@@ -379,7 +295,7 @@ async fn event_loop(
             _ = sigterm.recv() => app.update(Action::ForceQuit),
         }
         for e in app.effects.drain(..) {
-            run_effect(e, handle, dir, &notice_tx);
+            run_effect(e, backend, &hashes, dir, &notice_tx);
         }
         if draw_now {
             guard
@@ -398,15 +314,14 @@ pub async fn run(opts: Options) -> Result<()> {
     let log = init_logging(opts.log_file.clone());
     tracing::info!("dashboard starting; log in {}", log.display());
     let peer_id = opts.config.peer_id;
-    let (handle, events) = spawn(opts.config.clone())
-        .await
-        .wrap_err("start the engine")?;
+    let (backend, events, remark) = start_backend(&opts).await?;
+    tracing::info!("{remark}");
     let mut guard = TerminalGuard::new()?;
     let mut app = App::new(peer_id);
     app.notify(
         format!(
-            "listening on port {}; log: {}",
-            handle.listen_port(),
+            "listening on port {}; {remark}; log: {}",
+            backend.engine().listen_port(),
             log.display()
         ),
         false,
@@ -414,15 +329,40 @@ pub async fn run(opts: Options) -> Result<()> {
     let result = event_loop(
         &mut guard,
         &mut app,
-        &handle,
+        &backend,
         events,
         &opts.dir,
         opts.sources.clone(),
     )
     .await;
     drop(guard);
-    let _ = tokio::time::timeout(Duration::from_secs(5), handle.shutdown()).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), backend.shutdown()).await;
     result
+}
+
+/// The session when the dashboard can own it, else a bare engine; and a word on which.
+async fn start_backend(opts: &Options) -> Result<(Backend, mpsc::Receiver<EngineEvent>, String)> {
+    let fallback = |why: String| async move {
+        let (handle, events) = spawn(opts.config.clone())
+            .await
+            .wrap_err("start the engine")?;
+        Ok::<_, color_eyre::Report>((Backend::Engine(handle), events, why))
+    };
+    let Some(session) = opts.session.clone() else {
+        return fallback("no session".into()).await;
+    };
+    let dir = session.session_dir.clone();
+    match spawn_session(session).await {
+        Ok((handle, events)) => Ok((
+            Backend::Session(handle),
+            events,
+            format!("session in {}", dir.display()),
+        )),
+        Err(e @ SessionError::Lock(_)) => {
+            fallback(format!("{e}: torrents added here are not remembered")).await
+        }
+        Err(e) => fallback(format!("no session ({e})")).await,
+    }
 }
 
 /// `fast-peer demo`: the embedded swarm on loopback, a leecher downloading from it, and the
@@ -473,7 +413,15 @@ pub async fn run_demo(opts: DemoTui) -> Result<()> {
             ),
             false,
         );
-        let r = event_loop(&mut guard, &mut app, &handle, events, &out, Vec::new()).await;
+        let r = event_loop(
+            &mut guard,
+            &mut app,
+            &Backend::Engine(handle.clone()),
+            events,
+            &out,
+            Vec::new(),
+        )
+        .await;
         drop(guard);
         r
     }

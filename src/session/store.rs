@@ -228,8 +228,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn torrents_and_magnets_round_trip() {
+    /// A store in a fresh folder holding one torrent.
+    fn store_with_torrent() -> (tempfile::TempDir, Store, Metainfo) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let (m, bytes) = torrent();
@@ -240,6 +240,12 @@ mod tests {
                 &state(false),
             )
             .unwrap();
+        (dir, store, m)
+    }
+
+    #[test]
+    fn torrents_and_magnets_round_trip() {
+        let (_dir, store, m) = store_with_torrent();
         let magnet = crate::proto::magnet::parse(
             "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=x",
         )
@@ -298,16 +304,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_record_is_set_aside_and_the_rest_loads() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let (m, bytes) = torrent();
-        store
-            .add(
-                &m.info_hash,
-                &Source::Torrent(Box::new(m.clone()), bytes),
-                &state(false),
-            )
-            .unwrap();
+        let (dir, store, m) = store_with_torrent();
         let other = "1111111111111111111111111111111111111111";
         let t = dir.path().join("torrents");
         std::fs::write(t.join(format!("{other}.json")), b"{\"save_dir\": ").unwrap();

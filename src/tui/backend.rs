@@ -205,15 +205,17 @@ pub fn run_effect(
         };
         let _ = notices.send(match msg {
             Ok(m) => m,
-            Err(e) => format!(
-                "error: {}",
-                e.chain()
-                    .map(|c| c.to_string())
-                    .collect::<Vec<_>>()
-                    .join(": ")
-            ),
+            Err(e) => format!("error: {}", causes(&e)),
         });
     });
+}
+
+/// An error and its causes on one line.
+pub fn causes(e: &color_eyre::Report) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn removed(id: TorrentId, delete_data: bool) -> String {

@@ -238,13 +238,7 @@ async fn event_loop(
         tokio::spawn(async move {
             let msg = match add_source(&backend, &s, &dir).await {
                 Ok(m) => m,
-                Err(e) => format!(
-                    "error: {s}: {}",
-                    e.chain()
-                        .map(|c| c.to_string())
-                        .collect::<Vec<_>>()
-                        .join(": ")
-                ),
+                Err(e) => format!("error: {s}: {}", backend::causes(&e)),
             };
             let _ = tx.send(msg);
         });

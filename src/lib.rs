@@ -23,7 +23,8 @@
 //!   - state machines: [`engine::picker`] (rarest first, endgame, pad blocks), `choker`,
 //!     `pipeline` (request queue depth), `peerbook` (known peers and their history),
 //!     `ratelimit`; disk: [`engine::storage`] (positioned I/O, pad files, symlinks) and `disk`
-//!     (writer and hasher threads); [`engine::create`] (making .torrent files);
+//!     (writer and hasher threads); [`engine::resume`] (fast-resume data);
+//!     [`engine::create`] (making .torrent files);
 //!   - [`engine::conn`]: one peer [`engine::conn::Connection`] for every phase (dialing,
 //!     MSE, the handshake fallback for strict peers, BEP 3 framing);
 //!   - finding peers: [`engine::tracker`] (HTTP, UDP, the announcer) and [`engine::dht`]
@@ -35,19 +36,24 @@
 //!   [`demo::content`] (deterministic files and their torrent), [`demo::tracker`] (an HTTP
 //!   tracker), [`demo::seeders`], [`demo::headless`] (a run as a stream of events),
 //!   [`demo::error`].
+//! - [`session`]: the torrents that outlive a process: [`session::store`] (the session folder),
+//!   [`session::instance`] (paths, the one-instance lock), [`session::protocol`] and
+//!   [`session::control`] (the control socket), the session actor the daemon and the dashboard
+//!   run.
 //! - [`config`]: the user's config file under the command-line flags, with where each value
 //!   came from.
 //! - [`cli`]: one function per subcommand; stdout is the machine-readable contract.
 //!   [`cli::inspect`] (decode, info, magnet_parse), [`cli::peers`] (peers and handshakes),
 //!   [`cli::run`] (the engine on one torrent), [`cli::download`], [`cli::dht`], [`cli::seed`]
-//!   (seed, create), [`cli::demo`] (prints the demo's events).
+//!   (seed, create), [`cli::demo`] (prints the demo's events), [`cli::session`] (add, status,
+//!   pause, resume, remove over the control socket).
 //! - [`tui`]: the ratatui dashboard, model / update / view: [`tui::app`] (the model and its
 //!   update) with [`tui::decode`] (the decode pane's model), [`tui::action`] (keys to
 //!   actions), [`tui::view`] and [`tui::panes`] (drawing), [`tui::widgets`] (drawing helpers),
-//!   [`tui::theme`].
+//!   [`tui::theme`], [`tui::backend`] (the session or a bare engine under the dashboard).
 //!
-//! Dependencies point one way: `main -> cli, tui -> demo -> engine -> proto`; `cli, tui ->
-//! engine, proto`. No two source files import each other, directly or through others; only a
+//! Dependencies point one way: `main -> cli, tui -> session, demo -> engine -> proto`;
+//! `cli, tui -> config, engine, proto`. No two source files import each other, directly or through others; only a
 //! folder's `mod.rs` and its own children may (`tests/layout.rs` checks both, and that no file
 //! grows past 800 lines of code).
 

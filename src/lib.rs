@@ -52,8 +52,8 @@
 //!   actions), [`tui::view`] and [`tui::panes`] (drawing), [`tui::widgets`] (drawing helpers),
 //!   [`tui::theme`], [`tui::backend`] (the session or a bare engine under the dashboard).
 //!
-//! Dependencies point one way: `main -> cli, tui -> session, demo -> engine -> proto`;
-//! `cli, tui -> config, engine, proto`. No two source files import each other, directly or through others; only a
+//! Dependencies point one way: `main -> config -> cli`; `main -> tui`; `cli, tui -> session,
+//! demo -> engine -> proto`. No two source files import each other, directly or through others; only a
 //! folder's `mod.rs` and its own children may (`tests/layout.rs` checks both, and that no file
 //! grows past 800 lines of code).
 

@@ -2,19 +2,19 @@
 //!
 //! [`spawn`] binds the listening socket and starts the actor; it returns an [`EngineHandle`]
 //! for commands and a receiver of [`EngineEvent`]s. Each torrent runs as its own task
-//! ([`torrent`]), each peer connection as another ([`torrent::peer`]); blocks go to disk and
-//! pieces are hashed on a per-torrent disk thread ([`disk`]). Incoming connections are
+//! (`torrent`), each peer connection as another (`torrent::peer`); blocks go to disk and
+//! pieces are hashed on a per-torrent disk thread (`disk`). Incoming connections are
 //! accepted here, their handshake read, our handshake answered, and the [`conn::Connection`]
 //! handed to the torrent whose info hash they asked for.
 //!
 //! # Layers
 //! Imports point down this list, never up (`tests/layout.rs` checks it):
-//! 1. [`event`] (what comes out: events and snapshots), [`error`], [`config`];
-//! 2. state machines and data: [`picker`], [`choker`], [`pipeline`], [`peerbook`],
-//!    [`ratelimit`]; disk: [`storage`], [`disk`]; [`create`];
+//! 1. [`event`] (what comes out: events and snapshots), `error`, [`config`];
+//! 2. state machines and data: [`picker`], `choker`, `pipeline`, `peerbook`,
+//!    `ratelimit`; disk: [`storage`], `disk`; [`create`];
 //! 3. [`conn`]: one peer connection (dialing, MSE, handshakes, framing);
 //! 4. peer sources: [`tracker`], [`dht`];
-//! 5. [`torrent`]: one torrent (its shared state, the metadata phase, peer sessions, the
+//! 5. `torrent`: one torrent (its shared state, the metadata phase, peer sessions, the
 //!    task's loop);
 //! 6. this module: the engine actor, its handle and the listener.
 //!
@@ -73,6 +73,11 @@ pub const DHT_RETRY_SHORT: Duration = Duration::from_secs(15);
 pub const DHT_ENOUGH_PEERS: usize = 10;
 /// Otherwise the DHT is asked (and we re-announce) this often.
 pub const DHT_REANNOUNCE: Duration = Duration::from_secs(5 * 60);
+
+/// Tracker announces per second across the engine: a session restoring a thousand torrents
+/// spreads their first announces over about twenty seconds instead of sending them at once
+/// (a burst of one second's worth is allowed, so a handful of torrents announce at once).
+pub const ANNOUNCES_PER_SECOND: u64 = 50;
 
 /// A torrent to add.
 #[derive(Debug, Clone)]
@@ -319,6 +324,7 @@ pub async fn spawn(
         snapshots: Arc::new(Mutex::new(HashMap::new())),
         next_id: 1,
         upload_limiter: config.upload_limit.map(|r| Arc::new(RateLimiter::new(r))),
+        announce_gate: Arc::new(RateLimiter::new(ANNOUNCES_PER_SECOND)),
         config,
         dht: dht.clone(),
         feeders: HashMap::new(),
@@ -343,6 +349,8 @@ struct Actor {
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
     next_id: TorrentId,
     upload_limiter: Option<Arc<RateLimiter>>,
+    /// Announces per second across every torrent (see `AnnouncerConfig::gate`).
+    announce_gate: Arc<RateLimiter>,
     dht: Option<DhtHandle>,
     /// Per torrent: the task feeding it peers from the DHT.
     feeders: HashMap<TorrentId, tokio::task::JoinHandle<()>>,
@@ -433,6 +441,7 @@ impl Actor {
                     max_peers: self.config.max_peers_per_torrent,
                     upload_slots: self.config.upload_slots,
                     upload_limiter: self.upload_limiter.clone(),
+                    announce_gate: self.announce_gate.clone(),
                     faults: self.config.faults,
                     encryption: self.config.encryption,
                     seed_only: add.seed_only,

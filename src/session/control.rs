@@ -1,5 +1,5 @@
 //! The control socket: the running instance's server side and the CLI's client side of the
-//! [`protocol`](super::protocol).
+//! [`super::protocol`].
 //!
 //! The server accepts connections on a Unix socket (mode 0600 in a 0700 folder) and refuses a
 //! peer of another user (by its credentials, whatever the file modes say). Each connection

@@ -14,7 +14,7 @@ pub mod instance;
 pub mod protocol;
 pub mod store;
 
-use crate::engine::event::{EngineEvent, TorrentId, TorrentSnapshot, TorrentState};
+use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
 use crate::engine::storage::OutputTarget;
 use crate::engine::{AddMagnet, AddTorrent, EngineConfig, EngineHandle, spawn};
 use crate::proto::id::InfoHash;
@@ -47,8 +47,6 @@ struct Entry {
     id: TorrentId,
     name: String,
     state: store::TorrentState,
-    /// The engine's last picture of it.
-    snapshot: Option<TorrentSnapshot>,
     /// Why it stopped, when it failed.
     error: Option<String>,
 }
@@ -59,6 +57,9 @@ pub struct Session {
     store: Store,
     download_dir: PathBuf,
     torrents: HashMap<InfoHash, Entry>,
+    /// The engine's last picture of every torrent (kept whole: `status` is rare, pictures
+    /// are frequent).
+    last: Option<EngineSnapshot>,
 }
 
 /// Why a session could not start.
@@ -178,12 +179,15 @@ impl Actor {
             tokio::select! {
                 ev = self.events.recv() => match ev {
                     Some(ev) => {
-                        self.session.on_event(ev.clone());
-                        if matches!(ev, EngineEvent::Snapshot(_)) {
-                            let _ = self.forward.try_send(ev);
-                        } else {
-                            let _ = self.forward.send(ev).await;
+                        // a copy for the dashboard, when one listens (the daemon has none)
+                        if !self.forward.is_closed() {
+                            if matches!(ev, EngineEvent::Snapshot(_)) {
+                                let _ = self.forward.try_send(ev.clone());
+                            } else {
+                                let _ = self.forward.send(ev.clone()).await;
+                            }
                         }
+                        self.session.on_event(ev);
                     }
                     None => break None,
                 },
@@ -218,6 +222,9 @@ pub async fn run_daemon(opts: SessionOptions) -> Result<(), SessionError> {
             path: socket.clone(),
             source,
         })?;
+    // nobody watches: a picture a second is plenty for `status`
+    let mut opts = opts;
+    opts.engine.snapshot_interval = Duration::from_secs(1);
     let (handle, events) = spawn_session(opts).await?;
     // headless: nobody reads the engine's events beyond the session itself
     drop(events);
@@ -260,6 +267,7 @@ impl Session {
             store,
             download_dir: opts.download_dir.clone(),
             torrents: HashMap::new(),
+            last: None,
         };
         let (records, problems) = session.store.load().map_err(store_err)?;
         for p in problems {
@@ -282,7 +290,6 @@ impl Session {
                 id,
                 name,
                 state: r.state,
-                snapshot: None,
                 error: None,
             },
         );
@@ -336,13 +343,7 @@ impl Session {
     /// Keep the engine's news: snapshots, metadata (saved as a .torrent), failures.
     pub fn on_event(&mut self, ev: EngineEvent) {
         match ev {
-            EngineEvent::Snapshot(s) => {
-                for t in s.torrents.iter() {
-                    if let Some(e) = self.torrents.get_mut(&t.info_hash) {
-                        e.snapshot = Some(t.clone());
-                    }
-                }
-            }
+            EngineEvent::Snapshot(s) => self.last = Some(s),
             EngineEvent::MetadataReady { id, metainfo } => {
                 let h = metainfo.info_hash;
                 if let Some(e) = self.torrents.get_mut(&h).filter(|e| e.id == id) {
@@ -468,7 +469,6 @@ impl Session {
                 id,
                 name: name.clone(),
                 state,
-                snapshot: None,
                 error: None,
             },
         );
@@ -587,16 +587,29 @@ impl Session {
 
     /// Every torrent, for `status`.
     pub fn status(&self) -> Vec<TorrentStatus> {
-        let mut list: Vec<TorrentStatus> =
-            self.torrents.iter().map(|(h, e)| status_of(h, e)).collect();
+        let pictures: HashMap<InfoHash, &TorrentSnapshot> = self
+            .last
+            .iter()
+            .flat_map(|s| s.torrents.iter())
+            .map(|t| (t.info_hash, t))
+            .collect();
+        let mut list: Vec<TorrentStatus> = self
+            .torrents
+            .iter()
+            .map(|(h, e)| {
+                // a picture of an earlier torrent under the same hash (removed, added again)
+                // is not this one's
+                let s = pictures.get(h).copied().filter(|s| s.id == e.id);
+                status_of(h, e, s)
+            })
+            .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name).then(a.info_hash.cmp(&b.info_hash)));
         list
     }
 }
 
 /// One torrent's status line from what the session knows.
-fn status_of(h: &InfoHash, e: &Entry) -> TorrentStatus {
-    let s = e.snapshot.as_ref();
+fn status_of(h: &InfoHash, e: &Entry, s: Option<&TorrentSnapshot>) -> TorrentStatus {
     let state = if e.error.is_some() {
         "error"
     } else {

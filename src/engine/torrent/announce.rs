@@ -30,6 +30,7 @@ impl Announce {
                 numwant: 200,
                 timeout: Duration::from_secs(15),
                 min_interval: Duration::from_secs(5),
+                gate: Some(p.announce_gate.clone()),
             },
             self.stats.subscribe(),
             up_tx,

@@ -37,6 +37,8 @@ pub struct TorrentParams {
     pub max_peers: usize,
     pub upload_slots: usize,
     pub upload_limiter: Option<Arc<RateLimiter>>,
+    /// Shared by every torrent: announces per second across the engine.
+    pub announce_gate: Arc<RateLimiter>,
     pub faults: Faults,
     pub encryption: Encryption,
     pub seed_only: bool,

@@ -35,6 +35,10 @@ pub struct AnnouncerConfig {
     pub timeout: Duration,
     /// Floor between two announces, whatever the tracker or the engine asks.
     pub min_interval: Duration,
+    /// Announces per second across the engine (shared by every torrent's announcer), so that
+    /// a session of a thousand torrents does not announce a thousand times at once when it
+    /// starts. `stopped` is not held back. `None`: no limit.
+    pub gate: Option<std::sync::Arc<crate::engine::ratelimit::RateLimiter>>,
 }
 
 /// What the announcer reports to the engine.
@@ -402,6 +406,9 @@ async fn announce_round(
         let event = state.event_for(&url);
         let current = *stats.borrow();
         let req = state.request(&url, event, current);
+        if let Some(gate) = &state.config.gate {
+            gate.acquire(1).await;
+        }
         match announce(&url, &req, state.config.timeout).await {
             Ok(resp) => {
                 let interval = state.on_success(Instant::now(), &url, event, &resp);
@@ -536,6 +543,7 @@ mod tests {
             numwant: 25,
             timeout: Duration::from_secs(2),
             min_interval: Duration::from_millis(100),
+            gate: None,
         }
     }
 

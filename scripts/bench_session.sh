@@ -2,8 +2,8 @@
 # The session at scale (issue 16): a daemon with N complete torrents (default 1000, 64 KiB
 # each), restarted. Measures, on loopback only:
 #   - start: from `fast-peer daemon` until `status` lists every torrent as seeding;
-#   - idle CPU: user+sys of the daemon over IDLE seconds (default 60) once all are seeding,
-#     as a percentage of one core;
+#   - idle CPU: user+sys of the daemon over IDLE seconds (default 60) once all are seeding and
+#     have announced, as a percentage of one core;
 #   - peak RSS (VmHWM) of the daemon;
 #   - how the trackers' announces are spread: the most announces in any one second, and over
 #     how many seconds the N `started` announces arrived (a fake HTTP tracker on 127.0.0.1
@@ -126,7 +126,11 @@ start_daemon
 wait_seeding
 t1=$(date +%s.%N)
 START=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
-log "all $N seeding after $START s; idle for $IDLE s"
+log "all $N seeding after $START s; waiting for the $N announces, then idle for $IDLE s"
+# idle means after the start-up announces (spread over ~N/50 s by the engine's announce gate)
+deadline=$((SECONDS + 120))
+while [ "$(wc -l <"$WORK/announces.log")" -lt "$N" ] && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+sleep 2
 
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$DAEMON/stat"; }

@@ -144,6 +144,8 @@ enum Command {
         done: oneshot::Sender<()>,
     },
     Shutdown(oneshot::Sender<()>),
+    /// A picture now, whatever the snapshot interval.
+    Snapshot(oneshot::Sender<EngineSnapshot>),
 }
 
 /// Commands into a running engine. Cheap to clone.
@@ -266,6 +268,14 @@ impl EngineHandle {
     /// Resume a paused torrent.
     pub fn resume(&self, id: TorrentId) {
         let _ = self.tx.send(Command::Pause(id, false));
+    }
+
+    /// The engine's picture now (what the periodic [`EngineEvent::Snapshot`] carries), for an
+    /// owner that asks rarely and so needs no periodic pictures.
+    pub async fn snapshot(&self) -> Option<EngineSnapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Command::Snapshot(tx)).ok()?;
+        rx.await.ok()
     }
 
     /// Stop everything cleanly and wait for it.
@@ -409,6 +419,11 @@ impl Actor {
 
     async fn command(&mut self, cmd: Command) {
         match cmd {
+            Command::Snapshot(reply) => {
+                if let EngineEvent::Snapshot(s) = self.snapshot_event() {
+                    let _ = reply.send(s);
+                }
+            }
             Command::Add(add, reply) => {
                 let (info_hash, private) = match &add.source {
                     Source::Torrent(m) => (m.info_hash, m.info.private),

@@ -57,9 +57,6 @@ pub struct Session {
     store: Store,
     download_dir: PathBuf,
     torrents: HashMap<InfoHash, Entry>,
-    /// The engine's last picture of every torrent (kept whole: `status` is rare, pictures
-    /// are frequent).
-    last: Option<EngineSnapshot>,
 }
 
 /// Why a session could not start.
@@ -222,9 +219,9 @@ pub async fn run_daemon(opts: SessionOptions) -> Result<(), SessionError> {
             path: socket.clone(),
             source,
         })?;
-    // nobody watches: a picture a second is plenty for `status`
+    // nobody watches: `status` asks the engine for a picture when it needs one
     let mut opts = opts;
-    opts.engine.snapshot_interval = Duration::from_secs(1);
+    opts.engine.snapshot_interval = Duration::from_secs(3600);
     let (handle, events) = spawn_session(opts).await?;
     // headless: nobody reads the engine's events beyond the session itself
     drop(events);
@@ -267,7 +264,6 @@ impl Session {
             store,
             download_dir: opts.download_dir.clone(),
             torrents: HashMap::new(),
-            last: None,
         };
         let (records, problems) = session.store.load().map_err(store_err)?;
         for p in problems {
@@ -343,7 +339,6 @@ impl Session {
     /// Keep the engine's news: snapshots, metadata (saved as a .torrent), failures.
     pub fn on_event(&mut self, ev: EngineEvent) {
         match ev {
-            EngineEvent::Snapshot(s) => self.last = Some(s),
             EngineEvent::MetadataReady { id, metainfo } => {
                 let h = metainfo.info_hash;
                 if let Some(e) = self.torrents.get_mut(&h).filter(|e| e.id == id) {
@@ -373,10 +368,13 @@ impl Session {
                 dir,
                 paused,
             } => self.add(sources, dir, paused).await,
-            Command::Status => Response {
-                torrents: Some(self.status()),
-                ..Response::ok()
-            },
+            Command::Status => {
+                let picture = self.engine.snapshot().await;
+                Response {
+                    torrents: Some(self.status(picture.as_ref())),
+                    ..Response::ok()
+                }
+            }
             Command::Pause { hashes } => self.for_each(&hashes, |s, h| s.set_paused(h, true)),
             Command::Resume { hashes } => self.for_each(&hashes, |s, h| s.set_paused(h, false)),
             Command::Remove {
@@ -585,10 +583,9 @@ impl Session {
             .map_err(|err| format!("forget {h}: {err}"))
     }
 
-    /// Every torrent, for `status`.
-    pub fn status(&self) -> Vec<TorrentStatus> {
-        let pictures: HashMap<InfoHash, &TorrentSnapshot> = self
-            .last
+    /// Every torrent, for `status`, as the engine's `picture` shows it.
+    pub fn status(&self, picture: Option<&EngineSnapshot>) -> Vec<TorrentStatus> {
+        let pictures: HashMap<InfoHash, &TorrentSnapshot> = picture
             .iter()
             .flat_map(|s| s.torrents.iter())
             .map(|t| (t.info_hash, t))

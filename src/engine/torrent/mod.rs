@@ -13,6 +13,7 @@
 //! `startup -> metadata`; everything -> `shared`, `params`.
 
 mod announce;
+mod clock;
 pub mod metadata;
 mod params;
 pub mod peer;

@@ -10,6 +10,7 @@
 //! good copy passes, the blocks that differ name the peers that sent them ([`guilty`]).
 
 use super::announce::Announce;
+use super::clock::Clock;
 use super::metadata::HandedOver;
 use super::params::TorrentParams;
 use super::peer::{self, PeerInit};
@@ -100,7 +101,25 @@ pub(super) struct Torrent {
     paused: bool,
     /// Saves the fast-resume data, when the torrent has a resume file.
     resume: Option<ResumeSaver>,
+    /// What the last picture of an idle torrent showed, and when it was taken.
+    pictured: Option<(Picture, Instant)>,
 }
+
+/// The few numbers that change a torrent's picture while it has no peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Picture {
+    paused: bool,
+    verified: u32,
+    downloaded: u64,
+    uploaded: u64,
+    hash_failures: u32,
+    known_peers: usize,
+    failed: usize,
+}
+
+/// An idle torrent whose picture did not change is pictured again after this long anyway (its
+/// elapsed time moves on).
+const IDLE_PICTURE: Duration = Duration::from_secs(10);
 
 impl Torrent {
     /// The torrent task's state for a torrent whose storage is open: starts its disk thread
@@ -172,6 +191,7 @@ impl Torrent {
             last_up: 0,
             failed: HashSet::new(),
             paused: p.start_paused,
+            pictured: None,
             resume: p.resume_file.clone().map(|file| {
                 ResumeSaver::new(file, metainfo.info_hash, opened.info.clone(), opened.paths)
             }),
@@ -201,9 +221,7 @@ impl Torrent {
         announce: Announce,
     ) -> Result<(), TorrentError> {
         self.connect_more();
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut ticks: u64 = 0;
+        let mut clock = Clock::new(Instant::now());
         let result = loop {
             tokio::select! {
                 msg = rx.recv() => {
@@ -253,21 +271,25 @@ impl Torrent {
                         }
                     }
                 }
-                _ = tick.tick() => {
-                    ticks += 1;
+                _ = tokio::time::sleep_until(clock.next.into()) => {
+                    let now = Instant::now();
+                    let idle = self.shared.peers().is_empty();
+                    let due = clock.tick(now, idle);
                     self.update_rates();
-                    self.publish_snapshot();
-                    if ticks.is_multiple_of(20)
+                    if self.picture_changed(idle, now) {
+                        self.publish_snapshot();
+                    }
+                    if due.resume
                         && let Some(r) = self.resume.as_mut()
                     {
                         r.maybe_save(&self.shared.verified_bitfield());
                     }
-                    if ticks.is_multiple_of(4) {
+                    if due.second {
                         self.connect_more();
                         self.choke_round();
                         announce.report(self.announce_stats());
                     }
-                    if ticks.is_multiple_of(60) && !self.shared.info.private {
+                    if due.pex && !self.shared.info.private {
                         self.send_pex();
                     }
                 }
@@ -683,6 +705,32 @@ impl Torrent {
         self.up_rate = smooth(self.up_rate, (up - self.last_up) as f64 / dt, 0.3);
         self.last_up = up;
         self.last_rate_at = now;
+    }
+
+    /// Whether a tick should publish a new picture: always while peers are connected or
+    /// rates decay; for an idle torrent only when one of its numbers moved, or every
+    /// [`IDLE_PICTURE`] (a session of a thousand idle seeds then allocates almost nothing).
+    fn picture_changed(&mut self, idle: bool, now: Instant) -> bool {
+        if !idle || self.down_rate >= 1.0 || self.up_rate >= 1.0 {
+            self.pictured = None;
+            return true;
+        }
+        let picture = Picture {
+            paused: self.paused,
+            verified: self.shared.picker().verified().count_ones(),
+            downloaded: self.shared.downloaded.load(Ordering::Relaxed),
+            uploaded: self.shared.uploaded.load(Ordering::Relaxed),
+            hash_failures: self.hash_failures,
+            known_peers: self.book.len(),
+            failed: self.failed.len(),
+        };
+        match self.pictured {
+            Some((p, at)) if p == picture && now.duration_since(at) < IDLE_PICTURE => false,
+            _ => {
+                self.pictured = Some((picture, now));
+                true
+            }
+        }
     }
 
     fn publish_snapshot(&self) {

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 /// How often a torrent with peers refreshes its rates and its snapshot.
 const TICK: Duration = Duration::from_millis(250);
-/// ... and a torrent without any (a session of a thousand idle seeds must stay idle: measured
-/// with 1,000 of them, 1 s ticks cost 3.8 % of a core, 2 s ticks 1.x %). A whole number of
+/// ... and a torrent without any: a session of a thousand idle seeds must stay idle
+/// (`scripts/bench_session.sh`: 1,000 idle torrents cost 0.5 % of a core). A whole number of
 /// seconds.
 const IDLE_TICK: Duration = Duration::from_secs(2);
 

@@ -194,7 +194,12 @@ fn with_a_daemon_owning_the_session_the_dashboard_says_so_and_still_works() {
         fp(home.path(), &["status"]).status.success()
     });
     let t = torrent(home.path(), "gamma.bin");
-    let tmux = dashboard("shared", home.path(), &t.display().to_string());
+    let out = home.path().join("out");
+    let tmux = dashboard(
+        "shared",
+        home.path(),
+        &format!("{} --dir {}", t.display(), out.display()),
+    );
     tmux.wait_for(30, "the dashboard", |s| s.contains("gamma.bin"));
     let log = std::fs::read_to_string(home.path().join("tui.log")).unwrap();
     assert!(

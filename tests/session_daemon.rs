@@ -281,3 +281,32 @@ fn torrents_dropped_in_the_watch_folder_are_added_and_marked() {
     assert!(watch.join("notes.txt").exists());
     swarm.assert_downloaded(&downloads);
 }
+
+#[test]
+fn a_magnet_added_paused_fetches_nothing_until_resumed() {
+    let swarm = Swarm::start(multi_file(), Tracker::Http, &[GOOD]);
+    let home = Home::new();
+    let out = swarm.out_dir("out");
+    let _d = home.daemon();
+    // the magnet names the seeder directly: unpaused, its metadata would arrive at once
+    let magnet = swarm.magnet(&swarm.seeder_addrs());
+    let o = home.run(&["add", "--paused", "--dir", out.to_str().unwrap(), &magnet]);
+    assert_success("add --paused MAGNET", &o);
+    wait_status(&home, "the paused magnet", |t| t["state"] == "paused");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let t = &home.status()[0];
+    assert_eq!(t["state"], "paused", "{t}");
+    assert_eq!(t["size"], 0, "no metadata fetched while paused: {t}");
+    assert!(
+        !home
+            .dir
+            .path()
+            .join(format!("data/fast-peer/torrents/{}.torrent", swarm.hash()))
+            .exists()
+    );
+    assert_success("resume", &home.run(&["resume", &swarm.hash()]));
+    wait_status(&home, "the magnet complete after resume", |t| {
+        t["state"] == "seeding"
+    });
+    swarm.assert_downloaded(&out);
+}

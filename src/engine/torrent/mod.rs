@@ -54,9 +54,17 @@ pub fn spawn_torrent(params: TorrentParams) -> TorrentTx {
     tx
 }
 
-async fn run(p: TorrentParams, tx: TorrentTx, mut rx: TorrentRx) -> Result<(), TorrentError> {
+async fn run(mut p: TorrentParams, tx: TorrentTx, mut rx: TorrentRx) -> Result<(), TorrentError> {
     let started = Instant::now();
     let origin = Origin::of(&p);
+    // a magnet added paused contacts nobody, not even for its metadata, until resumed
+    if matches!(p.source, Source::Magnet(_)) && p.start_paused {
+        if let Some(done) = startup::wait_resumed(&p, &origin, started, &mut rx).await? {
+            let _ = done.send(());
+            return Ok(());
+        }
+        p.start_paused = false;
+    }
     let (stats, _) = watch::channel(AnnounceStats {
         uploaded: 0,
         downloaded: 0,

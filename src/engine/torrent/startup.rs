@@ -7,11 +7,11 @@
 
 use super::metadata::{HandedOver, MetadataOutcome, MetadataPhase};
 use super::params::{Source, TorrentParams};
-use super::shared::TorrentRx;
+use super::shared::{TorrentMsg, TorrentRx};
 use crate::engine::conn::Dialer;
 use crate::engine::dht::DhtHandle;
 use crate::engine::error::TorrentError;
-use crate::engine::event::{EngineEvent, EventSink, TorrentId, TorrentState};
+use crate::engine::event::{EngineEvent, EventSink, TorrentId, TorrentSnapshot, TorrentState};
 use crate::engine::peerbook::PeerBook;
 use crate::engine::picker::{PeerKey, Picker};
 use crate::engine::resume::{self, ResumeData, Verdict};
@@ -116,6 +116,49 @@ pub(super) async fn metainfo(
         metainfo: metainfo.clone(),
     });
     Ok(Fetched::Ready(metainfo, handed))
+}
+
+/// A magnet added paused: show it paused and wait for [`TorrentMsg::Pause`]`(false)`; other
+/// messages are dropped (the metadata phase then starts from the magnet's own peers and
+/// trackers, and the DHT feeds it again). `Some(done)` when the torrent was stopped (or
+/// removed) first.
+pub(super) async fn wait_resumed(
+    p: &TorrentParams,
+    origin: &Origin,
+    started: Instant,
+    rx: &mut TorrentRx,
+) -> Result<Option<oneshot::Sender<()>>, TorrentError> {
+    let Source::Magnet(mg) = &p.source else {
+        return Ok(None);
+    };
+    let name = mg
+        .name
+        .clone()
+        .unwrap_or_else(|| origin.info_hash.to_string());
+    let picture = TorrentSnapshot {
+        state: TorrentState::Paused,
+        elapsed: started.elapsed(),
+        ..TorrentSnapshot::fetching_metadata(p.id, origin.info_hash, name)
+    };
+    p.snapshots
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(p.id, picture);
+    p.events.emit(EngineEvent::StateChanged {
+        id: p.id,
+        state: TorrentState::Paused,
+    });
+    loop {
+        match rx.recv().await {
+            None => return Err(TorrentError::EngineStopped),
+            Some(TorrentMsg::Shutdown(done) | TorrentMsg::RemoveData(done)) => {
+                return Ok(Some(done));
+            }
+            Some(TorrentMsg::Pause(false)) => return Ok(None),
+            // nothing else matters before the metadata phase starts
+            Some(_) => {}
+        }
+    }
 }
 
 /// The metainfo of a magnet whose info dictionary `raw` was fetched and verified against

@@ -235,14 +235,14 @@ impl ResumeData {
             recheck: Vec::new(),
             missing: Vec::new(),
         };
+        let mut missing = vec![false; info.files.len()];
+        let mut first = 0;
         for piece in 0..count {
-            let files = files_of_piece(info, piece);
+            let files = files_of_piece(info, piece, &mut first);
             if files.iter().any(|f| changed[*f]) {
                 if self.verified.get(piece) {
                     for f in files.iter().filter(|f| changed[**f] && now[**f].is_none()) {
-                        if !v.missing.contains(f) {
-                            v.missing.push(*f);
-                        }
+                        missing[*f] = true;
                     }
                 }
                 v.recheck.push(piece);
@@ -250,7 +250,7 @@ impl ResumeData {
                 v.trusted.set(piece);
             }
         }
-        v.missing.sort_unstable();
+        v.missing = (0..missing.len()).filter(|f| missing[*f]).collect();
         v
     }
 }
@@ -271,15 +271,25 @@ pub fn stamps(info: &Info, paths: &[PathBuf]) -> io::Result<Vec<Option<FileStamp
         .collect()
 }
 
-/// The files (indices) holding bytes of `piece`, zero-length ones excluded.
-fn files_of_piece(info: &Info, piece: u32) -> Vec<usize> {
+/// The files (indices) holding bytes of `piece`, zero-length ones excluded. Pieces are asked
+/// in order: `first` (the first file that can still hold bytes of a piece) moves forward with
+/// them, so a whole torrent costs one pass over its files, not one per piece.
+fn files_of_piece(info: &Info, piece: u32, first: &mut usize) -> Vec<usize> {
     let start = u64::from(piece) * u64::from(info.piece_length);
     let end = start + u64::from(info.piece_size(piece));
-    info.files
+    while info
+        .files
+        .get(*first)
+        .is_some_and(|f| f.offset + f.length <= start)
+    {
+        *first += 1;
+    }
+    info.files[*first..]
         .iter()
+        .take_while(|f| f.offset < end)
         .enumerate()
-        .filter(|(_, f)| f.length > 0 && f.offset < end && f.offset + f.length > start)
-        .map(|(i, _)| i)
+        .filter(|(_, f)| f.length > 0)
+        .map(|(i, _)| *first + i)
         .collect()
 }
 
@@ -353,6 +363,22 @@ mod tests {
         assert_eq!(v.trusted.iter_ones().collect::<Vec<_>>(), vec![0, 1]);
         assert_eq!(v.recheck, vec![2, 3]);
         assert!(v.missing.is_empty());
+    }
+
+    #[test]
+    fn zero_length_files_between_others_touch_no_piece() {
+        // f0 [0,10), f1 empty, f2 [10,18), f3 empty, f4 [18,26) in 8-byte pieces
+        let info = multi(&[10, 0, 8, 0, 8], 8, 1).0;
+        let mut first = 0;
+        let per_piece: Vec<Vec<usize>> = (0..info.piece_count())
+            .map(|p| files_of_piece(&info, p, &mut first))
+            .collect();
+        assert_eq!(per_piece, vec![vec![0], vec![0, 2], vec![2, 4], vec![4]]);
+        let then = vec![stamp(10, 1), None, stamp(8, 2), None, stamp(8, 3)];
+        let v = resume(&info, &[0, 1, 2, 3], then)
+            .judge(&info, &[stamp(10, 1), None, stamp(8, 2), None, stamp(8, 9)]);
+        assert_eq!(v.recheck, vec![2, 3]);
+        assert_eq!(v.trusted.iter_ones().collect::<Vec<_>>(), vec![0, 1]);
     }
 
     #[test]

@@ -416,7 +416,7 @@ impl Session {
         r
     }
 
-    /// Parse, remember (on disk, before answering), then start one torrent.
+    /// Parse one source of an `add` request and add it.
     async fn add_one(
         &mut self,
         s: AddSource,
@@ -425,14 +425,22 @@ impl Session {
     ) -> Result<Added, String> {
         let source = match s {
             AddSource::Torrent(hex) => {
-                let bytes = protocol::from_hex(&hex).ok_or("the torrent is not hex")?;
-                let m = Metainfo::from_bytes(&bytes).map_err(|e| format!("bad torrent: {e}"))?;
-                Source::Torrent(Box::new(m), bytes)
+                torrent_source(protocol::from_hex(&hex).ok_or("the torrent is not hex")?)?
             }
             AddSource::Magnet(link) => Source::Magnet(
                 crate::proto::magnet::parse(&link).map_err(|e| format!("bad magnet link: {e}"))?,
             ),
         };
+        self.add_source(source, save_dir, paused).await
+    }
+
+    /// Remember (on disk, before answering), then start one parsed torrent.
+    async fn add_source(
+        &mut self,
+        source: Source,
+        save_dir: &Path,
+        paused: bool,
+    ) -> Result<Added, String> {
         let h = match &source {
             Source::Torrent(m, _) => m.info_hash,
             Source::Magnet(m) => m.info_hash,
@@ -497,13 +505,15 @@ impl Session {
             if !settled {
                 continue;
             }
-            let source = std::fs::read(&path).map(|b| AddSource::Torrent(protocol::to_hex(&b)));
+            let source = std::fs::read(&path)
+                .map_err(|e| format!("read: {e}"))
+                .and_then(torrent_source);
             let outcome = match source {
                 Ok(s) => {
                     let dir = self.download_dir.clone();
-                    self.add_one(s, &dir, false).await
+                    self.add_source(s, &dir, false).await
                 }
-                Err(e) => Err(format!("read: {e}")),
+                Err(e) => Err(e),
             };
             let suffix = match &outcome {
                 Ok(a) => {
@@ -603,6 +613,12 @@ impl Session {
         list.sort_by(|a, b| a.name.cmp(&b.name).then(a.info_hash.cmp(&b.info_hash)));
         list
     }
+}
+
+/// A .torrent file's bytes as a source to add.
+fn torrent_source(bytes: Vec<u8>) -> Result<Source, String> {
+    let m = Metainfo::from_bytes(&bytes).map_err(|e| format!("bad torrent: {e}"))?;
+    Ok(Source::Torrent(Box::new(m), bytes))
 }
 
 /// One torrent's status line from what the session knows.

@@ -93,6 +93,35 @@ pub struct AddTorrent {
     pub seed_only: bool,
 }
 
+impl AddTorrent {
+    /// An everyday download: saved as `dir/<name>`, peers from the trackers (and the DHT),
+    /// every piece.
+    pub fn to_dir(metainfo: Arc<Metainfo>, dir: &std::path::Path) -> AddTorrent {
+        AddTorrent {
+            metainfo,
+            target: OutputTarget::Dir(dir.to_path_buf()),
+            peers: Vec::new(),
+            wanted_pieces: None,
+            use_trackers: true,
+            seed_only: false,
+        }
+    }
+}
+
+impl AddMagnet {
+    /// [`AddTorrent::to_dir`] for a magnet link, with the default metadata size cap.
+    pub fn to_dir(magnet: Magnet, dir: &std::path::Path) -> AddMagnet {
+        AddMagnet {
+            magnet,
+            target: OutputTarget::Dir(dir.to_path_buf()),
+            peers: Vec::new(),
+            wanted_pieces: None,
+            use_trackers: true,
+            max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
+        }
+    }
+}
+
 /// A magnet link to add: the metadata is fetched from peers first (BEP 9).
 #[derive(Debug, Clone)]
 pub struct AddMagnet {

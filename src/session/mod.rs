@@ -15,7 +15,6 @@ pub mod protocol;
 pub mod store;
 
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
-use crate::engine::storage::OutputTarget;
 use crate::engine::{AddMagnet, AddTorrent, EngineConfig, EngineHandle, spawn};
 use crate::proto::id::InfoHash;
 use crate::proto::metainfo::Metainfo;
@@ -297,18 +296,10 @@ impl Session {
         source: &Source,
         state: &store::TorrentState,
     ) -> Result<(TorrentId, String), String> {
-        let target = OutputTarget::Dir(state.save_dir.clone());
+        let dir = &state.save_dir;
         match source {
             Source::Torrent(m, _) => {
-                let metainfo: Arc<Metainfo> = Arc::new((**m).clone());
-                let add = AddTorrent {
-                    metainfo,
-                    target,
-                    peers: Vec::new(),
-                    wanted_pieces: None,
-                    use_trackers: true,
-                    seed_only: false,
-                };
+                let add = AddTorrent::to_dir(Arc::new((**m).clone()), dir);
                 let id = self
                     .engine
                     .add_torrent_with(add, state.paused)
@@ -317,14 +308,7 @@ impl Session {
                 Ok((id, m.info.name.clone()))
             }
             Source::Magnet(mg) => {
-                let add = AddMagnet {
-                    magnet: mg.clone(),
-                    target,
-                    peers: Vec::new(),
-                    wanted_pieces: None,
-                    use_trackers: true,
-                    max_metadata_size: crate::engine::DEFAULT_MAX_METADATA_SIZE,
-                };
+                let add = AddMagnet::to_dir(mg.clone(), dir);
                 let id = self
                     .engine
                     .add_magnet_with(add, state.paused)

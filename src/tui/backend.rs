@@ -4,9 +4,7 @@
 //! comes back as a one-line notice.
 
 use super::app::Effect;
-use crate::engine::DEFAULT_MAX_METADATA_SIZE;
 use crate::engine::event::TorrentId;
-use crate::engine::storage::OutputTarget;
 use crate::engine::{AddMagnet, AddTorrent, EngineHandle};
 use crate::proto::id::InfoHash;
 use crate::proto::magnet::{self, Magnet};
@@ -75,29 +73,27 @@ async fn add_file(backend: &Backend, path: PathBuf, dir: &Path) -> Result<String
     let bytes = read_torrent(path.clone()).await?;
     match backend {
         Backend::Session(s) => {
-            let command = Command::Add {
-                sources: vec![AddSource::Torrent(to_hex(&bytes))],
-                dir: Some(dir.display().to_string()),
-                paused: false,
-            };
-            answered(s.call(command).await, added)
+            let r = session_add(s, AddSource::Torrent(to_hex(&bytes)), dir).await;
+            answered(r, added)
         }
         Backend::Engine(h) => {
             let m = Metainfo::from_bytes(&bytes)
                 .wrap_err_with(|| format!("parse {}", path.display()))?;
             let name = m.info.name.clone();
-            h.add_torrent(AddTorrent {
-                metainfo: Arc::new(m),
-                target: OutputTarget::Dir(dir.to_path_buf()),
-                peers: Vec::new(),
-                wanted_pieces: None,
-                use_trackers: true,
-                seed_only: false,
-            })
-            .await?;
+            h.add_torrent(AddTorrent::to_dir(Arc::new(m), dir)).await?;
             Ok(format!("added {name}"))
         }
     }
+}
+
+/// Ask the session to add one source, saved in `dir`.
+async fn session_add(s: &SessionHandle, source: AddSource, dir: &Path) -> Response {
+    s.call(Command::Add {
+        sources: vec![source],
+        dir: Some(dir.display().to_string()),
+        paused: false,
+    })
+    .await
 }
 
 /// Add a magnet link.
@@ -105,23 +101,11 @@ async fn add_magnet(backend: &Backend, m: Magnet, dir: &Path) -> Result<String> 
     let hash = m.info_hash;
     match backend {
         Backend::Session(s) => {
-            let command = Command::Add {
-                sources: vec![AddSource::Magnet(m.to_uri())],
-                dir: Some(dir.display().to_string()),
-                paused: false,
-            };
-            answered(s.call(command).await, |_| format!("added magnet {hash}"))
+            let r = session_add(s, AddSource::Magnet(m.to_uri()), dir).await;
+            answered(r, |_| format!("added magnet {hash}"))
         }
         Backend::Engine(h) => {
-            h.add_magnet(AddMagnet {
-                magnet: m,
-                target: OutputTarget::Dir(dir.to_path_buf()),
-                peers: Vec::new(),
-                wanted_pieces: None,
-                use_trackers: true,
-                max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
-            })
-            .await?;
+            h.add_magnet(AddMagnet::to_dir(m, dir)).await?;
             Ok(format!("added magnet {hash}"))
         }
     }

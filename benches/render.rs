@@ -81,6 +81,7 @@ fn bench(c: &mut Criterion) {
     app.update(Action::Engine(Box::new(EngineEvent::Snapshot(
         EngineSnapshot {
             listen_port: 6881,
+            peer_id: PeerId(*b"-FP0100-benchbenchbe"),
             torrents: vec![torrent()],
             dht: None,
         },
@@ -122,6 +123,7 @@ fn bench(c: &mut Criterion) {
             app.update(Action::Engine(Box::new(EngineEvent::Snapshot(
                 EngineSnapshot {
                     listen_port: 6881,
+                    peer_id: PeerId(*b"-FP0100-benchbenchbe"),
                     torrents: vec![snap.clone()],
                     dht: None,
                 },

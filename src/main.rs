@@ -265,7 +265,8 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         log: Option<PathBuf>,
     },
-    /// The dashboard, optionally adding torrents and magnets at start.
+    /// The dashboard, optionally adding torrents and magnets at start (attached to the running
+    /// daemon when one owns the session).
     Tui {
         /// .torrent files and magnet links to add.
         #[arg(value_name = "FILE.torrent|MAGNET")]

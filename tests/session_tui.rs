@@ -2,8 +2,11 @@
 //! The dashboard owns the session (issue 16): run in tmux, it remembers what it is given,
 //! serves the control socket while it runs (`status`, `add` from another shell show up on its
 //! screen), and a daemon started after it quits finds the same torrents. With a daemon already
-//! owning the session, the dashboard still opens on a bare engine and says why. Every run gets
-//! its own XDG folders and tmux socket; no peer is contacted.
+//! owning the session, the dashboard attaches to it over the control socket: the daemon's
+//! torrents and peers on screen, a magnet pasted there added to the daemon, removals by other
+//! clients shown, and quitting leaves the daemon running. When it can neither own nor attach,
+//! it opens on a bare engine and says why. Every run gets its own XDG folders and tmux socket;
+//! the only peers are libtorrent seeders on 127.0.0.0/8.
 
 mod common;
 
@@ -183,18 +186,97 @@ fn the_dashboard_remembers_serves_the_socket_and_hands_over_to_a_daemon() {
     d.kill();
 }
 
-#[test]
-fn with_a_daemon_owning_the_session_the_dashboard_says_so_and_still_works() {
-    let home = tempfile::tempdir().unwrap();
+/// The daemon of `home` (no DHT), answering `status`.
+fn daemon(home: &Path) -> Daemon {
     let port = free_port().to_string();
     let mut c = fast_peer();
-    c.envs(xdg(home.path())).args(["daemon", "--port", &port]);
-    let _d = Daemon::spawn(&mut c, false);
-    wait_until(30, "the daemon", || {
-        fp(home.path(), &["status"]).status.success()
+    c.envs(xdg(home)).args(["daemon", "--port", &port]);
+    let d = Daemon::spawn(&mut c, false);
+    wait_until(30, "the daemon", || fp(home, &["status"]).status.success());
+    d
+}
+
+#[test]
+fn a_dashboard_attaches_to_the_daemon_and_quitting_leaves_it_running() {
+    // a seeder slow enough that the download is still running while we look at it
+    let swarm = Swarm::start(multi_file(), Tracker::Http, &[Seed::limited(768 << 10)]);
+    let home = tempfile::tempdir().unwrap();
+    let mut d = daemon(home.path());
+    let out = home.path().join("out");
+    let magnet = format!("{}&dn=attached-demo", swarm.magnet(&swarm.seeder_addrs()));
+    let o = fp(
+        home.path(),
+        &["add", "--dir", out.to_str().unwrap(), &magnet],
+    );
+    assert_success("add", &o);
+    // the dashboard, started while the daemon owns the session, shows the daemon's torrent
+    let tmux = dashboard("attach", home.path(), "");
+    tmux.wait_for(30, "the daemon's torrent", |s| s.contains("multi"));
+    let log = std::fs::read_to_string(home.path().join("tui.log")).unwrap();
+    assert!(log.contains("attached to the running instance"), "{log}");
+    // the peers pane shows the daemon's peer, live
+    tmux.keys("3");
+    let seeder = swarm.seeder_addrs()[0].clone();
+    tmux.wait_for(30, "the seeder in the peers pane", |s| s.contains(&seeder));
+    // a magnet pasted into the dashboard goes to the daemon
+    tmux.keys("1");
+    tmux.keys("a");
+    let pasted = "magnet:?xt=urn:btih:00112233445566778899aabbccddeeff00112233&dn=pasted-here";
+    tmux.cmd(&["send-keys", "-t", "s", "-l", pasted]);
+    tmux.keys("Enter");
+    wait_until(30, "the pasted magnet in the daemon", || {
+        status(home.path())
+            .iter()
+            .any(|t| t["name"] == "pasted-here")
     });
+    tmux.wait_for(30, "the pasted magnet on screen", |s| {
+        s.contains("pasted-here")
+    });
+    // removed by another client: it leaves the dashboard too
+    let o = fp(
+        home.path(),
+        &["remove", "00112233445566778899aabbccddeeff00112233"],
+    );
+    assert_success("remove", &o);
+    tmux.wait_for(30, "the removed magnet gone", |s| {
+        !s.contains("pasted-here")
+    });
+    // the download completes in the daemon, and the dashboard sees it
+    tmux.wait_for(120, "the torrent seeding", |s| s.contains("seeding"));
+    swarm.assert_downloaded(&out);
+    // quitting the attached dashboard leaves the daemon and its torrent
+    tmux.keys("q");
+    tmux.wait_for(10, "the quit", |s| s.contains("EXIT=") || s.contains("y"));
+    if !tmux.screen().contains("EXIT=") {
+        tmux.keys("y");
+    }
+    tmux.wait_for(30, "the dashboard's exit", |s| s.contains("EXIT=0"));
+    let list = status(home.path());
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["state"], "seeding");
+    d.kill();
+}
+
+#[test]
+fn when_attaching_fails_the_dashboard_says_so_and_still_works() {
+    // a lock held without a control socket: a session that cannot be attached to
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data/fast-peer");
+    std::fs::create_dir_all(&data).unwrap();
+    let _holder = Daemon::spawn(
+        Command::new("flock")
+            .arg(data.join("lock"))
+            .args(["sleep", "300"]),
+        false,
+    );
     let t = torrent(home.path(), "gamma.bin");
     let out = home.path().join("out");
+    wait_until(10, "the lock taken", || {
+        Command::new("flock")
+            .args(["-n", data.join("lock").to_str().unwrap(), "true"])
+            .status()
+            .is_ok_and(|s| !s.success())
+    });
     let tmux = dashboard(
         "shared",
         home.path(),
@@ -203,9 +285,7 @@ fn with_a_daemon_owning_the_session_the_dashboard_says_so_and_still_works() {
     tmux.wait_for(30, "the dashboard", |s| s.contains("gamma.bin"));
     let log = std::fs::read_to_string(home.path().join("tui.log")).unwrap();
     assert!(
-        log.contains("owns the session") && log.contains("not remembered"),
-        "the dashboard says it is not the session's owner:\n{log}"
+        log.contains("attaching failed") && log.contains("not remembered"),
+        "the dashboard says it could neither own nor attach to the session:\n{log}"
     );
-    // the daemon's session did not get the dashboard's torrent
-    assert!(status(home.path()).is_empty());
 }

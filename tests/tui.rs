@@ -232,6 +232,7 @@ fn dht() -> DhtSnapshot {
 fn snapshot(torrents: Vec<TorrentSnapshot>, dht: Option<DhtSnapshot>) -> Action {
     Action::Engine(Box::new(EngineEvent::Snapshot(EngineSnapshot {
         listen_port: 6881,
+        peer_id: Default::default(),
         torrents,
         dht,
     })))

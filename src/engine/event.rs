@@ -4,6 +4,7 @@
 use crate::proto::extension::ExtensionHandshake;
 use crate::proto::id::{InfoHash, NodeId, PeerId};
 use crate::proto::metainfo::Metainfo;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,7 @@ use std::time::Duration;
 pub type TorrentId = u64;
 
 /// The lifecycle of a torrent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TorrentState {
     /// Magnet link: waiting for the info dictionary from peers (BEP 9).
     FetchingMetadata,
@@ -29,7 +30,7 @@ pub enum TorrentState {
 }
 
 /// Why a peer connection ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PeerCloseReason {
     ConnectFailed(String),
     Io(String),
@@ -59,7 +60,7 @@ impl std::fmt::Display for PeerCloseReason {
 }
 
 /// Discrete happenings, in order. New kinds will be added: match with a `_` arm.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum EngineEvent {
     TorrentAdded {
@@ -124,20 +125,26 @@ pub enum EngineEvent {
         id: TorrentId,
         error: String,
     },
+    /// The torrent left the engine (removed by its owner).
+    TorrentRemoved {
+        id: TorrentId,
+    },
     Snapshot(EngineSnapshot),
 }
 
 /// The periodic picture of everything, for dashboards and progress lines.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EngineSnapshot {
     pub listen_port: u16,
+    /// Our peer id (what the handshake pane shows as ours; an attached dashboard learns it here).
+    pub peer_id: PeerId,
     pub torrents: Vec<TorrentSnapshot>,
     /// The DHT node, when it runs (`None` with `--no-dht`).
     pub dht: Option<DhtSnapshot>,
 }
 
 /// The DHT node (BEP 5) as the dashboard shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DhtSnapshot {
     pub node_id: NodeId,
     /// UDP port the node listens on.
@@ -157,7 +164,7 @@ pub struct DhtSnapshot {
 }
 
 /// One k-bucket.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DhtBucketSnapshot {
     /// Number of leading bits the ids in this bucket share with our id.
     pub prefix_len: u8,
@@ -169,14 +176,14 @@ pub struct DhtBucketSnapshot {
 }
 
 /// The state of a routing-table node (BEP 5: good if it answered within 15 minutes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DhtNodeState {
     Good,
     Questionable,
     Bad,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DhtNodeSnapshot {
     pub id: NodeId,
     pub addr: SocketAddr,
@@ -188,7 +195,7 @@ pub struct DhtNodeSnapshot {
 }
 
 /// What a lookup is looking for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DhtLookupKind {
     FindNode,
     GetPeers,
@@ -197,7 +204,7 @@ pub enum DhtLookupKind {
 }
 
 /// An iterative lookup in progress (or just finished).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DhtLookupSnapshot {
     pub kind: DhtLookupKind,
     pub target: NodeId,
@@ -209,7 +216,7 @@ pub struct DhtLookupSnapshot {
     pub done: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TorrentSnapshot {
     pub id: TorrentId,
     pub info_hash: InfoHash,
@@ -232,6 +239,7 @@ pub struct TorrentSnapshot {
     /// While fetching metadata for a magnet: its progress.
     pub metadata: Option<MetadataSnapshot>,
     /// Per piece, what the dashboard colours it by (empty until the metadata is known).
+    #[serde(with = "piece_digits")]
     pub pieces: Arc<[PieceView]>,
     /// Per piece, how many connected peers have it (saturating), for the rarity overlay.
     pub availability: Arc<[u16]>,
@@ -267,7 +275,7 @@ impl TorrentSnapshot {
 }
 
 /// A piece as the dashboard shows it (a coarser view of the picker's piece state).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum PieceView {
     /// Wanted, nothing requested.
@@ -283,8 +291,42 @@ pub enum PieceView {
     Unwanted,
 }
 
+/// Pieces as one digit each (`0` missing .. `4` unwanted, the [`PieceView`] order): a
+/// torrent of 16 Ki pieces is 16 KiB in a picture, not ten times that.
+mod piece_digits {
+    use super::PieceView;
+    use serde::{Deserialize, Deserializer, Serializer, de};
+    use std::sync::Arc;
+
+    const ORDER: [PieceView; 5] = [
+        PieceView::Missing,
+        PieceView::Requested,
+        PieceView::Verified,
+        PieceView::Failed,
+        PieceView::Unwanted,
+    ];
+
+    pub fn serialize<S: Serializer>(pieces: &Arc<[PieceView]>, s: S) -> Result<S::Ok, S::Error> {
+        let digits: String = pieces.iter().map(|p| (b'0' + *p as u8) as char).collect();
+        s.serialize_str(&digits)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<[PieceView]>, D::Error> {
+        let digits = String::deserialize(d)?;
+        digits
+            .bytes()
+            .map(|b| {
+                ORDER
+                    .get(b.wrapping_sub(b'0') as usize)
+                    .copied()
+                    .ok_or_else(|| de::Error::custom("a piece state is a digit 0..4"))
+            })
+            .collect()
+    }
+}
+
 /// Direction of a message on a peer connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Direction {
     /// We sent it.
     Out,
@@ -292,12 +334,17 @@ pub enum Direction {
     In,
 }
 
+/// A [`Message::name`](crate::proto::message::Message::name). (An alias, so serde does not take
+/// the `&'static str` for a string borrowed from its input.)
+pub type MessageName = &'static str;
+
 /// One message exchanged with a peer, for the handshake pane's "last messages".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireLogEntry {
     pub direction: Direction,
     /// The BEP 3 / 6 / 10 name: `piece`, `request`, `have`, `extended`...
-    pub kind: &'static str,
+    #[serde(deserialize_with = "crate::proto::serial::deserialize_message_name")]
+    pub kind: MessageName,
     /// Piece index, when the message names one.
     pub index: Option<u32>,
     /// Payload length in bytes (block length for `piece` / `request`).
@@ -307,7 +354,7 @@ pub struct WireLogEntry {
 }
 
 /// Progress of a BEP 9 metadata fetch.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MetadataSnapshot {
     /// Size being assembled (from the first peer that advertised one), if any.
     pub size: Option<u32>,
@@ -318,7 +365,7 @@ pub struct MetadataSnapshot {
     pub peers: Vec<MetadataPeerSnapshot>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetadataPeerSnapshot {
     pub addr: SocketAddr,
     /// The peer's extension handshake lists `ut_metadata`.
@@ -330,7 +377,7 @@ pub struct MetadataPeerSnapshot {
 }
 
 /// How a connection's bytes travel, for the dashboard.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum Wire {
     /// A plain BitTorrent handshake.
@@ -362,7 +409,7 @@ impl Wire {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PeerSnapshot {
     pub addr: SocketAddr,
     pub peer_id: PeerId,
@@ -400,6 +447,7 @@ impl EngineEvent {
         matches!(
             self,
             EngineEvent::TorrentAdded { .. }
+                | EngineEvent::TorrentRemoved { .. }
                 | EngineEvent::MetadataReady { .. }
                 | EngineEvent::StateChanged { .. }
                 | EngineEvent::Completed { .. }
@@ -527,6 +575,7 @@ impl SinkInner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::id::{InfoHash, NodeId, PeerId};
 
     #[tokio::test]
     async fn a_lagging_owner_gets_every_lifecycle_event_in_order() {
@@ -574,5 +623,138 @@ mod tests {
         sink.emit(EngineEvent::PieceVerified { id: 1, index: n });
         let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await;
         assert!(matches!(got, Ok(Some(EngineEvent::PieceVerified { index, .. })) if index == n));
+    }
+
+    /// A picture with every part filled in, as the `watch` stream and recordings carry it.
+    fn full_picture() -> EngineSnapshot {
+        let addr: SocketAddr = "127.0.0.1:6881".parse().unwrap();
+        let mut ext = ExtensionHandshake::ours("libtorrent 2.0.8");
+        ext.metadata_size = Some(31_337);
+        let peer = PeerSnapshot {
+            addr,
+            peer_id: PeerId([7; 20]),
+            incoming: true,
+            am_choking: false,
+            am_interested: true,
+            peer_choking: false,
+            peer_interested: false,
+            snubbed: false,
+            fast: true,
+            wire: Wire::Rc4,
+            pieces: 3,
+            downloaded: 1 << 20,
+            uploaded: 5,
+            download_rate: 1234.5,
+            upload_rate: 0.0,
+            requests_in_flight: 4,
+            pieces_in_flight: vec![1, 2],
+            reserved: [0, 0, 0, 0, 0, 0x10, 0, 5],
+            extension: Some(Arc::new(ext)),
+            recent: vec![WireLogEntry {
+                direction: Direction::In,
+                kind: "piece",
+                index: Some(2),
+                length: 16384,
+                age: Duration::from_millis(30),
+            }],
+        };
+        let mut t = TorrentSnapshot::fetching_metadata(3, InfoHash([9; 20]), "x".into());
+        t.state = TorrentState::Downloading;
+        t.peers = vec![peer];
+        t.pieces = Arc::from(vec![
+            PieceView::Missing,
+            PieceView::Requested,
+            PieceView::Verified,
+            PieceView::Failed,
+            PieceView::Unwanted,
+        ]);
+        t.availability = Arc::from(vec![0, 1, 2, 3, u16::MAX]);
+        t.metadata = Some(MetadataSnapshot {
+            size: Some(100),
+            pieces_received: vec![true],
+            piece_peers: vec![Some(addr)],
+            peers: vec![MetadataPeerSnapshot {
+                addr,
+                advertises: true,
+                claimed_size: Some(100),
+                requested: 1,
+                received: 1,
+                rejected: 0,
+            }],
+        });
+        EngineSnapshot {
+            listen_port: 6881,
+            peer_id: PeerId([8; 20]),
+            torrents: vec![t],
+            dht: Some(DhtSnapshot {
+                node_id: NodeId([1; 20]),
+                port: 6881,
+                buckets: vec![DhtBucketSnapshot {
+                    prefix_len: 0,
+                    nodes: vec![DhtNodeSnapshot {
+                        id: NodeId([2; 20]),
+                        addr,
+                        state: DhtNodeState::Questionable,
+                        rtt: Some(Duration::from_millis(3)),
+                        last_seen: None,
+                    }],
+                    replacements: 1,
+                    since_changed: Duration::from_secs(5),
+                }],
+                lookups: vec![DhtLookupSnapshot {
+                    kind: DhtLookupKind::Announce,
+                    target: NodeId([3; 20]),
+                    queried: 8,
+                    in_flight: 1,
+                    timed_out: 2,
+                    peers_found: 4,
+                    elapsed: Duration::from_millis(900),
+                    done: false,
+                }],
+                stored_torrents: 1,
+                stored_peers: 2,
+                queries_received: 3,
+                queries_sent: 4,
+                responses_received: 5,
+                timeouts: 6,
+            }),
+        }
+    }
+
+    #[test]
+    fn events_and_pictures_survive_json() {
+        let addr: SocketAddr = "[::1]:51413".parse().unwrap();
+        let events = vec![
+            EngineEvent::TorrentAdded {
+                id: 1,
+                info_hash: InfoHash([0xab; 20]),
+                name: "a \"name\"".into(),
+            },
+            EngineEvent::PeerDisconnected {
+                id: 1,
+                addr,
+                reason: PeerCloseReason::Banned("3 hash failures".into()),
+            },
+            EngineEvent::HashFailed {
+                id: 1,
+                index: 4,
+                peers: vec![addr],
+            },
+            EngineEvent::TorrentRemoved { id: 1 },
+            EngineEvent::Snapshot(full_picture()),
+        ];
+        for ev in events {
+            let json = serde_json::to_string(&ev).unwrap();
+            let back: EngineEvent = serde_json::from_str(&json).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{ev:?}"), "{json}");
+        }
+    }
+
+    #[test]
+    fn piece_states_are_one_digit_each_and_checked() {
+        let json = serde_json::to_string(&full_picture()).unwrap();
+        assert!(json.contains(r#""pieces":"01234""#), "{json}");
+        let bad = json.replace(r#""pieces":"01234""#, r#""pieces":"0125""#);
+        assert!(serde_json::from_str::<EngineSnapshot>(&bad).is_err());
     }
 }

@@ -441,6 +441,7 @@ impl Actor {
         };
         EngineEvent::Snapshot(EngineSnapshot {
             listen_port: self.listen_port,
+            peer_id: self.config.peer_id,
             torrents,
             dht: self.dht.as_ref().and_then(|d| d.snapshot()),
         })
@@ -555,6 +556,7 @@ impl Actor {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .remove(&id);
+                    self.events.emit(EngineEvent::TorrentRemoved { id });
                 }
                 let _ = done.send(());
             }

@@ -133,6 +133,27 @@ fn be32(b: &[u8]) -> u32 {
 }
 
 impl Message {
+    /// Every name [`Message::name`] gives.
+    pub const NAMES: [&'static str; 17] = [
+        "keep-alive",
+        "choke",
+        "unchoke",
+        "interested",
+        "not interested",
+        "have",
+        "bitfield",
+        "request",
+        "piece",
+        "cancel",
+        "port",
+        "suggest",
+        "have all",
+        "have none",
+        "reject",
+        "allowed fast",
+        "extended",
+    ];
+
     /// The short BEP name, for logs and the dashboard.
     pub fn name(&self) -> &'static str {
         match self {

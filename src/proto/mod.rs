@@ -11,4 +11,5 @@ pub mod magnet;
 pub mod message;
 pub mod metainfo;
 pub mod mse;
+pub mod serial;
 pub mod tracker;

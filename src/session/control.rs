@@ -5,15 +5,20 @@
 //! peer of another user (by its credentials, whatever the file modes say). Each connection
 //! sends request lines and gets one response line per request; a line longer than
 //! [`MAX_REQUEST`] gets an error and the connection is closed. Requests reach the session as
-//! [`Call`]s; the server never holds session state.
+//! [`Call`]s; the server never holds session state. A `watch` request turns its connection into
+//! a one-way stream of event lines the session queues for it ([`WatchQueue`]); the client
+//! closing its end ends it.
 
 use super::instance;
 use super::protocol::{self, Command, MAX_REQUEST, Request, Response, VERSION};
+use crate::engine::event::EngineEvent;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,6 +26,33 @@ use tokio::sync::{mpsc, oneshot};
 pub struct Call {
     pub command: Command,
     pub reply: oneshot::Sender<Response>,
+    /// For `watch`: where the session queues the event lines for this client.
+    pub watch: Option<WatchQueue>,
+}
+
+/// A watching client's queue: chunks of event lines, each line ending in a newline.
+pub type WatchQueue = mpsc::Sender<Arc<[u8]>>;
+
+/// Chunks a watching client may be behind before the session drops it (pictures are skipped
+/// for it before that).
+pub const WATCH_QUEUE: usize = 4096;
+
+/// Longest event line a watching client reads (a picture of a very large session).
+const MAX_EVENT_LINE: usize = 256 * 1024 * 1024;
+
+/// Ask the session, and wait for its answer.
+async fn ask(calls: &mpsc::Sender<Call>, command: Command, watch: Option<WatchQueue>) -> Response {
+    let gone = || Response::error("the instance is shutting down");
+    let (reply, answer) = oneshot::channel();
+    let call = Call {
+        command,
+        reply,
+        watch,
+    };
+    if calls.send(call).await.is_err() {
+        return gone();
+    }
+    answer.await.unwrap_or_else(|_| gone())
 }
 
 /// Bind the control socket at `path`. A socket left by an instance that died is replaced; a
@@ -75,7 +107,7 @@ async fn connection(
         .await;
     }
     loop {
-        let (line, too_long) = match read_line(&mut rd).await? {
+        let (line, too_long) = match read_line(&mut rd, MAX_REQUEST).await? {
             Some(l) => l,
             None => return Ok(()),
         };
@@ -85,26 +117,51 @@ async fn connection(
         }
         let response = match protocol::parse_request(&line) {
             Err(e) => Response::error(e),
-            Ok(command) => {
-                let (reply, answer) = oneshot::channel();
-                if calls.send(Call { command, reply }).await.is_err() {
-                    Response::error("the instance is shutting down")
-                } else {
-                    answer
-                        .await
-                        .unwrap_or_else(|_| Response::error("the instance is shutting down"))
+            Ok(Command::Watch) => {
+                let (queue, chunks) = mpsc::channel(WATCH_QUEUE);
+                let r = ask(&calls, Command::Watch, Some(queue)).await;
+                if r.ok {
+                    write_response(&mut wr, &r).await?;
+                    return stream_events(rd, wr, chunks).await;
                 }
+                r
             }
+            Ok(command) => ask(&calls, command, None).await,
         };
         write_response(&mut wr, &response).await?;
     }
 }
 
-/// Read one line (without its newline), at most [`MAX_REQUEST`] bytes kept; `true` when the
-/// line was longer (the rest is not read). `None` at the end of the stream.
-async fn read_line(rd: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Option<(Vec<u8>, bool)>> {
+/// Write what the session queues for a watching client until either side is done.
+async fn stream_events(
+    mut rd: impl tokio::io::AsyncRead + Unpin,
+    mut wr: impl tokio::io::AsyncWrite + Unpin,
+    mut chunks: mpsc::Receiver<Arc<[u8]>>,
+) -> io::Result<()> {
+    let mut scratch = [0u8; 512];
+    loop {
+        tokio::select! {
+            chunk = chunks.recv() => match chunk {
+                Some(c) => wr.write_all(&c).await?,
+                // the session dropped this client (too far behind) or stopped
+                None => return Ok(()),
+            },
+            // the client sends nothing more; reading only notices that it went away
+            n = rd.read(&mut scratch) => if n.unwrap_or(0) == 0 {
+                return Ok(());
+            },
+        }
+    }
+}
+
+/// Read one line (without its newline), at most `max` bytes kept; `true` when the line was
+/// longer (the rest is not read). `None` at the end of the stream.
+async fn read_line(
+    rd: &mut (impl AsyncBufRead + Unpin),
+    max: usize,
+) -> io::Result<Option<(Vec<u8>, bool)>> {
     // `take` on the buffered reader itself: bytes after this line stay in its buffer
-    let mut limited = (&mut *rd).take(MAX_REQUEST as u64 + 1);
+    let mut limited = (&mut *rd).take(max as u64 + 1);
     let mut line = Vec::new();
     let n = limited.read_until(b'\n', &mut line).await?;
     if n == 0 {
@@ -115,7 +172,7 @@ async fn read_line(rd: &mut (impl AsyncBufRead + Unpin)) -> io::Result<Option<(V
         return Ok(Some((line, false)));
     }
     // no newline: either the end of the stream or a line over the limit
-    Ok(Some((line, n > MAX_REQUEST)))
+    Ok(Some((line, n > max)))
 }
 
 async fn write_response(
@@ -142,6 +199,15 @@ pub enum ClientError {
 
 /// Send one command to the running instance and wait for its response.
 pub async fn request(path: &Path, command: Command) -> Result<Response, ClientError> {
+    let (response, _) = send(path, command).await?;
+    Ok(response)
+}
+
+/// Send one command; its response, and the connection for what follows it.
+async fn send(
+    path: &Path,
+    command: Command,
+) -> Result<(Response, (BufReader<OwnedReadHalf>, OwnedWriteHalf)), ClientError> {
     let stream = UnixStream::connect(path)
         .await
         .map_err(|_| ClientError::NotRunning(path.to_path_buf()))?;
@@ -154,13 +220,54 @@ pub async fn request(path: &Path, command: Command) -> Result<Response, ClientEr
     line.push(b'\n');
     wr.write_all(&line).await?;
     let mut rd = BufReader::new(rd);
-    let answer = tokio::time::timeout(Duration::from_secs(120), read_line(&mut rd))
+    let answer = tokio::time::timeout(Duration::from_secs(120), read_line(&mut rd, MAX_REQUEST))
         .await
         .map_err(|_| ClientError::BadResponse("no answer within 120 s".into()))??;
     let Some((line, _)) = answer else {
         return Err(ClientError::BadResponse("the connection closed".into()));
     };
-    serde_json::from_slice(&line).map_err(|e| ClientError::BadResponse(e.to_string()))
+    let response =
+        serde_json::from_slice(&line).map_err(|e| ClientError::BadResponse(e.to_string()))?;
+    Ok((response, (rd, wr)))
+}
+
+/// Attach to the running instance: its events, decoded, in order, until the stream ends (then
+/// the receiver closes; the log says why). Lines this build cannot read (an event kind a newer
+/// instance added) are skipped and counted in the log.
+pub async fn watch(path: &Path) -> Result<mpsc::Receiver<EngineEvent>, ClientError> {
+    let (response, (mut rd, wr)) = send(path, Command::Watch).await?;
+    if !response.ok {
+        let why = response.error.unwrap_or_else(|| "refused".into());
+        return Err(ClientError::BadResponse(why));
+    }
+    let (tx, rx) = mpsc::channel(1024);
+    tokio::spawn(async move {
+        // held so the instance does not see this client leave
+        let _wr = wr;
+        let mut skipped = 0u64;
+        let why = loop {
+            match read_line(&mut rd, MAX_EVENT_LINE).await {
+                Ok(None) => break "the instance closed the stream".to_string(),
+                Ok(Some((_, true))) => break "an event line over the limit".to_string(),
+                Err(e) => break e.to_string(),
+                Ok(Some((line, false))) => match serde_json::from_slice::<EngineEvent>(&line) {
+                    Ok(ev) => {
+                        if tx.send(ev).await.is_err() {
+                            break "the dashboard stopped reading".to_string();
+                        }
+                    }
+                    Err(e) => {
+                        skipped += 1;
+                        tracing::warn!(
+                            "watch: skipped an event this build cannot read ({skipped} so far): {e}"
+                        );
+                    }
+                },
+            }
+        };
+        tracing::info!("watch ended: {why}");
+    });
+    Ok(rx)
 }
 
 #[cfg(test)]
@@ -182,7 +289,7 @@ mod tests {
         s.shutdown().await.unwrap();
         let mut out = Vec::new();
         let mut rd = BufReader::new(s);
-        while let Some((line, _)) = read_line(&mut rd).await.unwrap() {
+        while let Some((line, _)) = read_line(&mut rd, MAX_REQUEST).await.unwrap() {
             out.push(serde_json::from_slice(&line).unwrap());
         }
         out
@@ -234,6 +341,44 @@ mod tests {
         assert!(answers[0].error.as_deref().unwrap().contains("longer than"));
         // still serving
         assert!(request(&path, Command::Status).await.unwrap().ok);
+    }
+
+    #[tokio::test]
+    async fn watch_streams_the_queued_events_and_skips_lines_it_cannot_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut calls) = server(dir.path()).await;
+        tokio::spawn(async move {
+            let mut keep = Vec::new();
+            while let Some(call) = calls.recv().await {
+                let queue = call.watch.expect("watch comes with a queue");
+                let chunk = b"{\"Completed\":{\"id\":1}}\n{\"FromTheFuture\":{}}\n{\"TorrentRemoved\":{\"id\":1}}\n";
+                queue.try_send(Arc::from(&chunk[..])).unwrap();
+                let _ = call.reply.send(Response::ok());
+                keep.push(queue);
+            }
+        });
+        let mut events = watch(&path).await.unwrap();
+        let first = events.recv().await.unwrap();
+        assert!(
+            matches!(first, EngineEvent::Completed { id: 1 }),
+            "{first:?}"
+        );
+        // the unknown kind was skipped, not fatal
+        let second = events.recv().await.unwrap();
+        assert!(matches!(second, EngineEvent::TorrentRemoved { id: 1 }));
+    }
+
+    #[tokio::test]
+    async fn a_refused_watch_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut calls) = server(dir.path()).await;
+        tokio::spawn(async move {
+            while let Some(call) = calls.recv().await {
+                let _ = call.reply.send(Response::error("not today"));
+            }
+        });
+        let e = watch(&path).await.unwrap_err();
+        assert!(e.to_string().contains("not today"), "{e}");
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 //! - [`store`]: the session folder (each torrent's source, the user's choices, resume data);
 //! - [`instance`]: where things live, and the lock that keeps one instance per session;
 //! - [`protocol`] and [`control`]: the control socket the CLI talks to;
+//! - [`watch`]: the dashboards attached over that socket;
 //! - this module: [`Session`], which owns an engine and the store, restores every torrent at
 //!   start (fast resume: unchanged data is not read again), remembers every change before it
 //!   answers, and answers the control socket's commands.
@@ -13,6 +14,7 @@ pub mod control;
 pub mod instance;
 pub mod protocol;
 pub mod store;
+pub mod watch;
 
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
 use crate::engine::{AddMagnet, AddTorrent, EngineConfig, EngineHandle, spawn};
@@ -45,6 +47,8 @@ pub struct SessionOptions {
 struct Entry {
     id: TorrentId,
     name: String,
+    /// The info dictionary, once known (at once for a .torrent, later for a magnet).
+    metainfo: Option<Arc<Metainfo>>,
     state: store::TorrentState,
     /// Why it stopped, when it failed.
     error: Option<String>,
@@ -91,7 +95,12 @@ impl SessionHandle {
     /// Run one command, as if it came over the control socket.
     pub async fn call(&self, command: Command) -> Response {
         let (reply, answer) = oneshot::channel();
-        if self.calls.send(Call { command, reply }).await.is_err() {
+        let call = Call {
+            command,
+            reply,
+            watch: None,
+        };
+        if self.calls.send(call).await.is_err() {
             return Response::error("the session stopped");
         }
         answer
@@ -141,6 +150,7 @@ pub async fn spawn_session(
         calls,
         stop,
         forward,
+        watchers: watch::Watchers::default(),
     };
     tokio::spawn(actor.run(server, lock, opts));
     Ok((
@@ -160,6 +170,8 @@ struct Actor {
     calls: mpsc::Receiver<Call>,
     stop: mpsc::Receiver<oneshot::Sender<()>>,
     forward: mpsc::Sender<EngineEvent>,
+    /// Dashboards attached over the control socket.
+    watchers: watch::Watchers,
 }
 
 impl Actor {
@@ -171,6 +183,8 @@ impl Actor {
     ) {
         let mut watch = tokio::time::interval(WATCH_INTERVAL);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pictures = tokio::time::interval(watch::PICTURE_INTERVAL);
+        pictures.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let done = loop {
             tokio::select! {
                 ev = self.events.recv() => match ev {
@@ -183,13 +197,33 @@ impl Actor {
                                 let _ = self.forward.send(ev.clone()).await;
                             }
                         }
+                        // watchers get their own pictures (below), at their own pace
+                        if !matches!(ev, EngineEvent::Snapshot(_)) {
+                            self.watchers.publish(&ev);
+                        }
                         self.session.on_event(ev);
                     }
                     None => break None,
                 },
                 Some(call) = self.calls.recv() => {
-                    let response = self.session.handle(call.command).await;
-                    let _ = call.reply.send(response);
+                    let Call { command, reply, watch } = call;
+                    let response = match (command, watch) {
+                        (Command::Watch, Some(queue)) => {
+                            let mut replay = self.session.replay();
+                            if let Some(s) = self.session.engine.snapshot().await {
+                                replay.push(EngineEvent::Snapshot(s));
+                            }
+                            self.watchers.attach(queue, &replay);
+                            Response::ok()
+                        }
+                        (command, _) => self.session.handle(command).await,
+                    };
+                    let _ = reply.send(response);
+                }
+                _ = pictures.tick(), if !self.watchers.is_empty() => {
+                    if let Some(s) = self.session.engine.snapshot().await {
+                        self.watchers.publish(&EngineEvent::Snapshot(s));
+                    }
                 }
                 _ = watch.tick(), if opts.watch_dir.is_some() => {
                     if let Some(dir) = &opts.watch_dir {
@@ -278,12 +312,13 @@ impl Session {
 
     /// Add a remembered torrent to the engine.
     async fn restore(&mut self, r: Record) -> Result<(), String> {
-        let (id, name) = self.add_to_engine(&r.source, &r.state).await?;
+        let (id, name, metainfo) = self.add_to_engine(&r.source, &r.state).await?;
         self.torrents.insert(
             r.info_hash,
             Entry {
                 id,
                 name,
+                metainfo,
                 state: r.state,
                 error: None,
             },
@@ -295,17 +330,18 @@ impl Session {
         &self,
         source: &Source,
         state: &store::TorrentState,
-    ) -> Result<(TorrentId, String), String> {
+    ) -> Result<(TorrentId, String, Option<Arc<Metainfo>>), String> {
         let dir = &state.save_dir;
         match source {
             Source::Torrent(m, _) => {
-                let add = AddTorrent::to_dir(Arc::new((**m).clone()), dir);
+                let m = Arc::new((**m).clone());
+                let add = AddTorrent::to_dir(m.clone(), dir);
                 let id = self
                     .engine
                     .add_torrent_with(add, state.paused)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok((id, m.info.name.clone()))
+                Ok((id, m.info.name.clone(), Some(m)))
             }
             Source::Magnet(mg) => {
                 let add = AddMagnet::to_dir(mg.clone(), dir);
@@ -315,7 +351,7 @@ impl Session {
                     .await
                     .map_err(|e| e.to_string())?;
                 let name = mg.name.clone().unwrap_or_else(|| mg.info_hash.to_string());
-                Ok((id, name))
+                Ok((id, name, None))
             }
         }
     }
@@ -327,10 +363,8 @@ impl Session {
                 let h = metainfo.info_hash;
                 if let Some(e) = self.torrents.get_mut(&h).filter(|e| e.id == id) {
                     e.name = metainfo.info.name.clone();
-                    if let Err(err) = self
-                        .store
-                        .metadata_arrived(&h, &store::torrent_file(&metainfo))
-                    {
+                    e.metainfo = Some(metainfo.clone());
+                    if let Err(err) = self.store.metadata_arrived(&h, &metainfo.to_torrent_file()) {
                         tracing::warn!("save the metadata of {h}: {err}");
                     }
                 }
@@ -342,6 +376,34 @@ impl Session {
             }
             _ => {}
         }
+    }
+
+    /// The session as events, for a dashboard that attaches: each torrent added, its metadata
+    /// when known, its failure if it failed (its state and numbers come with the next picture).
+    pub fn replay(&self) -> Vec<EngineEvent> {
+        let mut entries: Vec<(&InfoHash, &Entry)> = self.torrents.iter().collect();
+        entries.sort_by_key(|(_, e)| e.id);
+        let mut out = Vec::new();
+        for (h, e) in entries {
+            out.push(EngineEvent::TorrentAdded {
+                id: e.id,
+                info_hash: *h,
+                name: e.name.clone(),
+            });
+            if let Some(m) = &e.metainfo {
+                out.push(EngineEvent::MetadataReady {
+                    id: e.id,
+                    metainfo: m.clone(),
+                });
+            }
+            if let Some(error) = &e.error {
+                out.push(EngineEvent::Failed {
+                    id: e.id,
+                    error: error.clone(),
+                });
+            }
+        }
+        out
     }
 
     /// Answer one control command.
@@ -359,6 +421,8 @@ impl Session {
                     ..Response::ok()
                 }
             }
+            // a stream needs a connection to stream on (the actor serves `watch` with one)
+            Command::Watch => Response::error("watch is served on the control socket only"),
             Command::Pause { hashes } => self.for_each(&hashes, |s, h| s.set_paused(h, true)),
             Command::Resume { hashes } => self.for_each(&hashes, |s, h| s.set_paused(h, false)),
             Command::Remove {
@@ -446,7 +510,7 @@ impl Session {
         self.store
             .add(&h, &source, &state)
             .map_err(|e| format!("remember {h}: {e}"))?;
-        let (id, name) = match self.add_to_engine(&source, &state).await {
+        let (id, name, metainfo) = match self.add_to_engine(&source, &state).await {
             Ok(x) => x,
             Err(e) => {
                 let _ = self.store.remove(&h);
@@ -458,6 +522,7 @@ impl Session {
             Entry {
                 id,
                 name: name.clone(),
+                metainfo,
                 state,
                 error: None,
             },

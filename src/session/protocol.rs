@@ -5,6 +5,11 @@
 //! {"magnet":"magnet:?..."}],"dir":"/abs/path"|null,"paused":false}`, `{"v":1,"cmd":"status"}`,
 //! `{"v":1,"cmd":"pause"|"resume","hashes":["<hash or unique prefix>"]}`,
 //! `{"v":1,"cmd":"remove","hashes":[...],"delete_data":false}`.
+//! `{"v":1,"cmd":"watch"}` turns the connection into the engine's event stream: after the
+//! `{"ok":true}` response, every line the instance sends is one
+//! [`EngineEvent`](crate::engine::event::EngineEvent) in serde's JSON form
+//! (`{"TorrentAdded":{...}}`, `{"Snapshot":{...}}`): first the torrents as they are now, then
+//! what happens, with a picture a few times a second. A dashboard attaches this way.
 //! Responses: `{"ok":true,...}` with the command's fields, or `{"ok":false,"error":"..."}`.
 //! A request line longer than [`MAX_REQUEST`] or that does not parse gets an error response;
 //! nothing a client sends can stop the instance.
@@ -50,6 +55,8 @@ pub enum Command {
         #[serde(default)]
         delete_data: bool,
     },
+    /// Stream the engine's events on this connection from now on.
+    Watch,
 }
 
 /// A request: the version and the command.
@@ -160,15 +167,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Bytes of hex, or `None` when it is not hex.
-pub fn from_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+pub use crate::proto::serial::from_hex;
 
 #[cfg(test)]
 mod tests {
@@ -193,6 +192,7 @@ mod tests {
                 hashes: vec!["ab".into()],
                 delete_data: true,
             },
+            Command::Watch,
         ];
         for command in reqs {
             let line = serde_json::to_vec(&Request {

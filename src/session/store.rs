@@ -177,36 +177,6 @@ fn set_aside(path: &Path) {
     let _ = std::fs::rename(path, bad);
 }
 
-/// The bytes of a .torrent file for `m`: its announce list and its info dictionary exactly as
-/// received (so the info hash stays the same).
-pub fn torrent_file(m: &Metainfo) -> Vec<u8> {
-    use crate::proto::bencode::{Value, encode};
-    let mut out = b"d".to_vec();
-    if let Some(a) = &m.announce {
-        out.extend_from_slice(b"8:announce");
-        out.extend_from_slice(&encode(&Value::Bytes(a.as_bytes().to_vec())));
-    }
-    if !m.announce_list.is_empty() {
-        out.extend_from_slice(b"13:announce-list");
-        let tiers = m
-            .announce_list
-            .iter()
-            .map(|t| {
-                Value::List(
-                    t.iter()
-                        .map(|u| Value::Bytes(u.as_bytes().to_vec()))
-                        .collect(),
-                )
-            })
-            .collect();
-        out.extend_from_slice(&encode(&Value::List(tiers)));
-    }
-    out.extend_from_slice(b"4:info");
-    out.extend_from_slice(&m.raw_info);
-    out.push(b'e');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,7 +260,7 @@ mod tests {
             .add(&m.info_hash, &Source::Magnet(magnet), &state(false))
             .unwrap();
         store
-            .metadata_arrived(&m.info_hash, &torrent_file(&m))
+            .metadata_arrived(&m.info_hash, &m.to_torrent_file())
             .unwrap();
         let (records, problems) = store.load().unwrap();
         assert!(problems.is_empty(), "{problems:?}");
@@ -324,7 +294,7 @@ mod tests {
     #[test]
     fn a_rebuilt_torrent_file_keeps_the_info_hash() {
         let (m, _) = torrent();
-        let again = Metainfo::from_bytes(&torrent_file(&m)).unwrap();
+        let again = Metainfo::from_bytes(&m.to_torrent_file()).unwrap();
         assert_eq!(again.info_hash, m.info_hash);
         assert_eq!(again.announce, m.announce);
     }

@@ -104,6 +104,8 @@ pub struct App {
     pub dht: Option<DhtSnapshot>,
     pub listen_port: u16,
     pub our_peer_id: PeerId,
+    /// What the notice says when the engine's events stop.
+    pub engine_gone: String,
     /// Selected torrent row.
     pub selected: usize,
     /// Selected peer (by address, so it stays put when the table re-sorts).
@@ -138,6 +140,7 @@ impl App {
             dht: None,
             listen_port: 0,
             our_peer_id,
+            engine_gone: "the engine stopped".into(),
             selected: 0,
             peer: None,
             peer_sort: PeerSort::Down,
@@ -549,6 +552,10 @@ impl App {
         match ev {
             EngineEvent::Snapshot(s) => {
                 self.listen_port = s.listen_port;
+                // the engine's, also when it runs in another process (attached)
+                if s.peer_id != PeerId::default() {
+                    self.our_peer_id = s.peer_id;
+                }
                 self.dht = s.dht;
                 let mut next: Vec<TorrentSnapshot> = s
                     .torrents
@@ -577,6 +584,12 @@ impl App {
             }
             EngineEvent::MetadataReady { id, metainfo } => {
                 self.metainfo.insert(id, metainfo);
+            }
+            // removed here, or by another client of the same instance
+            EngineEvent::TorrentRemoved { id } => {
+                self.removed_now(id);
+                self.metainfo.remove(&id);
+                self.checking.remove(&id);
             }
             EngineEvent::Checking {
                 id, checked, total, ..

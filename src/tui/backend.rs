@@ -1,7 +1,7 @@
 //! What the dashboard drives: the user's session (every torrent remembered, the control socket
-//! served, see [`crate::session`]) or a bare engine (the demo, or when another instance owns
-//! the session). The app's [`Effect`]s are carried out here, in the background; each outcome
-//! comes back as a one-line notice.
+//! served, see [`crate::session`]), the session of another instance it attached to over that
+//! socket, or a bare engine (the demo, or no session). The app's [`Effect`]s are carried out
+//! here, in the background; each outcome comes back as a one-line notice.
 
 use super::app::Effect;
 use crate::engine::event::TorrentId;
@@ -10,6 +10,7 @@ use crate::proto::id::InfoHash;
 use crate::proto::magnet::{self, Magnet};
 use crate::proto::metainfo::Metainfo;
 use crate::session::SessionHandle;
+use crate::session::control;
 use crate::session::protocol::{AddSource, Command, Response, to_hex};
 use color_eyre::Result;
 use color_eyre::eyre::{WrapErr, bail, eyre};
@@ -18,27 +19,38 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// The dashboard's engine, with or without a session around it.
+/// The dashboard's engine: its own (bare, or inside the session it owns), or another
+/// instance's, reached over the control socket.
 #[derive(Clone)]
 pub enum Backend {
     Engine(EngineHandle),
     Session(SessionHandle),
+    /// Attached to the instance answering on this control socket (a daemon, or another
+    /// dashboard): its events come over a `watch` stream, commands as requests.
+    Attached(PathBuf),
 }
 
 impl Backend {
-    /// The engine underneath.
-    pub fn engine(&self) -> &EngineHandle {
+    /// Run a session command, when there is a session (owned or attached).
+    async fn call(&self, command: Command) -> Option<Response> {
         match self {
-            Backend::Engine(h) => h,
-            Backend::Session(s) => &s.engine,
+            Backend::Engine(_) => None,
+            Backend::Session(s) => Some(s.call(command).await),
+            Backend::Attached(socket) => Some(
+                control::request(socket, command)
+                    .await
+                    .unwrap_or_else(|e| Response::error(e.to_string())),
+            ),
         }
     }
 
-    /// Stop it (a session saves its state first).
+    /// Stop what the dashboard owns (a session saves its state first). An attached dashboard
+    /// owns nothing: the instance it watched keeps running.
     pub async fn shutdown(&self) {
         match self {
             Backend::Engine(h) => h.shutdown().await,
             Backend::Session(s) => s.shutdown().await,
+            Backend::Attached(_) => {}
         }
     }
 }
@@ -71,44 +83,39 @@ fn added(r: &Response) -> String {
 /// Add a .torrent file.
 async fn add_file(backend: &Backend, path: PathBuf, dir: &Path) -> Result<String> {
     let bytes = read_torrent(path.clone()).await?;
-    match backend {
-        Backend::Session(s) => {
-            let r = session_add(s, AddSource::Torrent(to_hex(&bytes)), dir).await;
-            answered(r, added)
-        }
-        Backend::Engine(h) => {
-            let m = Metainfo::from_bytes(&bytes)
-                .wrap_err_with(|| format!("parse {}", path.display()))?;
-            let name = m.info.name.clone();
-            h.add_torrent(AddTorrent::to_dir(Arc::new(m), dir)).await?;
-            Ok(format!("added {name}"))
-        }
+    if let Backend::Engine(h) = backend {
+        let m =
+            Metainfo::from_bytes(&bytes).wrap_err_with(|| format!("parse {}", path.display()))?;
+        let name = m.info.name.clone();
+        h.add_torrent(AddTorrent::to_dir(Arc::new(m), dir)).await?;
+        return Ok(format!("added {name}"));
     }
+    let r = session_add(backend, AddSource::Torrent(to_hex(&bytes)), dir).await;
+    answered(r, added)
 }
 
 /// Ask the session to add one source, saved in `dir`.
-async fn session_add(s: &SessionHandle, source: AddSource, dir: &Path) -> Response {
-    s.call(Command::Add {
+async fn session_add(backend: &Backend, source: AddSource, dir: &Path) -> Response {
+    let add = Command::Add {
         sources: vec![source],
         dir: Some(dir.display().to_string()),
         paused: false,
-    })
-    .await
+    };
+    backend
+        .call(add)
+        .await
+        .unwrap_or_else(|| Response::error("no session"))
 }
 
 /// Add a magnet link.
 async fn add_magnet(backend: &Backend, m: Magnet, dir: &Path) -> Result<String> {
     let hash = m.info_hash;
-    match backend {
-        Backend::Session(s) => {
-            let r = session_add(s, AddSource::Magnet(m.to_uri()), dir).await;
-            answered(r, |_| format!("added magnet {hash}"))
-        }
-        Backend::Engine(h) => {
-            h.add_magnet(AddMagnet::to_dir(m, dir)).await?;
-            Ok(format!("added magnet {hash}"))
-        }
+    if let Backend::Engine(h) = backend {
+        h.add_magnet(AddMagnet::to_dir(m, dir)).await?;
+        return Ok(format!("added magnet {hash}"));
     }
+    let r = session_add(backend, AddSource::Magnet(m.to_uri()), dir).await;
+    answered(r, |_| format!("added magnet {hash}"))
 }
 
 /// Add a source given on the command line or in the add prompt.
@@ -121,17 +128,51 @@ pub async fn add_source(backend: &Backend, source: &str, dir: &Path) -> Result<S
     }
 }
 
-/// A session command for one torrent, which the session knows by its info hash.
-async fn on_session(
-    s: &SessionHandle,
-    hash: Option<InfoHash>,
-    make: impl FnOnce(Vec<String>) -> Command,
-    done: String,
-) -> Result<String> {
+/// Pause, resume or remove one torrent in the session, which knows it by its info hash.
+async fn on_session(backend: &Backend, hash: Option<InfoHash>, effect: Effect) -> Result<String> {
     let Some(h) = hash else {
         bail!("that torrent is gone");
     };
-    answered(s.call(make(vec![h.to_string()])).await, |_| done)
+    let hashes = vec![h.to_string()];
+    let (command, done) = match effect {
+        Effect::Pause(id) => (Command::Pause { hashes }, format!("paused torrent {id}")),
+        Effect::Resume(id) => (Command::Resume { hashes }, format!("resumed torrent {id}")),
+        Effect::Remove { id, delete_data } => (
+            Command::Remove {
+                hashes,
+                delete_data,
+            },
+            removed(id, delete_data),
+        ),
+        Effect::AddTorrentFile(_) | Effect::AddMagnet(_) => bail!("not a torrent command"),
+    };
+    match backend.call(command).await {
+        Some(r) => answered(r, |_| done),
+        None => bail!("no session"),
+    }
+}
+
+/// Pause, resume or remove one torrent of a bare engine.
+async fn on_engine(h: &EngineHandle, effect: Effect) -> Result<String> {
+    Ok(match effect {
+        Effect::Pause(id) => {
+            h.pause(id);
+            format!("paused torrent {id}")
+        }
+        Effect::Resume(id) => {
+            h.resume(id);
+            format!("resumed torrent {id}")
+        }
+        Effect::Remove { id, delete_data } => {
+            if delete_data {
+                h.remove_with_data(id).await;
+            } else {
+                h.remove(id).await;
+            }
+            removed(id, delete_data)
+        }
+        Effect::AddTorrentFile(_) | Effect::AddMagnet(_) => bail!("not a torrent command"),
+    })
 }
 
 /// Carry out `effect` in the background; its outcome comes back on `notices`. `hashes` names
@@ -154,38 +195,8 @@ pub fn run_effect(
         let msg = match (effect, &backend) {
             (Effect::AddTorrentFile(p), _) => add_file(&backend, p, &dir).await,
             (Effect::AddMagnet(m), _) => add_magnet(&backend, m, &dir).await,
-            (Effect::Pause(id), Backend::Session(s)) => {
-                let done = format!("paused torrent {id}");
-                on_session(s, hash, |hashes| Command::Pause { hashes }, done).await
-            }
-            (Effect::Resume(id), Backend::Session(s)) => {
-                let done = format!("resumed torrent {id}");
-                on_session(s, hash, |hashes| Command::Resume { hashes }, done).await
-            }
-            (Effect::Remove { id, delete_data }, Backend::Session(s)) => {
-                let done = removed(id, delete_data);
-                let make = |hashes| Command::Remove {
-                    hashes,
-                    delete_data,
-                };
-                on_session(s, hash, make, done).await
-            }
-            (Effect::Pause(id), Backend::Engine(h)) => {
-                h.pause(id);
-                Ok(format!("paused torrent {id}"))
-            }
-            (Effect::Resume(id), Backend::Engine(h)) => {
-                h.resume(id);
-                Ok(format!("resumed torrent {id}"))
-            }
-            (Effect::Remove { id, delete_data }, Backend::Engine(h)) => {
-                if delete_data {
-                    h.remove_with_data(id).await;
-                } else {
-                    h.remove(id).await;
-                }
-                Ok(removed(id, delete_data))
-            }
+            (effect, Backend::Engine(h)) => on_engine(h, effect).await,
+            (effect, _) => on_session(&backend, hash, effect).await,
         };
         let _ = notices.send(match msg {
             Ok(m) => m,

@@ -32,7 +32,7 @@ pub mod widgets;
 use crate::demo::{DemoOptions, DemoSwarm, SeederProfile, loopback_config};
 use crate::engine::event::EngineEvent;
 use crate::engine::{EngineConfig, spawn};
-use crate::session::{SessionError, SessionOptions, spawn_session};
+use crate::session::{SessionError, SessionOptions, control, spawn_session};
 use action::Action;
 use app::App;
 use backend::{Backend, add_source, run_effect};
@@ -276,7 +276,8 @@ async fn event_loop(
                 }
                 None => {
                     engine_open = false;
-                    app.notify("error: the engine stopped", true);
+                    let gone = format!("error: {}", app.engine_gone);
+                    app.notify(gone, true);
                     dirty = true;
                 }
             },
@@ -312,14 +313,12 @@ pub async fn run(opts: Options) -> Result<()> {
     tracing::info!("{remark}");
     let mut guard = TerminalGuard::new()?;
     let mut app = App::new(peer_id);
-    app.notify(
-        format!(
-            "listening on port {}; {remark}; log: {}",
-            backend.engine().listen_port(),
-            log.display()
-        ),
-        false,
-    );
+    if matches!(backend, Backend::Attached(_)) {
+        app.engine_gone = "the instance this dashboard watched stopped or dropped it; quit and \
+            run `fast-peer tui` again"
+            .into();
+    }
+    app.notify(format!("{remark}; log: {}", log.display()), false);
     let result = event_loop(
         &mut guard,
         &mut app,
@@ -334,27 +333,42 @@ pub async fn run(opts: Options) -> Result<()> {
     result
 }
 
-/// The session when the dashboard can own it, else a bare engine; and a word on which.
+/// The session when the dashboard can own it; the instance that owns it, attached over its
+/// control socket, when another does; else a bare engine. And a word on which.
 async fn start_backend(opts: &Options) -> Result<(Backend, mpsc::Receiver<EngineEvent>, String)> {
     let fallback = |why: String| async move {
         let (handle, events) = spawn(opts.config.clone())
             .await
             .wrap_err("start the engine")?;
+        let why = format!("listening on port {}; {why}", handle.listen_port());
         Ok::<_, color_eyre::Report>((Backend::Engine(handle), events, why))
     };
     let Some(session) = opts.session.clone() else {
         return fallback("no session".into()).await;
     };
     let dir = session.session_dir.clone();
+    let socket = session.socket.clone();
     match spawn_session(session).await {
-        Ok((handle, events)) => Ok((
-            Backend::Session(handle),
-            events,
-            format!("session in {}", dir.display()),
-        )),
-        Err(e @ SessionError::Lock(_)) => {
-            fallback(format!("{e}: torrents added here are not remembered")).await
+        Ok((handle, events)) => {
+            let port = handle.engine.listen_port();
+            let remark = format!("listening on port {port}; session in {}", dir.display());
+            Ok((Backend::Session(handle), events, remark))
         }
+        Err(e @ SessionError::Lock(_)) => match control::watch(&socket).await {
+            Ok(events) => {
+                let remark = format!(
+                    "attached to the running instance ({}); quitting leaves it running",
+                    socket.display()
+                );
+                Ok((Backend::Attached(socket), events, remark))
+            }
+            Err(why) => {
+                let remark = format!(
+                    "{e}, and attaching failed ({why}): torrents added here are not remembered"
+                );
+                fallback(remark).await
+            }
+        },
         Err(e) => fallback(format!("no session ({e})")).await,
     }
 }

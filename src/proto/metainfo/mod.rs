@@ -221,6 +221,36 @@ pub fn info_hash_of(raw_info: &[u8]) -> InfoHash {
 }
 
 impl Metainfo {
+    /// The bytes of a .torrent file for this torrent: its trackers and its info dictionary
+    /// exactly as received (so the info hash stays the same).
+    pub fn to_torrent_file(&self) -> Vec<u8> {
+        use crate::proto::bencode::{Value, encode};
+        let mut out = b"d".to_vec();
+        if let Some(a) = &self.announce {
+            out.extend_from_slice(b"8:announce");
+            out.extend_from_slice(&encode(&Value::Bytes(a.as_bytes().to_vec())));
+        }
+        if !self.announce_list.is_empty() {
+            out.extend_from_slice(b"13:announce-list");
+            let tiers = self
+                .announce_list
+                .iter()
+                .map(|t| {
+                    Value::List(
+                        t.iter()
+                            .map(|u| Value::Bytes(u.as_bytes().to_vec()))
+                            .collect(),
+                    )
+                })
+                .collect();
+            out.extend_from_slice(&encode(&Value::List(tiers)));
+        }
+        out.extend_from_slice(b"4:info");
+        out.extend_from_slice(&self.raw_info);
+        out.push(b'e');
+        out
+    }
+
     /// Parse and validate a whole `.torrent` file.
     pub fn from_bytes(buf: &[u8]) -> Result<Metainfo, MetainfoError> {
         let (root, span) = bencode::decode_with_info_span(buf)?;

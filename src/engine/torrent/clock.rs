@@ -1,5 +1,6 @@
 //! The torrent task's timers: a tick that is fast while peers are connected and slow (and
-//! shared by every idle torrent) without, and the slower duties that come due on some ticks.
+//! shared by every idle torrent) without, the slower duties that come due on some ticks, and
+//! when a tick's picture is worth publishing ([`PictureGate`]).
 
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,47 @@ impl Clock {
     }
 }
 
+/// The few numbers that change a torrent's picture while it has no peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Picture {
+    pub(super) paused: bool,
+    pub(super) verified: u32,
+    pub(super) downloaded: u64,
+    pub(super) uploaded: u64,
+    pub(super) hash_failures: u32,
+    pub(super) known_peers: usize,
+    pub(super) failed: usize,
+}
+
+/// An idle torrent whose picture did not change is pictured again after this long anyway (its
+/// elapsed time moves on).
+const IDLE_PICTURE: Duration = Duration::from_secs(10);
+
+/// Whether a tick publishes a new picture: always while the torrent is busy (peers connected,
+/// rates still decaying); when idle only if one of its numbers moved, or every
+/// [`IDLE_PICTURE`]. A session of a thousand idle seeds then builds almost no pictures.
+#[derive(Debug, Default)]
+pub(super) struct PictureGate {
+    /// What the last idle picture showed, and when it was taken.
+    last: Option<(Picture, Instant)>,
+}
+
+impl PictureGate {
+    pub(super) fn due(&mut self, busy: bool, picture: Picture, now: Instant) -> bool {
+        if busy {
+            self.last = None;
+            return true;
+        }
+        match self.last {
+            Some((p, at)) if p == picture && now.duration_since(at) < IDLE_PICTURE => false,
+            _ => {
+                self.last = Some((picture, now));
+                true
+            }
+        }
+    }
+}
+
 /// The next idle tick after `now`: on a multiple of [`IDLE_TICK`] of one clock shared by every
 /// torrent, so that a thousand idle torrents wake the runtime together, not a thousand times
 /// at scattered moments; at least half a tick away.
@@ -108,5 +150,46 @@ mod tests {
             pexes += d.pex as u32;
         }
         assert_eq!((resumes, pexes), (6, 2));
+    }
+
+    fn picture(verified: u32) -> Picture {
+        Picture {
+            paused: false,
+            verified,
+            downloaded: 0,
+            uploaded: 0,
+            hash_failures: 0,
+            known_peers: 0,
+            failed: 0,
+        }
+    }
+
+    #[test]
+    fn an_idle_torrent_is_pictured_when_a_number_moves_or_every_idle_picture() {
+        let t0 = Instant::now();
+        let mut g = PictureGate::default();
+        assert!(
+            g.due(false, picture(3), t0),
+            "the first idle picture is taken"
+        );
+        let s = Duration::from_secs(1);
+        assert!(!g.due(false, picture(3), t0 + 2 * s), "nothing moved");
+        assert!(!g.due(false, picture(3), t0 + 8 * s), "nothing moved");
+        assert!(g.due(false, picture(4), t0 + 9 * s), "a piece verified");
+        assert!(!g.due(false, picture(4), t0 + 10 * s));
+        let paused = Picture {
+            paused: true,
+            ..picture(4)
+        };
+        assert!(g.due(false, paused, t0 + 11 * s), "paused");
+        assert!(!g.due(false, paused, t0 + 20 * s));
+        assert!(
+            g.due(false, paused, t0 + 21 * s),
+            "{IDLE_PICTURE:?} since the last"
+        );
+        // busy: every tick, and the next idle tick pictures again
+        assert!(g.due(true, paused, t0 + 22 * s));
+        assert!(g.due(true, paused, t0 + 22 * s));
+        assert!(g.due(false, paused, t0 + 23 * s));
     }
 }

@@ -10,7 +10,7 @@
 //! good copy passes, the blocks that differ name the peers that sent them ([`guilty`]).
 
 use super::announce::Announce;
-use super::clock::Clock;
+use super::clock::{Clock, Picture, PictureGate};
 use super::metadata::HandedOver;
 use super::params::TorrentParams;
 use super::peer::{self, PeerInit};
@@ -36,7 +36,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// Connections being opened at once, per torrent.
@@ -101,25 +101,9 @@ pub(super) struct Torrent {
     paused: bool,
     /// Saves the fast-resume data, when the torrent has a resume file.
     resume: Option<ResumeSaver>,
-    /// What the last picture of an idle torrent showed, and when it was taken.
-    pictured: Option<(Picture, Instant)>,
+    /// When the torrent's picture is worth publishing again.
+    pictures: PictureGate,
 }
-
-/// The few numbers that change a torrent's picture while it has no peers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Picture {
-    paused: bool,
-    verified: u32,
-    downloaded: u64,
-    uploaded: u64,
-    hash_failures: u32,
-    known_peers: usize,
-    failed: usize,
-}
-
-/// An idle torrent whose picture did not change is pictured again after this long anyway (its
-/// elapsed time moves on).
-const IDLE_PICTURE: Duration = Duration::from_secs(10);
 
 impl Torrent {
     /// The torrent task's state for a torrent whose storage is open: starts its disk thread
@@ -191,7 +175,7 @@ impl Torrent {
             last_up: 0,
             failed: HashSet::new(),
             paused: p.start_paused,
-            pictured: None,
+            pictures: PictureGate::default(),
             resume: p.resume_file.clone().map(|file| {
                 ResumeSaver::new(file, metainfo.info_hash, opened.info.clone(), opened.paths)
             }),
@@ -707,14 +691,9 @@ impl Torrent {
         self.last_rate_at = now;
     }
 
-    /// Whether a tick should publish a new picture: always while peers are connected or
-    /// rates decay; for an idle torrent only when one of its numbers moved, or every
-    /// [`IDLE_PICTURE`] (a session of a thousand idle seeds then allocates almost nothing).
+    /// Whether a tick should publish a new picture (see [`PictureGate`]).
     fn picture_changed(&mut self, idle: bool, now: Instant) -> bool {
-        if !idle || self.down_rate >= 1.0 || self.up_rate >= 1.0 {
-            self.pictured = None;
-            return true;
-        }
+        let busy = !idle || self.down_rate >= 1.0 || self.up_rate >= 1.0;
         let picture = Picture {
             paused: self.paused,
             verified: self.shared.picker().verified().count_ones(),
@@ -724,13 +703,7 @@ impl Torrent {
             known_peers: self.book.len(),
             failed: self.failed.len(),
         };
-        match self.pictured {
-            Some((p, at)) if p == picture && now.duration_since(at) < IDLE_PICTURE => false,
-            _ => {
-                self.pictured = Some((picture, now));
-                true
-            }
-        }
+        self.pictures.due(busy, picture, now)
     }
 
     fn publish_snapshot(&self) {

@@ -603,6 +603,34 @@ mod tests {
             .expect("server alive")
     }
 
+    /// The engine's gate (`ANNOUNCES_PER_SECOND`) holds announces: with the gate in debt no
+    /// request reaches the tracker, and a stop still ends the announcer at once.
+    #[tokio::test]
+    async fn announces_wait_for_the_gate_and_a_stop_is_not_held_by_it() {
+        let (url, mut seen) = fake_http(|_| (200, ok_body(1800)));
+        let (_stats_tx, stats_rx) = watch::channel(AnnounceStats::default());
+        let (tx, _rx) = mpsc::channel(16);
+        let gate = std::sync::Arc::new(crate::engine::ratelimit::RateLimiter::new(1));
+        // a hundred announces' worth of debt: the next one waits about 100 s
+        gate.reserve(101, Instant::now());
+        let cfg = AnnouncerConfig {
+            gate: Some(gate.clone()),
+            ..config(vec![vec![url]])
+        };
+        let handle = spawn_announcer(cfg, stats_rx, tx);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(seen.try_recv().is_err(), "an announce went past the gate");
+        // `stop` gives up on a stuck task after STOP_TIMEOUT + 1 s; one that ends by itself
+        // is done well before
+        tokio::time::timeout(STOP_TIMEOUT / 2, handle.stop())
+            .await
+            .expect("a stop is not held back by the gate");
+        assert!(
+            seen.try_recv().is_err(),
+            "nothing announced, so no `stopped`"
+        );
+    }
+
     #[tokio::test]
     async fn announcer_started_completed_stopped() {
         let (url, mut seen) = fake_http(|_| (200, ok_body(1800)));

@@ -10,7 +10,7 @@
 //! # Layers
 //! Imports point down this list, never up (`tests/layout.rs` checks it):
 //! 1. [`event`] (what comes out: events and snapshots), `error`, [`config`];
-//! 2. state machines and data: [`picker`], `choker`, `pipeline`, `peerbook`,
+//! 2. state machines and data: [`picker`], [`priority`], `choker`, `pipeline`, `peerbook`,
 //!    `ratelimit`; disk: [`storage`], `disk`; [`create`];
 //! 3. [`conn`]: one peer connection (dialing, MSE, handshakes, framing);
 //! 4. peer sources: [`tracker`], [`dht`];
@@ -40,6 +40,7 @@ pub mod event;
 pub(crate) mod peerbook;
 pub mod picker;
 pub(crate) mod pipeline;
+pub mod priority;
 pub(crate) mod ratelimit;
 pub mod resume;
 pub mod storage;

@@ -14,6 +14,15 @@
 //! of its bucket and the edge moves (the same trick as libtorrent's piece picker). Pieces already
 //! in flight are finished first, so few pieces are partial at once and memory stays bounded.
 //!
+//! # Priorities and sequential order
+//! Each piece has a priority ([`Priority`]): 0 means not wanted (`Unwanted`), and a higher
+//! priority is always picked before a lower one, rarest first within a priority (the engine
+//! derives piece priorities from file priorities, see [`crate::engine::priority`]). The usual
+//! case, every wanted piece at one priority, costs nothing more than plain rarest-first: the
+//! picker keeps the set of priorities in use and walks `order` once per priority present.
+//! In sequential mode ([`Picker::set_sequential`], see [`sequence`]) pieces come in index order
+//! instead, rarest first inside a small window at the front so the swarm is not starved.
+//!
 //! # Endgame
 //! When every wanted block is requested or received, a peer with free request slots may request
 //! blocks already requested from someone else (at most [`ENDGAME_MAX_REQUESTERS`] at once); the
@@ -24,10 +33,22 @@
 //! nobody) and are never requested. A piece made only of pad blocks keeps its last block
 //! requestable, so its hash check still has an arrival to hang on.
 
+mod sequence;
+
 use crate::proto::bitfield::Bitfield;
 use crate::proto::message::{BLOCK_SIZE, BlockRef};
 use std::collections::HashMap;
 use std::ops::Range;
+
+/// A piece's priority: 0 = not wanted, higher first. Files map to 1 (low), 4 (normal) and 7
+/// (high); 8 is above every file priority (the first and last pieces of a file in
+/// first-last mode).
+pub type Priority = u8;
+
+/// The priority of a wanted piece nobody said anything about.
+pub const NORMAL: Priority = 4;
+/// The highest priority.
+pub const TOP: Priority = 8;
 
 /// Identifies one peer connection inside a torrent.
 pub type PeerKey = u64;
@@ -100,6 +121,14 @@ pub struct Picker {
     verified: Bitfield,
     /// Byte ranges of pad files in the torrent's data, sorted, adjacent ones merged.
     pad: Vec<Range<u64>>,
+    /// Per piece (0: not wanted).
+    priority: Vec<Priority>,
+    /// Bit `p` set: some wanted piece has priority `p`.
+    levels: u16,
+    /// Pieces in index order (a window at the front rarest first) instead of rarest first.
+    sequential: bool,
+    /// Sequential mode: every piece before this one is verified or unwanted.
+    cursor: u32,
 }
 
 impl Picker {
@@ -117,6 +146,10 @@ impl Picker {
             }
         }
         let wanted_left = state.iter().filter(|s| **s == PieceState::Missing).count() as u32;
+        let priority: Vec<Priority> = state
+            .iter()
+            .map(|s| if *s == PieceState::Missing { NORMAL } else { 0 })
+            .collect();
         // random permutation (xorshift; no dependency on a global RNG keeps this pure)
         let mut order: Vec<u32> = (0..count).collect();
         let mut x = seed | 1;
@@ -145,7 +178,61 @@ impl Picker {
             missing: wanted_left,
             verified: Bitfield::new(count),
             pad: Vec::new(),
+            levels: if wanted_left > 0 { 1 << NORMAL } else { 0 },
+            priority,
+            sequential: false,
+            cursor: 0,
         }
+    }
+
+    /// Set every piece's priority (one per piece; shorter slices leave the rest as they
+    /// are). A piece that becomes unwanted is dropped, with what arrived of it, unless it is
+    /// being verified; blocks still requested for it are ignored when they arrive. A piece
+    /// that becomes wanted is fetched (a verified piece stays verified).
+    pub fn set_priorities(&mut self, priorities: &[Priority]) {
+        for (i, &p) in priorities.iter().enumerate().take(self.state.len()) {
+            let p = p.min(TOP);
+            self.priority[i] = p;
+            let s = &mut self.state[i];
+            match (*s, p) {
+                (PieceState::Unwanted, 1..) => {
+                    *s = PieceState::Missing;
+                    self.missing += 1;
+                    self.wanted_left += 1;
+                }
+                (PieceState::Missing, 0) => {
+                    *s = PieceState::Unwanted;
+                    self.missing -= 1;
+                    self.wanted_left -= 1;
+                }
+                (PieceState::InFlight, 0) => {
+                    *s = PieceState::Unwanted;
+                    self.wanted_left -= 1;
+                    self.partial.remove(&(i as u32));
+                    self.parole.remove(&(i as u32));
+                }
+                _ => {}
+            }
+        }
+        self.levels = self
+            .priority
+            .iter()
+            .zip(&self.state)
+            .filter(|(p, s)| **p > 0 && **s != PieceState::Verified)
+            .fold(0, |acc, (p, _)| acc | 1 << p);
+        // a piece before the cursor may be wanted again
+        self.cursor = 0;
+    }
+
+    /// A piece's priority (0: not wanted).
+    pub fn priority(&self, index: u32) -> Priority {
+        self.priority.get(index as usize).copied().unwrap_or(0)
+    }
+
+    /// Pieces in index order (streaming) or rarest first (the default).
+    pub fn set_sequential(&mut self, on: bool) {
+        self.sequential = on;
+        self.cursor = 0;
     }
 
     /// The byte ranges of the torrent's pad files (BEP 47): blocks inside them are never
@@ -272,8 +359,13 @@ impl Picker {
         if let Some(s) = self.state.get_mut(index as usize)
             && *s == PieceState::Verifying
         {
-            *s = PieceState::Missing;
-            self.missing += 1;
+            if self.priority[index as usize] == 0 {
+                // unwanted while it was being verified: not fetched again
+                *s = PieceState::Unwanted;
+                self.wanted_left -= 1;
+            } else {
+                self.back_to_missing(index);
+            }
         }
         if let [only] = senders[..] {
             self.failed_by.entry(index).or_default().push(only);
@@ -381,32 +473,48 @@ impl Picker {
             })
             .map(|(i, _)| *i)
             .collect();
-        partial_pieces.sort_unstable_by_key(|i| self.availability[*i as usize]);
+        partial_pieces.sort_unstable_by_key(|i| {
+            let i = *i as usize;
+            (std::cmp::Reverse(self.priority[i]), self.availability[i])
+        });
         for index in partial_pieces {
             if out.len() - start >= max {
                 return;
             }
             self.take_blocks(index, peer, max - (out.len() - start), out);
         }
-        // 2. new pieces, rarest first
-        let mut slot = 0;
-        while out.len() - start < max && slot < self.order.len() {
-            let index = self.order[slot];
-            slot += 1;
-            if self.state[index as usize] == PieceState::Missing
-                && have.get(index)
-                && !self.failed_for(index, peer)
-            {
-                self.start_piece(index);
-                if self.parole.contains(&index) {
-                    // the whole piece goes to this peer, whatever its pipeline says
-                    if let Some(p) = self.partial.get_mut(&index) {
-                        p.owner = Some(peer);
+        // 2. new pieces: by priority, then rarest first (or in order)
+        for level in (1..=TOP).rev() {
+            if out.len() - start >= max {
+                break;
+            }
+            if self.levels & (1 << level) == 0 {
+                continue;
+            }
+            // one priority in use (the usual case): no need to look at priorities at all
+            let only = self.levels == 1 << level;
+            if self.sequential {
+                self.pick_in_order(level, peer, have, max, start, out);
+                continue;
+            }
+            let mut slot = 0;
+            // whether any piece of this priority is still to be started
+            let mut seen = false;
+            while out.len() - start < max && slot < self.order.len() {
+                let index = self.order[slot];
+                slot += 1;
+                if self.state[index as usize] == PieceState::Missing
+                    && (only || self.priority[index as usize] == level)
+                {
+                    seen = true;
+                    if have.get(index) && !self.failed_for(index, peer) {
+                        self.start_and_take(index, peer, max, start, out);
                     }
-                    self.take_blocks(index, peer, usize::MAX, out);
-                } else {
-                    self.take_blocks(index, peer, max - (out.len() - start), out);
                 }
+            }
+            if !seen && slot == self.order.len() {
+                // a piece going back to `Missing` sets the bit again (`back_to_missing`)
+                self.levels &= !(1 << level);
             }
         }
         if out.len() - start >= max || self.has_missing_blocks() {
@@ -433,6 +541,41 @@ impl Picker {
             }
         }
         out.extend(dups.into_iter().map(|(index, b)| self.block_ref(index, b)));
+    }
+
+    /// A piece that was started goes back to `Missing`, to be picked again.
+    fn back_to_missing(&mut self, index: u32) {
+        let p = self.priority[index as usize];
+        if p == 0 {
+            self.state[index as usize] = PieceState::Unwanted;
+            self.wanted_left -= 1;
+            return;
+        }
+        self.state[index as usize] = PieceState::Missing;
+        self.missing += 1;
+        self.levels |= 1 << p;
+    }
+
+    /// Start a new piece for `peer` and take its blocks, up to `max` since `start` in `out`
+    /// (a parole piece goes to the peer whole).
+    fn start_and_take(
+        &mut self,
+        index: u32,
+        peer: PeerKey,
+        max: usize,
+        start: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        self.start_piece(index);
+        if self.parole.contains(&index) {
+            // the whole piece goes to this peer, whatever its pipeline says
+            if let Some(p) = self.partial.get_mut(&index) {
+                p.owner = Some(peer);
+            }
+            self.take_blocks(index, peer, usize::MAX, out);
+        } else {
+            self.take_blocks(index, peer, max - (out.len() - start), out);
+        }
     }
 
     /// True when some wanted block is neither requested nor received.
@@ -525,8 +668,7 @@ impl Picker {
             // blocks so far are dropped: the piece must still come whole from one peer, and
             // nobody else may pick a piece with an owner, so keeping it would stall the download.
             self.partial.remove(&r.index);
-            self.state[r.index as usize] = PieceState::Missing;
-            self.missing += 1;
+            self.back_to_missing(r.index);
         }
     }
 
@@ -580,8 +722,7 @@ impl Picker {
             .collect();
         for index in owned {
             self.partial.remove(&index);
-            self.state[index as usize] = PieceState::Missing;
-            self.missing += 1;
+            self.back_to_missing(index);
         }
     }
 
@@ -631,6 +772,128 @@ mod tests {
 
     fn full(n: u32) -> Bitfield {
         Bitfield::full(n)
+    }
+
+    /// The pieces one pick of `max` blocks starts, in order.
+    fn picked(p: &mut Picker, peer: PeerKey, have: &Bitfield, max: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        p.pick(peer, have, max, &mut out);
+        let mut pieces: Vec<u32> = Vec::new();
+        for r in out {
+            if pieces.last() != Some(&r.index) {
+                pieces.push(r.index);
+            }
+        }
+        pieces
+    }
+
+    #[test]
+    fn higher_priorities_first_and_skipped_pieces_never() {
+        let mut p = Picker::new(PL, 8 * PL as u64, None, 3);
+        p.peer_bitfield(&full(8));
+        // pieces 0-1 skipped, 2-3 low, 4-5 high, 6-7 normal
+        p.set_priorities(&[0, 0, 1, 1, 7, 7, NORMAL, NORMAL]);
+        assert_eq!(p.wanted_left(), 6);
+        let order = picked(&mut p, 1, &full(8), 6 * 4);
+        assert_eq!(order.len(), 6);
+        let mut first: Vec<u32> = order[..2].to_vec();
+        first.sort();
+        assert_eq!(first, [4, 5], "high first: {order:?}");
+        let mut next: Vec<u32> = order[2..4].to_vec();
+        next.sort();
+        assert_eq!(next, [6, 7], "then normal: {order:?}");
+        assert!(!order.contains(&0) && !order.contains(&1));
+        // wanting everything again: the skipped pieces come back, verified ones stay
+        p.mark_verified(4);
+        p.set_priorities(&[NORMAL; 8]);
+        assert_eq!(p.wanted_left(), 7);
+        assert_eq!(p.state(0), Some(PieceState::Missing));
+        assert_eq!(p.state(4), Some(PieceState::Verified));
+    }
+
+    #[test]
+    fn within_a_priority_the_rarest_piece_first() {
+        let mut p = Picker::new(PL, 4 * PL as u64, None, 5);
+        p.peer_bitfield(&full(4));
+        let mut lacks1 = full(4);
+        lacks1.clear(1);
+        p.peer_bitfield(&lacks1);
+        let mut only2 = Bitfield::new(4);
+        only2.set(2);
+        p.peer_bitfield(&only2);
+        // availability 2, 1, 3, 2: piece 1 is the rarest of the normal ones, piece 2 (low)
+        // would be the most common anyway
+        p.set_priorities(&[NORMAL, NORMAL, 1, NORMAL]);
+        let order = picked(&mut p, 9, &full(4), 4);
+        assert_eq!(order, [1], "the rarest of the higher priority: {order:?}");
+    }
+
+    #[test]
+    fn an_unwanted_piece_in_flight_is_dropped_and_one_being_verified_finishes() {
+        let mut p = Picker::new(PL, 3 * PL as u64, None, 1);
+        p.peer_bitfield(&full(3));
+        let mut out = Vec::new();
+        p.pick(1, &full(3), 12, &mut out);
+        // piece 0 arrives whole (verifying), piece 1 half
+        for r in out.iter().filter(|r| r.index == 0) {
+            p.block_received(1, r);
+        }
+        let half: Vec<BlockRef> = out
+            .iter()
+            .filter(|r| r.index == 1)
+            .take(2)
+            .copied()
+            .collect();
+        for r in &half {
+            p.block_received(1, r);
+        }
+        assert_eq!(p.state(0), Some(PieceState::Verifying));
+        p.set_priorities(&[0, 0, NORMAL]);
+        assert_eq!(p.state(1), Some(PieceState::Unwanted));
+        assert_eq!(p.state(0), Some(PieceState::Verifying));
+        // late blocks of the dropped piece are ignored
+        let late = out
+            .iter()
+            .find(|r| r.index == 1 && !half.contains(r))
+            .unwrap();
+        assert_eq!(p.block_received(1, late), BlockOutcome::Ignored);
+        // the verifying piece fails: unwanted now, not fetched again
+        p.mark_failed(0);
+        assert_eq!(p.state(0), Some(PieceState::Unwanted));
+        assert_eq!(p.wanted_left(), 1);
+    }
+
+    #[test]
+    fn sequential_goes_in_order_with_the_rarest_first_inside_the_window() {
+        let n = 40;
+        let mut p = Picker::new(PL, n as u64 * PL as u64, None, 11);
+        p.set_sequential(true);
+        p.peer_bitfield(&full(n));
+        p.peer_bitfield(&full(n));
+        // piece 5 is rarer than the rest (one peer lacks it)
+        let mut lacks5 = full(n);
+        lacks5.clear(5);
+        p.peer_gone(&full(n));
+        p.peer_bitfield(&lacks5);
+        let mut order = Vec::new();
+        // one block at a time, as a slow pipeline would ask
+        for _ in 0..n {
+            order.extend(picked(&mut p, 1, &full(n), 4));
+        }
+        assert_eq!(order[0], 5, "the rarest piece of the window first");
+        let rest: Vec<u32> = order[1..].to_vec();
+        let mut sorted = rest.clone();
+        sorted.sort();
+        assert_eq!(rest, sorted, "then index order: {order:?}");
+        // a peer with nothing in the window still gets the next pieces it has
+        let mut q = Picker::new(PL, n as u64 * PL as u64, None, 11);
+        q.set_sequential(true);
+        let mut late = Bitfield::new(n);
+        for i in 30..n {
+            late.set(i);
+        }
+        q.peer_bitfield(&late);
+        assert_eq!(picked(&mut q, 2, &late, 8), [30, 31]);
     }
 
     #[test]
@@ -1063,6 +1326,16 @@ mod random_events {
             k: usize,
             pass: bool,
         },
+        /// New priorities: piece i gets one of 0 (skip), 1, 4, 7, 8 from `seed`; the
+        /// requests of pieces that became unwanted are cancelled (as the engine does).
+        Prioritize {
+            seed: u64,
+        },
+        Sequential(bool),
+    }
+
+    fn priority_from(seed: u64, i: u32) -> Priority {
+        [0, 1, NORMAL, 7, TOP, NORMAL, NORMAL, 1][((seed >> ((3 * i) % 60)) & 7) as usize]
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -1076,6 +1349,8 @@ mod random_events {
             1 => (peer.clone(), 0..40u32, 0..4u32).prop_map(|(peer, index, block)| Op::Unrequested { peer, index, block }),
             1 => (peer).prop_map(|peer| Op::Gone { peer }),
             2 => (any::<usize>(), prop::bool::weighted(0.6)).prop_map(|(k, pass)| Op::Verify { k, pass }),
+            1 => any::<u64>().prop_map(|seed| Op::Prioritize { seed }),
+            1 => any::<bool>().prop_map(Op::Sequential),
         ]
     }
 
@@ -1146,6 +1421,7 @@ mod random_events {
                         return;
                     };
                     let mut out = Vec::new();
+                    let before: Vec<Option<PieceState>> = (0..n).map(|i| self.p.state(i)).collect();
                     self.p.pick(peer, &have, max, &mut out);
                     // a parole piece goes whole to one peer, whatever `max` says (it may
                     // follow blocks of other pieces in the same pick)
@@ -1173,8 +1449,49 @@ mod random_events {
                             assert!(elsewhere < ENDGAME_MAX_REQUESTERS);
                         }
                     }
+                    // no piece started while one of a higher priority this peer could have
+                    // started is left untouched
+                    let lowest_new = out
+                        .iter()
+                        .filter(|r| before[r.index as usize] == Some(PieceState::Missing))
+                        .map(|r| self.p.priority(r.index))
+                        .min();
+                    if let Some(lowest) = lowest_new {
+                        for i in 0..n {
+                            if self.p.state(i) == Some(PieceState::Missing)
+                                && have.get(i)
+                                && !self.p.failed_for(i, peer)
+                            {
+                                assert!(
+                                    self.p.priority(i) <= lowest,
+                                    "piece {i} of priority {} left for one of {lowest}",
+                                    self.p.priority(i)
+                                );
+                            }
+                        }
+                    }
+                    assert!(
+                        out.iter().all(|r| self.p.priority(r.index) > 0),
+                        "an unwanted piece requested"
+                    );
                     self.peers[peer as usize].outstanding.extend(out);
                 }
+                Op::Prioritize { seed } => {
+                    let prios: Vec<Priority> = (0..n).map(|i| priority_from(seed, i)).collect();
+                    self.p.set_priorities(&prios);
+                    for k in 0..self.peers.len() {
+                        let dropped: Vec<BlockRef> = self.peers[k]
+                            .outstanding
+                            .iter()
+                            .filter(|r| !self.p.partial.contains_key(&r.index))
+                            .copied()
+                            .collect();
+                        for r in dropped {
+                            self.remove_outstanding(k as u64, &r);
+                        }
+                    }
+                }
+                Op::Sequential(on) => self.p.set_sequential(on),
                 Op::Deliver { peer, k } => {
                     let o = &self.peers[peer as usize].outstanding;
                     if o.is_empty() {

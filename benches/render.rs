@@ -73,6 +73,8 @@ fn torrent() -> TorrentSnapshot {
         metadata: None,
         pieces: pieces.into(),
         availability: availability.into(),
+        settings: Default::default(),
+        files: Vec::new().into(),
     }
 }
 
@@ -84,6 +86,7 @@ fn bench(c: &mut Criterion) {
             peer_id: PeerId(*b"-FP0100-benchbenchbe"),
             torrents: vec![torrent()],
             dht: None,
+            limits: Default::default(),
         },
     ))));
     for (pane, name) in [
@@ -126,6 +129,7 @@ fn bench(c: &mut Criterion) {
                     peer_id: PeerId(*b"-FP0100-benchbenchbe"),
                     torrents: vec![snap.clone()],
                     dht: None,
+                    limits: Default::default(),
                 },
             ))))
         })

@@ -21,7 +21,9 @@ const KNOWN: &[&str] = &[
     "bootstrap",
     "encryption",
     "upload_limit",
+    "download_limit",
     "upload_slots",
+    "max_connections",
     "max_peers_per_torrent",
     "watch_dir",
     "session_dir",
@@ -46,6 +48,11 @@ pub struct Settings {
     /// Upload cap: bytes per second, or a rate such as `"2M"`.
     #[serde(default, deserialize_with = "rate")]
     pub upload_limit: Option<u64>,
+    /// Download cap, like `upload_limit`.
+    #[serde(default, deserialize_with = "rate")]
+    pub download_limit: Option<u64>,
+    /// Peer connections over every torrent.
+    pub max_connections: Option<usize>,
     /// Peers unchoked by rate at once.
     pub upload_slots: Option<u16>,
     /// Connections per torrent.
@@ -188,7 +195,9 @@ pub struct Flags {
     pub bootstrap: Option<Vec<String>>,
     pub encryption: Option<Encryption>,
     pub upload_limit: Option<u64>,
+    pub download_limit: Option<u64>,
     pub upload_slots: Option<u16>,
+    pub max_connections: Option<usize>,
 }
 
 /// The configuration in effect.
@@ -205,7 +214,11 @@ pub struct Effective {
     pub encryption: Sourced<Encryption>,
     /// `None`: unlimited.
     pub upload_limit: Sourced<Option<u64>>,
+    /// `None`: unlimited.
+    pub download_limit: Sourced<Option<u64>>,
     pub upload_slots: Sourced<u16>,
+    /// `None`: only the per-torrent cap.
+    pub max_connections: Sourced<Option<usize>>,
     pub max_peers_per_torrent: Sourced<u16>,
     pub watch_dir: Sourced<Option<PathBuf>>,
     pub session_dir: Sourced<Option<PathBuf>>,
@@ -231,7 +244,17 @@ impl Effective {
             ),
             encryption: pick(flags.encryption, f.encryption, Encryption::default()),
             upload_limit: pick(flags.upload_limit.map(Some), f.upload_limit.map(Some), None),
+            download_limit: pick(
+                flags.download_limit.map(Some),
+                f.download_limit.map(Some),
+                None,
+            ),
             upload_slots: pick(flags.upload_slots, f.upload_slots, 4),
+            max_connections: pick(
+                flags.max_connections.map(Some),
+                f.max_connections.map(Some),
+                None,
+            ),
             max_peers_per_torrent: pick(None, f.max_peers_per_torrent, 50),
             watch_dir: pick(None, f.watch_dir.map(Some), None),
             session_dir: pick(None, f.session_dir.map(Some), None),
@@ -309,6 +332,20 @@ impl Effective {
             self.upload_limit.value.map(|n| n.to_string()),
             "unlimited",
             self.upload_limit.source,
+        );
+        line(
+            &mut out,
+            "download_limit",
+            self.download_limit.value.map(|n| n.to_string()),
+            "unlimited",
+            self.download_limit.source,
+        );
+        line(
+            &mut out,
+            "max_connections",
+            self.max_connections.value.map(|n| n.to_string()),
+            "only max_peers_per_torrent",
+            self.max_connections.source,
         );
         line(
             &mut out,

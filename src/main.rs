@@ -1,62 +1,14 @@
 //! The `fast-peer` binary: install error reporting, parse the command line, dispatch.
 
-use clap::{Parser, Subcommand};
+mod args;
+
+use args::{Args, Cmd, MetaOpts, Swarm};
+use clap::Parser;
 use color_eyre::Result;
-use color_eyre::eyre::bail;
 use fast_peer::cli::{self, SwarmOptions};
 use fast_peer::config;
-use fast_peer::engine::storage::OutputTarget;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "fast-peer",
-    version,
-    about = "A fast BitTorrent client with a live terminal dashboard"
-)]
-struct Args {
-    /// Log to stderr (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    verbose: u8,
-    #[command(flatten)]
-    dht: DhtArgs,
-    /// Message Stream Encryption: `enabled` (plaintext first, MSE when a peer insists;
-    /// both accepted), `prefer` (RC4 first, plaintext when a peer has no MSE; both accepted),
-    /// `required` (RC4 only, both ways) or `disabled`.
-    /// (default: enabled, or the config file's `encryption`)
-    #[arg(long, global = true, value_name = "POLICY")]
-    encryption: Option<fast_peer::engine::conn::Encryption>,
-    /// Configuration file (default: $XDG_CONFIG_HOME/fast-peer/config.toml, when it exists).
-    #[arg(long, global = true, value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// No subcommand: open the dashboard.
-    #[command(subcommand)]
-    command: Option<Cmd>,
-}
-
-/// The DHT node (BEP 5), on for every command that runs the engine.
-#[derive(clap::Args, Debug, Clone)]
-struct DhtArgs {
-    /// Do not run a DHT node (peers come from trackers, PEX and --peer only).
-    #[arg(long, global = true)]
-    no_dht: bool,
-    /// DHT bootstrap nodes, replacing the default routers and saved nodes.
-    #[arg(
-        long,
-        global = true,
-        value_name = "HOST:PORT,...",
-        value_delimiter = ','
-    )]
-    bootstrap: Vec<String>,
-    /// UDP port of the DHT node (default 6881, or a free port when busy).
-    #[arg(long, global = true, value_name = "PORT")]
-    dht_port: Option<u16>,
-    /// DHT state file (node id and good nodes). Default: $XDG_DATA_HOME/fast-peer/dht.dat,
-    /// none with --bootstrap.
-    #[arg(long, global = true, value_name = "PATH")]
-    dht_state: Option<PathBuf>,
-}
 
 /// The DHT node the effective configuration describes (`None`: no DHT). `state` is
 /// `--dht-state`.
@@ -89,278 +41,6 @@ fn dht_config(
         }
     });
     Some(cfg)
-}
-
-#[derive(clap::Args, Debug, Clone)]
-struct Swarm {
-    /// TCP port to accept peers on (default 6881, or a free port when busy).
-    #[arg(long)]
-    port: Option<u16>,
-    /// Connect to this peer directly (repeatable).
-    #[arg(long = "peer", value_name = "IP:PORT")]
-    peers: Vec<SocketAddr>,
-    /// Cap the upload rate, e.g. 500K or 2M (bytes per second).
-    #[arg(long, value_name = "RATE", value_parser = cli::parse_rate)]
-    upload_limit: Option<u64>,
-    /// Peers unchoked by rate at once (one optimistic unchoke comes on top; default 4).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
-    upload_slots: Option<u16>,
-}
-
-#[derive(clap::Args, Debug, Clone)]
-struct MetaOpts {
-    /// Largest metadata (info dictionary) accepted from peers, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = fast_peer::engine::DEFAULT_MAX_METADATA_SIZE)]
-    max_metadata_size: u32,
-}
-
-/// Where a whole download goes, and whether to keep seeding it.
-#[derive(clap::Args, Debug, Clone)]
-struct Output {
-    /// Output file (single-file torrent) or folder (multi-file torrent).
-    #[arg(short = 'o', value_name = "PATH", conflicts_with = "dir")]
-    output: Option<PathBuf>,
-    /// Save as DIR/<name> like other clients.
-    #[arg(long, value_name = "DIR")]
-    dir: Option<PathBuf>,
-    /// Keep seeding after the download completes (until Ctrl-C).
-    #[arg(long)]
-    seed: bool,
-}
-
-impl Output {
-    fn target(self) -> Result<OutputTarget> {
-        Ok(match (self.output, self.dir) {
-            (Some(o), None) => OutputTarget::Exact(o),
-            (None, Some(d)) => OutputTarget::Dir(d),
-            (None, None) => OutputTarget::Dir(PathBuf::from(".")),
-            (Some(_), Some(_)) => bail!("-o and --dir cannot be used together"),
-        })
-    }
-}
-
-#[derive(Subcommand, Debug)]
-enum Cmd {
-    /// Print a bencoded value as JSON (VALUE, `-` for stdin, or `@FILE`).
-    Decode { value: String },
-    /// Print a torrent file's tracker, length, info hash and piece hashes.
-    Info { torrent: PathBuf },
-    /// Ask the torrent's trackers for peers.
-    Peers {
-        torrent: PathBuf,
-        #[arg(long)]
-        port: Option<u16>,
-    },
-    /// Exchange handshakes with a peer and print its peer id.
-    Handshake { torrent: PathBuf, peer: SocketAddr },
-    /// Download one piece, verified, to a file.
-    #[command(name = "download_piece")]
-    DownloadPiece {
-        #[arg(short = 'o', value_name = "PATH")]
-        output: PathBuf,
-        torrent: PathBuf,
-        index: u32,
-        #[command(flatten)]
-        swarm: Swarm,
-    },
-    /// Download a whole torrent.
-    Download {
-        #[command(flatten)]
-        out: Output,
-        torrent: PathBuf,
-        #[command(flatten)]
-        swarm: Swarm,
-    },
-    /// Print the tracker and info hash of a magnet link.
-    #[command(name = "magnet_parse")]
-    MagnetParse { magnet: String },
-    /// Handshake (BEP 3 + BEP 10) with a peer of a magnet and print its metadata extension id.
-    #[command(name = "magnet_handshake")]
-    MagnetHandshake {
-        magnet: String,
-        #[command(flatten)]
-        swarm: Swarm,
-    },
-    /// Fetch a magnet's metadata from peers and print it like `info`.
-    #[command(name = "magnet_info")]
-    MagnetInfo {
-        magnet: String,
-        #[command(flatten)]
-        swarm: Swarm,
-        #[command(flatten)]
-        meta: MetaOpts,
-    },
-    /// Download one verified piece of a magnet's torrent.
-    #[command(name = "magnet_download_piece")]
-    MagnetDownloadPiece {
-        #[arg(short = 'o', value_name = "PATH")]
-        output: PathBuf,
-        magnet: String,
-        index: u32,
-        #[command(flatten)]
-        swarm: Swarm,
-        #[command(flatten)]
-        meta: MetaOpts,
-    },
-    /// Download a magnet's whole torrent (metadata first, BEP 9).
-    #[command(name = "magnet_download")]
-    MagnetDownload {
-        #[command(flatten)]
-        out: Output,
-        magnet: String,
-        #[command(flatten)]
-        swarm: Swarm,
-        #[command(flatten)]
-        meta: MetaOpts,
-    },
-    /// The full negotiated handshake with a peer: reserved bits, ids, clients and the BEP 10
-    /// extension dictionaries, ours next to theirs.
-    Nhandshake {
-        /// A magnet link or a .torrent file.
-        source: String,
-        /// The peer (default: the first one the trackers or the magnet name).
-        peer: Option<SocketAddr>,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        swarm: Swarm,
-    },
-    /// Make a v1 .torrent of a file or a folder (nested folders, zero-length files).
-    Create {
-        path: PathBuf,
-        #[arg(short = 'o', value_name = "FILE.torrent")]
-        output: PathBuf,
-        /// Announce URL (repeatable: each becomes its own BEP 12 tier, in order).
-        #[arg(long = "tracker", value_name = "URL")]
-        trackers: Vec<String>,
-        /// Piece length in bytes (a multiple of 16 KiB); default: chosen from the size, like libtorrent.
-        #[arg(long, value_name = "BYTES")]
-        piece_length: Option<u32>,
-        /// Mark the torrent private (BEP 27: no DHT, no PEX).
-        #[arg(long)]
-        private: bool,
-        #[arg(long)]
-        comment: Option<String>,
-        /// Sort files by path instead of the file system's order (reproducible anywhere;
-        /// libtorrent uses the file system's order).
-        #[arg(long)]
-        sorted: bool,
-    },
-    /// Start the embedded demo swarm on loopback and watch the download in the dashboard.
-    Demo {
-        /// Keep the demo content, torrent and download under DIR.
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        /// Print progress lines instead of opening the dashboard.
-        #[arg(long)]
-        no_tui: bool,
-        /// Dashboard demo: content size in MiB (default 48).
-        #[arg(long, value_name = "MIB", conflicts_with = "no_tui")]
-        size: Option<u64>,
-        /// Dashboard demo: unlimited seeders (full speed) instead of rate-limited ones.
-        #[arg(long, conflicts_with = "no_tui")]
-        fast: bool,
-        /// Dashboard log file (default: fast-peer.log in the temporary folder).
-        #[arg(long, value_name = "FILE")]
-        log: Option<PathBuf>,
-    },
-    /// The dashboard, optionally adding torrents and magnets at start (attached to the running
-    /// daemon when one owns the session).
-    Tui {
-        /// .torrent files and magnet links to add.
-        #[arg(value_name = "FILE.torrent|MAGNET")]
-        sources: Vec<String>,
-        /// Save downloads as DIR/<name> (default: the current folder).
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        /// Log file (default: fast-peer.log in the temporary folder).
-        #[arg(long, value_name = "FILE")]
-        log: Option<PathBuf>,
-        #[command(flatten)]
-        swarm: Swarm,
-    },
-    /// The DHT alone (BEP 5): download a magnet with peers from the DHT only (no trackers),
-    /// look up the peers of an info hash, or print the routing table.
-    Dht {
-        #[command(flatten)]
-        out: Output,
-        /// The magnet link to download.
-        #[arg(required_unless_present_any = ["lookup", "table"])]
-        magnet: Option<String>,
-        /// Print the peers of this info hash (one IP:PORT a line) and exit.
-        #[arg(long, value_name = "INFO_HASH", conflicts_with_all = ["magnet", "table"])]
-        lookup: Option<String>,
-        /// Bootstrap, then print the routing table (bucket, node id, address, state, last seen).
-        #[arg(long, conflicts_with = "magnet")]
-        table: bool,
-        #[command(flatten)]
-        swarm: Swarm,
-        #[command(flatten)]
-        meta: MetaOpts,
-    },
-    /// Print the configuration in effect: the config file under these flags, each value with
-    /// where it came from (default, file or flag).
-    Config {
-        /// The download folder to show as set by a flag.
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        #[command(flatten)]
-        swarm: Swarm,
-    },
-    /// Run the session without a screen: every remembered torrent, the control socket the
-    /// commands below talk to. Stops cleanly on Ctrl-C or SIGTERM.
-    Daemon {
-        /// Log file (default: stderr with -v, else nothing).
-        #[arg(long, value_name = "FILE")]
-        log: Option<PathBuf>,
-        #[command(flatten)]
-        swarm: Swarm,
-    },
-    /// Add .torrent files or magnet links (`-`: read one from stdin) to the running instance.
-    Add {
-        #[arg(required = true, value_name = "FILE.torrent|MAGNET|-")]
-        sources: Vec<String>,
-        /// Save as DIR/<name> (default: the instance's download folder).
-        #[arg(long, value_name = "DIR")]
-        dir: Option<PathBuf>,
-        /// Add without starting.
-        #[arg(long)]
-        paused: bool,
-    },
-    /// Every torrent of the running instance.
-    Status {
-        /// One JSON object: {"torrents":[{"info_hash","name","state","progress",...}]}.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Pause torrents of the running instance (info hash or a unique prefix).
-    Pause {
-        #[arg(required = true, value_name = "HASH")]
-        hashes: Vec<String>,
-    },
-    /// Resume paused torrents of the running instance.
-    Resume {
-        #[arg(required = true, value_name = "HASH")]
-        hashes: Vec<String>,
-    },
-    /// Remove torrents from the running instance (their data stays unless --delete-data).
-    Remove {
-        #[arg(required = true, value_name = "HASH")]
-        hashes: Vec<String>,
-        #[arg(long)]
-        delete_data: bool,
-    },
-    /// Verify existing data and serve it to the swarm until interrupted.
-    Seed {
-        torrent: PathBuf,
-        /// The data: the file (single-file torrent), the root folder (multi-file), or the
-        /// folder that contains the torrent's name.
-        #[arg(long, value_name = "PATH")]
-        data: PathBuf,
-        #[command(flatten)]
-        swarm: Swarm,
-    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -474,6 +154,8 @@ fn run(args: Args) -> Result<()> {
         if let Some(s) = swarm {
             flags.listen_port = s.port;
             flags.upload_limit = s.upload_limit;
+            flags.download_limit = s.download_limit;
+            flags.max_connections = s.max_connections;
             flags.upload_slots = s.upload_slots;
         }
         flags.download_dir = dir;
@@ -484,6 +166,8 @@ fn run(args: Args) -> Result<()> {
         port: e.listen_port.value,
         peers,
         upload_limit: e.upload_limit.value,
+        download_limit: e.download_limit.value,
+        max_connections: e.max_connections.value,
         upload_slots: usize::from(e.upload_slots.value),
         max_peers: Some(usize::from(e.max_peers_per_torrent.value)),
         dht: dht_config(e, dht_state.clone()),
@@ -612,7 +296,17 @@ fn run(args: Args) -> Result<()> {
                 sources,
                 dir,
                 paused,
-            } => cli::session::add(&socket()?, &sources, dir, paused).await,
+                pause_after_metadata,
+                select,
+            } => {
+                let how = cli::session::AddHow {
+                    dir,
+                    paused,
+                    pause_after_metadata,
+                    wants: select.wants()?,
+                };
+                cli::session::add(&socket()?, &sources, how).await
+            }
             Cmd::Status { json } => cli::session::status(&socket()?, json).await,
             Cmd::Pause { hashes } => cli::session::pause(&socket()?, hashes, true).await,
             Cmd::Resume { hashes } => cli::session::pause(&socket()?, hashes, false).await,
@@ -657,6 +351,7 @@ fn run(args: Args) -> Result<()> {
             Cmd::MagnetDownload {
                 out,
                 magnet,
+                select,
                 swarm,
                 meta,
             } => {
@@ -664,6 +359,7 @@ fn run(args: Args) -> Result<()> {
                 let target = out.target()?;
                 let mut opts = with_meta(swarm, meta);
                 opts.seed = seed;
+                opts.settings.wants = select.wants()?;
                 cli::download::magnet_download(&magnet, target, opts).await
             }
             Cmd::Nhandshake {
@@ -695,12 +391,14 @@ fn run(args: Args) -> Result<()> {
             Cmd::Download {
                 out,
                 torrent,
+                select,
                 swarm,
             } => {
                 let seed = out.seed;
                 let target = out.target()?;
                 let mut opts: SwarmOptions = swarm_opts(swarm);
                 opts.seed = seed;
+                opts.settings.wants = select.wants()?;
                 cli::download::download(&torrent, target, opts).await
             }
         }

@@ -91,6 +91,7 @@ async fn seeder_and_leecher_meet_through_the_dht() {
     let (seeder, mut seeder_events) = spawn(config(&seeder_ip, &hub, &hub_ip)).await.unwrap();
     seeder
         .add_torrent(AddTorrent {
+            settings: Default::default(),
             metainfo: metainfo.clone(),
             target: OutputTarget::Exact(src.clone()),
             peers: vec![],
@@ -119,6 +120,7 @@ async fn seeder_and_leecher_meet_through_the_dht() {
     let out = tmp.path().join("out.bin");
     leecher
         .add_torrent(AddTorrent {
+            settings: Default::default(),
             metainfo: metainfo.clone(),
             target: OutputTarget::Exact(out.clone()),
             peers: vec![],

@@ -55,6 +55,7 @@ async fn start(meta: &Arc<Metainfo>, dir: &Path, resume_dir: &Path) -> Start {
     let (handle, mut events) = spawn(config).await.unwrap();
     handle
         .add_torrent(AddTorrent {
+            settings: Default::default(),
             metainfo: meta.clone(),
             target: OutputTarget::Dir(dir.to_path_buf()),
             peers: Vec::new(),

@@ -137,6 +137,8 @@ fn torrent(id: u64, n: u32) -> TorrentSnapshot {
         metadata: None,
         pieces: pieces.into(),
         availability: availability.into(),
+        settings: Default::default(),
+        files: Vec::new().into(),
     }
 }
 
@@ -235,6 +237,7 @@ fn snapshot(torrents: Vec<TorrentSnapshot>, dht: Option<DhtSnapshot>) -> Action 
         peer_id: Default::default(),
         torrents,
         dht,
+        limits: Default::default(),
     })))
 }
 

@@ -40,10 +40,14 @@ pub struct SwarmOptions {
     pub peers: Vec<SocketAddr>,
     /// Upload cap in bytes per second.
     pub upload_limit: Option<u64>,
+    /// Download cap in bytes per second.
+    pub download_limit: Option<u64>,
     /// Regular upload slots (0 = the engine's default).
     pub upload_slots: usize,
     /// Connections per torrent (`None`: the engine's default).
     pub max_peers: Option<usize>,
+    /// Connections over every torrent (`None`: no engine-wide cap).
+    pub max_connections: Option<usize>,
     /// Keep seeding after the download completes.
     pub seed: bool,
     /// Largest metadata accepted for a magnet (bytes).
@@ -54,6 +58,10 @@ pub struct SwarmOptions {
     pub dht: Option<DhtConfig>,
     /// Message Stream Encryption policy.
     pub encryption: crate::engine::conn::Encryption,
+    /// Files, order and limits of the torrent (`--only`, `--sequential`...).
+    pub settings: crate::engine::settings::TorrentSettings,
+    /// A magnet stops once its metadata is known (`--pause-after-metadata`).
+    pub pause_after_metadata: bool,
 }
 
 /// Read and parse a `.torrent` file (at most [`MAX_TORRENT_FILE`] bytes, libtorrent's limit).
@@ -80,6 +88,8 @@ pub fn engine_config(opts: &SwarmOptions) -> EngineConfig {
         cfg.listen_fallback = false;
     }
     cfg.upload_limit = opts.upload_limit;
+    cfg.download_limit = opts.download_limit;
+    cfg.max_connections = opts.max_connections;
     cfg.dht = opts.dht.clone();
     cfg.encryption = opts.encryption;
     if opts.upload_slots > 0 {

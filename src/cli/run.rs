@@ -235,6 +235,7 @@ pub(super) fn torrent_job(
         wanted_pieces: wanted,
         use_trackers: !opts.no_trackers,
         seed_only,
+        settings: opts.settings.clone(),
     })
 }
 
@@ -253,5 +254,7 @@ pub(super) fn magnet_job(
         max_metadata_size: opts
             .max_metadata_size
             .unwrap_or(crate::engine::DEFAULT_MAX_METADATA_SIZE),
+        settings: opts.settings.clone(),
+        pause_after_metadata: opts.pause_after_metadata,
     })
 }

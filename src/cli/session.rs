@@ -2,6 +2,7 @@
 //! `pause`, `resume` and `remove`. Each exits non-zero, with one line per problem on stderr,
 //! when the instance is not running or refused part of the request.
 
+use crate::engine::settings::{TorrentSettings, Wants};
 use crate::session::control;
 use crate::session::protocol::{AddSource, Command, Response, TorrentStatus, to_hex};
 use color_eyre::Result;
@@ -76,13 +77,26 @@ fn source(arg: &str) -> Result<AddSource> {
     Ok(AddSource::Torrent(to_hex(&bytes)))
 }
 
-/// `add SRC... [--dir DIR] [--paused]`: prints `added <info hash> <name>` per torrent.
-pub async fn add(
-    socket: &Path,
-    sources: &[String],
-    dir: Option<PathBuf>,
-    paused: bool,
-) -> Result<()> {
+/// How `add` adds.
+#[derive(Debug, Clone, Default)]
+pub struct AddHow {
+    /// Save as `dir/<name>` (the instance's download folder otherwise).
+    pub dir: Option<PathBuf>,
+    pub paused: bool,
+    pub pause_after_metadata: bool,
+    /// Files and order (`--only`, `--exclude`, `--sequential`, `--first-last`).
+    pub wants: Wants,
+}
+
+/// `add SRC... [--dir DIR] [--paused] [--only GLOB]...`: prints `added <info hash> <name>`
+/// per torrent.
+pub async fn add(socket: &Path, sources: &[String], how: AddHow) -> Result<()> {
+    let AddHow {
+        dir,
+        paused,
+        pause_after_metadata,
+        wants,
+    } = how;
     let mut parsed = Vec::new();
     for s in sources {
         parsed.push(source(s)?);
@@ -99,6 +113,11 @@ pub async fn add(
             sources: parsed,
             dir: dir.map(|d| d.display().to_string()),
             paused,
+            pause_after_metadata,
+            settings: TorrentSettings {
+                wants,
+                ..TorrentSettings::default()
+            },
         },
     )
     .await?;

@@ -176,6 +176,7 @@ pub(super) fn add_torrent(metainfo: &Arc<Metainfo>, dir: &Path, seed_only: bool)
         wanted_pieces: None,
         use_trackers: true,
         seed_only,
+        settings: Default::default(),
     }
 }
 

@@ -56,7 +56,7 @@ pub enum DemoEvent {
     /// The leecher's torrent, at every engine snapshot; `last` marks the final one (the first
     /// taken after completion, with the final counters).
     Progress {
-        torrent: TorrentSnapshot,
+        torrent: Box<TorrentSnapshot>,
         last: bool,
     },
     /// The download is complete.
@@ -175,7 +175,7 @@ async fn follow(
                 };
                 let done = completed && t.bytes_left == 0;
                 report(DemoEvent::Progress {
-                    torrent: t.clone(),
+                    torrent: Box::new(t.clone()),
                     last: done,
                 });
                 last = Some(t);

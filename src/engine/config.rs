@@ -26,6 +26,10 @@ pub struct EngineConfig {
     pub upload_slots: usize,
     /// Cap on upload bytes per second across all torrents; `None` = unlimited.
     pub upload_limit: Option<u64>,
+    /// Cap on download bytes per second across all torrents; `None` = unlimited.
+    pub download_limit: Option<u64>,
+    /// Peer connections across all torrents; `None` = only the per-torrent cap.
+    pub max_connections: Option<usize>,
     /// Deliberate misbehaviour for the demo swarm and tests; off by default.
     pub faults: Faults,
     /// Run a DHT node (BEP 5). `None` by default: a library user opts in, and chooses the
@@ -57,6 +61,8 @@ impl Default for EngineConfig {
             snapshot_interval: Duration::from_millis(100),
             upload_slots: 4,
             upload_limit: None,
+            download_limit: None,
+            max_connections: None,
             faults: Faults::default(),
             dht: None,
             encryption: Encryption::default(),

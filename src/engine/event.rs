@@ -1,6 +1,7 @@
 //! What the engine tells its owner: discrete [`EngineEvent`]s, and periodic snapshots that carry
 //! counters, piece states and peer tables (cheap to send, cheap to drop when the UI is slow).
 
+use crate::engine::settings::{FilePriority, GlobalLimits, TorrentSettings};
 use crate::proto::extension::ExtensionHandshake;
 use crate::proto::id::{InfoHash, NodeId, PeerId};
 use crate::proto::metainfo::Metainfo;
@@ -141,6 +142,9 @@ pub struct EngineSnapshot {
     pub torrents: Vec<TorrentSnapshot>,
     /// The DHT node, when it runs (`None` with `--no-dht`).
     pub dht: Option<DhtSnapshot>,
+    /// The engine-wide limits in force.
+    #[serde(default)]
+    pub limits: GlobalLimits,
 }
 
 /// The DHT node (BEP 5) as the dashboard shows it.
@@ -243,6 +247,12 @@ pub struct TorrentSnapshot {
     pub pieces: Arc<[PieceView]>,
     /// Per piece, how many connected peers have it (saturating), for the rarity overlay.
     pub availability: Arc<[u16]>,
+    /// The user's controls: file selection, order, limits.
+    #[serde(default)]
+    pub settings: TorrentSettings,
+    /// Each file's priority as applied (empty until the metadata is known).
+    #[serde(default)]
+    pub files: Arc<[FilePriority]>,
 }
 
 impl TorrentSnapshot {
@@ -270,6 +280,8 @@ impl TorrentSnapshot {
             metadata: None,
             pieces: Arc::from(Vec::new()),
             availability: Arc::from(Vec::new()),
+            settings: TorrentSettings::default(),
+            files: Arc::from(Vec::new()),
         }
     }
 }
@@ -669,6 +681,13 @@ mod tests {
             PieceView::Unwanted,
         ]);
         t.availability = Arc::from(vec![0, 1, 2, 3, u16::MAX]);
+        t.files = Arc::from(vec![FilePriority::Skip, FilePriority::High]);
+        t.settings.wants.sequential = true;
+        t.settings.wants.files = crate::engine::settings::FileSelection::Globs {
+            only: vec!["*.mkv".into()],
+            exclude: vec![],
+        };
+        t.settings.limits.download = Some(300_000);
         t.metadata = Some(MetadataSnapshot {
             size: Some(100),
             pieces_received: vec![true],
@@ -683,6 +702,11 @@ mod tests {
             }],
         });
         EngineSnapshot {
+            limits: GlobalLimits {
+                download: Some(1 << 20),
+                upload: None,
+                max_connections: Some(200),
+            },
             listen_port: 6881,
             peer_id: PeerId([8; 20]),
             torrents: vec![t],

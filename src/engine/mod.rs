@@ -9,8 +9,9 @@
 //!
 //! # Layers
 //! Imports point down this list, never up (`tests/layout.rs` checks it):
-//! 1. [`event`] (what comes out: events and snapshots), `error`, [`config`];
-//! 2. state machines and data: [`picker`], [`priority`], `choker`, `pipeline`, `peerbook`,
+//! 1. values: [`priority`] and [`settings`] (what the user asks of a torrent), [`event`]
+//!    (what comes out: events and snapshots), `error`, [`config`];
+//! 2. state machines and data: [`picker`], `choker`, `pipeline`, `peerbook`,
 //!    `ratelimit`; disk: [`storage`], `disk`; [`create`];
 //! 3. [`conn`]: one peer connection (dialing, MSE, handshakes, framing);
 //! 4. peer sources: [`tracker`], [`dht`];
@@ -43,6 +44,7 @@ pub(crate) mod pipeline;
 pub mod priority;
 pub(crate) mod ratelimit;
 pub mod resume;
+pub mod settings;
 pub mod storage;
 pub(crate) mod torrent;
 pub mod tracker;
@@ -54,6 +56,7 @@ use crate::engine::error::PeerError;
 use crate::engine::event::EventSink;
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
 use crate::engine::ratelimit::RateLimiter;
+use crate::engine::settings::{GlobalLimits, TorrentSettings};
 use crate::engine::storage::OutputTarget;
 use crate::engine::torrent::{Source, TorrentMsg, TorrentParams, TorrentTx, spawn_torrent};
 use crate::proto::handshake::Handshake;
@@ -66,7 +69,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// The DHT is asked again this soon while a torrent is short of peers.
 pub const DHT_RETRY_SHORT: Duration = Duration::from_secs(15);
@@ -92,6 +95,9 @@ pub struct AddTorrent {
     pub use_trackers: bool,
     /// Serve existing data only: files are opened read-only and never written.
     pub seed_only: bool,
+    /// Files, order and limits (see [`settings`]); changed later with
+    /// [`EngineHandle::set_settings`].
+    pub settings: TorrentSettings,
 }
 
 impl AddTorrent {
@@ -105,6 +111,7 @@ impl AddTorrent {
             wanted_pieces: None,
             use_trackers: true,
             seed_only: false,
+            settings: TorrentSettings::default(),
         }
     }
 }
@@ -119,6 +126,8 @@ impl AddMagnet {
             wanted_pieces: None,
             use_trackers: true,
             max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
+            settings: TorrentSettings::default(),
+            pause_after_metadata: false,
         }
     }
 }
@@ -133,6 +142,10 @@ pub struct AddMagnet {
     pub use_trackers: bool,
     /// Largest info dictionary accepted from peers.
     pub max_metadata_size: u32,
+    pub settings: TorrentSettings,
+    /// Stop (paused) once the metadata is known, before any data is fetched, so the user can
+    /// choose files first.
+    pub pause_after_metadata: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +172,8 @@ struct NewTorrent {
     seed_only: bool,
     max_metadata_size: u32,
     paused: bool,
+    settings: TorrentSettings,
+    pause_after_metadata: bool,
 }
 
 enum Command {
@@ -176,6 +191,8 @@ enum Command {
     Shutdown(oneshot::Sender<()>),
     /// A picture now, whatever the snapshot interval.
     Snapshot(oneshot::Sender<EngineSnapshot>),
+    Settings(TorrentId, TorrentSettings),
+    GlobalLimits(GlobalLimits),
 }
 
 /// Commands into a running engine. Cheap to clone.
@@ -218,6 +235,8 @@ impl EngineHandle {
             use_trackers: add.use_trackers,
             seed_only: add.seed_only,
             max_metadata_size: DEFAULT_MAX_METADATA_SIZE,
+            settings: add.settings,
+            pause_after_metadata: false,
         })
         .await
     }
@@ -248,6 +267,8 @@ impl EngineHandle {
             use_trackers: add.use_trackers,
             seed_only: false,
             max_metadata_size: add.max_metadata_size,
+            settings: add.settings,
+            pause_after_metadata: add.pause_after_metadata,
         })
         .await
     }
@@ -298,6 +319,16 @@ impl EngineHandle {
     /// Resume a paused torrent.
     pub fn resume(&self, id: TorrentId) {
         let _ = self.tx.send(Command::Pause(id, false));
+    }
+
+    /// Change a torrent's files, order or limits (the whole settings: the caller keeps them).
+    pub fn set_settings(&self, id: TorrentId, settings: TorrentSettings) {
+        let _ = self.tx.send(Command::Settings(id, settings));
+    }
+
+    /// Change the engine-wide rate and connection limits.
+    pub fn set_global_limits(&self, limits: GlobalLimits) {
+        let _ = self.tx.send(Command::GlobalLimits(limits));
     }
 
     /// The engine's picture now (what the periodic [`EngineEvent::Snapshot`] carries), for an
@@ -363,7 +394,9 @@ pub async fn spawn(
         torrents: HashMap::new(),
         snapshots: Arc::new(Mutex::new(HashMap::new())),
         next_id: 1,
-        upload_limiter: config.upload_limit.map(|r| Arc::new(RateLimiter::new(r))),
+        global_up: Arc::new(RateLimiter::with_rate(config.upload_limit)),
+        global_down: Arc::new(RateLimiter::with_rate(config.download_limit)),
+        settings: HashMap::new(),
         announce_gate: Arc::new(RateLimiter::new(ANNOUNCES_PER_SECOND)),
         config,
         dht: dht.clone(),
@@ -388,7 +421,11 @@ struct Actor {
     torrents: HashMap<TorrentId, (InfoHash, TorrentTx)>,
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
     next_id: TorrentId,
-    upload_limiter: Option<Arc<RateLimiter>>,
+    /// The engine's rate buckets, shared by every torrent.
+    global_up: Arc<RateLimiter>,
+    global_down: Arc<RateLimiter>,
+    /// Per torrent: where its settings go (see [`settings`]).
+    settings: HashMap<TorrentId, watch::Sender<TorrentSettings>>,
     /// Announces per second across every torrent (see `AnnouncerConfig::gate`).
     announce_gate: Arc<RateLimiter>,
     dht: Option<DhtHandle>,
@@ -443,6 +480,11 @@ impl Actor {
         EngineEvent::Snapshot(EngineSnapshot {
             listen_port: self.listen_port,
             peer_id: self.config.peer_id,
+            limits: GlobalLimits {
+                download: self.config.download_limit,
+                upload: self.config.upload_limit,
+                max_connections: self.config.max_connections,
+            },
             torrents,
             dht: self.dht.as_ref().and_then(|d| d.snapshot()),
         })
@@ -474,6 +516,8 @@ impl Actor {
                     info_hash,
                     name: add.name.clone(),
                 });
+                let (settings_tx, settings_rx) = watch::channel(add.settings);
+                self.settings.insert(id, settings_tx);
                 let tx = spawn_torrent(TorrentParams {
                     id,
                     source: add.source,
@@ -486,7 +530,10 @@ impl Actor {
                     peer_id: self.config.peer_id,
                     max_peers: self.config.max_peers_per_torrent,
                     upload_slots: self.config.upload_slots,
-                    upload_limiter: self.upload_limiter.clone(),
+                    global_up: self.global_up.clone(),
+                    global_down: self.global_down.clone(),
+                    settings: settings_rx,
+                    pause_after_metadata: add.pause_after_metadata,
                     announce_gate: self.announce_gate.clone(),
                     faults: self.config.faults,
                     encryption: self.config.encryption,
@@ -540,6 +587,7 @@ impl Actor {
                 if let Some(f) = self.feeders.remove(&id) {
                     f.abort();
                 }
+                self.settings.remove(&id);
                 if let Some((hash, tx)) = self.torrents.remove(&id) {
                     self.routes
                         .lock()
@@ -560,6 +608,18 @@ impl Actor {
                     self.events.emit(EngineEvent::TorrentRemoved { id });
                 }
                 let _ = done.send(());
+            }
+            Command::Settings(id, s) => {
+                if let Some(tx) = self.settings.get(&id) {
+                    tx.send_replace(s);
+                }
+            }
+            Command::GlobalLimits(l) => {
+                self.global_up.set_rate(l.upload);
+                self.global_down.set_rate(l.download);
+                self.config.upload_limit = l.upload;
+                self.config.download_limit = l.download;
+                self.config.max_connections = l.max_connections;
             }
             Command::Shutdown(_) => {}
         }

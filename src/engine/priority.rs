@@ -11,7 +11,15 @@
 //! against the file's `/`-separated path inside the torrent, without the torrent's name, and
 //! `*` matches across folders (`*.mkv` finds `Season 1/e01.mkv`).
 
-use crate::engine::picker::{NORMAL, Priority, TOP};
+/// A piece's priority in the picker: 0 = not wanted, higher first. Files map to 1 (low), 4
+/// (normal) and 7 (high); 8 is above every file priority (the first and last pieces of a file
+/// in first-last mode).
+pub type Priority = u8;
+
+/// The priority of a wanted piece nobody said anything about.
+pub const NORMAL: Priority = 4;
+/// The highest priority.
+pub const TOP: Priority = 8;
 use crate::proto::metainfo::Info;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
@@ -66,6 +74,82 @@ impl FilePriority {
             FilePriority::Normal => "normal",
             FilePriority::High => "high",
         }
+    }
+}
+
+/// Which files, before the metadata is known (a magnet's files are not known at start).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileSelection {
+    /// Every file, at normal priority.
+    #[default]
+    All,
+    /// `--only` and `--exclude` globs (see [`select`]).
+    Globs {
+        only: Vec<String>,
+        exclude: Vec<String>,
+    },
+    /// One priority per file of the torrent, in torrent order.
+    Priorities(Vec<FilePriority>),
+}
+
+impl FileSelection {
+    /// The selection from `--only` / `--exclude` (all files without either).
+    pub fn from_globs(only: Vec<String>, exclude: Vec<String>) -> FileSelection {
+        if only.is_empty() && exclude.is_empty() {
+            FileSelection::All
+        } else {
+            FileSelection::Globs { only, exclude }
+        }
+    }
+
+    /// Check the globs parse (before a magnet's metadata makes them matter).
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            FileSelection::Globs { only, exclude } => {
+                glob_set(only)?;
+                glob_set(exclude).map(|_| ())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// One priority per file of `info`.
+    pub fn resolve(&self, info: &Info) -> Result<Vec<FilePriority>, String> {
+        let n = info.files.len();
+        match self {
+            FileSelection::All => Ok(vec![FilePriority::Normal; n]),
+            FileSelection::Globs { only, exclude } => select(info, only, exclude),
+            FileSelection::Priorities(p) => {
+                let mut p = p.clone();
+                p.resize(n, FilePriority::Normal);
+                Ok(p)
+            }
+        }
+    }
+}
+
+/// What the user wants of one torrent: which files, how much, in which order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wants {
+    #[serde(default)]
+    pub files: FileSelection,
+    /// Pieces in index order (streaming), see [`crate::engine::picker::Picker::set_sequential`].
+    #[serde(default)]
+    pub sequential: bool,
+    /// The first and last piece of every wanted file before the rest.
+    #[serde(default)]
+    pub first_last: bool,
+}
+
+impl Wants {
+    /// Each file's priority under these wants (a selection that does not apply, such as bad
+    /// globs, wants every file: the CLI checks globs before they get here).
+    pub fn file_priorities(&self, info: &Info) -> Vec<FilePriority> {
+        self.files.resolve(info).unwrap_or_else(|e| {
+            tracing::warn!("file selection: {e}; every file wanted");
+            vec![FilePriority::Normal; info.files.len()]
+        })
     }
 }
 

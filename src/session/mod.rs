@@ -335,7 +335,10 @@ impl Session {
         match source {
             Source::Torrent(m, _) => {
                 let m = Arc::new((**m).clone());
-                let add = AddTorrent::to_dir(m.clone(), dir);
+                let add = AddTorrent {
+                    settings: state.settings.clone(),
+                    ..AddTorrent::to_dir(m.clone(), dir)
+                };
                 let id = self
                     .engine
                     .add_torrent_with(add, state.paused)
@@ -344,7 +347,11 @@ impl Session {
                 Ok((id, m.info.name.clone(), Some(m)))
             }
             Source::Magnet(mg) => {
-                let add = AddMagnet::to_dir(mg.clone(), dir);
+                let add = AddMagnet {
+                    settings: state.settings.clone(),
+                    pause_after_metadata: state.pause_after_metadata,
+                    ..AddMagnet::to_dir(mg.clone(), dir)
+                };
                 let id = self
                     .engine
                     .add_magnet_with(add, state.paused)
@@ -364,6 +371,15 @@ impl Session {
                 if let Some(e) = self.torrents.get_mut(&h).filter(|e| e.id == id) {
                     e.name = metainfo.info.name.clone();
                     e.metainfo = Some(metainfo.clone());
+                    // it stopped to let the user choose its files: paused from now on, also
+                    // after a restart
+                    if e.state.pause_after_metadata {
+                        e.state.pause_after_metadata = false;
+                        e.state.paused = true;
+                        if let Err(err) = self.store.set_state(&h, &e.state) {
+                            tracing::warn!("remember {h}: {err}");
+                        }
+                    }
                     if let Err(err) = self.store.metadata_arrived(&h, &metainfo.to_torrent_file()) {
                         tracing::warn!("save the metadata of {h}: {err}");
                     }
@@ -413,7 +429,18 @@ impl Session {
                 sources,
                 dir,
                 paused,
-            } => self.add(sources, dir, paused).await,
+                pause_after_metadata,
+                settings,
+            } => {
+                let how = store::TorrentState {
+                    save_dir: dir.map_or_else(|| self.download_dir.clone(), PathBuf::from),
+                    paused,
+                    added_at: now_secs(),
+                    settings,
+                    pause_after_metadata,
+                };
+                self.add(sources, how).await
+            }
             Command::Status => {
                 let picture = self.engine.snapshot().await;
                 Response {
@@ -446,16 +473,11 @@ impl Session {
         }
     }
 
-    async fn add(
-        &mut self,
-        sources: Vec<AddSource>,
-        dir: Option<String>,
-        paused: bool,
-    ) -> Response {
-        let save_dir = dir.map_or_else(|| self.download_dir.clone(), PathBuf::from);
+    /// Add every source, each with the state `how` (save folder, paused, settings).
+    async fn add(&mut self, sources: Vec<AddSource>, how: store::TorrentState) -> Response {
         let mut r = Response::ok();
         for s in sources {
-            match self.add_one(s, &save_dir, paused).await {
+            match self.add_one(s, &how).await {
                 Ok(a) => r.added.push(a),
                 Err(e) => r.errors.push(e),
             }
@@ -465,12 +487,7 @@ impl Session {
     }
 
     /// Parse one source of an `add` request and add it.
-    async fn add_one(
-        &mut self,
-        s: AddSource,
-        save_dir: &Path,
-        paused: bool,
-    ) -> Result<Added, String> {
+    async fn add_one(&mut self, s: AddSource, how: &store::TorrentState) -> Result<Added, String> {
         let source = match s {
             AddSource::Torrent(hex) => {
                 torrent_source(protocol::from_hex(&hex).ok_or("the torrent is not hex")?)?
@@ -479,16 +496,16 @@ impl Session {
                 crate::proto::magnet::parse(&link).map_err(|e| format!("bad magnet link: {e}"))?,
             ),
         };
-        self.add_source(source, save_dir, paused).await
+        self.add_source(source, how.clone()).await
     }
 
     /// Remember (on disk, before answering), then start one parsed torrent.
     async fn add_source(
         &mut self,
         source: Source,
-        save_dir: &Path,
-        paused: bool,
+        state: store::TorrentState,
     ) -> Result<Added, String> {
+        let save_dir = &state.save_dir;
         let h = match &source {
             Source::Torrent(m, _) => m.info_hash,
             Source::Magnet(m) => m.info_hash,
@@ -502,11 +519,12 @@ impl Session {
                 save_dir.display()
             ));
         }
-        let state = store::TorrentState {
-            save_dir: save_dir.to_path_buf(),
-            paused,
-            added_at: now_secs(),
-        };
+        state
+            .settings
+            .wants
+            .files
+            .validate()
+            .map_err(|e| format!("{h}: {e}"))?;
         self.store
             .add(&h, &source, &state)
             .map_err(|e| format!("remember {h}: {e}"))?;
@@ -560,7 +578,14 @@ impl Session {
             let outcome = match source {
                 Ok(s) => {
                     let dir = self.download_dir.clone();
-                    self.add_source(s, &dir, false).await
+                    let state = store::TorrentState {
+                        save_dir: dir,
+                        paused: false,
+                        added_at: now_secs(),
+                        settings: Default::default(),
+                        pause_after_metadata: false,
+                    };
+                    self.add_source(s, state).await
                 }
                 Err(e) => Err(e),
             };

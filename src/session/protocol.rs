@@ -14,6 +14,7 @@
 //! A request line longer than [`MAX_REQUEST`] or that does not parse gets an error response;
 //! nothing a client sends can stop the instance.
 
+use crate::engine::settings::TorrentSettings;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
@@ -42,6 +43,12 @@ pub enum Command {
         dir: Option<String>,
         #[serde(default)]
         paused: bool,
+        /// A magnet stops once its metadata is known.
+        #[serde(default)]
+        pause_after_metadata: bool,
+        /// Files, order and limits.
+        #[serde(default)]
+        settings: TorrentSettings,
     },
     Status,
     Pause {
@@ -183,6 +190,8 @@ mod tests {
                 ],
                 dir: Some("/srv".into()),
                 paused: true,
+                pause_after_metadata: true,
+                settings: TorrentSettings::default(),
             },
             Command::Status,
             Command::Pause {
@@ -207,7 +216,9 @@ mod tests {
             Command::Add {
                 sources: vec![],
                 dir: None,
-                paused: false
+                paused: false,
+                pause_after_metadata: false,
+                settings: TorrentSettings::default(),
             }
         );
     }

@@ -3,7 +3,8 @@
 //! For a torrent with info hash `H`:
 //! - `H.torrent`: its metainfo (for a magnet, written once the metadata arrived);
 //! - `H.magnet`: the magnet link, until then;
-//! - `H.json`: what the user chose: save folder, paused, when it was added;
+//! - `H.json`: what the user chose: save folder, paused, when it was added, and its settings
+//!   (file priorities, order, limits);
 //! - `H.resume`: the engine's fast-resume data ([`crate::engine::resume`]).
 //!
 //! Every write is crash-safe (temporary file, fsync, rename). A record that does not parse is
@@ -13,6 +14,7 @@
 //! without state is cleaned up at the next load).
 
 use crate::engine::resume::write_atomically;
+use crate::engine::settings::TorrentSettings;
 use crate::proto::id::InfoHash;
 use crate::proto::magnet::Magnet;
 use crate::proto::metainfo::Metainfo;
@@ -28,6 +30,12 @@ pub struct TorrentState {
     pub paused: bool,
     /// Seconds since the Unix epoch.
     pub added_at: u64,
+    /// Files, order and limits (absent in records of older versions: the defaults).
+    #[serde(default)]
+    pub settings: TorrentSettings,
+    /// A magnet that stops (paused) once its metadata is known.
+    #[serde(default)]
+    pub pause_after_metadata: bool,
 }
 
 /// Where a torrent's metadata comes from.
@@ -195,6 +203,8 @@ mod tests {
             save_dir: PathBuf::from("/srv/dl"),
             paused,
             added_at: 1_700_000_000,
+            settings: TorrentSettings::default(),
+            pause_after_metadata: false,
         }
     }
 

@@ -100,6 +100,8 @@ async fn session_add(backend: &Backend, source: AddSource, dir: &Path) -> Respon
         sources: vec![source],
         dir: Some(dir.display().to_string()),
         paused: false,
+        pause_after_metadata: false,
+        settings: Default::default(),
     };
     backend
         .call(add)

@@ -40,15 +40,9 @@ use crate::proto::message::{BLOCK_SIZE, BlockRef};
 use std::collections::HashMap;
 use std::ops::Range;
 
-/// A piece's priority: 0 = not wanted, higher first. Files map to 1 (low), 4 (normal) and 7
-/// (high); 8 is above every file priority (the first and last pieces of a file in
-/// first-last mode).
-pub type Priority = u8;
-
-/// The priority of a wanted piece nobody said anything about.
-pub const NORMAL: Priority = 4;
-/// The highest priority.
-pub const TOP: Priority = 8;
+use crate::engine::priority::{FilePriority, Wants, piece_priorities};
+pub use crate::engine::priority::{NORMAL, Priority, TOP};
+use crate::proto::metainfo::Info;
 
 /// Identifies one peer connection inside a torrent.
 pub type PeerKey = u64;
@@ -222,6 +216,13 @@ impl Picker {
             .fold(0, |acc, (p, _)| acc | 1 << p);
         // a piece before the cursor may be wanted again
         self.cursor = 0;
+    }
+
+    /// Piece priorities and order for a torrent's file priorities (`files`, from
+    /// [`Wants::file_priorities`]) and the user's wants.
+    pub fn set_wants(&mut self, info: &Info, files: &[FilePriority], wants: &Wants) {
+        self.set_priorities(&piece_priorities(info, files, wants.first_last));
+        self.set_sequential(wants.sequential);
     }
 
     /// A piece's priority (0: not wanted).

@@ -14,6 +14,7 @@
 
 mod announce;
 mod clock;
+mod controls;
 pub mod metadata;
 mod params;
 pub mod peer;

@@ -4,6 +4,7 @@ use crate::engine::config::Faults;
 use crate::engine::conn::Encryption;
 use crate::engine::event::{EventSink, TorrentId, TorrentSnapshot};
 use crate::engine::ratelimit::RateLimiter;
+use crate::engine::settings::TorrentSettings;
 use crate::engine::storage::OutputTarget;
 use crate::proto::id::PeerId;
 use crate::proto::magnet::Magnet;
@@ -12,6 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
 
 /// What a torrent starts from.
 #[derive(Debug, Clone)]
@@ -36,7 +38,14 @@ pub struct TorrentParams {
     pub peer_id: PeerId,
     pub max_peers: usize,
     pub upload_slots: usize,
-    pub upload_limiter: Option<Arc<RateLimiter>>,
+    /// The engine's rate buckets (unlimited unless the user set a limit).
+    pub global_up: Arc<RateLimiter>,
+    pub global_down: Arc<RateLimiter>,
+    /// The user's controls over this torrent; the latest value applies (see
+    /// [`crate::engine::settings`]).
+    pub settings: watch::Receiver<TorrentSettings>,
+    /// A magnet stops (paused) once its metadata is known, so the user can pick files first.
+    pub pause_after_metadata: bool,
     /// Shared by every torrent: announces per second across the engine.
     pub announce_gate: Arc<RateLimiter>,
     pub faults: Faults,

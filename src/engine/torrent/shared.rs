@@ -12,7 +12,7 @@ use crate::engine::conn::{Connection, Dialer};
 use crate::engine::disk::{DiskJob, DiskResult};
 use crate::engine::event::{Direction, PeerCloseReason};
 use crate::engine::picker::{PeerKey, Picker};
-use crate::engine::ratelimit::RateLimiter;
+use crate::engine::ratelimit::Buckets;
 use crate::engine::storage::Storage;
 use crate::engine::tracker::TrackerUpdate;
 use crate::proto::bitfield::Bitfield;
@@ -46,6 +46,9 @@ pub enum PeerCommand {
     Unchoke,
     /// Our current peers, for a BEP 11 PEX message (sent only when due).
     Pex(Arc<Vec<SocketAddr>>),
+    /// The wanted pieces changed (file priorities): cancel requests for pieces no longer
+    /// wanted, reconsider interest, refill.
+    Wanted,
     Shutdown,
 }
 
@@ -159,7 +162,10 @@ pub struct Shared {
     pub(super) picker: Mutex<Picker>,
     pub disk: mpsc::Sender<DiskJob>,
     pub storage: Arc<Storage>,
-    pub upload_limiter: Option<Arc<RateLimiter>>,
+    /// What we send and what we receive is paid for in these (the torrent's and the
+    /// engine's limits).
+    pub(crate) upload: Buckets,
+    pub(crate) download: Buckets,
     pub faults: Faults,
     /// Opens our connections (encryption policy, peers' reserved-bit needs).
     pub dialer: Arc<Dialer>,

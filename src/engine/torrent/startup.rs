@@ -14,6 +14,7 @@ use crate::engine::error::TorrentError;
 use crate::engine::event::{EngineEvent, EventSink, TorrentId, TorrentSnapshot, TorrentState};
 use crate::engine::peerbook::PeerBook;
 use crate::engine::picker::{PeerKey, Picker};
+use crate::engine::priority::FilePriority;
 use crate::engine::resume::{self, ResumeData, Verdict};
 use crate::engine::storage::{self, OutputTarget, Storage};
 use crate::proto::id::InfoHash;
@@ -192,6 +193,8 @@ pub(super) struct Opened {
     pub seed: u64,
     /// Every file's path, in torrent order (for the resume data's stamps).
     pub paths: Arc<Vec<PathBuf>>,
+    /// Each file's priority, as the picker was set up.
+    pub files: Vec<FilePriority>,
 }
 
 /// Open storage, set up the picker, and hash what is already on disk.
@@ -218,6 +221,12 @@ pub(super) async fn open(p: &TorrentParams, metainfo: &Metainfo) -> Result<Opene
     let storage = Arc::new(open_storage(&info, &p.target, p.seed_only).await?);
     let seed: u64 = rand::random();
     let mut picker = new_picker(&info, p.wanted.as_deref(), seed);
+    // the user's file priorities and order (`download_piece` names its pieces instead)
+    let wants = p.settings.borrow().wants.clone();
+    let files = wants.file_priorities(&info);
+    if p.wanted.is_none() {
+        picker.set_wants(&info, &files, &wants);
+    }
     let recheck: Vec<u32> = match verdict {
         Some(v) => {
             for piece in v.trusted.iter_ones() {
@@ -237,6 +246,7 @@ pub(super) async fn open(p: &TorrentParams, metainfo: &Metainfo) -> Result<Opene
         dht,
         seed,
         paths,
+        files,
     })
 }
 

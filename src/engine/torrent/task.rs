@@ -27,6 +27,9 @@ use crate::engine::event::{
 };
 use crate::engine::peerbook::PeerBook;
 use crate::engine::picker::PeerKey;
+use crate::engine::priority::FilePriority;
+use crate::engine::ratelimit::{Buckets, RateLimiter};
+use crate::engine::settings::TorrentSettings;
 use crate::engine::storage::Storage;
 use crate::engine::tracker::{AnnounceStats, TrackerUpdate};
 use crate::proto::handshake::Handshake;
@@ -37,7 +40,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Connections being opened at once, per torrent.
 pub const MAX_HALF_OPEN: usize = 16;
@@ -71,18 +74,27 @@ fn smooth(old: f64, sample: f64, weight: f64) -> f64 {
 type Suspect = (Vec<[u8; 20]>, Vec<Option<PeerKey>>);
 
 pub(super) struct Torrent {
-    id: TorrentId,
-    shared: Arc<Shared>,
+    pub(super) id: TorrentId,
+    pub(super) shared: Arc<Shared>,
     tx: TorrentTx,
-    events: EventSink,
+    pub(super) events: EventSink,
     book: PeerBook,
     /// Address of every peer key seen, kept after it closes so late hash failures can be
     /// attributed.
     key_addrs: HashMap<PeerKey, SocketAddr>,
-    max_peers: usize,
+    pub(super) max_peers: usize,
+    /// The engine's connection cap per torrent, when the torrent has none of its own.
+    pub(super) default_max_peers: usize,
+    /// The user's controls as applied, and where new ones come from.
+    pub(super) settings: TorrentSettings,
+    settings_rx: watch::Receiver<TorrentSettings>,
+    /// Each file's priority as applied (see [`super::controls`]).
+    pub(super) files: Vec<FilePriority>,
+    /// `download_piece`: only these pieces, whatever the file priorities say.
+    pub(super) wanted_pieces: Option<Vec<u32>>,
     next_key: PeerKey,
     hash_failures: u32,
-    completed_sent: bool,
+    pub(super) completed_sent: bool,
     started: Instant,
     last_down: u64,
     down_rate: f64,
@@ -98,7 +110,7 @@ pub(super) struct Torrent {
     /// Pieces whose last copy failed the hash check (until a good copy passes).
     failed: HashSet<u32>,
     /// Paused by the user: no connections in or out.
-    paused: bool,
+    pub(super) paused: bool,
     /// Saves the fast-resume data, when the torrent has a resume file.
     resume: Option<ResumeSaver>,
     /// When the torrent's picture is worth publishing again.
@@ -120,6 +132,9 @@ impl Torrent {
         tx: &TorrentTx,
     ) -> Torrent {
         let (disk_res_tx, mut disk_res_rx) = mpsc::unbounded_channel();
+        // the settings the picker was set up with (in `startup::open`) are the ones applied
+        let mut settings_rx = p.settings.clone();
+        let settings = settings_rx.borrow_and_update().clone();
         let disk = spawn_disk(opened.storage.clone(), disk_res_tx);
         let info = opened.info.clone();
         let shared = Arc::new(Shared {
@@ -131,7 +146,14 @@ impl Torrent {
             picker: Mutex::new(opened.picker),
             disk,
             storage: opened.storage,
-            upload_limiter: p.upload_limiter.clone(),
+            upload: Buckets {
+                torrent: Arc::new(RateLimiter::with_rate(settings.limits.upload)),
+                global: p.global_up.clone(),
+            },
+            download: Buckets {
+                torrent: Arc::new(RateLimiter::with_rate(settings.limits.download)),
+                global: p.global_down.clone(),
+            },
             faults: p.faults,
             dialer,
             dht: opened.dht,
@@ -159,7 +181,12 @@ impl Torrent {
             events: p.events.clone(),
             book,
             key_addrs: HashMap::new(),
-            max_peers: p.max_peers,
+            max_peers: settings.limits.max_peers.unwrap_or(p.max_peers).max(1),
+            default_max_peers: p.max_peers,
+            files: opened.files,
+            settings,
+            settings_rx,
+            wanted_pieces: p.wanted.clone(),
             next_key,
             hash_failures: 0,
             completed_sent: false,
@@ -174,7 +201,7 @@ impl Torrent {
             up_rate: 0.0,
             last_up: 0,
             failed: HashSet::new(),
-            paused: p.start_paused,
+            paused: p.start_paused || p.pause_after_metadata,
             pictures: PictureGate::default(),
             resume: p.resume_file.clone().map(|file| {
                 ResumeSaver::new(file, metainfo.info_hash, opened.info.clone(), opened.paths)
@@ -253,6 +280,15 @@ impl Torrent {
                                 announce.completed();
                             }
                         }
+                    }
+                }
+                Ok(()) = self.settings_rx.changed() => {
+                    let was_complete = self.completed_sent;
+                    let s = self.settings_rx.borrow_and_update().clone();
+                    self.apply_settings(s);
+                    if !was_complete && self.completed_sent {
+                        announce.report(self.announce_stats());
+                        announce.completed();
                     }
                 }
                 _ = tokio::time::sleep_until(clock.next.into()) => {
@@ -542,7 +578,7 @@ impl Torrent {
         )
     }
 
-    fn connect_more(&mut self) {
+    pub(super) fn connect_more(&mut self) {
         if self.paused {
             return;
         }
@@ -706,10 +742,12 @@ impl Torrent {
         self.pictures.due(busy, picture, now)
     }
 
-    fn publish_snapshot(&self) {
+    pub(super) fn publish_snapshot(&self) {
         let peers = snapshot::peers(&self.shared);
         let pieces = snapshot::pieces(&self.shared.picker(), &self.failed);
         let snap = TorrentSnapshot {
+            settings: self.settings.clone(),
+            files: Arc::from(self.files.clone()),
             id: self.id,
             info_hash: self.shared.info_hash,
             name: self.shared.info.name.clone(),

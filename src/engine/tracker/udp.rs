@@ -340,8 +340,16 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_millis(100));
         assert_eq!(resp.peers.len(), 1);
         let log = fake.lock().unwrap().log.clone();
-        assert_eq!(log.len(), 3, "connect, connect again, announce");
-        assert_eq!(log[0], log[1], "a retransmission repeats the same request");
+        // connect (dropped), connect again, announce; on a loaded machine an answer may come
+        // after the next (100 ms) retransmission too, so count only what must be there
+        assert!(log.len() >= 3, "connect, connect again, announce: {log:?}");
+        let (announce, connects) = log.split_last().unwrap();
+        assert!(
+            connects.iter().all(|c| *c == log[0]),
+            "a retransmission repeats the same request"
+        );
+        assert_eq!(log[0].len(), 16, "the first request is a connect");
+        assert_eq!(announce.len(), 98, "then the announce");
     }
 
     #[tokio::test]

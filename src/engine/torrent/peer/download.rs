@@ -5,7 +5,7 @@
 use super::Session;
 use crate::engine::disk::DiskJob;
 use crate::engine::error::PeerError;
-use crate::engine::picker::BlockOutcome;
+use crate::engine::picker::{BlockOutcome, PieceState};
 use crate::engine::pipeline::MIN_PIPELINE;
 use crate::engine::torrent::shared::PeerCommand;
 use crate::proto::bitfield::Bitfield;
@@ -172,8 +172,42 @@ impl Session {
                 }
             }
         }
+        // a download limit: this peer reads nothing more until the bytes are paid for, so
+        // TCP's window slows the sender down (and the pipeline, sized by the rate, shrinks)
+        if !self.shared.download.is_unlimited() {
+            self.shared.download.acquire(len).await;
+        }
         self.fill_requests();
         Ok(())
+    }
+
+    /// The picker's wanted pieces changed: requests for pieces it dropped are cancelled (their
+    /// blocks would be ignored), then interest and the pipeline follow the new wants.
+    pub(super) fn on_wanted_changed(&mut self) {
+        let dropped: Vec<BlockRef> = {
+            let picker = self.shared.picker();
+            self.outstanding
+                .iter()
+                .map(|(r, _)| *r)
+                // a request outlives its piece only when the piece was dropped
+                .filter(|r| {
+                    !matches!(
+                        picker.state(r.index),
+                        Some(PieceState::InFlight | PieceState::Verifying)
+                    )
+                })
+                .collect()
+        };
+        for r in dropped {
+            if let Some(pos) = self.outstanding.iter().position(|(o, _)| *o == r) {
+                self.outstanding.remove(pos);
+                self.send(Message::Cancel(r));
+            }
+        }
+        self.stats
+            .requests
+            .store(self.outstanding.len() as u32, Ordering::Relaxed);
+        self.update_interest();
     }
 
     pub(super) fn release_all(&mut self) {

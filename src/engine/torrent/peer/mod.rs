@@ -272,6 +272,7 @@ impl Session {
                         self.fill_requests();
                     }
                     Some(PeerCommand::Refill) => self.fill_requests(),
+                    Some(PeerCommand::Wanted) => self.on_wanted_changed(),
                     Some(PeerCommand::Choke) => self.set_choking(true),
                     Some(PeerCommand::Pex(peers)) => self.send_pex(&peers),
                     Some(PeerCommand::Unchoke) => self.set_choking(false),

@@ -93,7 +93,7 @@ impl Session {
             run.push(next);
         }
         let storage = self.shared.storage.clone();
-        let limiter = self.shared.upload_limiter.clone();
+        let limiter = (!self.shared.upload.is_unlimited()).then(|| self.shared.upload.clone());
         let corrupt = self.shared.faults.corrupt_piece_one_in;
         reading.spawn(async move {
             if let Some(l) = limiter {

@@ -1,0 +1,51 @@
+//! The user's controls applied to a running torrent ([`TorrentSettings`]): which files and
+//! in which order (piece priorities in the picker, files created on disk when they become
+//! wanted), and its rate and connection limits.
+
+use super::shared::PeerCommand;
+use super::task::Torrent;
+use crate::engine::event::{EngineEvent, TorrentState};
+use crate::engine::settings::{TorrentSettings, Wants};
+
+impl Torrent {
+    /// Apply new settings: limits at once; wants to the picker, the disk and every peer.
+    pub(super) fn apply_settings(&mut self, s: TorrentSettings) {
+        self.shared.upload.torrent.set_rate(s.limits.upload);
+        self.shared.download.torrent.set_rate(s.limits.download);
+        self.max_peers = s.limits.max_peers.unwrap_or(self.default_max_peers).max(1);
+        if s.wants != self.settings.wants && self.wanted_pieces.is_none() {
+            self.apply_wants(&s.wants);
+        }
+        self.settings = s;
+        self.publish_snapshot();
+    }
+
+    fn apply_wants(&mut self, wants: &Wants) {
+        let files = wants.file_priorities(&self.shared.info);
+        let complete = {
+            let mut picker = self.shared.picker();
+            picker.set_wants(&self.shared.info, &files, wants);
+            picker.is_complete()
+        };
+        self.files = files;
+        let keys: Vec<_> = self.shared.peers().keys().copied().collect();
+        self.shared.send_to_peers(&keys, PeerCommand::Wanted);
+        // more wanted than before, or less: the torrent may start or finish downloading
+        if complete && !self.completed_sent {
+            self.completed_sent = true;
+            self.emit_state(TorrentState::Seeding);
+            self.events.emit(EngineEvent::Completed { id: self.id });
+        } else if !complete && self.completed_sent {
+            self.completed_sent = false;
+            self.emit_state(TorrentState::Downloading);
+            self.connect_more();
+        }
+    }
+
+    fn emit_state(&self, state: TorrentState) {
+        if !self.paused {
+            self.events
+                .emit(EngineEvent::StateChanged { id: self.id, state });
+        }
+    }
+}

@@ -80,15 +80,17 @@ fn torrent() -> TorrentSnapshot {
 
 fn bench(c: &mut Criterion) {
     let mut app = App::new(PeerId(*b"-FP0100-benchbenchbe"));
-    app.update(Action::Engine(Box::new(EngineEvent::Snapshot(
+    app.update(Action::Engine(Box::new(EngineEvent::Snapshot(Box::new(
         EngineSnapshot {
             listen_port: 6881,
             peer_id: PeerId(*b"-FP0100-benchbenchbe"),
             torrents: vec![torrent()],
             dht: None,
             limits: Default::default(),
+            queue: Vec::new(),
+            queue_limits: Default::default(),
         },
-    ))));
+    )))));
     for (pane, name) in [
         (Pane::Pieces, "pieces"),
         (Pane::Peers, "peers"),
@@ -123,15 +125,17 @@ fn bench(c: &mut Criterion) {
     let snap = torrent();
     c.bench_function("update with a 100k-piece 500-peer snapshot", |b| {
         b.iter(|| {
-            app.update(Action::Engine(Box::new(EngineEvent::Snapshot(
+            app.update(Action::Engine(Box::new(EngineEvent::Snapshot(Box::new(
                 EngineSnapshot {
                     listen_port: 6881,
                     peer_id: PeerId(*b"-FP0100-benchbenchbe"),
                     torrents: vec![snap.clone()],
                     dht: None,
                     limits: Default::default(),
+                    queue: Vec::new(),
+                    queue_limits: Default::default(),
                 },
-            ))))
+            )))))
         })
     });
 }

@@ -232,13 +232,15 @@ fn dht() -> DhtSnapshot {
 }
 
 fn snapshot(torrents: Vec<TorrentSnapshot>, dht: Option<DhtSnapshot>) -> Action {
-    Action::Engine(Box::new(EngineEvent::Snapshot(EngineSnapshot {
+    Action::Engine(Box::new(EngineEvent::Snapshot(Box::new(EngineSnapshot {
         listen_port: 6881,
         peer_id: Default::default(),
         torrents,
         dht,
         limits: Default::default(),
-    })))
+        queue: Vec::new(),
+        queue_limits: Default::default(),
+    }))))
 }
 
 fn app_with(torrents: Vec<TorrentSnapshot>, dht: Option<DhtSnapshot>) -> App {

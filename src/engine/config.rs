@@ -30,6 +30,8 @@ pub struct EngineConfig {
     pub download_limit: Option<u64>,
     /// Peer connections across all torrents; `None` = only the per-torrent cap.
     pub max_connections: Option<usize>,
+    /// Active downloads and seeds at once, and the default seeding limits.
+    pub queue: crate::engine::queue::QueueLimits,
     /// Deliberate misbehaviour for the demo swarm and tests; off by default.
     pub faults: Faults,
     /// Run a DHT node (BEP 5). `None` by default: a library user opts in, and chooses the
@@ -63,6 +65,7 @@ impl Default for EngineConfig {
             upload_limit: None,
             download_limit: None,
             max_connections: None,
+            queue: Default::default(),
             faults: Faults::default(),
             dht: None,
             encryption: Encryption::default(),

@@ -1,6 +1,7 @@
 //! What the engine tells its owner: discrete [`EngineEvent`]s, and periodic snapshots that carry
 //! counters, piece states and peer tables (cheap to send, cheap to drop when the UI is slow).
 
+use crate::engine::queue::QueueLimits;
 use crate::engine::settings::{FilePriority, GlobalLimits, TorrentSettings};
 use crate::proto::extension::ExtensionHandshake;
 use crate::proto::id::{InfoHash, NodeId, PeerId};
@@ -26,6 +27,8 @@ pub enum TorrentState {
     Seeding,
     /// Stopped by the user.
     Paused,
+    /// Waiting for a slot in the queue (see [`crate::engine::queue`]).
+    Queued,
     /// Stopped by an error (disk full, read-only folder...).
     Failed,
 }
@@ -126,11 +129,17 @@ pub enum EngineEvent {
         id: TorrentId,
         error: String,
     },
-    /// The torrent left the engine (removed by its owner).
+    /// The torrent left the engine (removed by its owner, or by its seeding limit).
     TorrentRemoved {
         id: TorrentId,
     },
-    Snapshot(EngineSnapshot),
+    /// A seed reached its seeding limit (ratio or time) and was paused, or removed (then
+    /// `TorrentRemoved` follows).
+    SeedLimitReached {
+        id: TorrentId,
+        removed: bool,
+    },
+    Snapshot(Box<EngineSnapshot>),
 }
 
 /// The periodic picture of everything, for dashboards and progress lines.
@@ -145,6 +154,11 @@ pub struct EngineSnapshot {
     /// The engine-wide limits in force.
     #[serde(default)]
     pub limits: GlobalLimits,
+    /// The queue order (first is first served) and its limits.
+    #[serde(default)]
+    pub queue: Vec<TorrentId>,
+    #[serde(default)]
+    pub queue_limits: QueueLimits,
 }
 
 /// The DHT node (BEP 5) as the dashboard shows it.
@@ -598,7 +612,7 @@ mod tests {
         for index in 0..n {
             sink.emit(EngineEvent::PieceVerified { id: 1, index });
             if index % 1000 == 0 {
-                sink.emit(EngineEvent::Snapshot(EngineSnapshot::default()));
+                sink.emit(EngineEvent::Snapshot(Box::default()));
                 sink.emit(EngineEvent::StateChanged {
                     id: 1,
                     state: TorrentState::Downloading,
@@ -702,6 +716,12 @@ mod tests {
             }],
         });
         EngineSnapshot {
+            queue: vec![3],
+            queue_limits: QueueLimits {
+                max_active_downloads: Some(2),
+                seed_ratio: Some(1.5),
+                ..QueueLimits::default()
+            },
             limits: GlobalLimits {
                 download: Some(1 << 20),
                 upload: None,
@@ -765,7 +785,7 @@ mod tests {
                 peers: vec![addr],
             },
             EngineEvent::TorrentRemoved { id: 1 },
-            EngineEvent::Snapshot(full_picture()),
+            EngineEvent::Snapshot(Box::new(full_picture())),
         ];
         for ev in events {
             let json = serde_json::to_string(&ev).unwrap();

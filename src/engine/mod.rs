@@ -30,6 +30,7 @@
 //! in a shared map; this actor sends the whole [`event::EngineSnapshot`] every
 //! `snapshot_interval` with `try_send`, so a slow consumer only misses pictures.
 
+pub mod budget;
 pub(crate) mod choker;
 pub mod config;
 pub mod conn;
@@ -42,8 +43,10 @@ pub(crate) mod peerbook;
 pub mod picker;
 pub(crate) mod pipeline;
 pub mod priority;
+pub mod queue;
 pub(crate) mod ratelimit;
 pub mod resume;
+pub mod scheduler;
 pub mod settings;
 pub mod storage;
 pub(crate) mod torrent;
@@ -55,7 +58,9 @@ use crate::engine::dht::{DhtHandle, LookupEvent};
 use crate::engine::error::PeerError;
 use crate::engine::event::EventSink;
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
+use crate::engine::queue::QueueLimits;
 use crate::engine::ratelimit::RateLimiter;
+use crate::engine::scheduler::{Action, Scheduler};
 use crate::engine::settings::{GlobalLimits, TorrentSettings};
 use crate::engine::storage::OutputTarget;
 use crate::engine::torrent::{Source, TorrentMsg, TorrentParams, TorrentTx, spawn_torrent};
@@ -193,6 +198,9 @@ enum Command {
     Snapshot(oneshot::Sender<EngineSnapshot>),
     Settings(TorrentId, TorrentSettings),
     GlobalLimits(GlobalLimits),
+    QueueLimits(QueueLimits),
+    /// These torrents first in the queue, in this order.
+    QueueOrder(Vec<TorrentId>),
 }
 
 /// Commands into a running engine. Cheap to clone.
@@ -326,6 +334,16 @@ impl EngineHandle {
         let _ = self.tx.send(Command::Settings(id, settings));
     }
 
+    /// Change the queue and the default seeding limits.
+    pub fn set_queue_limits(&self, limits: QueueLimits) {
+        let _ = self.tx.send(Command::QueueLimits(limits));
+    }
+
+    /// Put these torrents first in the queue, in this order (the others follow in theirs).
+    pub fn set_queue_order(&self, first: Vec<TorrentId>) {
+        let _ = self.tx.send(Command::QueueOrder(first));
+    }
+
     /// Change the engine-wide rate and connection limits.
     pub fn set_global_limits(&self, limits: GlobalLimits) {
         let _ = self.tx.send(Command::GlobalLimits(limits));
@@ -397,6 +415,8 @@ pub async fn spawn(
         global_up: Arc::new(RateLimiter::with_rate(config.upload_limit)),
         global_down: Arc::new(RateLimiter::with_rate(config.download_limit)),
         settings: HashMap::new(),
+        connections: budget::Connections::new(config.max_connections),
+        scheduler: Scheduler::new(config.queue),
         announce_gate: Arc::new(RateLimiter::new(ANNOUNCES_PER_SECOND)),
         config,
         dht: dht.clone(),
@@ -424,6 +444,10 @@ struct Actor {
     /// The engine's rate buckets, shared by every torrent.
     global_up: Arc<RateLimiter>,
     global_down: Arc<RateLimiter>,
+    /// The queue and the seeding limits.
+    scheduler: Scheduler,
+    /// Peer connections across every torrent, and their cap.
+    connections: Arc<budget::Connections>,
     /// Per torrent: where its settings go (see [`settings`]).
     settings: HashMap<TorrentId, watch::Sender<TorrentSettings>>,
     /// Announces per second across every torrent (see `AnnouncerConfig::gate`).
@@ -436,6 +460,8 @@ struct Actor {
 impl Actor {
     async fn run(mut self, listener: TcpListener, mut commands: mpsc::UnboundedReceiver<Command>) {
         let mut snap = tokio::time::interval(self.config.snapshot_interval);
+        let mut queue = tokio::time::interval(Duration::from_secs(1));
+        queue.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         snap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
@@ -463,6 +489,7 @@ impl Actor {
                         });
                     }
                 }
+                _ = queue.tick() => self.schedule().await,
                 _ = snap.tick() => {
                     self.events.emit(self.snapshot_event());
                 }
@@ -471,15 +498,22 @@ impl Actor {
     }
 
     fn snapshot_event(&self) -> EngineEvent {
+        EngineEvent::Snapshot(Box::new(self.picture()))
+    }
+
+    /// Every torrent's latest picture, and the engine's.
+    fn picture(&self) -> EngineSnapshot {
         let torrents: Vec<TorrentSnapshot> = {
             let map = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
             let mut v: Vec<_> = map.values().cloned().collect();
             v.sort_by_key(|t| t.id);
             v
         };
-        EngineEvent::Snapshot(EngineSnapshot {
+        EngineSnapshot {
             listen_port: self.listen_port,
             peer_id: self.config.peer_id,
+            queue: self.scheduler.order().to_vec(),
+            queue_limits: self.scheduler.limits,
             limits: GlobalLimits {
                 download: self.config.download_limit,
                 upload: self.config.upload_limit,
@@ -487,15 +521,13 @@ impl Actor {
             },
             torrents,
             dht: self.dht.as_ref().and_then(|d| d.snapshot()),
-        })
+        }
     }
 
     async fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Snapshot(reply) => {
-                if let EngineEvent::Snapshot(s) = self.snapshot_event() {
-                    let _ = reply.send(s);
-                }
+                let _ = reply.send(self.picture());
             }
             Command::Add(add, reply) => {
                 let (info_hash, private) = match &add.source {
@@ -517,6 +549,8 @@ impl Actor {
                     name: add.name.clone(),
                 });
                 let (settings_tx, settings_rx) = watch::channel(add.settings);
+                self.scheduler
+                    .added(id, add.paused, std::time::Instant::now());
                 self.settings.insert(id, settings_tx);
                 let tx = spawn_torrent(TorrentParams {
                     id,
@@ -532,6 +566,7 @@ impl Actor {
                     upload_slots: self.config.upload_slots,
                     global_up: self.global_up.clone(),
                     global_down: self.global_down.clone(),
+                    connections: self.connections.clone(),
                     settings: settings_rx,
                     pause_after_metadata: add.pause_after_metadata,
                     announce_gate: self.announce_gate.clone(),
@@ -575,6 +610,7 @@ impl Actor {
                 }
             }
             Command::Pause(id, pause) => {
+                self.scheduler.paused(id, pause, std::time::Instant::now());
                 if let Some((_, tx)) = self.torrents.get(&id) {
                     let _ = tx.send(TorrentMsg::Pause(pause)).await;
                 }
@@ -584,31 +620,11 @@ impl Actor {
                 delete_data,
                 done,
             } => {
-                if let Some(f) = self.feeders.remove(&id) {
-                    f.abort();
-                }
-                self.settings.remove(&id);
-                if let Some((hash, tx)) = self.torrents.remove(&id) {
-                    self.routes
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&hash);
-                    if delete_data {
-                        let (done_tx, done_rx) = oneshot::channel();
-                        if tx.send(TorrentMsg::RemoveData(done_tx)).await.is_ok() {
-                            let _ = tokio::time::timeout(Duration::from_secs(10), done_rx).await;
-                        }
-                    }
-                    // a torrent still fetching metadata ignores RemoveData (no files yet)
-                    stop_torrent(&tx).await;
-                    self.snapshots
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&id);
-                    self.events.emit(EngineEvent::TorrentRemoved { id });
-                }
+                self.remove(id, delete_data).await;
                 let _ = done.send(());
             }
+            Command::QueueLimits(l) => self.scheduler.limits = l,
+            Command::QueueOrder(first) => self.scheduler.reorder(&first),
             Command::Settings(id, s) => {
                 if let Some(tx) = self.settings.get(&id) {
                     tx.send_replace(s);
@@ -620,8 +636,78 @@ impl Actor {
                 self.config.upload_limit = l.upload;
                 self.config.download_limit = l.download;
                 self.config.max_connections = l.max_connections;
+                self.connections.set_max(l.max_connections);
             }
             Command::Shutdown(_) => {}
+        }
+    }
+
+    /// Stop a torrent and forget it (deleting its data when asked).
+    async fn remove(&mut self, id: TorrentId, delete_data: bool) {
+        if let Some(f) = self.feeders.remove(&id) {
+            f.abort();
+        }
+        self.settings.remove(&id);
+        self.scheduler.removed(id);
+        let Some((hash, tx)) = self.torrents.remove(&id) else {
+            return;
+        };
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&hash);
+        if delete_data {
+            let (done_tx, done_rx) = oneshot::channel();
+            if tx.send(TorrentMsg::RemoveData(done_tx)).await.is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(10), done_rx).await;
+            }
+        }
+        // a torrent still fetching metadata ignores RemoveData (no files yet)
+        stop_torrent(&tx).await;
+        self.snapshots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        self.events.emit(EngineEvent::TorrentRemoved { id });
+    }
+
+    /// The queue's second: start and hold back torrents, stop seeds at their limits.
+    async fn schedule(&mut self) {
+        let now = std::time::Instant::now();
+        let actions = {
+            let pictures = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
+            let settings = &self.settings;
+            self.scheduler.tick(
+                &pictures,
+                |id| {
+                    settings
+                        .get(&id)
+                        .map(|s| s.borrow().limits)
+                        .unwrap_or_default()
+                },
+                now,
+            )
+        };
+        for a in actions {
+            match a {
+                Action::Queue(id, queued) => {
+                    if let Some((_, tx)) = self.torrents.get(&id) {
+                        let _ = tx.try_send(TorrentMsg::Queue(queued));
+                    }
+                }
+                Action::Pause(id) => {
+                    self.events
+                        .emit(EngineEvent::SeedLimitReached { id, removed: false });
+                    if let Some((_, tx)) = self.torrents.get(&id) {
+                        let _ = tx.try_send(TorrentMsg::Pause(true));
+                    }
+                }
+                Action::Remove(id) => {
+                    self.events
+                        .emit(EngineEvent::SeedLimitReached { id, removed: true });
+                    self.remove(id, false).await;
+                }
+            }
         }
     }
 

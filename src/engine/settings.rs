@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::engine::priority::{FilePriority, FileSelection, Wants};
 
 /// Per-torrent limits (`None`: no limit of its own; the engine's still apply).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct TorrentLimits {
     /// Bytes per second.
     #[serde(default)]
@@ -21,10 +21,16 @@ pub struct TorrentLimits {
     /// Connections at once (the engine's `max_peers_per_torrent` otherwise).
     #[serde(default)]
     pub max_peers: Option<usize>,
+    /// Stop seeding at this upload ratio (the engine's `seed_ratio` otherwise).
+    #[serde(default)]
+    pub seed_ratio: Option<f64>,
+    /// Stop seeding after this many seconds of seeding (the engine's `seed_time` otherwise).
+    #[serde(default)]
+    pub seed_time_secs: Option<u64>,
 }
 
 /// Everything the user controls about one torrent.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TorrentSettings {
     #[serde(default)]
     pub wants: Wants,

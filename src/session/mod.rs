@@ -211,7 +211,7 @@ impl Actor {
                         (Command::Watch, Some(queue)) => {
                             let mut replay = self.session.replay();
                             if let Some(s) = self.session.engine.snapshot().await {
-                                replay.push(EngineEvent::Snapshot(s));
+                                replay.push(EngineEvent::Snapshot(Box::new(s)));
                             }
                             self.watchers.attach(queue, &replay);
                             Response::ok()
@@ -222,7 +222,7 @@ impl Actor {
                 }
                 _ = pictures.tick(), if !self.watchers.is_empty() => {
                     if let Some(s) = self.session.engine.snapshot().await {
-                        self.watchers.publish(&EngineEvent::Snapshot(s));
+                        self.watchers.publish(&EngineEvent::Snapshot(Box::new(s)));
                     }
                 }
                 _ = watch.tick(), if opts.watch_dir.is_some() => {
@@ -707,6 +707,7 @@ fn status_of(h: &InfoHash, e: &Entry, s: Option<&TorrentSnapshot>) -> TorrentSta
             Some(TorrentState::Downloading) => "downloading",
             Some(TorrentState::Seeding) => "seeding",
             Some(TorrentState::Paused) => "paused",
+            Some(TorrentState::Queued) => "queued",
             Some(TorrentState::Failed) => "error",
         }
     };

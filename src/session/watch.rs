@@ -72,7 +72,6 @@ impl Watchers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::event::EngineSnapshot;
     use tokio::sync::mpsc;
 
     fn decode(chunk: &[u8]) -> Vec<String> {
@@ -113,7 +112,7 @@ mod tests {
         let (q, mut rx) = mpsc::channel(WATCH_QUEUE);
         w.attach(q, &[]);
         for _ in 0..WATCH_QUEUE + 10 {
-            w.publish(&EngineEvent::Snapshot(EngineSnapshot::default()));
+            w.publish(&EngineEvent::Snapshot(Box::default()));
         }
         assert!(!w.is_empty(), "pictures alone never drop a watcher");
         rx.recv().await.unwrap();

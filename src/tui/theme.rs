@@ -97,6 +97,7 @@ pub fn torrent_state(s: TorrentState) -> Style {
         TorrentState::Downloading => Style::new().fg(Color::Cyan),
         TorrentState::Seeding => Style::new().fg(Color::Green),
         TorrentState::Paused => Style::new().fg(Color::DarkGray),
+        TorrentState::Queued => Style::new().fg(Color::Blue),
         TorrentState::Failed => error(),
     }
 }

@@ -43,9 +43,26 @@ impl Torrent {
     }
 
     fn emit_state(&self, state: TorrentState) {
-        if !self.paused {
+        if !self.paused && !self.queued {
             self.events
                 .emit(EngineEvent::StateChanged { id: self.id, state });
         }
+    }
+
+    /// The engine's queue holds the torrent back (no peers) or lets it run.
+    pub(super) fn set_queued(&mut self, queued: bool) {
+        if queued == self.queued {
+            return;
+        }
+        self.queued = queued;
+        if queued {
+            self.shutdown_peers();
+        }
+        self.events.emit(EngineEvent::StateChanged {
+            id: self.id,
+            state: self.state(),
+        });
+        self.connect_more();
+        self.publish_snapshot();
     }
 }

@@ -41,6 +41,8 @@ pub struct TorrentParams {
     /// The engine's rate buckets (unlimited unless the user set a limit).
     pub global_up: Arc<RateLimiter>,
     pub global_down: Arc<RateLimiter>,
+    /// The engine's connection budget (`max_connections`).
+    pub connections: Arc<crate::engine::budget::Connections>,
     /// The user's controls over this torrent; the latest value applies (see
     /// [`crate::engine::settings`]).
     pub settings: watch::Receiver<TorrentSettings>,

@@ -241,6 +241,9 @@ pub enum TorrentMsg {
     /// Pause (`true`: close every peer, connect to none, keep the piece state) or resume.
     /// Ignored while fetching metadata.
     Pause(bool),
+    /// Queued (`true`: no peers, like paused, until the queue has a slot) or started.
+    /// Ignored while fetching metadata.
+    Queue(bool),
     /// Stop like [`TorrentMsg::Shutdown`], then delete the torrent's files.
     RemoveData(oneshot::Sender<()>),
     Shutdown(oneshot::Sender<()>),

@@ -18,6 +18,7 @@ use super::persist::ResumeSaver;
 use super::shared::{PeerCommand, PeerSlot, PeerStats, Shared, TorrentMsg, TorrentRx, TorrentTx};
 use super::snapshot;
 use super::startup::Opened;
+use crate::engine::budget::Connections;
 use crate::engine::choker::{Choker, ChokerPeer};
 use crate::engine::conn::{Connection, Dialer};
 use crate::engine::disk::{DiskResult, spawn_disk};
@@ -92,6 +93,8 @@ pub(super) struct Torrent {
     pub(super) files: Vec<FilePriority>,
     /// `download_piece`: only these pieces, whatever the file priorities say.
     pub(super) wanted_pieces: Option<Vec<u32>>,
+    /// The engine's connection budget, shared by every torrent.
+    connections: Arc<Connections>,
     next_key: PeerKey,
     hash_failures: u32,
     pub(super) completed_sent: bool,
@@ -111,6 +114,8 @@ pub(super) struct Torrent {
     failed: HashSet<u32>,
     /// Paused by the user: no connections in or out.
     pub(super) paused: bool,
+    /// Waiting in the engine's queue: no connections either (see [`crate::engine::queue`]).
+    pub(super) queued: bool,
     /// Saves the fast-resume data, when the torrent has a resume file.
     resume: Option<ResumeSaver>,
     /// When the torrent's picture is worth publishing again.
@@ -187,6 +192,7 @@ impl Torrent {
             settings,
             settings_rx,
             wanted_pieces: p.wanted.clone(),
+            connections: p.connections.clone(),
             next_key,
             hash_failures: 0,
             completed_sent: false,
@@ -202,6 +208,7 @@ impl Torrent {
             last_up: 0,
             failed: HashSet::new(),
             paused: p.start_paused || p.pause_after_metadata,
+            queued: false,
             pictures: PictureGate::default(),
             resume: p.resume_file.clone().map(|file| {
                 ResumeSaver::new(file, metainfo.info_hash, opened.info.clone(), opened.paths)
@@ -396,6 +403,7 @@ impl Torrent {
                 self.connect_more();
             }
             TorrentMsg::Pause(pause) => self.set_paused(pause),
+            TorrentMsg::Queue(queued) => self.set_queued(queued),
             TorrentMsg::Shutdown(_) | TorrentMsg::RemoveData(_) => {}
         }
     }
@@ -474,20 +482,28 @@ impl Torrent {
             return;
         }
         self.paused = pause;
-        let state = if pause {
+        if pause {
             self.shutdown_peers();
+        }
+        self.events.emit(EngineEvent::StateChanged {
+            id: self.id,
+            state: self.state(),
+        });
+        self.connect_more();
+        self.publish_snapshot();
+    }
+
+    /// What the torrent is doing, as the dashboard names it.
+    pub(super) fn state(&self) -> TorrentState {
+        if self.paused {
             TorrentState::Paused
+        } else if self.queued {
+            TorrentState::Queued
         } else if self.shared.picker().is_complete() {
             TorrentState::Seeding
         } else {
             TorrentState::Downloading
-        };
-        self.events
-            .emit(EngineEvent::StateChanged { id: self.id, state });
-        if !pause {
-            self.connect_more();
         }
-        self.publish_snapshot();
     }
 
     fn set_choke(&mut self, key: PeerKey, choke: bool) {
@@ -579,21 +595,25 @@ impl Torrent {
     }
 
     pub(super) fn connect_more(&mut self) {
-        if self.paused {
+        if self.paused || self.queued {
             return;
         }
         let (connected, connecting) = self.connected_count();
         let budget = self
             .max_peers
             .saturating_sub(connected + connecting)
-            .min(MAX_HALF_OPEN.saturating_sub(connecting));
+            .min(MAX_HALF_OPEN.saturating_sub(connecting))
+            .min(self.connections.available());
         for addr in self.book.take_candidates(budget, Instant::now()) {
             tracing::debug!(%addr, "connecting");
             let key = self.next_key;
             self.next_key += 1;
             let shared = self.shared.clone();
             let tx = self.tx.clone();
+            let slot = self.connections.take();
             tokio::spawn(async move {
+                // counted in the engine's budget from the dial to the end of the session
+                let _slot = slot;
                 let dialed = shared
                     .dialer
                     .connect(addr, shared.info_hash, shared.peer_id)
@@ -634,9 +654,11 @@ impl Torrent {
         if !h.incoming {
             self.book.connected(h.addr, h.key);
         }
-        tokio::spawn(run_peer(
-            h.key, h.addr, shared, h.conn, init, h.incoming, tx,
-        ));
+        let slot = self.connections.take();
+        tokio::spawn(async move {
+            run_peer(h.key, h.addr, shared, h.conn, init, h.incoming, tx).await;
+            drop(slot);
+        });
     }
 
     /// The peer to close for a newcomer when full: no data flowing either way (both rates
@@ -654,10 +676,10 @@ impl Torrent {
     fn on_incoming(&mut self, conn: Connection, hs: Handshake) {
         let addr = conn.remote();
         let (connected, _) = self.connected_count();
-        if self.paused || hs.peer_id == self.shared.peer_id {
+        if self.paused || self.queued || hs.peer_id == self.shared.peer_id {
             return;
         }
-        if connected >= self.max_peers {
+        if connected >= self.max_peers || self.connections.available() == 0 {
             // Full. Make room by closing the longest-connected peer that exchanges no data in
             // either direction: otherwise connections that merely sit there (a connection
             // flood, a stalled reader) would lock every newcomer out until they time out.
@@ -685,7 +707,11 @@ impl Torrent {
             handshake: hs,
             ..PeerInit::default()
         };
-        tokio::spawn(run_peer(key, addr, shared, conn, init, true, tx));
+        let slot = self.connections.take();
+        tokio::spawn(async move {
+            run_peer(key, addr, shared, conn, init, true, tx).await;
+            drop(slot);
+        });
     }
 
     /// Offer our outgoing peers' addresses to every peer that speaks ut_pex (BEP 11); each
@@ -706,7 +732,7 @@ impl Torrent {
         }
     }
 
-    fn shutdown_peers(&mut self) {
+    pub(super) fn shutdown_peers(&mut self) {
         for p in self.shared.peers().values() {
             let _ = p.tx.send(PeerCommand::Shutdown);
         }
@@ -753,6 +779,8 @@ impl Torrent {
             name: self.shared.info.name.clone(),
             state: if self.paused {
                 TorrentState::Paused
+            } else if self.queued {
+                TorrentState::Queued
             } else if pieces.complete {
                 TorrentState::Seeding
             } else {

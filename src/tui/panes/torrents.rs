@@ -18,6 +18,7 @@ pub fn state_label(s: TorrentState) -> &'static str {
         TorrentState::Downloading => "downloading",
         TorrentState::Seeding => "seeding",
         TorrentState::Paused => "paused",
+        TorrentState::Queued => "queued",
         TorrentState::Failed => "error",
     }
 }

@@ -42,6 +42,35 @@ impl Torrent {
         }
     }
 
+    pub(super) fn set_paused(&mut self, pause: bool) {
+        if pause == self.paused {
+            return;
+        }
+        self.paused = pause;
+        if pause {
+            self.shutdown_peers();
+        }
+        self.events.emit(EngineEvent::StateChanged {
+            id: self.id,
+            state: self.state(),
+        });
+        self.connect_more();
+        self.publish_snapshot();
+    }
+
+    /// What the torrent is doing, as the dashboard names it.
+    pub(super) fn state(&self) -> TorrentState {
+        if self.paused {
+            TorrentState::Paused
+        } else if self.queued {
+            TorrentState::Queued
+        } else if self.shared.picker().is_complete() {
+            TorrentState::Seeding
+        } else {
+            TorrentState::Downloading
+        }
+    }
+
     fn emit_state(&self, state: TorrentState) {
         if !self.paused && !self.queued {
             self.events

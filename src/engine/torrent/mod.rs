@@ -5,15 +5,18 @@
 //!    (BEP 9) on connections it then hands on; then storage opens and data already on disk is
 //!    hashed (resume).
 //! 2. [`task`]: the torrent task's loop. It alone decides about connections, bans, choking and
-//!    completion; it starts one [`peer`] task per connection.
+//!    completion; it starts one [`peer`] task per connection. Parts of it live beside it:
+//!    [`connect`] (dialing and accepting), [`controls`] (the user's settings, pause, the
+//!    queue), [`clock`] (its timers).
 //! 3. [`shared`]: what the torrent task and its peer tasks share (the picker, the peer table)
 //!    and the messages between them; [`snapshot`] turns that into what the dashboard shows.
 //!
 //! Imports point one way: `mod -> announce, task, startup`; `task -> peer, snapshot`;
-//! `startup -> metadata`; everything -> `shared`, `params`.
+//! `connect, controls -> task`; `startup -> metadata`; everything -> `shared`, `params`.
 
 mod announce;
 mod clock;
+mod connect;
 mod controls;
 pub mod metadata;
 mod params;

@@ -11,7 +11,6 @@
 
 use super::announce::Announce;
 use super::clock::{Clock, Picture, PictureGate};
-use super::metadata::HandedOver;
 use super::params::TorrentParams;
 use super::peer::{self, PeerInit};
 use super::persist::ResumeSaver;
@@ -33,7 +32,6 @@ use crate::engine::ratelimit::{Buckets, RateLimiter};
 use crate::engine::settings::TorrentSettings;
 use crate::engine::storage::Storage;
 use crate::engine::tracker::{AnnounceStats, TrackerUpdate};
-use crate::proto::handshake::Handshake;
 use crate::proto::metainfo::Metainfo;
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
@@ -77,49 +75,49 @@ type Suspect = (Vec<[u8; 20]>, Vec<Option<PeerKey>>);
 pub(super) struct Torrent {
     pub(super) id: TorrentId,
     pub(super) shared: Arc<Shared>,
-    tx: TorrentTx,
+    pub(super) tx: TorrentTx,
     pub(super) events: EventSink,
-    book: PeerBook,
+    pub(super) book: PeerBook,
     /// Address of every peer key seen, kept after it closes so late hash failures can be
     /// attributed.
-    key_addrs: HashMap<PeerKey, SocketAddr>,
+    pub(super) key_addrs: HashMap<PeerKey, SocketAddr>,
     pub(super) max_peers: usize,
     /// The engine's connection cap per torrent, when the torrent has none of its own.
     pub(super) default_max_peers: usize,
     /// The user's controls as applied, and where new ones come from.
     pub(super) settings: TorrentSettings,
-    settings_rx: watch::Receiver<TorrentSettings>,
+    pub(super) settings_rx: watch::Receiver<TorrentSettings>,
     /// Each file's priority as applied (see [`super::controls`]).
     pub(super) files: Vec<FilePriority>,
     /// `download_piece`: only these pieces, whatever the file priorities say.
     pub(super) wanted_pieces: Option<Vec<u32>>,
     /// The engine's connection budget, shared by every torrent.
-    connections: Arc<Connections>,
-    next_key: PeerKey,
-    hash_failures: u32,
+    pub(super) connections: Arc<Connections>,
+    pub(super) next_key: PeerKey,
+    pub(super) hash_failures: u32,
     pub(super) completed_sent: bool,
-    started: Instant,
-    last_down: u64,
-    down_rate: f64,
-    last_rate_at: Instant,
-    snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
-    choker: Choker,
-    last_unchoked: HashMap<PeerKey, Instant>,
+    pub(super) started: Instant,
+    pub(super) last_down: u64,
+    pub(super) down_rate: f64,
+    pub(super) last_rate_at: Instant,
+    pub(super) snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
+    pub(super) choker: Choker,
+    pub(super) last_unchoked: HashMap<PeerKey, Instant>,
     /// Pieces that failed with blocks from several peers: the bad copy's block hashes and
     /// who sent each block, kept until a good copy passes.
-    suspects: HashMap<u32, Suspect>,
-    up_rate: f64,
-    last_up: u64,
+    pub(super) suspects: HashMap<u32, Suspect>,
+    pub(super) up_rate: f64,
+    pub(super) last_up: u64,
     /// Pieces whose last copy failed the hash check (until a good copy passes).
-    failed: HashSet<u32>,
+    pub(super) failed: HashSet<u32>,
     /// Paused by the user: no connections in or out.
     pub(super) paused: bool,
     /// Waiting in the engine's queue: no connections either (see [`crate::engine::queue`]).
     pub(super) queued: bool,
     /// Saves the fast-resume data, when the torrent has a resume file.
-    resume: Option<ResumeSaver>,
+    pub(super) resume: Option<ResumeSaver>,
     /// When the torrent's picture is worth publishing again.
-    pictures: PictureGate,
+    pub(super) pictures: PictureGate,
 }
 
 impl Torrent {
@@ -477,35 +475,6 @@ impl Torrent {
         }
     }
 
-    fn set_paused(&mut self, pause: bool) {
-        if pause == self.paused {
-            return;
-        }
-        self.paused = pause;
-        if pause {
-            self.shutdown_peers();
-        }
-        self.events.emit(EngineEvent::StateChanged {
-            id: self.id,
-            state: self.state(),
-        });
-        self.connect_more();
-        self.publish_snapshot();
-    }
-
-    /// What the torrent is doing, as the dashboard names it.
-    pub(super) fn state(&self) -> TorrentState {
-        if self.paused {
-            TorrentState::Paused
-        } else if self.queued {
-            TorrentState::Queued
-        } else if self.shared.picker().is_complete() {
-            TorrentState::Seeding
-        } else {
-            TorrentState::Downloading
-        }
-    }
-
     fn set_choke(&mut self, key: PeerKey, choke: bool) {
         if let Some(slot) = self.shared.peers().get(&key) {
             let _ = slot.tx.send(if choke {
@@ -584,134 +553,6 @@ impl Torrent {
             reason,
         });
         self.connect_more();
-    }
-
-    fn connected_count(&self) -> (usize, usize) {
-        let (connected, connecting) = self.book.counts();
-        (
-            connected + self.shared.peers().values().filter(|p| p.incoming).count(),
-            connecting,
-        )
-    }
-
-    pub(super) fn connect_more(&mut self) {
-        if self.paused || self.queued {
-            return;
-        }
-        let (connected, connecting) = self.connected_count();
-        let budget = self
-            .max_peers
-            .saturating_sub(connected + connecting)
-            .min(MAX_HALF_OPEN.saturating_sub(connecting))
-            .min(self.connections.available());
-        for addr in self.book.take_candidates(budget, Instant::now()) {
-            tracing::debug!(%addr, "connecting");
-            let key = self.next_key;
-            self.next_key += 1;
-            let shared = self.shared.clone();
-            let tx = self.tx.clone();
-            let slot = self.connections.take();
-            tokio::spawn(async move {
-                // counted in the engine's budget from the dial to the end of the session
-                let _slot = slot;
-                let dialed = shared
-                    .dialer
-                    .connect(addr, shared.info_hash, shared.peer_id)
-                    .await;
-                match dialed {
-                    Ok((conn, handshake)) => {
-                        let init = PeerInit {
-                            handshake,
-                            ..PeerInit::default()
-                        };
-                        run_peer(key, addr, shared, conn, init, false, tx).await;
-                    }
-                    Err(e) => {
-                        tracing::debug!(%addr, "connect failed: {e}");
-                        let _ = tx
-                            .send(TorrentMsg::PeerClosed {
-                                key: None,
-                                addr,
-                                reason: e.into(),
-                            })
-                            .await;
-                    }
-                }
-            });
-        }
-    }
-
-    /// Continue a connection from the metadata phase as a download session.
-    pub(super) fn adopt(&mut self, h: HandedOver) {
-        let init = PeerInit {
-            handshake: h.handshake,
-            ext: h.ext,
-            pending: h.pending,
-            resumed: true,
-        };
-        let shared = self.shared.clone();
-        let tx = self.tx.clone();
-        if !h.incoming {
-            self.book.connected(h.addr, h.key);
-        }
-        let slot = self.connections.take();
-        tokio::spawn(async move {
-            run_peer(h.key, h.addr, shared, h.conn, init, h.incoming, tx).await;
-            drop(slot);
-        });
-    }
-
-    /// The peer to close for a newcomer when full: no data flowing either way (both rates
-    /// under 1 KiB/s), connected the longest. `None` when every peer is exchanging data.
-    fn idlest_peer(&self) -> Option<(mpsc::UnboundedSender<PeerCommand>, SocketAddr)> {
-        const IDLE_RATE: f64 = 1024.0;
-        self.shared
-            .peers()
-            .values()
-            .filter(|p| p.stats.rate() < IDLE_RATE && p.stats.up_rate() < IDLE_RATE)
-            .min_by_key(|p| p.connected_at)
-            .map(|p| (p.tx.clone(), p.addr))
-    }
-
-    fn on_incoming(&mut self, conn: Connection, hs: Handshake) {
-        let addr = conn.remote();
-        let (connected, _) = self.connected_count();
-        if self.paused || self.queued || hs.peer_id == self.shared.peer_id {
-            return;
-        }
-        if connected >= self.max_peers || self.connections.available() == 0 {
-            // Full. Make room by closing the longest-connected peer that exchanges no data in
-            // either direction: otherwise connections that merely sit there (a connection
-            // flood, a stalled reader) would lock every newcomer out until they time out.
-            let Some((victim, slot)) = self.idlest_peer() else {
-                return;
-            };
-            tracing::debug!(%addr, victim = %slot, "full: replacing an idle peer");
-            let _ = victim.send(PeerCommand::Close(
-                "idle, replaced by a new connection".into(),
-            ));
-        }
-        if self
-            .shared
-            .peers()
-            .values()
-            .any(|p| p.peer_id == hs.peer_id)
-        {
-            return; // already connected to this peer the other way
-        }
-        let key = self.next_key;
-        self.next_key += 1;
-        let shared = self.shared.clone();
-        let tx = self.tx.clone();
-        let init = PeerInit {
-            handshake: hs,
-            ..PeerInit::default()
-        };
-        let slot = self.connections.take();
-        tokio::spawn(async move {
-            run_peer(key, addr, shared, conn, init, true, tx).await;
-            drop(slot);
-        });
     }
 
     /// Offer our outgoing peers' addresses to every peer that speaks ut_pex (BEP 11); each
@@ -840,7 +681,7 @@ fn delete_files(storage: &Storage) {
 }
 
 /// Register a connected peer, run it, and report its end to the torrent.
-async fn run_peer(
+pub(super) async fn run_peer(
     key: PeerKey,
     addr: SocketAddr,
     shared: Arc<Shared>,

@@ -12,7 +12,7 @@
 //! 1. values: [`priority`] and [`settings`] (what the user asks of a torrent), [`event`]
 //!    (what comes out: events and snapshots), `error`, [`config`];
 //! 2. state machines and data: [`picker`], `choker`, `pipeline`, `peerbook`,
-//!    `ratelimit`; disk: [`storage`], `disk`; [`create`];
+//!    `ratelimit`; disk: [`storage`] (with [`parts`], its part file), `disk`; [`create`];
 //! 3. [`conn`]: one peer connection (dialing, MSE, handshakes, framing);
 //! 4. peer sources: [`tracker`], [`dht`];
 //! 5. `torrent`: one torrent (its shared state, the metadata phase, peer sessions, the
@@ -39,6 +39,7 @@ pub mod dht;
 pub(crate) mod disk;
 pub(crate) mod error;
 pub mod event;
+pub mod parts;
 pub(crate) mod peerbook;
 pub mod picker;
 pub(crate) mod pipeline;

@@ -76,11 +76,11 @@ impl ResumeSaver {
         let (file, info_hash) = (self.file.clone(), self.info_hash);
         let (info, paths) = (self.info.clone(), self.paths.clone());
         move || {
-            let saved = resume::stamps(&info, &paths).and_then(|files| {
+            let saved = resume::stamps(&info, &paths).and_then(|stamps| {
                 ResumeData {
                     info_hash,
                     verified,
-                    files,
+                    stamps,
                 }
                 .save(&file)
             });

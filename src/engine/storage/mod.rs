@@ -7,24 +7,52 @@
 //! torrent file and maps `(piece, begin, len)` onto `(file, offset, len)` spans, so a block that
 //! straddles a file boundary becomes several positioned reads or writes.
 //!
+//! # File selection
+//!
+//! [`Storage::open_selected`] takes a file selection (issue 17). A skipped file is not created,
+//! nor are folders for it; one that already exists is opened and used like any other. The
+//! bytes of a skipped, absent file that share a piece with another file (such a piece is
+//! downloaded whole when the other file is wanted) go to the hidden part file in the
+//! torrent's root folder ([`crate::engine::parts`] describes its layout) and are read back
+//! from there. [`Storage::want_file`] later creates the file and copies its bytes in from the
+//! part file, so the pieces verified before stay valid; when no absent file has bytes there any
+//! more the part file is deleted ([`Storage::remove_parts_if_unneeded`]). A file only ever
+//! goes from absent to open, never back: deselecting an open file leaves it where it is.
+//!
+//! # Concurrency
+//!
 //! All I/O is positioned (`pread`/`pwrite` through [`FileExt`]), never seek-then-read, so every
 //! method takes `&self` and `Storage` is `Send + Sync`: the engine can hash one piece on a blocking
 //! thread while another thread writes blocks of a different piece. Writers of the *same* bytes are
 //! the caller's business (the picker hands each block to one peer at a time). This relies on Unix
 //! positioned I/O; the crate targets Unix only.
 //!
+//! A file that appears later ([`Storage::want_file`]) gets its handle in a [`OnceLock`] after
+//! its bytes were copied from the part file, so a concurrent reader sees either no handle
+//! (and reads the part file, which still holds every byte) or the complete copy. `want_file`
+//! and [`Storage::remove_parts_if_unneeded`] must run on the thread that writes blocks,
+//! between writes: a block of the file written during the copy could land in the part file
+//! after its bytes were copied (and be lost), and one written while the part file is deleted
+//! could be lost with it. The engine's disk thread runs its jobs one at a time, so a
+//! `want_file` job queued there is safe; hasher threads may keep reading meanwhile.
+//!
 //! # Invariants
 //!
 //! - The span mapping ([`Storage::piece_file_spans`]) is the single source of truth: every read, write,
-//!   hash and presence check goes through the same private span iterator, which skips zero-length
-//!   files and yields spans in torrent order, each non-empty, covering the range exactly once.
+//!   hash and presence check goes through the same private span iterator (the `layout`
+//!   submodule holds this geometry), which skips zero-length files and yields spans in torrent
+//!   order, each non-empty, covering the range exactly once.
 //! - The layout is validated at open: `piece_length > 0`, file offsets are contiguous and sum to
 //!   `total_length`, and the piece-hash count equals `ceil(total_length / piece_length)`. After
 //!   that, offset arithmetic cannot overflow and the mapping cannot index outside the file table.
 //! - Files are opened **without truncation** and never preallocated with `set_len`: a completed
 //!   file is never rewritten, resume reuses what is there, and sparse writes extend files as data
 //!   arrives. A file that is still shorter than its torrent length reads as
-//!   [`io::ErrorKind::UnexpectedEof`], never as made-up zeros.
+//!   [`io::ErrorKind::UnexpectedEof`], never as made-up zeros, unless the part file holds the
+//!   missing bytes (a copy from it cut short by a crash): they are read from there, and copied
+//!   into the file before the part file is deleted. The bytes of a skipped, absent file read
+//!   from the part file, and as `UnexpectedEof` where it does not hold them.
+//! - Pad files (BEP 47) are never on disk: writes to them are dropped, reads give zeros.
 //! - Path components are checked again here (defence in depth behind the metainfo parser): an
 //!   empty component, `.`, `..`, or one containing `/`, `\` or NUL is refused with
 //!   [`io::ErrorKind::InvalidInput`] before anything is created, so nothing lands outside the root.
@@ -37,13 +65,19 @@
 //! errors), but every failure this module detects itself is a typed [`StorageError`] wrapped in
 //! the `io::Error`, reachable with `err.get_ref()` / `downcast`, and carrying the numbers.
 
+use crate::engine::parts::{self, PartFile};
 use crate::proto::metainfo::Info;
+use layout::Layout;
 use sha1::{Digest, Sha1};
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+mod layout;
 
 /// Pieces are hashed through a buffer of at most this many bytes, so a 128 MiB piece never needs
 /// a 128 MiB allocation.
@@ -80,12 +114,20 @@ pub enum StorageError {
     /// The metainfo's file table, lengths and piece count do not agree.
     #[error("inconsistent torrent layout: {0}")]
     Layout(String),
-    /// A file on disk ends before the bytes we need (not downloaded yet, or truncated).
+    /// A file on disk ends before the bytes we need (not downloaded yet, or truncated), or a
+    /// skipped file that is not on disk has bytes there that the part file does not hold.
     #[error("{}: file ends before byte {needed}", path.display())]
     ShortFile { path: PathBuf, needed: u64 },
     /// A write was attempted on storage opened with [`Storage::open_read_only`].
     #[error("storage at {} is open read-only", root.display())]
     ReadOnly { root: PathBuf },
+    /// A block of a skipped file that is not on disk, in a piece no other file shares (so
+    /// the part file has no room for it): such pieces are not to be downloaded.
+    #[error("{}: the file is skipped and piece {piece} has no room in the part file", path.display())]
+    Skipped { path: PathBuf, piece: u32 },
+    /// [`Storage::want_file`] of an index past the file table.
+    #[error("file {index} out of range: torrent has {count} files")]
+    NoSuchFile { index: usize, count: usize },
 }
 
 impl StorageError {
@@ -95,7 +137,9 @@ impl StorageError {
             StorageError::PieceOutOfRange { .. }
             | StorageError::BlockOutOfRange { .. }
             | StorageError::UnsafeComponent { .. }
-            | StorageError::Layout(_) => io::ErrorKind::InvalidInput,
+            | StorageError::Layout(_)
+            | StorageError::Skipped { .. }
+            | StorageError::NoSuchFile { .. } => io::ErrorKind::InvalidInput,
             StorageError::ShortFile { .. } => io::ErrorKind::UnexpectedEof,
             StorageError::ReadOnly { .. } => io::ErrorKind::PermissionDenied,
         }
@@ -232,155 +276,31 @@ fn check_component(c: &str) -> Result<(), StorageError> {
     }
 }
 
-/// The pure geometry of a torrent: where each file sits in the concatenated data.
-///
-/// Invariant (checked by [`Layout::new`]): offsets are contiguous from 0, they sum to
-/// `total_length`, and `piece_count == ceil(total_length / piece_length)`.
-#[derive(Debug, Clone)]
-struct Layout {
-    piece_length: u32,
-    total_length: u64,
-    piece_count: u32,
-    /// `(offset, length)` of each file in torrent order.
-    files: Vec<(u64, u64)>,
+/// What an entry of the file table is on disk.
+#[derive(Debug)]
+enum Kind {
+    /// A regular file with bytes; BEP 47 `x` sets its executable bit.
+    Data { executable: bool },
+    /// A BEP 47 pad file: all zeros, never on disk; writes to it are dropped, reads give zeros.
+    Pad,
+    /// A BEP 47 symlink (length 0, so no span reaches it) at `from` pointing at `to` (paths
+    /// inside the torrent), made when the entry is wanted.
+    Link { from: Vec<String>, to: Vec<String> },
 }
 
-impl Layout {
-    fn new(info: &Info) -> Result<Layout, StorageError> {
-        if info.piece_length == 0 {
-            return Err(StorageError::Layout("piece length is 0".into()));
-        }
-        if !info.is_multi_file && info.files.len() != 1 {
-            return Err(StorageError::Layout(format!(
-                "single-file torrent lists {} files",
-                info.files.len()
-            )));
-        }
-        let mut next = 0u64;
-        let mut files = Vec::with_capacity(info.files.len());
-        for (i, f) in info.files.iter().enumerate() {
-            if f.offset != next {
-                return Err(StorageError::Layout(format!(
-                    "file {i} starts at {} but the previous files end at {next}",
-                    f.offset
-                )));
-            }
-            next = next
-                .checked_add(f.length)
-                .ok_or_else(|| StorageError::Layout(format!("file {i}: total length overflows")))?;
-            files.push((f.offset, f.length));
-        }
-        if next != info.total_length {
-            return Err(StorageError::Layout(format!(
-                "files add up to {next} bytes but total length is {}",
-                info.total_length
-            )));
-        }
-        let expected = info.total_length.div_ceil(u64::from(info.piece_length));
-        if expected != info.piece_hashes.len() as u64 {
-            return Err(StorageError::Layout(format!(
-                "{} bytes in pieces of {} need {expected} hashes, metainfo has {}",
-                info.total_length,
-                info.piece_length,
-                info.piece_hashes.len()
-            )));
-        }
-        // `expected` fits u32 because it equals a Vec length that `piece_count()` already casts;
-        // refuse rather than wrap if it ever does not.
-        let piece_count = u32::try_from(expected)
-            .map_err(|_| StorageError::Layout(format!("{expected} pieces is too many")))?;
-        Ok(Layout {
-            piece_length: info.piece_length,
-            total_length: info.total_length,
-            piece_count,
-            files,
-        })
-    }
-
-    fn piece_start(&self, piece: u32) -> u64 {
-        u64::from(piece) * u64::from(self.piece_length)
-    }
-
-    /// Size of an in-range piece (the last one may be short).
-    fn piece_size(&self, piece: u32) -> Result<u32, StorageError> {
-        if piece >= self.piece_count {
-            return Err(StorageError::PieceOutOfRange {
-                piece,
-                count: self.piece_count,
-            });
-        }
-        let left = self.total_length - self.piece_start(piece);
-        // min() with a u32 always fits in u32.
-        Ok(left.min(u64::from(self.piece_length)) as u32)
-    }
-
-    /// Absolute start of `len` bytes at `begin` in `piece`, after bounds checks.
-    fn block_start(&self, piece: u32, begin: u32, len: usize) -> Result<u64, StorageError> {
-        let piece_size = self.piece_size(piece)?;
-        let len = len as u64;
-        if u64::from(begin) + len > u64::from(piece_size) {
-            return Err(StorageError::BlockOutOfRange {
-                piece,
-                begin,
-                len,
-                piece_size,
-            });
-        }
-        Ok(self.piece_start(piece) + u64::from(begin))
-    }
-
-    /// The spans covering absolute bytes `start..start + len`, which the caller has bounds-checked
-    /// to lie within `total_length`.
-    fn spans(&self, start: u64, len: u64) -> Spans<'_> {
-        // Ends are non-decreasing, so this is a valid binary search; it lands on the first file
-        // holding byte `start` (zero-length files there end at `start` and are passed over).
-        let idx = self.files.partition_point(|&(off, l)| off + l <= start);
-        Spans {
-            files: &self.files,
-            idx,
-            pos: start,
-            end: start + len,
-        }
-    }
-}
-
-/// Iterator of `(file index, offset in file, len)` over a byte range; see [`Layout::spans`].
-struct Spans<'a> {
-    files: &'a [(u64, u64)],
-    idx: usize,
-    pos: u64,
-    end: u64,
-}
-
-impl Iterator for Spans<'_> {
-    type Item = (usize, u64, u64);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        while self.pos < self.end {
-            let i = self.idx;
-            let &(off, len) = self.files.get(i)?;
-            self.idx += 1;
-            let file_end = off + len;
-            if len == 0 || file_end <= self.pos {
-                continue;
-            }
-            let n = file_end.min(self.end) - self.pos;
-            let span = (i, self.pos - off, n);
-            self.pos += n;
-            return Some(span);
-        }
-        None
-    }
-}
-
-/// One open torrent file.
+/// One torrent file.
 #[derive(Debug)]
 struct OpenFile {
     path: PathBuf,
-    /// `None` for a file that holds no bytes on disk: a BEP 47 pad file (all zeros, never
-    /// created; writes to it are dropped and reads give zeros) or a BEP 47 symlink (length 0,
-    /// so no span ever reaches it; the link itself is made at open).
-    handle: Option<File>,
+    kind: Kind,
+    /// Set once the file is open: at start when it exists or is wanted, later by
+    /// [`Storage::want_file`]; never unset. Pad files and links never have one; a data file
+    /// without one is skipped and absent, and its bytes in multi-file pieces live in the part
+    /// file.
+    handle: OnceLock<File>,
+    /// Bytes were copied into it from the part file: synced before the part file is deleted,
+    /// which deletes the only other copy.
+    filled: AtomicBool,
 }
 
 /// Positioned reads and writes of torrent data spread over its files.
@@ -392,6 +312,13 @@ pub struct Storage {
     /// Same length and order as `layout.files`.
     files: Vec<OpenFile>,
     root: PathBuf,
+    /// The folder symlink targets are relative to (see [`link_base`]).
+    link_base: PathBuf,
+    /// The part file, for a multi-file torrent with multi-file pieces.
+    parts: Option<PartFile>,
+    /// Data files without a handle that have bytes in a multi-file piece: while one is left,
+    /// the part file may hold bytes that exist nowhere else.
+    absent_in_parts: AtomicUsize,
     had_existing_data: bool,
     writable: bool,
     /// Whether any pad file holds bytes: without one, [`Storage::pad_run`] is 0 at once (it
@@ -400,9 +327,25 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// Open (creating folders and zero-length files, never truncating) every file of `info`.
+    /// Open (creating folders and files, never truncating) every file of `info`.
     pub fn open(info: &Info, target: &OutputTarget) -> io::Result<Storage> {
-        Self::open_with(info, target, true)
+        Self::open_with(info, target, true, None)
+    }
+
+    /// Open the torrent with a file selection: `wanted[i]` for each entry of `info.files`.
+    ///
+    /// Wanted files are opened or created as by [`Storage::open`] (bytes of theirs that the
+    /// part file holds are copied in). A skipped file that exists is opened (never created nor
+    /// truncated) and used like any other; one that does not exist is not created, nor are
+    /// folders for it, and its bytes in pieces shared with other files go to the part file.
+    /// Skipped symlinks are not made. A leftover part file that no absent file needs is
+    /// emptied into the files and deleted.
+    pub fn open_selected(
+        info: &Info,
+        target: &OutputTarget,
+        wanted: &[bool],
+    ) -> io::Result<Storage> {
+        Self::open_with(info, target, true, Some(wanted))
     }
 
     /// Open every file of `info` read-only, for seeding data that is already there.
@@ -410,11 +353,27 @@ impl Storage {
     /// Fails with [`io::ErrorKind::NotFound`] if any file is missing; creates nothing.
     /// Writes through the result fail with [`StorageError::ReadOnly`].
     pub fn open_read_only(info: &Info, target: &OutputTarget) -> io::Result<Storage> {
-        Self::open_with(info, target, false)
+        Self::open_with(info, target, false, None)
     }
 
-    fn open_with(info: &Info, target: &OutputTarget, writable: bool) -> io::Result<Storage> {
+    fn open_with(
+        info: &Info,
+        target: &OutputTarget,
+        writable: bool,
+        wanted: Option<&[bool]>,
+    ) -> io::Result<Storage> {
         let layout = Layout::new(info)?;
+        if let Some(w) = wanted
+            && w.len() != info.files.len()
+        {
+            return Err(StorageError::Layout(format!(
+                "a selection of {} files for a torrent of {}",
+                w.len(),
+                info.files.len()
+            ))
+            .into());
+        }
+        let wanted_at = |i: usize| wanted.is_none_or(|w| w.get(i).copied().unwrap_or(true));
         let paths = checked_file_paths(info, target)?;
         // Two entries on one path would silently overwrite each other's bytes (pad files,
         // which are never written, may share one).
@@ -426,80 +385,284 @@ impl Storage {
                 );
             }
         }
+        let root = torrent_root(info, target);
+        // a single-file torrent has nothing to straddle (and its root is the file itself)
+        let parts = match info.is_multi_file {
+            true => PartFile::open(
+                root.join(parts::file_name(info)),
+                layout.piece_length,
+                parts::multi_file_pieces(&layout.files, layout.piece_length),
+                writable,
+            )?,
+            false => None,
+        };
+        let mut had_existing_data = match &parts {
+            Some(p) => p.size()? > 0,
+            None => false,
+        };
         let mut files = Vec::with_capacity(paths.len());
-        let mut had_existing_data = false;
-        for (path, entry) in paths.into_iter().zip(&info.files) {
-            // pad files hold no bytes on disk; symlinks are made once the files exist
-            if entry.attr.pad || entry.attr.symlink.is_some() {
-                files.push(OpenFile { path, handle: None });
-                continue;
-            }
-            if writable && let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| with_path(e, "create folder", parent))?;
-            }
-            let handle = OpenOptions::new()
-                .read(true)
-                .write(writable)
-                .create(writable)
-                // Never truncate: a finished file must survive a restart untouched.
-                .truncate(false)
-                .open(&path)
-                .map_err(|e| with_path(e, "open", &path))?;
-            let len = handle
-                .metadata()
-                .map_err(|e| with_path(e, "stat", &path))?
-                .len();
-            had_existing_data |= len > 0;
-            if writable && entry.attr.executable {
-                set_executable(&handle).map_err(|e| with_path(e, "chmod", &path))?;
-            }
-            files.push(OpenFile {
-                path,
-                handle: Some(handle),
-            });
-        }
-        if writable {
-            let base = link_base(info, target);
-            for (f, entry) in files.iter().zip(&info.files) {
-                if let Some(to) = &entry.attr.symlink {
-                    let from = if info.is_multi_file {
-                        &entry.path[..]
+        for (i, (path, entry)) in paths.into_iter().zip(&info.files).enumerate() {
+            let kind = match &entry.attr.symlink {
+                _ if entry.attr.pad => Kind::Pad,
+                Some(to) => Kind::Link {
+                    from: if info.is_multi_file {
+                        entry.path.clone()
                     } else {
-                        &[]
-                    };
-                    create_symlink(&f.path, from, to, &base)?;
+                        Vec::new()
+                    },
+                    to: to.clone(),
+                },
+                None => Kind::Data {
+                    executable: entry.attr.executable,
+                },
+            };
+            let file = OpenFile {
+                path,
+                kind,
+                handle: OnceLock::new(),
+                filled: AtomicBool::new(false),
+            };
+            if let Kind::Data { executable } = file.kind {
+                // whatever the selection, a file that is there is used; a wanted one that is
+                // not is created below (read-only: an error, as the OS reports it)
+                let handle = if writable || !wanted_at(i) {
+                    open_existing(&file.path, writable)?
+                } else {
+                    let h = File::open(&file.path).map_err(|e| with_path(e, "open", &file.path))?;
+                    Some(h)
+                };
+                if let Some(h) = handle {
+                    let len = h
+                        .metadata()
+                        .map_err(|e| with_path(e, "stat", &file.path))?
+                        .len();
+                    had_existing_data |= len > 0;
+                    if writable && executable {
+                        set_executable(&h).map_err(|e| with_path(e, "chmod", &file.path))?;
+                    }
+                    let _ = file.handle.set(h);
                 }
             }
+            files.push(file);
         }
-        Ok(Storage {
+        let storage = Storage {
             layout,
             files,
-            root: torrent_root(info, target),
+            root,
+            link_base: link_base(info, target),
+            parts,
+            absent_in_parts: AtomicUsize::new(0),
             had_existing_data,
             writable,
             has_pads: info.files.iter().any(|f| f.attr.pad && f.length > 0),
-        })
+        };
+        for i in (0..storage.files.len()).filter(|i| wanted_at(*i)) {
+            if let Kind::Data { .. } = storage.files[i].kind {
+                storage.create_file(i)?;
+            }
+        }
+        // links last: a link's folder may be one that a file above created
+        for i in (0..storage.files.len()).filter(|i| wanted_at(*i)) {
+            if let (true, Kind::Link { from, to }) = (writable, &storage.files[i].kind) {
+                create_symlink(&storage.files[i].path, from, to, &storage.link_base)?;
+            }
+        }
+        let absent = (0..storage.files.len())
+            .filter(|i| storage.is_absent_in_parts(*i))
+            .count();
+        storage.absent_in_parts.store(absent, Ordering::SeqCst);
+        storage.remove_parts_if_unneeded()?;
+        Ok(storage)
+    }
+
+    /// Whether file `i` holds bytes, has no handle, and shares a piece with another file.
+    fn is_absent_in_parts(&self, i: usize) -> bool {
+        let f = &self.files[i];
+        matches!(f.kind, Kind::Data { .. })
+            && f.handle.get().is_none()
+            && self
+                .parts
+                .as_ref()
+                .is_some_and(|p| self.layout.edge_pieces(i).any(|x| p.has_slot(x)))
+    }
+
+    /// Create data file `i` (and its folders) unless it is open, copy in what the part file
+    /// holds of it, and only then publish its handle: a reader meanwhile sees no handle and
+    /// reads the part file, which still holds every byte. `true` when this call set the
+    /// handle.
+    fn create_file(&self, i: usize) -> io::Result<bool> {
+        let f = &self.files[i];
+        if f.handle.get().is_some() {
+            return Ok(false);
+        }
+        if !self.writable {
+            return Err(self.read_only());
+        }
+        if let Some(parent) = f.path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| with_path(e, "create folder", parent))?;
+        }
+        let handle = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            // Never truncate: a finished file must survive a restart untouched.
+            .truncate(false)
+            .open(&f.path)
+            .map_err(|e| with_path(e, "open", &f.path))?;
+        if let Kind::Data { executable: true } = f.kind {
+            set_executable(&handle).map_err(|e| with_path(e, "chmod", &f.path))?;
+        }
+        if self.fill_from_parts(i, &handle)? {
+            f.filled.store(true, Ordering::SeqCst);
+        }
+        Ok(f.handle.set(handle).is_ok())
+    }
+
+    /// Copy into file `i` (open as `handle`) the bytes of it that the part file holds and the
+    /// file lacks (from its current end on), head piece first so the file only ever lacks a
+    /// tail. `true` when anything was written.
+    fn fill_from_parts(&self, i: usize, handle: &File) -> io::Result<bool> {
+        let Some(parts) = self.parts.as_ref().filter(|p| p.exists()) else {
+            return Ok(false);
+        };
+        let path = &self.files[i].path;
+        let (off, len) = self.layout.files[i];
+        let mut buf = Vec::new();
+        let mut wrote = false;
+        for piece in self.layout.edge_pieces(i).filter(|p| parts.has_slot(*p)) {
+            let p_start = self.layout.piece_start(piece);
+            let p_end = p_start + u64::from(self.layout.piece_size(piece)?);
+            // this file's bytes of the piece, as offsets in the file
+            let (a, b) = (p_start.max(off) - off, p_end.min(off + len) - off);
+            let on_disk = handle
+                .metadata()
+                .map_err(|e| with_path(e, "stat", path))?
+                .len();
+            let from = a.max(on_disk);
+            if from >= b {
+                continue;
+            }
+            let rel = off + from - p_start;
+            let n = parts.held(piece, rel, b - from)?;
+            let mut done = 0u64;
+            while done < n {
+                let k = (n - done).min(HASH_CHUNK as u64) as usize;
+                buf.resize(k, 0);
+                if !parts.read(piece, rel + done, &mut buf)? {
+                    break; // it shrank meanwhile: what is copied is copied
+                }
+                handle
+                    .write_all_at(&buf, from + done)
+                    .map_err(|e| with_path(e, "write", path))?;
+                done += k as u64;
+                wrote = true;
+            }
+        }
+        Ok(wrote)
+    }
+
+    /// Want file `index` from now on: create it (and its folders; a symlink entry: the link),
+    /// then copy into it every byte of it that the part file holds, so pieces verified before
+    /// stay valid. A file that is already open, or a pad file, needs nothing. When this was
+    /// the last absent file with bytes in the part file, the part file is deleted
+    /// ([`Storage::remove_parts_if_unneeded`]).
+    ///
+    /// Call it from the thread that writes blocks, between writes (see the module doc).
+    pub fn want_file(&self, index: usize) -> io::Result<()> {
+        let count = self.files.len();
+        let f = self
+            .files
+            .get(index)
+            .ok_or(StorageError::NoSuchFile { index, count })?;
+        match &f.kind {
+            Kind::Pad => Ok(()),
+            Kind::Link { .. } if !self.writable => Err(self.read_only()),
+            Kind::Link { from, to } => create_symlink(&f.path, from, to, &self.link_base),
+            Kind::Data { .. } => {
+                let counted = self.is_absent_in_parts(index);
+                if self.create_file(index)?
+                    && counted
+                    && self.absent_in_parts.fetch_sub(1, Ordering::SeqCst) == 1
+                {
+                    self.remove_parts_if_unneeded()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Delete the part file when no absent file has bytes in it any more: first every open
+    /// file gets the bytes of its own that it lacks and the part file holds (left over by a
+    /// copy that was cut short), and files that got bytes from it are synced, so the part
+    /// file never takes the only copy of a byte with it. `true` when it was deleted; nothing
+    /// happens for read-only storage.
+    pub fn remove_parts_if_unneeded(&self) -> io::Result<bool> {
+        let Some(parts) = &self.parts else {
+            return Ok(false);
+        };
+        if !self.writable || self.absent_in_parts.load(Ordering::SeqCst) > 0 || !parts.exists() {
+            return Ok(false);
+        }
+        for (i, f) in self.files.iter().enumerate() {
+            if let Some(h) = f.handle.get()
+                && self.fill_from_parts(i, h)?
+            {
+                f.filled.store(true, Ordering::SeqCst);
+            }
+        }
+        for f in self
+            .files
+            .iter()
+            .filter(|f| f.filled.load(Ordering::SeqCst))
+        {
+            if let Some(h) = f.handle.get() {
+                h.sync_data().map_err(|e| with_path(e, "sync", &f.path))?;
+            }
+        }
+        parts.remove()?;
+        Ok(true)
+    }
+
+    fn read_only(&self) -> io::Error {
+        StorageError::ReadOnly {
+            root: self.root.clone(),
+        }
+        .into()
     }
 
     /// Write `data` at `begin` inside piece `piece`, across file boundaries.
+    ///
+    /// Bytes of a skipped file that is not on disk go to the part file when the piece has a
+    /// slot there, else fail with [`StorageError::Skipped`].
     pub fn write_block(&self, piece: u32, begin: u32, data: &[u8]) -> io::Result<()> {
         if !self.writable {
-            return Err(StorageError::ReadOnly {
-                root: self.root.clone(),
-            }
-            .into());
+            return Err(self.read_only());
         }
         let start = self.layout.block_start(piece, begin, data.len())?;
+        let piece_start = self.layout.piece_start(piece);
         let mut rest = data;
         for (i, off, len) in self.layout.spans(start, data.len() as u64) {
             // Spans sum to data.len(), so `len` fits in the remaining slice.
             let (chunk, tail) = rest.split_at(len as usize);
             let f = &self.files[i];
-            if let Some(handle) = &f.handle {
-                handle
+            match (f.handle.get(), &f.kind) {
+                (Some(handle), _) => handle
                     .write_all_at(chunk, off)
-                    .map_err(|e| with_path(e, "write", &f.path))?;
+                    .map_err(|e| with_path(e, "write", &f.path))?,
+                (None, Kind::Data { .. }) => {
+                    let rel = self.layout.files[i].0 + off - piece_start;
+                    match self.parts.as_ref().filter(|p| p.has_slot(piece)) {
+                        Some(parts) => parts.write(piece, rel, chunk)?,
+                        None => {
+                            return Err(StorageError::Skipped {
+                                path: f.path.clone(),
+                                piece,
+                            }
+                            .into());
+                        }
+                    }
+                }
+                (None, _) => {}
             }
             rest = tail;
         }
@@ -508,38 +671,82 @@ impl Storage {
 
     /// Fill `buf` from `begin` inside piece `piece`.
     ///
-    /// Bytes not yet on disk (the file is shorter) give [`StorageError::ShortFile`]
+    /// Bytes not yet on disk (the file is shorter, or it is skipped and absent and the part
+    /// file does not hold them) give [`StorageError::ShortFile`]
     /// ([`io::ErrorKind::UnexpectedEof`]).
     pub fn read_block(&self, piece: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
-        let start = self.layout.block_start(piece, begin, buf.len())?;
-        self.read_at(start, buf)
+        self.layout.block_start(piece, begin, buf.len())?;
+        self.read_at(piece, begin, buf)
     }
 
-    /// Read absolute bytes `start..start + buf.len()`, already bounds-checked.
-    fn read_at(&self, start: u64, buf: &mut [u8]) -> io::Result<()> {
+    /// Read `buf.len()` bytes from `begin` in `piece`, already bounds-checked.
+    fn read_at(&self, piece: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
+        let piece_start = self.layout.piece_start(piece);
         let mut rest = buf;
-        for (i, off, len) in self.layout.spans(start, rest.len() as u64) {
+        for (i, off, len) in self
+            .layout
+            .spans(piece_start + u64::from(begin), rest.len() as u64)
+        {
             let (chunk, tail) = std::mem::take(&mut rest).split_at_mut(len as usize);
             let f = &self.files[i];
-            let Some(handle) = &f.handle else {
-                chunk.fill(0);
-                rest = tail;
-                continue;
-            };
-            handle.read_exact_at(chunk, off).map_err(|e| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    StorageError::ShortFile {
-                        path: f.path.clone(),
-                        needed: off + len,
+            let rel = self.layout.files[i].0 + off - piece_start;
+            match (f.handle.get(), &f.kind) {
+                (Some(handle), _) => self.read_file(f, handle, piece, rel, off, chunk)?,
+                (None, Kind::Data { .. }) => {
+                    let held = match self.parts.as_ref().filter(|p| p.has_slot(piece)) {
+                        Some(parts) => parts.read(piece, rel, chunk)?,
+                        None => false,
+                    };
+                    if !held {
+                        return Err(short_file(f, off + len));
                     }
-                    .into()
-                } else {
-                    with_path(e, "read", &f.path)
                 }
-            })?;
+                (None, _) => chunk.fill(0),
+            }
             rest = tail;
         }
         Ok(())
+    }
+
+    /// Read `chunk` at `off` of open file `f` (byte `rel` of `piece`). Bytes past its end come
+    /// from the part file when it holds them (a copy into the file that was cut short, or a
+    /// file that appeared after they were written there).
+    fn read_file(
+        &self,
+        f: &OpenFile,
+        handle: &File,
+        piece: u32,
+        rel: u64,
+        off: u64,
+        chunk: &mut [u8],
+    ) -> io::Result<()> {
+        let needed = off + chunk.len() as u64;
+        match handle.read_exact_at(chunk, off) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() != io::ErrorKind::UnexpectedEof => {
+                return Err(with_path(e, "read", &f.path));
+            }
+            Err(_) => {}
+        }
+        let Some(parts) = self.parts.as_ref().filter(|p| p.has_slot(piece)) else {
+            return Err(short_file(f, needed));
+        };
+        let on_disk = handle
+            .metadata()
+            .map_err(|e| with_path(e, "stat", &f.path))?
+            .len();
+        let own = on_disk.saturating_sub(off).min(chunk.len() as u64);
+        let (mine, theirs) = chunk.split_at_mut(own as usize);
+        handle
+            .read_exact_at(mine, off)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => short_file(f, needed),
+                _ => with_path(e, "read", &f.path),
+            })?;
+        match parts.read(piece, rel + own, theirs)? {
+            true => Ok(()),
+            false => Err(short_file(f, needed)),
+        }
     }
 
     /// SHA-1 of the whole piece as stored on disk.
@@ -566,13 +773,13 @@ impl Storage {
         if buf.len() < chunk {
             buf.resize(chunk, 0);
         }
-        let start = self.layout.piece_start(piece);
         let mut hasher = Sha1::new();
         let mut done = 0u64;
         while done < size {
             let n = (size - done).min(chunk as u64) as usize;
             let part = &mut buf[..n];
-            self.read_at(start + done, part)?;
+            // done < size <= u32::MAX
+            self.read_at(piece, done as u32, part)?;
             hasher.update(&*part);
             done += n as u64;
         }
@@ -594,7 +801,7 @@ impl Storage {
             .layout
             .spans(start, u64::from(size.saturating_sub(begin)))
         {
-            if self.files[i].handle.is_some() {
+            if let Kind::Data { .. } = self.files[i].kind {
                 break;
             }
             run += len;
@@ -602,7 +809,7 @@ impl Storage {
         run as u32
     }
 
-    /// Whether any of the files already existed (with data) when opened.
+    /// Whether any of the files, or the part file, already existed (with data) when opened.
     pub fn had_existing_data(&self) -> bool {
         self.had_existing_data
     }
@@ -623,26 +830,43 @@ impl Storage {
         self.layout.piece_size(piece).unwrap_or(0)
     }
 
-    /// Paths of the torrent's files on disk, in torrent order (pad files have none).
+    /// Paths of the torrent's files that are open on disk, in torrent order: pad files,
+    /// symlinks and skipped files that are not on disk have none. The part file is
+    /// [`Storage::parts_path`].
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
         self.files
             .iter()
-            .filter(|f| f.handle.is_some())
+            .filter(|f| f.handle.get().is_some())
             .map(|f| f.path.as_path())
     }
 
-    /// Current on-disk length of each file, in torrent order.
+    /// Where the part file is (whether or not it exists now), for a torrent that can have one:
+    /// a multi-file torrent with a piece shared by two files.
+    pub fn parts_path(&self) -> Option<&Path> {
+        self.parts.as_ref().map(PartFile::path)
+    }
+
+    /// Whether file `index` is open on disk (see [`Storage::paths`]).
+    pub fn is_on_disk(&self, index: usize) -> bool {
+        self.files
+            .get(index)
+            .is_some_and(|f| f.handle.get().is_some())
+    }
+
+    /// Current on-disk length of each file, in torrent order (0 for a skipped file that is not
+    /// on disk, whatever the part file holds of it).
     pub fn file_lengths_on_disk(&self) -> io::Result<Vec<u64>> {
         self.files
             .iter()
             .zip(&self.layout.files)
-            .map(|(f, &(_, length))| match &f.handle {
-                Some(h) => h
+            .map(|(f, &(_, length))| match (f.handle.get(), &f.kind) {
+                (Some(h), _) => h
                     .metadata()
                     .map(|m| m.len())
                     .map_err(|e| with_path(e, "stat", &f.path)),
+                (None, Kind::Data { .. }) => Ok(0),
                 // a pad file is complete by definition
-                None => Ok(length),
+                (None, _) => Ok(length),
             })
             .collect()
     }
@@ -692,6 +916,22 @@ impl Storage {
             .into());
         }
         let on_disk = self.file_lengths_on_disk()?;
+        let part_len = match &self.parts {
+            Some(p) => p.size()?,
+            None => 0,
+        };
+        // whether the bytes of span (i, off, len) are on disk: in the file, then the part file
+        let held = |piece: u32, (i, off, len): (usize, u64, u64)| {
+            let own = on_disk
+                .get(i)
+                .map_or(0, |&d| d.saturating_sub(off).min(len));
+            let rel = self.layout.files[i].0 + off + own - self.layout.piece_start(piece);
+            own == len
+                || self
+                    .parts
+                    .as_ref()
+                    .is_some_and(|p| p.held_within(piece, rel, len - own, part_len) == len - own)
+        };
         let mut buf = Vec::new();
         let mut verified = vec![false; count as usize];
         for piece in pieces.into_iter().filter(|p| *p < count) {
@@ -699,7 +939,7 @@ impl Storage {
             let present = self
                 .layout
                 .spans(self.layout.piece_start(piece), size)
-                .all(|(i, off, len)| on_disk.get(i).is_some_and(|&d| d >= off + len));
+                .all(|span| held(piece, span));
             let ok = present
                 && match self.hash_piece_with(piece, &mut buf) {
                     Ok(h) => info.piece_hashes.get(piece as usize) == Some(&h),
@@ -712,6 +952,25 @@ impl Storage {
         }
         Ok(verified)
     }
+}
+
+/// Open `path` if it exists (never creating it); `None` when it, or a folder on its way, is
+/// not there.
+fn open_existing(path: &Path, writable: bool) -> io::Result<Option<File>> {
+    match OpenOptions::new().read(true).write(writable).open(path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if parts::is_absent(&e) => Ok(None),
+        Err(e) => Err(with_path(e, "open", path)),
+    }
+}
+
+/// Bytes of file `f` up to `needed` are not on disk.
+fn short_file(f: &OpenFile, needed: u64) -> io::Error {
+    StorageError::ShortFile {
+        path: f.path.clone(),
+        needed,
+    }
+    .into()
 }
 
 /// Keep the OS error's kind but say which file and what we were doing.
@@ -1340,71 +1599,6 @@ pub(crate) mod tests {
         check_files_on_disk(s, info, data);
     }
 
-    fn layout_of(lengths: &[u64], piece_length: u32) -> Layout {
-        let (info, _) = multi(lengths, piece_length, 0);
-        Layout::new(&info).unwrap()
-    }
-
-    proptest! {
-        #[test]
-        fn spans_cover_each_piece_exactly_once_in_order(
-            lengths in prop::collection::vec(prop_oneof![Just(0u64), 0u64..300], 1..10),
-            piece_length in prop_oneof![1u32..70, Just(16 * 1024)],
-        ) {
-            let layout = layout_of(&lengths, piece_length);
-            let mut covered = 0u64;
-            let mut last_file = None;
-            for p in 0..layout.piece_count {
-                let size = u64::from(layout.piece_size(p).unwrap());
-                prop_assert!(size > 0);
-                let mut pos = layout.piece_start(p);
-                prop_assert_eq!(pos, covered);
-                for (i, off, len) in layout.spans(pos, size) {
-                    prop_assert!(len > 0);
-                    let (f_off, f_len) = layout.files[i];
-                    prop_assert!(off + len <= f_len);
-                    // Spans are contiguous in absolute terms and move forward through the files.
-                    prop_assert_eq!(f_off + off, pos);
-                    if let Some(prev) = last_file {
-                        prop_assert!(i >= prev);
-                    }
-                    last_file = Some(i);
-                    pos += len;
-                }
-                prop_assert_eq!(pos, layout.piece_start(p) + size);
-                covered = pos;
-            }
-            prop_assert_eq!(covered, layout.total_length);
-        }
-
-        #[test]
-        fn block_spans_match_byte_arithmetic(
-            lengths in prop::collection::vec(prop_oneof![Just(0u64), 0u64..100], 1..8),
-            piece_length in 1u32..40,
-            pick in any::<u64>(),
-        ) {
-            let layout = layout_of(&lengths, piece_length);
-            prop_assume!(layout.piece_count > 0);
-            let p = (pick % u64::from(layout.piece_count)) as u32;
-            let size = layout.piece_size(p).unwrap();
-            let begin = ((pick >> 32) % u64::from(size)) as u32;
-            let len = (size - begin) as usize;
-            let start = layout.block_start(p, begin, len).unwrap();
-            // Each byte lands in the one file whose range holds it.
-            let mut byte = start;
-            for (i, off, n) in layout.spans(start, len as u64) {
-                for k in 0..n {
-                    let (f_off, f_len) = layout.files[i];
-                    prop_assert!(f_off <= byte && byte < f_off + f_len);
-                    prop_assert_eq!(f_off + off + k, byte);
-                    byte += 1;
-                }
-            }
-            prop_assert_eq!(byte, start + len as u64);
-            prop_assert!(layout.block_start(p, begin, len + 1).is_err());
-        }
-    }
-
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(24))]
         #[test]
@@ -1422,6 +1616,416 @@ pub(crate) mod tests {
             check_files_on_disk(&s, &info, &data);
             let v = s.verify_existing(&info, |_, _| {}).unwrap();
             prop_assert!(v.iter().all(|&ok| ok));
+        }
+    }
+
+    /// File selection and the part file.
+    mod selection {
+        use super::*;
+
+        /// 8-byte pieces over f0 [0,10) f1 [10,30) f2 [30,36) f3 [36,49): piece 1 = f0+f1
+        /// (slot 0), 2 = f1, 3 = f1+f2 (slot 1), 4 = f2+f3 (slot 2), 5 and 6 = f3.
+        fn four_files() -> (Info, Vec<u8>) {
+            multi(&[10, 20, 6, 13], 8, 5)
+        }
+
+        fn piece<'a>(info: &Info, data: &'a [u8], p: u32) -> &'a [u8] {
+            let r = info.piece_range(p);
+            &data[r.start as usize..r.end as usize]
+        }
+
+        /// Write piece `p` in 3-byte blocks, last block first.
+        fn write_piece(s: &Storage, info: &Info, data: &[u8], p: u32) {
+            let bytes = piece(info, data, p);
+            let starts: Vec<usize> = (0..bytes.len()).step_by(3).collect();
+            for &b in starts.iter().rev() {
+                let end = (b + 3).min(bytes.len());
+                s.write_block(p, b as u32, &bytes[b..end]).unwrap();
+            }
+        }
+
+        fn hashes_right(s: &Storage, info: &Info, data: &[u8], p: u32) -> bool {
+            s.hash_piece(p).ok() == Some(sha1(piece(info, data, p)))
+        }
+
+        fn eof(r: io::Result<impl Sized>) -> bool {
+            r.is_err_and(|e| e.kind() == io::ErrorKind::UnexpectedEof)
+        }
+
+        fn parts_of(tmp: &Path) -> PathBuf {
+            tmp.join("multi").join(parts::NAME)
+        }
+
+        /// f1 and f3 skipped; the pieces that touch f0 or f2 written.
+        fn skipped_and_written(tmp: &Path) -> (Info, Vec<u8>, Storage) {
+            let (info, data) = four_files();
+            let target = OutputTarget::Dir(tmp.into());
+            let s = Storage::open_selected(&info, &target, &[true, false, true, false]).unwrap();
+            for p in [0, 1, 3, 4] {
+                write_piece(&s, &info, &data, p);
+            }
+            (info, data, s)
+        }
+
+        #[test]
+        fn skipped_files_are_not_created_and_shared_pieces_round_trip() {
+            let tmp = tempfile::tempdir().unwrap();
+            let (info, data, s) = skipped_and_written(tmp.path());
+            let root = tmp.path().join("multi");
+            // f1 is alone in d1, so no d1 either; f3 would be in d0 beside f0
+            assert!(!root.join("d1").exists());
+            assert!(!root.join("d0/f3.bin").exists());
+            assert_eq!(std::fs::read(root.join("d0/f0.bin")).unwrap(), &data[..10]);
+            assert_eq!(
+                std::fs::read(root.join("d2/f2.bin")).unwrap(),
+                &data[30..36]
+            );
+            assert_eq!(s.file_lengths_on_disk().unwrap(), vec![10, 0, 6, 0]);
+            assert_eq!(s.paths().count(), 2);
+            assert!(s.is_on_disk(0) && !s.is_on_disk(1) && !s.is_on_disk(9));
+            // the skipped bytes are in the part file only, each at its offset in its slot
+            assert_eq!(s.parts_path(), Some(parts_of(tmp.path()).as_path()));
+            let part = std::fs::read(parts_of(tmp.path())).unwrap();
+            assert_eq!(part.len(), 24);
+            assert_eq!(&part[2..8], &data[10..16], "slot 0: f1's head");
+            assert_eq!(&part[8..14], &data[24..30], "slot 1: f1's tail");
+            assert_eq!(&part[20..24], &data[36..40], "slot 2: f3's head");
+            assert_eq!(&part[..2], &[0, 0], "f0's share of piece 1 is in f0");
+            // shared pieces read back whole and hash right
+            for p in [0, 1, 3, 4] {
+                assert!(hashes_right(&s, &info, &data, p), "piece {p}");
+            }
+            let mut buf = [0u8; 5];
+            s.read_block(1, 1, &mut buf).unwrap();
+            assert_eq!(buf, data[9..14]);
+            // a piece of skipped files only has no place to go, and reads as short
+            let err = s.write_block(2, 0, piece(&info, &data, 2)).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+            assert!(eof(s.read_block(2, 0, &mut buf)));
+            assert!(eof(s.hash_piece(5)));
+            assert_eq!(
+                s.verify_existing(&info, |_, _| {}).unwrap(),
+                [true, true, false, true, true, false, false]
+            );
+            assert!(!s.had_existing_data());
+            drop(s);
+            // reopened with the same selection, nothing more appears and the data is there
+            let target = OutputTarget::Dir(tmp.path().into());
+            let s = Storage::open_selected(&info, &target, &[true, false, true, false]).unwrap();
+            assert!(s.had_existing_data());
+            assert!(!root.join("d1").exists());
+            assert_eq!(
+                s.verify_existing(&info, |_, _| {}).unwrap(),
+                [true, true, false, true, true, false, false]
+            );
+        }
+
+        #[test]
+        fn bytes_the_part_file_does_not_hold_read_as_errors_not_zeros() {
+            let (info, data) = four_files();
+            let tmp = tempfile::tempdir().unwrap();
+            let target = OutputTarget::Dir(tmp.path().into());
+            let s = Storage::open_selected(&info, &target, &[true, false, true, false]).unwrap();
+            // no part file at all yet
+            assert!(eof(s.hash_piece(1)));
+            let mut buf = [0u8; 8];
+            let err = s.read_block(1, 0, &mut buf).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+            assert!(!parts_of(tmp.path()).exists(), "reading creates nothing");
+            // slot 1 written up to f1's tail: slot 2 (past the end) is still short
+            write_piece(&s, &info, &data, 3);
+            assert!(eof(s.hash_piece(4)));
+            assert!(eof(s.read_block(4, 4, &mut buf[..4])));
+            let inner = s.read_block(4, 4, &mut buf[..4]).unwrap_err();
+            let inner = inner
+                .get_ref()
+                .and_then(|e| e.downcast_ref::<StorageError>());
+            assert!(
+                matches!(inner, Some(StorageError::ShortFile { .. })),
+                "{inner:?}"
+            );
+            assert_eq!(
+                s.verify_existing(&info, |_, _| {}).unwrap(),
+                [false, false, false, true, false, false, false]
+            );
+        }
+
+        #[test]
+        fn want_file_moves_the_bytes_in_and_the_part_file_goes_when_unneeded() {
+            let tmp = tempfile::tempdir().unwrap();
+            let (info, data, s) = skipped_and_written(tmp.path());
+            let root = tmp.path().join("multi");
+            s.want_file(1).unwrap();
+            let f1 = std::fs::read(root.join("d1/f1.bin")).unwrap();
+            assert_eq!(f1.len(), 20);
+            assert_eq!(&f1[..6], &data[10..16]);
+            assert_eq!(&f1[14..], &data[24..30]);
+            assert!(s.is_on_disk(1));
+            for p in [0, 1, 3, 4] {
+                assert!(hashes_right(&s, &info, &data, p), "piece {p}");
+            }
+            // f3 still lives partly in the part file
+            assert!(parts_of(tmp.path()).exists());
+            // wanting it again, or a file that is there, changes nothing
+            s.want_file(1).unwrap();
+            s.want_file(0).unwrap();
+            assert!(!s.remove_parts_if_unneeded().unwrap());
+            s.want_file(3).unwrap();
+            assert!(!parts_of(tmp.path()).exists(), "nothing needs it now");
+            assert_eq!(
+                std::fs::read(root.join("d0/f3.bin")).unwrap(),
+                &data[36..40]
+            );
+            for p in [0, 1, 3, 4] {
+                assert!(hashes_right(&s, &info, &data, p), "piece {p}");
+            }
+            // the rest now goes to the files, and everything is whole
+            for p in [2, 5, 6] {
+                write_piece(&s, &info, &data, p);
+            }
+            assert_eq!(read_everything(&s, &info), data);
+            check_files_on_disk(&s, &info, &data);
+            assert!(!parts_of(tmp.path()).exists());
+            let err = s.want_file(4).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
+
+        #[test]
+        fn selecting_all_at_open_empties_the_part_file() {
+            let tmp = tempfile::tempdir().unwrap();
+            let (info, data, s) = skipped_and_written(tmp.path());
+            drop(s);
+            let s = Storage::open(&info, &OutputTarget::Dir(tmp.path().into())).unwrap();
+            assert!(!parts_of(tmp.path()).exists());
+            assert!(s.had_existing_data());
+            assert_eq!(
+                s.verify_existing(&info, |_, _| {}).unwrap(),
+                [true, true, false, true, true, false, false]
+            );
+            let f3 = std::fs::read(tmp.path().join("multi/d0/f3.bin")).unwrap();
+            assert_eq!(f3, &data[36..40]);
+        }
+
+        #[test]
+        fn a_copy_cut_short_is_read_from_the_part_file_and_completed() {
+            let tmp = tempfile::tempdir().unwrap();
+            let (info, data, s) = skipped_and_written(tmp.path());
+            drop(s);
+            // as if a crash hit `want_file(1)` after creating f1, before copying into it
+            let root = tmp.path().join("multi");
+            std::fs::create_dir_all(root.join("d1")).unwrap();
+            std::fs::write(root.join("d1/f1.bin"), &data[10..13]).unwrap();
+            let target = OutputTarget::Dir(tmp.path().into());
+            let s = Storage::open_selected(&info, &target, &[true, false, true, false]).unwrap();
+            assert!(s.is_on_disk(1), "a skipped file that is there is used");
+            for p in [1, 3] {
+                assert!(hashes_right(&s, &info, &data, p), "piece {p}");
+            }
+            assert_eq!(
+                s.verify_existing(&info, |_, _| {}).unwrap(),
+                [true, true, false, true, true, false, false]
+            );
+            s.want_file(3).unwrap();
+            assert!(!parts_of(tmp.path()).exists());
+            let f1 = std::fs::read(root.join("d1/f1.bin")).unwrap();
+            assert_eq!((&f1[..6], &f1[14..]), (&data[10..16], &data[24..30]));
+            for p in [0, 1, 3, 4] {
+                assert!(hashes_right(&s, &info, &data, p), "piece {p}");
+            }
+        }
+
+        #[test]
+        fn a_skipped_file_that_exists_is_used_and_needs_no_part_file() {
+            let (info, data) = four_files();
+            let tmp = tempfile::tempdir().unwrap();
+            let target = OutputTarget::Dir(tmp.path().into());
+            write_all_shuffled(&Storage::open(&info, &target).unwrap(), &info, &data, 5, 3);
+            let s = Storage::open_selected(&info, &target, &[false; 4]).unwrap();
+            assert_eq!(s.paths().count(), 4);
+            assert_eq!(s.verify_existing(&info, |_, _| {}).unwrap(), vec![true; 7]);
+            write_piece(&s, &info, &data, 3);
+            assert!(!parts_of(tmp.path()).exists());
+        }
+
+        #[test]
+        fn zero_length_and_pad_files_around_shared_pieces() {
+            // a [0,5) pad [5,8) e1 (empty) b [8,14) e2 (empty) c [14,24), 8-byte pieces:
+            // piece 0 = a + pad (slot 0), piece 1 = b + c (slot 1), piece 2 = c
+            let mut data = bytes(5, 1);
+            data.extend([0u8; 3]);
+            data.extend(bytes(16, 2));
+            let paths = vec![
+                vec!["a".to_string()],
+                vec![".pad".to_string(), "3".to_string()],
+                vec!["e1".to_string()],
+                vec!["sub".to_string(), "b".to_string()],
+                vec!["e2".to_string()],
+                vec!["c".to_string()],
+            ];
+            let mut info = info_for("padded", paths, &[5, 3, 0, 6, 0, 10], 8, true, &data);
+            info.files[1].attr.pad = true;
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path().join("out");
+            let target = OutputTarget::Exact(root.clone());
+            let wanted = [false, false, true, true, false, false];
+            let s = Storage::open_selected(&info, &target, &wanted).unwrap();
+            assert!(root.join("e1").is_file() && root.join("sub/b").is_file());
+            assert!(!root.join("e2").exists() && !root.join("a").exists());
+            assert!(!root.join(".pad").exists());
+            for p in 0..2 {
+                write_piece(&s, &info, &data, p);
+                assert!(hashes_right(&s, &info, &data, p), "piece {p}");
+            }
+            // pad bytes are known zeros, before and after the selection
+            assert_eq!(s.pad_run(0, 5), 3);
+            assert_eq!(s.pad_run(0, 0), 0);
+            let part = std::fs::read(root.join(parts::NAME)).unwrap();
+            assert_eq!(&part[..5], &data[..5]);
+            assert_eq!(&part[14..16], &data[14..16], "c's head in slot 1");
+            for i in 0..6 {
+                s.want_file(i).unwrap();
+            }
+            assert!(!root.join(parts::NAME).exists());
+            assert!(root.join("e2").is_file());
+            assert!(!root.join(".pad").exists());
+            write_piece(&s, &info, &data, 2);
+            assert_eq!(read_everything(&s, &info), data);
+            assert_eq!(s.verify_existing(&info, |_, _| {}).unwrap(), vec![true; 3]);
+        }
+
+        #[test]
+        fn a_single_file_torrent_never_has_a_part_file() {
+            let (info, data) = single(40, 16, 3);
+            let tmp = tempfile::tempdir().unwrap();
+            let target = OutputTarget::Dir(tmp.path().join("d"));
+            let s = Storage::open_selected(&info, &target, &[false]).unwrap();
+            assert_eq!(s.parts_path(), None);
+            assert!(!tmp.path().join("d").exists(), "nothing is created");
+            let err = s.write_block(0, 0, &data[..16]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert!(eof(s.hash_piece(0)));
+            assert_eq!(s.verify_existing(&info, |_, _| {}).unwrap(), vec![false; 3]);
+            s.want_file(0).unwrap();
+            s.write_block(0, 0, &data[..16]).unwrap();
+            assert!(hashes_right(&s, &info, &data, 0));
+            assert_eq!(std::fs::read_dir(tmp.path().join("d")).unwrap().count(), 1);
+        }
+
+        #[test]
+        fn bad_selections_and_names_are_handled() {
+            let (mut info, data) = four_files();
+            let tmp = tempfile::tempdir().unwrap();
+            let target = OutputTarget::Dir(tmp.path().into());
+            let err = Storage::open_selected(&info, &target, &[true; 3]).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+            assert!(!tmp.path().join("multi").exists());
+            // a torrent file already named like the part file keeps its bytes
+            info.files[1].path = vec![parts::NAME.to_string()];
+            let s = Storage::open_selected(&info, &target, &[true, true, true, false]).unwrap();
+            let own = tmp.path().join("multi").join(parts::NAME);
+            assert_eq!(
+                s.parts_path(),
+                Some(
+                    tmp.path()
+                        .join("multi")
+                        .join(".fast-peer.parts.1")
+                        .as_path()
+                )
+            );
+            for p in 0..5 {
+                write_piece(&s, &info, &data, p);
+                assert!(hashes_right(&s, &info, &data, p), "piece {p}");
+            }
+            assert_eq!(std::fs::read(&own).unwrap(), &data[10..30]);
+            // read-only storage creates nothing, even when asked to
+            let ro = Storage::open_read_only(&info, &target);
+            assert_eq!(ro.unwrap_err().kind(), io::ErrorKind::NotFound);
+            s.want_file(3).unwrap();
+            let ro = Storage::open_read_only(&info, &target).unwrap();
+            assert!(ro.want_file(3).is_ok(), "already there");
+            assert!(ro.remove_parts_if_unneeded().is_ok_and(|gone| !gone));
+        }
+
+        #[test]
+        fn hashers_see_whole_pieces_while_files_are_wanted() {
+            let tmp = tempfile::tempdir().unwrap();
+            let (info, data, s) = skipped_and_written(tmp.path());
+            let done = AtomicBool::new(false);
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    while !done.load(Ordering::SeqCst) {
+                        for p in [1, 3, 4] {
+                            assert!(hashes_right(&s, &info, &data, p), "piece {p}");
+                        }
+                    }
+                });
+                s.want_file(1).unwrap();
+                s.want_file(3).unwrap();
+                done.store(true, Ordering::SeqCst);
+            });
+            assert!(!parts_of(tmp.path()).exists());
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(32))]
+            #[test]
+            fn any_selection_round_trips_and_completes(
+                lengths in prop::collection::vec(prop_oneof![Just(0u64), 0u64..60], 1..7),
+                piece_length in 1u32..40,
+                wanted in prop::collection::vec(any::<bool>(), 7),
+                pads in prop::collection::vec(prop::bool::weighted(0.25), 7),
+                seed in any::<u64>(),
+            ) {
+                let (mut info, mut data) = multi(&lengths, piece_length, seed);
+                let n = lengths.len();
+                let (wanted, pads) = (&wanted[..n], &pads[..n]);
+                for (f, _) in info.files.iter_mut().zip(pads).filter(|(_, pad)| **pad) {
+                    f.attr.pad = true;
+                    data[f.offset as usize..(f.offset + f.length) as usize].fill(0);
+                }
+                info.piece_hashes = data.chunks(piece_length as usize).map(sha1).collect();
+                let tmp = tempfile::tempdir().unwrap();
+                let target = OutputTarget::Dir(tmp.path().into());
+                let s = Storage::open_selected(&info, &target, wanted).unwrap();
+                // the pieces a picker fetches: those touching a wanted file (pads are no reason)
+                let fetched: Vec<u32> = (0..info.piece_count())
+                    .filter(|p| {
+                        s.piece_file_spans(*p)
+                            .iter()
+                            .any(|(i, _, _)| wanted[*i] && !pads[*i])
+                    })
+                    .collect();
+                for &p in &fetched {
+                    write_piece(&s, &info, &data, p);
+                }
+                let paths = file_paths(&info, &target);
+                for (i, path) in paths.iter().enumerate() {
+                    prop_assert_eq!(path.exists(), wanted[i] && !pads[i], "file {}", i);
+                }
+                for &p in &fetched {
+                    prop_assert!(hashes_right(&s, &info, &data, p));
+                }
+                let mut order: Vec<usize> = (0..lengths.len()).collect();
+                shuffle(&mut order, seed);
+                for i in order {
+                    s.want_file(i).unwrap();
+                    for &p in &fetched {
+                        prop_assert!(hashes_right(&s, &info, &data, p));
+                    }
+                }
+                prop_assert!(!parts_of(tmp.path()).exists());
+                for p in (0..info.piece_count()).filter(|p| !fetched.contains(p)) {
+                    write_piece(&s, &info, &data, p);
+                }
+                prop_assert_eq!(read_everything(&s, &info), data.clone());
+                for (i, f) in info.files.iter().enumerate().filter(|(i, _)| !pads[*i]) {
+                    let on_disk = std::fs::read(&paths[i]).unwrap();
+                    prop_assert_eq!(
+                        &on_disk[..],
+                        &data[f.offset as usize..(f.offset + f.length) as usize]
+                    );
+                }
+            }
         }
     }
 }

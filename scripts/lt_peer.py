@@ -175,7 +175,9 @@ def cmd_create(args):
     if fs.num_files() == 0:
         log(f"no files under {path}")
         sys.exit(2)
-    ct = lt.create_torrent(fs, args.piece_length, lt.create_torrent.v1_only)
+    # --hybrid: libtorrent 2.0's default (v1 + v2, files aligned with BEP 47 pad files)
+    flags = 0 if args.hybrid else lt.create_torrent.v1_only
+    ct = lt.create_torrent(fs, args.piece_length, flags)
     for url in args.tracker or []:
         ct.add_tracker(url)
     ct.set_creator("fast-peer tests (libtorrent 2.0.8)")
@@ -305,6 +307,7 @@ def main():
     c.add_argument("--piece-length", type=int, required=True)
     c.add_argument("--tracker", action="append")
     c.add_argument("--out", required=True)
+    c.add_argument("--hybrid", action="store_true")
 
     s = sub.add_parser("seed")
     s.add_argument("--torrent", required=True)

@@ -30,6 +30,9 @@ pub enum DiskJob {
         expected: [u8; 20],
         block_hashes: bool,
     },
+    /// These files became wanted: create them and move their bytes out of the part file
+    /// ([`Storage::want_file`]), before any write of theirs that is queued after this job.
+    WantFiles(Vec<usize>),
 }
 
 /// What the disk thread reports back.
@@ -292,6 +295,16 @@ pub fn spawn_disk(
                             expected,
                             block_hashes,
                         }),
+                        DiskJob::WantFiles(files) => {
+                            for f in files {
+                                if let Err(e) = storage.want_file(f) {
+                                    failed = true;
+                                    let _ = results
+                                        .send(DiskResult::Error(format!("create file {f}: {e}")));
+                                    break;
+                                }
+                            }
+                        }
                     }
                     if batch.len() < HASH_BATCH {
                         next = rx.try_recv().ok();

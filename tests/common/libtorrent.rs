@@ -31,6 +31,17 @@ pub fn make_torrent(
     piece_length: u64,
     tracker_url: &str,
 ) -> (PathBuf, String) {
+    make_torrent_with(content_path, piece_length, tracker_url, false)
+}
+
+/// [`make_torrent`]; `hybrid`: libtorrent 2.0's default, a v1 + v2 torrent whose files are
+/// aligned to pieces with BEP 47 pad files.
+pub fn make_torrent_with(
+    content_path: &Path,
+    piece_length: u64,
+    tracker_url: &str,
+    hybrid: bool,
+) -> (PathBuf, String) {
     let mut name = content_path
         .file_name()
         .expect("content name")
@@ -46,6 +57,9 @@ pub fn make_torrent(
         .arg(tracker_url)
         .arg("--out")
         .arg(&out);
+    if hybrid {
+        cmd.arg("--hybrid");
+    }
     let o = run_with_timeout(&mut cmd, 120);
     assert_success("lt_peer.py create", &o);
     let hash = String::from_utf8_lossy(&o.stdout).trim().to_string();

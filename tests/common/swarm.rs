@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     Content, FastSeed, LtPeer, Net, Opentracker, SeedOpts, Shape, TorrentMeta, assert_downloaded,
-    create_content, magnet, make_torrent, peer_args, run_ok, unreachable_tracker,
+    create_content, magnet, make_torrent_with, peer_args, run_ok, unreachable_tracker,
 };
 
 /// Where the swarm's peers are announced.
@@ -76,7 +76,12 @@ pub struct Swarm {
 
 impl Swarm {
     /// Content of `shape` and its torrent announcing to `tracker` (accepted by it); no seeders.
-    pub fn new((layout, piece_length): Shape, tracker: Tracker) -> Swarm {
+    pub fn new(shape: Shape, tracker: Tracker) -> Swarm {
+        Swarm::new_with(shape, tracker, false)
+    }
+
+    /// [`Swarm::new`]; `hybrid`: a libtorrent 2.0 hybrid torrent (pad files between files).
+    pub fn new_with((layout, piece_length): Shape, tracker: Tracker, hybrid: bool) -> Swarm {
         let work = tempfile::tempdir().expect("tempdir");
         let content = create_content(&work.path().join("seed"), layout);
         let ot = (tracker != Tracker::None).then(Opentracker::start);
@@ -85,7 +90,7 @@ impl Swarm {
             (Some(t), Tracker::Udp) => t.udp_announce(),
             _ => unreachable_tracker(),
         };
-        let (torrent, hash) = make_torrent(&content.path, piece_length, &url);
+        let (torrent, hash) = make_torrent_with(&content.path, piece_length, &url, hybrid);
         if let Some(t) = &ot {
             t.allow(&hash);
         }

@@ -124,6 +124,9 @@ impl Bencode {
     }
 }
 
+/// How [`TorrentMeta::files`] marks a pad file (BEP 47): zeros, never on disk.
+pub const PAD_PREFIX: &str = "<pad>";
+
 /// What the tests need to know about a v1 torrent.
 #[derive(Debug, Clone)]
 pub struct TorrentMeta {
@@ -165,11 +168,12 @@ impl TorrentMeta {
                             .iter()
                             .map(Bencode::str)
                             .collect();
-                        if let Some(attr) = f.get("attr") {
-                            assert!(!attr.str().contains('p'), "unexpected pad file {parts:?}");
-                        }
+                        // a BEP 47 pad file (hybrid torrents) stays in the list: the pieces
+                        // span it; its bytes are zeros that are never on disk
+                        let pad = f.get("attr").is_some_and(|a| a.str().contains('p'));
+                        let prefix = if pad { PAD_PREFIX } else { "" };
                         (
-                            format!("{name}/{}", parts.join("/")),
+                            format!("{prefix}{name}/{}", parts.join("/")),
                             f.get("length").expect("length").int() as u64,
                         )
                     })
@@ -223,6 +227,11 @@ impl TorrentMeta {
             if file_end > start && file_start < end {
                 let from = start.max(file_start) - file_start;
                 let to = end.min(file_end) - file_start;
+                if rel.starts_with(PAD_PREFIX) {
+                    out.resize(out.len() + (to - from) as usize, 0);
+                    file_start = file_end;
+                    continue;
+                }
                 let mut f = fs::File::open(save_path.join(rel)).expect("open content file");
                 std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(from)).expect("seek");
                 let mut buf = vec![0u8; (to - from) as usize];

@@ -20,7 +20,7 @@
 //! derives piece priorities from file priorities, see [`crate::engine::priority`]). The usual
 //! case, every wanted piece at one priority, costs nothing more than plain rarest-first: the
 //! picker keeps the set of priorities in use and walks `order` once per priority present.
-//! In sequential mode ([`Picker::set_sequential`], see [`sequence`]) pieces come in index order
+//! In sequential mode ([`Picker::set_sequential`], see `sequence.rs`) pieces come in index order
 //! instead, rarest first inside a small window at the front so the swarm is not starved.
 //!
 //! # Endgame

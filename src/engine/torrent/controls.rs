@@ -4,24 +4,51 @@
 
 use super::shared::PeerCommand;
 use super::task::Torrent;
+use crate::engine::disk::DiskJob;
 use crate::engine::event::{EngineEvent, TorrentState};
-use crate::engine::settings::{TorrentSettings, Wants};
+use crate::engine::settings::{FilePriority, TorrentSettings, Wants};
 
 impl Torrent {
-    /// Apply new settings: limits at once; wants to the picker, the disk and every peer.
-    pub(super) fn apply_settings(&mut self, s: TorrentSettings) {
+    /// Apply new settings: limits at once; wants to the disk, the picker and every peer.
+    pub(super) async fn apply_settings(&mut self, s: TorrentSettings) {
         self.shared.upload.torrent.set_rate(s.limits.upload);
         self.shared.download.torrent.set_rate(s.limits.download);
         self.max_peers = s.limits.max_peers.unwrap_or(self.default_max_peers).max(1);
         if s.wants != self.settings.wants && self.wanted_pieces.is_none() {
-            self.apply_wants(&s.wants);
+            self.apply_wants(&s.wants).await;
         }
         self.settings = s;
         self.publish_snapshot();
     }
 
-    fn apply_wants(&mut self, wants: &Wants) {
+    async fn apply_wants(&mut self, wants: &Wants) {
         let files = wants.file_priorities(&self.shared.info);
+        // files wanted now and not before exist on disk before any block of theirs is
+        // written: the disk thread takes this job before the writes the new picks cause
+        let newly: Vec<usize> = files
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| {
+                **p != FilePriority::Skip
+                    && !self.shared.info.files[*i].attr.pad
+                    && self
+                        .files
+                        .get(*i)
+                        .is_none_or(|old| *old == FilePriority::Skip)
+                    && !self.shared.storage.is_on_disk(*i)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if !newly.is_empty()
+            && self
+                .shared
+                .disk
+                .send(DiskJob::WantFiles(newly))
+                .await
+                .is_err()
+        {
+            return;
+        }
         let complete = {
             let mut picker = self.shared.picker();
             picker.set_wants(&self.shared.info, &files, wants);

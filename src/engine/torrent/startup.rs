@@ -211,19 +211,30 @@ pub(super) async fn open(p: &TorrentParams, metainfo: &Metainfo) -> Result<Opene
     check_wanted(p.wanted.as_deref(), info.piece_count())?;
     let paths =
         Arc::new(storage::checked_file_paths(&info, &p.target).map_err(TorrentError::OpenStorage)?);
-    let verdict = judge_resume(p, metainfo.info_hash, &info, &paths).await?;
-    if let Some(v) = &verdict
-        && !v.missing.is_empty()
-    {
-        let names = v.missing.iter().map(|f| paths[*f].display().to_string());
-        return Err(TorrentError::MissingFiles(names.collect()));
-    }
-    let storage = Arc::new(open_storage(&info, &p.target, p.seed_only).await?);
-    let seed: u64 = rand::random();
-    let mut picker = new_picker(&info, p.wanted.as_deref(), seed);
     // the user's file priorities and order (`download_piece` names its pieces instead)
     let wants = p.settings.borrow().wants.clone();
-    let files = wants.file_priorities(&info);
+    let files = match p.wanted {
+        None => wants.file_priorities(&info),
+        Some(_) => vec![FilePriority::Normal; info.files.len()],
+    };
+    let skipped = |f: usize| files.get(f) == Some(&FilePriority::Skip);
+    let verdict = judge_resume(p, metainfo.info_hash, &info, &paths).await?;
+    if let Some(v) = &verdict {
+        // a skipped file the user deleted is no loss: its pieces are checked again anyway
+        let missing: Vec<String> = v
+            .missing
+            .iter()
+            .filter(|f| !skipped(**f))
+            .map(|f| paths[*f].display().to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(TorrentError::MissingFiles(missing));
+        }
+    }
+    let wanted_files: Vec<bool> = (0..info.files.len()).map(|f| !skipped(f)).collect();
+    let storage = Arc::new(open_storage(&info, &p.target, p.seed_only, wanted_files).await?);
+    let seed: u64 = rand::random();
+    let mut picker = new_picker(&info, p.wanted.as_deref(), seed);
     if p.wanted.is_none() {
         picker.set_wants(&info, &files, &wants);
     }
@@ -307,6 +318,7 @@ async fn open_storage(
     info: &Arc<Info>,
     target: &OutputTarget,
     seed_only: bool,
+    wanted_files: Vec<bool>,
 ) -> Result<Storage, TorrentError> {
     let info = info.clone();
     let target = target.clone();
@@ -314,7 +326,7 @@ async fn open_storage(
         if seed_only {
             Storage::open_read_only(&info, &target)
         } else {
-            Storage::open(&info, &target)
+            Storage::open_selected(&info, &target, &wanted_files)
         }
     })
     .await

@@ -290,7 +290,7 @@ impl Torrent {
                 Ok(()) = self.settings_rx.changed() => {
                     let was_complete = self.completed_sent;
                     let s = self.settings_rx.borrow_and_update().clone();
-                    self.apply_settings(s);
+                    self.apply_settings(s).await;
                     if !was_complete && self.completed_sent {
                         announce.report(self.announce_stats());
                         announce.completed();
@@ -656,7 +656,9 @@ impl Torrent {
 fn delete_files(storage: &Storage) {
     let root = storage.root().to_path_buf();
     let mut dirs = Vec::new();
-    for path in storage.paths() {
+    // the part file holds bytes of skipped files: it goes with the rest
+    let parts = storage.parts_path().filter(|p| p.exists());
+    for path in storage.paths().chain(parts) {
         if let Err(e) = std::fs::remove_file(path) {
             tracing::warn!("remove {}: {e}", path.display());
         }

@@ -79,6 +79,44 @@ pub struct Swarm {
     pub upload_slots: Option<u16>,
 }
 
+/// One torrent's own limits (`set`); 0 = none of its own.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TorrentLimitArgs {
+    /// This torrent's download cap, e.g. 500K (0 = none).
+    #[arg(long = "download-limit", value_name = "RATE", value_parser = parse_rate_or_zero)]
+    pub download: Option<u64>,
+    /// This torrent's upload cap (0 = none).
+    #[arg(long = "upload-limit", value_name = "RATE", value_parser = parse_rate_or_zero)]
+    pub upload: Option<u64>,
+    /// This torrent's connections (0 = the engine's default).
+    #[arg(long = "max-peers", value_name = "N")]
+    pub max_peers: Option<usize>,
+    /// Stop seeding at this upload ratio (0 = the engine's default).
+    #[arg(long = "seed-ratio", value_name = "RATIO")]
+    pub seed_ratio: Option<f64>,
+    /// Stop seeding after this many minutes (0 = the engine's default).
+    #[arg(long = "seed-time", value_name = "MINUTES")]
+    pub seed_time: Option<u64>,
+}
+
+/// `on` or `off`.
+fn parse_on_off(s: &str) -> std::result::Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("{s:?}: on or off")),
+    }
+}
+
+/// A rate, or 0 for "no limit".
+fn parse_rate_or_zero(s: &str) -> std::result::Result<u64, String> {
+    if s.trim() == "0" {
+        Ok(0)
+    } else {
+        cli::parse_rate(s)
+    }
+}
+
 /// Which files of a torrent, and in which order.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct Select {
@@ -343,6 +381,58 @@ pub enum Cmd {
         pause_after_metadata: bool,
         #[command(flatten)]
         select: Select,
+    },
+    /// Change torrents of the running instance: files, order, limits (0 = none).
+    Set {
+        #[arg(required = true, value_name = "HASH")]
+        hashes: Vec<String>,
+        /// Only the files whose path matches GLOB (repeatable; replaces the selection).
+        #[arg(long = "only", value_name = "GLOB")]
+        only: Vec<String>,
+        /// Not the files whose path matches GLOB (repeatable; replaces the selection).
+        #[arg(long = "exclude", value_name = "GLOB")]
+        exclude: Vec<String>,
+        /// Every file again.
+        #[arg(long, conflicts_with_all = ["only", "exclude"])]
+        all: bool,
+        /// Pieces in order: on or off.
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        sequential: Option<bool>,
+        /// The first and last piece of each file first: on or off.
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        first_last: Option<bool>,
+        #[command(flatten)]
+        limits: TorrentLimitArgs,
+    },
+    /// Change the running instance's engine-wide limits and queue (0 = no limit), until it
+    /// stops (the config file holds lasting values).
+    Limits {
+        /// Download cap over every torrent, e.g. 2M (0 = none).
+        #[arg(long, value_name = "RATE", value_parser = parse_rate_or_zero)]
+        download_limit: Option<u64>,
+        /// Upload cap over every torrent (0 = none).
+        #[arg(long, value_name = "RATE", value_parser = parse_rate_or_zero)]
+        upload_limit: Option<u64>,
+        #[arg(long, value_name = "N")]
+        max_connections: Option<usize>,
+        #[arg(long, value_name = "N")]
+        max_active_downloads: Option<usize>,
+        #[arg(long, value_name = "N")]
+        max_active_seeds: Option<usize>,
+        /// Default seeding limit: upload ratio (0 = none).
+        #[arg(long, value_name = "RATIO")]
+        seed_ratio: Option<f64>,
+        /// Default seeding limit: minutes (0 = none).
+        #[arg(long, value_name = "MINUTES")]
+        seed_time: Option<u64>,
+    },
+    /// Move a torrent in the running instance's queue.
+    Queue {
+        #[arg(value_name = "HASH")]
+        hash: String,
+        /// up, down, top or bottom.
+        #[arg(value_name = "WHERE")]
+        to: fast_peer::session::protocol::QueueMove,
     },
     /// Every torrent of the running instance.
     Status {

@@ -8,6 +8,7 @@
 //! (a newer version's key must not stop an older binary), never an error.
 
 use crate::engine::conn::Encryption;
+use crate::engine::queue::{QueueLimits, SeedLimitAction};
 use serde::{Deserialize, Deserializer};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,11 @@ const KNOWN: &[&str] = &[
     "download_limit",
     "upload_slots",
     "max_connections",
+    "max_active_downloads",
+    "max_active_seeds",
+    "seed_ratio",
+    "seed_time",
+    "on_seed_limit",
     "max_peers_per_torrent",
     "watch_dir",
     "session_dir",
@@ -53,6 +59,17 @@ pub struct Settings {
     pub download_limit: Option<u64>,
     /// Peer connections over every torrent.
     pub max_connections: Option<usize>,
+    /// Torrents downloading at once (the others wait in the queue).
+    pub max_active_downloads: Option<usize>,
+    /// Torrents seeding at once.
+    pub max_active_seeds: Option<usize>,
+    /// A seed stops at this upload ratio...
+    pub seed_ratio: Option<f64>,
+    /// ... or after this many minutes of seeding.
+    pub seed_time: Option<u64>,
+    /// `pause` (default) or `remove` (the data stays).
+    #[serde(default, deserialize_with = "seed_action")]
+    pub on_seed_limit: Option<SeedLimitAction>,
     /// Peers unchoked by rate at once.
     pub upload_slots: Option<u16>,
     /// Connections per torrent.
@@ -66,6 +83,16 @@ pub struct Settings {
 fn encryption<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Encryption>, D::Error> {
     let s = String::deserialize(d)?;
     s.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+fn seed_action<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SeedLimitAction>, D::Error> {
+    match String::deserialize(d)?.as_str() {
+        "pause" => Ok(Some(SeedLimitAction::Pause)),
+        "remove" => Ok(Some(SeedLimitAction::Remove)),
+        other => Err(serde::de::Error::custom(format!(
+            "on_seed_limit {other:?}: expected \"pause\" or \"remove\""
+        ))),
+    }
 }
 
 fn rate<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -184,6 +211,23 @@ fn pick<T>(flag: Option<T>, file: Option<T>, default: T) -> Sourced<T> {
     }
 }
 
+/// The queue and seeding limits a file sets (`None`: it sets none of them).
+fn queue_limits(f: &Settings) -> Option<QueueLimits> {
+    let any = f.max_active_downloads.is_some()
+        || f.max_active_seeds.is_some()
+        || f.seed_ratio.is_some()
+        || f.seed_time.is_some()
+        || f.on_seed_limit.is_some();
+    any.then(|| QueueLimits {
+        max_active_downloads: f.max_active_downloads,
+        max_active_seeds: f.max_active_seeds,
+        seed_ratio: f.seed_ratio,
+        seed_time: f.seed_time.map(|m| std::time::Duration::from_secs(m * 60)),
+        on_seed_limit: f.on_seed_limit.unwrap_or_default(),
+        ..QueueLimits::default()
+    })
+}
+
 /// What the command line said about each setting (`None`: not given).
 #[derive(Debug, Clone, Default)]
 pub struct Flags {
@@ -219,6 +263,8 @@ pub struct Effective {
     pub upload_slots: Sourced<u16>,
     /// `None`: only the per-torrent cap.
     pub max_connections: Sourced<Option<usize>>,
+    /// The queue and the seeding limits (from the file only).
+    pub queue: Sourced<QueueLimits>,
     pub max_peers_per_torrent: Sourced<u16>,
     pub watch_dir: Sourced<Option<PathBuf>>,
     pub session_dir: Sourced<Option<PathBuf>>,
@@ -255,6 +301,7 @@ impl Effective {
                 f.max_connections.map(Some),
                 None,
             ),
+            queue: pick(None, queue_limits(file), QueueLimits::default()),
             max_peers_per_torrent: pick(None, f.max_peers_per_torrent, 50),
             watch_dir: pick(None, f.watch_dir.map(Some), None),
             session_dir: pick(None, f.session_dir.map(Some), None),
@@ -346,6 +393,43 @@ impl Effective {
             self.max_connections.value.map(|n| n.to_string()),
             "only max_peers_per_torrent",
             self.max_connections.source,
+        );
+        let q = &self.queue.value;
+        let queue_lines = [
+            (
+                "max_active_downloads",
+                q.max_active_downloads.map(|n| n.to_string()),
+                "no limit",
+            ),
+            (
+                "max_active_seeds",
+                q.max_active_seeds.map(|n| n.to_string()),
+                "no limit",
+            ),
+            (
+                "seed_ratio",
+                q.seed_ratio.map(|r| r.to_string()),
+                "no limit",
+            ),
+            (
+                "seed_time",
+                q.seed_time.map(|t| (t.as_secs() / 60).to_string()),
+                "no limit (minutes)",
+            ),
+        ];
+        for (key, value, otherwise) in queue_lines {
+            line(&mut out, key, value, otherwise, self.queue.source);
+        }
+        let action = match q.on_seed_limit {
+            SeedLimitAction::Pause => "pause",
+            SeedLimitAction::Remove => "remove",
+        };
+        line(
+            &mut out,
+            "on_seed_limit",
+            Some(format!("{action:?}")),
+            "",
+            self.queue.source,
         );
         line(
             &mut out,

@@ -125,6 +125,9 @@ fn run(args: Args) -> Result<()> {
                 | Cmd::Pause { .. }
                 | Cmd::Resume { .. }
                 | Cmd::Remove { .. }
+                | Cmd::Set { .. }
+                | Cmd::Limits { .. }
+                | Cmd::Queue { .. }
         )
     );
     let file = args
@@ -168,6 +171,7 @@ fn run(args: Args) -> Result<()> {
         upload_limit: e.upload_limit.value,
         download_limit: e.download_limit.value,
         max_connections: e.max_connections.value,
+        queue: e.queue.value,
         upload_slots: usize::from(e.upload_slots.value),
         max_peers: Some(usize::from(e.max_peers_per_torrent.value)),
         dht: dht_config(e, dht_state.clone()),
@@ -308,6 +312,57 @@ fn run(args: Args) -> Result<()> {
                 cli::session::add(&socket()?, &sources, how).await
             }
             Cmd::Status { json } => cli::session::status(&socket()?, json).await,
+            Cmd::Set {
+                hashes,
+                only,
+                exclude,
+                all,
+                sequential,
+                first_last,
+                limits,
+            } => {
+                use fast_peer::engine::settings::FileSelection;
+                use fast_peer::session::protocol::SettingsChange;
+                let files = if all {
+                    Some(FileSelection::All)
+                } else if only.is_empty() && exclude.is_empty() {
+                    None
+                } else {
+                    Some(FileSelection::from_globs(only, exclude))
+                };
+                let change = SettingsChange {
+                    files,
+                    sequential,
+                    first_last,
+                    download_limit: limits.download,
+                    upload_limit: limits.upload,
+                    max_peers: limits.max_peers,
+                    seed_ratio: limits.seed_ratio,
+                    seed_time_secs: limits.seed_time.map(|m| m * 60),
+                };
+                cli::session::set(&socket()?, hashes, change).await
+            }
+            Cmd::Limits {
+                download_limit,
+                upload_limit,
+                max_connections,
+                max_active_downloads,
+                max_active_seeds,
+                seed_ratio,
+                seed_time,
+            } => {
+                let change = fast_peer::session::protocol::LimitsChange {
+                    download_limit,
+                    upload_limit,
+                    max_connections,
+                    max_active_downloads,
+                    max_active_seeds,
+                    seed_ratio,
+                    seed_time_secs: seed_time.map(|m| m * 60),
+                };
+                cli::session::limits(&socket()?, change).await
+            }
+            Cmd::Queue { hash, to } => cli::session::queue(&socket()?, hash, to).await,
             Cmd::Pause { hashes } => cli::session::pause(&socket()?, hashes, true).await,
             Cmd::Resume { hashes } => cli::session::pause(&socket()?, hashes, false).await,
             Cmd::Remove {

@@ -11,65 +11,7 @@ use common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-/// The XDG folders of one user's session.
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn new() -> Home {
-        Home {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// `fast-peer ARGS` as this user.
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = fast_peer();
-        for (var, sub) in [
-            ("XDG_RUNTIME_DIR", "run"),
-            ("XDG_DATA_HOME", "data"),
-            ("XDG_CONFIG_HOME", "config"),
-        ] {
-            let p = self.dir.path().join(sub);
-            std::fs::create_dir_all(&p).unwrap();
-            c.env(var, p);
-        }
-        c.args(args);
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        run_with_timeout(&mut self.cmd(args), TEST_TIMEOUT_SECS)
-    }
-
-    /// Start the daemon (no DHT, a free port) and wait until it answers `status`.
-    fn daemon(&self) -> Daemon {
-        let port = free_port().to_string();
-        let mut d = Daemon::spawn(&mut self.cmd(&["daemon", "--port", &port, "-v"]), false);
-        wait_until(30, "the daemon's control socket", || {
-            if let Some(st) = d.child.try_wait().unwrap() {
-                panic!("the daemon exited ({st}):\n{}", d.log());
-            }
-            self.run(&["status"]).status.success()
-        });
-        d
-    }
-
-    fn status(&self) -> Vec<Value> {
-        let o = self.run(&["status", "--json"]);
-        assert_success("status --json", &o);
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-        v["torrents"].as_array().unwrap().clone()
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("run/fast-peer/control.sock")
-    }
-}
+use std::path::Path;
 
 /// The one torrent's status, waiting until `cond` holds for it.
 fn wait_status(home: &Home, what: &str, cond: impl Fn(&Value) -> bool) -> Value {

@@ -62,6 +62,8 @@ pub struct SwarmOptions {
     pub settings: crate::engine::settings::TorrentSettings,
     /// A magnet stops once its metadata is known (`--pause-after-metadata`).
     pub pause_after_metadata: bool,
+    /// The queue and the seeding limits (config).
+    pub queue: crate::engine::queue::QueueLimits,
 }
 
 /// Read and parse a `.torrent` file (at most [`MAX_TORRENT_FILE`] bytes, libtorrent's limit).
@@ -90,6 +92,7 @@ pub fn engine_config(opts: &SwarmOptions) -> EngineConfig {
     cfg.upload_limit = opts.upload_limit;
     cfg.download_limit = opts.download_limit;
     cfg.max_connections = opts.max_connections;
+    cfg.queue = opts.queue;
     cfg.dht = opts.dht.clone();
     cfg.encryption = opts.encryption;
     if opts.upload_slots > 0 {

@@ -4,7 +4,9 @@
 
 use crate::engine::settings::{TorrentSettings, Wants};
 use crate::session::control;
-use crate::session::protocol::{AddSource, Command, Response, TorrentStatus, to_hex};
+use crate::session::protocol::{
+    AddSource, Command, LimitsChange, QueueMove, Response, SettingsChange, TorrentStatus, to_hex,
+};
 use color_eyre::Result;
 use color_eyre::eyre::{WrapErr, bail, eyre};
 use humansize::{BINARY, format_size};
@@ -124,6 +126,27 @@ pub async fn add(socket: &Path, sources: &[String], how: AddHow) -> Result<()> {
     for a in &r.added {
         println!("added {} {}", a.info_hash, a.name);
     }
+    report(&r)
+}
+
+/// `set HASH... [--only GLOB]... [--sequential on|off] [--download-limit RATE]...`.
+pub async fn set(socket: &Path, hashes: Vec<String>, change: SettingsChange) -> Result<()> {
+    if let Some(f) = &change.files {
+        f.validate().map_err(|e| eyre!("{e}"))?;
+    }
+    let r = call(socket, Command::Set { hashes, change }).await?;
+    report(&r)
+}
+
+/// `limits [--download-limit RATE] [--max-active-downloads N]...`.
+pub async fn limits(socket: &Path, change: LimitsChange) -> Result<()> {
+    let r = call(socket, Command::Limits { change }).await?;
+    report(&r)
+}
+
+/// `queue HASH up|down|top|bottom`.
+pub async fn queue(socket: &Path, hash: String, to: QueueMove) -> Result<()> {
+    let r = call(socket, Command::Queue { hash, to }).await?;
     report(&r)
 }
 

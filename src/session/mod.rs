@@ -11,12 +11,15 @@
 //! `fast-peer daemon` runs a session without a screen ([`run_daemon`]).
 
 pub mod control;
+mod controls;
 pub mod instance;
 pub mod protocol;
 pub mod store;
 pub mod watch;
 
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
+use crate::engine::queue::QueueLimits;
+use crate::engine::settings::GlobalLimits;
 use crate::engine::{AddMagnet, AddTorrent, EngineConfig, EngineHandle, spawn};
 use crate::proto::id::InfoHash;
 use crate::proto::metainfo::Metainfo;
@@ -60,6 +63,9 @@ pub struct Session {
     store: Store,
     download_dir: PathBuf,
     torrents: HashMap<InfoHash, Entry>,
+    /// The engine-wide limits and the queue as last set (the config's, then `limits`).
+    global_limits: GlobalLimits,
+    queue_limits: QueueLimits,
 }
 
 /// Why a session could not start.
@@ -291,14 +297,22 @@ impl Session {
         let store = Store::open(&opts.session_dir).map_err(store_err)?;
         let mut config = opts.engine.clone();
         config.resume_dir = Some(store.resume_dir().to_path_buf());
-        let (engine, events) = spawn(config).await?;
+        let (engine, events) = spawn(config.clone()).await?;
         let mut session = Session {
             engine,
             store,
             download_dir: opts.download_dir.clone(),
             torrents: HashMap::new(),
+            global_limits: GlobalLimits {
+                download: config.download_limit,
+                upload: config.upload_limit,
+                max_connections: config.max_connections,
+            },
+            queue_limits: config.queue,
         };
-        let (records, problems) = session.store.load().map_err(store_err)?;
+        let (mut records, problems) = session.store.load().map_err(store_err)?;
+        // back into the engine in queue order: the engine queues in the order of adding
+        records.sort_by_key(|r| (r.state.queue, r.state.added_at));
         for p in problems {
             tracing::warn!("{p}");
         }
@@ -390,6 +404,29 @@ impl Session {
                     e.error = Some(error);
                 }
             }
+            // a seed that reached its limit stays paused, also after a restart
+            EngineEvent::SeedLimitReached { id, removed: false } => {
+                if let Some((h, e)) = self.torrents.iter_mut().find(|(_, e)| e.id == id) {
+                    e.state.paused = true;
+                    if let Err(err) = self.store.set_state(h, &e.state) {
+                        tracing::warn!("remember {h}: {err}");
+                    }
+                }
+            }
+            // the engine removed it on its own (a seeding limit): the session forgets it too
+            EngineEvent::TorrentRemoved { id } => {
+                if let Some(h) = self
+                    .torrents
+                    .iter()
+                    .find(|(_, e)| e.id == id)
+                    .map(|(h, _)| *h)
+                {
+                    self.torrents.remove(&h);
+                    if let Err(err) = self.store.remove(&h) {
+                        tracing::warn!("forget {h}: {err}");
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -438,6 +475,7 @@ impl Session {
                     added_at: now_secs(),
                     settings,
                     pause_after_metadata,
+                    queue: 0,
                 };
                 self.add(sources, how).await
             }
@@ -450,6 +488,9 @@ impl Session {
             }
             // a stream needs a connection to stream on (the actor serves `watch` with one)
             Command::Watch => Response::error("watch is served on the control socket only"),
+            Command::Set { hashes, change } => self.set(&hashes, &change),
+            Command::Limits { change } => self.limits(&change),
+            Command::Queue { hash, to } => self.queue(&hash, to).await,
             Command::Pause { hashes } => self.for_each(&hashes, |s, h| s.set_paused(h, true)),
             Command::Resume { hashes } => self.for_each(&hashes, |s, h| s.set_paused(h, false)),
             Command::Remove {
@@ -503,8 +544,15 @@ impl Session {
     async fn add_source(
         &mut self,
         source: Source,
-        state: store::TorrentState,
+        mut state: store::TorrentState,
     ) -> Result<Added, String> {
+        // last in the queue
+        state.queue = self
+            .torrents
+            .values()
+            .map(|e| e.state.queue + 1)
+            .max()
+            .unwrap_or(0);
         let save_dir = &state.save_dir;
         let h = match &source {
             Source::Torrent(m, _) => m.info_hash,
@@ -584,6 +632,7 @@ impl Session {
                         added_at: now_secs(),
                         settings: Default::default(),
                         pause_after_metadata: false,
+                        queue: 0,
                     };
                     self.add_source(s, state).await
                 }

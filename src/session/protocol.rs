@@ -14,7 +14,8 @@
 //! A request line longer than [`MAX_REQUEST`] or that does not parse gets an error response;
 //! nothing a client sends can stop the instance.
 
-use crate::engine::settings::TorrentSettings;
+use crate::engine::queue::QueueLimits;
+use crate::engine::settings::{FileSelection, GlobalLimits, TorrentSettings};
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
@@ -64,6 +65,168 @@ pub enum Command {
     },
     /// Stream the engine's events on this connection from now on.
     Watch,
+    /// Change torrents' settings: only what `change` names.
+    Set {
+        hashes: Vec<String>,
+        change: SettingsChange,
+    },
+    /// Change the engine-wide limits and the queue: only what `change` names. Lasts until
+    /// the instance stops (the config file holds the lasting values).
+    Limits {
+        change: LimitsChange,
+    },
+    /// Move a torrent in the queue.
+    Queue {
+        hash: String,
+        to: QueueMove,
+    },
+}
+
+/// A change to a torrent's settings; `None` leaves a setting as it is. For the limits, 0
+/// means "none" (no limit of its own).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SettingsChange {
+    #[serde(default)]
+    pub files: Option<FileSelection>,
+    #[serde(default)]
+    pub sequential: Option<bool>,
+    #[serde(default)]
+    pub first_last: Option<bool>,
+    /// Bytes per second.
+    #[serde(default)]
+    pub download_limit: Option<u64>,
+    #[serde(default)]
+    pub upload_limit: Option<u64>,
+    #[serde(default)]
+    pub max_peers: Option<usize>,
+    #[serde(default)]
+    pub seed_ratio: Option<f64>,
+    #[serde(default)]
+    pub seed_time_secs: Option<u64>,
+}
+
+impl SettingsChange {
+    /// `s` with this change applied.
+    pub fn apply(&self, mut s: TorrentSettings) -> TorrentSettings {
+        let limit = |v: u64| (v > 0).then_some(v);
+        if let Some(f) = &self.files {
+            s.wants.files = f.clone();
+        }
+        if let Some(v) = self.sequential {
+            s.wants.sequential = v;
+        }
+        if let Some(v) = self.first_last {
+            s.wants.first_last = v;
+        }
+        if let Some(v) = self.download_limit {
+            s.limits.download = limit(v);
+        }
+        if let Some(v) = self.upload_limit {
+            s.limits.upload = limit(v);
+        }
+        if let Some(v) = self.max_peers {
+            s.limits.max_peers = (v > 0).then_some(v);
+        }
+        if let Some(v) = self.seed_ratio {
+            s.limits.seed_ratio = (v > 0.0).then_some(v);
+        }
+        if let Some(v) = self.seed_time_secs {
+            s.limits.seed_time_secs = limit(v);
+        }
+        s
+    }
+}
+
+/// A change to the engine-wide limits and the queue; `None` leaves a value as it is, 0 means
+/// "no limit".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LimitsChange {
+    #[serde(default)]
+    pub download_limit: Option<u64>,
+    #[serde(default)]
+    pub upload_limit: Option<u64>,
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    #[serde(default)]
+    pub max_active_downloads: Option<usize>,
+    #[serde(default)]
+    pub max_active_seeds: Option<usize>,
+    #[serde(default)]
+    pub seed_ratio: Option<f64>,
+    #[serde(default)]
+    pub seed_time_secs: Option<u64>,
+}
+
+impl LimitsChange {
+    /// The limits with this change applied.
+    pub fn apply(&self, mut g: GlobalLimits, mut q: QueueLimits) -> (GlobalLimits, QueueLimits) {
+        let limit = |v: u64| (v > 0).then_some(v);
+        let count = |v: usize| (v > 0).then_some(v);
+        if let Some(v) = self.download_limit {
+            g.download = limit(v);
+        }
+        if let Some(v) = self.upload_limit {
+            g.upload = limit(v);
+        }
+        if let Some(v) = self.max_connections {
+            g.max_connections = count(v);
+        }
+        if let Some(v) = self.max_active_downloads {
+            q.max_active_downloads = count(v);
+        }
+        if let Some(v) = self.max_active_seeds {
+            q.max_active_seeds = count(v);
+        }
+        if let Some(v) = self.seed_ratio {
+            q.seed_ratio = (v > 0.0).then_some(v);
+        }
+        if let Some(v) = self.seed_time_secs {
+            q.seed_time = limit(v).map(std::time::Duration::from_secs);
+        }
+        (g, q)
+    }
+}
+
+/// Where a torrent moves in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueMove {
+    Up,
+    Down,
+    Top,
+    Bottom,
+}
+
+impl std::str::FromStr for QueueMove {
+    type Err = String;
+    fn from_str(s: &str) -> Result<QueueMove, String> {
+        match s {
+            "up" => Ok(QueueMove::Up),
+            "down" => Ok(QueueMove::Down),
+            "top" => Ok(QueueMove::Top),
+            "bottom" => Ok(QueueMove::Bottom),
+            _ => Err(format!("{s:?}: up, down, top or bottom")),
+        }
+    }
+}
+
+impl QueueMove {
+    /// `order` with `item` moved; an item not in it is left out of the answer.
+    pub fn apply<T: PartialEq + Copy>(self, order: &[T], item: T) -> Vec<T> {
+        let mut v = order.to_vec();
+        let Some(i) = v.iter().position(|x| *x == item) else {
+            return v;
+        };
+        let x = v.remove(i);
+        let to = match self {
+            QueueMove::Up => i.saturating_sub(1),
+            QueueMove::Down => (i + 1).min(v.len()),
+            QueueMove::Top => 0,
+            QueueMove::Bottom => v.len(),
+        };
+        v.insert(to, x);
+        v
+    }
 }
 
 /// A request: the version and the command.
@@ -202,6 +365,28 @@ mod tests {
                 delete_data: true,
             },
             Command::Watch,
+            Command::Set {
+                hashes: vec!["ab".into()],
+                change: SettingsChange {
+                    files: Some(FileSelection::Globs {
+                        only: vec!["*.mkv".into()],
+                        exclude: vec![],
+                    }),
+                    download_limit: Some(0),
+                    seed_ratio: Some(1.5),
+                    ..SettingsChange::default()
+                },
+            },
+            Command::Limits {
+                change: LimitsChange {
+                    max_active_downloads: Some(3),
+                    ..LimitsChange::default()
+                },
+            },
+            Command::Queue {
+                hash: "ab".into(),
+                to: QueueMove::Top,
+            },
         ];
         for command in reqs {
             let line = serde_json::to_vec(&Request {
@@ -239,6 +424,46 @@ mod tests {
         }
         let big = vec![b' '; MAX_REQUEST + 1];
         assert!(parse_request(&big).unwrap_err().contains("limit"));
+    }
+
+    #[test]
+    fn changes_touch_only_what_they_name_and_zero_means_none() {
+        let mut s = TorrentSettings::default();
+        s.limits.upload = Some(5);
+        s.wants.sequential = true;
+        let c = SettingsChange {
+            download_limit: Some(1000),
+            upload_limit: Some(0),
+            ..SettingsChange::default()
+        };
+        let s = c.apply(s);
+        assert_eq!((s.limits.download, s.limits.upload), (Some(1000), None));
+        assert!(s.wants.sequential, "untouched");
+        let (g, q) = LimitsChange {
+            max_active_seeds: Some(2),
+            download_limit: Some(0),
+            ..LimitsChange::default()
+        }
+        .apply(
+            GlobalLimits {
+                download: Some(9),
+                ..GlobalLimits::default()
+            },
+            QueueLimits::default(),
+        );
+        assert_eq!((g.download, q.max_active_seeds), (None, Some(2)));
+    }
+
+    #[test]
+    fn queue_moves() {
+        let o = [1, 2, 3, 4];
+        assert_eq!(QueueMove::Up.apply(&o, 3), [1, 3, 2, 4]);
+        assert_eq!(QueueMove::Up.apply(&o, 1), [1, 2, 3, 4]);
+        assert_eq!(QueueMove::Down.apply(&o, 4), [1, 2, 3, 4]);
+        assert_eq!(QueueMove::Down.apply(&o, 2), [1, 3, 2, 4]);
+        assert_eq!(QueueMove::Top.apply(&o, 4), [4, 1, 2, 3]);
+        assert_eq!(QueueMove::Bottom.apply(&o, 1), [2, 3, 4, 1]);
+        assert_eq!(QueueMove::Top.apply(&o, 9), [1, 2, 3, 4]);
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct TorrentState {
     /// A magnet that stops (paused) once its metadata is known.
     #[serde(default)]
     pub pause_after_metadata: bool,
+    /// Place in the queue (smaller first; ties by `added_at`).
+    #[serde(default)]
+    pub queue: u64,
 }
 
 /// Where a torrent's metadata comes from.
@@ -205,6 +208,7 @@ mod tests {
             added_at: 1_700_000_000,
             settings: TorrentSettings::default(),
             pause_after_metadata: false,
+            queue: 0,
         }
     }
 

@@ -7,6 +7,7 @@
 //! - [`opentracker`], [`libtorrent`] (`scripts/lt_peer.py`), [`aria2`]: the reference software;
 //! - [`raw_peer`]: a tiny BitTorrent client for cross-checks that do not use fast-peer;
 //! - [`binary`]: the fast-peer binary under test, its commands and `fast-peer seed` as a seeder;
+//! - [`session`]: one user's session folders and the daemon, for the session tests;
 //! - [`swarm`]: the swarm builder (content, torrent, tracker, seeders) of the interop tests.
 //!
 //! Everything talks to 127.0.0.0/8 only. Every child process is killed when its handle drops,
@@ -23,6 +24,7 @@ pub mod net;
 pub mod opentracker;
 pub mod process;
 pub mod raw_peer;
+pub mod session;
 pub mod swarm;
 pub mod torrent;
 
@@ -34,6 +36,7 @@ pub use net::*;
 pub use opentracker::*;
 pub use process::*;
 pub use raw_peer::*;
+pub use session::*;
 pub use swarm::*;
 pub use torrent::*;
 

@@ -219,3 +219,64 @@ fn a_panic_in_the_dashboard_restores_the_terminal_and_reports() {
         "the panic report reaches stderr: {stderr}"
     );
 }
+
+#[test]
+fn demo_dashboard_files_pane_lists_the_files_and_skips_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (tmux, s) = Tmux::demo("files", dir.path(), "", "");
+    assert!(s.contains("#"), "the queue column: {s}");
+
+    // the Files pane: the demo's seven files (pad files aside) in folders, every one wanted
+    tmux.keys(&["9"]);
+    let s = tmux.wait_for(20, "the demo's files", |s| {
+        s.contains("Files of fast-peer-demo") && s.contains("7 of 7 files wanted")
+    });
+    for name in [
+        "README.txt",
+        "video/",
+        "big buck demo.bin",
+        "empty file.txt",
+        "tail.bin",
+    ] {
+        assert!(s.contains(name), "{name}: {s}");
+    }
+    // a row's priority is its last word
+    let skipped = |s: &str| {
+        s.lines().any(|l| {
+            l.contains(".bin")
+                && l.trim_end()
+                    .trim_end_matches('│')
+                    .trim_end()
+                    .ends_with("skip")
+        })
+    };
+    assert!(s.contains("normal") && !skipped(&s), "{s}");
+
+    // the last row is a file: Space skips it, and the engine's pictures keep showing it
+    // skipped after the dashboard stops holding its own word (three seconds)
+    tmux.keys(&["G", "Space"]);
+    tmux.wait_for(10, "a skipped file", |s| {
+        s.contains("6 of 7 files wanted") && skipped(s)
+    });
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let s = tmux.screen();
+    assert!(
+        s.contains("6 of 7 files wanted") && skipped(&s),
+        "the engine applied it: {s}"
+    );
+
+    // sequential order, and a download limit through the limits dialog
+    tmux.keys(&["s"]);
+    tmux.wait_for(10, "sequential on", |s| s.contains("sequential on"));
+    tmux.keys(&["L"]);
+    tmux.wait_for(10, "the limits dialog", |s| s.contains("downloads at once"));
+    tmux.keys(&["500K", "Enter"]);
+    tmux.wait_for(10, "the torrent's limit", |s| {
+        s.contains("limits ↓ 500 KiB/s")
+    });
+
+    // Ctrl-C quits, the terminal is restored
+    tmux.keys(&["C-c"]);
+    let s = tmux.wait_restored();
+    assert!(s.contains("EXIT=0"), "{s}");
+}

@@ -3,9 +3,10 @@
 //! help can never disagree with what the keys do.
 
 use crate::engine::event::EngineEvent;
+use crate::session::protocol::QueueMove;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-/// The dashboard's panes, in tab order (number keys 1-8 pick them).
+/// The dashboard's panes, in tab order (number keys 1-9 pick them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Pane {
     Torrents,
@@ -16,10 +17,12 @@ pub enum Pane {
     Decode,
     Magnet,
     Handshake,
+    /// The selected torrent's files: what to download, and how much.
+    Files,
 }
 
 impl Pane {
-    pub const ALL: [Pane; 8] = [
+    pub const ALL: [Pane; 9] = [
         Pane::Torrents,
         Pane::Pieces,
         Pane::Peers,
@@ -28,6 +31,7 @@ impl Pane {
         Pane::Decode,
         Pane::Magnet,
         Pane::Handshake,
+        Pane::Files,
     ];
 
     pub fn title(self) -> &'static str {
@@ -40,6 +44,7 @@ impl Pane {
             Pane::Decode => "Decode",
             Pane::Magnet => "Magnet",
             Pane::Handshake => "Handshake",
+            Pane::Files => "Files",
         }
     }
 
@@ -92,6 +97,24 @@ pub enum Action {
     SortNext,
     /// Peers: reverse the sort order.
     SortReverse,
+    /// Files: the selected file (or every file of the folder) between skip and normal.
+    ToggleFile,
+    /// Files: one priority step up (`FilePriority::raised`) for the file or folder.
+    RaisePriority,
+    /// Files: one priority step down.
+    LowerPriority,
+    /// Files: every file wanted (skipped ones at normal priority).
+    WantAll,
+    /// Files: every file skipped.
+    WantNone,
+    /// The selected torrent's pieces in index order on/off.
+    ToggleSequential,
+    /// The selected torrent's first-last mode on/off.
+    ToggleFirstLast,
+    /// Open the limits dialog (the torrent's and the engine's).
+    LimitsPrompt,
+    /// Torrents: move the selected torrent in the queue.
+    Queue(QueueMove),
     /// Esc: close an overlay, leave an input.
     Cancel,
     /// A key for the focused text input (or a dialog).
@@ -113,6 +136,7 @@ pub enum Scope {
     Pieces,
     Peers,
     Decode,
+    Files,
 }
 
 impl Scope {
@@ -123,6 +147,7 @@ impl Scope {
             Scope::Pieces => "pieces",
             Scope::Peers => "peers",
             Scope::Decode => "decode",
+            Scope::Files => "files",
         }
     }
 
@@ -133,6 +158,7 @@ impl Scope {
             Scope::Pieces => pane == Pane::Pieces,
             Scope::Peers => pane == Pane::Peers,
             Scope::Decode => pane == Pane::Decode,
+            Scope::Files => pane == Pane::Files,
         }
     }
 }
@@ -234,6 +260,13 @@ pub static KEYS: &[Binding] = &[
         action: || Action::GoTo(Pane::Handshake),
     },
     Binding {
+        keys: &[(KeyCode::Char('9'), N)],
+        label: "9",
+        scope: Scope::Global,
+        help: "Files pane",
+        action: || Action::GoTo(Pane::Files),
+    },
+    Binding {
         keys: &[(KeyCode::Up, N), (KeyCode::Char('k'), N)],
         label: "Up k",
         scope: Scope::Global,
@@ -323,6 +356,90 @@ pub static KEYS: &[Binding] = &[
         scope: Scope::Global,
         help: "remove (keep or delete data)",
         action: || Action::Remove,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('L'), N)],
+        label: "L",
+        scope: Scope::Global,
+        help: "limits dialog",
+        action: || Action::LimitsPrompt,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('K'), N)],
+        label: "K",
+        scope: Scope::Torrents,
+        help: "queue: up",
+        action: || Action::Queue(QueueMove::Up),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('J'), N)],
+        label: "J",
+        scope: Scope::Torrents,
+        help: "queue: down",
+        action: || Action::Queue(QueueMove::Down),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('T'), N)],
+        label: "T",
+        scope: Scope::Torrents,
+        help: "queue: to the top",
+        action: || Action::Queue(QueueMove::Top),
+    },
+    Binding {
+        keys: &[(KeyCode::Char('B'), N)],
+        label: "B",
+        scope: Scope::Torrents,
+        help: "queue: to the end",
+        action: || Action::Queue(QueueMove::Bottom),
+    },
+    Binding {
+        keys: &[(KeyCode::Char(' '), N)],
+        label: "Space",
+        scope: Scope::Files,
+        help: "skip / get file",
+        action: || Action::ToggleFile,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('+'), N), (KeyCode::Char('='), N)],
+        label: "+ =",
+        scope: Scope::Files,
+        help: "priority up",
+        action: || Action::RaisePriority,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('-'), N)],
+        label: "-",
+        scope: Scope::Files,
+        help: "priority down",
+        action: || Action::LowerPriority,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('A'), N)],
+        label: "A",
+        scope: Scope::Files,
+        help: "get all files",
+        action: || Action::WantAll,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('N'), N)],
+        label: "N",
+        scope: Scope::Files,
+        help: "skip all files",
+        action: || Action::WantNone,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('s'), N)],
+        label: "s",
+        scope: Scope::Files,
+        help: "in order on/off",
+        action: || Action::ToggleSequential,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('f'), N)],
+        label: "f",
+        scope: Scope::Files,
+        help: "first-last on/off",
+        action: || Action::ToggleFirstLast,
     },
     Binding {
         keys: &[(KeyCode::Char('r'), N)],

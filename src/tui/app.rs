@@ -4,16 +4,28 @@
 //! discrete engine events taught us (metainfo, errors), and the UI state (pane, selections,
 //! inputs, dialogs). Commands for the engine are not run here: `update` queues [`Effect`]s and
 //! the loop in [`super`] runs them, so the model stays synchronous and testable.
+//!
+//! A change the user asked for (files, order, limits, queue) shows at once: it is applied to
+//! the model, and held over the engine's pictures until one shows it (see [`Held`]).
+
+mod controls;
+mod dialogs;
 
 use super::action::{Action, Pane, action_for};
 use super::decode::DecodeState;
+use super::files::FileTree;
+use super::held::Held;
+use super::limits::LimitsForm;
 use crate::engine::event::{
     DhtSnapshot, EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot,
     TorrentState,
 };
-use crate::proto::id::PeerId;
+use crate::engine::queue::QueueLimits;
+use crate::engine::settings::{GlobalLimits, TorrentSettings};
+use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::magnet::{self, Magnet};
 use crate::proto::metainfo::Metainfo;
+use crate::session::protocol::{LimitsChange, QueueMove, SettingsChange};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -23,13 +35,40 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
 /// A command for the engine, run by the event loop.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     AddTorrentFile(PathBuf),
     AddMagnet(Magnet),
+    /// A .torrent added paused, for the user to choose its files first.
+    AddTorrentFileToChoose(PathBuf),
+    /// A magnet that stops once its metadata is known, for the user to choose its files.
+    AddMagnetToChoose(Magnet),
     Pause(TorrentId),
     Resume(TorrentId),
-    Remove { id: TorrentId, delete_data: bool },
+    Remove {
+        id: TorrentId,
+        delete_data: bool,
+    },
+    /// Change a torrent's settings. `base`: its settings as the dashboard knows them (a bare
+    /// engine takes whole settings: `change` applied to `base`).
+    SetSettings {
+        id: TorrentId,
+        change: SettingsChange,
+        base: TorrentSettings,
+    },
+    /// Change the engine-wide limits; `global` and `queue` are the ones in force (for a bare
+    /// engine, as above).
+    SetLimits {
+        change: LimitsChange,
+        global: GlobalLimits,
+        queue: QueueLimits,
+    },
+    /// Move a torrent in the queue; `order` is the queue as the dashboard knows it.
+    QueueMove {
+        id: TorrentId,
+        to: QueueMove,
+        order: Vec<TorrentId>,
+    },
 }
 
 /// A modal question or prompt over the panes.
@@ -39,8 +78,11 @@ pub enum Dialog {
     ConfirmQuit,
     /// `d`: keep the data, delete it, or cancel.
     ConfirmRemove { id: TorrentId, name: String },
-    /// `a`: a .torrent path or a magnet.
-    AddPath(Input),
+    /// `a`: a .torrent path or a magnet, and whether to choose its files before it starts
+    /// (Tab toggles it).
+    AddPath { input: Input, choose_files: bool },
+    /// `L`: the selected torrent's and the engine's limits.
+    Limits(LimitsForm),
 }
 
 /// Peers pane sort column.
@@ -102,6 +144,17 @@ pub struct App {
     pub checking: HashMap<TorrentId, (u32, u32)>,
     removed: HashSet<TorrentId>,
     pub dht: Option<DhtSnapshot>,
+    /// The engine-wide limits, the queue (first is first served) and its limits.
+    pub limits: GlobalLimits,
+    pub queue: Vec<TorrentId>,
+    pub queue_limits: QueueLimits,
+    /// The Files pane's tree, of the selected torrent once its metadata is known.
+    pub file_tree: Option<FileTree>,
+    /// Torrents added to choose their files first: by info hash until the engine names them,
+    /// then by id until their metadata arrives (and the Files pane opens on them).
+    choose_hashes: HashSet<InfoHash>,
+    choose_ids: HashSet<TorrentId>,
+    held: Held,
     pub listen_port: u16,
     pub our_peer_id: PeerId,
     /// What the notice says when the engine's events stop.
@@ -138,6 +191,13 @@ impl App {
             checking: HashMap::new(),
             removed: HashSet::new(),
             dht: None,
+            limits: GlobalLimits::default(),
+            queue: Vec::new(),
+            queue_limits: QueueLimits::default(),
+            file_tree: None,
+            choose_hashes: HashSet::new(),
+            choose_ids: HashSet::new(),
+            held: Held::default(),
             listen_port: 0,
             our_peer_id,
             engine_gone: "the engine stopped".into(),
@@ -234,8 +294,10 @@ impl App {
 
     /// Whether a text input has the keyboard (keys type instead of acting).
     pub fn typing(&self) -> bool {
-        matches!(self.dialog, Some(Dialog::AddPath(_)))
-            || (self.pane == Pane::Magnet && self.magnet_focus)
+        matches!(
+            self.dialog,
+            Some(Dialog::AddPath { .. } | Dialog::Limits(_))
+        ) || (self.pane == Pane::Magnet && self.magnet_focus)
             || (self.pane == Pane::Decode && self.decode_input.is_some())
     }
 
@@ -279,6 +341,20 @@ impl App {
 
     /// Apply one action.
     pub fn update(&mut self, action: Action) {
+        self.apply(action);
+        self.sync_file_tree();
+    }
+
+    /// The Files pane's tree follows the selected torrent (built once its metadata is known).
+    fn sync_file_tree(&mut self) {
+        let id = self.torrent().map(|t| t.id);
+        if self.file_tree.as_ref().map(|t| t.id) == id {
+            return;
+        }
+        self.file_tree = id.and_then(|id| Some(FileTree::new(id, &self.metainfo.get(&id)?.info)));
+    }
+
+    fn apply(&mut self, action: Action) {
         match action {
             Action::Engine(ev) => return self.on_engine(*ev),
             Action::Notice(text) => {
@@ -314,7 +390,25 @@ impl App {
                     self.should_quit = true;
                 }
             }
-            Action::AddPrompt => self.dialog = Some(Dialog::AddPath(Input::default())),
+            Action::AddPrompt => {
+                self.dialog = Some(Dialog::AddPath {
+                    input: Input::default(),
+                    choose_files: false,
+                })
+            }
+            Action::LimitsPrompt => {
+                let t = self.torrent().map(|t| (t.id, t.name.clone(), &t.settings));
+                let form = LimitsForm::new(t, &self.limits, &self.queue_limits);
+                self.dialog = Some(Dialog::Limits(form));
+            }
+            Action::ToggleFile
+            | Action::RaisePriority
+            | Action::LowerPriority
+            | Action::WantAll
+            | Action::WantNone => self.change_files(&action),
+            Action::ToggleSequential => self.toggle_order(false),
+            Action::ToggleFirstLast => self.toggle_order(true),
+            Action::Queue(to) => self.queue_move(to),
             Action::MagnetPrompt => {
                 self.go(Pane::Magnet);
                 self.magnet_focus = true;
@@ -351,20 +445,25 @@ impl App {
             Action::PageDown => self.move_by(10),
             Action::Top => self.move_by(i64::MIN / 2),
             Action::Bottom => self.move_by(i64::MAX / 2),
-            Action::Left => {
-                if self.pane == Pane::Decode {
-                    self.decode.collapse();
-                }
-            }
-            Action::Right => {
-                if self.pane == Pane::Decode {
-                    self.decode.expand();
-                }
-            }
+            Action::Left => match (self.pane, self.file_tree.as_mut()) {
+                (Pane::Decode, _) => self.decode.collapse(),
+                (Pane::Files, Some(t)) => t.collapse(),
+                _ => {}
+            },
+            Action::Right => match (self.pane, self.file_tree.as_mut()) {
+                (Pane::Decode, _) => self.decode.expand(),
+                (Pane::Files, Some(t)) => t.expand(),
+                _ => {}
+            },
             Action::Select => match self.pane {
                 Pane::Torrents => self.go(Pane::Pieces),
                 Pane::Peers => self.go(Pane::Handshake),
                 Pane::Decode => self.decode.toggle(),
+                Pane::Files => {
+                    if let Some(t) = self.file_tree.as_mut() {
+                        t.toggle_fold();
+                    }
+                }
                 Pane::Magnet => self.magnet_focus = true,
                 _ => {}
             },
@@ -409,6 +508,11 @@ impl App {
                 self.peer = peers.get(next).map(|p| p.addr);
             }
             Pane::Decode => self.decode.move_by(delta),
+            Pane::Files => {
+                if let Some(t) = self.file_tree.as_mut() {
+                    t.move_by(delta);
+                }
+            }
             Pane::Dht | Pane::Magnet => {
                 self.scroll = (self.scroll as i64)
                     .saturating_add(delta)
@@ -431,65 +535,9 @@ impl App {
         }
     }
 
-    fn update_dialog(&mut self, action: Action) {
-        let Some(dialog) = self.dialog.take() else {
-            return;
-        };
-        match dialog {
-            Dialog::ConfirmQuit => match action {
-                Action::Key(k) if matches!(k.code, KeyCode::Char('y' | 'Y' | 'q')) => {
-                    self.should_quit = true
-                }
-                Action::Key(k) if matches!(k.code, KeyCode::Enter) => self.should_quit = true,
-                _ => {}
-            },
-            Dialog::ConfirmRemove { id, name } => match action {
-                Action::Key(k) if matches!(k.code, KeyCode::Char('k' | 'K' | 'y' | 'Y')) => {
-                    self.effects.push(Effect::Remove {
-                        id,
-                        delete_data: false,
-                    });
-                    self.removed_now(id);
-                }
-                Action::Key(k) if matches!(k.code, KeyCode::Char('D')) => {
-                    self.effects.push(Effect::Remove {
-                        id,
-                        delete_data: true,
-                    });
-                    self.removed_now(id);
-                }
-                Action::Cancel => {}
-                Action::Key(k) if matches!(k.code, KeyCode::Char('n' | 'N')) => {}
-                _ => self.dialog = Some(Dialog::ConfirmRemove { id, name }),
-            },
-            Dialog::AddPath(mut input) => match action {
-                Action::Cancel => {}
-                Action::Select => {
-                    let text = input.value().trim().to_string();
-                    if text.is_empty() {
-                        return;
-                    }
-                    if text.to_ascii_lowercase().starts_with("magnet:") {
-                        match magnet::parse(&text) {
-                            Ok(m) => self.effects.push(Effect::AddMagnet(m)),
-                            Err(e) => self.notify(format!("error: {e}"), true),
-                        }
-                    } else {
-                        self.effects
-                            .push(Effect::AddTorrentFile(PathBuf::from(text)));
-                    }
-                }
-                Action::Key(k) => {
-                    input.handle_event(&ratatui::crossterm::event::Event::Key(k));
-                    self.dialog = Some(Dialog::AddPath(input));
-                }
-                Action::Paste(t) => {
-                    let v = format!("{}{}", input.value(), t.trim());
-                    self.dialog = Some(Dialog::AddPath(Input::new(v)));
-                }
-                _ => self.dialog = Some(Dialog::AddPath(input)),
-            },
-        }
+    /// A torrent's place in the queue (1 is first), if it is in it.
+    pub fn queue_position(&self, id: TorrentId) -> Option<usize> {
+        self.queue.iter().position(|q| *q == id).map(|p| p + 1)
     }
 
     fn removed_now(&mut self, id: TorrentId) {
@@ -550,7 +598,11 @@ impl App {
 
     fn on_engine(&mut self, ev: EngineEvent) {
         match ev {
-            EngineEvent::Snapshot(s) => {
+            EngineEvent::Snapshot(mut s) => {
+                self.held.hold(&mut s, &self.metainfo);
+                self.limits = s.limits;
+                self.queue = std::mem::take(&mut s.queue);
+                self.queue_limits = s.queue_limits;
                 self.listen_port = s.listen_port;
                 // the engine's, also when it runs in another process (attached)
                 if s.peer_id != PeerId::default() {
@@ -580,10 +632,25 @@ impl App {
                 if !self.torrents.iter().any(|t| t.id == id) {
                     self.torrents.push(placeholder(id, info_hash, name.clone()));
                 }
+                if self.choose_hashes.remove(&info_hash) {
+                    self.choose_ids.insert(id);
+                }
                 self.notify(format!("added {name}"), false);
             }
             EngineEvent::MetadataReady { id, metainfo } => {
+                let name = metainfo.info.name.clone();
                 self.metainfo.insert(id, metainfo);
+                // added to choose its files: open them
+                if self.choose_ids.remove(&id)
+                    && let Some(i) = self.torrents.iter().position(|t| t.id == id)
+                {
+                    self.selected = i;
+                    self.go(Pane::Files);
+                    self.notify(
+                        format!("{name}: choose its files (Space, +, -), then p starts it"),
+                        false,
+                    );
+                }
             }
             // removed here, or by another client of the same instance
             EngineEvent::TorrentRemoved { id } => {

@@ -2,16 +2,25 @@
 //! served, see [`crate::session`]), the session of another instance it attached to over that
 //! socket, or a bare engine (the demo, or no session). The app's [`Effect`]s are carried out
 //! here, in the background; each outcome comes back as a one-line notice.
+//!
+//! A session takes changes (`set`, `limits`, `queue`) and applies them to what it has; a bare
+//! engine takes whole values, so for it the change is applied here to the values the effect
+//! brings (the dashboard's latest picture of them).
 
 use super::app::Effect;
+use super::widgets::rate;
 use crate::engine::event::TorrentId;
+use crate::engine::queue::QueueLimits;
+use crate::engine::settings::GlobalLimits;
 use crate::engine::{AddMagnet, AddTorrent, EngineHandle};
 use crate::proto::id::InfoHash;
 use crate::proto::magnet::{self, Magnet};
 use crate::proto::metainfo::Metainfo;
 use crate::session::SessionHandle;
 use crate::session::control;
-use crate::session::protocol::{AddSource, Command, Response, to_hex};
+use crate::session::protocol::{
+    AddSource, Command, LimitsChange, QueueMove, Response, SettingsChange, to_hex,
+};
 use color_eyre::Result;
 use color_eyre::eyre::{WrapErr, bail, eyre};
 use std::collections::HashMap;
@@ -80,27 +89,35 @@ fn added(r: &Response) -> String {
     format!("added {}", names.join(", "))
 }
 
-/// Add a .torrent file.
-async fn add_file(backend: &Backend, path: PathBuf, dir: &Path) -> Result<String> {
+/// Add a .torrent file (paused when the user chooses its files first).
+async fn add_file(backend: &Backend, path: PathBuf, dir: &Path, paused: bool) -> Result<String> {
     let bytes = read_torrent(path.clone()).await?;
     if let Backend::Engine(h) = backend {
         let m =
             Metainfo::from_bytes(&bytes).wrap_err_with(|| format!("parse {}", path.display()))?;
         let name = m.info.name.clone();
-        h.add_torrent(AddTorrent::to_dir(Arc::new(m), dir)).await?;
+        h.add_torrent_with(AddTorrent::to_dir(Arc::new(m), dir), paused)
+            .await?;
         return Ok(format!("added {name}"));
     }
-    let r = session_add(backend, AddSource::Torrent(to_hex(&bytes)), dir).await;
+    let source = AddSource::Torrent(to_hex(&bytes));
+    let r = session_add(backend, source, dir, paused, false).await;
     answered(r, added)
 }
 
 /// Ask the session to add one source, saved in `dir`.
-async fn session_add(backend: &Backend, source: AddSource, dir: &Path) -> Response {
+async fn session_add(
+    backend: &Backend,
+    source: AddSource,
+    dir: &Path,
+    paused: bool,
+    pause_after_metadata: bool,
+) -> Response {
     let add = Command::Add {
         sources: vec![source],
         dir: Some(dir.display().to_string()),
-        paused: false,
-        pause_after_metadata: false,
+        paused,
+        pause_after_metadata,
         settings: Default::default(),
     };
     backend
@@ -109,34 +126,56 @@ async fn session_add(backend: &Backend, source: AddSource, dir: &Path) -> Respon
         .unwrap_or_else(|| Response::error("no session"))
 }
 
-/// Add a magnet link.
-async fn add_magnet(backend: &Backend, m: Magnet, dir: &Path) -> Result<String> {
+/// Add a magnet link (stopping once its metadata is known when the user chooses its files
+/// first).
+async fn add_magnet(backend: &Backend, m: Magnet, dir: &Path, choose: bool) -> Result<String> {
     let hash = m.info_hash;
+    let done = if choose {
+        format!("added magnet {hash}; its files open when its metadata arrives")
+    } else {
+        format!("added magnet {hash}")
+    };
     if let Backend::Engine(h) = backend {
-        h.add_magnet(AddMagnet::to_dir(m, dir)).await?;
-        return Ok(format!("added magnet {hash}"));
+        let add = AddMagnet {
+            pause_after_metadata: choose,
+            ..AddMagnet::to_dir(m, dir)
+        };
+        h.add_magnet(add).await?;
+        return Ok(done);
     }
-    let r = session_add(backend, AddSource::Magnet(m.to_uri()), dir).await;
-    answered(r, |_| format!("added magnet {hash}"))
+    let r = session_add(backend, AddSource::Magnet(m.to_uri()), dir, false, choose).await;
+    answered(r, |_| done)
 }
 
 /// Add a source given on the command line or in the add prompt.
 pub async fn add_source(backend: &Backend, source: &str, dir: &Path) -> Result<String> {
     if source.to_ascii_lowercase().starts_with("magnet:") {
         let m = magnet::parse(source).wrap_err("parse the magnet link")?;
-        add_magnet(backend, m, dir).await
+        add_magnet(backend, m, dir, false).await
     } else {
-        add_file(backend, PathBuf::from(source), dir).await
+        add_file(backend, PathBuf::from(source), dir, false).await
     }
 }
 
-/// Pause, resume or remove one torrent in the session, which knows it by its info hash.
+/// Pause, resume, remove, change or move one torrent in the session, which knows it by its
+/// info hash.
 async fn on_session(backend: &Backend, hash: Option<InfoHash>, effect: Effect) -> Result<String> {
     let Some(h) = hash else {
         bail!("that torrent is gone");
     };
     let hashes = vec![h.to_string()];
     let (command, done) = match effect {
+        Effect::SetSettings { id, change, .. } => {
+            let done = settings_done(id, &change);
+            (Command::Set { hashes, change }, done)
+        }
+        Effect::QueueMove { id, to, .. } => (
+            Command::Queue {
+                hash: h.to_string(),
+                to,
+            },
+            moved(id, to),
+        ),
         Effect::Pause(id) => (Command::Pause { hashes }, format!("paused torrent {id}")),
         Effect::Resume(id) => (Command::Resume { hashes }, format!("resumed torrent {id}")),
         Effect::Remove { id, delete_data } => (
@@ -146,7 +185,7 @@ async fn on_session(backend: &Backend, hash: Option<InfoHash>, effect: Effect) -
             },
             removed(id, delete_data),
         ),
-        Effect::AddTorrentFile(_) | Effect::AddMagnet(_) => bail!("not a torrent command"),
+        _ => bail!("not a torrent command"),
     };
     match backend.call(command).await {
         Some(r) => answered(r, |_| done),
@@ -154,9 +193,17 @@ async fn on_session(backend: &Backend, hash: Option<InfoHash>, effect: Effect) -
     }
 }
 
-/// Pause, resume or remove one torrent of a bare engine.
+/// Pause, resume, remove, change or move one torrent of a bare engine.
 async fn on_engine(h: &EngineHandle, effect: Effect) -> Result<String> {
     Ok(match effect {
+        Effect::SetSettings { id, change, base } => {
+            h.set_settings(id, change.apply(base));
+            settings_done(id, &change)
+        }
+        Effect::QueueMove { id, to, order } => {
+            h.set_queue_order(to.apply(&order, id));
+            moved(id, to)
+        }
         Effect::Pause(id) => {
             h.pause(id);
             format!("paused torrent {id}")
@@ -173,8 +220,98 @@ async fn on_engine(h: &EngineHandle, effect: Effect) -> Result<String> {
             }
             removed(id, delete_data)
         }
-        Effect::AddTorrentFile(_) | Effect::AddMagnet(_) => bail!("not a torrent command"),
+        _ => bail!("not a torrent command"),
     })
+}
+
+/// Change the engine-wide limits: the session's, or a bare engine's (`global` and `queue`
+/// are the values in force).
+async fn set_limits(
+    backend: &Backend,
+    change: LimitsChange,
+    global: GlobalLimits,
+    queue: QueueLimits,
+) -> Result<String> {
+    let done = limits_done(&change);
+    if let Backend::Engine(h) = backend {
+        let (g, q) = change.apply(global, queue);
+        h.set_global_limits(g);
+        h.set_queue_limits(q);
+        return Ok(done);
+    }
+    match backend.call(Command::Limits { change }).await {
+        Some(r) => answered(r, |_| done),
+        None => bail!("no session"),
+    }
+}
+
+fn on_off(v: bool) -> &'static str {
+    if v { "on" } else { "off" }
+}
+
+fn moved(id: TorrentId, to: QueueMove) -> String {
+    let to = match to {
+        QueueMove::Up => "up",
+        QueueMove::Down => "down",
+        QueueMove::Top => "to the top",
+        QueueMove::Bottom => "to the bottom",
+    };
+    format!("torrent {id}: moved {to} in the queue")
+}
+
+/// A rate limit as a notice says it (0: none).
+fn limit(bps: u64) -> String {
+    if bps == 0 {
+        "none".into()
+    } else {
+        rate(bps as f64)
+    }
+}
+
+/// What a settings change did, in a few words.
+fn settings_done(id: TorrentId, c: &SettingsChange) -> String {
+    let mut parts = Vec::new();
+    if c.files.is_some() {
+        parts.push("files chosen".to_string());
+    }
+    if let Some(v) = c.sequential {
+        parts.push(format!("sequential {}", on_off(v)));
+    }
+    if let Some(v) = c.first_last {
+        parts.push(format!("first-last {}", on_off(v)));
+    }
+    if let Some(v) = c.download_limit {
+        parts.push(format!("download limit {}", limit(v)));
+    }
+    if let Some(v) = c.upload_limit {
+        parts.push(format!("upload limit {}", limit(v)));
+    }
+    format!("torrent {id}: {}", parts.join(", "))
+}
+
+/// What a limits change did, in a few words.
+fn limits_done(c: &LimitsChange) -> String {
+    let count = |n: usize| {
+        if n == 0 {
+            "any number".to_string()
+        } else {
+            n.to_string()
+        }
+    };
+    let mut parts = Vec::new();
+    if let Some(v) = c.download_limit {
+        parts.push(format!("download limit {}", limit(v)));
+    }
+    if let Some(v) = c.upload_limit {
+        parts.push(format!("upload limit {}", limit(v)));
+    }
+    if let Some(v) = c.max_active_downloads {
+        parts.push(format!("{} downloads at once", count(v)));
+    }
+    if let Some(v) = c.max_active_seeds {
+        parts.push(format!("{} seeds at once", count(v)));
+    }
+    format!("engine: {}", parts.join(", "))
 }
 
 /// Carry out `effect` in the background; its outcome comes back on `notices`. `hashes` names
@@ -187,16 +324,28 @@ pub fn run_effect(
     notices: &mpsc::UnboundedSender<String>,
 ) {
     let hash = match &effect {
-        Effect::Pause(id) | Effect::Resume(id) | Effect::Remove { id, .. } => {
-            hashes.get(id).copied()
-        }
+        Effect::Pause(id)
+        | Effect::Resume(id)
+        | Effect::Remove { id, .. }
+        | Effect::SetSettings { id, .. }
+        | Effect::QueueMove { id, .. } => hashes.get(id).copied(),
         _ => None,
     };
     let (backend, dir, notices) = (backend.clone(), dir.to_path_buf(), notices.clone());
     tokio::spawn(async move {
         let msg = match (effect, &backend) {
-            (Effect::AddTorrentFile(p), _) => add_file(&backend, p, &dir).await,
-            (Effect::AddMagnet(m), _) => add_magnet(&backend, m, &dir).await,
+            (Effect::AddTorrentFile(p), _) => add_file(&backend, p, &dir, false).await,
+            (Effect::AddTorrentFileToChoose(p), _) => add_file(&backend, p, &dir, true).await,
+            (Effect::AddMagnet(m), _) => add_magnet(&backend, m, &dir, false).await,
+            (Effect::AddMagnetToChoose(m), _) => add_magnet(&backend, m, &dir, true).await,
+            (
+                Effect::SetLimits {
+                    change,
+                    global,
+                    queue,
+                },
+                _,
+            ) => set_limits(&backend, change, global, queue).await,
             (effect, Backend::Engine(h)) => on_engine(h, effect).await,
             (effect, _) => on_session(&backend, hash, effect).await,
         };

@@ -11,19 +11,27 @@
 //!
 //! # Layout
 //! - [`action`]: the `Action` enum and the one key table (also rendered by the help overlay)
-//! - [`app`]: the model and `App::update`; [`decode`]: the decode pane's model (a bencode tree)
+//! - [`app`]: the model and `App::update` (the dialogs' keys and the user's changes to files,
+//!   order, limits and queue in its children `app/dialogs.rs`, `app/controls.rs`);
+//!   [`decode`]: the decode pane's model (a bencode tree);
+//!   [`files`]: the Files pane's model (the file tree, progress, what its keys do);
+//!   [`limits`]: the limits dialog's model; [`held`]: changes shown before the engine's
+//!   pictures show them
 //! - [`view`]: `impl Widget for &App`, the frame layout and overlays
 //! - [`panes`]: one module per pane; they read the model and never change it
 //! - [`widgets`]: drawing and formatting helpers shared by the view and the panes
 //! - [`theme`]: every style
 //!
 //! Imports between these files go one way (no cycles): `view -> panes -> widgets -> theme`,
-//! `view, panes -> app -> action, decode`.
+//! `view, panes -> app -> action, decode, files, held, limits`; `backend -> app, widgets`.
 
 pub mod action;
 pub mod app;
 pub mod backend;
 pub mod decode;
+pub mod files;
+pub mod held;
+pub mod limits;
 pub mod panes;
 pub mod theme;
 pub mod view;

@@ -3,6 +3,7 @@
 //! without colour.
 
 use crate::engine::event::{PieceView, TorrentState};
+use crate::engine::settings::FilePriority;
 use ratatui::style::{Color, Modifier, Style};
 
 pub fn base() -> Style {
@@ -99,6 +100,16 @@ pub fn torrent_state(s: TorrentState) -> Style {
         TorrentState::Paused => Style::new().fg(Color::DarkGray),
         TorrentState::Queued => Style::new().fg(Color::Blue),
         TorrentState::Failed => error(),
+    }
+}
+
+/// A file's priority in the Files pane.
+pub fn priority(p: FilePriority) -> Style {
+    match p {
+        FilePriority::Skip => Style::new().fg(Color::DarkGray),
+        FilePriority::Low => Style::new().fg(Color::Blue),
+        FilePriority::Normal => Style::new().fg(Color::White),
+        FilePriority::High => Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use super::action::{KEYS, Pane, Scope};
 use super::app::{App, Dialog};
+use super::limits::LimitsForm;
 use super::panes;
 use super::theme;
 use super::widgets::{centered, rate};
@@ -35,6 +36,7 @@ impl Widget for &App {
             Pane::Decode => panes::decode::render(self, body, buf),
             Pane::Magnet => panes::magnet::render(self, body, buf),
             Pane::Handshake => panes::handshake::render(self, body, buf),
+            Pane::Files => panes::files::render(self, body, buf),
         }
         render_status(self, status, buf);
         if let Some(d) = &self.dialog {
@@ -114,15 +116,25 @@ fn render_dialog(d: &Dialog, area: Rect, buf: &mut Buffer) {
                 ),
             ],
         ),
-        Dialog::AddPath(input) => (
+        Dialog::AddPath {
+            input,
+            choose_files,
+        } => (
             " add a .torrent path or a magnet (Enter adds, Esc cancels) ",
-            vec![Line::from(Span::styled(
-                input.value().to_string(),
-                theme::input(),
-            ))],
+            vec![
+                Line::from(Span::styled(input.value().to_string(), theme::input())),
+                Line::from(vec![
+                    Span::styled(if *choose_files { "[x]" } else { "[ ]" }, theme::key()),
+                    Span::raw(" choose files first (Tab): it waits, paused, in the Files pane"),
+                ]),
+            ],
         ),
+        Dialog::Limits(form) => (" limits ", limits_lines(form)),
     };
-    let r = centered(area, 76, lines.len() as u16 + 2);
+    // room for the lines as they wrap
+    let inner = (76.min(area.width) as usize).saturating_sub(2).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let r = centered(area, 76, (rows + 2).min(u16::MAX as usize) as u16);
     Clear.render(r, buf);
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
@@ -134,6 +146,60 @@ fn render_dialog(d: &Dialog, area: Rect, buf: &mut Buffer) {
                 .title(title),
         )
         .render(r, buf);
+}
+
+/// Width of a limits field's box.
+const BOX: usize = 12;
+
+/// The limits dialog: the torrent's fields, the engine's, the error, the keys.
+fn limits_lines(form: &LimitsForm) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let mut last_torrent = None;
+    for (i, f) in form.fields.iter().enumerate() {
+        if last_torrent != Some(f.kind.is_torrent()) {
+            last_torrent = Some(f.kind.is_torrent());
+            let head = match (&form.torrent, f.kind.is_torrent()) {
+                (Some((_, name)), true) => format!("torrent {name}"),
+                _ => "engine (every torrent)".to_string(),
+            };
+            lines.push(Line::styled(head, theme::header()));
+        }
+        let scroll = f.input.visual_scroll(BOX - 1);
+        let text: String = f.input.value().chars().skip(scroll).collect();
+        let focused = i == form.focus;
+        let marker = if focused { "› " } else { "  " };
+        let mut spans = vec![
+            Span::styled(marker, theme::key()),
+            Span::styled(format!("{:<18}", f.kind.label()), theme::label()),
+        ];
+        if focused {
+            spans.push(Span::styled(text.clone(), theme::input()));
+            spans.push(Span::styled(" ", theme::selected()));
+        } else {
+            spans.push(Span::styled(text.clone(), theme::value()));
+            spans.push(Span::raw(" "));
+        }
+        let used = text.chars().count() + 1;
+        spans.push(Span::raw(" ".repeat(BOX.saturating_sub(used))));
+        let hint = if f.kind.is_rate() {
+            "bytes/s"
+        } else {
+            "torrents"
+        };
+        spans.push(Span::styled(format!(" {hint}"), theme::dim()));
+        lines.push(Line::from(spans));
+    }
+    if let Some(e) = &form.error {
+        lines.push(Line::from(vec![
+            Span::styled("error: ", theme::error()),
+            Span::raw(e.clone()),
+        ]));
+    }
+    lines.push(Line::styled(
+        "Tab ↑ ↓ field · Enter apply · Esc cancel · 500K, 2M; empty or 0: none",
+        theme::dim(),
+    ));
+    lines
 }
 
 /// The key table, in as many side-by-side columns as the height requires (so that the whole
@@ -169,7 +235,14 @@ fn render_help(_app: &App, area: Rect, buf: &mut Buffer) {
                 Row::new(vec![Span::styled(b.label, theme::key()), Span::raw(help)])
             })
             .collect();
-        Table::new(rows, [Constraint::Length(10), Constraint::Min(10)])
+        // each column's keys as wide as its longest (three columns fit 80 cells better)
+        let key_w = chunk
+            .iter()
+            .map(|b| b.label.len())
+            .max()
+            .unwrap_or(0)
+            .max(3) as u16;
+        Table::new(rows, [Constraint::Length(key_w), Constraint::Min(10)])
             .header(Row::new(vec!["key", "what"]).style(theme::header()))
             .style(theme::overlay())
             .render(*col_area, buf);

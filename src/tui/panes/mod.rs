@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod dht;
+pub mod files;
 pub mod handshake;
 pub mod magnet;
 pub mod metadata;

@@ -1,5 +1,5 @@
-//! Torrents pane: one row per torrent (name, size, progress, state, rates, peers, ETA) and
-//! the selected torrent's details below.
+//! Torrents pane: one row per torrent (queue place, name, size, progress, state, rates,
+//! peers, ETA) and the selected torrent's details below (with its limits and the engine's).
 
 use crate::engine::event::{TorrentSnapshot, TorrentState};
 use crate::tui::app::App;
@@ -59,6 +59,26 @@ pub fn bar(fraction: f64, width: usize) -> String {
     )
 }
 
+/// A rate limit (`None`: none).
+fn limit(v: Option<u64>) -> String {
+    v.map_or_else(|| "none".into(), |b| rate(b as f64))
+}
+
+/// The torrent's limits, then the engine's and the queue's.
+fn limits_text(app: &App, t: &TorrentSnapshot) -> String {
+    let count = |n: Option<usize>| n.map_or_else(|| "any".into(), |n| n.to_string());
+    let (l, g, q) = (&t.settings.limits, &app.limits, &app.queue_limits);
+    format!(
+        "↓ {} ↑ {} · engine ↓ {} ↑ {} · at once {} down, {} seeding",
+        limit(l.download),
+        limit(l.upload),
+        limit(g.download),
+        limit(g.upload),
+        count(q.max_active_downloads),
+        count(q.max_active_seeds)
+    )
+}
+
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let title = format!(" Torrents ({}) ", app.torrents.len());
     if app.torrents.is_empty() {
@@ -70,7 +90,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         );
         return;
     }
-    let detail_h = if area.height >= 16 { 7 } else { 0 };
+    let detail_h = if area.height >= 16 { 8 } else { 0 };
     let [list, details] = area.layout(&Layout::vertical([
         Constraint::Min(0),
         Constraint::Length(detail_h),
@@ -86,7 +106,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 Some((c, n)) if state == TorrentState::Checking => format!("checking {c}/{n}"),
                 _ => state_label(state).to_string(),
             };
+            let place = app
+                .queue_position(t.id)
+                .map_or_else(|| "-".to_string(), |p| p.to_string());
             let mut cells = vec![
+                Span::styled(place, theme::dim()),
                 Span::raw(t.name.clone()),
                 Span::raw(if t.total_length > 0 {
                     size(t.total_length)
@@ -114,6 +138,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let (widths, header) = if wide {
         (
             vec![
+                Constraint::Length(3),
                 Constraint::Min(12),
                 Constraint::Length(10),
                 Constraint::Length(18),
@@ -124,12 +149,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 Constraint::Length(7),
             ],
             vec![
-                "name", "size", "progress", "state", "down", "up", "peers", "eta",
+                "#", "name", "size", "progress", "state", "down", "up", "peers", "eta",
             ],
         )
     } else {
         (
             vec![
+                Constraint::Length(3),
                 Constraint::Min(10),
                 Constraint::Length(10),
                 Constraint::Length(6),
@@ -137,7 +163,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 Constraint::Length(12),
                 Constraint::Length(6),
             ],
-            vec!["name", "size", "done", "state", "down", "peers"],
+            vec!["#", "name", "size", "done", "state", "down", "peers"],
         )
     };
     let table = Table::new(rows, widths)
@@ -173,6 +199,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
                 ),
             ),
         ];
+        lines.push(field("limits", limits_text(app, t)));
         if let Some(e) = app.failed.get(&t.id) {
             lines.push(Line::from(vec![
                 Span::styled("error: ", theme::error()),
@@ -180,7 +207,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             ]));
         }
         lines.push(Line::styled(
-            "Enter: piece map   p: pause/resume   d: remove   a: add   m: magnet",
+            "Enter: pieces  9: files  p: pause  d: remove  a: add  K J: queue  L: limits",
             theme::dim(),
         ));
         Paragraph::new(lines)

@@ -125,7 +125,7 @@ fn render_dialog(d: &Dialog, area: Rect, buf: &mut Buffer) {
                 Line::from(Span::styled(input.value().to_string(), theme::input())),
                 Line::from(vec![
                     Span::styled(if *choose_files { "[x]" } else { "[ ]" }, theme::key()),
-                    Span::raw(" choose files first (Tab): it waits, paused, in the Files pane"),
+                    Span::raw(" choose files first (Tab): it stops once its files are known"),
                 ]),
             ],
         ),

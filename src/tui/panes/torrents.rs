@@ -69,7 +69,7 @@ fn limits_text(app: &App, t: &TorrentSnapshot) -> String {
     let count = |n: Option<usize>| n.map_or_else(|| "any".into(), |n| n.to_string());
     let (l, g, q) = (&t.settings.limits, &app.limits, &app.queue_limits);
     format!(
-        "↓ {} ↑ {} · engine ↓ {} ↑ {} · at once {} down, {} seeding",
+        "↓ {} ↑ {} · engine ↓ {} ↑ {} · at once {} downloads, {} seeds",
         limit(l.download),
         limit(l.upload),
         limit(g.download),

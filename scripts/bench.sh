@@ -4,7 +4,8 @@
 #   bash scripts/bench.sh [--cases 1g,16k,multi,magnet] [--rounds N] [--work DIR] [--timeout S]
 #                         [--clients fast-peer,aria2,libtorrent,rqbit] [--no-build] [--no-install]
 #   FP_BASE=/path/to/old/fast-peer bash scripts/bench.sh --clients fast-peer,fast-peer-base,...
-#   runs an older build of ours beside the current one, interleaved in the same run.
+#   runs an older build of ours beside the current one, interleaved in the same run;
+#   --clients fast-peer,fast-peer-seq compares `download --sequential` with rarest first.
 #                         [--out FILE]
 #   bash scripts/bench.sh --seeding [--cases 1g] [--rounds N] ...
 #
@@ -250,6 +251,8 @@ client_cmd_torrent() {
         fast-peer) CMD=("$FP" ${FAST_PEER_ARGS:-} --no-dht download -o "$out/$NAME" "$t") ;;
         # an older build of ours, to show a change's effect in the same run
         fast-peer-base) CMD=("$FP_BASE" --no-dht download -o "$out/$NAME" "$t") ;;
+        # pieces in order (streaming), to show what sequential costs against rarest first
+        fast-peer-seq) CMD=("$FP" --no-dht download --sequential -o "$out/$NAME" "$t") ;;
         aria2) CMD=(aria2c --seed-time=0 --enable-dht=false --enable-dht6=false
                     --bt-enable-lpd=false --disable-ipv6=true --no-conf=true --dir="$out"
                     --file-allocation=none --bt-tracker-connect-timeout=2
@@ -353,7 +356,7 @@ IFS=, read -r -a WANT_CLIENTS <<<"$CLIENTS"
 CLIENT_LIST=()
 for cl in "${WANT_CLIENTS[@]}"; do
     case "$cl" in
-        fast-peer|aria2|libtorrent) CLIENT_LIST+=("$cl") ;;
+        fast-peer|fast-peer-seq|aria2|libtorrent) CLIENT_LIST+=("$cl") ;;
         fast-peer-base)
             [ -x "${FP_BASE:-}" ] || die "fast-peer-base needs FP_BASE=/path/to/an/older/fast-peer"
             NOTES+=("fast-peer-base is $("$FP_BASE" --version 2>/dev/null | head -1) from $FP_BASE")
@@ -372,7 +375,7 @@ for cl in "${WANT_CLIENTS[@]}"; do
                 CLIENT_LIST+=(rqbit)
                 NOTES+=("rqbit command line not validated against every rqbit version: check its failures")
             fi ;;
-        *) die "unknown client $cl (fast-peer, fast-peer-base, aria2, libtorrent, rqbit)" ;;
+        *) die "unknown client $cl (fast-peer, fast-peer-base, fast-peer-seq, aria2, libtorrent, rqbit)" ;;
     esac
 done
 if [ "$MODE" = seeding ]; then

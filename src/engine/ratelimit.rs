@@ -19,11 +19,12 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// A limiter of `rate` bytes per second (at least 1).
+    /// A limiter of `rate` bytes per second (at least 1). It starts empty: a full bucket
+    /// would let a second's worth through at once, 10 % over the limit on a 10 s transfer.
     pub fn new(rate: u64) -> RateLimiter {
         let rate = rate.max(1) as f64;
         RateLimiter {
-            state: Mutex::new((rate, rate, Instant::now())),
+            state: Mutex::new((rate, 0.0, Instant::now())),
         }
     }
 
@@ -109,7 +110,8 @@ mod tests {
     #[test]
     fn debt_turns_into_waiting_time() {
         let l = RateLimiter::new(1000);
-        let t0 = Instant::now();
+        // it starts empty; a second later it holds a second of burst
+        let t0 = Instant::now() + Duration::from_secs(1);
         assert_eq!(l.reserve(1000, t0), Duration::ZERO, "one second of burst");
         assert_eq!(l.reserve(500, t0), Duration::from_millis(500));
         // after the debt is repaid, the next reservation waits only for itself

@@ -259,7 +259,9 @@ client_cmd_torrent() {
                     --console-log-level=warn --summary-interval=0 "$t") ;;
         libtorrent) CMD=("$PY" "$LT_PEER" leech --torrent "$t" --out "$out" --ip 127.0.0.21
                          --timeout "$TIMEOUT") ;;
-        rqbit) CMD=(rqbit --disable-dht --disable-dht-persistence download --exit-on-finish
+        # rqbit would otherwise map its port through UPnP and announce on the LAN (LSD)
+        rqbit) CMD=(rqbit --disable-dht --disable-dht-persistence --disable-upnp-port-forward
+                    --disable-lsd download --exit-on-finish
                     -o "$out" "$t") ;;
     esac
 }

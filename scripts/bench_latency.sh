@@ -92,7 +92,7 @@ for round in $(seq "$ROUNDS"); do
         rm -rf "$out"; mkdir -p "$out"
         case "$client" in
             fast-peer) cmd=("$FP" --no-dht download --peer "$PEER" -o "$out/$NAME" "$TORRENT") ;;
-            rqbit) cmd=(rqbit --disable-dht --disable-dht-persistence download --exit-on-finish
+            rqbit) cmd=(rqbit --disable-dht --disable-dht-persistence --disable-upnp-port-forward --disable-lsd download --exit-on-finish
                         --initial-peers "$PEER" -o "$out" "$TORRENT") ;;
             libtorrent) cmd=("$PY" "$ROOT/scripts/lt_peer.py" leech --torrent "$TORRENT" --out "$out"
                              --ip 127.0.0.53 --peer "$PEER" --timeout 120) ;;

@@ -74,6 +74,8 @@ key r; shot 2-pieces-rarity; key r
 key 3; shot 3-peers
 key 8; shot 8-handshake
 key 4; shot 4-dht
+# the files of the demo torrent: skip the last one, mid-download
+key 9; key G; key Space; wait_for "skip" 10; shot 9-files; key Space
 wait_for "complete: fast-peer-demo" 240
 key 6; key o; key -l "$(ls "$work"/demo/*.torrent)"; key Enter
 wait_for "info hash" 10; shot 6-decode

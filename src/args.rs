@@ -79,6 +79,44 @@ pub struct Swarm {
     pub upload_slots: Option<u16>,
 }
 
+/// The engine-wide limits and the queue (`limits`); 0 = no limit.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct LimitArgs {
+    /// Download cap over every torrent, e.g. 2M (0 = none).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate_or_zero)]
+    pub download_limit: Option<u64>,
+    /// Upload cap over every torrent (0 = none).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate_or_zero)]
+    pub upload_limit: Option<u64>,
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    #[arg(long, value_name = "N")]
+    pub max_active_downloads: Option<usize>,
+    #[arg(long, value_name = "N")]
+    pub max_active_seeds: Option<usize>,
+    /// Default seeding limit: upload ratio (0 = none).
+    #[arg(long, value_name = "RATIO")]
+    pub seed_ratio: Option<f64>,
+    /// Default seeding limit: minutes (0 = none).
+    #[arg(long, value_name = "MINUTES")]
+    pub seed_time: Option<u64>,
+}
+
+impl LimitArgs {
+    /// The change these flags ask for.
+    pub fn change(self) -> fast_peer::session::protocol::LimitsChange {
+        fast_peer::session::protocol::LimitsChange {
+            download_limit: self.download_limit,
+            upload_limit: self.upload_limit,
+            max_connections: self.max_connections,
+            max_active_downloads: self.max_active_downloads,
+            max_active_seeds: self.max_active_seeds,
+            seed_ratio: self.seed_ratio,
+            seed_time_secs: self.seed_time.map(|m| m * 60),
+        }
+    }
+}
+
 /// One torrent's own limits (`set`); 0 = none of its own.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct TorrentLimitArgs {
@@ -407,24 +445,8 @@ pub enum Cmd {
     /// Change the running instance's engine-wide limits and queue (0 = no limit), until it
     /// stops (the config file holds lasting values).
     Limits {
-        /// Download cap over every torrent, e.g. 2M (0 = none).
-        #[arg(long, value_name = "RATE", value_parser = parse_rate_or_zero)]
-        download_limit: Option<u64>,
-        /// Upload cap over every torrent (0 = none).
-        #[arg(long, value_name = "RATE", value_parser = parse_rate_or_zero)]
-        upload_limit: Option<u64>,
-        #[arg(long, value_name = "N")]
-        max_connections: Option<usize>,
-        #[arg(long, value_name = "N")]
-        max_active_downloads: Option<usize>,
-        #[arg(long, value_name = "N")]
-        max_active_seeds: Option<usize>,
-        /// Default seeding limit: upload ratio (0 = none).
-        #[arg(long, value_name = "RATIO")]
-        seed_ratio: Option<f64>,
-        /// Default seeding limit: minutes (0 = none).
-        #[arg(long, value_name = "MINUTES")]
-        seed_time: Option<u64>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Move a torrent in the running instance's queue.
     Queue {

@@ -342,26 +342,7 @@ fn run(args: Args) -> Result<()> {
                 };
                 cli::session::set(&socket()?, hashes, change).await
             }
-            Cmd::Limits {
-                download_limit,
-                upload_limit,
-                max_connections,
-                max_active_downloads,
-                max_active_seeds,
-                seed_ratio,
-                seed_time,
-            } => {
-                let change = fast_peer::session::protocol::LimitsChange {
-                    download_limit,
-                    upload_limit,
-                    max_connections,
-                    max_active_downloads,
-                    max_active_seeds,
-                    seed_ratio,
-                    seed_time_secs: seed_time.map(|m| m * 60),
-                };
-                cli::session::limits(&socket()?, change).await
-            }
+            Cmd::Limits { limits } => cli::session::limits(&socket()?, limits.change()).await,
             Cmd::Queue { hash, to } => cli::session::queue(&socket()?, hash, to).await,
             Cmd::Pause { hashes } => cli::session::pause(&socket()?, hashes, true).await,
             Cmd::Resume { hashes } => cli::session::pause(&socket()?, hashes, false).await,

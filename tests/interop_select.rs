@@ -4,7 +4,8 @@
 //! mid-piece (nothing else on disk but the hidden part file), and a second `download` without
 //! a selection completes the rest (the part file gone); the same with `--exclude` on a hybrid
 //! torrent with pad files, and through a magnet; `--sequential` completes pieces in order where
-//! rarest-first does not. Every byte is checked by hash; only 127.0.0.0/8 is used.
+//! rarest-first does not; the engine-wide connection cap holds with two seeders. Every byte
+//! is checked by hash; only 127.0.0.0/8 is used.
 
 mod common;
 
@@ -147,14 +148,21 @@ fn disorder(order: &[u32]) -> f64 {
     discordant as f64 / (n * (n - 1) / 2).max(1) as f64
 }
 
-/// The order in which an in-process engine verifies the pieces of `swarm`'s torrent.
-fn completion_order(swarm: &Swarm, sequential: bool) -> Vec<u32> {
+/// Run an in-process engine (configured by `config`) on `swarm`'s torrent with its seeders as
+/// peers until it completes; `each` sees every event.
+fn run_engine(
+    swarm: &Swarm,
+    out_name: &str,
+    config: fast_peer::engine::EngineConfig,
+    settings: TorrentSettings,
+    mut each: impl FnMut(&EngineEvent),
+) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let out = swarm.out_dir(if sequential { "seq" } else { "rarest" });
+    let out = swarm.out_dir(out_name);
     let metainfo = Arc::new(fast_peer::cli::load_torrent(&swarm.torrent).unwrap());
     let peers = swarm
         .seeder_addrs()
@@ -162,7 +170,7 @@ fn completion_order(swarm: &Swarm, sequential: bool) -> Vec<u32> {
         .map(|a| a.parse().unwrap())
         .collect();
     rt.block_on(async move {
-        let (engine, mut events) = spawn(fast_peer::demo::loopback_config()).await.unwrap();
+        let (engine, mut events) = spawn(config).await.unwrap();
         let add = AddTorrent {
             metainfo,
             target: OutputTarget::Dir(out),
@@ -170,22 +178,14 @@ fn completion_order(swarm: &Swarm, sequential: bool) -> Vec<u32> {
             wanted_pieces: None,
             use_trackers: false,
             seed_only: false,
-            settings: TorrentSettings {
-                wants: Wants {
-                    sequential,
-                    ..Wants::default()
-                },
-                ..TorrentSettings::default()
-            },
+            settings,
         };
         let id = engine.add_torrent(add).await.unwrap();
-        let mut order = Vec::new();
         let run = async {
             while let Some(ev) = events.recv().await {
-                match ev {
-                    EngineEvent::PieceVerified { id: i, index } if i == id => order.push(index),
-                    EngineEvent::Completed { id: i } if i == id => break,
-                    _ => {}
+                each(&ev);
+                if matches!(ev, EngineEvent::Completed { id: i } if i == id) {
+                    break;
                 }
             }
         };
@@ -193,8 +193,57 @@ fn completion_order(swarm: &Swarm, sequential: bool) -> Vec<u32> {
             .await
             .expect("the download completes");
         engine.shutdown().await;
-        order
-    })
+    });
+    swarm.assert_downloaded(&swarm.work.path().join(out_name));
+}
+
+#[test]
+fn the_engine_wide_connection_cap_holds() {
+    let swarm = Swarm::start(multi_file(), Tracker::None, &[GOOD, GOOD]);
+    let config = fast_peer::engine::EngineConfig {
+        max_connections: Some(1),
+        ..fast_peer::demo::loopback_config()
+    };
+    // connected peers over time, from the engine's events
+    let mut open = std::collections::HashSet::new();
+    let mut most = 0;
+    let settings = TorrentSettings::default();
+    run_engine(&swarm, "capped", config, settings, |ev| match ev {
+        EngineEvent::PeerConnected { addr, .. } => {
+            open.insert(*addr);
+            most = most.max(open.len());
+        }
+        EngineEvent::PeerDisconnected { addr, .. } => {
+            open.remove(addr);
+        }
+        _ => {}
+    });
+    assert_eq!(most, 1, "two seeders, a cap of one connection");
+}
+
+/// The order in which an in-process engine verifies the pieces of `swarm`'s torrent.
+fn completion_order(swarm: &Swarm, sequential: bool) -> Vec<u32> {
+    let settings = TorrentSettings {
+        wants: Wants {
+            sequential,
+            ..Wants::default()
+        },
+        ..TorrentSettings::default()
+    };
+    let mut order = Vec::new();
+    let out = if sequential { "seq" } else { "rarest" };
+    run_engine(
+        swarm,
+        out,
+        fast_peer::demo::loopback_config(),
+        settings,
+        |ev| {
+            if let EngineEvent::PieceVerified { index, .. } = ev {
+                order.push(*index);
+            }
+        },
+    );
+    order
 }
 
 #[test]

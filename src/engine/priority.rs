@@ -237,36 +237,11 @@ pub fn wants_nothing(info: &Info, files: &[FilePriority]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::metainfo::{FileAttr, FileEntry};
 
-    /// Files of the given lengths (a name starting with `pad` is a pad file), 10-byte pieces.
+    /// Files of the given lengths (a path under `pad/` or `.pad/` is a pad file), 10-byte
+    /// pieces.
     fn info(files: &[(&str, u64)]) -> Info {
-        let mut offset = 0;
-        let entries: Vec<FileEntry> = files
-            .iter()
-            .map(|(name, length)| {
-                let e = FileEntry {
-                    path: name.split('/').map(String::from).collect(),
-                    length: *length,
-                    offset,
-                    attr: FileAttr {
-                        pad: name.starts_with("pad"),
-                        ..Default::default()
-                    },
-                };
-                offset += length;
-                e
-            })
-            .collect();
-        Info {
-            name: "t".into(),
-            piece_length: 10,
-            piece_hashes: vec![[0; 20]; offset.div_ceil(10) as usize],
-            files: entries,
-            total_length: offset,
-            private: false,
-            is_multi_file: true,
-        }
+        crate::proto::metainfo::test_info(files, 10)
     }
 
     use FilePriority::*;

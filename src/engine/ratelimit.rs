@@ -132,7 +132,11 @@ mod tests {
     fn a_fast_bucket_holds_a_tenth_of_a_second() {
         let l = RateLimiter::new(10 << 20);
         let later = Instant::now() + Duration::from_secs(60);
-        assert_eq!(l.reserve(1 << 20, later), Duration::ZERO, "100 ms of 10 MiB/s");
+        assert_eq!(
+            l.reserve(1 << 20, later),
+            Duration::ZERO,
+            "100 ms of 10 MiB/s"
+        );
         assert!(l.reserve(1 << 20, later) >= Duration::from_millis(99));
     }
 

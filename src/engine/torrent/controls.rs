@@ -69,12 +69,26 @@ impl Torrent {
         }
     }
 
+    /// Paused by the user (no peers, the piece state kept) or resumed.
     pub(super) fn set_paused(&mut self, pause: bool) {
-        if pause == self.paused {
-            return;
+        if pause != self.paused {
+            self.paused = pause;
+            self.held_changed(pause);
         }
-        self.paused = pause;
-        if pause {
+    }
+
+    /// The engine's queue holds the torrent back (no peers) or lets it run.
+    pub(super) fn set_queued(&mut self, queued: bool) {
+        if queued != self.queued {
+            self.queued = queued;
+            self.held_changed(queued);
+        }
+    }
+
+    /// Paused or queued changed: peers go (when now held), the state is told, peers come back
+    /// (when nothing holds it any more).
+    fn held_changed(&mut self, held: bool) {
+        if held {
             self.shutdown_peers();
         }
         self.events.emit(EngineEvent::StateChanged {
@@ -103,22 +117,5 @@ impl Torrent {
             self.events
                 .emit(EngineEvent::StateChanged { id: self.id, state });
         }
-    }
-
-    /// The engine's queue holds the torrent back (no peers) or lets it run.
-    pub(super) fn set_queued(&mut self, queued: bool) {
-        if queued == self.queued {
-            return;
-        }
-        self.queued = queued;
-        if queued {
-            self.shutdown_peers();
-        }
-        self.events.emit(EngineEvent::StateChanged {
-            id: self.id,
-            state: self.state(),
-        });
-        self.connect_more();
-        self.publish_snapshot();
     }
 }

@@ -673,6 +673,40 @@ fn symlink_target(entry: &Value, what: &str) -> Result<Option<Vec<String>>, Meta
     Ok(Some(target).filter(|t| !t.is_empty()))
 }
 
+/// A hand-made `Info` for other modules' unit tests: files of the given lengths in
+/// `piece_length` pieces (a path whose first component is `.pad` or `pad` is a BEP 47 pad
+/// file), no real hashes.
+#[cfg(test)]
+pub fn test_info(files: &[(&str, u64)], piece_length: u32) -> Info {
+    let mut offset = 0;
+    let entries: Vec<FileEntry> = files
+        .iter()
+        .map(|(name, length)| {
+            let first = name.split('/').next().unwrap_or("");
+            let e = FileEntry {
+                path: name.split('/').map(String::from).collect(),
+                length: *length,
+                offset,
+                attr: FileAttr {
+                    pad: first == ".pad" || first == "pad",
+                    ..Default::default()
+                },
+            };
+            offset += length;
+            e
+        })
+        .collect();
+    Info {
+        name: "t".into(),
+        piece_length,
+        piece_hashes: vec![[0; 20]; offset.div_ceil(u64::from(piece_length)) as usize],
+        files: entries,
+        total_length: offset,
+        private: false,
+        is_multi_file: true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

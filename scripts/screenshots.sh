@@ -16,7 +16,7 @@ need=()
 command -v Xvfb >/dev/null || need+=(xvfb)
 command -v xterm >/dev/null || need+=(xterm)
 command -v xwd >/dev/null || need+=(x11-apps)
-command -v convert >/dev/null || need+=(imagemagick)
+convert -version 2>/dev/null | grep -q ImageMagick || need+=(imagemagick)
 command -v tmux >/dev/null || need+=(tmux)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf ] || need+=(fonts-dejavu-core)
 if [ "${#need[@]}" -gt 0 ]; then

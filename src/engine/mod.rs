@@ -418,7 +418,7 @@ pub async fn spawn(
         settings: HashMap::new(),
         connections: budget::Connections::new(config.max_connections),
         scheduler: Scheduler::new(config.queue),
-        announce_gate: Arc::new(RateLimiter::new(ANNOUNCES_PER_SECOND)),
+        announce_gate: Arc::new(RateLimiter::new_full(ANNOUNCES_PER_SECOND)),
         config,
         dht: dht.clone(),
         feeders: HashMap::new(),

@@ -36,6 +36,15 @@ impl RateLimiter {
         }
     }
 
+    /// A limiter of `rate` that starts full: its first burst goes at once (the announce gate:
+    /// a torrent's first announce must not wait behind an empty bucket).
+    pub fn new_full(rate: u64) -> RateLimiter {
+        let rate = rate.max(1) as f64;
+        RateLimiter {
+            state: Mutex::new((rate, capacity(rate), Instant::now())),
+        }
+    }
+
     /// A limiter that never waits, until [`RateLimiter::set_rate`] gives it a rate.
     pub fn unlimited() -> RateLimiter {
         RateLimiter {

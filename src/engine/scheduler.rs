@@ -120,15 +120,27 @@ impl Scheduler {
                 });
                 continue;
             };
+            // what the torrent shows is what it does: a message may not have reached it yet, or
+            // a magnet may have left its metadata phase (where the queue does not reach)
+            // since it was told
+            if let Some(p) = pic
+                && matches!(
+                    p.state,
+                    TorrentState::Downloading | TorrentState::Seeding | TorrentState::Queued
+                )
+            {
+                t.queued = p.state == TorrentState::Queued;
+            }
             let kind = match pic.map(|p| (p.state, p.bytes_left, p.total_length)) {
                 _ if t.paused => Kind::Stopped,
-                None => Kind::Download,
                 Some((TorrentState::Failed | TorrentState::Paused, _, _)) => Kind::Stopped,
-                Some((TorrentState::Checking, _, _)) => Kind::Checking,
-                Some((TorrentState::Seeding, _, _)) => Kind::Seed,
-                Some((TorrentState::FetchingMetadata | TorrentState::Downloading, _, _)) => {
-                    Kind::Download
+                // not pictured yet, fetching its metadata (the queue cannot hold that phase
+                // back) or checking: it runs, and takes no slot
+                None | Some((TorrentState::FetchingMetadata | TorrentState::Checking, _, _)) => {
+                    Kind::Checking
                 }
+                Some((TorrentState::Seeding, _, _)) => Kind::Seed,
+                Some((TorrentState::Downloading, _, _)) => Kind::Download,
                 // queued: what it would do if it ran
                 Some((TorrentState::Queued, left, total)) => {
                     if left == 0 && total > 0 {
@@ -181,8 +193,9 @@ impl Scheduler {
             let Some(t) = self.tracked.get_mut(id) else {
                 continue;
             };
-            // a stopped torrent keeps whatever it was told: it has no peers either way
-            if entry.kind == Kind::Stopped {
+            // a stopped torrent keeps whatever it was told: it has no peers either way; a
+            // checking one (or one fetching its metadata) is not held back
+            if matches!(entry.kind, Kind::Stopped | Kind::Checking) {
                 continue;
             }
             if t.queued == run {
@@ -240,12 +253,14 @@ mod tests {
         let p = pictures(&[(1, dl, 0, 0), (2, dl, 0, 0), (3, dl, 0, 0)]);
         let a = s.tick(&p, |_| TorrentLimits::default(), t0);
         assert_eq!(a, [Action::Queue(2, true), Action::Queue(3, true)]);
+        // once they show it, nothing more to say
+        let q = TorrentState::Queued;
+        let p = pictures(&[(1, dl, 0, 0), (2, q, 0, 0), (3, q, 0, 0)]);
         assert!(
             s.tick(&p, |_| TorrentLimits::default(), t0).is_empty(),
             "said once"
         );
         // the first completes: the second starts
-        let q = TorrentState::Queued;
         let p = pictures(&[
             (1, TorrentState::Seeding, 500, 0),
             (2, q, 0, 0),
@@ -327,6 +342,34 @@ mod tests {
             t0 + Duration::from_secs(60),
         );
         assert_eq!(a, [Action::Remove(7)]);
+    }
+
+    #[test]
+    fn a_magnet_that_got_its_metadata_while_told_to_wait_is_told_again() {
+        let t0 = Instant::now();
+        let mut s = Scheduler::new(QueueLimits {
+            max_active_downloads: Some(1),
+            ..QueueLimits::default()
+        });
+        s.added(1, false, t0);
+        s.added(2, false, t0);
+        let dl = TorrentState::Downloading;
+        // the magnet fetching its metadata takes no slot and is not held back
+        let p = pictures(&[(1, dl, 0, 0), (2, TorrentState::FetchingMetadata, 0, 0)]);
+        assert!(s.tick(&p, |_| TorrentLimits::default(), t0).is_empty());
+        // its metadata came: now it downloads beside the first, over the limit, and waits
+        let p = pictures(&[(1, dl, 0, 0), (2, dl, 0, 0)]);
+        assert_eq!(
+            s.tick(&p, |_| TorrentLimits::default(), t0),
+            [Action::Queue(2, true)]
+        );
+        // a picture that still shows it downloading (the message not yet taken) repeats it
+        assert_eq!(
+            s.tick(&p, |_| TorrentLimits::default(), t0),
+            [Action::Queue(2, true)]
+        );
+        let p = pictures(&[(1, dl, 0, 0), (2, TorrentState::Queued, 0, 0)]);
+        assert!(s.tick(&p, |_| TorrentLimits::default(), t0).is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Offsets: the decoder is strict (canonical bencode only), so a value's encoding is exactly
 //! its input bytes and each node's offset follows from the encoded lengths of what precedes it.
 
+use super::tree;
 use crate::proto::bencode::{self, Value};
 use crate::proto::id::{InfoHash, to_hex};
 use crate::proto::metainfo::info_hash_of;
@@ -260,39 +261,22 @@ impl DecodeState {
     }
 
     pub fn move_by(&mut self, delta: i64) {
-        let vis = self.visible();
-        if vis.is_empty() {
-            return;
-        }
-        let pos = vis.iter().position(|i| *i == self.selected).unwrap_or(0);
-        let next = (pos as i64)
-            .saturating_add(delta)
-            .clamp(0, vis.len() as i64 - 1) as usize;
-        self.selected = vis[next];
+        self.selected = tree::moved(&self.visible(), self.selected, delta);
     }
 
     pub fn toggle(&mut self) {
-        if self.has_children(self.selected)
-            && let Some(c) = self.collapsed.get_mut(self.selected)
-        {
-            *c = !*c;
-        }
+        let branch = self.has_children(self.selected);
+        tree::toggle(&mut self.collapsed, self.selected, branch);
     }
 
     pub fn expand(&mut self) {
-        if let Some(c) = self.collapsed.get_mut(self.selected) {
-            *c = false;
-        }
+        tree::expand(&mut self.collapsed, self.selected);
     }
 
     /// Collapse the selected node, or go to its parent when it is already collapsed or a leaf.
     pub fn collapse(&mut self) {
-        let open = self.has_children(self.selected)
-            && !self.collapsed.get(self.selected).copied().unwrap_or(true);
-        if open {
-            self.collapsed[self.selected] = true;
-        } else if let Some(p) = self.nodes.get(self.selected).and_then(|n| n.parent) {
-            self.selected = p;
-        }
+        let parent = self.nodes.get(self.selected).and_then(|n| n.parent);
+        let branch = self.has_children(self.selected);
+        self.selected = tree::collapse(&mut self.collapsed, self.selected, branch, parent);
     }
 }

@@ -7,6 +7,7 @@
 //! snapshot when the pane is drawn. Changed only by `App::update`; the pane
 //! (`panes::files`) reads it.
 
+use super::tree;
 use crate::engine::event::{PieceView, TorrentId, TorrentSnapshot};
 use crate::engine::settings::FilePriority;
 use crate::proto::metainfo::Info;
@@ -184,41 +185,24 @@ impl FileTree {
     }
 
     pub fn move_by(&mut self, delta: i64) {
-        let vis = self.visible();
-        if vis.is_empty() {
-            return;
-        }
-        let pos = vis.iter().position(|i| *i == self.selected).unwrap_or(0);
-        let next = (pos as i64)
-            .saturating_add(delta)
-            .clamp(0, vis.len() as i64 - 1) as usize;
-        self.selected = vis[next];
+        self.selected = tree::moved(&self.visible(), self.selected, delta);
     }
 
     /// Fold or unfold the selected folder.
     pub fn toggle_fold(&mut self) {
-        if self.is_folder(self.selected)
-            && let Some(c) = self.collapsed.get_mut(self.selected)
-        {
-            *c = !*c;
-        }
+        let branch = self.is_folder(self.selected);
+        tree::toggle(&mut self.collapsed, self.selected, branch);
     }
 
     pub fn expand(&mut self) {
-        if let Some(c) = self.collapsed.get_mut(self.selected) {
-            *c = false;
-        }
+        tree::expand(&mut self.collapsed, self.selected);
     }
 
     /// Fold the selected folder, or go to its parent when it is folded already or a file.
     pub fn collapse(&mut self) {
-        let open = self.is_folder(self.selected)
-            && !self.collapsed.get(self.selected).copied().unwrap_or(true);
-        if open {
-            self.collapsed[self.selected] = true;
-        } else if let Some(p) = self.nodes.get(self.selected).and_then(|n| n.parent) {
-            self.selected = p;
-        }
+        let parent = self.nodes.get(self.selected).and_then(|n| n.parent);
+        let folder = self.is_folder(self.selected);
+        self.selected = tree::collapse(&mut self.collapsed, self.selected, folder, parent);
     }
 
     /// `current` after Space on the selected row: a wanted file is skipped, a skipped one

@@ -16,14 +16,15 @@
 //!   [`decode`]: the decode pane's model (a bencode tree);
 //!   [`files`]: the Files pane's model (the file tree, progress, what its keys do);
 //!   [`limits`]: the limits dialog's model; [`held`]: changes shown before the engine's
-//!   pictures show them
+//!   pictures show them; [`tree`]: moving and folding in either tree
 //! - [`view`]: `impl Widget for &App`, the frame layout and overlays
 //! - [`panes`]: one module per pane; they read the model and never change it
 //! - [`widgets`]: drawing and formatting helpers shared by the view and the panes
 //! - [`theme`]: every style
 //!
 //! Imports between these files go one way (no cycles): `view -> panes -> widgets -> theme`,
-//! `view, panes -> app -> action, decode, files, held, limits`; `backend -> app, widgets`.
+//! `view, panes -> app -> action, decode, files, held, limits`; `decode, files -> tree`;
+//! `backend -> app, widgets`.
 
 pub mod action;
 pub mod app;
@@ -34,6 +35,7 @@ pub mod held;
 pub mod limits;
 pub mod panes;
 pub mod theme;
+pub mod tree;
 pub mod view;
 pub mod widgets;
 

@@ -75,6 +75,7 @@ fn torrent() -> TorrentSnapshot {
         availability: availability.into(),
         settings: Default::default(),
         files: Vec::new().into(),
+        diagnostics: Default::default(),
     }
 }
 

@@ -267,6 +267,41 @@ pub struct TorrentSnapshot {
     /// Each file's priority as applied (empty until the metadata is known).
     #[serde(default)]
     pub files: Arc<[FilePriority]>,
+    /// What the engine measured for the bottleneck verdict (trackers, DHT, disk, hashing).
+    #[serde(default)]
+    pub diagnostics: Diagnostics,
+}
+
+/// Evidence for the bottleneck verdict ([`crate::engine::bottleneck`]) that only the engine
+/// can measure: how peer sources fared and how busy the disk path was recently.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Diagnostics {
+    /// Each tracker's last answer.
+    pub trackers: Vec<TrackerStatus>,
+    /// The DHT's `get_peers` lookups for this torrent (`None`: the DHT is off for it).
+    pub dht: Option<DhtStatus>,
+    /// Share of the recent window (the last ten seconds) in which the disk write queue was
+    /// full, 0..=1.
+    pub disk_queue_full: f32,
+    /// Share of the recent window in which the hasher was busy, 0..=1.
+    pub hash_busy: f32,
+}
+
+/// A tracker's last answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrackerStatus {
+    pub url: String,
+    /// Peers in its last reply, or the error of its last announce (`None` before the first).
+    pub last: Option<Result<usize, String>>,
+}
+
+/// The DHT's work for one torrent so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhtStatus {
+    /// `get_peers` lookups finished.
+    pub lookups: u32,
+    /// Peers they returned (with repeats).
+    pub peers: u32,
 }
 
 impl TorrentSnapshot {
@@ -296,6 +331,7 @@ impl TorrentSnapshot {
             availability: Arc::from(Vec::new()),
             settings: TorrentSettings::default(),
             files: Arc::from(Vec::new()),
+            diagnostics: Diagnostics::default(),
         }
     }
 }
@@ -462,6 +498,34 @@ pub struct PeerSnapshot {
     pub extension: Option<Arc<ExtensionHandshake>>,
     /// The last few messages exchanged, newest last.
     pub recent: Vec<WireLogEntry>,
+}
+
+impl PeerSnapshot {
+    /// A peer just connected: nothing exchanged yet (for tests and placeholders).
+    pub fn new(addr: SocketAddr, peer_id: PeerId) -> PeerSnapshot {
+        PeerSnapshot {
+            addr,
+            peer_id,
+            incoming: false,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            snubbed: false,
+            fast: false,
+            wire: Wire::Plaintext,
+            pieces: 0,
+            downloaded: 0,
+            uploaded: 0,
+            download_rate: 0.0,
+            upload_rate: 0.0,
+            requests_in_flight: 0,
+            pieces_in_flight: Vec::new(),
+            reserved: [0; 8],
+            extension: None,
+            recent: Vec::new(),
+        }
+    }
 }
 
 impl EngineEvent {

@@ -10,7 +10,8 @@
 //! # Layers
 //! Imports point down this list, never up (`tests/layout.rs` checks it):
 //! 1. values: [`priority`] and [`settings`] (what the user asks of a torrent), [`event`]
-//!    (what comes out: events and snapshots), `error`, [`config`];
+//!    (what comes out: events and snapshots) and [`bottleneck`] (the verdict read from them),
+//!    `error`, [`config`];
 //! 2. state machines and data: [`picker`], `choker`, `pipeline`, `peerbook`,
 //!    `ratelimit`; disk: [`storage`] (with [`parts`], its part file), `disk`; [`create`];
 //! 3. [`conn`]: one peer connection (dialing, MSE, handshakes, framing);
@@ -30,6 +31,7 @@
 //! in a shared map; this actor sends the whole [`event::EngineSnapshot`] every
 //! `snapshot_interval` with `try_send`, so a slow consumer only misses pictures.
 
+pub mod bottleneck;
 pub mod budget;
 pub(crate) mod choker;
 pub mod config;

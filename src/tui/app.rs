@@ -15,6 +15,7 @@ use super::action::{Action, Pane, action_for};
 use super::decode::DecodeState;
 use super::files::FileTree;
 use super::held::Held;
+use super::history::History;
 use super::limits::LimitsForm;
 use crate::engine::event::{
     DhtSnapshot, EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot,
@@ -177,6 +178,8 @@ pub struct App {
     /// Scroll offset of the DHT, Metadata and Handshake panes.
     pub scroll: u16,
     pub notices: VecDeque<Notice>,
+    /// The recent past of every torrent's and peer's rates (the charts).
+    pub history: History,
     pub effects: Vec<Effect>,
     pub should_quit: bool,
 }
@@ -214,6 +217,7 @@ impl App {
             decode_input: None,
             scroll: 0,
             notices: VecDeque::new(),
+            history: History::default(),
             effects: Vec::new(),
             should_quit: false,
         }
@@ -622,6 +626,8 @@ impl App {
                 }
                 next.sort_by_key(|t| t.id);
                 self.torrents = next;
+                self.history
+                    .record(std::time::Instant::now(), &self.torrents);
                 self.selected = self.selected.min(self.torrents.len().saturating_sub(1));
             }
             EngineEvent::TorrentAdded {

@@ -643,6 +643,7 @@ impl Torrent {
             metadata: None,
             pieces: pieces.map,
             availability: pieces.availability,
+            diagnostics: Default::default(),
         };
         self.snapshots
             .lock()

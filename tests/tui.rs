@@ -139,6 +139,7 @@ fn torrent(id: u64, n: u32) -> TorrentSnapshot {
         availability: availability.into(),
         settings: Default::default(),
         files: Vec::new().into(),
+        diagnostics: Default::default(),
     }
 }
 

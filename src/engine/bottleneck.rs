@@ -165,9 +165,15 @@ impl fmt::Display for Verdict {
                 f,
                 "no peer has the missing pieces ({pieces} pieces, availability 0)"
             ),
-            Verdict::ChokedByAll { peers } => {
-                write!(f, "choked by every peer ({peers} peers have what we lack)")
-            }
+            Verdict::ChokedByAll { peers } => write!(
+                f,
+                "choked by every peer ({peers} {} what we lack)",
+                if *peers == 1 {
+                    "peer has"
+                } else {
+                    "peers have"
+                }
+            ),
             Verdict::PeersUpload {
                 unchoking,
                 rate: total,
@@ -342,7 +348,12 @@ pub fn verdict(t: &TorrentSnapshot, engine: EngineLoad) -> Verdict {
     Verdict::PeersUpload {
         unchoking: senders.len(),
         rate: t.download_rate,
-        fastest: senders.iter().map(|p| p.download_rate).fold(0.0, f64::max),
+        // a peer's rate is measured once a second, the torrent's more often: the fastest
+        // sends at least an equal share of what arrives
+        fastest: senders
+            .iter()
+            .map(|p| p.download_rate)
+            .fold(t.download_rate / senders.len().max(1) as f64, f64::max),
     }
 }
 

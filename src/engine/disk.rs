@@ -7,12 +7,14 @@
 //! to disk as they arrive (not kept in memory until the piece completes), so memory is bounded
 //! by the queue length, not by piece size.
 
+use crate::engine::probe::Probe;
 use crate::engine::storage::Storage;
 use crate::proto::message::BLOCK_SIZE;
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
 /// Work for the disk thread.
@@ -238,6 +240,7 @@ impl Hasher {
 pub fn spawn_disk(
     storage: Arc<Storage>,
     results: mpsc::UnboundedSender<DiskResult>,
+    probe: Arc<Probe>,
 ) -> mpsc::Sender<DiskJob> {
     let (tx, mut rx) = mpsc::channel::<DiskJob>(DISK_QUEUE);
     // bounded, so a hasher that falls behind slows the writer (and through the disk queue the
@@ -249,6 +252,8 @@ pub fn spawn_disk(
         .name("fast-peer-hash".into())
         .spawn(move || {
             'batches: while let Ok(batch) = hash_rx.recv() {
+                // time spent hashing, for the verdict (one clock read pair per batch)
+                let began = std::time::Instant::now();
                 for job in batch {
                     if let Some(r) = hasher.run(job)
                         && results_h.send(r).is_err()
@@ -256,6 +261,8 @@ pub fn spawn_disk(
                         break 'batches;
                     }
                 }
+                let ns = began.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+                probe.hash_busy_ns.fetch_add(ns, Ordering::Relaxed);
             }
         });
     if let Err(e) = hasher_thread {

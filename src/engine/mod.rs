@@ -13,7 +13,8 @@
 //!    (what comes out: events and snapshots) and [`bottleneck`] (the verdict read from them),
 //!    `error`, [`config`];
 //! 2. state machines and data: [`picker`], `choker`, `pipeline`, `peerbook`,
-//!    `ratelimit`; disk: [`storage`] (with [`parts`], its part file), `disk`; [`create`];
+//!    `ratelimit`, [`probe`] (evidence for the verdict); disk: [`storage`] (with [`parts`],
+//!    its part file), `disk`; [`create`];
 //! 3. [`conn`]: one peer connection (dialing, MSE, handshakes, framing);
 //! 4. peer sources: [`tracker`], [`dht`];
 //! 5. `torrent`: one torrent (its shared state, the metadata phase, peer sessions, the
@@ -46,6 +47,7 @@ pub(crate) mod peerbook;
 pub mod picker;
 pub(crate) mod pipeline;
 pub mod priority;
+pub mod probe;
 pub mod queue;
 pub(crate) mod ratelimit;
 pub mod resume;
@@ -540,6 +542,7 @@ impl Actor {
                 // BEP 27: a private torrent gets its peers from its trackers only
                 let dht = self.dht.clone().filter(|_| !private);
                 let dht_allowed = Arc::new(AtomicBool::new(true));
+                let probe = Arc::new(probe::Probe::new(dht.is_some()));
                 if self.torrents.values().any(|(h, _)| *h == info_hash) {
                     let _ = reply.send(Err(EngineError::Duplicate(info_hash)));
                     return;
@@ -584,6 +587,7 @@ impl Actor {
                         .map(|d| d.join(format!("{info_hash}.resume"))),
                     dht: dht.clone(),
                     dht_allowed: dht_allowed.clone(),
+                    probe: probe.clone(),
                     events: self.events.clone(),
                     snapshots: self.snapshots.clone(),
                 });
@@ -600,6 +604,7 @@ impl Actor {
                         tx.clone(),
                         self.snapshots.clone(),
                         dht_allowed,
+                        probe,
                     );
                     self.feeders.insert(id, tokio::spawn(feeder));
                 }
@@ -740,6 +745,7 @@ async fn dht_feeder(
     tx: TorrentTx,
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
     allowed: Arc<AtomicBool>,
+    probe: Arc<probe::Probe>,
 ) {
     loop {
         if !allowed.load(Ordering::Relaxed) {
@@ -749,6 +755,7 @@ async fn dht_feeder(
         while let Some(ev) = found.recv().await {
             match ev {
                 LookupEvent::Peer(p) => {
+                    probe.dht_peer();
                     if tx.send(TorrentMsg::AddPeers(vec![p])).await.is_err() {
                         return;
                     }
@@ -759,6 +766,7 @@ async fn dht_feeder(
                     elapsed,
                     announced,
                 } => {
+                    probe.dht_lookup_done();
                     tracing::debug!(
                         "DHT lookup for {info_hash}: {queried} nodes asked, {timed_out} timed out, announced to {announced}, {:.1} s",
                         elapsed.as_secs_f64()

@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod store;
 pub mod watch;
 
+use crate::engine::bottleneck::{EngineLoad, Verdict, verdict};
 use crate::engine::event::{EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot, TorrentState};
 use crate::engine::queue::QueueLimits;
 use crate::engine::settings::GlobalLimits;
@@ -723,6 +724,10 @@ impl Session {
             .flat_map(|s| s.torrents.iter())
             .map(|t| (t.info_hash, t))
             .collect();
+        let load = EngineLoad {
+            download_limit: picture.and_then(|p| p.limits.download),
+            download_rate: pictures.values().map(|t| t.download_rate).sum(),
+        };
         let mut list: Vec<TorrentStatus> = self
             .torrents
             .iter()
@@ -730,7 +735,7 @@ impl Session {
                 // a picture of an earlier torrent under the same hash (removed, added again)
                 // is not this one's
                 let s = pictures.get(h).copied().filter(|s| s.id == e.id);
-                status_of(h, e, s)
+                status_of(h, e, s, load)
             })
             .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name).then(a.info_hash.cmp(&b.info_hash)));
@@ -745,7 +750,12 @@ fn torrent_source(bytes: Vec<u8>) -> Result<Source, String> {
 }
 
 /// One torrent's status line from what the session knows.
-fn status_of(h: &InfoHash, e: &Entry, s: Option<&TorrentSnapshot>) -> TorrentStatus {
+fn status_of(
+    h: &InfoHash,
+    e: &Entry,
+    s: Option<&TorrentSnapshot>,
+    load: EngineLoad,
+) -> TorrentStatus {
     let state = if e.error.is_some() {
         "error"
     } else {
@@ -780,5 +790,12 @@ fn status_of(h: &InfoHash, e: &Entry, s: Option<&TorrentSnapshot>) -> TorrentSta
         peers: s.map_or(0, |s| s.peers.len()),
         save_path: e.state.save_dir.display().to_string(),
         error: e.error.clone(),
+        bottleneck: s.map_or_else(String::new, |s| {
+            if e.error.is_some() {
+                Verdict::Failed.to_string()
+            } else {
+                verdict(s, load).to_string()
+            }
+        }),
     }
 }

@@ -257,6 +257,10 @@ pub struct TorrentStatus {
     pub peers: usize,
     pub save_path: String,
     pub error: Option<String>,
+    /// The bottleneck verdict, `bottleneck: ...` (see [`crate::engine::bottleneck`]); empty
+    /// before the engine's first picture of the torrent.
+    #[serde(default)]
+    pub bottleneck: String,
 }
 
 /// One torrent `add` took.

@@ -120,6 +120,15 @@ impl Opentracker {
             .collect()
     }
 
+    /// Announce a peer on 127.0.0.1:`port` (the harness's own, e.g. a raw peer) as started.
+    pub fn announce_peer(&self, info_hash_hex: &str, port: u16) {
+        let body = self.http_get_announce_raw(info_hash_hex, port, "started");
+        let root = Bencode::parse(&body);
+        if let Some(f) = root.get("failure reason") {
+            panic!("tracker failure: {}", f.str());
+        }
+    }
+
     fn http_get_announce(&self, info_hash_hex: &str, port: u16, event: &str) -> String {
         String::from_utf8_lossy(&self.http_get_announce_raw(info_hash_hex, port, event))
             .into_owned()

@@ -148,3 +148,56 @@ pub fn raw_fetch_piece(addr: &str, meta: &TorrentMeta, index: usize) -> Vec<u8> 
     }
     piece
 }
+
+/// A peer that never unchokes: it listens on 127.0.0.1 (the port is returned), answers every
+/// handshake for `info_hash`, sends a bitfield of `piece_count` pieces (all set when
+/// `has_all`, else none: a leecher with nothing) and then only reads what it is sent, until
+/// the other side hangs up. Runs on its own threads for the rest of the test process.
+pub fn choking_peer(info_hash: [u8; 20], piece_count: usize, has_all: bool) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                let mut hs = [0u8; 68];
+                if s.read_exact(&mut hs).is_err() || hs[28..48] != info_hash {
+                    return;
+                }
+                let peer_id: [u8; 20] = *b"-XX0001-chokechoke01";
+                let mut out = handshake_bytes(NO_EXTENSIONS, &info_hash, &peer_id);
+                let mut bits = vec![0u8; piece_count.div_ceil(8)];
+                if has_all {
+                    for i in 0..piece_count {
+                        bits[i / 8] |= 0x80 >> (i % 8);
+                    }
+                }
+                out.extend_from_slice(&(bits.len() as u32 + 1).to_be_bytes());
+                out.push(5);
+                out.extend_from_slice(&bits);
+                if s.write_all(&out).is_err() {
+                    return;
+                }
+                // read (and ignore) until the peer leaves; a keep-alive now and then
+                s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+                let mut buf = [0u8; 4096];
+                loop {
+                    match s.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(_) => {}
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::WouldBlock
+                                || e.kind() == std::io::ErrorKind::TimedOut =>
+                        {
+                            if s.write_all(&[0, 0, 0, 0]).is_err() {
+                                return;
+                            }
+                        }
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+    });
+    port
+}

@@ -61,6 +61,8 @@ pub struct TorrentParams {
     pub dht: Option<crate::engine::dht::DhtHandle>,
     /// Cleared when the metadata says private: the engine's DHT feeder stops.
     pub dht_allowed: Arc<AtomicBool>,
+    /// Evidence for the bottleneck verdict, shared with the DHT feeder and the disk threads.
+    pub probe: Arc<crate::engine::probe::Probe>,
     pub events: EventSink,
     pub snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,
 }

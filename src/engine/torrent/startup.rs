@@ -101,6 +101,7 @@ pub(super) async fn metainfo(
                 max_peers: p.max_peers,
                 events: p.events.clone(),
                 snapshots: p.snapshots.clone(),
+                probe: p.probe.clone(),
                 started,
             };
             match phase.run(book, next_key, rx).await? {
@@ -203,6 +204,7 @@ pub(super) async fn open(p: &TorrentParams, metainfo: &Metainfo) -> Result<Opene
     // Port messages)
     let dht = if metainfo.info.private {
         p.dht_allowed.store(false, Ordering::Relaxed);
+        p.probe.dht_off();
         None
     } else {
         p.dht.clone()

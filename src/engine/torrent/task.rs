@@ -118,6 +118,8 @@ pub(super) struct Torrent {
     pub(super) resume: Option<ResumeSaver>,
     /// When the torrent's picture is worth publishing again.
     pub(super) pictures: PictureGate,
+    /// Evidence for the bottleneck verdict (see [`crate::engine::probe`]).
+    pub(super) probe: Arc<crate::engine::probe::Probe>,
 }
 
 impl Torrent {
@@ -138,7 +140,7 @@ impl Torrent {
         // the settings the picker was set up with (in `startup::open`) are the ones applied
         let mut settings_rx = p.settings.clone();
         let settings = settings_rx.borrow_and_update().clone();
-        let disk = spawn_disk(opened.storage.clone(), disk_res_tx);
+        let disk = spawn_disk(opened.storage.clone(), disk_res_tx, p.probe.clone());
         let info = opened.info.clone();
         let shared = Arc::new(Shared {
             info_hash: metainfo.info_hash,
@@ -199,6 +201,7 @@ impl Torrent {
             down_rate: 0.0,
             last_rate_at: Instant::now(),
             snapshots: p.snapshots.clone(),
+            probe: p.probe.clone(),
             choker: Choker::new(p.upload_slots, opened.seed ^ 0x9e37_79b9_7f4a_7c15),
             last_unchoked: HashMap::new(),
             suspects: HashMap::new(),
@@ -377,6 +380,7 @@ impl Torrent {
                     leechers,
                     ..
                 } => {
+                    self.probe.tracker_reply(&url, peers.len());
                     self.events.emit(EngineEvent::TrackerReply {
                         id: self.id,
                         url,
@@ -388,6 +392,7 @@ impl Torrent {
                     self.connect_more();
                 }
                 TrackerUpdate::Error { url, message } | TrackerUpdate::Warning { url, message } => {
+                    self.probe.tracker_error(&url, &message);
                     self.events.emit(EngineEvent::TrackerError {
                         id: self.id,
                         url,
@@ -643,7 +648,9 @@ impl Torrent {
             metadata: None,
             pieces: pieces.map,
             availability: pieces.availability,
-            diagnostics: Default::default(),
+            diagnostics: self
+                .probe
+                .sample(Instant::now(), self.shared.disk.capacity() == 0),
         };
         self.snapshots
             .lock()

@@ -65,6 +65,7 @@ pub struct MetadataPhase {
     pub max_peers: usize,
     pub events: EventSink,
     pub snapshots: Arc<std::sync::Mutex<std::collections::HashMap<TorrentId, TorrentSnapshot>>>,
+    pub probe: Arc<crate::engine::probe::Probe>,
     pub started: Instant,
 }
 
@@ -132,10 +133,12 @@ impl MetadataPhase {
                         return Ok(MetadataOutcome::Shutdown(done));
                     }
                     Some(TorrentMsg::Tracker(TrackerUpdate::Peers { url, peers, seeders, leechers, .. })) => {
+                        self.probe.tracker_reply(&url, peers.len());
                         self.events.emit(EngineEvent::TrackerReply { id: self.id, url, peers: peers.len(), seeders, leechers });
                         book.add(&peers, Instant::now());
                     }
                     Some(TorrentMsg::Tracker(TrackerUpdate::Error { url, message } | TrackerUpdate::Warning { url, message })) => {
+                        self.probe.tracker_error(&url, &message);
                         self.events.emit(EngineEvent::TrackerError { id: self.id, url, message });
                     }
                     Some(TorrentMsg::AddPeers(peers)) => book.add(&peers, Instant::now()),
@@ -244,6 +247,7 @@ impl MetadataPhase {
             known_peers: known,
             elapsed: self.started.elapsed(),
             metadata: Some(meta),
+            diagnostics: self.probe.sample(Instant::now(), false),
             ..TorrentSnapshot::fetching_metadata(self.id, self.info_hash, self.name.clone())
         };
         self.snapshots

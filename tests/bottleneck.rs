@@ -1,0 +1,154 @@
+#![allow(clippy::unwrap_used)]
+//! The bottleneck verdict end to end (issue 18): each common cause provoked on loopback and
+//! read back from the running instance's `status --json` (`"bottleneck"`):
+//! rate-limited libtorrent seeders (the peers' upload), our own download limit, a seeder that
+//! never unchokes us, a peer that has none of the pieces, and a tracker that refuses. Only
+//! 127.0.0.0/8.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// `add` (a .torrent or a magnet) to the instance, saving into `dir`; returns the hash.
+fn add(home: &Home, source: &str, dir: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["add", "--dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(source);
+    let o = home.run(&args);
+    assert_success("add", &o);
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+/// The torrent's verdict as `status --json` gives it.
+fn verdict_of(home: &Home, hash: &str) -> String {
+    home.status()
+        .iter()
+        .find(|t| t["info_hash"] == hash)
+        .map(|t| t["bottleneck"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
+/// Wait until the verdict starts with `prefix`; returns it (fails with the last one seen).
+fn wait_verdict(home: &Home, hash: &str, prefix: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(TEST_TIMEOUT_SECS);
+    let mut seen = Vec::new();
+    loop {
+        let v = verdict_of(home, hash);
+        if v.starts_with(prefix) {
+            eprintln!("{hash}: {v}");
+            return v;
+        }
+        if seen.last() != Some(&v) {
+            seen.push(v);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no verdict starting with {prefix:?}; seen, in order: {seen:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn rate_limited_seeders_are_the_peers_upload() {
+    // two seeders at 96 KiB/s each: the 6.5 MB download takes about half a minute
+    let swarm = Swarm::start(
+        multi_file(),
+        Tracker::None,
+        &[Seed::limited(96 << 10), Seed::limited(96 << 10)],
+    );
+    let home = Home::new();
+    let _d = home.daemon();
+    let out = swarm.out_dir("out");
+    let h = add(&home, &swarm.magnet(&swarm.seeder_addrs()), &out, &[]);
+    let v = wait_verdict(&home, &h, "bottleneck: peers' upload (2 peers unchoke us, ");
+    assert!(v.contains("each under"), "{v}");
+}
+
+#[test]
+fn our_download_limit_is_named_with_its_rate() {
+    let swarm = Swarm::start(multi_file(), Tracker::None, &[GOOD]);
+    let home = Home::new();
+    let _d = home.daemon();
+    let out = swarm.out_dir("out");
+    let h = add(
+        &home,
+        &swarm.magnet(&swarm.seeder_addrs()),
+        &out,
+        &["--paused"],
+    );
+    assert_success(
+        "set --download-limit",
+        &home.run(&["set", &h, "--download-limit", "64K"]),
+    );
+    assert_success("resume", &home.run(&["resume", &h]));
+    wait_verdict(&home, &h, "bottleneck: our download limit (64 KiB/s)");
+    // lifted: the download completes and the verdict says nothing holds it back
+    assert_success(
+        "set --download-limit 0",
+        &home.run(&["set", &h, "--download-limit", "0"]),
+    );
+    wait_verdict(&home, &h, "bottleneck: none");
+    swarm.assert_downloaded(&out);
+}
+
+/// A torrent announced to opentracker whose only peer is a harness peer that never unchokes
+/// (`has_all`: with every piece, else with none).
+fn swarm_with_choking_peer(has_all: bool) -> Swarm {
+    let swarm = Swarm::new(multi_file(), Tracker::Http);
+    let port = choking_peer(swarm.meta.info_hash, swarm.meta.pieces.len(), has_all);
+    swarm
+        .tracker
+        .as_ref()
+        .unwrap()
+        .announce_peer(&swarm.hash(), port);
+    swarm
+}
+
+#[test]
+fn a_seeder_that_chokes_us() {
+    let swarm = swarm_with_choking_peer(true);
+    let home = Home::new();
+    let _d = home.daemon();
+    let out = swarm.out_dir("out");
+    let h = add(&home, swarm.torrent.to_str().unwrap(), &out, &[]);
+    let v = wait_verdict(&home, &h, "bottleneck: choked by every peer");
+    assert_eq!(
+        v,
+        "bottleneck: choked by every peer (1 peer has what we lack)"
+    );
+}
+
+#[test]
+fn nobody_has_the_pieces() {
+    let swarm = swarm_with_choking_peer(false);
+    let home = Home::new();
+    let _d = home.daemon();
+    let out = swarm.out_dir("out");
+    let h = add(&home, swarm.torrent.to_str().unwrap(), &out, &[]);
+    let n = swarm.meta.pieces.len();
+    wait_verdict(
+        &home,
+        &h,
+        &format!("bottleneck: no peer has the missing pieces ({n} pieces, availability 0)"),
+    );
+}
+
+#[test]
+fn a_tracker_that_refuses_and_no_dht() {
+    // the torrent announces to a closed port on 127.0.0.1; the daemon runs without a DHT
+    let swarm = Swarm::new(multi_file(), Tracker::None);
+    let home = Home::new();
+    let _d = home.daemon();
+    let out = swarm.out_dir("out");
+    let h = add(&home, swarm.torrent.to_str().unwrap(), &out, &[]);
+    let v = wait_verdict(&home, &h, "bottleneck: no peers (tracker: ");
+    assert!(v.ends_with("; DHT: off)"), "{v}");
+    assert!(v.to_lowercase().contains("refused"), "{v}");
+}

@@ -598,8 +598,7 @@ impl Actor {
                 if let Some(dht) = dht {
                     let feeder = dht_feeder(
                         dht,
-                        id,
-                        info_hash,
+                        (id, info_hash),
                         self.listen_port,
                         tx.clone(),
                         self.snapshots.clone(),
@@ -739,8 +738,7 @@ impl Actor {
 /// Feed a torrent with peers from the DHT and announce it there, for as long as it runs.
 async fn dht_feeder(
     dht: DhtHandle,
-    id: TorrentId,
-    info_hash: InfoHash,
+    (id, info_hash): (TorrentId, InfoHash),
     listen_port: u16,
     tx: TorrentTx,
     snapshots: Arc<Mutex<HashMap<TorrentId, TorrentSnapshot>>>,

@@ -152,3 +152,53 @@ fn a_tracker_that_refuses_and_no_dht() {
     assert!(v.ends_with("; DHT: off)"), "{v}");
     assert!(v.to_lowercase().contains("refused"), "{v}");
 }
+
+/// The hasher's busy share reaches the pictures: an in-process download from two demo
+/// seeders sees it above zero while pieces are hashed, and every share stays in
+/// 0..=1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hashers_work_shows_in_the_pictures() {
+    use fast_peer::demo::{DemoOptions, DemoSwarm, SeederProfile};
+    use fast_peer::engine::event::EngineEvent;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DemoOptions {
+        dir: Some(dir.path().join("demo")),
+        seeders: 2,
+        size: 24 << 20,
+    };
+    // 8 MiB/s together: three seconds of pictures
+    let seeder = |label: &str| SeederProfile {
+        label: label.into(),
+        upload_limit: Some(4 << 20),
+        ..Default::default()
+    };
+    let swarm = DemoSwarm::start_with(opts, vec![seeder("a"), seeder("b")])
+        .await
+        .unwrap();
+    let out = dir.path().join("download");
+    let (handle, mut events, id) = swarm.start_leecher(&out).await.unwrap();
+    let watch = async {
+        let mut busiest = 0f32;
+        loop {
+            match events.recv().await {
+                Some(EngineEvent::Snapshot(s)) => {
+                    if let Some(t) = s.torrents.iter().find(|t| t.id == id) {
+                        let d = &t.diagnostics;
+                        assert!((0.0..=1.0).contains(&d.hash_busy), "{d:?}");
+                        assert!((0.0..=1.0).contains(&d.disk_queue_full), "{d:?}");
+                        busiest = busiest.max(d.hash_busy);
+                    }
+                }
+                Some(EngineEvent::Completed { id: i }) if i == id => return busiest,
+                None => panic!("the engine stopped"),
+                _ => {}
+            }
+        }
+    };
+    let busiest = tokio::time::timeout(Duration::from_secs(120), watch)
+        .await
+        .expect("the download completes");
+    assert!(busiest > 0.0, "no hashing time was seen");
+    handle.shutdown().await;
+    swarm.shutdown().await;
+}

@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Screenshots of the dashboard from the real binary in a real terminal: Xvfb + xterm, the
 # demo (`fast-peer demo`, everything on 127.0.0.1) driven pane by pane through tmux inside the
-# xterm, each pane captured to screenshots/<n>-<pane>.png.
+# xterm, each pane captured to screenshots/<n>-<pane>.png; at a second size, into
+# screenshots/<cols>x<rows>/.
 #
-#   bash scripts/screenshots.sh            (builds the release binary if needed)
+#   bash scripts/screenshots.sh [COLSxROWS]   (default 140x42; builds the release binary if needed)
 #
 # Installs what it needs with apt-get when missing: xvfb, xterm, x11-apps (xwd), imagemagick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+size=${1:-140x42}
+cols=${size%x*}
+rows=${size#*x}
+case "$cols$rows" in *[!0-9]*|'') echo "size: COLSxROWS, e.g. 80x24" >&2; exit 2 ;; esac
 out="$root/screenshots"
+[ "$size" = 140x42 ] || out="$out/$size"
 mkdir -p "$out"
 
 need=()
@@ -36,15 +42,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp &
+Xvfb "$display" -screen 0 1920x1200x24 -nolisten tcp &
 xvfb_pid=$!
 sleep 1
 export DISPLAY="$display"
 # the demo inside tmux inside xterm: tmux lets the script send keys to the dashboard
-tmux -L "$sock" -f /dev/null new-session -d -s shots -x 140 -y 42 \
+tmux -L "$sock" -f /dev/null new-session -d -s shots -x "$cols" -y "$rows" \
     "$bin demo --size 96 --dir $work/demo --log $work/tui.log"
 tmux -L "$sock" set -g status off
-xterm -geometry 140x42+0+0 -fa 'DejaVu Sans Mono' -fs 11 -bg black -fg gray90 \
+xterm -geometry "${cols}x${rows}+0+0" -fa 'DejaVu Sans Mono' -fs 11 -bg black -fg gray90 \
     -e tmux -L "$sock" attach -t shots &
 xterm_pid=$!
 

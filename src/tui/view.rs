@@ -228,6 +228,8 @@ fn render_help(_app: &App, area: Rect, buf: &mut Buffer) {
         .borders(Borders::ALL)
         .border_style(theme::border_focused())
         .title(" keys (any key closes) ")
+        // the mouse is no key: one line for it (off with --no-mouse or `mouse = false`)
+        .title_bottom(" mouse: click a tab or a row; the wheel scrolls ")
         .style(theme::overlay());
     let inner = block.inner(r);
     block.render(r, buf);

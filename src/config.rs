@@ -631,6 +631,57 @@ session_dir = "/srv/session"
     }
 
     #[test]
+    fn the_dashboard_keys_parse_resolve_and_render() {
+        let (s, w) = parse(
+            "mouse = false\ntheme = \"high-contrast\"\nnotify = \"bell\"\n",
+            p(),
+        )
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(s.mouse, Some(false));
+        assert_eq!(s.theme, Some(Theme::HighContrast));
+        assert_eq!(s.notify, Some(Notify::Bell));
+        let e = Effective::resolve(&s, &Flags::default());
+        assert_eq!((e.mouse.value, e.mouse.source), (false, Source::File));
+        assert_eq!(e.theme.value, Theme::HighContrast);
+        assert_eq!(
+            (e.notify.value, e.notify.source),
+            (Notify::Bell, Source::File)
+        );
+        let text = e.render(None);
+        assert!(text.contains("theme = \"high-contrast\""), "{text}");
+        assert!(text.contains("notify = \"bell\""), "{text}");
+        assert_eq!(
+            parse(&text, p()).unwrap().0.theme,
+            Some(Theme::HighContrast)
+        );
+        // defaults: mouse on, dark, bell and notification; flags win over the file
+        let d = Effective::resolve(&Settings::default(), &Flags::default());
+        assert_eq!(
+            (d.mouse.value, d.theme.value, d.notify.value),
+            (true, Theme::Dark, Notify::All)
+        );
+        let (on, _) = parse("mouse = true\ntheme = \"light\"", p()).unwrap();
+        let flags = Flags {
+            no_mouse: true,
+            theme: Some(Theme::Dark),
+            ..Flags::default()
+        };
+        let f = Effective::resolve(&on, &flags);
+        assert_eq!((f.mouse.value, f.mouse.source), (false, Source::Flag));
+        assert_eq!((f.theme.value, f.theme.source), (Theme::Dark, Source::Flag));
+        // a bad value names its line and what is expected
+        let e = parse("dht = true\ntheme = \"neon\"", p())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("\"light\""), "{e}");
+        let e = parse("notify = \"loud\"", p()).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("\"bell\""), "{e}");
+        let e = parse("mouse = \"yes\"", p()).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("bool"), "{e}");
+    }
+
+    #[test]
     fn a_missing_default_file_is_no_settings_but_a_named_one_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.toml");

@@ -322,6 +322,9 @@ async fn event_loop(
         let mut draw_now = false;
         tokio::select! {
             ev = in_rx.recv() => match ev {
+                // the terminal sends none when not asked to, but a stray report (typed, or
+                // from a terminal that ignores the request) must not act either
+                Some(Event::Mouse(_)) if !look.mouse => {}
                 Some(ev) => {
                     if let Some(a) = action_for_event(app, ev) {
                         app.update(a);

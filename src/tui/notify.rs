@@ -55,7 +55,7 @@ impl std::fmt::Display for Notify {
 }
 
 /// Longest name put into a notification, in characters.
-const MAX_NAME: usize = 120;
+pub const MAX_NAME: usize = 120;
 
 /// `name` without control characters (C0, DEL, C1: ESC, BEL, CSI and ST among them), at
 /// most [`MAX_NAME`] characters.

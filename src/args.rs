@@ -20,6 +20,8 @@ pub struct Args {
     pub verbose: u8,
     #[command(flatten)]
     pub dht: DhtArgs,
+    #[command(flatten)]
+    pub look: LookArgs,
     /// Message Stream Encryption: `enabled` (plaintext first, MSE when a peer insists;
     /// both accepted), `prefer` (RC4 first, plaintext when a peer has no MSE; both accepted),
     /// `required` (RC4 only, both ways) or `disabled`.
@@ -32,6 +34,19 @@ pub struct Args {
     /// No subcommand: open the dashboard.
     #[command(subcommand)]
     pub command: Option<Cmd>,
+}
+
+/// How the dashboard (`fast-peer`, `tui`, `demo`) looks and takes input.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LookArgs {
+    /// Dashboard: leave the mouse to the terminal (no clicks on tabs and rows, no wheel);
+    /// the keyboard does everything. (default: the config file's `mouse`, else captured)
+    #[arg(long, global = true)]
+    pub no_mouse: bool,
+    /// Dashboard colours: `dark`, `light` (for a white background) or `high-contrast`.
+    /// (default: dark, or the config file's `theme`)
+    #[arg(long, global = true, value_name = "THEME")]
+    pub theme: Option<fast_peer::tui::theme::Theme>,
 }
 
 /// The DHT node (BEP 5), on for every command that runs the engine.

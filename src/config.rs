@@ -9,6 +9,8 @@
 
 use crate::engine::conn::Encryption;
 use crate::engine::queue::{QueueLimits, SeedLimitAction};
+use crate::tui::notify::Notify;
+use crate::tui::theme::Theme;
 use serde::{Deserialize, Deserializer};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,9 @@ const KNOWN: &[&str] = &[
     "max_peers_per_torrent",
     "watch_dir",
     "session_dir",
+    "mouse",
+    "theme",
+    "notify",
 ];
 
 /// The settings a config file may hold; absent keys are `None`.
@@ -78,6 +83,25 @@ pub struct Settings {
     pub watch_dir: Option<PathBuf>,
     /// Where the session (torrents, resume data) lives.
     pub session_dir: Option<PathBuf>,
+    /// The dashboard captures the mouse (click tabs and rows, the wheel scrolls).
+    pub mouse: Option<bool>,
+    /// The dashboard's colours: `dark`, `light` or `high-contrast`.
+    #[serde(default, deserialize_with = "named")]
+    pub theme: Option<Theme>,
+    /// A download finished in the dashboard: `all` (bell and desktop notification), `bell`
+    /// or `none`.
+    #[serde(default, deserialize_with = "named")]
+    pub notify: Option<Notify>,
+}
+
+/// A value written by its name (`theme`, `notify`): the type's own parser says what is wrong.
+fn named<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 fn encryption<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Encryption>, D::Error> {
@@ -242,6 +266,9 @@ pub struct Flags {
     pub download_limit: Option<u64>,
     pub upload_slots: Option<u16>,
     pub max_connections: Option<usize>,
+    /// `--no-mouse` (a flag can only turn the mouse off).
+    pub no_mouse: bool,
+    pub theme: Option<Theme>,
 }
 
 /// The configuration in effect.
@@ -268,6 +295,10 @@ pub struct Effective {
     pub max_peers_per_torrent: Sourced<u16>,
     pub watch_dir: Sourced<Option<PathBuf>>,
     pub session_dir: Sourced<Option<PathBuf>>,
+    pub mouse: Sourced<bool>,
+    pub theme: Sourced<Theme>,
+    /// From the file only.
+    pub notify: Sourced<Notify>,
 }
 
 impl Effective {
@@ -305,6 +336,9 @@ impl Effective {
             max_peers_per_torrent: pick(None, f.max_peers_per_torrent, 50),
             watch_dir: pick(None, f.watch_dir.map(Some), None),
             session_dir: pick(None, f.session_dir.map(Some), None),
+            mouse: pick(flags.no_mouse.then_some(false), f.mouse, true),
+            theme: pick(flags.theme, f.theme, Theme::default()),
+            notify: pick(None, f.notify, Notify::default()),
         }
     }
 
@@ -459,6 +493,27 @@ impl Effective {
             "no session yet",
             self.session_dir.source,
         );
+        line(
+            &mut out,
+            "mouse",
+            Some(self.mouse.value.to_string()),
+            "",
+            self.mouse.source,
+        );
+        line(
+            &mut out,
+            "theme",
+            Some(format!("{:?}", self.theme.value.name())),
+            "",
+            self.theme.source,
+        );
+        line(
+            &mut out,
+            "notify",
+            Some(format!("{:?}", self.notify.value.name())),
+            "",
+            self.notify.source,
+        );
         out
     }
 }
@@ -573,6 +628,57 @@ session_dir = "/srv/session"
                 .value,
             Some(8000)
         );
+    }
+
+    #[test]
+    fn the_dashboard_keys_parse_resolve_and_render() {
+        let (s, w) = parse(
+            "mouse = false\ntheme = \"high-contrast\"\nnotify = \"bell\"\n",
+            p(),
+        )
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(s.mouse, Some(false));
+        assert_eq!(s.theme, Some(Theme::HighContrast));
+        assert_eq!(s.notify, Some(Notify::Bell));
+        let e = Effective::resolve(&s, &Flags::default());
+        assert_eq!((e.mouse.value, e.mouse.source), (false, Source::File));
+        assert_eq!(e.theme.value, Theme::HighContrast);
+        assert_eq!(
+            (e.notify.value, e.notify.source),
+            (Notify::Bell, Source::File)
+        );
+        let text = e.render(None);
+        assert!(text.contains("theme = \"high-contrast\""), "{text}");
+        assert!(text.contains("notify = \"bell\""), "{text}");
+        assert_eq!(
+            parse(&text, p()).unwrap().0.theme,
+            Some(Theme::HighContrast)
+        );
+        // defaults: mouse on, dark, bell and notification; flags win over the file
+        let d = Effective::resolve(&Settings::default(), &Flags::default());
+        assert_eq!(
+            (d.mouse.value, d.theme.value, d.notify.value),
+            (true, Theme::Dark, Notify::All)
+        );
+        let (on, _) = parse("mouse = true\ntheme = \"light\"", p()).unwrap();
+        let flags = Flags {
+            no_mouse: true,
+            theme: Some(Theme::Dark),
+            ..Flags::default()
+        };
+        let f = Effective::resolve(&on, &flags);
+        assert_eq!((f.mouse.value, f.mouse.source), (false, Source::Flag));
+        assert_eq!((f.theme.value, f.theme.source), (Theme::Dark, Source::Flag));
+        // a bad value names its line and what is expected
+        let e = parse("dht = true\ntheme = \"neon\"", p())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("\"light\""), "{e}");
+        let e = parse("notify = \"loud\"", p()).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("\"bell\""), "{e}");
+        let e = parse("mouse = \"yes\"", p()).unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("bool"), "{e}");
     }
 
     #[test]

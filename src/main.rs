@@ -150,7 +150,14 @@ fn run(args: Args) -> Result<()> {
         dht_port: args.dht.dht_port,
         bootstrap: (!args.dht.bootstrap.is_empty()).then(|| args.dht.bootstrap.clone()),
         encryption: args.encryption,
+        no_mouse: args.look.no_mouse,
+        theme: args.look.theme,
         ..config::Flags::default()
+    };
+    let look = |e: &config::Effective| fast_peer::tui::Look {
+        mouse: e.mouse.value,
+        theme: e.theme.value,
+        notify: e.notify.value,
     };
     let effective = |swarm: Option<&Swarm>, dir: Option<PathBuf>| {
         let mut flags = global.clone();
@@ -213,6 +220,7 @@ fn run(args: Args) -> Result<()> {
                 dir: std::path::absolute(&e.download_dir.value)?,
                 log_file: None,
                 session: Some(session(&e, Vec::new())?),
+                look: look(&e),
             })
             .await;
         };
@@ -269,6 +277,7 @@ fn run(args: Args) -> Result<()> {
                     size,
                     fast,
                     log_file: log,
+                    look: look(&effective(None, None)),
                 })
                 .await
             }
@@ -285,6 +294,7 @@ fn run(args: Args) -> Result<()> {
                     dir: std::path::absolute(&e.download_dir.value)?,
                     log_file: log,
                     session: Some(session(&e, swarm.peers)?),
+                    look: look(&e),
                 })
                 .await
             }

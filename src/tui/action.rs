@@ -123,6 +123,17 @@ pub enum Action {
     Paste(String),
     /// The terminal was resized (the next frame redraws everything).
     Resize(u16, u16),
+    /// A left click at a cell (resolved against the last frame: a tab, a row, nothing).
+    Click {
+        col: u16,
+        row: u16,
+    },
+    /// The mouse wheel at a cell: `delta` rows down (up when negative) in the pane there.
+    Scroll {
+        col: u16,
+        row: u16,
+        delta: i8,
+    },
     Engine(Box<EngineEvent>),
     /// A command the loop ran for us finished with this message (errors start with "error").
     Notice(String),

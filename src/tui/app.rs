@@ -10,13 +10,16 @@
 
 mod controls;
 mod dialogs;
+mod mouse;
 
 use super::action::{Action, Pane, action_for};
 use super::decode::DecodeState;
 use super::files::FileTree;
 use super::held::Held;
 use super::history::History;
+use super::hits::Hits;
 use super::limits::LimitsForm;
+use super::notify::Completions;
 use crate::engine::event::{
     DhtSnapshot, EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot,
     TorrentState,
@@ -181,6 +184,10 @@ pub struct App {
     /// The recent past of every torrent's and peer's rates (the charts).
     pub history: History,
     pub effects: Vec<Effect>,
+    /// Where the last frame drew what the mouse can reach.
+    pub hits: Hits,
+    /// Downloads that finished here, for the loop to ring and notify about.
+    pub completions: Completions,
     pub should_quit: bool,
 }
 
@@ -219,6 +226,8 @@ impl App {
             notices: VecDeque::new(),
             history: History::default(),
             effects: Vec::new(),
+            hits: Hits::default(),
+            completions: Completions::default(),
             should_quit: false,
         }
     }
@@ -366,6 +375,7 @@ impl App {
                 return self.notify(text, error);
             }
             Action::Resize(..) => return,
+            Action::Click { .. } | Action::Scroll { .. } => return self.on_mouse(action),
             Action::ForceQuit => {
                 self.should_quit = true;
                 return;
@@ -478,7 +488,12 @@ impl App {
                 }
             }
             Action::Key(_) => {}
-            Action::Engine(_) | Action::Notice(_) | Action::Resize(..) | Action::ForceQuit => {}
+            Action::Engine(_)
+            | Action::Notice(_)
+            | Action::Resize(..)
+            | Action::Click { .. }
+            | Action::Scroll { .. }
+            | Action::ForceQuit => {}
         }
     }
 
@@ -625,6 +640,9 @@ impl App {
                     }
                 }
                 next.sort_by_key(|t| t.id);
+                for t in &next {
+                    self.completions.saw(t.id, t.state);
+                }
                 self.torrents = next;
                 self.history
                     .record(std::time::Instant::now(), &self.torrents);
@@ -673,6 +691,7 @@ impl App {
                 }
             }
             EngineEvent::StateChanged { id, state } => {
+                self.completions.saw(id, state);
                 if state != TorrentState::Checking {
                     self.checking.remove(&id);
                 }
@@ -705,6 +724,7 @@ impl App {
                     .find(|t| t.id == id)
                     .map(|t| t.name.clone())
                     .unwrap_or_default();
+                self.completions.completed(id, &name);
                 self.notify(format!("complete: {name}"), false);
             }
             EngineEvent::TrackerError { url, message, .. } => {

@@ -1,13 +1,14 @@
 //! The dashboard: a ratatui model/update/view loop over the download engine.
 //!
 //! [`run`] (and [`run_demo`], on the embedded demo swarm) owns the terminal: raw mode, the
-//! alternate screen and bracketed paste are switched on by [`TerminalGuard`] and switched off
-//! when it drops, on a panic (a hook restores the terminal before the report is printed), on
+//! alternate screen, bracketed paste and mouse capture (unless [`Look::mouse`] is off) are
+//! switched on by [`TerminalGuard`] and switched off when it drops, on a panic (a hook restores the terminal before the report is printed), on
 //! Ctrl-C (a key in raw mode), SIGINT and SIGTERM. Terminal input is read on its own thread
 //! (crossterm's `read` blocks) and forwarded to one `select!` over input, engine events, the
 //! results of engine commands and a frame tick. Keys redraw at once; engine events only mark
 //! the screen dirty and the tick redraws at most [`FPS`] times a second, so a flood of events
-//! never costs more than a frame. Logs go to a file (tracing), never to the screen.
+//! never costs more than a frame. Logs go to a file (tracing), never to the screen. Between
+//! frames the loop also writes the bell and notifications of finished downloads ([`notify`]).
 //!
 //! # Layout
 //! - [`action`]: the `Action` enum and the one key table (also rendered by the help overlay)
@@ -17,15 +18,16 @@
 //!   [`files`]: the Files pane's model (the file tree, progress, what its keys do);
 //!   [`limits`]: the limits dialog's model; [`held`]: changes shown before the engine's
 //!   pictures show them; [`tree`]: moving and folding in either tree; [`history`]: the
-//!   recent past of the rates, for the charts
+//!   recent past of the rates, for the charts; [`hits`]: where the last frame drew what the
+//!   mouse can reach; [`notify`]: when and how a finished download is announced
 //! - [`view`]: `impl Widget for &App`, the frame layout and overlays
 //! - [`panes`]: one module per pane; they read the model and never change it
 //! - [`widgets`]: drawing and formatting helpers shared by the view and the panes
-//! - [`theme`]: every style
+//! - [`theme`]: every style, in the theme chosen at start
 //!
 //! Imports between these files go one way (no cycles): `view -> panes -> widgets -> theme`,
-//! `view, panes -> app -> action, decode, files, held, history, limits`; `decode, files -> tree`;
-//! `backend -> app, widgets`.
+//! `view, panes -> app -> action, decode, files, held, history, hits, limits, notify`;
+//! `decode, files -> tree`; `panes -> hits -> action`; `backend -> app, widgets`.
 
 pub mod action;
 pub mod app;
@@ -34,7 +36,9 @@ pub mod decode;
 pub mod files;
 pub mod held;
 pub mod history;
+pub mod hits;
 pub mod limits;
+pub mod notify;
 pub mod panes;
 pub mod theme;
 pub mod tree;
@@ -53,13 +57,14 @@ use color_eyre::eyre::{WrapErr, eyre};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{
-    self, DisableBracketedPaste, EnableBracketedPaste, Event, KeyEventKind,
+    self, DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture,
+    Event, KeyEventKind, MouseButton, MouseEventKind,
 };
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
-use std::io::Stdout;
+use std::io::{Stdout, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +73,27 @@ use tokio::sync::mpsc;
 
 /// Frames per second at most (engine-driven redraws).
 pub const FPS: f64 = 30.0;
+
+/// How the dashboard looks and behaves, whatever it watches (config keys `mouse`, `theme`,
+/// `notify`; flags `--no-mouse`, `--theme`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Look {
+    /// Capture the mouse: click tabs and rows, the wheel scrolls.
+    pub mouse: bool,
+    pub theme: theme::Theme,
+    /// What a download that finishes here does.
+    pub notify: notify::Notify,
+}
+
+impl Default for Look {
+    fn default() -> Look {
+        Look {
+            mouse: true,
+            theme: theme::Theme::default(),
+            notify: notify::Notify::default(),
+        }
+    }
+}
 
 /// What `fast-peer` / `fast-peer tui` starts with.
 #[derive(Debug, Clone)]
@@ -83,6 +109,7 @@ pub struct Options {
     /// The user's session: the dashboard owns it (remembers its torrents, serves the control
     /// socket) unless another instance does. `None`: a bare engine.
     pub session: Option<SessionOptions>,
+    pub look: Look,
 }
 
 /// Options of `fast-peer demo`.
@@ -94,6 +121,7 @@ pub struct DemoTui {
     /// Unlimited seeders (full speed) instead of the watchable rate-limited ones.
     pub fast: bool,
     pub log_file: Option<PathBuf>,
+    pub look: Look,
 }
 
 /// Seeders of the watchable demo: about 1.7 MiB/s together (the default 48 MiB content takes
@@ -138,7 +166,8 @@ pub fn init_logging(file: Option<PathBuf>) -> PathBuf {
     path
 }
 
-/// Raw mode, alternate screen and bracketed paste for as long as it lives.
+/// Raw mode, alternate screen, bracketed paste and (when asked) mouse capture for as long as
+/// it lives.
 pub struct TerminalGuard {
     pub terminal: Terminal<CrosstermBackend<Stdout>>,
 }
@@ -146,8 +175,11 @@ pub struct TerminalGuard {
 /// Undo everything [`TerminalGuard::new`] did; safe to call twice.
 pub fn restore_terminal() {
     let _ = disable_raw_mode();
+    // mouse capture off whether or not it was on: a terminal left reporting the mouse types
+    // escape sequences into the shell at every click
     let _ = execute!(
         std::io::stdout(),
+        DisableMouseCapture,
         DisableBracketedPaste,
         LeaveAlternateScreen,
         ratatui::crossterm::cursor::Show
@@ -155,7 +187,9 @@ pub fn restore_terminal() {
 }
 
 impl TerminalGuard {
-    pub fn new() -> Result<TerminalGuard> {
+    /// `mouse`: capture the mouse too (crossterm asks for SGR reports, so every column of a
+    /// wide terminal is reported).
+    pub fn new(mouse: bool) -> Result<TerminalGuard> {
         // restore before the panic report, or it lands in the alternate screen in raw mode
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -172,6 +206,10 @@ impl TerminalGuard {
         ) {
             restore_terminal();
             return Err(e).wrap_err("enter the alternate screen");
+        }
+        if mouse && let Err(e) = execute!(stdout, EnableMouseCapture) {
+            restore_terminal();
+            return Err(e).wrap_err("capture the mouse");
         }
         let terminal =
             Terminal::new(CrosstermBackend::new(stdout)).wrap_err("set up the terminal")?;
@@ -228,6 +266,19 @@ pub fn action_for_event(app: &App, ev: Event) -> Option<Action> {
         }
         Event::Paste(text) => Some(Action::Paste(text)),
         Event::Resize(w, h) => Some(Action::Resize(w, h)),
+        Event::Mouse(m) => {
+            let (col, row) = (m.column, m.row);
+            match m.kind {
+                MouseEventKind::Down(MouseButton::Left) => Some(Action::Click { col, row }),
+                MouseEventKind::ScrollDown => Some(Action::Scroll { col, row, delta: 1 }),
+                MouseEventKind::ScrollUp => Some(Action::Scroll {
+                    col,
+                    row,
+                    delta: -1,
+                }),
+                _ => None,
+            }
+        }
         _ => None,
     }
 }
@@ -240,6 +291,7 @@ async fn event_loop(
     mut events: mpsc::Receiver<EngineEvent>,
     dir: &Path,
     startup: Vec<String>,
+    look: Look,
 ) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let (in_tx, mut in_rx) = mpsc::channel(256);
@@ -270,6 +322,9 @@ async fn event_loop(
         let mut draw_now = false;
         tokio::select! {
             ev = in_rx.recv() => match ev {
+                // the terminal sends none when not asked to, but a stray report (typed, or
+                // from a terminal that ignores the request) must not act either
+                Some(Event::Mouse(_)) if !look.mouse => {}
                 Some(ev) => {
                     if let Some(a) = action_for_event(app, ev) {
                         app.update(a);
@@ -304,6 +359,16 @@ async fn event_loop(
         for e in app.effects.drain(..) {
             run_effect(e, backend, &hashes, dir, &notice_tx);
         }
+        let done = std::mem::take(&mut app.completions.queued);
+        if !done.is_empty() {
+            // between frames, so the sequences never land inside one; a terminal that cannot
+            // take them is no reason to stop
+            let out = guard.terminal.backend_mut();
+            for name in done {
+                let _ = out.write_all(notify::escapes(look.notify, &name).as_bytes());
+            }
+            let _ = out.flush();
+        }
         if draw_now {
             guard
                 .terminal
@@ -323,7 +388,8 @@ pub async fn run(opts: Options) -> Result<()> {
     let peer_id = opts.config.peer_id;
     let (backend, events, remark) = start_backend(&opts).await?;
     tracing::info!("{remark}");
-    let mut guard = TerminalGuard::new()?;
+    theme::set(opts.look.theme);
+    let mut guard = TerminalGuard::new(opts.look.mouse)?;
     let mut app = App::new(peer_id);
     if matches!(backend, Backend::Attached(_)) {
         app.engine_gone = "the instance this dashboard watched stopped or dropped it; quit and \
@@ -338,6 +404,7 @@ pub async fn run(opts: Options) -> Result<()> {
         events,
         &opts.dir,
         opts.sources.clone(),
+        opts.look,
     )
     .await;
     drop(guard);
@@ -423,7 +490,8 @@ pub async fn run_demo(opts: DemoTui) -> Result<()> {
         .map_err(|e| eyre!("{e}"))
         .wrap_err("demo leecher")?;
     let result = async {
-        let mut guard = TerminalGuard::new()?;
+        theme::set(opts.look.theme);
+        let mut guard = TerminalGuard::new(opts.look.mouse)?;
         let mut app = App::new(peer_id);
         app.notify(
             format!(
@@ -440,6 +508,7 @@ pub async fn run_demo(opts: DemoTui) -> Result<()> {
             events,
             &out,
             Vec::new(),
+            opts.look,
         )
         .await;
         drop(guard);

@@ -18,6 +18,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, Widget, Wra
 
 impl Widget for &App {
     fn render(self, area: Rect, buf: &mut Buffer) {
+        self.hits.clear();
         if area.width == 0 || area.height == 0 {
             return;
         }
@@ -27,6 +28,7 @@ impl Widget for &App {
             Constraint::Length(1),
         ]));
         render_tabs(self, tabs, buf);
+        self.hits.body(body);
         match self.pane {
             Pane::Torrents => panes::torrents::render(self, body, buf),
             Pane::Pieces => panes::pieces::render(self, body, buf),
@@ -49,14 +51,22 @@ impl Widget for &App {
 }
 
 fn render_tabs(app: &App, area: Rect, buf: &mut Buffer) {
-    let mut spans = vec![Span::styled(" fast-peer ", theme::title())];
+    let first = Span::styled(" fast-peer ", theme::title());
+    // where each tab starts, for the mouse (clipped to what fits)
+    let mut x = area.x.saturating_add(first.width() as u16);
+    let mut spans = vec![first];
     for (i, p) in Pane::ALL.iter().enumerate() {
         let style = if *p == app.pane {
             theme::tab_selected()
         } else {
             theme::tab()
         };
-        spans.push(Span::styled(format!(" {} {} ", i + 1, p.title()), style));
+        let tab = Span::styled(format!(" {} {} ", i + 1, p.title()), style);
+        let w = tab.width() as u16;
+        app.hits
+            .tab(Rect::new(x, area.y, w, 1).intersection(area), *p);
+        x = x.saturating_add(w);
+        spans.push(tab);
     }
     Line::from(spans).render(area, buf);
 }
@@ -218,6 +228,8 @@ fn render_help(_app: &App, area: Rect, buf: &mut Buffer) {
         .borders(Borders::ALL)
         .border_style(theme::border_focused())
         .title(" keys (any key closes) ")
+        // the mouse is no key: one line for it (off with --no-mouse or `mouse = false`)
+        .title_bottom(" mouse: click a tab or a row; the wheel scrolls ")
         .style(theme::overlay());
     let inner = block.inner(r);
     block.render(r, buf);

@@ -6,6 +6,7 @@
 
 use crate::tui::app::App;
 use crate::tui::decode::{DecodeState, NodeKind};
+use crate::tui::hits::List;
 use crate::tui::theme;
 use crate::tui::widgets::{field, pane_block};
 use ratatui::buffer::Buffer;
@@ -118,6 +119,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     }
     let pos = vis.iter().position(|i| *i == d.selected).unwrap_or(0);
     let start = pos.saturating_sub(h / 2).min(vis.len().saturating_sub(h));
+    app.hits.rows(List::Decode, inner, start);
     for (row, &i) in vis.iter().skip(start).take(h).enumerate() {
         let y = inner.y + row as u16;
         let r = Rect::new(inner.x, y, inner.width, 1);

@@ -9,6 +9,7 @@ use crate::engine::settings::FilePriority;
 use crate::proto::metainfo::Info;
 use crate::tui::app::App;
 use crate::tui::files::{self, FileKind, FileTree};
+use crate::tui::hits::List;
 use crate::tui::panes::torrents::{bar, state_label};
 use crate::tui::theme;
 use crate::tui::widgets::{empty, pane_block, rate, size};
@@ -177,6 +178,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let h = inner.height as usize;
     let pos = vis.iter().position(|i| *i == tree.selected).unwrap_or(0);
     let start = pos.saturating_sub(h / 2).min(vis.len().saturating_sub(h));
+    app.hits.rows(List::Files, inner, start);
     for (row, &i) in vis.iter().skip(start).take(h).enumerate() {
         let Some(n) = tree.nodes.get(i) else {
             continue;

@@ -9,6 +9,7 @@ use crate::engine::conn::Wire;
 use crate::engine::event::PeerSnapshot;
 use crate::proto::handshake::Reserved;
 use crate::tui::app::App;
+use crate::tui::hits::List;
 use crate::tui::theme;
 use crate::tui::widgets::{pane_block, rate};
 use ratatui::buffer::Buffer;
@@ -109,4 +110,5 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     .block(pane_block(title));
     let mut state = TableState::default().with_selected(Some(selected));
     StatefulWidget::render(table, area, buf, &mut state);
+    app.hits.table(List::Peers, area, state.offset());
 }

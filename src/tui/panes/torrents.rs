@@ -3,6 +3,7 @@
 
 use crate::engine::event::{TorrentSnapshot, TorrentState};
 use crate::tui::app::App;
+use crate::tui::hits::List;
 use crate::tui::theme;
 use crate::tui::widgets::{duration, field, pane_block, rate, size};
 use ratatui::buffer::Buffer;
@@ -173,6 +174,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let mut state =
         TableState::default().with_selected(Some(app.selected.min(app.torrents.len() - 1)));
     StatefulWidget::render(table, list, buf, &mut state);
+    app.hits.table(List::Torrents, list, state.offset());
 
     if detail_h > 0
         && let Some(t) = app.torrent()

@@ -10,6 +10,7 @@
 
 mod controls;
 mod dialogs;
+mod torrents;
 
 use super::action::{Action, Pane, action_for};
 use super::decode::DecodeState;
@@ -17,6 +18,7 @@ use super::files::FileTree;
 use super::held::Held;
 use super::history::History;
 use super::limits::LimitsForm;
+use super::list::TorrentList;
 use crate::engine::event::{
     DhtSnapshot, EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot,
     TorrentState,
@@ -77,8 +79,13 @@ pub enum Effect {
 pub enum Dialog {
     /// `q` while something downloads.
     ConfirmQuit,
-    /// `d`: keep the data, delete it, or cancel.
-    ConfirmRemove { id: TorrentId, name: String },
+    /// `d`: keep the data, delete it, or cancel. `ids`: every torrent to remove (`id` and
+    /// the other marked ones); `name` says which (`3 torrents: a, b, c` for several).
+    ConfirmRemove {
+        id: TorrentId,
+        name: String,
+        ids: Vec<TorrentId>,
+    },
     /// `a`: a .torrent path or a magnet, and whether to choose its files before it starts
     /// (Tab toggles it).
     AddPath { input: Input, choose_files: bool },
@@ -160,8 +167,11 @@ pub struct App {
     pub our_peer_id: PeerId,
     /// What the notice says when the engine's events stop.
     pub engine_gone: String,
-    /// Selected torrent row.
+    /// The cursor's row in the Torrents list's view (sorted, filtered: see
+    /// [`App::visible`]); the list follows the torrent under it, by id, in `list.cursor`.
     pub selected: usize,
+    /// The Torrents list's sort, filter and marks.
+    pub list: TorrentList,
     /// Selected peer (by address, so it stays put when the table re-sorts).
     pub peer: Option<SocketAddr>,
     pub peer_sort: PeerSort,
@@ -205,6 +215,7 @@ impl App {
             our_peer_id,
             engine_gone: "the engine stopped".into(),
             selected: 0,
+            list: TorrentList::default(),
             peer: None,
             peer_sort: PeerSort::Down,
             peer_sort_reverse: false,
@@ -223,10 +234,11 @@ impl App {
         }
     }
 
-    /// The selected torrent, if any.
+    /// The torrent under the cursor (in the list's visible order), if any.
     pub fn torrent(&self) -> Option<&TorrentSnapshot> {
-        self.torrents
-            .get(self.selected.min(self.torrents.len().saturating_sub(1)))
+        let view = self.visible();
+        view.get(self.selected.min(view.len().saturating_sub(1)))
+            .copied()
     }
 
     /// The state to show: errors and resume checks override the snapshot's picture.
@@ -303,6 +315,7 @@ impl App {
             Some(Dialog::AddPath { .. } | Dialog::Limits(_))
         ) || (self.pane == Pane::Magnet && self.magnet_focus)
             || (self.pane == Pane::Decode && self.decode_input.is_some())
+            || (self.pane == Pane::Torrents && self.list.filtering)
     }
 
     /// Translate a key press into an action, given what has the keyboard.
@@ -345,7 +358,9 @@ impl App {
 
     /// Apply one action.
     pub fn update(&mut self, action: Action) {
+        let before = self.selected;
         self.apply(action);
+        self.sync_cursor(before);
         self.sync_file_tree();
     }
 
@@ -380,6 +395,9 @@ impl App {
             return self.update_dialog(action);
         }
         if self.typing() {
+            if self.pane == Pane::Torrents {
+                return self.update_filter(action);
+            }
             return self.update_input(action);
         }
         match action {
@@ -421,26 +439,13 @@ impl App {
                 self.go(Pane::Decode);
                 self.decode_input = Some(Input::default());
             }
-            Action::TogglePause => {
-                if let Some(t) = self.torrent() {
-                    let id = t.id;
-                    let effect = if t.state == TorrentState::Paused {
-                        Effect::Resume(id)
-                    } else {
-                        Effect::Pause(id)
-                    };
-                    self.effects.push(effect);
-                }
-            }
-            Action::Remove => {
-                if let Some(t) = self.torrent() {
-                    self.dialog = Some(Dialog::ConfirmRemove {
-                        id: t.id,
-                        name: t.name.clone(),
-                    });
-                }
-            }
+            Action::TogglePause => self.toggle_pause(),
+            Action::Remove => self.remove_prompt(),
+            Action::ToggleMark | Action::MarkAll | Action::FilterPrompt => self.list_key(&action),
             Action::ToggleRarity => self.rarity = !self.rarity,
+            Action::SortNext | Action::SortReverse if self.pane == Pane::Torrents => {
+                self.list_key(&action)
+            }
             Action::SortNext => self.peer_sort = self.peer_sort.next(),
             Action::SortReverse => self.peer_sort_reverse = !self.peer_sort_reverse,
             Action::Up => self.move_by(-1),
@@ -473,7 +478,9 @@ impl App {
             },
             Action::Paste(text) => self.on_paste(text),
             Action::Cancel => {
-                if self.pane != Pane::Torrents {
+                if self.pane == Pane::Torrents {
+                    self.list_key(&action);
+                } else {
                     self.scroll = 0;
                 }
             }
@@ -500,7 +507,7 @@ impl App {
         };
         match self.pane {
             Pane::Torrents | Pane::Pieces | Pane::Metadata => {
-                self.selected = step(self.selected, self.torrents.len())
+                self.selected = step(self.selected, self.visible().len())
             }
             Pane::Peers | Pane::Handshake => {
                 let peers = self.sorted_peers();
@@ -547,7 +554,8 @@ impl App {
     fn removed_now(&mut self, id: TorrentId) {
         self.removed.insert(id);
         self.torrents.retain(|t| t.id != id);
-        self.selected = self.selected.min(self.torrents.len().saturating_sub(1));
+        self.list.marked.remove(&id);
+        // the cursor moves to the next row when its torrent goes (`sync_cursor`)
     }
 
     /// Keys while the magnet or decode input has the keyboard.
@@ -628,7 +636,8 @@ impl App {
                 self.torrents = next;
                 self.history
                     .record(std::time::Instant::now(), &self.torrents);
-                self.selected = self.selected.min(self.torrents.len().saturating_sub(1));
+                let present: HashSet<TorrentId> = self.torrents.iter().map(|t| t.id).collect();
+                self.list.marked.retain(|id| present.contains(id));
             }
             EngineEvent::TorrentAdded {
                 id,
@@ -647,10 +656,8 @@ impl App {
                 let name = metainfo.info.name.clone();
                 self.metainfo.insert(id, metainfo);
                 // added to choose its files: open them
-                if self.choose_ids.remove(&id)
-                    && let Some(i) = self.torrents.iter().position(|t| t.id == id)
-                {
-                    self.selected = i;
+                if self.choose_ids.remove(&id) && self.torrents.iter().any(|t| t.id == id) {
+                    self.select_id(id);
                     self.go(Pane::Files);
                     self.notify(
                         format!("{name}: choose its files (Space, +, -), then p starts it"),

@@ -17,14 +17,15 @@
 //!   [`files`]: the Files pane's model (the file tree, progress, what its keys do);
 //!   [`limits`]: the limits dialog's model; [`held`]: changes shown before the engine's
 //!   pictures show them; [`tree`]: moving and folding in either tree; [`history`]: the
-//!   recent past of the rates, for the charts
+//!   recent past of the rates, for the charts; [`list`]: the Torrents list's sort, filter
+//!   and marks
 //! - [`view`]: `impl Widget for &App`, the frame layout and overlays
 //! - [`panes`]: one module per pane; they read the model and never change it
 //! - [`widgets`]: drawing and formatting helpers shared by the view and the panes
 //! - [`theme`]: every style
 //!
 //! Imports between these files go one way (no cycles): `view -> panes -> widgets -> theme`,
-//! `view, panes -> app -> action, decode, files, held, history, limits`; `decode, files -> tree`;
+//! `view, panes -> app -> action, decode, files, held, history, limits, list`; `decode, files -> tree`;
 //! `backend -> app, widgets`.
 
 pub mod action;
@@ -35,6 +36,7 @@ pub mod files;
 pub mod held;
 pub mod history;
 pub mod limits;
+pub mod list;
 pub mod panes;
 pub mod theme;
 pub mod tree;

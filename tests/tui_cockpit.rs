@@ -184,8 +184,14 @@ fn first_screen_is_a_cockpit_at_every_size() {
         assert!(bar.contains('·'), "missing pieces in the bar {at}");
         // peers, seeds, ratio, ETA
         assert!(s.contains("3 connected · 9 known · 2 seeds"), "{at}");
-        assert!(s.contains("ratio: 0.25"), "{at}");
-        assert!(s.contains("ETA 41s"), "{at}");
+        assert!(
+            s.contains("50.0% of 100 MiB · ratio 0.25 · ETA 41s"),
+            "{at}"
+        );
+        assert!(
+            s.contains("↓ down 1.20 MiB/s") && s.contains("↑ up 100 KiB/s"),
+            "{at}"
+        );
         // the verdict: three unchoking peers under 16 MiB/s
         assert!(
             s.contains("bottleneck: peers' upload (3 peers unchoke us, 1.2 MiB/s total"),
@@ -203,6 +209,24 @@ fn first_screen_is_a_cockpit_at_every_size() {
             longest_blank_run(&s)
         );
     }
+}
+
+#[test]
+fn a_young_history_spans_a_minute_and_the_scale_follows_the_rates() {
+    let app = app_with(vec![torrent(1, "debian-1.iso", 400)]);
+    let s = screen(&app, 120, 40);
+    assert!(
+        s.contains("-1m") && !s.contains("-5m") && s.contains("now"),
+        "{s}"
+    );
+    // 1.2 MiB/s now: a scale of 2 MiB/s
+    assert!(s.contains("2 MiB/s│") && s.contains("1 MiB/s│"), "{s}");
+    let mut slow = torrent(1, "debian-1.iso", 400);
+    slow.download_rate = 300.0 * 1024.0;
+    slow.upload_rate = 0.0;
+    let app = app_with(vec![slow]);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("400 KiB/s│") && s.contains("200 KiB/s│"), "{s}");
 }
 
 #[test]
@@ -256,7 +280,8 @@ fn piece_bar_sums_up_the_pieces_each_cell_covers() {
     }
     assert_eq!(scale_top(0.0), 1024.0);
     assert_eq!(scale_top(1.2 * MIB), 2.0 * MIB);
-    assert_eq!(scale_top(600.0 * 1024.0), 1.0 * MIB);
+    assert_eq!(scale_top(700.0 * 1024.0), 800.0 * 1024.0);
+    assert_eq!(scale_top(3.0 * MIB), 4.0 * MIB);
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! The cockpit of the torrent under the Torrents list's cursor (the first screen's lower
 //! part): a one-line piece bar, the bottleneck verdict ("bottleneck: ...", a warning when
-//! something holds the download back), peers / ratio / ETA / progress / rates, the details
+//! something holds the download back), peers / progress / ratio / ETA, the details
 //! (info hash, pieces, transferred, limits, error, keys), and a chart of the download and
-//! upload rates over the last minutes (`App::history`).
+//! upload rates over the last minutes (`App::history`), captioned with the rates now.
 //!
 //! The layout follows the room: from [`WIDE`] columns the facts stand in two columns above a
 //! chart as wide as the pane; narrower, they stand in one column around the chart and the
@@ -20,13 +20,15 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Widget};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Widget, Wrap};
 use std::time::Duration;
 
 /// From this inner width the facts stand in two columns.
 pub const WIDE: u16 = 100;
 /// The chart is drawn from this many rows (caption, plot, time axis).
 const CHART_MIN: u16 = 5;
+/// Seconds the chart spans while the history is younger than that.
+const FIRST_WINDOW: f64 = 60.0;
 
 pub fn render(app: &App, t: &TorrentSnapshot, area: Rect, buf: &mut Buffer) {
     let block = pane_block(format!(" {} ", t.name));
@@ -61,16 +63,21 @@ fn wide(
 ) {
     let hints = details.pop();
     let band = stats.len().max(details.len()) as u16;
+    let head_h = rows(&head, area.width);
     let [top, facts, chart, keys] = area.layout(&Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(head_h),
         Constraint::Length(band),
         Constraint::Min(0),
         Constraint::Length(1),
     ]));
-    Paragraph::new(head.to_vec()).render(top, buf);
+    Paragraph::new(head.to_vec())
+        .wrap(Wrap { trim: true })
+        .render(top, buf);
+    // the state column as wide as its longest line (at most 60 %), two cells apart
+    let widest = stats.iter().map(Line::width).max().unwrap_or(0) as u16 + 2;
     let [left, right] = facts.layout(&Layout::horizontal([
-        Constraint::Percentage(45),
-        Constraint::Percentage(55),
+        Constraint::Length(widest.min(area.width * 3 / 5)),
+        Constraint::Min(0),
     ]));
     Paragraph::new(stats).render(left, buf);
     Paragraph::new(details).render(right, buf);
@@ -92,15 +99,15 @@ fn narrow(
     details: Vec<Line<'static>>,
 ) {
     let mut lines: Vec<Line> = head.to_vec();
-    // peers, progress and rates, ratio and ETA: the cockpit's dials
-    let (dials, more) = stats.split_at(stats.len().min(3));
+    // peers, progress, ratio and ETA: the cockpit's dials
+    let (dials, more) = stats.split_at(stats.len().min(2));
     lines.extend_from_slice(dials);
-    let top = (lines.len() as u16).min(area.height);
+    let top = rows(&lines, area.width).min(area.height);
     let left = area.height - top;
     let extra: Vec<Line> = more.iter().cloned().chain(details).collect();
-    // the chart wants CHART_MIN rows and more; the details get what is left of a third
+    // the chart wants CHART_MIN rows and more; the details get what is left of a quarter
     let chart_h = if left >= CHART_MIN + 2 {
-        (left - left.min(extra.len() as u16)).max(CHART_MIN.max(left * 2 / 3))
+        (left - left.min(extra.len() as u16)).max(CHART_MIN.max(left * 3 / 4))
     } else if left >= CHART_MIN {
         left
     } else {
@@ -114,11 +121,20 @@ fn narrow(
         Constraint::Length(chart_h),
         Constraint::Min(0),
     ]));
-    Paragraph::new(lines).render(a, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: true })
+        .render(a, buf);
     if chart_h > 0 {
         speed_chart(app, t, b, buf);
     }
     Paragraph::new(keep).render(c, buf);
+}
+
+/// Rows `lines` take when wrapped at `width` (a long verdict takes two at 80 columns).
+fn rows(lines: &[Line], width: u16) -> u16 {
+    let w = width.max(1) as usize;
+    let n: usize = lines.iter().map(|l| l.width().div_ceil(w).max(1)).sum();
+    n.min(u16::MAX as usize) as u16
 }
 
 /// `n` lines of `lines`: the last one (the keys) always, the others from the first.
@@ -189,8 +205,8 @@ fn verdict_line(app: &App, t: &TorrentSnapshot) -> Line<'static> {
     Line::styled(v.to_string(), style)
 }
 
-/// Peers, progress and rates, ratio and ETA, pieces (the first three are the dials that
-/// the narrow layout always shows).
+/// Peers; progress, ratio and ETA; pieces (the first two are the dials that the narrow
+/// layout always shows).
 fn stats_lines(t: &TorrentSnapshot) -> Vec<Line<'static>> {
     let seeds = t
         .peers
@@ -218,16 +234,15 @@ fn stats_lines(t: &TorrentSnapshot) -> Vec<Line<'static>> {
                 t.known_peers
             ),
         ),
+        // the rates are in the chart's caption
         field(
             "progress",
             format!(
-                "{:.1}% of {total} · ↓ {} ↑ {}",
+                "{:.1}% of {total} · ratio {ratio} · ETA {}",
                 progress(t) * 100.0,
-                rate(t.download_rate),
-                rate(t.upload_rate)
+                eta(t)
             ),
         ),
-        field("ratio", format!("{ratio} · ETA {}", eta(t))),
         field(
             "pieces",
             format!(
@@ -304,12 +319,15 @@ fn details_lines(app: &App, t: &TorrentSnapshot) -> Vec<Line<'static>> {
     lines
 }
 
-/// The next round rate at or above `r` (1, 2 or 5 times a power of ten of KiB/s or MiB/s),
-/// so the scale reads `0 … 2 MiB/s`.
+/// The next round rate at or above `r` (1, 2, 4, 6 or 8 times a power of ten of KiB/s, MiB/s
+/// or GiB/s), so the scale and its middle read round: `0`, `1 MiB/s`, `2 MiB/s`.
 pub fn scale_top(r: f64) -> f64 {
+    const STEPS: [f64; 15] = [
+        1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 20.0, 40.0, 60.0, 80.0, 100.0, 200.0, 400.0, 600.0, 800.0,
+    ];
     let mut unit = 1024.0;
     loop {
-        for m in [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0] {
+        for m in STEPS {
             if m * unit >= r {
                 return m * unit;
             }
@@ -337,7 +355,15 @@ fn speed_chart(app: &App, t: &TorrentSnapshot, area: Rect, buf: &mut Buffer) {
         return;
     }
     let step = app.history.interval.as_secs_f64().max(0.001);
-    let window = TORRENT_SAMPLES as f64 * step;
+    let samples = app.history.torrent(t.id).map_or(0, |s| s.len());
+    // the first minute shows a minute (the data would be a sliver of five), then the whole
+    // past the history keeps
+    let whole = TORRENT_SAMPLES as f64 * step;
+    let window = if samples as f64 * step <= FIRST_WINDOW {
+        FIRST_WINDOW.min(whole)
+    } else {
+        whole
+    };
     let points = |q: &std::collections::VecDeque<f64>| -> Vec<(f64, f64)> {
         let n = q.len();
         q.iter()
@@ -363,7 +389,7 @@ fn speed_chart(app: &App, t: &TorrentSnapshot, area: Rect, buf: &mut Buffer) {
         Span::styled(format!("  peak {}", rate(peak)), theme::dim()),
     ])
     .render(caption, buf);
-    // five steps of a minute when wide enough, else the ends and the middle
+    // five steps when wide enough, else the ends and the middle
     let window_s = window.round() as u64;
     let marks: Vec<u64> = if plot.width >= 60 {
         (0..=5).map(|i| window_s * (5 - i) / 5).collect()

@@ -125,11 +125,13 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if area.height < COCKPIT_FROM {
         return render_list(app, &view, area, buf);
     }
-    // the list as tall as its rows (at least one), leaving the cockpit its rows; with many
-    // torrents the list may take half the pane
+    // the list as tall as its rows (at least one), leaving the cockpit its rows (half the
+    // pane when tall) so that the chart always has room
     let want = view.len().max(1).min(u16::MAX as usize - 3) as u16 + 3;
-    let cockpit_min = COCKPIT_MIN.min(area.height.saturating_sub(4));
-    let room = (area.height - cockpit_min).max(area.height / 2);
+    let cockpit_min = COCKPIT_MIN
+        .max(area.height / 2)
+        .min(area.height.saturating_sub(4));
+    let room = area.height - cockpit_min;
     let [list, cockpit] = area.layout(&Layout::vertical([
         Constraint::Length(want.min(room).max(4)),
         Constraint::Min(0),

@@ -7,6 +7,11 @@
 //!
 //! A change the user asked for (files, order, limits, queue) shows at once: it is applied to
 //! the model, and held over the engine's pictures until one shows it (see [`Held`]).
+//!
+//! `torrents` stay in id order; the Torrents list shows a view of them (sorted, filtered:
+//! [`App::visible`]) and `selected` is the cursor's row in that view, so [`App::torrent`]
+//! (what every pane shows) is the torrent under the cursor. The list's keys, its marks and
+//! the bottleneck verdict ([`App::verdict`]) are in the child `app/torrents.rs`.
 
 mod controls;
 mod dialogs;

@@ -230,3 +230,70 @@ impl TorrentList {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::id::InfoHash;
+
+    fn t(id: TorrentId, name: &str, down: f64) -> TorrentSnapshot {
+        let mut t = TorrentSnapshot::fetching_metadata(id, InfoHash([id as u8; 20]), name.into());
+        t.download_rate = down;
+        t
+    }
+
+    fn facts(t: &TorrentSnapshot) -> RowFacts {
+        RowFacts {
+            state: t.state,
+            place: (t.id != 2).then_some(t.id as usize),
+        }
+    }
+
+    #[test]
+    fn view_filters_case_insensitively_and_sorts_with_ties_by_id() {
+        let all = [
+            t(1, "Beta", 5.0),
+            t(2, "alpha", 5.0),
+            t(3, "GAMMA beta", 9.0),
+        ];
+        let mut l = TorrentList::default();
+        assert_eq!(l.view(&all, facts), [0, 1, 2]);
+        l.filter = Input::new(" BETA ".into());
+        assert!(l.filtered());
+        assert_eq!(l.view(&all, facts), [0, 2]);
+        l.filter.reset();
+        l.sort = TorrentSort::Down;
+        assert!(l.shows_descending());
+        // 9 first, then the tie (5, 5) by id, reversed with the rest
+        assert_eq!(l.view(&all, facts), [2, 1, 0]);
+        l.reverse = true;
+        assert_eq!(l.view(&all, facts), [0, 1, 2]);
+        l.reverse = false;
+        // torrents outside the queue after those in it
+        l.sort = TorrentSort::Queue;
+        assert_eq!(l.view(&all, facts), [0, 2, 1]);
+        l.sort = TorrentSort::Name;
+        assert_eq!(l.view(&all, facts), [1, 0, 2]);
+        // the cycle visits every column and comes back
+        let mut s = TorrentSort::Added;
+        for _ in 0..TorrentSort::ALL.len() {
+            s = s.next();
+        }
+        assert_eq!(s, TorrentSort::Added);
+    }
+
+    #[test]
+    fn toggle_all_marks_the_given_rows_or_unmarks_them_when_all_are_marked() {
+        let mut l = TorrentList::default();
+        l.toggle_mark(1);
+        l.toggle_all(&[1, 2]);
+        assert_eq!(l.marked, HashSet::from([1, 2]));
+        l.toggle_all(&[1, 2]);
+        assert!(l.marked.is_empty());
+        l.toggle_all(&[]);
+        assert!(l.marked.is_empty());
+        l.toggle_mark(3);
+        l.toggle_mark(3);
+        assert!(l.marked.is_empty());
+    }
+}

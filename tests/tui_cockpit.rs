@@ -553,3 +553,58 @@ fn queued_paused_and_failed_rows_read_without_colour() {
         "{s}"
     );
 }
+
+#[test]
+fn the_first_screen_renders_at_any_size_in_any_state() {
+    let mut magnet = TorrentSnapshot::fetching_metadata(9, HASH.parse().unwrap(), "mag".into());
+    magnet.known_peers = 2;
+    let mut app = app_with(vec![torrent(1, "debian-1.iso", 100_003), magnet]);
+    app.update(Action::Engine(Box::new(EngineEvent::Failed {
+        id: 1,
+        error: "x".repeat(500),
+    })));
+    app.handle_key(key('V'));
+    for filter in [None, Some("mag"), Some("nothing")] {
+        app.handle_key(code(KeyCode::Esc));
+        if let Some(f) = filter {
+            app.handle_key(key('/'));
+            app.update(Action::Paste(format!("{f}\nsecond line")));
+        }
+        for (w, h) in [
+            (0, 0),
+            (1, 1),
+            (3, 7),
+            (10, 3),
+            (20, 5),
+            (40, 10),
+            (60, 13),
+            (80, 16),
+            (80, 24),
+            (99, 30),
+            (100, 30),
+            (120, 20),
+            (120, 40),
+            (200, 60),
+            (300, 100),
+        ] {
+            let s = screen(&app, w, h);
+            assert_eq!(s.lines().count(), h as usize);
+        }
+        let s = screen(&app, 120, 40);
+        match filter {
+            None => assert!(s.contains("bottleneck: stopped on an error"), "{s}"),
+            Some("mag") => {
+                assert!(
+                    s.contains("filter: mag▏") && !s.contains("second line"),
+                    "{s}"
+                );
+                assert!(
+                    s.contains("bottleneck: waiting for metadata (0 peers)"),
+                    "{s}"
+                );
+                assert!(s.contains("pieces: not known yet"), "{s}");
+            }
+            _ => assert!(s.contains("No torrent's name contains the filter"), "{s}"),
+        }
+    }
+}

@@ -122,21 +122,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let view = app.visible();
-    if area.height < COCKPIT_FROM {
-        return render_list(app, &view, area, buf);
-    }
-    // the list as tall as its rows (at least one), leaving the cockpit its rows (half the
-    // pane when tall) so that the chart always has room
-    let want = view.len().max(1).min(u16::MAX as usize - 3) as u16 + 3;
-    let cockpit_min = COCKPIT_MIN
-        .max(area.height / 2)
-        .min(area.height.saturating_sub(4));
-    let room = area.height - cockpit_min;
-    let [list, cockpit] = area.layout(&Layout::vertical([
-        Constraint::Length(want.min(room).max(4)),
-        Constraint::Min(0),
-    ]));
+    let (list, cockpit) = areas(view.len(), area);
     render_list(app, &view, list, buf);
+    if cockpit.height == 0 {
+        return;
+    }
     match app.torrent() {
         Some(t) => overview::render(app, t, cockpit, buf),
         None => crate::tui::widgets::empty(
@@ -146,6 +136,27 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             "No torrent's name contains the filter. Esc clears it, / changes it.",
         ),
     }
+}
+
+/// Where the list and the cockpit go in the pane's `area` when the list has `rows` rows
+/// (the cockpit's height is 0 on short panes). The list's first row is 2 below its top (a
+/// border, the header), for whoever maps a mouse click to a row.
+pub fn areas(rows: usize, area: Rect) -> (Rect, Rect) {
+    if area.height < COCKPIT_FROM {
+        return (area, Rect::new(area.x, area.bottom(), area.width, 0));
+    }
+    // the list as tall as its rows (at least one), leaving the cockpit its rows (half the
+    // pane when tall) so that the chart always has room
+    let want = rows.max(1).min(u16::MAX as usize - 3) as u16 + 3;
+    let cockpit_min = COCKPIT_MIN
+        .max(area.height / 2)
+        .min(area.height.saturating_sub(4));
+    let room = area.height - cockpit_min;
+    let [list, cockpit] = area.layout(&Layout::vertical([
+        Constraint::Length(want.min(room).max(4)),
+        Constraint::Min(0),
+    ]));
+    (list, cockpit)
 }
 
 fn render_list(app: &App, view: &[&TorrentSnapshot], area: Rect, buf: &mut Buffer) {

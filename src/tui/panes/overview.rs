@@ -37,11 +37,18 @@ pub fn render(app: &App, t: &TorrentSnapshot, area: Rect, buf: &mut Buffer) {
     if inner.height == 0 || inner.width == 0 {
         return;
     }
-    let head = [
+    // the piece bar, the verdict and the error that stopped the torrent, if any
+    let mut head = vec![
         piece_bar_line(t, inner.width as usize),
         verdict_line(app, t),
     ];
-    let stats = stats_lines(t);
+    if let Some(e) = app.failed.get(&t.id) {
+        head.push(Line::from(vec![
+            Span::styled("error: ", theme::error()),
+            Span::raw(e.clone()),
+        ]));
+    }
+    let stats = stats_lines(t, app.state_of(t));
     let details = details_lines(app, t);
     if inner.width >= WIDE {
         wide(app, t, inner, buf, head, stats, details);
@@ -57,7 +64,7 @@ fn wide(
     t: &TorrentSnapshot,
     area: Rect,
     buf: &mut Buffer,
-    head: [Line<'static>; 2],
+    head: Vec<Line<'static>>,
     stats: Vec<Line<'static>>,
     mut details: Vec<Line<'static>>,
 ) {
@@ -70,7 +77,7 @@ fn wide(
         Constraint::Min(0),
         Constraint::Length(1),
     ]));
-    Paragraph::new(head.to_vec())
+    Paragraph::new(head)
         .wrap(Wrap { trim: true })
         .render(top, buf);
     // the state column as wide as its longest line (at most 60 %), two cells apart
@@ -94,11 +101,11 @@ fn narrow(
     t: &TorrentSnapshot,
     area: Rect,
     buf: &mut Buffer,
-    head: [Line<'static>; 2],
+    head: Vec<Line<'static>>,
     stats: Vec<Line<'static>>,
     details: Vec<Line<'static>>,
 ) {
-    let mut lines: Vec<Line> = head.to_vec();
+    let mut lines: Vec<Line> = head;
     // peers, progress, ratio and ETA: the cockpit's dials
     let (dials, more) = stats.split_at(stats.len().min(2));
     lines.extend_from_slice(dials);
@@ -207,7 +214,7 @@ fn verdict_line(app: &App, t: &TorrentSnapshot) -> Line<'static> {
 
 /// Peers; progress, ratio and ETA; pieces (the first two are the dials that the narrow
 /// layout always shows).
-fn stats_lines(t: &TorrentSnapshot) -> Vec<Line<'static>> {
+fn stats_lines(t: &TorrentSnapshot, state: TorrentState) -> Vec<Line<'static>> {
     let seeds = t
         .peers
         .iter()
@@ -240,7 +247,7 @@ fn stats_lines(t: &TorrentSnapshot) -> Vec<Line<'static>> {
             format!(
                 "{:.1}% of {total} · ratio {ratio} · ETA {}",
                 progress(t) * 100.0,
-                eta(t)
+                eta(t, state)
             ),
         ),
         field(
@@ -256,9 +263,10 @@ fn stats_lines(t: &TorrentSnapshot) -> Vec<Line<'static>> {
     ]
 }
 
-/// Time left at the current rate (`-` when not downloading, `∞` with no rate).
-pub fn eta(t: &TorrentSnapshot) -> String {
-    if t.bytes_left == 0 || t.state != TorrentState::Downloading {
+/// Time left at the current rate (`-` when not downloading, `∞` with no rate); `state`: as
+/// the dashboard shows it (an error stops a torrent the picture says downloads).
+pub fn eta(t: &TorrentSnapshot, state: TorrentState) -> String {
+    if t.bytes_left == 0 || state != TorrentState::Downloading {
         return "-".into();
     }
     eta_secs(t).map_or_else(|| "∞".into(), |s| duration(Duration::from_secs_f64(s)))
@@ -269,7 +277,7 @@ fn limit(v: Option<u64>) -> String {
     v.map_or_else(|| "none".into(), |b| rate(b as f64))
 }
 
-/// Info hash, transferred, limits, the error if any, and the keys (last).
+/// Info hash, transferred, limits, and the keys (last).
 fn details_lines(app: &App, t: &TorrentSnapshot) -> Vec<Line<'static>> {
     let count = |n: Option<usize>| n.map_or_else(|| "any".into(), |n| n.to_string());
     let (l, g, q) = (&t.settings.limits, &app.limits, &app.queue_limits);
@@ -303,15 +311,6 @@ fn details_lines(app: &App, t: &TorrentSnapshot) -> Vec<Line<'static>> {
             ),
         ),
     ];
-    if let Some(e) = app.failed.get(&t.id) {
-        lines.insert(
-            0,
-            Line::from(vec![
-                Span::styled("error: ", theme::error()),
-                Span::raw(e.clone()),
-            ]),
-        );
-    }
     lines.push(Line::styled(
         "Enter pieces · 9 files · Space mark · / filter · s S sort · p pause · d remove · L limits",
         theme::dim(),

@@ -17,7 +17,7 @@ use crate::tui::widgets::{rate, size};
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Row, StatefulWidget, Table, TableState};
+use ratatui::widgets::{Block, Borders, Row, StatefulWidget, Table, TableState, Widget};
 
 /// Below this height the pane is the list alone.
 const COCKPIT_FROM: u16 = 12;
@@ -103,10 +103,13 @@ fn title(app: &App, shown: usize) -> Line<'static> {
         ));
     }
     if !l.marked.is_empty() {
-        spans.push(Span::styled(
-            format!("· {} marked ", app.marked().len()),
-            theme::warn(),
-        ));
+        let (shown, all) = (app.marked().len(), l.marked.len());
+        let text = if shown == all {
+            format!("· {all} marked ")
+        } else {
+            format!("· {all} marked, {shown} shown ")
+        };
+        spans.push(Span::styled(text, theme::warn()));
     }
     Line::from(spans)
 }
@@ -122,19 +125,24 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let view = app.visible();
-    let (list, cockpit) = areas(view.len(), area);
-    render_list(app, &view, list, buf);
-    if cockpit.height == 0 {
+    if view.is_empty() {
+        // the filter hides every row: the list alone, saying so
+        render_list(app, &view, area, buf);
+        let inner =
+            Rect::new(area.x + 1, area.y + 2, area.width.saturating_sub(2), 1).intersection(area);
+        Line::styled(
+            "No torrent's name contains the filter. Esc clears it, / changes it.",
+            theme::dim(),
+        )
+        .render(inner, buf);
         return;
     }
-    match app.torrent() {
-        Some(t) => overview::render(app, t, cockpit, buf),
-        None => crate::tui::widgets::empty(
-            cockpit,
-            buf,
-            " no torrent ".into(),
-            "No torrent's name contains the filter. Esc clears it, / changes it.",
-        ),
+    let (list, cockpit) = areas(view.len(), area);
+    render_list(app, &view, list, buf);
+    if let Some(t) = app.torrent()
+        && cockpit.height > 0
+    {
+        overview::render(app, t, cockpit, buf);
     }
 }
 
@@ -197,7 +205,7 @@ fn render_list(app: &App, view: &[&TorrentSnapshot], area: Rect, buf: &mut Buffe
             }
             cells.push(Span::raw(format!("{}/{}", t.peers.len(), t.known_peers)));
             if wide {
-                cells.push(Span::raw(eta(t)));
+                cells.push(Span::raw(eta(t, state)));
             }
             Row::new(cells)
         })

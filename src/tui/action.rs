@@ -93,10 +93,16 @@ pub enum Action {
     ToggleHelp,
     /// Piece map: colour by availability instead of state.
     ToggleRarity,
-    /// Peers: sort by the next column.
+    /// Peers, Torrents: sort by the next column.
     SortNext,
-    /// Peers: reverse the sort order.
+    /// Peers, Torrents: reverse the sort order.
     SortReverse,
+    /// Torrents: mark or unmark the row under the cursor (`p` and `d` act on marked rows).
+    ToggleMark,
+    /// Torrents: mark every visible row (or unmark them when all are marked).
+    MarkAll,
+    /// Torrents: open the filter input (rows whose name contains the text remain).
+    FilterPrompt,
     /// Files: the selected file (or every file of the folder) between skip and normal.
     ToggleFile,
     /// Files: one priority step up (`FilePriority::raised`) for the file or folder.
@@ -402,6 +408,41 @@ pub static KEYS: &[Binding] = &[
         scope: Scope::Torrents,
         help: "queue: to the end",
         action: || Action::Queue(QueueMove::Bottom),
+    },
+    Binding {
+        keys: &[(KeyCode::Char(' '), N)],
+        label: "Space",
+        scope: Scope::Torrents,
+        help: "mark / unmark (p, d act on marks)",
+        action: || Action::ToggleMark,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('V'), N), (KeyCode::Char('a'), C)],
+        label: "V Ctrl-A",
+        scope: Scope::Torrents,
+        help: "mark all shown / unmark",
+        action: || Action::MarkAll,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('/'), N)],
+        label: "/",
+        scope: Scope::Torrents,
+        help: "filter by name (Esc clears)",
+        action: || Action::FilterPrompt,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('s'), N)],
+        label: "s",
+        scope: Scope::Torrents,
+        help: "sort by the next column",
+        action: || Action::SortNext,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('S'), N)],
+        label: "S",
+        scope: Scope::Torrents,
+        help: "reverse the sort",
+        action: || Action::SortReverse,
     },
     Binding {
         keys: &[(KeyCode::Char(' '), N)],

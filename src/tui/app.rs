@@ -7,10 +7,16 @@
 //!
 //! A change the user asked for (files, order, limits, queue) shows at once: it is applied to
 //! the model, and held over the engine's pictures until one shows it (see [`Held`]).
+//!
+//! `torrents` stay in id order; the Torrents list shows a view of them (sorted, filtered:
+//! [`App::visible`]) and `selected` is the cursor's row in that view, so [`App::torrent`]
+//! (what every pane shows) is the torrent under the cursor. The list's keys, its marks and
+//! the bottleneck verdict ([`App::verdict`]) are in the child `app/torrents.rs`.
 
 mod controls;
 mod dialogs;
 mod mouse;
+mod torrents;
 
 use super::action::{Action, Pane, action_for};
 use super::decode::DecodeState;
@@ -19,6 +25,7 @@ use super::held::Held;
 use super::history::History;
 use super::hits::Hits;
 use super::limits::LimitsForm;
+use super::list::TorrentList;
 use super::notify::Completions;
 use crate::engine::event::{
     DhtSnapshot, EngineEvent, PeerCloseReason, PeerSnapshot, TorrentId, TorrentSnapshot,
@@ -80,8 +87,13 @@ pub enum Effect {
 pub enum Dialog {
     /// `q` while something downloads.
     ConfirmQuit,
-    /// `d`: keep the data, delete it, or cancel.
-    ConfirmRemove { id: TorrentId, name: String },
+    /// `d`: keep the data, delete it, or cancel. `ids`: every torrent to remove (`id` and
+    /// the other marked ones); `name` says which (`3 torrents: a, b, c` for several).
+    ConfirmRemove {
+        id: TorrentId,
+        name: String,
+        ids: Vec<TorrentId>,
+    },
     /// `a`: a .torrent path or a magnet, and whether to choose its files before it starts
     /// (Tab toggles it).
     AddPath { input: Input, choose_files: bool },
@@ -132,7 +144,12 @@ impl PeerSort {
 pub struct Notice {
     pub text: String,
     pub error: bool,
+    /// When it was said (an old notice gives way to the selected torrent's verdict).
+    pub at: std::time::Instant,
 }
+
+/// How long a notice (not an error) keeps the status bar from the verdict.
+pub const NOTICE_FRESH: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// How many notices are kept (the status bar shows the last).
 const NOTICES: usize = 50;
@@ -163,8 +180,11 @@ pub struct App {
     pub our_peer_id: PeerId,
     /// What the notice says when the engine's events stop.
     pub engine_gone: String,
-    /// Selected torrent row.
+    /// The cursor's row in the Torrents list's view (sorted, filtered: see
+    /// [`App::visible`]); the list follows the torrent under it, by id, in `list.cursor`.
     pub selected: usize,
+    /// The Torrents list's sort, filter and marks.
+    pub list: TorrentList,
     /// Selected peer (by address, so it stays put when the table re-sorts).
     pub peer: Option<SocketAddr>,
     pub peer_sort: PeerSort,
@@ -212,6 +232,7 @@ impl App {
             our_peer_id,
             engine_gone: "the engine stopped".into(),
             selected: 0,
+            list: TorrentList::default(),
             peer: None,
             peer_sort: PeerSort::Down,
             peer_sort_reverse: false,
@@ -232,10 +253,11 @@ impl App {
         }
     }
 
-    /// The selected torrent, if any.
+    /// The torrent under the cursor (in the list's visible order), if any.
     pub fn torrent(&self) -> Option<&TorrentSnapshot> {
-        self.torrents
-            .get(self.selected.min(self.torrents.len().saturating_sub(1)))
+        let view = self.visible();
+        view.get(self.selected.min(view.len().saturating_sub(1)))
+            .copied()
     }
 
     /// The state to show: errors and resume checks override the snapshot's picture.
@@ -302,6 +324,7 @@ impl App {
         self.notices.push_back(Notice {
             text: text.into(),
             error,
+            at: std::time::Instant::now(),
         });
     }
 
@@ -312,6 +335,7 @@ impl App {
             Some(Dialog::AddPath { .. } | Dialog::Limits(_))
         ) || (self.pane == Pane::Magnet && self.magnet_focus)
             || (self.pane == Pane::Decode && self.decode_input.is_some())
+            || (self.pane == Pane::Torrents && self.list.filtering)
     }
 
     /// Translate a key press into an action, given what has the keyboard.
@@ -354,7 +378,9 @@ impl App {
 
     /// Apply one action.
     pub fn update(&mut self, action: Action) {
+        let before = self.selected;
         self.apply(action);
+        self.sync_cursor(before);
         self.sync_file_tree();
     }
 
@@ -390,6 +416,9 @@ impl App {
             return self.update_dialog(action);
         }
         if self.typing() {
+            if self.pane == Pane::Torrents {
+                return self.update_filter(action);
+            }
             return self.update_input(action);
         }
         match action {
@@ -431,26 +460,13 @@ impl App {
                 self.go(Pane::Decode);
                 self.decode_input = Some(Input::default());
             }
-            Action::TogglePause => {
-                if let Some(t) = self.torrent() {
-                    let id = t.id;
-                    let effect = if t.state == TorrentState::Paused {
-                        Effect::Resume(id)
-                    } else {
-                        Effect::Pause(id)
-                    };
-                    self.effects.push(effect);
-                }
-            }
-            Action::Remove => {
-                if let Some(t) = self.torrent() {
-                    self.dialog = Some(Dialog::ConfirmRemove {
-                        id: t.id,
-                        name: t.name.clone(),
-                    });
-                }
-            }
+            Action::TogglePause => self.toggle_pause(),
+            Action::Remove => self.remove_prompt(),
+            Action::ToggleMark | Action::MarkAll | Action::FilterPrompt => self.list_key(&action),
             Action::ToggleRarity => self.rarity = !self.rarity,
+            Action::SortNext | Action::SortReverse if self.pane == Pane::Torrents => {
+                self.list_key(&action)
+            }
             Action::SortNext => self.peer_sort = self.peer_sort.next(),
             Action::SortReverse => self.peer_sort_reverse = !self.peer_sort_reverse,
             Action::Up => self.move_by(-1),
@@ -483,7 +499,9 @@ impl App {
             },
             Action::Paste(text) => self.on_paste(text),
             Action::Cancel => {
-                if self.pane != Pane::Torrents {
+                if self.pane == Pane::Torrents {
+                    self.list_key(&action);
+                } else {
                     self.scroll = 0;
                 }
             }
@@ -515,7 +533,7 @@ impl App {
         };
         match self.pane {
             Pane::Torrents | Pane::Pieces | Pane::Metadata => {
-                self.selected = step(self.selected, self.torrents.len())
+                self.selected = step(self.selected, self.visible().len())
             }
             Pane::Peers | Pane::Handshake => {
                 let peers = self.sorted_peers();
@@ -562,7 +580,8 @@ impl App {
     fn removed_now(&mut self, id: TorrentId) {
         self.removed.insert(id);
         self.torrents.retain(|t| t.id != id);
-        self.selected = self.selected.min(self.torrents.len().saturating_sub(1));
+        self.list.marked.remove(&id);
+        // the cursor moves to the next row when its torrent goes (`sync_cursor`)
     }
 
     /// Keys while the magnet or decode input has the keyboard.
@@ -646,7 +665,8 @@ impl App {
                 self.torrents = next;
                 self.history
                     .record(std::time::Instant::now(), &self.torrents);
-                self.selected = self.selected.min(self.torrents.len().saturating_sub(1));
+                let present: HashSet<TorrentId> = self.torrents.iter().map(|t| t.id).collect();
+                self.list.marked.retain(|id| present.contains(id));
             }
             EngineEvent::TorrentAdded {
                 id,
@@ -665,10 +685,8 @@ impl App {
                 let name = metainfo.info.name.clone();
                 self.metainfo.insert(id, metainfo);
                 // added to choose its files: open them
-                if self.choose_ids.remove(&id)
-                    && let Some(i) = self.torrents.iter().position(|t| t.id == id)
-                {
-                    self.selected = i;
+                if self.choose_ids.remove(&id) && self.torrents.iter().any(|t| t.id == id) {
+                    self.select_id(id);
                     self.go(Pane::Files);
                     self.notify(
                         format!("{name}: choose its files (Space, +, -), then p starts it"),

@@ -19,14 +19,15 @@
 //!   [`limits`]: the limits dialog's model; [`held`]: changes shown before the engine's
 //!   pictures show them; [`tree`]: moving and folding in either tree; [`history`]: the
 //!   recent past of the rates, for the charts; [`hits`]: where the last frame drew what the
-//!   mouse can reach; [`notify`]: when and how a finished download is announced
+//!   mouse can reach; [`notify`]: when and how a finished download is announced; [`list`]:
+//!   the Torrents list's sort, filter and marks
 //! - [`view`]: `impl Widget for &App`, the frame layout and overlays
 //! - [`panes`]: one module per pane; they read the model and never change it
 //! - [`widgets`]: drawing and formatting helpers shared by the view and the panes
 //! - [`theme`]: every style, in the theme chosen at start
 //!
 //! Imports between these files go one way (no cycles): `view -> panes -> widgets -> theme`,
-//! `view, panes -> app -> action, decode, files, held, history, hits, limits, notify`;
+//! `view, panes -> app -> action, decode, files, held, history, hits, limits, list, notify`;
 //! `decode, files -> tree`; `panes -> hits -> action`; `backend -> app, widgets`.
 
 pub mod action;
@@ -38,6 +39,7 @@ pub mod held;
 pub mod history;
 pub mod hits;
 pub mod limits;
+pub mod list;
 pub mod notify;
 pub mod panes;
 pub mod theme;

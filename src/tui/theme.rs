@@ -284,6 +284,11 @@ pub fn error_span() -> Style {
 pub fn status_bar() -> Style {
     on(p().status)
 }
+/// The selected torrent's verdict in the status bar: the bar's colours, bold (readable in
+/// every theme; the words say it is a warning).
+pub fn status_warn() -> Style {
+    on(p().status).add_modifier(Modifier::BOLD)
+}
 pub fn status_error() -> Style {
     let p = p();
     on((p.on_bad, p.bad))

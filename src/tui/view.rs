@@ -6,11 +6,12 @@
 //! the panes (blocks, fields, sizes, rates, durations) are in [`widgets`](super::widgets).
 
 use super::action::{KEYS, Pane, Scope};
-use super::app::{App, Dialog};
+use super::app::{App, Dialog, NOTICE_FRESH};
 use super::limits::LimitsForm;
 use super::panes;
 use super::theme;
 use super::widgets::{centered, rate};
+use crate::engine::event::TorrentState;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -88,15 +89,21 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         app.listen_port
     );
     let notice = app.notices.back();
-    let style = if notice.is_some_and(|n| n.error) {
-        theme::status_error()
-    } else {
-        theme::status_bar()
+    let (text, style) = match (notice, slow_verdict(app)) {
+        (Some(n), _) if n.error => (n.text.clone(), theme::status_error()),
+        (Some(n), Some(_)) if n.at.elapsed() < NOTICE_FRESH => {
+            (n.text.clone(), theme::status_bar())
+        }
+        (_, Some(v)) => (v, theme::status_warn()),
+        (n, None) => (
+            n.map(|n| n.text.clone()).unwrap_or_default(),
+            theme::status_bar(),
+        ),
     };
     buf.set_style(area, theme::status_bar());
     let line = Line::from(vec![
         Span::styled(left, theme::status_bar()),
-        Span::styled(notice.map(|n| n.text.clone()).unwrap_or_default(), style),
+        Span::styled(text, style),
     ]);
     line.render(area, buf);
     let hint = " ? help ";
@@ -104,6 +111,22 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         let x = area.right().saturating_sub(hint.len() as u16);
         buf.set_string(x, area.y, hint, theme::status_bar());
     }
+}
+
+/// The selected torrent's verdict while it is slow: downloading (or fetching its metadata)
+/// with something named holding it back. Paused and queued torrents are the user's choice,
+/// not slowness.
+fn slow_verdict(app: &App) -> Option<String> {
+    let t = app.torrent()?;
+    let state = app.state_of(t);
+    if !matches!(
+        state,
+        TorrentState::Downloading | TorrentState::FetchingMetadata
+    ) {
+        return None;
+    }
+    let v = app.verdict(t);
+    (!v.is_none()).then(|| v.to_string())
 }
 
 fn render_dialog(d: &Dialog, area: Rect, buf: &mut Buffer) {

@@ -1,6 +1,6 @@
 //! The modal dialogs' keys (`App::update` hands them every action while one is open): quit
-//! and remove confirmations, the add dialog (a path or a magnet, and "choose files first"),
-//! and the limits dialog.
+//! and remove confirmations (of one torrent, or of every marked one), the add dialog (a path
+//! or a magnet, and "choose files first"), and the limits dialog.
 
 use super::{App, Dialog, Effect};
 use crate::proto::magnet;
@@ -26,24 +26,16 @@ impl App {
                 Action::Key(k) if matches!(k.code, KeyCode::Enter) => self.should_quit = true,
                 _ => {}
             },
-            Dialog::ConfirmRemove { id, name } => match action {
+            Dialog::ConfirmRemove { id, name, ids } => match action {
                 Action::Key(k) if matches!(k.code, KeyCode::Char('k' | 'K' | 'y' | 'Y')) => {
-                    self.effects.push(Effect::Remove {
-                        id,
-                        delete_data: false,
-                    });
-                    self.removed_now(id);
+                    self.remove_now(&ids, false)
                 }
                 Action::Key(k) if matches!(k.code, KeyCode::Char('D')) => {
-                    self.effects.push(Effect::Remove {
-                        id,
-                        delete_data: true,
-                    });
-                    self.removed_now(id);
+                    self.remove_now(&ids, true)
                 }
                 Action::Cancel => {}
                 Action::Key(k) if matches!(k.code, KeyCode::Char('n' | 'N')) => {}
-                _ => self.dialog = Some(Dialog::ConfirmRemove { id, name }),
+                _ => self.dialog = Some(Dialog::ConfirmRemove { id, name, ids }),
             },
             Dialog::AddPath {
                 mut input,
@@ -77,6 +69,17 @@ impl App {
                 }
             },
             Dialog::Limits(form) => self.update_limits(form, action),
+        }
+    }
+
+    /// Removal confirmed: ask the engine to remove each torrent, and drop their rows now.
+    fn remove_now(&mut self, ids: &[crate::engine::event::TorrentId], delete_data: bool) {
+        for id in ids {
+            self.effects.push(Effect::Remove {
+                id: *id,
+                delete_data,
+            });
+            self.removed_now(*id);
         }
     }
 

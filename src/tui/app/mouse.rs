@@ -36,7 +36,7 @@ impl App {
     /// Select row `i` of `list`, when it is there.
     fn select_row(&mut self, list: List, i: usize) {
         match list {
-            List::Torrents if self.pane == Pane::Torrents && i < self.torrents.len() => {
+            List::Torrents if self.pane == Pane::Torrents && i < self.visible().len() => {
                 self.selected = i;
             }
             List::Peers if self.pane == Pane::Peers => {

@@ -226,7 +226,7 @@ fn a_young_history_spans_a_minute_and_the_scale_follows_the_rates() {
     slow.upload_rate = 0.0;
     let app = app_with(vec![slow]);
     let s = screen(&app, 120, 40);
-    assert!(s.contains("400 KiB/s│") && s.contains("200 KiB/s│"), "{s}");
+    assert!(s.contains("300 KiB/s│") && s.contains("150 KiB/s│"), "{s}");
 }
 
 #[test]
@@ -281,7 +281,9 @@ fn piece_bar_sums_up_the_pieces_each_cell_covers() {
     assert_eq!(scale_top(0.0), 1024.0);
     assert_eq!(scale_top(1.2 * MIB), 2.0 * MIB);
     assert_eq!(scale_top(700.0 * 1024.0), 800.0 * 1024.0);
-    assert_eq!(scale_top(3.0 * MIB), 4.0 * MIB);
+    assert_eq!(scale_top(2.2 * MIB), 3.0 * MIB);
+    assert_eq!(scale_top(3.0 * MIB), 3.0 * MIB);
+    assert_eq!(scale_top(3.1 * MIB), 4.0 * MIB);
 }
 
 #[test]

@@ -318,11 +318,13 @@ fn details_lines(app: &App, t: &TorrentSnapshot) -> Vec<Line<'static>> {
     lines
 }
 
-/// The next round rate at or above `r` (1, 2, 4, 6 or 8 times a power of ten of KiB/s, MiB/s
-/// or GiB/s), so the scale and its middle read round: `0`, `1 MiB/s`, `2 MiB/s`.
+/// The next round rate at or above `r` (1, 2, 3, 4, 5, 6 or 8 times a power of ten of KiB/s,
+/// MiB/s or GiB/s), so the scale and its middle read round (`0`, `1 MiB/s`, `2 MiB/s`) and the
+/// curve fills most of the chart's height.
 pub fn scale_top(r: f64) -> f64 {
-    const STEPS: [f64; 15] = [
-        1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 20.0, 40.0, 60.0, 80.0, 100.0, 200.0, 400.0, 600.0, 800.0,
+    const STEPS: [f64; 21] = [
+        1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 80.0, 100.0, 200.0,
+        300.0, 400.0, 500.0, 600.0, 800.0,
     ];
     let mut unit = 1024.0;
     loop {

@@ -671,9 +671,12 @@ impl Session {
         hash: &str,
         addr: std::net::SocketAddr,
     ) -> impl std::future::Future<Output = Response> + Send + 'static {
-        let id = self
-            .find(hash)
-            .and_then(|h| self.torrents.get(&h).map(|e| e.id).ok_or(format!("no torrent {h}")));
+        let id = self.find(hash).and_then(|h| {
+            self.torrents
+                .get(&h)
+                .map(|e| e.id)
+                .ok_or(format!("no torrent {h}"))
+        });
         let (engine, hash) = (self.engine.clone(), hash.to_string());
         async move {
             let id = match id {

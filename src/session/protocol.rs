@@ -18,8 +18,8 @@
 //! nothing a client sends can stop the instance.
 
 use crate::engine::queue::QueueLimits;
-use crate::proto::bitfield::Bitfield;
 use crate::engine::settings::{FileSelection, GlobalLimits, TorrentSettings};
+use crate::proto::bitfield::Bitfield;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
@@ -528,7 +528,10 @@ mod tests {
             ..Response::ok()
         };
         let line = serde_json::to_string(&r).unwrap();
-        assert!(line.contains(r#""peer_pieces":{"pieces":11,"bits":"9020"}"#), "{line}");
+        assert!(
+            line.contains(r#""peer_pieces":{"pieces":11,"bits":"9020"}"#),
+            "{line}"
+        );
         let back: Response = serde_json::from_str(&line).unwrap();
         assert_eq!(back.peer_pieces.unwrap().bitfield().unwrap(), bits);
         // hostile answers are errors, not panics

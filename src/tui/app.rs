@@ -10,6 +10,9 @@
 
 mod controls;
 mod dialogs;
+mod peer_pieces;
+
+pub use peer_pieces::{PEER_PIECES_REFRESH, PeerPieces};
 
 use super::action::{Action, Pane, action_for};
 use super::decode::DecodeState;
@@ -69,6 +72,11 @@ pub enum Effect {
         id: TorrentId,
         to: QueueMove,
         order: Vec<TorrentId>,
+    },
+    /// Ask which pieces a peer has (answered as `Action::PeerPieces`).
+    PeerPieces {
+        torrent: TorrentId,
+        addr: SocketAddr,
     },
 }
 
@@ -167,6 +175,11 @@ pub struct App {
     pub peer_sort: PeerSort,
     pub peer_sort_reverse: bool,
     pub rarity: bool,
+    /// The piece map marks the selected peer's pieces (`v`).
+    pub peer_overlay: bool,
+    /// The selected peer's pieces, as last answered, and the last time they were asked for.
+    pub peer_pieces: Option<PeerPieces>,
+    peer_pieces_asked: Option<(TorrentId, SocketAddr, std::time::Instant)>,
     pub help: bool,
     pub dialog: Option<Dialog>,
     pub magnet: Input,
@@ -209,6 +222,9 @@ impl App {
             peer_sort: PeerSort::Down,
             peer_sort_reverse: false,
             rarity: false,
+            peer_overlay: true,
+            peer_pieces: None,
+            peer_pieces_asked: None,
             help: false,
             dialog: None,
             magnet: Input::default(),
@@ -347,6 +363,7 @@ impl App {
     pub fn update(&mut self, action: Action) {
         self.apply(action);
         self.sync_file_tree();
+        self.sync_peer_pieces(std::time::Instant::now());
     }
 
     /// The Files pane's tree follows the selected torrent (built once its metadata is known).
@@ -365,6 +382,11 @@ impl App {
                 let error = text.starts_with("error");
                 return self.notify(text, error);
             }
+            Action::PeerPieces {
+                torrent,
+                addr,
+                bits,
+            } => return self.on_peer_pieces(torrent, addr, bits),
             Action::Resize(..) => return,
             Action::ForceQuit => {
                 self.should_quit = true;
@@ -441,6 +463,7 @@ impl App {
                 }
             }
             Action::ToggleRarity => self.rarity = !self.rarity,
+            Action::TogglePeerPieces => self.toggle_peer_pieces(),
             Action::SortNext => self.peer_sort = self.peer_sort.next(),
             Action::SortReverse => self.peer_sort_reverse = !self.peer_sort_reverse,
             Action::Up => self.move_by(-1),
@@ -478,7 +501,11 @@ impl App {
                 }
             }
             Action::Key(_) => {}
-            Action::Engine(_) | Action::Notice(_) | Action::Resize(..) | Action::ForceQuit => {}
+            Action::Engine(_)
+            | Action::Notice(_)
+            | Action::PeerPieces { .. }
+            | Action::Resize(..)
+            | Action::ForceQuit => {}
         }
     }
 

@@ -144,3 +144,9 @@ pub fn rarity(available: u16) -> (char, Style) {
         _ => ('░', Style::new().fg(Color::Green)),
     }
 }
+
+/// A piece-map cell holding pieces the selected peer has: its own glyph and colour, tinted
+/// and underlined (the underline reads without colour).
+pub fn peer_has(base: Style) -> Style {
+    base.bg(Color::Blue).add_modifier(Modifier::UNDERLINED)
+}

@@ -317,9 +317,7 @@ mod tests {
         assert_eq!(stats.last_block_age(t0), None, "no block yet");
         stats.note_block(t0);
         stats.note_block(t0 + Duration::from_secs(2));
-        let age = stats
-            .last_block_age(t0 + Duration::from_secs(5))
-            .unwrap();
+        let age = stats.last_block_age(t0 + Duration::from_secs(5)).unwrap();
         // millisecond precision: the stored instant is rounded down
         assert!(
             age >= Duration::from_secs(3) && age < Duration::from_millis(3002),

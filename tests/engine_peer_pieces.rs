@@ -52,7 +52,10 @@ async fn a_peers_pieces_are_answered_from_its_bitfield() {
         };
 
         // the leecher's view of the seeder: everything
-        let bits = handle.peer_pieces(id, seeder).await.expect("the seeder's pieces");
+        let bits = handle
+            .peer_pieces(id, seeder)
+            .await
+            .expect("the seeder's pieces");
         assert_eq!(bits.len(), piece_count);
         assert!(bits.is_full(), "a seeder has every piece: {bits:?}");
 
@@ -60,7 +63,11 @@ async fn a_peers_pieces_are_answered_from_its_bitfield() {
         // piece), so only pieces the leecher verified
         let s = &swarm.seeders()[0];
         let theirs = s.snapshot().unwrap();
-        let leecher = theirs.peers.first().expect("the seeder sees the leecher").addr;
+        let leecher = theirs
+            .peers
+            .first()
+            .expect("the seeder sees the leecher")
+            .addr;
         let has = s.handle.peer_pieces(theirs.id, leecher).await.unwrap();
         assert!(has.count_ones() > 0, "the leecher announced pieces");
         let now = handle.snapshot().await.unwrap();
@@ -88,7 +95,13 @@ async fn a_peers_pieces_are_answered_from_its_bitfield() {
         );
         // ... by the backend, whose answer the model keeps for the piece map
         let (tx, mut rx) = mpsc::unbounded_channel();
-        ask_peer_pieces(id, seeder, &Backend::Engine(handle.clone()), &HashMap::new(), &tx);
+        ask_peer_pieces(
+            id,
+            seeder,
+            &Backend::Engine(handle.clone()),
+            &HashMap::new(),
+            &tx,
+        );
         let answer = rx.recv().await.unwrap();
         assert!(
             matches!(&answer, Action::PeerPieces { torrent, addr, bits: Some(b) }
@@ -96,7 +109,9 @@ async fn a_peers_pieces_are_answered_from_its_bitfield() {
             "{answer:?}"
         );
         app.update(answer);
-        let shown = app.shown_peer_pieces().expect("the map shows the seeder's pieces");
+        let shown = app
+            .shown_peer_pieces()
+            .expect("the map shows the seeder's pieces");
         assert_eq!(shown.bits.count_ones(), piece_count);
     };
     tokio::time::timeout(Duration::from_secs(120), run)

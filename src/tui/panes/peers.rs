@@ -158,8 +158,8 @@ fn columns(width: u16) -> (Vec<(Col, Constraint)>, usize) {
     }
 }
 
-fn header(c: Col) -> &'static str {
-    match c {
+fn header(c: Col, samples: usize) -> String {
+    let name = match c {
         Col::Address => "address",
         Col::Client => "client",
         Col::Flags => "flags",
@@ -169,8 +169,9 @@ fn header(c: Col) -> &'static str {
         Col::Have => "have",
         Col::Reqs => "reqs",
         Col::Last => "last",
-        Col::Graph => "down, last s",
-    }
+        Col::Graph => return format!("down, {samples} s"),
+    };
+    name.to_string()
 }
 
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
@@ -228,7 +229,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         .and_then(|a| peers.iter().position(|p| p.addr == a))
         .unwrap_or(0);
     let table = Table::new(rows, cols.iter().map(|(_, w)| *w))
-        .header(Row::new(cols.iter().map(|(c, _)| header(*c))).style(theme::header()))
+        .header(Row::new(cols.iter().map(|(c, _)| header(*c, samples))).style(theme::header()))
         .row_highlight_style(theme::selected())
         .block(pane_block(title));
     let mut state = TableState::default().with_selected(Some(selected));

@@ -148,16 +148,17 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Constraint::Length(side_w),
     ]));
     let shown = app.shown_peer_pieces();
-    let of_peer = shown.map_or(String::new(), |p| {
-        format!(" pieces of {} ({} of {n}) ", p.addr, p.bits.count_ones())
+    let rarity = if app.rarity { ", rarity" } else { "" };
+    // the peer first: a narrow pane cuts the title's end
+    let block = pane_block(match shown {
+        Some(p) => format!(
+            " pieces of {} ({} of {n}{rarity}) · {} ",
+            p.addr,
+            p.bits.count_ones(),
+            t.name
+        ),
+        None => format!(" Pieces: {} ({n} pieces{rarity}) ", t.name),
     });
-    let block = pane_block(format!(
-        " Pieces: {} ({} pieces{}) ",
-        t.name,
-        n,
-        if app.rarity { ", rarity" } else { "" }
-    ))
-    .title(Line::styled(of_peer, theme::title()).right_aligned());
     let inner = block.inner(map_area);
     block.render(map_area, buf);
     if n == 0 {
@@ -219,7 +220,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     if let Some(p) = shown {
         lines.push(glyph(
             ('·', theme::peer_has(theme::piece(PieceView::Missing).1)),
-            format!("{} has", p.addr),
+            format!("{} has {}", p.addr, p.bits.count_ones()),
         ));
     }
     lines.push(Line::styled("r: rarity overlay", theme::dim()));

@@ -88,7 +88,7 @@ fn text(buf: &Buffer) -> String {
     out
 }
 
-fn row<'a>(s: &'a str, port: u16) -> &'a str {
+fn row(s: &str, port: u16) -> &str {
     let a = format!("127.0.0.1:{port}");
     s.lines().find(|l| l.contains(&a)).unwrap()
 }

@@ -178,12 +178,15 @@ fn peers_pane_at_200x60_shows_every_column_and_a_longer_graph() {
 fn selecting_a_peer_asks_the_engine_for_its_pieces() {
     let mut app = App::new(PeerId::default());
     app.update(snapshot(torrent(40, 1000.0)));
-    app.effects.clear();
-    // nothing selected, or a pane that does not show it: no question
+    // nothing selected: no question, on any pane
+    app.update(Action::GoTo(Pane::Pieces));
     app.update(Action::GoTo(Pane::Peers));
     assert!(app.effects.is_empty(), "{:?}", app.effects);
+    // chosen in the Peers pane, asked about once the piece map shows
     app.update(Action::Down);
     let asked = app.peer.unwrap();
+    assert!(app.effects.is_empty(), "{:?}", app.effects);
+    app.update(Action::GoTo(Pane::Pieces));
     assert_eq!(
         app.effects.drain(..).collect::<Vec<_>>(),
         [Effect::PeerPieces {
@@ -191,18 +194,22 @@ fn selecting_a_peer_asks_the_engine_for_its_pieces() {
             addr: asked
         }]
     );
+    // another peer: asked about at once
+    app.update(Action::GoTo(Pane::Peers));
     app.update(Action::Down);
     let next = app.peer.unwrap();
     assert_ne!(next, asked);
+    app.update(Action::GoTo(Pane::Pieces));
     assert!(
         app.effects.contains(&Effect::PeerPieces {
             torrent: 1,
             addr: next
         }),
-        "a new selection is asked about at once: {:?}",
+        "{:?}",
         app.effects
     );
     app.effects.clear();
+    // other panes ask nothing
     app.update(Action::GoTo(Pane::Torrents));
     app.update(snapshot(torrent(40, 1000.0)));
     assert!(app.effects.is_empty(), "{:?}", app.effects);

@@ -1,8 +1,8 @@
 //! The selected peer's pieces on the piece map. The engine's pictures carry no bitfields
 //! (hundreds of peers times 100 000 pieces, ten times a second), so the dashboard asks for the
 //! one peer it shows: an [`Effect::PeerPieces`] when the selected peer changes, again every
-//! [`PEER_PIECES_REFRESH`] while it stays selected, and only while the Pieces or Peers pane is
-//! on screen. The answer comes back as [`Action::PeerPieces`].
+//! [`PEER_PIECES_REFRESH`] while it stays selected, and only while the Pieces pane is on
+//! screen. The answer comes back as [`Action::PeerPieces`].
 
 use super::{App, Effect};
 use crate::engine::event::TorrentId;
@@ -37,9 +37,9 @@ impl App {
     }
 
     /// The peer whose pieces the screen wants now: the selected torrent's selected peer,
-    /// while it is connected, the overlay is on and a pane that shows it is open.
+    /// while it is connected, the overlay is on and the piece map is on screen.
     fn peer_pieces_target(&self) -> Option<(TorrentId, SocketAddr)> {
-        if !self.peer_overlay || !matches!(self.pane, Pane::Pieces | Pane::Peers) {
+        if !self.peer_overlay || self.pane != Pane::Pieces {
             return None;
         }
         let t = self.torrent()?;

@@ -7,8 +7,9 @@
 //!
 //! Beside them: how the connection travels (`TCP RC4`: transport and encryption), the time
 //! since the peer's last block (`last`), and its download rate over the last seconds as a
-//! sparkline (from [`crate::tui::history`], one sample a second). Narrow panes drop the up
-//! rate, progress and requests columns and show fewer seconds.
+//! sparkline (from [`crate::tui::history`], one sample a second, scaled to the peer's own
+//! peak). Narrow panes drop the up rate, progress and requests columns and show fewer
+//! seconds.
 
 use crate::engine::conn::Wire;
 use crate::engine::event::PeerSnapshot;
@@ -94,8 +95,9 @@ pub fn wire(p: &PeerSnapshot) -> String {
     format!("{} {}", p.transport.label(), p.wire.short())
 }
 
-/// The table's columns, most important first in the sense that narrower panes drop the
-/// others: an 80-column terminal keeps address, client, flags, down, wire, last and the graph.
+/// The table's columns. Narrower panes drop some: below 140 cells progress and requests go,
+/// below 100 the up rate (an 80-column terminal keeps address, client, flags, down, wire,
+/// last and the graph).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Col {
     Address,
@@ -114,48 +116,44 @@ enum Col {
 fn columns(width: u16) -> (Vec<(Col, Constraint)>, usize) {
     use Col::*;
     use Constraint::{Length, Min};
-    if width >= 150 {
-        let graph = 30;
+    let (graph, cols) = if width >= 140 {
         let cols = vec![
             (Address, Length(22)),
             (Client, Min(12)),
             (Flags, Length(9)),
             (Wire, Length(9)),
-            (Down, Length(11)),
-            (Up, Length(11)),
+            (Down, Length(12)),
+            (Up, Length(12)),
             (Have, Length(6)),
             (Reqs, Length(5)),
             (Last, Length(4)),
-            (Graph, Length(graph as u16)),
         ];
-        (cols, graph)
+        (30, cols)
     } else if width >= 100 {
-        let graph = 12;
         let cols = vec![
             (Address, Length(21)),
             (Client, Min(10)),
             (Flags, Length(9)),
             (Wire, Length(9)),
-            (Down, Length(10)),
-            (Up, Length(10)),
-            (Have, Length(6)),
+            (Down, Length(12)),
+            (Up, Length(12)),
             (Last, Length(4)),
-            (Graph, Length(graph as u16)),
         ];
-        (cols, graph)
+        (12, cols)
     } else {
-        let graph = 10;
         let cols = vec![
             (Address, Length(21)),
             (Client, Min(6)),
             (Flags, Length(9)),
-            (Down, Length(10)),
+            (Down, Length(12)),
             (Wire, Length(9)),
             (Last, Length(4)),
-            (Graph, Length(graph as u16)),
         ];
-        (cols, graph)
-    }
+        (10, cols)
+    };
+    let mut cols = cols;
+    cols.push((Graph, Length(graph as u16)));
+    (cols, graph)
 }
 
 fn header(c: Col, samples: usize) -> String {

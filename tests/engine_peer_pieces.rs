@@ -120,3 +120,81 @@ async fn a_peers_pieces_are_answered_from_its_bitfield() {
     handle.shutdown().await;
     swarm.shutdown().await;
 }
+
+/// The same question through the user's session, in process and over its control socket (an
+/// attached dashboard): the `peer_pieces` request, answered off the session's actor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_peer_pieces_in_process_and_attached() {
+    use fast_peer::demo::loopback_config;
+    use fast_peer::session::{SessionOptions, spawn_session};
+    use fast_peer::tui::backend::add_source;
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DemoOptions {
+        dir: Some(dir.path().join("demo")),
+        seeders: 1,
+        size: 4 << 20,
+    };
+    let slow = SeederProfile {
+        label: "slow".into(),
+        upload_limit: Some(256 << 10),
+        ..Default::default()
+    };
+    let swarm = DemoSwarm::start_with(opts, vec![slow]).await.unwrap();
+    let hash = swarm.metainfo().info_hash;
+    let seeder_addr = swarm.seeders()[0].addr;
+    let socket = dir.path().join("control.sock");
+    let session = SessionOptions {
+        engine: loopback_config(),
+        session_dir: dir.path().join("session"),
+        download_dir: dir.path().join("downloads"),
+        socket: socket.clone(),
+        watch_dir: None,
+    };
+    let (handle, mut events) = spawn_session(session).await.unwrap();
+    let backend = Backend::Session(handle);
+    let run = async {
+        let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=demo&x.pe={seeder_addr}");
+        add_source(&backend, &magnet, &dir.path().join("downloads"))
+            .await
+            .unwrap();
+        let (id, seeder) = loop {
+            if let Some(EngineEvent::Snapshot(s)) = events.recv().await
+                && let Some(t) = s.torrents.first()
+                && t.piece_count > 0
+                && let Some(p) = t.peers.first()
+            {
+                break (t.id, p.addr);
+            }
+        };
+        let hashes = HashMap::from([(id, hash)]);
+        let attached = Backend::Attached(socket.clone());
+        for b in [&backend, &attached] {
+            let (tx, mut rx) = mpsc::unbounded_channel();
+            ask_peer_pieces(id, seeder, b, &hashes, &tx);
+            let answer = rx.recv().await.unwrap();
+            assert!(
+                matches!(&answer, Action::PeerPieces { bits: Some(bits), .. } if bits.is_full()),
+                "{answer:?}"
+            );
+            // no such peer; a torrent the dashboard cannot name
+            let nobody = SocketAddr::from(([127, 0, 0, 1], 9));
+            ask_peer_pieces(id, nobody, b, &hashes, &tx);
+            let answer = rx.recv().await.unwrap();
+            assert!(
+                matches!(answer, Action::PeerPieces { bits: None, .. }),
+                "{answer:?}"
+            );
+            ask_peer_pieces(id, seeder, b, &HashMap::new(), &tx);
+            let answer = rx.recv().await.unwrap();
+            assert!(
+                matches!(answer, Action::PeerPieces { bits: None, .. }),
+                "{answer:?}"
+            );
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("in time");
+    backend.shutdown().await;
+    swarm.shutdown().await;
+}

@@ -7,6 +7,9 @@
 //!
 //! A change the user asked for (files, order, limits, queue) shows at once: it is applied to
 //! the model, and held over the engine's pictures until one shows it (see [`Held`]).
+//!
+//! The selected peer's pieces, which the pictures do not carry, are asked for and kept by
+//! `app/peer_pieces.rs` (see [`PeerPieces`]).
 
 mod controls;
 mod dialogs;

@@ -25,7 +25,7 @@
 //!
 //! Imports between these files go one way (no cycles): `view -> panes -> widgets -> theme`,
 //! `view, panes -> app -> action, decode, files, held, history, limits`; `decode, files -> tree`;
-//! `backend -> app, widgets`.
+//! `backend -> action, app, widgets`.
 
 pub mod action;
 pub mod app;

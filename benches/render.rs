@@ -30,8 +30,6 @@ fn torrent() -> TorrentSnapshot {
     let availability: Vec<u16> = (0..PIECES).map(|i| (i % 13) as u16).collect();
     let peers = (0..PEERS)
         .map(|i| PeerSnapshot {
-            addr: SocketAddr::from(([127, 0, (i / 250) as u8, (i % 250) as u8 + 1], 6881 + i)),
-            peer_id: PeerId(*b"-LT2080-abcdefghijkl"),
             incoming: i % 3 == 0,
             am_choking: i % 2 == 0,
             am_interested: true,
@@ -48,8 +46,11 @@ fn torrent() -> TorrentSnapshot {
             requests_in_flight: (i % 64) as u32,
             pieces_in_flight: vec![i as u32 * 100, i as u32 * 100 + 1],
             reserved: [0, 0, 0, 0, 0, 0x10, 0, 0x05],
-            extension: None,
-            recent: Vec::new(),
+            last_block: Some(std::time::Duration::from_millis(i as u64 * 37)),
+            ..PeerSnapshot::new(
+                SocketAddr::from(([127, 0, (i / 250) as u8, (i % 250) as u8 + 1], 6881 + i)),
+                PeerId(*b"-LT2080-abcdefghijkl"),
+            )
         })
         .collect();
     TorrentSnapshot {

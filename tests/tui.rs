@@ -56,6 +56,8 @@ fn peer(port: u16, id: &[u8; 20], rate: f64, in_flight: Vec<u32>) -> PeerSnapsho
         } else {
             Wire::Rc4
         },
+        transport: Default::default(),
+        last_block: Some(Duration::from_secs(3)),
         pieces: 20,
         downloaded: 1 << 20,
         uploaded: 0,

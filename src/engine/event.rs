@@ -462,11 +462,38 @@ impl Wire {
         }
     }
 
+    /// A word for a narrow column: `plain`, `obfs` or `RC4`.
+    pub fn short(self) -> &'static str {
+        match self {
+            Wire::Plaintext => "plain",
+            Wire::Obfuscated => "obfs",
+            Wire::Rc4 => "RC4",
+        }
+    }
+
     pub fn from_u8(v: u8) -> Wire {
         match v {
             1 => Wire::Obfuscated,
             2 => Wire::Rc4,
             _ => Wire::Plaintext,
+        }
+    }
+}
+
+/// What carries a peer connection: TCP, or uTP (BEP 29) over UDP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Transport {
+    #[default]
+    Tcp,
+    Utp,
+}
+
+impl Transport {
+    /// How the dashboard names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Tcp => "TCP",
+            Transport::Utp => "uTP",
         }
     }
 }
@@ -484,6 +511,13 @@ pub struct PeerSnapshot {
     pub fast: bool,
     /// How the connection's bytes travel: plaintext, MSE-obfuscated or RC4.
     pub wire: Wire,
+    /// What carries the connection (older pictures, without it, were all TCP).
+    #[serde(default)]
+    pub transport: Transport,
+    /// Time since the peer's last block (a `piece` message) arrived, at snapshot time;
+    /// `None` when it sent none yet.
+    #[serde(default)]
+    pub last_block: Option<Duration>,
     pub pieces: u32,
     pub downloaded: u64,
     pub uploaded: u64,
@@ -514,6 +548,8 @@ impl PeerSnapshot {
             snubbed: false,
             fast: false,
             wire: Wire::Plaintext,
+            transport: Transport::Tcp,
+            last_block: None,
             pieces: 0,
             downloaded: 0,
             uploaded: 0,
@@ -731,6 +767,8 @@ mod tests {
             snubbed: false,
             fast: true,
             wire: Wire::Rc4,
+            transport: Transport::Tcp,
+            last_block: Some(Duration::from_millis(2500)),
             pieces: 3,
             downloaded: 1 << 20,
             uploaded: 5,

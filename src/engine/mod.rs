@@ -69,6 +69,7 @@ use crate::engine::scheduler::{Action, Scheduler};
 use crate::engine::settings::{GlobalLimits, TorrentSettings};
 use crate::engine::storage::OutputTarget;
 use crate::engine::torrent::{Source, TorrentMsg, TorrentParams, TorrentTx, spawn_torrent};
+use crate::proto::bitfield::Bitfield;
 use crate::proto::handshake::Handshake;
 use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::magnet::Magnet;
@@ -92,6 +93,8 @@ pub const DHT_REANNOUNCE: Duration = Duration::from_secs(5 * 60);
 /// spreads their first announces over about twenty seconds instead of sending them at once
 /// (a burst of one second's worth is allowed, so a handful of torrents announce at once).
 pub const ANNOUNCES_PER_SECOND: u64 = 50;
+/// How long [`EngineHandle::peer_pieces`] waits for a peer's answer.
+pub const PEER_PIECES_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A torrent to add.
 #[derive(Debug, Clone)]
@@ -206,6 +209,8 @@ enum Command {
     QueueLimits(QueueLimits),
     /// These torrents first in the queue, in this order.
     QueueOrder(Vec<TorrentId>),
+    /// The pieces a connected peer has, for the dashboard.
+    PeerPieces(TorrentId, SocketAddr, mpsc::Sender<Bitfield>),
 }
 
 /// Commands into a running engine. Cheap to clone.
@@ -352,6 +357,21 @@ impl EngineHandle {
     /// Change the engine-wide rate and connection limits.
     pub fn set_global_limits(&self, limits: GlobalLimits) {
         let _ = self.tx.send(Command::GlobalLimits(limits));
+    }
+
+    /// The pieces the peer connected from `addr` to torrent `id` has (its bitfield and the
+    /// `have`s since), asked of the peer's task. `None` when there is no such torrent or
+    /// peer, the torrent still fetches its metadata, or the answer takes longer than
+    /// [`PEER_PIECES_TIMEOUT`] (a peer task waiting for the disk or a rate limit).
+    /// Pictures do not carry bitfields (hundreds of peers times 100 000 pieces, ten times a
+    /// second): a dashboard asks for the one peer it shows.
+    pub async fn peer_pieces(&self, id: TorrentId, addr: SocketAddr) -> Option<Bitfield> {
+        let (tx, mut rx) = mpsc::channel(1);
+        self.tx.send(Command::PeerPieces(id, addr, tx)).ok()?;
+        tokio::time::timeout(PEER_PIECES_TIMEOUT, rx.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// The engine's picture now (what the periodic [`EngineEvent::Snapshot`] carries), for an
@@ -644,6 +664,12 @@ impl Actor {
                 self.config.download_limit = l.download;
                 self.config.max_connections = l.max_connections;
                 self.connections.set_max(l.max_connections);
+            }
+            Command::PeerPieces(id, addr, reply) => {
+                if let Some((_, tx)) = self.torrents.get(&id) {
+                    // never waited for: a torrent far behind drops it, and the asker asks again
+                    let _ = tx.try_send(TorrentMsg::PeerPieces { addr, reply });
+                }
             }
             Command::Shutdown(_) => {}
         }

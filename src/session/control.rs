@@ -316,6 +316,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_peer_pieces_request_comes_back_as_the_peers_bitfield() {
+        use crate::proto::bitfield::Bitfield;
+        use crate::session::protocol::PeerPieces;
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut calls) = server(dir.path()).await;
+        let peer: std::net::SocketAddr = "127.0.0.1:6881".parse().unwrap();
+        let mut bits = Bitfield::new(1234);
+        for i in (0..1234).step_by(3) {
+            bits.set(i);
+        }
+        let answer = bits.clone();
+        tokio::spawn(async move {
+            while let Some(call) = calls.recv().await {
+                let r = match call.command {
+                    Command::PeerPieces { hash, addr } if hash == "ab" && addr == peer => {
+                        Response {
+                            peer_pieces: Some(PeerPieces::new(&answer)),
+                            ..Response::ok()
+                        }
+                    }
+                    other => Response::error(format!("unexpected {other:?}")),
+                };
+                let _ = call.reply.send(r);
+            }
+        });
+        let command = Command::PeerPieces {
+            hash: "ab".into(),
+            addr: peer,
+        };
+        let r = request(&path, command).await.unwrap();
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.peer_pieces.unwrap().bitfield().unwrap(), bits);
+        // the same request as a client in another language would write it
+        let line = br#"{"v":1,"cmd":"peer_pieces","hash":"ab","addr":"127.0.0.1:6881"}
+"#;
+        let answers = raw(&path, line).await;
+        assert_eq!(answers.len(), 1);
+        let got = answers[0].peer_pieces.as_ref().unwrap();
+        assert_eq!((got.pieces, got.bitfield().unwrap()), (1234, bits));
+    }
+
+    #[tokio::test]
     async fn garbage_gets_errors_and_the_server_keeps_serving() {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut calls) = server(dir.path()).await;

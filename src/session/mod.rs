@@ -214,6 +214,11 @@ impl Actor {
                 },
                 Some(call) = self.calls.recv() => {
                     let Call { command, reply, watch } = call;
+                    if let Command::PeerPieces { hash, addr } = &command {
+                        let answer = self.session.peer_pieces(hash, *addr);
+                        tokio::spawn(async move { let _ = reply.send(answer.await); });
+                        continue;
+                    }
                     let response = match (command, watch) {
                         (Command::Watch, Some(queue)) => {
                             let mut replay = self.session.replay();
@@ -492,6 +497,7 @@ impl Session {
             Command::Set { hashes, change } => self.set(&hashes, &change),
             Command::Limits { change } => self.limits(&change),
             Command::Queue { hash, to } => self.queue(&hash, to).await,
+            Command::PeerPieces { hash, addr } => self.peer_pieces(&hash, addr).await,
             Command::Pause { hashes } => self.for_each(&hashes, |s, h| s.set_paused(h, true)),
             Command::Resume { hashes } => self.for_each(&hashes, |s, h| s.set_paused(h, false)),
             Command::Remove {
@@ -654,6 +660,36 @@ impl Session {
             to.push(format!(".{suffix}"));
             if let Err(e) = std::fs::rename(&path, &to) {
                 tracing::warn!("watch folder: rename {}: {e}", path.display());
+            }
+        }
+    }
+
+    /// The pieces a connected peer of a torrent has. The answer needs nothing of the session
+    /// once the torrent is found, so the actor awaits it elsewhere (a peer's task may take a
+    /// moment to answer; the actor keeps forwarding events meanwhile).
+    pub fn peer_pieces(
+        &self,
+        hash: &str,
+        addr: std::net::SocketAddr,
+    ) -> impl std::future::Future<Output = Response> + Send + 'static {
+        let id = self.find(hash).and_then(|h| {
+            self.torrents
+                .get(&h)
+                .map(|e| e.id)
+                .ok_or(format!("no torrent {h}"))
+        });
+        let (engine, hash) = (self.engine.clone(), hash.to_string());
+        async move {
+            let id = match id {
+                Ok(id) => id,
+                Err(e) => return Response::error(e),
+            };
+            match engine.peer_pieces(id, addr).await {
+                Some(bits) => Response {
+                    peer_pieces: Some(protocol::PeerPieces::new(&bits)),
+                    ..Response::ok()
+                },
+                None => Response::error(format!("{addr} is not connected to {hash}")),
             }
         }
     }

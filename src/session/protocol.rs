@@ -4,7 +4,10 @@
 //! Requests: `{"v":1,"cmd":"add","sources":[{"torrent":"<hex of the .torrent>"} |
 //! {"magnet":"magnet:?..."}],"dir":"/abs/path"|null,"paused":false}`, `{"v":1,"cmd":"status"}`,
 //! `{"v":1,"cmd":"pause"|"resume","hashes":["<hash or unique prefix>"]}`,
-//! `{"v":1,"cmd":"remove","hashes":[...],"delete_data":false}`.
+//! `{"v":1,"cmd":"remove","hashes":[...],"delete_data":false}`,
+//! `{"v":1,"cmd":"peer_pieces","hash":"<hash or prefix>","addr":"1.2.3.4:6881"}` (the pieces a
+//! connected peer has, answered as `"peer_pieces":{"pieces":N,"bits":"<hex>"}`: its BEP 3
+//! bitfield, bit 7 of the first byte is piece 0).
 //! `{"v":1,"cmd":"watch"}` turns the connection into the engine's event stream: after the
 //! `{"ok":true}` response, every line the instance sends is one
 //! [`EngineEvent`](crate::engine::event::EngineEvent) in serde's JSON form
@@ -16,6 +19,7 @@
 
 use crate::engine::queue::QueueLimits;
 use crate::engine::settings::{FileSelection, GlobalLimits, TorrentSettings};
+use crate::proto::bitfield::Bitfield;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks.
@@ -79,6 +83,11 @@ pub enum Command {
     Queue {
         hash: String,
         to: QueueMove,
+    },
+    /// The pieces a connected peer of a torrent has (the dashboard's piece map shows them).
+    PeerPieces {
+        hash: String,
+        addr: std::net::SocketAddr,
     },
 }
 
@@ -283,6 +292,32 @@ pub struct Response {
     pub errors: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub torrents: Option<Vec<TorrentStatus>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_pieces: Option<PeerPieces>,
+}
+
+/// A peer's pieces, as `peer_pieces` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerPieces {
+    /// The torrent's piece count (the bitfield's length in bits).
+    pub pieces: u32,
+    /// The BEP 3 bitfield in hex: bit 7 of byte 0 is piece 0, spare bits zero.
+    pub bits: String,
+}
+
+impl PeerPieces {
+    pub fn new(bits: &Bitfield) -> PeerPieces {
+        PeerPieces {
+            pieces: bits.len(),
+            bits: to_hex(bits.as_bytes()),
+        }
+    }
+
+    /// The bitfield, or why it is not one.
+    pub fn bitfield(&self) -> Result<Bitfield, String> {
+        let bytes = from_hex(&self.bits).ok_or("the bitfield is not hex")?;
+        Bitfield::from_bytes(&bytes, self.pieces).map_err(|e| e.to_string())
+    }
 }
 
 impl Response {
@@ -293,6 +328,7 @@ impl Response {
             added: Vec::new(),
             errors: Vec::new(),
             torrents: None,
+            peer_pieces: None,
         }
     }
 
@@ -391,6 +427,10 @@ mod tests {
                 hash: "ab".into(),
                 to: QueueMove::Top,
             },
+            Command::PeerPieces {
+                hash: "ab".into(),
+                addr: "127.0.0.1:6881".parse().unwrap(),
+            },
         ];
         for command in reqs {
             let line = serde_json::to_vec(&Request {
@@ -479,6 +519,33 @@ mod tests {
         assert_eq!(from_hex("abc"), None);
         assert_eq!(from_hex("zz"), None);
         assert_eq!(from_hex("é1"), None);
+    }
+
+    #[test]
+    fn a_peers_pieces_travel_as_hex_and_come_back_whole() {
+        let mut bits = Bitfield::new(11);
+        for i in [0, 3, 10] {
+            bits.set(i);
+        }
+        let r = Response {
+            peer_pieces: Some(PeerPieces::new(&bits)),
+            ..Response::ok()
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(
+            line.contains(r#""peer_pieces":{"pieces":11,"bits":"9020"}"#),
+            "{line}"
+        );
+        let back: Response = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.peer_pieces.unwrap().bitfield().unwrap(), bits);
+        // hostile answers are errors, not panics
+        for (pieces, hex) in [(11, "zz20"), (11, "90"), (11, "903f"), (u32::MAX, "00")] {
+            let p = PeerPieces {
+                pieces,
+                bits: hex.into(),
+            };
+            assert!(p.bitfield().is_err(), "{pieces} {hex}");
+        }
     }
 
     #[test]

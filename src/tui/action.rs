@@ -2,9 +2,11 @@
 //! [`KEYS`]: the key handling ([`action_for`]) and the help overlay (`?`) both read it, so the
 //! help can never disagree with what the keys do.
 
-use crate::engine::event::EngineEvent;
+use crate::engine::event::{EngineEvent, TorrentId};
+use crate::proto::bitfield::Bitfield;
 use crate::session::protocol::QueueMove;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::net::SocketAddr;
 
 /// The dashboard's panes, in tab order (number keys 1-9 pick them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +95,8 @@ pub enum Action {
     ToggleHelp,
     /// Piece map: colour by availability instead of state.
     ToggleRarity,
+    /// Piece map: mark the pieces the selected peer has, or stop.
+    TogglePeerPieces,
     /// Peers, Torrents: sort by the next column.
     SortNext,
     /// Peers, Torrents: reverse the sort order.
@@ -143,6 +147,13 @@ pub enum Action {
     Engine(Box<EngineEvent>),
     /// A command the loop ran for us finished with this message (errors start with "error").
     Notice(String),
+    /// The pieces a peer has, as the engine answered `Effect::PeerPieces` (`None`: it is not
+    /// connected, or did not answer).
+    PeerPieces {
+        torrent: TorrentId,
+        addr: SocketAddr,
+        bits: Option<Bitfield>,
+    },
 }
 
 /// Where a binding applies.
@@ -499,6 +510,13 @@ pub static KEYS: &[Binding] = &[
         scope: Scope::Pieces,
         help: "rarity overlay on/off",
         action: || Action::ToggleRarity,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('v'), N)],
+        label: "v",
+        scope: Scope::Pieces,
+        help: "the selected peer's pieces on/off",
+        action: || Action::TogglePeerPieces,
     },
     Binding {
         keys: &[(KeyCode::Char('s'), N)],

@@ -12,11 +12,17 @@
 //! [`App::visible`]) and `selected` is the cursor's row in that view, so [`App::torrent`]
 //! (what every pane shows) is the torrent under the cursor. The list's keys, its marks and
 //! the bottleneck verdict ([`App::verdict`]) are in the child `app/torrents.rs`.
+//!
+//! The selected peer's pieces, which the pictures do not carry, are asked for and kept by
+//! `app/peer_pieces.rs` (see [`PeerPieces`]).
 
 mod controls;
 mod dialogs;
 mod mouse;
+mod peer_pieces;
 mod torrents;
+
+pub use peer_pieces::{PEER_PIECES_REFRESH, PeerPieces};
 
 use super::action::{Action, Pane, action_for};
 use super::decode::DecodeState;
@@ -79,6 +85,11 @@ pub enum Effect {
         id: TorrentId,
         to: QueueMove,
         order: Vec<TorrentId>,
+    },
+    /// Ask which pieces a peer has (answered as `Action::PeerPieces`).
+    PeerPieces {
+        torrent: TorrentId,
+        addr: SocketAddr,
     },
 }
 
@@ -190,6 +201,11 @@ pub struct App {
     pub peer_sort: PeerSort,
     pub peer_sort_reverse: bool,
     pub rarity: bool,
+    /// The piece map marks the selected peer's pieces (`v`).
+    pub peer_overlay: bool,
+    /// The selected peer's pieces, as last answered, and the last time they were asked for.
+    pub peer_pieces: Option<PeerPieces>,
+    peer_pieces_asked: Option<(TorrentId, SocketAddr, std::time::Instant)>,
     pub help: bool,
     pub dialog: Option<Dialog>,
     pub magnet: Input,
@@ -237,6 +253,9 @@ impl App {
             peer_sort: PeerSort::Down,
             peer_sort_reverse: false,
             rarity: false,
+            peer_overlay: true,
+            peer_pieces: None,
+            peer_pieces_asked: None,
             help: false,
             dialog: None,
             magnet: Input::default(),
@@ -382,6 +401,7 @@ impl App {
         self.apply(action);
         self.sync_cursor(before);
         self.sync_file_tree();
+        self.sync_peer_pieces(std::time::Instant::now());
     }
 
     /// The Files pane's tree follows the selected torrent (built once its metadata is known).
@@ -400,6 +420,11 @@ impl App {
                 let error = text.starts_with("error");
                 return self.notify(text, error);
             }
+            Action::PeerPieces {
+                torrent,
+                addr,
+                bits,
+            } => return self.on_peer_pieces(torrent, addr, bits),
             Action::Resize(..) => return,
             Action::Click { .. } | Action::Scroll { .. } => return self.on_mouse(action),
             Action::ForceQuit => {
@@ -467,6 +492,7 @@ impl App {
             Action::SortNext | Action::SortReverse if self.pane == Pane::Torrents => {
                 self.list_key(&action)
             }
+            Action::TogglePeerPieces => self.toggle_peer_pieces(),
             Action::SortNext => self.peer_sort = self.peer_sort.next(),
             Action::SortReverse => self.peer_sort_reverse = !self.peer_sort_reverse,
             Action::Up => self.move_by(-1),
@@ -511,6 +537,7 @@ impl App {
             | Action::Resize(..)
             | Action::Click { .. }
             | Action::Scroll { .. }
+            | Action::PeerPieces { .. }
             | Action::ForceQuit => {}
         }
     }

@@ -7,12 +7,14 @@
 //! engine takes whole values, so for it the change is applied here to the values the effect
 //! brings (the dashboard's latest picture of them).
 
+use super::action::Action;
 use super::app::Effect;
 use super::widgets::rate;
 use crate::engine::event::TorrentId;
 use crate::engine::queue::QueueLimits;
 use crate::engine::settings::GlobalLimits;
 use crate::engine::{AddMagnet, AddTorrent, EngineHandle};
+use crate::proto::bitfield::Bitfield;
 use crate::proto::id::InfoHash;
 use crate::proto::magnet::{self, Magnet};
 use crate::proto::metainfo::Metainfo;
@@ -24,6 +26,7 @@ use crate::session::protocol::{
 use color_eyre::Result;
 use color_eyre::eyre::{WrapErr, bail, eyre};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -354,6 +357,51 @@ pub fn run_effect(
             Err(e) => format!("error: {}", causes(&e)),
         });
     });
+}
+
+/// Ask which pieces a peer has, in the background; the answer comes back on `answers` as
+/// [`Action::PeerPieces`] (`bits: None` when the peer or the torrent is gone, or the
+/// instance did not answer). A question, not a command: no notice.
+pub fn ask_peer_pieces(
+    torrent: TorrentId,
+    addr: SocketAddr,
+    backend: &Backend,
+    hashes: &HashMap<TorrentId, InfoHash>,
+    answers: &mpsc::UnboundedSender<Action>,
+) {
+    let hash = hashes.get(&torrent).copied();
+    let (backend, answers) = (backend.clone(), answers.clone());
+    tokio::spawn(async move {
+        let bits = peer_pieces(&backend, torrent, hash, addr).await;
+        let _ = answers.send(Action::PeerPieces {
+            torrent,
+            addr,
+            bits,
+        });
+    });
+}
+
+/// A peer's pieces from the engine, or from the session (which knows the torrent by its
+/// info hash).
+async fn peer_pieces(
+    backend: &Backend,
+    torrent: TorrentId,
+    hash: Option<InfoHash>,
+    addr: SocketAddr,
+) -> Option<Bitfield> {
+    if let Backend::Engine(h) = backend {
+        return h.peer_pieces(torrent, addr).await;
+    }
+    let hash = hash?.to_string();
+    let r = backend.call(Command::PeerPieces { hash, addr }).await?;
+    match r.peer_pieces.map(|p| p.bitfield()) {
+        Some(Ok(bits)) => Some(bits),
+        Some(Err(e)) => {
+            tracing::debug!("peer_pieces for {addr}: {e}");
+            None
+        }
+        None => None,
+    }
 }
 
 /// An error and its causes on one line.

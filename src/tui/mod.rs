@@ -28,7 +28,7 @@
 //!
 //! Imports between these files go one way (no cycles): `view -> panes -> widgets -> theme`,
 //! `view, panes -> app -> action, decode, files, held, history, hits, limits, list, notify`;
-//! `decode, files -> tree`; `panes -> hits -> action`; `backend -> app, widgets`.
+//! `decode, files -> tree`; `panes -> hits -> action`; `backend -> action, app, widgets`.
 
 pub mod action;
 pub mod app;
@@ -53,7 +53,7 @@ use crate::engine::{EngineConfig, spawn};
 use crate::session::{SessionError, SessionOptions, control, spawn_session};
 use action::Action;
 use app::App;
-use backend::{Backend, add_source, run_effect};
+use backend::{Backend, add_source, ask_peer_pieces, run_effect};
 use color_eyre::Result;
 use color_eyre::eyre::{WrapErr, eyre};
 use ratatui::Terminal;
@@ -299,6 +299,8 @@ async fn event_loop(
     let (in_tx, mut in_rx) = mpsc::channel(256);
     spawn_input(in_tx, stop.clone());
     let (notice_tx, mut notice_rx) = mpsc::unbounded_channel::<String>();
+    // answers to the dashboard's questions (a peer's pieces)
+    let (answer_tx, mut answer_rx) = mpsc::unbounded_channel::<Action>();
     for s in startup {
         let (backend, dir, tx) = (backend.clone(), dir.to_path_buf(), notice_tx.clone());
         tokio::spawn(async move {
@@ -354,12 +356,21 @@ async fn event_loop(
                 app.update(Action::Notice(msg));
                 dirty = true;
             }
+            Some(answer) = answer_rx.recv() => {
+                app.update(answer);
+                dirty = true;
+            }
             _ = tick.tick() => draw_now = dirty,
             _ = tokio::signal::ctrl_c() => app.update(Action::ForceQuit),
             _ = sigterm.recv() => app.update(Action::ForceQuit),
         }
         for e in app.effects.drain(..) {
-            run_effect(e, backend, &hashes, dir, &notice_tx);
+            match e {
+                app::Effect::PeerPieces { torrent, addr } => {
+                    ask_peer_pieces(torrent, addr, backend, &hashes, &answer_tx)
+                }
+                e => run_effect(e, backend, &hashes, dir, &notice_tx),
+            }
         }
         let done = std::mem::take(&mut app.completions.queued);
         if !done.is_empty() {

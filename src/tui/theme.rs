@@ -375,6 +375,16 @@ pub fn rarity(available: u16) -> (char, Style) {
     }
 }
 
+/// Piece map: a cell holding a piece the selected peer has. Its colours become the peer
+/// colours (the glyph still tells our state: `·` a piece we lack and the peer can give, so
+/// what the peer offers stands out; a verified `█` turns solid dark), and it is underlined,
+/// which reads without colour. The glyph never changes, so it works over the state and the
+/// rarity views alike.
+pub fn peer_has(base: Style) -> Style {
+    let (f, b) = p().peer;
+    base.fg(f).bg(b).add_modifier(Modifier::UNDERLINED)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,8 +25,8 @@ use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Orders for one peer task.
@@ -49,6 +49,9 @@ pub enum PeerCommand {
     /// The wanted pieces changed (file priorities): cancel requests for pieces no longer
     /// wanted, reconsider interest, refill.
     Wanted,
+    /// Send the pieces the peer has (its bitfield and `have`s) here, for the dashboard.
+    /// (A channel of one, not a oneshot, so commands stay `Clone`.)
+    Pieces(mpsc::Sender<Bitfield>),
     Shutdown,
 }
 
@@ -70,6 +73,9 @@ pub struct PeerStats {
     pub pex: AtomicBool,
     /// How the connection's bytes travel, a [`Wire`](crate::engine::event::Wire) as `u8`.
     pub wire: AtomicU8,
+    /// When the last block arrived: milliseconds since [`epoch`], plus one (0: never). One
+    /// relaxed store per block, so the hot path takes no lock for it.
+    last_block: AtomicU64,
     /// What the dashboard shows beyond counters; a short-held lock.
     detail: Mutex<PeerDetail>,
 }
@@ -115,6 +121,19 @@ impl PeerStats {
             .push_back((Instant::now(), direction, msg.name(), index, length));
     }
 
+    /// A block arrived at `now`.
+    pub fn note_block(&self, now: Instant) {
+        let ms = now.saturating_duration_since(epoch()).as_millis() as u64;
+        self.last_block.store(ms + 1, Ordering::Relaxed);
+    }
+
+    /// Time from the last block to `now`; `None` before the first.
+    pub fn last_block_age(&self, now: Instant) -> Option<Duration> {
+        let v = self.last_block.load(Ordering::Relaxed);
+        let at = epoch() + Duration::from_millis(v.checked_sub(1)?);
+        Some(now.saturating_duration_since(at))
+    }
+
     pub fn set_rate(&self, rate: f64) {
         self.rate_bits.store(rate.to_bits(), Ordering::Relaxed);
     }
@@ -127,6 +146,13 @@ impl PeerStats {
     pub fn up_rate(&self) -> f64 {
         f64::from_bits(self.up_rate_bits.load(Ordering::Relaxed))
     }
+}
+
+/// The instant [`PeerStats`] count their times from (the first time anyone asks): atomics hold
+/// integers, not `Instant`s.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
 }
 
 /// One connected peer in the torrent's peer table.
@@ -238,6 +264,12 @@ pub enum TorrentMsg {
         handshake: Handshake,
     },
     AddPeers(Vec<SocketAddr>),
+    /// The pieces the peer connected from this address has, for the dashboard: answered
+    /// by the peer's task on `reply`, or dropped (no such peer, metadata still unknown).
+    PeerPieces {
+        addr: SocketAddr,
+        reply: mpsc::Sender<Bitfield>,
+    },
     /// Pause (`true`: close every peer, connect to none, keep the piece state) or resume.
     /// Ignored while fetching metadata.
     Pause(bool),
@@ -276,6 +308,21 @@ mod tests {
         );
         // the oldest kept is the one WIRE_LOG_LEN - 1 messages before the last
         assert_eq!(d.recent.front().unwrap().3, Some(6));
+    }
+
+    #[test]
+    fn the_last_block_age_counts_from_the_last_block() {
+        let stats = PeerStats::default();
+        let t0 = Instant::now();
+        assert_eq!(stats.last_block_age(t0), None, "no block yet");
+        stats.note_block(t0);
+        stats.note_block(t0 + Duration::from_secs(2));
+        let age = stats.last_block_age(t0 + Duration::from_secs(5)).unwrap();
+        // millisecond precision: the stored instant is rounded down
+        assert!(
+            age >= Duration::from_secs(3) && age < Duration::from_millis(3002),
+            "{age:?}"
+        );
     }
 
     #[test]

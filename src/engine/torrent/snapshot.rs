@@ -2,7 +2,7 @@
 //! from the [`Shared`] state (peer counters are atomics, the picker a short-held lock).
 
 use super::shared::{PeerSlot, Shared};
-use crate::engine::event::{PeerSnapshot, PieceView, Wire, WireLogEntry};
+use crate::engine::event::{PeerSnapshot, PieceView, Transport, Wire, WireLogEntry};
 use crate::engine::picker::{Picker, PieceState};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,6 +24,9 @@ fn peer(p: &PeerSlot, now: Instant) -> PeerSnapshot {
         snubbed: s.snubbed.load(Ordering::Relaxed),
         fast: s.fast.load(Ordering::Relaxed),
         wire: Wire::from_u8(s.wire.load(Ordering::Relaxed)),
+        // every connection is TCP until uTP comes
+        transport: Transport::Tcp,
+        last_block: s.last_block_age(now),
         pieces: s.pieces.load(Ordering::Relaxed),
         downloaded: s.downloaded.load(Ordering::Relaxed),
         uploaded: s.uploaded.load(Ordering::Relaxed),

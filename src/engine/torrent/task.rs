@@ -407,6 +407,14 @@ impl Torrent {
             }
             TorrentMsg::Pause(pause) => self.set_paused(pause),
             TorrentMsg::Queue(queued) => self.set_queued(queued),
+            TorrentMsg::PeerPieces { addr, reply } => {
+                // the peer's task keeps its bitfield: it answers (a peer that is gone drops
+                // `reply`, and the asker hears "no such peer")
+                let peers = self.shared.peers();
+                if let Some(p) = peers.values().find(|p| p.addr == addr) {
+                    let _ = p.tx.send(PeerCommand::Pieces(reply));
+                }
+            }
             TorrentMsg::Shutdown(_) | TorrentMsg::RemoveData(_) => {}
         }
     }

@@ -4,6 +4,12 @@
 //! chokes us, `I` it is interested, `S` snubbed (a request timed out), `F` Fast extension
 //! (BEP 6), `E` extension protocol (BEP 10), `R` RC4-encrypted / `r` MSE handshake with a
 //! plaintext payload (Message Stream Encryption), `<` incoming / `>` outgoing.
+//!
+//! Beside them: how the connection travels (`TCP RC4`: transport and encryption), the time
+//! since the peer's last block (`last`), and its download rate over the last seconds as a
+//! sparkline (from [`crate::tui::history`], one sample a second, scaled to the peer's own
+//! peak). Narrow panes drop the up rate, progress and requests columns and show fewer
+//! seconds.
 
 use crate::engine::conn::Wire;
 use crate::engine::event::PeerSnapshot;
@@ -47,6 +53,126 @@ pub fn client(p: &PeerSnapshot) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Block glyphs of a sparkline, lowest first.
+const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// The last `width` of `values` as block glyphs scaled to `peak` (newest on the right, a
+/// blank for zero, and blanks on the left while there are fewer samples than `width`).
+pub fn sparkline<'a>(
+    values: impl DoubleEndedIterator<Item = &'a f64>,
+    peak: f64,
+    width: usize,
+) -> String {
+    let mut last: Vec<char> = values
+        .rev()
+        .take(width)
+        .map(|v| {
+            if *v > 0.0 && peak > 0.0 {
+                let level = (v / peak * BARS.len() as f64).ceil() as usize;
+                BARS[level.clamp(1, BARS.len()) - 1]
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    last.resize(width, ' ');
+    last.iter().rev().collect()
+}
+
+/// Time since the peer's last block, in a few letters: `3s`, `12m`, `2h`; `-` before any.
+pub fn last_block(p: &PeerSnapshot) -> String {
+    let Some(age) = p.last_block else {
+        return "-".into();
+    };
+    match age.as_secs() {
+        s @ 0..60 => format!("{s}s"),
+        s @ 60..3600 => format!("{}m", s / 60),
+        s => format!("{}h", s / 3600),
+    }
+}
+
+/// How the connection travels: transport and encryption (`TCP RC4`).
+pub fn wire(p: &PeerSnapshot) -> String {
+    format!("{} {}", p.transport.label(), p.wire.short())
+}
+
+/// The table's columns. Narrower panes drop some: below 140 cells progress and requests go,
+/// below 100 the up rate (an 80-column terminal keeps address, client, flags, down, wire,
+/// last and the graph).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Address,
+    Client,
+    Flags,
+    Wire,
+    Down,
+    Up,
+    Have,
+    Reqs,
+    Last,
+    Graph,
+}
+
+/// The columns that fit in `width` cells, and how many samples the graph shows.
+fn columns(width: u16) -> (Vec<(Col, Constraint)>, usize) {
+    use Col::*;
+    use Constraint::{Length, Min};
+    let (graph, cols) = if width >= 140 {
+        let cols = vec![
+            (Address, Length(22)),
+            (Client, Min(12)),
+            (Flags, Length(9)),
+            (Wire, Length(9)),
+            (Down, Length(12)),
+            (Up, Length(12)),
+            (Have, Length(6)),
+            (Reqs, Length(5)),
+            (Last, Length(4)),
+        ];
+        (30, cols)
+    } else if width >= 100 {
+        let cols = vec![
+            (Address, Length(21)),
+            (Client, Min(10)),
+            (Flags, Length(9)),
+            (Wire, Length(9)),
+            (Down, Length(12)),
+            (Up, Length(12)),
+            (Last, Length(4)),
+        ];
+        (12, cols)
+    } else {
+        let cols = vec![
+            (Address, Length(21)),
+            (Client, Min(6)),
+            (Flags, Length(9)),
+            (Down, Length(12)),
+            (Wire, Length(9)),
+            (Last, Length(4)),
+        ];
+        (10, cols)
+    };
+    let mut cols = cols;
+    cols.push((Graph, Length(graph as u16)));
+    (cols, graph)
+}
+
+fn header(c: Col, samples: usize) -> String {
+    let name = match c {
+        Col::Address => "address",
+        Col::Client => "client",
+        Col::Flags => "flags",
+        Col::Wire => "wire",
+        Col::Down => "down",
+        Col::Up => "up",
+        Col::Have => "have",
+        Col::Reqs => "reqs",
+        Col::Last => "last",
+        Col::Graph => return format!("down, {samples} s"),
+    };
+    name.to_string()
+}
+
 pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
     let Some(t) = app.torrent() else {
         crate::tui::widgets::empty(area, buf, " Peers ".into(), "No torrent selected.");
@@ -65,6 +191,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         crate::tui::widgets::empty(area, buf, title, "No peers connected.");
         return;
     }
+    let (cols, samples) = columns(area.width.saturating_sub(2));
     let rows: Vec<Row> = peers
         .iter()
         .map(|p| {
@@ -73,41 +200,37 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             } else {
                 0.0
             };
-            Row::new(vec![
-                Span::raw(p.addr.to_string()),
-                Span::raw(client(p)),
-                Span::styled(flags(p), theme::key()),
-                Span::raw(rate(p.download_rate)),
-                Span::raw(rate(p.upload_rate)),
-                Span::raw(format!("{progress:5.1}%")),
-                Span::raw(p.requests_in_flight.to_string()),
-            ])
+            let cell = |c: Col| match c {
+                Col::Address => Span::raw(p.addr.to_string()),
+                Col::Client => Span::raw(client(p)),
+                Col::Flags => Span::styled(flags(p), theme::key()),
+                Col::Wire => Span::raw(wire(p)),
+                Col::Down => Span::raw(rate(p.download_rate)),
+                Col::Up => Span::raw(rate(p.upload_rate)),
+                Col::Have => Span::raw(format!("{progress:5.1}%")),
+                Col::Reqs => Span::raw(p.requests_in_flight.to_string()),
+                Col::Last => Span::raw(last_block(p)),
+                Col::Graph => {
+                    // scaled to the peer's own peak: the shape of its rate, the down column
+                    // says how much
+                    let graph = app.history.peer(t.id, p.addr).map(|s| {
+                        let peak = s.down.iter().fold(0.0f64, |a, b| a.max(*b));
+                        sparkline(s.down.iter(), peak, samples)
+                    });
+                    Span::styled(graph.unwrap_or_default(), theme::good())
+                }
+            };
+            Row::new(cols.iter().map(|(c, _)| cell(*c)).collect::<Vec<_>>())
         })
         .collect();
     let selected = app
         .peer
         .and_then(|a| peers.iter().position(|p| p.addr == a))
         .unwrap_or(0);
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(22),
-            Constraint::Min(10),
-            Constraint::Length(9),
-            Constraint::Length(12),
-            Constraint::Length(12),
-            Constraint::Length(7),
-            Constraint::Length(5),
-        ],
-    )
-    .header(
-        Row::new(vec![
-            "address", "client", "flags", "down", "up", "have", "reqs",
-        ])
-        .style(theme::header()),
-    )
-    .row_highlight_style(theme::selected())
-    .block(pane_block(title));
+    let table = Table::new(rows, cols.iter().map(|(_, w)| *w))
+        .header(Row::new(cols.iter().map(|(c, _)| header(*c, samples))).style(theme::header()))
+        .row_highlight_style(theme::selected())
+        .block(pane_block(title));
     let mut state = TableState::default().with_selected(Some(selected));
     StatefulWidget::render(table, area, buf, &mut state);
     app.hits.table(List::Peers, area, state.offset());

@@ -4,10 +4,17 @@
 //! missing piece of the cell. The selected peer's requests in flight are highlighted, and in
 //! endgame the last pieces and who is fetching them are listed.
 //!
+//! With a peer selected (in the Peers pane, or `v` here) the cells holding pieces that peer
+//! has are marked ([`theme::peer_has`]: the peer colours, over either the state or the rarity
+//! view, so the glyph still tells the state); `v` turns that off and on.
+//! The bitfield is the engine's answer to the dashboard's question (see
+//! `tui::app::peer_pieces`), not part of the pictures.
+//!
 //! Cost is one pass over the pieces per frame (100 000 pieces render in well under a
 //! millisecond; see `benches/render.rs`).
 
 use crate::engine::event::{PieceView, TorrentSnapshot};
+use crate::proto::bitfield::Bitfield;
 use crate::tui::app::App;
 use crate::tui::theme;
 use crate::tui::widgets::{field, pane_block};
@@ -31,14 +38,29 @@ fn cell(
     range: std::ops::Range<usize>,
     rarity: bool,
     highlight: &[u32],
+    has: Option<&Bitfield>,
 ) -> (char, ratatui::style::Style) {
-    let pieces = &t.pieces[range.clone()];
     if !highlight.is_empty() {
         let lo = highlight.partition_point(|p| (*p as usize) < range.start);
         if highlight.get(lo).is_some_and(|p| (*p as usize) < range.end) {
             return theme::piece_selected_peer();
         }
     }
+    let (ch, style) = state_cell(t, range.clone(), rarity);
+    // the peer has some piece of the cell
+    match has {
+        Some(bits) if range.clone().any(|i| bits.get(i as u32)) => (ch, theme::peer_has(style)),
+        _ => (ch, style),
+    }
+}
+
+/// What one cell shows of our own state (or of rarity).
+fn state_cell(
+    t: &TorrentSnapshot,
+    range: std::ops::Range<usize>,
+    rarity: bool,
+) -> (char, ratatui::style::Style) {
+    let pieces = &t.pieces[range.clone()];
     if rarity {
         let avail = t.availability.get(range.clone()).unwrap_or(&[]);
         let min = pieces
@@ -83,11 +105,12 @@ pub fn cells_per_piece(n: usize, cells: usize) -> usize {
     cells.checked_div(n).map_or(1, |k| k.clamp(1, 4))
 }
 
-/// Draw the map of `t` into `area` (no border).
+/// Draw the map of `t` into `area` (no border); `has`: the selected peer's pieces, marked.
 pub fn render_map(
     t: &TorrentSnapshot,
     rarity: bool,
     highlight: &[u32],
+    has: Option<&Bitfield>,
     area: Rect,
     buf: &mut Buffer,
 ) {
@@ -101,7 +124,7 @@ pub fn render_map(
     let used = n.div_ceil(per);
     for c in 0..used {
         let range = c * per..((c + 1) * per).min(n);
-        let (ch, style) = cell(t, range, rarity, highlight);
+        let (ch, style) = cell(t, range, rarity, highlight, has);
         for k in 0..wide {
             let pos = c * wide + k;
             let x = area.x + (pos % area.width as usize) as u16;
@@ -124,12 +147,18 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         Constraint::Min(0),
         Constraint::Length(side_w),
     ]));
-    let block = pane_block(format!(
-        " Pieces: {} ({} pieces{}) ",
-        t.name,
-        n,
-        if app.rarity { ", rarity" } else { "" }
-    ));
+    let shown = app.shown_peer_pieces();
+    let rarity = if app.rarity { ", rarity" } else { "" };
+    // the peer first: a narrow pane cuts the title's end
+    let block = pane_block(match shown {
+        Some(p) => format!(
+            " pieces of {} ({} of {n}{rarity}) · {} ",
+            p.addr,
+            p.bits.count_ones(),
+            t.name
+        ),
+        None => format!(" Pieces: {} ({n} pieces{rarity}) ", t.name),
+    });
     let inner = block.inner(map_area);
     block.render(map_area, buf);
     if n == 0 {
@@ -141,7 +170,7 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         (Some(_), Some(p)) => &p.pieces_in_flight,
         _ => &[],
     };
-    render_map(t, app.rarity, highlight, inner, buf);
+    render_map(t, app.rarity, highlight, shown.map(|p| &p.bits), inner, buf);
     if side_w == 0 {
         return;
     }
@@ -188,7 +217,14 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             format!("in flight from {}", p.addr),
         ));
     }
+    if let Some(p) = shown {
+        lines.push(glyph(
+            ('·', theme::peer_has(theme::piece(PieceView::Missing).1)),
+            format!("{} has {}", p.addr, p.bits.count_ones()),
+        ));
+    }
     lines.push(Line::styled("r: rarity overlay", theme::dim()));
+    lines.push(Line::styled("v: the peer's pieces", theme::dim()));
     if app.rarity {
         for (a, label) in [
             (0u16, "no peer has it"),

@@ -127,6 +127,7 @@ impl Session {
         }
         self.pipeline.on_block(len);
         self.last_data = Instant::now();
+        self.stats.note_block(self.last_data);
         self.stats.downloaded.fetch_add(len, Ordering::Relaxed);
         // Reserve room for the write (and a possible verify) *before* marking the block
         // received, then queue both inside the picker's critical section. Otherwise another

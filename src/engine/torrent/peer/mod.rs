@@ -276,6 +276,9 @@ impl Session {
                     Some(PeerCommand::Choke) => self.set_choking(true),
                     Some(PeerCommand::Pex(peers)) => self.send_pex(&peers),
                     Some(PeerCommand::Unchoke) => self.set_choking(false),
+                    Some(PeerCommand::Pieces(reply)) => {
+                        let _ = reply.try_send(self.have.clone());
+                    }
                     Some(PeerCommand::Close(reason)) => return Err(PeerError::Protocol(reason)),
                     None | Some(PeerCommand::Shutdown) => {
                         // flush what we have (e.g. cancels), bounded

@@ -1,5 +1,7 @@
 //! Render benchmark: one dashboard frame with 100 000 pieces and 500 peers into ratatui's
-//! `TestBackend` (200x60 and 80x24), for the piece map, the peers table and the torrents pane.
+//! `TestBackend` (200x60 and 80x24), for the piece map (also with the rarity view and with a
+//! peer's pieces over it), the peers table (with five minutes of sparklines) and the torrents
+//! pane (the cockpit, its speed chart full).
 //! `cargo bench --bench render`.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
@@ -7,6 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use fast_peer::engine::event::{
     EngineEvent, EngineSnapshot, PeerSnapshot, PieceView, TorrentSnapshot, TorrentState,
 };
+use fast_peer::proto::bitfield::Bitfield;
 use fast_peer::proto::id::{InfoHash, PeerId};
 use fast_peer::tui::action::{Action, Pane};
 use fast_peer::tui::app::App;
@@ -93,6 +96,16 @@ fn bench(c: &mut Criterion) {
             queue_limits: Default::default(),
         },
     )))));
+    // five minutes of rates behind the torrent and every peer: the cockpit's chart and the
+    // peers' sparklines are full
+    let t0 = std::time::Instant::now();
+    for i in 0..300u64 {
+        let mut t = torrent();
+        t.download_rate = 300e6 * (1.0 + (i as f64 / 7.0).sin()) / 2.0;
+        t.upload_rate = 1e6 * (i % 5) as f64;
+        app.history
+            .record(t0 + Duration::from_secs(i), std::slice::from_ref(&t));
+    }
     for (pane, name) in [
         (Pane::Pieces, "pieces"),
         (Pane::Peers, "peers"),
@@ -117,6 +130,26 @@ fn bench(c: &mut Criterion) {
     app.update(Action::ToggleRarity);
     let mut term = Terminal::new(TestBackend::new(200, 60)).expect("backend");
     c.bench_function("frame pieces+rarity 200x60 100k pieces 500 peers", |b| {
+        b.iter(|| {
+            term.draw(|f| f.render_widget(&app, f.area()))
+                .map(|_| ())
+                .expect("draw")
+        })
+    });
+    app.update(Action::ToggleRarity);
+    // a peer selected: the pieces it has (every third) over the map
+    let addr = torrent().peers[7].addr;
+    app.peer = Some(addr);
+    let mut bits = Bitfield::new(PIECES);
+    for i in (0..PIECES).step_by(3) {
+        bits.set(i);
+    }
+    app.update(Action::PeerPieces {
+        torrent: 1,
+        addr,
+        bits: Some(bits),
+    });
+    c.bench_function("frame pieces+peer 200x60 100k pieces 500 peers", |b| {
         b.iter(|| {
             term.draw(|f| f.render_widget(&app, f.area()))
                 .map(|_| ())

@@ -4,6 +4,9 @@
 //! and engine events.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
+mod common;
+
+use common::screen::screen;
 use fast_peer::engine::conn::Wire;
 use fast_peer::engine::event::{
     DhtBucketSnapshot, DhtLookupKind, DhtLookupSnapshot, DhtNodeSnapshot, DhtNodeState,
@@ -14,8 +17,6 @@ use fast_peer::proto::extension::ExtensionHandshake;
 use fast_peer::proto::id::{InfoHash, NodeId, PeerId};
 use fast_peer::tui::action::{Action, KEYS, Pane};
 use fast_peer::tui::app::{App, Dialog, Effect};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -250,21 +251,6 @@ fn app_with(torrents: Vec<TorrentSnapshot>, dht: Option<DhtSnapshot>) -> App {
     let mut app = App::new(PeerId(*b"-FP0100-ourpeerid123"));
     app.update(snapshot(torrents, dht));
     app
-}
-
-/// Render into a `TestBackend` of `w` x `h` and return the screen as lines.
-fn screen(app: &App, w: u16, h: u16) -> String {
-    let mut term = Terminal::new(TestBackend::new(w, h)).expect("test backend");
-    term.draw(|f| f.render_widget(app, f.area())).expect("draw");
-    let buf = term.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf.cell((x, y)).map(|c| c.symbol()).unwrap_or(" "));
-        }
-        out.push('\n');
-    }
-    out
 }
 
 fn key(c: char) -> KeyEvent {

@@ -5,6 +5,9 @@
 //! the `Effect`s they queue.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
+mod common;
+
+use common::screen::screen;
 use fast_peer::engine::event::{
     EngineEvent, EngineSnapshot, PeerSnapshot, PieceView, TorrentSnapshot, TorrentState,
 };
@@ -12,8 +15,6 @@ use fast_peer::proto::id::PeerId;
 use fast_peer::tui::action::{Action, KEYS, Pane};
 use fast_peer::tui::app::{App, Dialog, Effect};
 use fast_peer::tui::panes::overview::{piece_bar, scale_top};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -102,20 +103,6 @@ fn cockpit_app() -> App {
             .record(t0 + Duration::from_secs(i + 1), std::slice::from_ref(&t));
     }
     app
-}
-
-fn screen(app: &App, w: u16, h: u16) -> String {
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| f.render_widget(app, f.area())).unwrap();
-    let buf = term.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf.cell((x, y)).map(|c| c.symbol()).unwrap_or(" "));
-        }
-        out.push('\n');
-    }
-    out
 }
 
 fn key(c: char) -> KeyEvent {

@@ -8,87 +8,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    /// `fast-peer demo --size 32` (about twenty seconds of download) with its files in `dir`,
-    /// in a detached 120x40 session `e2e`; returns once the dashboard shows the demo torrent.
-    fn demo(dir: &Path) -> Tmux {
-        let tmux = Tmux {
-            socket: format!("fast-peer-e2e-cockpit-{}", std::process::id()),
-        };
-        let command = format!(
-            "{} demo --size 32 --dir {} --log {}; echo EXIT=$?; sleep 120",
-            common::fast_peer_bin().display(),
-            dir.join("demo").display(),
-            dir.join("tui.log").display(),
-        );
-        let out = tmux.cmd(&[
-            "new-session",
-            "-d",
-            "-s",
-            "e2e",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &command,
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tmux.wait_for(60, "the dashboard", |s| {
-            s.contains("1 Torrents") && s.contains("fast-peer-demo")
-        });
-        tmux
-    }
-
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "e2e"];
-        args.extend_from_slice(keys);
-        assert!(self.cmd(&args).status.success(), "send-keys {keys:?}");
-    }
-
-    fn wait_for(&self, secs: u64, what: &str, cond: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            common::wait_until(secs, what, || {
-                last = self.screen();
-                cond(&last)
-            })
-        }));
-        if found.is_err() {
-            panic!("timed out waiting for {what}; screen:\n{}", self.screen());
-        }
-        self.screen()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
+use common::Tmux;
 
 /// Whether a line of the screen holds a rate label of the chart's Y axis (`2 MiB/s│`).
 fn has_rate_scale(s: &str) -> bool {
@@ -99,7 +19,7 @@ fn has_rate_scale(s: &str) -> bool {
 #[test]
 fn demo_first_screen_names_the_bottleneck_charts_the_speed_and_filters() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let tmux = Tmux::demo(dir.path());
+    let tmux = Tmux::demo("cockpit", dir.path(), (120, 40), "--size 32");
     // downloading, data flowing: the seeders' upload is what limits us
     let s = tmux.wait_for(90, "the bottleneck verdict while downloading", |s| {
         s.contains("downloading")

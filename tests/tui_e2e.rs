@@ -8,110 +8,55 @@
 
 mod common;
 
+use common::Tmux;
 use std::path::Path;
-use std::process::Command;
 
 const HASH: &str = "c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00";
 
-struct Tmux {
-    socket: String,
+/// `fast-peer demo --size 8` (rate-limited seeders: a few seconds of download) with its files
+/// in `dir` and its log in `dir/tui.log`, in a detached 120x40 session. `env` goes before the
+/// command, `redirect` after it; when the demo exits the shell prints `EXIT=<status>` and the
+/// tty's canonical-mode flag, then idles. Returns once the dashboard shows the demo torrent,
+/// and that screen.
+fn demo(name: &str, dir: &Path, env: &str, redirect: &str) -> (Tmux, String) {
+    let command = format!(
+        "{env}{} demo --size 8 --dir {} --log {}{redirect}; echo EXIT=$?; \
+         stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
+        common::fast_peer_bin().display(),
+        dir.join("demo").display(),
+        dir.join("tui.log").display(),
+    );
+    let tmux = Tmux::start(name, 120, 40, &command);
+    let s = tmux.wait_for(60, "the dashboard", |s| {
+        s.contains("1 Torrents") && s.contains("fast-peer-demo")
+    });
+    (tmux, s)
 }
 
-impl Tmux {
-    /// `fast-peer demo --size 8` (rate-limited seeders: a few seconds of download) with its
-    /// files in `dir` and its log in `dir/tui.log`, in a detached 120x40 session `e2e` on the
-    /// socket `fast-peer-e2e-<name>-<pid>`. `env` goes before the command, `redirect` after
-    /// it; when the demo exits the shell prints `EXIT=<status>` and the tty's canonical-mode
-    /// flag, then idles. Returns once the dashboard shows the demo torrent, and that screen.
-    fn demo(name: &str, dir: &Path, env: &str, redirect: &str) -> (Tmux, String) {
-        let tmux = Tmux {
-            socket: format!("fast-peer-e2e-{name}-{}", std::process::id()),
-        };
-        let command = format!(
-            "{env}{} demo --size 8 --dir {} --log {}{redirect}; echo EXIT=$?; \
-             stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120",
-            common::fast_peer_bin().display(),
-            dir.join("demo").display(),
-            dir.join("tui.log").display(),
-        );
-        let size = ["-x", "120", "-y", "40"];
-        let out = tmux.cmd(&[&["new-session", "-d", "-s", "e2e"][..], &size, &[&command]].concat());
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let s = tmux.wait_for(60, "the dashboard", |s| {
-            s.contains("1 Torrents") && s.contains("fast-peer-demo")
-        });
-        (tmux, s)
-    }
-
-    /// After the dashboard quit: waits for the exit line and the tty mode (`stty` prints
-    /// after `EXIT=`, the screen may show one before the other), then asserts the terminal is
-    /// restored: the dashboard left the screen, the shell's screen is back (not the alternate
-    /// one) and the tty is in canonical mode. Returns the screen.
-    fn wait_restored(&self) -> String {
-        let s = self.wait_for(30, "the exit and the tty mode", |s| {
-            s.contains("EXIT=") && s.lines().any(|l| matches!(l.trim(), "icanon" | "-icanon"))
-        });
-        assert!(
-            !s.contains("1 Torrents"),
-            "the dashboard left the screen: {s}"
-        );
-        let alt = self.cmd(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
-        assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
-        assert!(
-            s.lines().any(|l| l.trim() == "icanon"),
-            "raw mode was switched off: {s}"
-        );
-        s
-    }
-
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "e2e"];
-        args.extend_from_slice(keys);
-        assert!(self.cmd(&args).status.success(), "send-keys {keys:?}");
-    }
-
-    fn wait_for(&self, secs: u64, what: &str, cond: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            common::wait_until(secs, what, || {
-                last = self.screen();
-                cond(&last)
-            })
-        }));
-        if found.is_err() {
-            panic!("timed out waiting for {what}; screen:\n{}", self.screen());
-        }
-        self.screen()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
+/// After the dashboard quit: waits for the exit line and the tty mode (`stty` prints after
+/// `EXIT=`, the screen may show one before the other), then asserts the terminal is restored:
+/// the dashboard left the screen, the shell's screen is back (not the alternate one) and the
+/// tty is in canonical mode. Returns the screen.
+fn wait_restored(tmux: &Tmux) -> String {
+    let s = tmux.wait_for(30, "the exit and the tty mode", |s| {
+        s.contains("EXIT=") && s.lines().any(|l| matches!(l.trim(), "icanon" | "-icanon"))
+    });
+    assert!(
+        !s.contains("1 Torrents"),
+        "the dashboard left the screen: {s}"
+    );
+    assert_eq!(tmux.format("#{alternate_on}"), "0");
+    assert!(
+        s.lines().any(|l| l.trim() == "icanon"),
+        "raw mode was switched off: {s}"
+    );
+    s
 }
 
 #[test]
 fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (tmux, s) = Tmux::demo("paste", dir.path(), "", "");
+    let (tmux, s) = demo("paste", dir.path(), "", "");
     assert!(s.contains("? help"), "{s}");
     let s = tmux.wait_for(180, "the demo torrent to complete", |s| {
         s.contains("seeding") && s.contains("100.0%")
@@ -160,7 +105,7 @@ fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
     tmux.keys(&["q"]);
     tmux.wait_for(10, "the quit question", |s| s.contains("Quit?"));
     tmux.keys(&["y"]);
-    let s = tmux.wait_restored();
+    let s = wait_restored(&tmux);
     assert!(s.contains("EXIT=0"), "{s}");
     // logs went to the file, not to the screen
     let log = dir.path().join("tui.log");
@@ -170,7 +115,7 @@ fn demo_dashboard_completes_takes_a_pasted_magnet_and_restores_the_terminal() {
 #[test]
 fn demo_dashboard_redraws_on_resize_and_ctrl_c_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (tmux, _) = Tmux::demo("resize", dir.path(), "", "");
+    let (tmux, _) = demo("resize", dir.path(), "", "");
 
     // smaller: the frame is redrawn at the new size (the status bar's help hint moves)
     assert!(
@@ -199,7 +144,7 @@ fn demo_dashboard_redraws_on_resize_and_ctrl_c_restores_the_terminal() {
 
     // Ctrl-C quits at once, even while downloading, and the terminal is restored
     tmux.keys(&["C-c"]);
-    let s = tmux.wait_restored();
+    let s = wait_restored(&tmux);
     assert!(s.contains("EXIT=0"), "{s}");
 }
 
@@ -209,9 +154,9 @@ fn a_panic_in_the_dashboard_restores_the_terminal_and_reports() {
     // the test seam: this key panics inside the event loop (see tui::panic_if_test_key)
     let stderr_file = dir.path().join("stderr.txt");
     let redirect = format!(" 2>{}", stderr_file.display());
-    let (tmux, _) = Tmux::demo("panic", dir.path(), "FAST_PEER_TUI_PANIC_KEY=% ", &redirect);
+    let (tmux, _) = demo("panic", dir.path(), "FAST_PEER_TUI_PANIC_KEY=% ", &redirect);
     tmux.keys(&["%"]);
-    let s = tmux.wait_restored();
+    let s = wait_restored(&tmux);
     assert!(!s.contains("EXIT=0"), "a panic must exit non-zero: {s}");
     let stderr = std::fs::read_to_string(&stderr_file).unwrap_or_default();
     assert!(
@@ -223,7 +168,7 @@ fn a_panic_in_the_dashboard_restores_the_terminal_and_reports() {
 #[test]
 fn demo_dashboard_files_pane_lists_the_files_and_skips_one() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (tmux, s) = Tmux::demo("files", dir.path(), "", "");
+    let (tmux, s) = demo("files", dir.path(), "", "");
     assert!(s.contains("#"), "the queue column: {s}");
 
     // the Files pane: the demo's seven files (pad files aside) in folders, every one wanted
@@ -277,6 +222,6 @@ fn demo_dashboard_files_pane_lists_the_files_and_skips_one() {
 
     // Ctrl-C quits, the terminal is restored
     tmux.keys(&["C-c"]);
-    let s = tmux.wait_restored();
+    let s = wait_restored(&tmux);
     assert!(s.contains("EXIT=0"), "{s}");
 }

@@ -5,6 +5,9 @@
 //! up without a panic.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
+mod common;
+
+use common::screen::screen;
 use fast_peer::engine::event::{
     EngineEvent, EngineSnapshot, PieceView, TorrentId, TorrentSnapshot, TorrentState,
 };
@@ -16,8 +19,6 @@ use fast_peer::session::protocol::{QueueMove, SettingsChange};
 use fast_peer::tui::action::{Action, Pane};
 use fast_peer::tui::app::{App, Dialog, Effect};
 use fast_peer::tui::widgets::size;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -126,20 +127,6 @@ fn files_app() -> App {
     app.handle_key(key('9'));
     assert_eq!(app.pane, Pane::Files);
     app
-}
-
-fn screen(app: &App, w: u16, h: u16) -> String {
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| f.render_widget(app, f.area())).unwrap();
-    let buf = term.backend().buffer();
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf.cell((x, y)).map(|c| c.symbol()).unwrap_or(" "));
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// The screen line holding `text`.

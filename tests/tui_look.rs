@@ -7,6 +7,8 @@
 //! for the bell once, one that was already complete is not.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
+mod common;
+
 use fast_peer::engine::event::{
     EngineEvent, EngineSnapshot, PeerSnapshot, PieceView, TorrentSnapshot, TorrentState,
 };
@@ -17,8 +19,6 @@ use fast_peer::tui::action::{Action, Pane};
 use fast_peer::tui::app::{App, Dialog};
 use fast_peer::tui::decode::DecodeState;
 use fast_peer::tui::theme::{self, Theme};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{Event, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::style::Color;
@@ -71,11 +71,7 @@ fn app(n: u64) -> App {
 
 /// Draw `app` at `w` x `h` in theme `t`; returns the buffer.
 fn draw_in(app: &App, w: u16, h: u16, t: Theme) -> Buffer {
-    theme::scoped(t, || {
-        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-        term.draw(|f| f.render_widget(app, f.area())).unwrap();
-        term.backend().buffer().clone()
-    })
+    theme::scoped(t, || common::screen::draw(app, w, h))
 }
 
 fn draw(app: &App, w: u16, h: u16) -> Buffer {

@@ -11,122 +11,45 @@
 
 mod common;
 
+use common::Tmux;
 use std::path::Path;
-use std::process::Command;
 
-struct Tmux {
-    socket: String,
+/// `fast-peer demo --size 32 <flags>` (with a config folder of its own) in a detached 120x40
+/// session, its raw output copied to `dir/raw`. Returns once the dashboard shows the demo
+/// torrent, and that screen.
+fn demo(name: &str, dir: &Path, flags: &str) -> (Tmux, String) {
+    // --size: long enough (tens of seconds) for the clicks to find peers connected
+    let command = format!(
+        "XDG_CONFIG_HOME={} {} demo --size 32 --dir {} --log {} {flags}; echo EXIT=$?; \
+         sleep 120",
+        dir.display(),
+        common::fast_peer_bin().display(),
+        dir.join("demo").display(),
+        dir.join("tui.log").display(),
+    );
+    let tmux = Tmux::start(&format!("mouse-{name}"), 120, 40, &command);
+    let raw = format!("cat > {}", dir.join("raw").display());
+    assert!(
+        tmux.cmd(&["pipe-pane", "-o", "-t", "e2e", &raw])
+            .status
+            .success()
+    );
+    let s = tmux.wait_for(60, "the dashboard", |s| {
+        s.contains("1 Torrents") && s.contains("fast-peer-demo")
+    });
+    (tmux, s)
 }
 
-impl Tmux {
-    /// `fast-peer demo --size 32 <flags>` in a detached 120x40 session `e2e` on the socket
-    /// `fast-peer-mouse-<name>-<pid>`, its raw output copied to `dir/raw`. Returns once the
-    /// dashboard shows the demo torrent, and that screen.
-    fn demo(name: &str, dir: &Path, flags: &str) -> (Tmux, String) {
-        // --size: long enough (tens of seconds) for the clicks to find peers connected
-        let tmux = Tmux {
-            socket: format!("fast-peer-mouse-{name}-{}", std::process::id()),
-        };
-        let command = format!(
-            "XDG_CONFIG_HOME={} {} demo --size 32 --dir {} --log {} {flags}; echo EXIT=$?; \
-             sleep 120",
-            dir.display(),
-            common::fast_peer_bin().display(),
-            dir.join("demo").display(),
-            dir.join("tui.log").display(),
-        );
-        let out = tmux.cmd(&[
-            "new-session",
-            "-d",
-            "-s",
-            "e2e",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            &command,
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let raw = format!("cat > {}", dir.join("raw").display());
-        assert!(
-            tmux.cmd(&["pipe-pane", "-o", "-t", "e2e", &raw])
-                .status
-                .success()
-        );
-        let s = tmux.wait_for(60, "the dashboard", |s| {
-            s.contains("1 Torrents") && s.contains("fast-peer-demo")
-        });
-        (tmux, s)
-    }
-
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
-    }
-
-    /// A tmux format of the pane (`#{mouse_any_flag}`...).
-    fn format(&self, f: &str) -> String {
-        let out = self.cmd(&["display-message", "-p", "-t", "e2e", f]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "e2e"];
-        args.extend_from_slice(keys);
-        assert!(self.cmd(&args).status.success(), "send-keys {keys:?}");
-    }
-
-    /// Type `bytes` into the pane as they are (what a terminal sends).
-    fn raw(&self, bytes: &str) {
-        assert!(
-            self.cmd(&["send-keys", "-t", "e2e", "-l", bytes])
-                .status
-                .success()
-        );
-    }
-
-    /// A left click at 0-based `col`, `row` (SGR reports are 1-based): press, release.
-    fn click(&self, col: usize, row: usize) {
-        self.raw(&format!("\x1b[<0;{};{}M", col + 1, row + 1));
-        self.raw(&format!("\x1b[<0;{};{}m", col + 1, row + 1));
-    }
-
-    /// One wheel notch down at `col`, `row`.
-    fn wheel_down(&self, col: usize, row: usize) {
-        self.raw(&format!("\x1b[<65;{};{}M", col + 1, row + 1));
-    }
-
-    fn wait_for(&self, secs: u64, what: &str, cond: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            common::wait_until(secs, what, || {
-                last = self.screen();
-                cond(&last)
-            })
-        }));
-        if found.is_err() {
-            panic!("timed out waiting for {what}; screen:\n{}", self.screen());
-        }
-        self.screen()
-    }
+/// A left click at 0-based `col`, `row` (SGR reports are 1-based): press, release, typed into
+/// the pane as a terminal sends them.
+fn click(tmux: &Tmux, col: usize, row: usize) {
+    tmux.keys(&["-l", &format!("\x1b[<0;{};{}M", col + 1, row + 1)]);
+    tmux.keys(&["-l", &format!("\x1b[<0;{};{}m", col + 1, row + 1)]);
 }
 
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
+/// One wheel notch down at `col`, `row`.
+fn wheel_down(tmux: &Tmux, col: usize, row: usize) {
+    tmux.keys(&["-l", &format!("\x1b[<65;{};{}M", col + 1, row + 1)]);
 }
 
 /// Column and row (0-based) of the first place `text` is on `screen`.
@@ -160,7 +83,7 @@ fn handshake_with(screen: &str) -> String {
 #[test]
 fn clicks_open_tabs_and_select_rows_the_wheel_moves_and_completion_rings_the_bell() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (tmux, s) = Tmux::demo("click", dir.path(), "");
+    let (tmux, s) = demo("click", dir.path(), "");
     assert_eq!(
         tmux.format("#{mouse_any_flag}"),
         "1",
@@ -170,7 +93,7 @@ fn clicks_open_tabs_and_select_rows_the_wheel_moves_and_completion_rings_the_bel
 
     // the "3 Peers" tab
     let (col, row) = find(&s, "3 Peers");
-    tmux.click(col + 2, row);
+    click(&tmux, col + 2, row);
     tmux.wait_for(10, "the Peers pane", |s| {
         s.contains("Peers of fast-peer-demo")
     });
@@ -184,16 +107,16 @@ fn clicks_open_tabs_and_select_rows_the_wheel_moves_and_completion_rings_the_bel
     let (_, header) = find(&s, "address ");
     // a click on the third row selects that peer: Enter shows its handshake
     let third = address_on(&s, header + 3);
-    tmux.click(30, header + 3);
+    click(&tmux, 30, header + 3);
     tmux.keys(&["Enter"]);
     let h = tmux.wait_for(10, "the handshake pane", |s| s.contains("Handshake with"));
     assert_eq!(handshake_with(&h), third, "{h}");
     // back (a click on the tab), one wheel notch down: the fourth peer
     let (col, row) = find(&h, "3 Peers");
-    tmux.click(col + 2, row);
+    click(&tmux, col + 2, row);
     let s = tmux.wait_for(10, "the Peers pane again", |s| s.contains("sort: address"));
     let fourth = address_on(&s, header + 4);
-    tmux.wheel_down(30, header + 2);
+    wheel_down(&tmux, 30, header + 2);
     tmux.keys(&["Enter"]);
     let h = tmux.wait_for(10, "the next handshake", |s| {
         s.contains("Handshake with") && !s.contains(&format!("Handshake with {third} "))
@@ -237,10 +160,10 @@ fn clicks_open_tabs_and_select_rows_the_wheel_moves_and_completion_rings_the_bel
 #[test]
 fn no_mouse_asks_for_no_reports_and_ignores_a_typed_one() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (tmux, s) = Tmux::demo("nomouse", dir.path(), "--no-mouse --theme light");
+    let (tmux, s) = demo("nomouse", dir.path(), "--no-mouse --theme light");
     assert_eq!(tmux.format("#{mouse_any_flag}"), "0");
     let (col, row) = find(&s, "3 Peers");
-    tmux.click(col + 2, row);
+    click(&tmux, col + 2, row);
     // a key after the click: once it shows, the click was read before it
     tmux.keys(&["?"]);
     let s = tmux.wait_for(10, "the help", |s| s.contains("any key closes"));

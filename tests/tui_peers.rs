@@ -2,6 +2,9 @@
 //! the selected peer's pieces, rendered into ratatui's `TestBackend` at 80x24 and 200x60.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
+mod common;
+
+use common::screen::{draw as render, text};
 use fast_peer::engine::conn::Wire;
 use fast_peer::engine::event::{
     EngineEvent, EngineSnapshot, PeerSnapshot, PieceView, TorrentSnapshot, TorrentState,
@@ -11,8 +14,6 @@ use fast_peer::proto::id::PeerId;
 use fast_peer::tui::action::{Action, Pane};
 use fast_peer::tui::app::{App, Effect};
 use fast_peer::tui::panes::peers::sparkline;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::style::Modifier;
@@ -69,23 +70,6 @@ fn snapshot(t: TorrentSnapshot) -> Action {
         queue: Vec::new(),
         queue_limits: Default::default(),
     }))))
-}
-
-fn render(app: &App, w: u16, h: u16) -> Buffer {
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| f.render_widget(app, f.area())).unwrap();
-    term.backend().buffer().clone()
-}
-
-fn text(buf: &Buffer) -> String {
-    let mut out = String::new();
-    for y in 0..buf.area.height {
-        for x in 0..buf.area.width {
-            out.push_str(buf.cell((x, y)).map(|c| c.symbol()).unwrap_or(" "));
-        }
-        out.push('\n');
-    }
-    out
 }
 
 fn row(s: &str, port: u16) -> &str {

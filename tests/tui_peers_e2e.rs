@@ -7,81 +7,13 @@
 
 mod common;
 
-use std::process::Command;
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "e2e"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "e2e"];
-        args.extend_from_slice(keys);
-        assert!(self.cmd(&args).status.success(), "send-keys {keys:?}");
-    }
-
-    fn wait_for(&self, secs: u64, what: &str, cond: impl Fn(&str) -> bool) -> String {
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            common::wait_until(secs, what, || cond(&self.screen()))
-        }));
-        if found.is_err() {
-            panic!("timed out waiting for {what}; screen:\n{}", self.screen());
-        }
-        self.screen()
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
-}
+use common::Tmux;
 
 #[test]
 fn demo_peers_show_wire_last_block_and_graph_and_their_pieces_on_the_map() {
     let dir = tempfile::tempdir().unwrap();
-    let tmux = Tmux {
-        socket: format!("fast-peer-e2e-peers-{}", std::process::id()),
-    };
     // 64 MiB at the watchable seeders' ~1.7 MiB/s: half a minute of download to look at
-    let command = format!(
-        "{} demo --size 64 --dir {} --log {}; sleep 60",
-        common::fast_peer_bin().display(),
-        dir.path().join("demo").display(),
-        dir.path().join("tui.log").display(),
-    );
-    let out = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "e2e",
-        "-x",
-        "160",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    tmux.wait_for(60, "the dashboard", |s| {
-        s.contains("1 Torrents") && s.contains("fast-peer-demo")
-    });
+    let tmux = Tmux::demo("peers", dir.path(), (160, 40), "--size 64");
 
     tmux.keys(&["3"]);
     let s = tmux.wait_for(60, "peers with a block received and a graph", |s| {

@@ -8,7 +8,9 @@
 //! - [`raw_peer`]: a tiny BitTorrent client for cross-checks that do not use fast-peer;
 //! - [`binary`]: the fast-peer binary under test, its commands and `fast-peer seed` as a seeder;
 //! - [`session`]: one user's session folders and the daemon, for the session tests;
-//! - [`swarm`]: the swarm builder (content, torrent, tracker, seeders) of the interop tests.
+//! - [`swarm`]: the swarm builder (content, torrent, tracker, seeders) of the interop tests;
+//! - [`tmux`]: the dashboard in a detached tmux session (end-to-end tests), [`screen`]: the
+//!   dashboard drawn into ratatui's `TestBackend` (pane tests).
 //!
 //! Everything talks to 127.0.0.0/8 only. Every child process is killed when its handle drops,
 //! also when a test panics; libtorrent peers additionally exit when their stdin closes (the
@@ -24,8 +26,10 @@ pub mod net;
 pub mod opentracker;
 pub mod process;
 pub mod raw_peer;
+pub mod screen;
 pub mod session;
 pub mod swarm;
+pub mod tmux;
 pub mod torrent;
 
 pub use aria2::*;
@@ -38,6 +42,7 @@ pub use process::*;
 pub use raw_peer::*;
 pub use session::*;
 pub use swarm::*;
+pub use tmux::*;
 pub use torrent::*;
 
 pub const KIB: u64 = 1 << 10;

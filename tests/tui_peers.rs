@@ -330,3 +330,31 @@ fn the_overlay_scales_with_the_map_at_80x24() {
     assert!(underlined(&buf, 9, 2), "cell 8 holds pieces 912..1026");
     assert!(!underlined(&buf, 10, 2), "cell 9 holds pieces 1026..1140");
 }
+
+/// With more peers than rows, the table shows the window around the selected peer (only
+/// those rows are built), and a click lands on the peer drawn there.
+#[test]
+fn many_peers_scroll_to_the_selected_one_and_clicks_follow() {
+    let mut t = torrent(100, 1000.0);
+    t.peers = (0..200u16)
+        .map(|i| PeerSnapshot::new(addr(10_000 + i), PeerId(*b"-LT2080-abcdefghijkl")))
+        .collect();
+    let mut app = App::new(PeerId(*b"-FP0100-ourpeerid123"));
+    app.update(snapshot(t));
+    app.update(Action::GoTo(Pane::Peers));
+    // sorted by address: peer 150 is the 151st row, far below a 30-row screen
+    app.peer = Some(addr(10_150));
+    let s = text(&render(&app, 120, 30));
+    let row_of = |port: u16| s.lines().position(|l| l.contains(&format!(":{port} ")));
+    let selected = row_of(10_150).expect("the selected peer is on screen");
+    assert_eq!(row_of(10_000), None, "the first peers scrolled away");
+    // the selected row is the last one of the table, the row above is its predecessor
+    assert_eq!(row_of(10_149), Some(selected - 1));
+    assert!(s.lines().nth(selected + 1).unwrap().starts_with('└'), "{s}");
+    // a click on the row above selects that peer
+    app.update(Action::Click {
+        col: 5,
+        row: (selected - 1) as u16,
+    });
+    assert_eq!(app.peer, Some(addr(10_149)));
+}

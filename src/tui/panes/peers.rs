@@ -192,8 +192,18 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
         return;
     }
     let (cols, samples) = columns(area.width.saturating_sub(2));
+    let selected = app
+        .peer
+        .and_then(|a| peers.iter().position(|p| p.addr == a))
+        .unwrap_or(0);
+    // only the rows on screen are built (500 peers would cost a millisecond a frame): the
+    // window the table would scroll to, the selected row last when it is below the fold
+    let shown = area.height.saturating_sub(3).max(1) as usize;
+    let first = (selected + 1).saturating_sub(shown);
     let rows: Vec<Row> = peers
         .iter()
+        .skip(first)
+        .take(shown)
         .map(|p| {
             let progress = if t.piece_count > 0 {
                 p.pieces as f64 * 100.0 / t.piece_count as f64
@@ -223,15 +233,11 @@ pub fn render(app: &App, area: Rect, buf: &mut Buffer) {
             Row::new(cols.iter().map(|(c, _)| cell(*c)).collect::<Vec<_>>())
         })
         .collect();
-    let selected = app
-        .peer
-        .and_then(|a| peers.iter().position(|p| p.addr == a))
-        .unwrap_or(0);
     let table = Table::new(rows, cols.iter().map(|(_, w)| *w))
         .header(Row::new(cols.iter().map(|(c, _)| header(*c, samples))).style(theme::header()))
         .row_highlight_style(theme::selected())
         .block(pane_block(title));
-    let mut state = TableState::default().with_selected(Some(selected));
+    let mut state = TableState::default().with_selected(Some(selected - first));
     StatefulWidget::render(table, area, buf, &mut state);
-    app.hits.table(List::Peers, area, state.offset());
+    app.hits.table(List::Peers, area, first + state.offset());
 }

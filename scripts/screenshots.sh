@@ -78,6 +78,8 @@ shot 1-torrents
 key 2; shot 2-pieces
 key r; shot 2-pieces-rarity; key r
 key 3; shot 3-peers
+# a peer chosen in the Peers pane: the pieces it has over the piece map
+key j; key 2; wait_for "pieces of" 10; shot 2-pieces-peer; key v
 key 8; shot 8-handshake
 key 4; shot 4-dht
 # the files of the demo torrent: skip the last one, mid-download

@@ -7,12 +7,15 @@
 # median / p90 / max in ms. The numbers include tmux's own round trips (a capture-pane call
 # costs about a millisecond), so they are an upper bound.
 #
-#   bash scripts/tui_latency.sh [MIB=1024] [N=40]
+#   bash scripts/tui_latency.sh [MIB=1024] [N=40]      (FP_BIN=path: another build)
+#
+# Samples under load are taken only while the download runs (the count is printed): pick MIB
+# large enough for N samples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1024}
 n=${2:-40}
-bin=target/release/fast-peer
+bin=${FP_BIN:-target/release/fast-peer}
 [ -x "$bin" ] || cargo build --release
 work=$(mktemp -d)
 sock="fast-peer-latency-$$"
@@ -32,9 +35,16 @@ while "downloading" not in screen():
         sys.exit("the download never showed: " + screen())
     time.sleep(0.05)
 panes = [("3", "Peers of"), ("2", "Pieces:"), ("1", "Torrents (")]
-def measure(count, label):
+def downloading():
+    # the status bar says "complete: <name>" when it is over (on every pane)
+    return "complete:" not in screen()
+def measure(count, label, during_download=False):
     samples = []
     for i in range(count):
+        # a sample counts as "downloading" only if the download still ran after it
+        if during_download and not downloading():
+            print(f"{label}: the download ended after {len(samples)} samples")
+            break
         key, marker = panes[i % len(panes)]
         t0 = time.perf_counter()
         tmux("send-keys", "-t", "lat", key)
@@ -52,8 +62,7 @@ def measure(count, label):
     samples.sort()
     print(f"{label}: {len(samples)} samples, median {statistics.median(samples):.1f} ms, "
           f"p90 {samples[max(int(len(samples) * 0.9) - 1, 0)]:.1f} ms, max {samples[-1]:.1f} ms")
-measure(n, "downloading")
-print("engine still downloading at the end:", "downloading" in screen())
+measure(n, "downloading", during_download=True)
 # baseline: the same measurement once the download is over (tmux's own cost)
 deadline = time.time() + 600
 while "complete:" not in screen():

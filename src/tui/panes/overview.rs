@@ -373,7 +373,12 @@ fn speed_chart(app: &App, t: &TorrentSnapshot, area: Rect, buf: &mut Buffer) {
             .collect()
     };
     let (down, up, peak) = match app.history.torrent(t.id) {
-        Some(s) => (points(&s.down), points(&s.up), s.peak()),
+        // upload as dots where there was some (a row of dots along zero is only noise)
+        Some(s) => {
+            let mut up = points(&s.up);
+            up.retain(|(_, v)| *v > 0.0);
+            (points(&s.down), up, s.peak())
+        }
         None => (Vec::new(), Vec::new(), 0.0),
     };
     let top = scale_top(peak.max(t.download_rate).max(t.upload_rate));

@@ -599,7 +599,7 @@ fn the_first_screen_renders_at_any_size_in_any_state() {
 }
 
 /// The status bar (last line) says why the selected torrent is slow, unless a fresh notice
-/// or an error has it; a paused torrent is not "slow".
+/// (an error stays fresh longer) has it; a paused torrent is not "slow".
 #[test]
 fn the_status_bar_names_the_selected_torrents_bottleneck() {
     let last_line = |app: &App| screen(app, 120, 30).lines().last().unwrap().to_string();
@@ -616,10 +616,12 @@ fn the_status_bar_names_the_selected_torrents_bottleneck() {
     // an old one gives way
     app.notices.back_mut().unwrap().at = Instant::now() - Duration::from_secs(60);
     assert!(last_line(&app).contains("bottleneck: peers' upload"));
-    // an error keeps the bar whatever its age
+    // an error keeps the bar for half a minute, then gives way too
     app.notify("error: disk full", true);
-    app.notices.back_mut().unwrap().at = Instant::now() - Duration::from_secs(60);
+    app.notices.back_mut().unwrap().at = Instant::now() - Duration::from_secs(20);
     assert!(last_line(&app).contains("error: disk full"));
+    app.notices.back_mut().unwrap().at = Instant::now() - Duration::from_secs(60);
+    assert!(last_line(&app).contains("bottleneck: peers' upload"));
     // paused, or saturated: nothing to say
     let mut paused = torrent(1, "slow.iso", 400);
     paused.state = TorrentState::Paused;

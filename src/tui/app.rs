@@ -159,8 +159,10 @@ pub struct Notice {
     pub at: std::time::Instant,
 }
 
-/// How long a notice (not an error) keeps the status bar from the verdict.
+/// How long a notice keeps the status bar from the selected torrent's verdict (an error,
+/// longer: it may need reading twice).
 pub const NOTICE_FRESH: std::time::Duration = std::time::Duration::from_secs(8);
+pub const ERROR_FRESH: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How many notices are kept (the status bar shows the last).
 const NOTICES: usize = 50;

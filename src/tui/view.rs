@@ -6,7 +6,7 @@
 //! the panes (blocks, fields, sizes, rates, durations) are in [`widgets`](super::widgets).
 
 use super::action::{KEYS, Pane, Scope};
-use super::app::{App, Dialog, NOTICE_FRESH};
+use super::app::{App, Dialog, ERROR_FRESH, NOTICE_FRESH, Notice};
 use super::limits::LimitsForm;
 use super::panes;
 use super::theme;
@@ -89,16 +89,21 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
         app.listen_port
     );
     let notice = app.notices.back();
+    let notice_style = |n: &Notice| {
+        if n.error {
+            theme::status_error()
+        } else {
+            theme::status_bar()
+        }
+    };
+    // a fresh notice, else the verdict while the selected torrent is slow, else the last notice
     let (text, style) = match (notice, slow_verdict(app)) {
-        (Some(n), _) if n.error => (n.text.clone(), theme::status_error()),
-        (Some(n), Some(_)) if n.at.elapsed() < NOTICE_FRESH => {
-            (n.text.clone(), theme::status_bar())
+        (Some(n), Some(_)) if n.at.elapsed() < if n.error { ERROR_FRESH } else { NOTICE_FRESH } => {
+            (n.text.clone(), notice_style(n))
         }
         (_, Some(v)) => (v, theme::status_warn()),
-        (n, None) => (
-            n.map(|n| n.text.clone()).unwrap_or_default(),
-            theme::status_bar(),
-        ),
+        (Some(n), None) => (n.text.clone(), notice_style(n)),
+        (None, None) => (String::new(), theme::status_bar()),
     };
     buf.set_style(area, theme::status_bar());
     let line = Line::from(vec![

@@ -8,22 +8,7 @@
 mod common;
 
 use common::*;
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// `add` (a .torrent or a magnet) to the instance, saving into `dir`; returns the hash.
-fn add(home: &Home, source: &str, dir: &Path, extra: &[&str]) -> String {
-    let mut args = vec!["add", "--dir", dir.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    args.push(source);
-    let o = home.run(&args);
-    assert_success("add", &o);
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string()
-}
 
 /// The torrent's verdict as `status --json` gives it.
 fn verdict_of(home: &Home, hash: &str) -> String {
@@ -66,7 +51,7 @@ fn rate_limited_seeders_are_the_peers_upload() {
     let home = Home::new();
     let _d = home.daemon();
     let out = swarm.out_dir("out");
-    let h = add(&home, &swarm.magnet(&swarm.seeder_addrs()), &out, &[]);
+    let h = home.add(&swarm.magnet(&swarm.seeder_addrs()), &out, &[]);
     let v = wait_verdict(&home, &h, "bottleneck: peers' upload (2 peers unchoke us, ");
     assert!(v.contains("each under"), "{v}");
 }
@@ -77,12 +62,7 @@ fn our_download_limit_is_named_with_its_rate() {
     let home = Home::new();
     let _d = home.daemon();
     let out = swarm.out_dir("out");
-    let h = add(
-        &home,
-        &swarm.magnet(&swarm.seeder_addrs()),
-        &out,
-        &["--paused"],
-    );
+    let h = home.add(&swarm.magnet(&swarm.seeder_addrs()), &out, &["--paused"]);
     assert_success(
         "set --download-limit",
         &home.run(&["set", &h, "--download-limit", "64K"]),
@@ -117,7 +97,7 @@ fn a_seeder_that_chokes_us() {
     let home = Home::new();
     let _d = home.daemon();
     let out = swarm.out_dir("out");
-    let h = add(&home, swarm.torrent.to_str().unwrap(), &out, &[]);
+    let h = home.add(swarm.torrent.to_str().unwrap(), &out, &[]);
     let v = wait_verdict(&home, &h, "bottleneck: choked by every peer");
     assert_eq!(
         v,
@@ -131,7 +111,7 @@ fn nobody_has_the_pieces() {
     let home = Home::new();
     let _d = home.daemon();
     let out = swarm.out_dir("out");
-    let h = add(&home, swarm.torrent.to_str().unwrap(), &out, &[]);
+    let h = home.add(swarm.torrent.to_str().unwrap(), &out, &[]);
     let n = swarm.meta.pieces.len();
     wait_verdict(
         &home,
@@ -147,7 +127,7 @@ fn a_tracker_that_refuses_and_no_dht() {
     let home = Home::new();
     let _d = home.daemon();
     let out = swarm.out_dir("out");
-    let h = add(&home, swarm.torrent.to_str().unwrap(), &out, &[]);
+    let h = home.add(swarm.torrent.to_str().unwrap(), &out, &[]);
     let v = wait_verdict(&home, &h, "bottleneck: no peers (tracker: ");
     assert!(v.ends_with("; DHT: off)"), "{v}");
     assert!(v.to_lowercase().contains("refused"), "{v}");

@@ -10,7 +10,6 @@ use common::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::time::Duration;
 
 /// A torrent of `size` bytes nobody seeds (its data is not where the session saves it).
@@ -22,16 +21,6 @@ fn lonely_torrent(home: &Home, name: &str, size: usize) -> std::path::PathBuf {
     let o = run_fp(&["create", data.to_str().unwrap(), "-o", t.to_str().unwrap()]);
     assert_success("create", &o);
     t
-}
-
-fn add(home: &Home, t: &Path, dir: &Path) -> String {
-    let o = home.run(&["add", "--dir", dir.to_str().unwrap(), t.to_str().unwrap()]);
-    assert_success("add", &o);
-    String::from_utf8_lossy(&o.stdout)
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string()
 }
 
 fn state_of(home: &Home, hash: &str) -> String {
@@ -69,8 +58,16 @@ fn the_queue_runs_one_download_at_a_time_and_moves() {
     .unwrap();
     let mut d = home.daemon();
     let out = home.dir.path().join("out");
-    let a = add(&home, &lonely_torrent(&home, "a.bin", 100_000), &out);
-    let b = add(&home, &lonely_torrent(&home, "b.bin", 100_000), &out);
+    let a = home.add(
+        lonely_torrent(&home, "a.bin", 100_000).to_str().unwrap(),
+        &out,
+        &[],
+    );
+    let b = home.add(
+        lonely_torrent(&home, "b.bin", 100_000).to_str().unwrap(),
+        &out,
+        &[],
+    );
     wait_state(&home, &a, "downloading");
     wait_state(&home, &b, "queued");
     // b first: it runs, a waits
@@ -96,7 +93,7 @@ fn settings_are_remembered_and_a_seed_stops_at_its_limit() {
     let mut d = home.daemon();
     // a complete torrent: its data is where the session saves it
     let t = lonely_torrent(&home, "seed.bin", 50_000);
-    let h = add(&home, &t, &home.dir.path().join("src"));
+    let h = home.add(t.to_str().unwrap(), &home.dir.path().join("src"), &[]);
     wait_state(&home, &h, "seeding");
     let o = home.run(&[
         "set",

@@ -10,8 +10,8 @@ use common::screen::screen;
 use fast_peer::engine::conn::Wire;
 use fast_peer::engine::event::{
     DhtBucketSnapshot, DhtLookupKind, DhtLookupSnapshot, DhtNodeSnapshot, DhtNodeState,
-    DhtSnapshot, Direction, EngineEvent, EngineSnapshot, MetadataPeerSnapshot, MetadataSnapshot,
-    PeerSnapshot, PieceView, TorrentSnapshot, TorrentState, WireLogEntry,
+    DhtSnapshot, Direction, EngineEvent, MetadataPeerSnapshot, MetadataSnapshot, PeerSnapshot,
+    PieceView, TorrentSnapshot, TorrentState, WireLogEntry,
 };
 use fast_peer::proto::extension::ExtensionHandshake;
 use fast_peer::proto::id::{InfoHash, NodeId, PeerId};
@@ -236,15 +236,7 @@ fn dht() -> DhtSnapshot {
 }
 
 fn snapshot(torrents: Vec<TorrentSnapshot>, dht: Option<DhtSnapshot>) -> Action {
-    Action::Engine(Box::new(EngineEvent::Snapshot(Box::new(EngineSnapshot {
-        listen_port: 6881,
-        peer_id: Default::default(),
-        torrents,
-        dht,
-        limits: Default::default(),
-        queue: Vec::new(),
-        queue_limits: Default::default(),
-    }))))
+    common::screen::picture(torrents, Vec::new(), dht)
 }
 
 fn app_with(torrents: Vec<TorrentSnapshot>, dht: Option<DhtSnapshot>) -> App {

@@ -9,7 +9,7 @@ mod common;
 
 use common::screen::screen;
 use fast_peer::engine::event::{
-    EngineEvent, EngineSnapshot, PeerSnapshot, PieceView, TorrentSnapshot, TorrentState,
+    EngineEvent, PeerSnapshot, PieceView, TorrentSnapshot, TorrentState,
 };
 use fast_peer::proto::id::PeerId;
 use fast_peer::tui::action::{Action, KEYS, Pane};
@@ -74,15 +74,7 @@ fn torrent(id: u64, name: &str, n: u32) -> TorrentSnapshot {
 }
 
 fn snapshot(torrents: Vec<TorrentSnapshot>, queue: Vec<u64>) -> Action {
-    Action::Engine(Box::new(EngineEvent::Snapshot(Box::new(EngineSnapshot {
-        listen_port: 6881,
-        peer_id: Default::default(),
-        torrents,
-        dht: None,
-        limits: Default::default(),
-        queue,
-        queue_limits: Default::default(),
-    }))))
+    common::screen::picture(torrents, queue, None)
 }
 
 fn app_with(torrents: Vec<TorrentSnapshot>) -> App {

@@ -8,9 +8,7 @@
 mod common;
 
 use common::screen::screen;
-use fast_peer::engine::event::{
-    EngineEvent, EngineSnapshot, PieceView, TorrentId, TorrentSnapshot, TorrentState,
-};
+use fast_peer::engine::event::{EngineEvent, PieceView, TorrentId, TorrentSnapshot, TorrentState};
 use fast_peer::engine::settings::{FilePriority, FileSelection};
 use fast_peer::proto::bencode::{Value, encode};
 use fast_peer::proto::id::{InfoHash, PeerId};
@@ -101,15 +99,7 @@ fn album(id: TorrentId) -> TorrentSnapshot {
 }
 
 fn snapshot(torrents: Vec<TorrentSnapshot>, queue: Vec<TorrentId>) -> Action {
-    Action::Engine(Box::new(EngineEvent::Snapshot(Box::new(EngineSnapshot {
-        listen_port: 6881,
-        peer_id: Default::default(),
-        torrents,
-        dht: None,
-        limits: Default::default(),
-        queue,
-        queue_limits: Default::default(),
-    }))))
+    common::screen::picture(torrents, queue, None)
 }
 
 fn metadata(id: TorrentId) -> Action {

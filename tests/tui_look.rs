@@ -10,7 +10,7 @@
 mod common;
 
 use fast_peer::engine::event::{
-    EngineEvent, EngineSnapshot, PeerSnapshot, PieceView, TorrentSnapshot, TorrentState,
+    EngineEvent, PeerSnapshot, PieceView, TorrentSnapshot, TorrentState,
 };
 use fast_peer::proto::bencode::{Value, encode};
 use fast_peer::proto::id::PeerId;
@@ -52,15 +52,7 @@ fn torrent(id: u64) -> TorrentSnapshot {
 }
 
 fn snapshot(torrents: Vec<TorrentSnapshot>) -> Action {
-    Action::Engine(Box::new(EngineEvent::Snapshot(Box::new(EngineSnapshot {
-        listen_port: 6881,
-        peer_id: Default::default(),
-        torrents,
-        dht: None,
-        limits: Default::default(),
-        queue: Vec::new(),
-        queue_limits: Default::default(),
-    }))))
+    common::screen::picture(torrents, Vec::new(), None)
 }
 
 fn app(n: u64) -> App {

@@ -6,9 +6,7 @@ mod common;
 
 use common::screen::{draw as render, text};
 use fast_peer::engine::conn::Wire;
-use fast_peer::engine::event::{
-    EngineEvent, EngineSnapshot, PeerSnapshot, PieceView, TorrentSnapshot, TorrentState,
-};
+use fast_peer::engine::event::{PeerSnapshot, PieceView, TorrentSnapshot, TorrentState};
 use fast_peer::proto::bitfield::Bitfield;
 use fast_peer::proto::id::PeerId;
 use fast_peer::tui::action::{Action, Pane};
@@ -61,15 +59,7 @@ fn torrent(n: u32, rate: f64) -> TorrentSnapshot {
 }
 
 fn snapshot(t: TorrentSnapshot) -> Action {
-    Action::Engine(Box::new(EngineEvent::Snapshot(Box::new(EngineSnapshot {
-        listen_port: 6881,
-        peer_id: Default::default(),
-        torrents: vec![t],
-        dht: None,
-        limits: Default::default(),
-        queue: Vec::new(),
-        queue_limits: Default::default(),
-    }))))
+    common::screen::picture(vec![t], Vec::new(), None)
 }
 
 fn row(s: &str, port: u16) -> &str {

@@ -121,11 +121,22 @@ impl Opentracker {
     }
 
     /// Announce a peer on 127.0.0.1:`port` (the harness's own, e.g. a raw peer) as started.
+    /// Retried for a few seconds while the tracker still says the hash is not authorized (a
+    /// whitelist reload can be seen by one of its threads before another).
     pub fn announce_peer(&self, info_hash_hex: &str, port: u16) {
-        let body = self.http_get_announce_raw(info_hash_hex, port, "started");
-        let root = Bencode::parse(&body);
-        if let Some(f) = root.get("failure reason") {
-            panic!("tracker failure: {}", f.str());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let body = self.http_get_announce_raw(info_hash_hex, port, "started");
+            let root = Bencode::parse(&body);
+            let Some(f) = root.get("failure reason") else {
+                return;
+            };
+            assert!(
+                Instant::now() < deadline,
+                "tracker failure: {}",
+                f.str()
+            );
+            thread::sleep(Duration::from_millis(100));
         }
     }
 

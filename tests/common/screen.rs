@@ -1,7 +1,11 @@
 //! The dashboard drawn into ratatui's `TestBackend`, for the pane tests: the buffer, and its
-//! text one line per row.
+//! text one line per row; and the engine picture the tests feed it.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
+use fast_peer::engine::event::{
+    DhtSnapshot, EngineEvent, EngineSnapshot, TorrentId, TorrentSnapshot,
+};
+use fast_peer::tui::action::Action;
 use fast_peer::tui::app::App;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -29,4 +33,20 @@ pub fn text(buf: &Buffer) -> String {
 /// One frame of `app` at `w`x`h`, as text.
 pub fn screen(app: &App, w: u16, h: u16) -> String {
     text(&draw(app, w, h))
+}
+
+/// An engine picture of `torrents` (the queue in `queue`'s order; listening on 6881), as the
+/// action the dashboard takes in.
+pub fn picture(
+    torrents: Vec<TorrentSnapshot>,
+    queue: Vec<TorrentId>,
+    dht: Option<DhtSnapshot>,
+) -> Action {
+    Action::Engine(Box::new(EngineEvent::Snapshot(Box::new(EngineSnapshot {
+        listen_port: 6881,
+        torrents,
+        dht,
+        queue,
+        ..Default::default()
+    }))))
 }

@@ -54,6 +54,21 @@ impl Home {
         d
     }
 
+    /// `add ARGS... SOURCE` (a .torrent path or a magnet) saving into `dir`; returns the
+    /// info hash the instance printed.
+    pub fn add(&self, source: &str, dir: &std::path::Path, args: &[&str]) -> String {
+        let mut all = vec!["add", "--dir", dir.to_str().unwrap()];
+        all.extend_from_slice(args);
+        all.push(source);
+        let o = self.run(&all);
+        assert_success("add", &o);
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    }
+
     pub fn status(&self) -> Vec<Value> {
         let o = self.run(&["status", "--json"]);
         assert_success("status --json", &o);

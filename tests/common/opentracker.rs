@@ -131,11 +131,7 @@ impl Opentracker {
             let Some(f) = root.get("failure reason") else {
                 return;
             };
-            assert!(
-                Instant::now() < deadline,
-                "tracker failure: {}",
-                f.str()
-            );
+            assert!(Instant::now() < deadline, "tracker failure: {}", f.str());
             thread::sleep(Duration::from_millis(100));
         }
     }

@@ -13,3 +13,4 @@ pub mod metainfo;
 pub mod mse;
 pub mod serial;
 pub mod tracker;
+pub mod utp;

@@ -64,7 +64,7 @@ def loopback_settings(ip, port):
     }
 
 
-def make_session(ip, port, upload_limit=0, encryption="enabled"):
+def make_session(ip, port, upload_limit=0, encryption="enabled", transport="tcp"):
     peer_id = make_peer_id()
     cat = lt.alert.category_t
     settings = {
@@ -74,11 +74,11 @@ def make_session(ip, port, upload_limit=0, encryption="enabled"):
         # Loopback: every peer may share an IP; with the default a seeder that connects to
         # itself bans 127.x for everybody.
         "allow_multiple_connections_per_ip": True,
-        # fast-peer speaks TCP only.
-        "enable_outgoing_utp": False,
-        "enable_incoming_utp": False,
-        "enable_outgoing_tcp": True,
-        "enable_incoming_tcp": True,
+        # --transport: tcp (the default), utp (TCP off both ways) or both.
+        "enable_outgoing_utp": transport != "tcp",
+        "enable_incoming_utp": transport != "tcp",
+        "enable_outgoing_tcp": transport != "utp",
+        "enable_incoming_tcp": transport != "utp",
         "min_reconnect_time": 1,
         "peer_connect_timeout": 3,
         "peer_fingerprint": peer_id,
@@ -201,7 +201,8 @@ def cmd_seed(args):
         pieces = corrupt_copy(ti, os.path.abspath(args.data), save_path, args.corrupt_every)
         log(f"corrupted pieces: {' '.join(map(str, pieces))}")
 
-    ses, peer_id = make_session(args.ip, args.port, args.upload_limit, args.encryption)
+    ses, peer_id = make_session(args.ip, args.port, args.upload_limit, args.encryption,
+                                args.transport)
     if args.corrupt:
         # seed_mode alone would verify each piece on its first request and stop serving it.
         ses.apply_settings({"disable_hash_checks": True})
@@ -253,7 +254,8 @@ def cmd_seed(args):
 
 def cmd_leech(args):
     os.makedirs(args.out, exist_ok=True)
-    ses, _peer_id = make_session(args.ip, args.port, encryption=args.encryption)
+    ses, _peer_id = make_session(args.ip, args.port, encryption=args.encryption,
+                                 transport=args.transport)
     wait_listening(ses)
     if args.magnet:
         atp = lt.parse_magnet_uri(args.magnet)
@@ -319,6 +321,7 @@ def main():
     s.add_argument("--corrupt-dir")
     s.add_argument("--corrupt-every", type=int, default=2)
     s.add_argument("--no-tracker-wait", action="store_true")
+    s.add_argument("--transport", choices=["tcp", "utp", "both"], default="tcp")
     s.add_argument("--ready-timeout", type=float, default=60)
     s.add_argument("--encryption", choices=["enabled", "rc4"], default="enabled",
                    help="rc4: require RC4 Message Stream Encryption both ways")
@@ -331,6 +334,7 @@ def main():
     l.add_argument("--port", type=int, default=0)
     l.add_argument("--peer", action="append")
     l.add_argument("--timeout", type=float, default=120)
+    l.add_argument("--transport", choices=["tcp", "utp", "both"], default="tcp")
     l.add_argument("--encryption", choices=["enabled", "rc4"], default="enabled",
                    help="rc4: require RC4 Message Stream Encryption both ways")
 

@@ -28,6 +28,12 @@ pub struct Args {
     /// (default: enabled, or the config file's `encryption`)
     #[arg(long, global = true, value_name = "POLICY")]
     pub encryption: Option<fast_peer::engine::conn::Encryption>,
+    /// Neither accept nor dial peers over TCP (uTP only). (default: the config file's `tcp`)
+    #[arg(long, global = true)]
+    pub no_tcp: bool,
+    /// Neither accept nor dial peers over uTP (TCP only). (default: the config file's `utp`)
+    #[arg(long, global = true)]
+    pub no_utp: bool,
     /// Configuration file (default: $XDG_CONFIG_HOME/fast-peer/config.toml, when it exists).
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,

@@ -23,6 +23,8 @@ const KNOWN: &[&str] = &[
     "dht_port",
     "bootstrap",
     "encryption",
+    "tcp",
+    "utp",
     "upload_limit",
     "download_limit",
     "upload_slots",
@@ -56,6 +58,10 @@ pub struct Settings {
     /// `disabled`, `enabled`, `prefer` or `required`.
     #[serde(default, deserialize_with = "encryption")]
     pub encryption: Option<Encryption>,
+    /// Accept and dial peers over TCP.
+    pub tcp: Option<bool>,
+    /// Accept and dial peers over uTP (BEP 29).
+    pub utp: Option<bool>,
     /// Upload cap: bytes per second, or a rate such as `"2M"`.
     #[serde(default, deserialize_with = "rate")]
     pub upload_limit: Option<u64>,
@@ -262,6 +268,9 @@ pub struct Flags {
     pub dht_port: Option<u16>,
     pub bootstrap: Option<Vec<String>>,
     pub encryption: Option<Encryption>,
+    /// `--no-tcp` and `--no-utp` (flags can only turn a transport off).
+    pub no_tcp: bool,
+    pub no_utp: bool,
     pub upload_limit: Option<u64>,
     pub download_limit: Option<u64>,
     pub upload_slots: Option<u16>,
@@ -283,6 +292,8 @@ pub struct Effective {
     /// `None`: the public routers (and the saved nodes).
     pub bootstrap: Sourced<Option<Vec<String>>>,
     pub encryption: Sourced<Encryption>,
+    pub tcp: Sourced<bool>,
+    pub utp: Sourced<bool>,
     /// `None`: unlimited.
     pub upload_limit: Sourced<Option<u64>>,
     /// `None`: unlimited.
@@ -320,6 +331,8 @@ impl Effective {
                 None,
             ),
             encryption: pick(flags.encryption, f.encryption, Encryption::default()),
+            tcp: pick(flags.no_tcp.then_some(false), f.tcp, true),
+            utp: pick(flags.no_utp.then_some(false), f.utp, true),
             upload_limit: pick(flags.upload_limit.map(Some), f.upload_limit.map(Some), None),
             download_limit: pick(
                 flags.download_limit.map(Some),
@@ -407,6 +420,9 @@ impl Effective {
             "",
             self.encryption.source,
         );
+        for (key, on) in [("tcp", &self.tcp), ("utp", &self.utp)] {
+            line(&mut out, key, Some(on.value.to_string()), "", on.source);
+        }
         line(
             &mut out,
             "upload_limit",

@@ -150,6 +150,8 @@ fn run(args: Args) -> Result<()> {
         dht_port: args.dht.dht_port,
         bootstrap: (!args.dht.bootstrap.is_empty()).then(|| args.dht.bootstrap.clone()),
         encryption: args.encryption,
+        no_tcp: args.no_tcp,
+        no_utp: args.no_utp,
         no_mouse: args.look.no_mouse,
         theme: args.look.theme,
         ..config::Flags::default()
@@ -183,6 +185,8 @@ fn run(args: Args) -> Result<()> {
         max_peers: Some(usize::from(e.max_peers_per_torrent.value)),
         dht: dht_config(e, dht_state.clone()),
         encryption: e.encryption.value,
+        no_tcp: !e.tcp.value,
+        no_utp: !e.utp.value,
         ..SwarmOptions::default()
     };
     let swarm_opts = |s: Swarm| -> SwarmOptions { options(&effective(Some(&s), None), s.peers) };

@@ -58,6 +58,9 @@ pub struct SwarmOptions {
     pub dht: Option<DhtConfig>,
     /// Message Stream Encryption policy.
     pub encryption: crate::engine::conn::Encryption,
+    /// No TCP peers (`--no-tcp`), no uTP peers (`--no-utp`).
+    pub no_tcp: bool,
+    pub no_utp: bool,
     /// Files, order and limits of the torrent (`--only`, `--sequential`...).
     pub settings: crate::engine::settings::TorrentSettings,
     /// A magnet stops once its metadata is known (`--pause-after-metadata`).
@@ -95,6 +98,8 @@ pub fn engine_config(opts: &SwarmOptions) -> EngineConfig {
     cfg.queue = opts.queue;
     cfg.dht = opts.dht.clone();
     cfg.encryption = opts.encryption;
+    cfg.tcp = !opts.no_tcp;
+    cfg.utp = !opts.no_utp;
     if opts.upload_slots > 0 {
         cfg.upload_slots = opts.upload_slots;
     }

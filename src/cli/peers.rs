@@ -55,7 +55,7 @@ pub async fn handshake(
     let m = load_torrent(path)?;
     // the engine's dialer: our full reserved bits, and only the BEP 10 bit for a peer that
     // hangs up on them (the course's test peers)
-    let dialer = crate::engine::conn::Dialer::new(encryption);
+    let dialer = crate::engine::conn::Dialer::new(encryption, Default::default());
     let (_, theirs) = dialer
         .connect(peer, m.info_hash, PeerId::generate())
         .await
@@ -118,7 +118,7 @@ pub async fn negotiate(
 ) -> Result<Negotiated> {
     let peer_id = PeerId::generate();
     let fut = async {
-        let dialer = crate::engine::conn::Dialer::new(encryption);
+        let dialer = crate::engine::conn::Dialer::new(encryption, Default::default());
         let (mut conn, theirs) = dialer
             .connect(addr, info_hash, peer_id)
             .await

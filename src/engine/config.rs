@@ -39,6 +39,11 @@ pub struct EngineConfig {
     pub dht: Option<DhtConfig>,
     /// Message Stream Encryption policy for outgoing and incoming connections.
     pub encryption: Encryption,
+    /// Accept and dial peers over TCP (`--no-tcp` turns it off).
+    pub tcp: bool,
+    /// Run a uTP endpoint (BEP 29) on the listen port's UDP side, to accept and dial peers
+    /// over uTP (`--no-utp` turns it off).
+    pub utp: bool,
     /// Where each torrent keeps its fast-resume data (`<info hash>.resume`, see
     /// [`crate::engine::resume`]): loaded at start so unchanged files are not re-read, saved
     /// every few seconds while pieces verify and at shutdown. `None` (the default): no resume
@@ -69,6 +74,8 @@ impl Default for EngineConfig {
             faults: Faults::default(),
             dht: None,
             encryption: Encryption::default(),
+            tcp: true,
+            utp: true,
             resume_dir: None,
         }
     }

@@ -56,9 +56,10 @@ pub mod settings;
 pub mod storage;
 pub(crate) mod torrent;
 pub mod tracker;
+pub mod utp;
 
 pub use crate::engine::config::{DEFAULT_MAX_METADATA_SIZE, EngineConfig, Faults};
-use crate::engine::conn::{Encryption, our_reserved};
+use crate::engine::conn::{Encryption, Stream, Transports, our_reserved};
 use crate::engine::dht::{DhtHandle, LookupEvent};
 use crate::engine::error::PeerError;
 use crate::engine::event::EventSink;
@@ -69,6 +70,7 @@ use crate::engine::scheduler::{Action, Scheduler};
 use crate::engine::settings::{GlobalLimits, TorrentSettings};
 use crate::engine::storage::OutputTarget;
 use crate::engine::torrent::{Source, TorrentMsg, TorrentParams, TorrentTx, spawn_torrent};
+use crate::engine::utp::{Utp, UtpStream};
 use crate::proto::bitfield::Bitfield;
 use crate::proto::handshake::Handshake;
 use crate::proto::id::{InfoHash, PeerId};
@@ -79,7 +81,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// The DHT is asked again this soon while a torrent is short of peers.
@@ -417,6 +419,24 @@ pub async fn spawn(
         }
     };
     let listen_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    // uTP on the same port's UDP side (libtorrent's convention); without it, TCP only
+    let (utp, utp_incoming) = if config.utp {
+        match Utp::bind(SocketAddr::new(config.listen.ip(), listen_port)).await {
+            Ok((u, rx)) => (Some(u), Some(rx)),
+            Err(e) => {
+                tracing::warn!("uTP disabled: bind UDP port {listen_port}: {e}");
+                (None, None)
+            }
+        }
+    } else {
+        (None, None)
+    };
+    if !config.tcp && utp.is_none() {
+        return Err(EngineError::Listen {
+            addr: config.listen,
+            source: std::io::Error::other("TCP is turned off and uTP could not start"),
+        });
+    }
     let dht = match &config.dht {
         Some(cfg) => match dht::spawn(cfg.clone()).await {
             Ok(h) => Some(h),
@@ -446,8 +466,9 @@ pub async fn spawn(
         config,
         dht: dht.clone(),
         feeders: HashMap::new(),
+        utp,
     };
-    tokio::spawn(actor.run(listener, cmd_rx));
+    tokio::spawn(actor.run(listener, utp_incoming, cmd_rx));
     Ok((
         EngineHandle {
             tx: cmd_tx,
@@ -459,6 +480,8 @@ pub async fn spawn(
 }
 
 struct Actor {
+    /// The uTP endpoint (`None`: turned off, or its port could not be bound).
+    utp: Option<Utp>,
     config: EngineConfig,
     listen_port: u16,
     events: EventSink,
@@ -483,7 +506,12 @@ struct Actor {
 }
 
 impl Actor {
-    async fn run(mut self, listener: TcpListener, mut commands: mpsc::UnboundedReceiver<Command>) {
+    async fn run(
+        mut self,
+        listener: TcpListener,
+        mut utp_incoming: Option<mpsc::Receiver<UtpStream>>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) {
         let mut snap = tokio::time::interval(self.config.snapshot_interval);
         let mut queue = tokio::time::interval(Duration::from_secs(1));
         queue.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -502,23 +530,38 @@ impl Actor {
                     }
                     Some(c) => self.command(c).await,
                 },
-                acc = listener.accept() => {
-                    if let Ok((stream, addr)) = acc {
-                        let routes = self.routes.clone();
-                        let peer_id = self.config.peer_id;
-                        let encryption = self.config.encryption;
-                        tokio::spawn(async move {
-                            if let Err(e) = accept(stream, routes, peer_id, encryption).await {
-                                tracing::debug!("incoming {addr}: {e}");
-                            }
-                        });
+                acc = listener.accept(), if self.config.tcp => {
+                    if let Ok((stream, _)) = acc {
+                        self.incoming(Stream::Tcp(stream));
                     }
                 }
+                Some(stream) = recv_utp(&mut utp_incoming) => self.incoming(Stream::Utp(stream)),
                 _ = queue.tick() => self.schedule().await,
                 _ = snap.tick() => {
                     self.events.emit(self.snapshot_event());
                 }
             }
+        }
+    }
+
+    /// Read an incoming peer's handshake and hand it to its torrent, on a task of its own.
+    fn incoming(&self, stream: Stream) {
+        let routes = self.routes.clone();
+        let peer_id = self.config.peer_id;
+        let encryption = self.config.encryption;
+        let addr = stream.peer_addr().ok();
+        tokio::spawn(async move {
+            if let Err(e) = accept(stream, routes, peer_id, encryption).await {
+                tracing::debug!("incoming {addr:?}: {e}");
+            }
+        });
+    }
+
+    /// The transports torrents dial over.
+    fn transports(&self) -> Transports {
+        Transports {
+            tcp: self.config.tcp,
+            utp: self.utp.clone(),
         }
     }
 
@@ -598,6 +641,7 @@ impl Actor {
                     announce_gate: self.announce_gate.clone(),
                     faults: self.config.faults,
                     encryption: self.config.encryption,
+                    transports: self.transports(),
                     seed_only: add.seed_only,
                     start_paused: add.paused,
                     resume_file: self
@@ -827,8 +871,16 @@ async fn stop_torrent(tx: &TorrentTx) {
 }
 
 /// Read an incoming handshake, answer it, and route the connection to its torrent.
+/// The next peer that opened a uTP connection to us (never, without uTP).
+async fn recv_utp(rx: &mut Option<mpsc::Receiver<UtpStream>>) -> Option<UtpStream> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn accept(
-    stream: TcpStream,
+    stream: Stream,
     routes: Routes,
     peer_id: PeerId,
     encryption: Encryption,

@@ -83,6 +83,8 @@ pub struct SeedOpts {
     pub port: u16,
     /// Require RC4 Message Stream Encryption both ways (plaintext peers are refused).
     pub rc4_only: bool,
+    /// `tcp` (the default), `utp` (TCP off both ways) or `both`.
+    pub transport: &'static str,
 }
 
 impl Default for SeedOpts {
@@ -94,6 +96,7 @@ impl Default for SeedOpts {
             wait_tracker: true,
             port: 0,
             rc4_only: false,
+            transport: "tcp",
         }
     }
 }
@@ -132,6 +135,7 @@ impl LtPeer {
         if opts.rc4_only {
             cmd.args(["--encryption", "rc4"]);
         }
+        cmd.args(["--transport", opts.transport]);
         let mut daemon = Daemon::spawn(&mut cmd, true);
         let mut ready = None;
         let read = read_lines_until(&daemon.lines, 90, |line| {
@@ -233,4 +237,20 @@ fn lt_leech_source(
         cmd.args(["--peer", p]);
     }
     run_with_timeout(&mut cmd, secs + 30)
+}
+
+/// Like [`lt_leech`] over uTP only (TCP off both ways).
+pub fn lt_leech_utp(torrent: &Path, out: &Path, ip: &str, peers: &[String], secs: u64) -> Output {
+    lt_leech_source(
+        &[
+            "--torrent".as_ref(),
+            torrent.as_os_str(),
+            "--transport".as_ref(),
+            "utp".as_ref(),
+        ],
+        out,
+        ip,
+        peers,
+        secs,
+    )
 }

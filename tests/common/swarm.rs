@@ -37,12 +37,21 @@ pub struct Seed {
     pub upload_limit: u64,
     /// Require RC4 Message Stream Encryption (plaintext peers refused).
     pub rc4_only: bool,
+    /// Speak uTP only: TCP off both ways (libtorrent still accepts TCP, then hangs up).
+    pub utp_only: bool,
 }
 
 pub const GOOD: Seed = Seed {
     corrupt: false,
     upload_limit: 0,
     rc4_only: false,
+    utp_only: false,
+};
+
+/// A good seeder reachable only over uTP.
+pub const UTP_ONLY: Seed = Seed {
+    utp_only: true,
+    ..GOOD
 };
 
 pub const RC4_ONLY: Seed = Seed {
@@ -126,6 +135,7 @@ impl Swarm {
             upload_limit: s.upload_limit,
             wait_tracker: self.tracker_kind != Tracker::None,
             rc4_only: s.rc4_only,
+            transport: if s.utp_only { "utp" } else { "tcp" },
             ..SeedOpts::default()
         };
         let ip = self.net.ip(11 + i as u8);

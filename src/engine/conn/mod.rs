@@ -18,9 +18,11 @@
 //! handshake inspector all send the same.
 
 pub mod open;
+pub mod stream;
 
-pub use crate::engine::event::Wire;
-pub use open::{Dialer, Encryption, open_incoming};
+pub use crate::engine::event::{Transport, Wire};
+pub use open::{Dialer, Encryption, Transports, open_incoming};
+pub use stream::Stream;
 
 use crate::engine::error::PeerError;
 use crate::proto::extension::{
@@ -32,9 +34,8 @@ use crate::proto::mse::Ciphers;
 use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use std::time::Duration;
+use stream::{ReadHalf, WriteHalf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Opening a TCP connection gives up after this long.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -126,8 +127,9 @@ pub enum Transfer {
 /// what arrived but is not parsed yet, and the write buffer with what waits to go out.
 #[derive(Debug)]
 pub struct Connection {
-    rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+    rd: ReadHalf,
+    wr: WriteHalf,
+    transport: Transport,
     crypto: Crypto,
     wire: Wire,
     /// The reserved bits of the handshake we sent (ours, not the peer's).
@@ -139,17 +141,19 @@ pub struct Connection {
 
 impl Connection {
     fn new(
-        tcp: TcpStream,
+        stream: Stream,
         ciphers: Option<Ciphers>,
         wire: Wire,
         reserved: Reserved,
         leftover: BytesMut,
     ) -> std::io::Result<Connection> {
-        let remote = tcp.peer_addr()?;
-        let (rd, wr) = tcp.into_split();
+        let remote = stream.peer_addr()?;
+        let transport = stream.transport();
+        let (rd, wr) = stream.into_split();
         Ok(Connection {
             rd,
             wr,
+            transport,
             crypto: Crypto::new(ciphers),
             wire,
             reserved,
@@ -162,6 +166,11 @@ impl Connection {
     /// How the bytes travel: plaintext, obfuscated or RC4.
     pub fn wire(&self) -> Wire {
         self.wire
+    }
+
+    /// What carries the bytes: TCP or uTP.
+    pub fn transport(&self) -> Transport {
+        self.transport
     }
 
     /// The peer's address.
@@ -272,14 +281,12 @@ impl Connection {
         }
     }
 
-    /// Hand the stream back as one piece, for a handshake that must continue on the raw TCP
+    /// Hand the stream back as one piece, for a handshake that must continue on the raw
     /// stream (an MSE handshake after the first bytes were read in plaintext).
-    fn into_parts(self) -> Result<(TcpStream, BytesMut), PeerError> {
-        let tcp = self
-            .rd
-            .reunite(self.wr)
+    fn into_parts(self) -> Result<(Stream, BytesMut), PeerError> {
+        let stream = Stream::reunite(self.rd, self.wr)
             .map_err(|_| PeerError::Protocol("stream halves do not match".into()))?;
-        Ok((tcp, self.inbuf))
+        Ok((stream, self.inbuf))
     }
 }
 
@@ -287,7 +294,7 @@ impl Connection {
 mod tests {
     use super::*;
     use crate::proto::message::BlockRef;
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
 
     /// A plaintext connection pair over loopback.
     async fn pair() -> (Connection, TcpStream) {
@@ -295,7 +302,7 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let (a, b) = tokio::join!(TcpStream::connect(addr), l.accept());
         let conn = Connection::new(
-            a.unwrap(),
+            Stream::Tcp(a.unwrap()),
             None,
             Wire::Plaintext,
             our_reserved(),
@@ -366,8 +373,14 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let (a, _b) = tokio::join!(TcpStream::connect(addr), l.accept());
         let leftover = BytesMut::from(&Message::Unchoke.to_bytes()[..]);
-        let mut conn =
-            Connection::new(a.unwrap(), None, Wire::Plaintext, our_reserved(), leftover).unwrap();
+        let mut conn = Connection::new(
+            Stream::Tcp(a.unwrap()),
+            None,
+            Wire::Plaintext,
+            our_reserved(),
+            leftover,
+        )
+        .unwrap();
         assert_eq!(conn.next_message(64).unwrap(), Some(Message::Unchoke));
     }
 }

@@ -19,8 +19,11 @@
 //! [`Connection::reserved`] records the bits we sent on each connection: a feature is in use
 //! only when both sides set its bit.
 
-use super::{CONNECT_TIMEOUT, Connection, HANDSHAKE_TIMEOUT, Wire, our_reserved};
+use super::{
+    CONNECT_TIMEOUT, Connection, HANDSHAKE_TIMEOUT, Stream, Transport, Wire, our_reserved,
+};
 use crate::engine::error::PeerError;
+use crate::engine::utp::Utp;
 use crate::proto::handshake::{Handshake, Reserved};
 use crate::proto::id::{InfoHash, PeerId};
 use crate::proto::mse::{
@@ -32,6 +35,23 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// The transports a torrent dials peers over: TCP unless `--no-tcp`, uTP when the engine runs
+/// a uTP endpoint (not with `--no-utp`).
+#[derive(Debug, Clone)]
+pub struct Transports {
+    pub tcp: bool,
+    pub utp: Option<Utp>,
+}
+
+impl Default for Transports {
+    fn default() -> Self {
+        Transports {
+            tcp: true,
+            utp: None,
+        }
+    }
+}
 
 /// When to use Message Stream Encryption.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,14 +101,19 @@ impl Encryption {
 #[derive(Debug)]
 pub struct Dialer {
     pub encryption: Encryption,
+    transports: Transports,
     extension_only: Mutex<HashSet<SocketAddr>>,
+    /// Peers to dial over uTP first: they advertised it (PEX) or TCP failed and uTP worked.
+    utp_first: Mutex<HashSet<SocketAddr>>,
 }
 
 impl Dialer {
-    pub fn new(encryption: Encryption) -> Dialer {
+    pub fn new(encryption: Encryption, transports: Transports) -> Dialer {
         Dialer {
             encryption,
+            transports,
             extension_only: Mutex::default(),
+            utp_first: Mutex::default(),
         }
     }
 
@@ -98,10 +123,78 @@ impl Dialer {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    fn utp_first(&self) -> std::sync::MutexGuard<'_, HashSet<SocketAddr>> {
+        self.utp_first.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `addr` speaks uTP (a PEX flag said so): dial it over uTP first.
+    pub fn prefer_utp(&self, addr: SocketAddr) {
+        if self.transports.utp.is_some() {
+            self.utp_first().insert(addr);
+        }
+    }
+
+    /// The transports to try for `addr`, in order: uTP first for the peers known to speak
+    /// it, else TCP first and uTP when TCP fails; only what is enabled.
+    fn order(&self, addr: SocketAddr) -> Vec<Transport> {
+        let utp = self.transports.utp.is_some();
+        let tcp = self.transports.tcp;
+        let mut order = Vec::with_capacity(2);
+        if utp && self.utp_first().contains(&addr) {
+            order.push(Transport::Utp);
+        }
+        if tcp {
+            order.push(Transport::Tcp);
+        }
+        if utp && !order.contains(&Transport::Utp) {
+            order.push(Transport::Utp);
+        }
+        order
+    }
+
+    /// Open a stream to `addr` over `t`.
+    async fn dial(&self, addr: SocketAddr, t: Transport) -> Result<Stream, PeerError> {
+        match (t, &self.transports.utp) {
+            (Transport::Utp, Some(u)) => utp_connect(u, addr).await,
+            _ => Ok(Stream::Tcp(tcp_connect(addr).await?)),
+        }
+    }
+
     /// Connect to `addr` and exchange handshakes for `info_hash`. Their handshake must name
-    /// the same torrent and must not be ourselves.
+    /// the same torrent and must not be ourselves. Each transport in [`Dialer::order`] is
+    /// tried in turn (a libtorrent with TCP off still accepts TCP, then hangs up).
     pub async fn connect(
         &self,
+        addr: SocketAddr,
+        info_hash: InfoHash,
+        peer_id: PeerId,
+    ) -> Result<(Connection, Handshake), PeerError> {
+        let mut failed = PeerError::Protocol("no transport enabled".into());
+        for t in self.order(addr) {
+            match self.connect_over(t, addr, info_hash, peer_id).await {
+                Ok(done) => {
+                    if t == Transport::Utp {
+                        self.utp_first().insert(addr);
+                    }
+                    return Ok(done);
+                }
+                Err(PeerError::SelfConnection) => return Err(PeerError::SelfConnection),
+                Err(e) => {
+                    tracing::debug!(%addr, "over {}: {e}", t.label());
+                    if t == Transport::Utp {
+                        self.utp_first().remove(&addr);
+                    }
+                    failed = e;
+                }
+            }
+        }
+        Err(failed)
+    }
+
+    /// [`Dialer::connect`] over one transport.
+    async fn connect_over(
+        &self,
+        t: Transport,
         addr: SocketAddr,
         info_hash: InfoHash,
         peer_id: PeerId,
@@ -115,14 +208,14 @@ impl Dialer {
         };
         let known = may_strip && self.extension_only().contains(&addr);
         let (conn, theirs) = if known {
-            open_outgoing(tcp_connect(addr).await?, &extension_only, None).await?
+            open_outgoing(self.dial(addr, t).await?, &extension_only, None).await?
         } else {
-            match connect_with_policy(addr, info_hash, peer_id, self.encryption).await {
+            match self.connect_with_policy(t, addr, info_hash, peer_id).await {
                 Err(e) if may_strip && hung_up(&e) => {
                     // a strict peer hangs up on reserved bits it does not expect
                     tracing::debug!(%addr, "handshake refused ({e}); retrying with only the extension bit");
                     let opened =
-                        open_outgoing(tcp_connect(addr).await?, &extension_only, None).await?;
+                        open_outgoing(self.dial(addr, t).await?, &extension_only, None).await?;
                     self.extension_only().insert(addr);
                     opened
                 }
@@ -131,47 +224,49 @@ impl Dialer {
         };
         check(conn, theirs, info_hash, peer_id)
     }
-}
 
-/// Connect with our full reserved bits under the `encryption` policy (with its fallback).
-async fn connect_with_policy(
-    addr: SocketAddr,
-    info_hash: InfoHash,
-    peer_id: PeerId,
-    encryption: Encryption,
-) -> Result<(Connection, Handshake), PeerError> {
-    let ours = Handshake {
-        reserved: our_reserved(),
-        info_hash,
-        peer_id,
-    };
-    let offer = match encryption {
-        Encryption::Required | Encryption::Prefer => Some(CRYPTO_RC4),
-        Encryption::Enabled | Encryption::Disabled => None,
-    };
-    match open_outgoing(tcp_connect(addr).await?, &ours, offer).await {
-        Err(e) if encryption == Encryption::Enabled && hung_up(&e) => {
-            // a peer that requires encryption hangs up on a plaintext handshake
-            tracing::debug!(%addr, "plaintext refused ({e}); retrying with MSE");
-            let both = Some(CRYPTO_PLAINTEXT | CRYPTO_RC4);
-            open_outgoing(tcp_connect(addr).await?, &ours, both).await
+    /// Connect with our full reserved bits under the encryption policy (with its fallback).
+    async fn connect_with_policy(
+        &self,
+        t: Transport,
+        addr: SocketAddr,
+        info_hash: InfoHash,
+        peer_id: PeerId,
+    ) -> Result<(Connection, Handshake), PeerError> {
+        let encryption = self.encryption;
+        let ours = Handshake {
+            reserved: our_reserved(),
+            info_hash,
+            peer_id,
+        };
+        let offer = match encryption {
+            Encryption::Required | Encryption::Prefer => Some(CRYPTO_RC4),
+            Encryption::Enabled | Encryption::Disabled => None,
+        };
+        match open_outgoing(self.dial(addr, t).await?, &ours, offer).await {
+            Err(e) if encryption == Encryption::Enabled && hung_up(&e) => {
+                // a peer that requires encryption hangs up on a plaintext handshake
+                tracing::debug!(%addr, "plaintext refused ({e}); retrying with MSE");
+                let both = Some(CRYPTO_PLAINTEXT | CRYPTO_RC4);
+                open_outgoing(self.dial(addr, t).await?, &ours, both).await
+            }
+            Err(e)
+                if encryption == Encryption::Prefer
+                    && (hung_up(&e) || matches!(e, PeerError::Timeout(_))) =>
+            {
+                // a peer without MSE reads our key as a bad handshake and hangs up (or waits)
+                tracing::debug!(%addr, "MSE not answered ({e}); retrying in plaintext");
+                open_outgoing(self.dial(addr, t).await?, &ours, None).await
+            }
+            attempt => attempt,
         }
-        Err(e)
-            if encryption == Encryption::Prefer
-                && (hung_up(&e) || matches!(e, PeerError::Timeout(_))) =>
-        {
-            // a peer without MSE reads our key as a bad handshake and hangs up (or waits)
-            tracing::debug!(%addr, "MSE not answered ({e}); retrying in plaintext");
-            open_outgoing(tcp_connect(addr).await?, &ours, None).await
-        }
-        attempt => attempt,
     }
 }
 
 /// Send our handshake `ours`, in plaintext or (`mse`: the methods to offer) as the initial
 /// payload of an MSE handshake, and read theirs.
 async fn open_outgoing(
-    tcp: TcpStream,
+    tcp: Stream,
     ours: &Handshake,
     mse: Option<u32>,
 ) -> Result<(Connection, Handshake), PeerError> {
@@ -190,7 +285,7 @@ async fn open_outgoing(
 }
 
 /// A plaintext connection on which we send (or sent) `reserved`.
-fn plain(tcp: TcpStream, reserved: Reserved) -> Result<Connection, PeerError> {
+fn plain(tcp: Stream, reserved: Reserved) -> Result<Connection, PeerError> {
     Ok(Connection::new(
         tcp,
         None,
@@ -234,6 +329,13 @@ fn hung_up(e: &PeerError) -> bool {
 const CLOSED_DURING_HANDSHAKE: &str = "closed during handshake";
 const CLOSED_DURING_MSE: &str = "closed during the encryption handshake";
 
+async fn utp_connect(utp: &Utp, addr: SocketAddr) -> Result<Stream, PeerError> {
+    let s = tokio::time::timeout(CONNECT_TIMEOUT, utp.connect(addr))
+        .await
+        .map_err(|_| PeerError::Timeout("connecting over uTP"))??;
+    Ok(Stream::Utp(s))
+}
+
 async fn tcp_connect(addr: SocketAddr) -> Result<TcpStream, PeerError> {
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
@@ -250,7 +352,7 @@ fn random_pad() -> Vec<u8> {
 
 /// Run the MSE handshake as the initiator, our BitTorrent handshake as its initial payload.
 async fn initiate_mse(
-    mut tcp: TcpStream,
+    mut tcp: Stream,
     ours: &Handshake,
     bytes: &[u8],
     provide: u32,
@@ -277,7 +379,7 @@ async fn initiate_mse(
 /// Drive an MSE handshake: send what the state machine produced, feed it what arrives,
 /// until it is done (bounded by the handshake timeout).
 async fn exchange_mse(
-    tcp: &mut TcpStream,
+    tcp: &mut Stream,
     mut progress: Progress,
     mut feed: impl FnMut(&[u8]) -> Result<Progress, MseError>,
 ) -> Result<mse::Established, PeerError> {
@@ -306,11 +408,13 @@ async fn exchange_mse(
 /// its read buffer) and their handshake; our answer is the caller's, once it knows the
 /// torrent.
 pub async fn open_incoming(
-    tcp: TcpStream,
+    tcp: Stream,
     encryption: Encryption,
     lookup: &(dyn Fn(&[u8; 20]) -> Option<[u8; 20]> + Sync),
 ) -> Result<(Connection, Handshake), PeerError> {
-    tcp.set_nodelay(true)?;
+    if let Stream::Tcp(t) = &tcp {
+        t.set_nodelay(true)?;
+    }
     let mut conn = plain(tcp, our_reserved())?;
     let plaintext = read_until(&mut conn, |b| Ok(mse::is_plaintext_handshake(b))).await?;
     if plaintext {
@@ -348,7 +452,7 @@ pub async fn open_incoming(
 /// The connection after a completed MSE handshake, the payload that came with it in its read
 /// buffer.
 fn established(
-    tcp: TcpStream,
+    tcp: Stream,
     done: mse::Established,
     reserved: Reserved,
 ) -> Result<Connection, PeerError> {

@@ -87,7 +87,7 @@ async fn run(mut p: TorrentParams, tx: TorrentTx, mut rx: TorrentRx) -> Result<(
     let mut book = PeerBook::default();
     book.add(&origin.peers, Instant::now());
     // one per torrent: what it learns about a peer's handshake outlives the metadata phase
-    let dialer = Arc::new(Dialer::new(p.encryption));
+    let dialer = Arc::new(Dialer::new(p.encryption, p.transports.clone()));
     let mut next_key = 1;
 
     let fetched = startup::metainfo(

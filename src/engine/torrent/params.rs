@@ -52,6 +52,8 @@ pub struct TorrentParams {
     pub announce_gate: Arc<RateLimiter>,
     pub faults: Faults,
     pub encryption: Encryption,
+    /// TCP and uTP, as the engine runs them.
+    pub transports: crate::engine::conn::Transports,
     pub seed_only: bool,
     /// Start paused: no connections until resumed.
     pub start_paused: bool,

@@ -73,6 +73,8 @@ pub struct PeerStats {
     pub pex: AtomicBool,
     /// How the connection's bytes travel, a [`Wire`](crate::engine::event::Wire) as `u8`.
     pub wire: AtomicU8,
+    /// Whether the connection is uTP (else TCP).
+    pub utp: AtomicBool,
     /// When the last block arrived: milliseconds since [`epoch`], plus one (0: never). One
     /// relaxed store per block, so the hot path takes no lock for it.
     last_block: AtomicU64,

@@ -24,8 +24,11 @@ fn peer(p: &PeerSlot, now: Instant) -> PeerSnapshot {
         snubbed: s.snubbed.load(Ordering::Relaxed),
         fast: s.fast.load(Ordering::Relaxed),
         wire: Wire::from_u8(s.wire.load(Ordering::Relaxed)),
-        // every connection is TCP until uTP comes
-        transport: Transport::Tcp,
+        transport: if s.utp.load(Ordering::Relaxed) {
+            Transport::Utp
+        } else {
+            Transport::Tcp
+        },
         last_block: s.last_block_age(now),
         pieces: s.pieces.load(Ordering::Relaxed),
         downloaded: s.downloaded.load(Ordering::Relaxed),

@@ -87,11 +87,10 @@ impl Ledbat {
             self.base = [None, self.base[0]];
             self.bucket_start = Some(now);
         }
-        let lower = |cur: Option<u32>| match cur {
+        self.base[0] = match self.base[0] {
             Some(c) if diff(c, sample_us) <= 0 => Some(c),
             _ => Some(sample_us),
         };
-        self.base[0] = lower(self.base[0]);
         self.recent = [Some(sample_us), self.recent[0], self.recent[1]];
         let base = [self.base[0], self.base[1]]
             .into_iter()

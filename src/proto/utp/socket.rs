@@ -153,7 +153,7 @@ impl Rtt {
                 self.rttvar = r / 2;
             }
             Some(s) => {
-                let delta = if s > r { s - r } else { r - s };
+                let delta = s.abs_diff(r);
                 self.rttvar = (self.rttvar * 3 + delta) / 4;
                 self.srtt = Some((s * 7 + r) / 8);
             }
@@ -365,6 +365,11 @@ impl Socket {
             self.need_ack = true; // tell a peer held back by our window that it opened
         }
         n
+    }
+
+    /// Whether an ack waits to go out (after a read opened the window, say).
+    pub fn ack_pending(&self) -> bool {
+        self.need_ack
     }
 
     /// Bytes waiting to be read.

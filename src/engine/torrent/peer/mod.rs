@@ -143,6 +143,8 @@ pub async fn run(
     let remote = conn.remote();
     stats.fast.store(fast, Ordering::Relaxed);
     stats.wire.store(conn.wire() as u8, Ordering::Relaxed);
+    let utp = conn.transport() == crate::engine::event::Transport::Utp;
+    stats.utp.store(utp, Ordering::Relaxed);
     stats.detail().reserved = theirs.reserved.0;
     let mut s = Session {
         key,

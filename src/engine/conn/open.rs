@@ -161,7 +161,7 @@ impl Dialer {
     }
 
     /// Connect to `addr` and exchange handshakes for `info_hash`. Their handshake must name
-    /// the same torrent and must not be ourselves. Each transport in [`Dialer::order`] is
+    /// the same torrent and must not be ourselves. Each transport in order (uTP first for a peer that prefers it) is
     /// tried in turn (a libtorrent with TCP off still accepts TCP, then hangs up).
     pub async fn connect(
         &self,

@@ -71,7 +71,7 @@ pub enum State {
     SynSent,
     /// Open both ways (a FIN may have come or gone).
     Connected,
-    /// Done: both FINs acked, a RESET, or given up (see [`Socket::error`]).
+    /// Done: both FINs acked, a RESET, or given up (see [`Socket::failure`]).
     Closed,
 }
 

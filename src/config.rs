@@ -605,10 +605,10 @@ session_dir = "/srv/session"
 
     #[test]
     fn unknown_keys_are_warnings() {
-        let (s, w) = parse("listen_port = 7000\nutp = true\n", p()).unwrap();
+        let (s, w) = parse("listen_port = 7000\nwarp_drive = true\n", p()).unwrap();
         assert_eq!(s.listen_port, Some(7000));
         assert_eq!(w.len(), 1);
-        assert!(w[0].contains("unknown key `utp`"), "{w:?}");
+        assert!(w[0].contains("unknown key `warp_drive`"), "{w:?}");
     }
 
     #[test]
@@ -644,6 +644,30 @@ session_dir = "/srv/session"
                 .value,
             Some(8000)
         );
+    }
+
+    #[test]
+    fn the_transport_keys_parse_and_the_flags_only_turn_off() {
+        let (s, w) = parse("tcp = false\nutp = true\n", p()).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!((s.tcp, s.utp), (Some(false), Some(true)));
+        let e = Effective::resolve(&s, &Flags::default());
+        assert_eq!((e.tcp.value, e.tcp.source), (false, Source::File));
+        assert_eq!((e.utp.value, e.utp.source), (true, Source::File));
+        let text = e.render(None);
+        assert!(
+            text.contains("tcp = false") && text.contains("utp = true"),
+            "{text}"
+        );
+        let d = Effective::resolve(&Settings::default(), &Flags::default());
+        assert_eq!((d.tcp.value, d.utp.value), (true, true));
+        let flags = Flags {
+            no_utp: true,
+            ..Flags::default()
+        };
+        let f = Effective::resolve(&s, &flags);
+        assert_eq!((f.utp.value, f.utp.source), (false, Source::Flag));
+        assert_eq!(f.tcp.source, Source::File);
     }
 
     #[test]

@@ -10,7 +10,11 @@
 //! earliest connection deadline.
 //!
 //! The socket binds the TCP listener's port (libtorrent's convention, so a peer that learns
-//! one port reaches us both ways). The DHT keeps its own socket: its traffic is small, and a
+//! one port reaches us both ways). It is read and written through `quinn-udp`, which batches
+//! reads (`recvmmsg`) and reports each datagram's destination address: when the socket is
+//! bound to the unspecified address, the replies of an accepted connection leave from the
+//! address the peer dialled (`IP_PKTINFO`), or a peer that dialled 127.0.0.5 would see
+//! answers from 127.0.0.1 and drop them. The DHT keeps its own socket: its traffic is small, and a
 //! separate socket keeps its failures and its bind options apart.
 //!
 //! # Bounds
@@ -24,12 +28,15 @@ mod stream;
 pub use stream::UtpStream;
 
 use crate::proto::utp::{Failure, Header, Socket, State, Type};
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
 use std::collections::HashMap;
 use std::io;
+use std::io::IoSliceMut;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, mpsc};
 
@@ -41,6 +48,10 @@ pub const MAX_HALF_OPEN: usize = 64;
 pub const LINGER: Duration = Duration::from_secs(10);
 /// Datagrams read per batch before the driver transmits.
 const BATCH: usize = 256;
+/// Datagrams read per system call (`recvmmsg`), each into its own buffer.
+const READS: usize = 16;
+/// One read buffer: the largest datagram, or a GRO train of equal ones (at most 64 KiB).
+const READ_BUFFER: usize = 65_536;
 /// The UDP socket's kernel buffers, asked for (the kernel may give less).
 const SOCKET_BUFFER: usize = 8 << 20;
 
@@ -57,10 +68,12 @@ struct Entry {
     half_open: bool,
     /// The state the stream last saw (a change wakes both halves).
     seen: State,
+    /// Our address the peer sends to, for accepted connections (replies leave from it).
+    local: Option<IpAddr>,
 }
 
 impl Entry {
-    fn new(sock: Socket, half_open: bool) -> Entry {
+    fn new(sock: Socket, half_open: bool, local: Option<IpAddr>) -> Entry {
         let seen = sock.state();
         Entry {
             sock,
@@ -69,6 +82,7 @@ impl Entry {
             dropped: None,
             half_open,
             seen,
+            local,
         }
     }
 
@@ -106,6 +120,7 @@ struct Table {
 
 struct Shared {
     udp: UdpSocket,
+    state: UdpSocketState,
     table: Mutex<Table>,
     poke: Notify,
     epoch: Instant,
@@ -167,8 +182,10 @@ impl Utp {
         sock.set_nonblocking(true)?;
         sock.bind(&addr.into())?;
         let udp = UdpSocket::from_std(sock.into())?;
+        let state = UdpSocketState::new((&udp).into())?;
         let shared = Arc::new(Shared {
             udp,
+            state,
             table: Mutex::new(Table::default()),
             poke: Notify::new(),
             epoch: Instant::now(),
@@ -198,7 +215,7 @@ impl Utp {
             }
             let now = Instant::now();
             let sock = Socket::connect(id, rand::random(), path_ceiling(addr.ip()), now);
-            t.conns.insert((addr, id), Entry::new(sock, false));
+            t.conns.insert((addr, id), Entry::new(sock, false, None));
             self.shared.touched(&mut t, (addr, id));
             (addr, id)
         };
@@ -211,25 +228,38 @@ impl Utp {
 /// The driver: datagrams in, connections fed, datagrams out, timers run. Ends when every
 /// [`Utp`] handle and stream is gone.
 async fn drive(shared: std::sync::Weak<Shared>, accepted: mpsc::Sender<UtpStream>) {
-    let mut buf = vec![0u8; 65_536];
+    let mut bufs = vec![vec![0u8; READ_BUFFER]; READS];
     let mut out = Vec::new();
     loop {
         let Some(s) = shared.upgrade() else { return };
         let next = next_deadline(&s);
         tokio::select! {
-            r = s.udp.recv_from(&mut buf) => {
-                let mut arrived = r.ok();
-                let mut n = 0;
-                while let Some((len, from)) = arrived {
-                    on_datagram(&s, &buf[..len], from, &accepted);
-                    n += 1;
-                    arrived = if n < BATCH { s.udp.try_recv_from(&mut buf).ok() } else { None };
-                }
-            }
+            r = s.udp.readable() => if r.is_ok() { receive(&s, &mut bufs, &accepted) },
             _ = s.poke.notified() => {}
             _ = sleep_until(next) => run_timers(&s),
         }
         transmit(&s, &mut out).await;
+    }
+}
+
+/// Read what the socket has ready, up to [`BATCH`] datagrams, and hand each to its connection.
+fn receive(s: &Arc<Shared>, bufs: &mut [Vec<u8>], accepted: &mpsc::Sender<UtpStream>) {
+    let mut meta = [RecvMeta::default(); READS];
+    let mut n = 0;
+    while n < BATCH {
+        let mut slices: Vec<IoSliceMut> = bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+        let got = s.udp.try_io(Interest::READABLE, || {
+            s.state.recv((&s.udp).into(), &mut slices, &mut meta)
+        });
+        let Ok(got) = got else { return }; // would block (readiness cleared), or an error
+        for (m, buf) in meta.iter().zip(bufs.iter()).take(got) {
+            // a GRO train holds equal datagrams `stride` bytes apart
+            let stride = m.stride.max(1);
+            for d in buf[..m.len.min(buf.len())].chunks(stride) {
+                on_datagram(s, d, m.addr, m.dst_ip, accepted);
+                n += 1;
+            }
+        }
     }
 }
 
@@ -255,6 +285,7 @@ fn on_datagram(
     s: &Arc<Shared>,
     bytes: &[u8],
     from: SocketAddr,
+    to: Option<IpAddr>,
     accepted: &mpsc::Sender<UtpStream>,
 ) {
     let Ok((h, payload)) = Header::decode(bytes) else {
@@ -287,25 +318,38 @@ fn on_datagram(
                 return; // nobody accepts: the SYN goes unanswered
             };
             let sock = Socket::accept(&h, rand::random(), path_ceiling(from.ip()), now);
-            t.conns.insert(key, Entry::new(sock, true));
+            t.conns.insert(key, Entry::new(sock, true, to));
             t.half_open += 1;
             t.dirty.push(key);
             permit.send(UtpStream::new(s.clone(), key));
         }
-        Type::Data | Type::Fin => reset(s, &h, from),
+        Type::Data | Type::Fin => reset(s, &h, from, to),
         Type::State | Type::Reset => {}
     }
 }
 
 /// Tell a peer that sends data on a connection we do not know that it is gone.
-fn reset(s: &Shared, h: &Header, to: SocketAddr) {
+fn reset(s: &Shared, h: &Header, to: SocketAddr, from: Option<IpAddr>) {
     let mut r = Header::new(Type::Reset, h.connection_id);
     r.seq_nr = rand::random();
     r.ack_nr = h.seq_nr;
     r.timestamp_us = s.epoch.elapsed().as_micros() as u32;
     let mut out = Vec::with_capacity(20);
     r.encode(&mut out);
-    let _ = s.udp.try_send_to(&out, to);
+    let _ = s.udp.try_io(Interest::WRITABLE, || {
+        s.state.try_send((&s.udp).into(), &datagram(to, from, &out))
+    });
+}
+
+/// A datagram for quinn-udp: to `to`, from our address `from` where it matters.
+fn datagram<'a>(to: SocketAddr, from: Option<IpAddr>, contents: &'a [u8]) -> Transmit<'a> {
+    Transmit {
+        destination: to,
+        ecn: None,
+        contents,
+        segment_size: None,
+        src_ip: from,
+    }
 }
 
 fn run_timers(s: &Shared) {
@@ -339,7 +383,7 @@ fn forget_finished(t: &mut Table, now: Instant) {
 }
 
 /// Send what the touched connections want to send.
-async fn transmit(s: &Shared, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
+async fn transmit(s: &Shared, out: &mut Vec<(SocketAddr, Option<IpAddr>, Vec<u8>)>) {
     loop {
         {
             let now = Instant::now();
@@ -361,7 +405,7 @@ async fn transmit(s: &Shared, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
                         spare.push(buf);
                         break;
                     }
-                    out.push((key.0, buf));
+                    out.push((key.0, e.local, buf));
                     sent += 1;
                     if sent == 64 {
                         more.push(key); // others get their turn first
@@ -376,8 +420,15 @@ async fn transmit(s: &Shared, out: &mut Vec<(SocketAddr, Vec<u8>)>) {
         if out.is_empty() {
             return;
         }
-        for (to, d) in out.drain(..) {
-            if let Err(e) = s.udp.send_to(&d, to).await {
+        for (to, from, d) in out.drain(..) {
+            let sent = s
+                .udp
+                .async_io(Interest::WRITABLE, || {
+                    s.state.try_send((&s.udp).into(), &datagram(to, from, &d))
+                })
+                .await;
+            if let Err(e) = sent {
+                // EMSGSIZE for a probe beyond the interface's MTU: the probe is lost
                 tracing::debug!("uTP send to {to}: {e}");
             }
         }

@@ -78,3 +78,22 @@ async fn nobody_listening_is_refused_and_a_syn_flood_is_capped() {
     assert!(held <= MAX_HALF_OPEN, "{held} connections from a flood");
     assert!(held > 0, "the first SYNs were accepted");
 }
+
+#[tokio::test]
+async fn an_endpoint_on_every_address_answers_from_the_address_dialled() {
+    // bound to 0.0.0.0, dialled at 127.0.0.5: the replies must come from 127.0.0.5, or the
+    // dialler (which matches replies by address) never sees its SYN answered
+    let (a, _) = endpoint().await;
+    let (b, mut incoming) = Utp::bind("0.0.0.0:0".parse().unwrap()).await.unwrap();
+    let port = b.local_addr().unwrap().port();
+    let dial = a.connect(SocketAddr::from(([127, 0, 0, 5], port)));
+    let (sa, sb) = tokio::join!(dial, incoming.recv());
+    let (mut sa, mut sb) = (sa.unwrap(), sb.unwrap());
+    sa.write_all(b"ping").await.unwrap();
+    let mut got = [0u8; 4];
+    sb.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"ping");
+    sb.write_all(b"pong").await.unwrap();
+    sa.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"pong");
+}

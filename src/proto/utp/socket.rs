@@ -27,11 +27,16 @@
 //! # Path MTU discovery
 //!
 //! Packets start at [`START_PACKET`] bytes. The driver gives the largest datagram the path
-//! could carry (the link's: 64 KiB on loopback); we search between the two by sending probes,
-//! DATA packets with an empty payload padded with an unknown extension (which receivers skip)
-//! to the size tried. An acked probe raises the floor; a lost one lowers the ceiling and is
-//! resent unpadded. Because a probe carries no stream bytes, losing it never forces us to
-//! re-cut data that may already have arrived.
+//! could carry (the link's: 64 KiB on loopback). We climb a ladder of common sizes
+//! ([`PROBE_SIZES`]: tunnels, Ethernet for IPv6 and IPv4, jumbo frames, loopback) by sending
+//! probes, DATA packets with an empty payload padded with an unknown extension (which
+//! receivers skip) to the size tried. An acked probe raises the floor to its size; the first
+//! lost one ends the climb (the ceiling drops below it) and is resent unpadded. A probe is
+//! lost when three later packets are acked before it, or when it goes unanswered for twice
+//! the round trip; neither counts as congestion nor as a timeout of the connection (a peer
+//! that reads datagrams into a 1500-byte buffer, as libtorrent does, drops every larger one).
+//! Because a probe carries no stream bytes, losing it never forces us to re-cut data that may
+//! already have arrived, and data keeps flowing behind it.
 
 use super::ledbat::Ledbat;
 use super::packet::{HEADER_LEN, Header, Sack, Type};
@@ -57,8 +62,11 @@ const MAX_TIMEOUTS: u32 = 6;
 const MAX_SYN_TIMEOUTS: u32 = 3;
 /// An idle connection sends an ack this often, to keep NAT mappings open.
 const KEEPALIVE: Duration = Duration::from_secs(29);
-/// Stop probing once floor and ceiling are this close.
-const MTU_PRECISION: usize = 64;
+/// The packet sizes tried, in order (whole uTP packets): a tunnel's, Ethernet with IPv6 and
+/// with IPv4 (1500 less the IP and UDP headers), jumbo frames likewise, then loopback sizes.
+pub const PROBE_SIZES: [usize; 8] = [1400, 1452, 1472, 8952, 8972, 16384, 32768, 65507];
+/// A probe unanswered this long (or twice the round trip, if longer) is lost.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(50);
 /// The unknown extension type probes are padded with.
 const EXT_PADDING: u8 = 0x7f;
 /// The receive window we advertise may open this far before we send an update unprompted.
@@ -121,7 +129,7 @@ impl Sent {
     }
 }
 
-/// The binary search of the packet size.
+/// The climb of the packet size.
 #[derive(Debug, Clone)]
 struct Mtu {
     floor: usize,
@@ -132,8 +140,12 @@ struct Mtu {
 
 impl Mtu {
     fn next_probe(&self) -> Option<usize> {
-        (self.probe.is_none() && self.ceiling > self.floor + MTU_PRECISION)
-            .then(|| (self.floor + self.ceiling).div_ceil(2))
+        if self.probe.is_some() {
+            return None;
+        }
+        PROBE_SIZES
+            .into_iter()
+            .find(|&size| size > self.floor && size <= self.ceiling)
     }
 }
 
@@ -494,7 +506,9 @@ impl Socket {
                 && !p.sacked
             {
                 p.resend = true;
-                self.cc.on_loss(now, self.rtt.srtt());
+                if p.padding == 0 {
+                    self.cc.on_loss(now, self.rtt.srtt());
+                }
             }
         }
     }
@@ -531,7 +545,8 @@ impl Socket {
                 && (p.transmissions == 1 || now.duration_since(p.sent_at) > self.rtt.srtt())
             {
                 p.resend = true;
-                lost = true;
+                // a lost probe says the packet was too large, not that the path is full
+                lost |= p.padding == 0;
             }
         }
         if lost {
@@ -614,16 +629,46 @@ impl Socket {
         if self.state == State::Closed {
             return None;
         }
-        Some(match self.rto_at {
+        let timer = match self.rto_at {
             Some(t) => t,
             None => self.last_sent + KEEPALIVE,
+        };
+        Some(match self.probe_deadline() {
+            Some(p) => p.min(timer),
+            None => timer,
         })
+    }
+
+    /// The outstanding probe, while it waits for its answer: its index in `in_flight`.
+    fn pending_probe(&self) -> Option<usize> {
+        let (seq, _) = self.mtu.probe?;
+        let i = seq.wrapping_sub(self.first_unacked) as usize;
+        let p = self.in_flight.get(i)?;
+        (p.padding > 0 && p.transmissions > 0 && !p.resend && !p.sacked).then_some(i)
+    }
+
+    /// When the outstanding probe counts as lost.
+    fn probe_deadline(&self) -> Option<Instant> {
+        let i = self.pending_probe()?;
+        let wait = PROBE_TIMEOUT.max(self.rtt.srtt() * 2);
+        Some(self.in_flight[i].sent_at + wait)
     }
 
     /// Run the timers due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state == State::Closed {
             return;
+        }
+        if let Some(t) = self.probe_deadline()
+            && now >= t
+            && let Some(i) = self.pending_probe()
+        {
+            // too large for the path (or for the peer's buffer): resent unpadded, not a
+            // timeout of the connection
+            let p = &mut self.in_flight[i];
+            p.resend = true;
+            p.counted = false;
+            self.bytes_in_flight -= p.size();
         }
         match self.rto_at {
             Some(t) if now >= t => {
@@ -785,8 +830,8 @@ impl Socket {
     }
 
     fn transmit_new(&mut self, now: Instant, out: &mut Vec<u8>) -> bool {
-        if self.state != State::Connected || self.mtu.probe.is_some() {
-            return false; // nothing follows a probe until it is answered
+        if self.state != State::Connected {
+            return false;
         }
         let room = self.send_window().saturating_sub(self.bytes_in_flight);
         let may_send = |len: usize| len <= room || self.bytes_in_flight == 0;

@@ -1,0 +1,160 @@
+//! uTP (BEP 29) against libtorrent 2.0.8 on loopback: seeders and leechers with TCP switched
+//! off both ways (`enable_incoming_tcp=False, enable_outgoing_tcp=False`), so every byte that
+//! moves does so over fast-peer's uTP. Every download is checked byte for byte by hash.
+//!
+//! A libtorrent with TCP off still accepts a TCP connection and then hangs up at once; the
+//! cases without `--no-tcp` check that fast-peer then falls back to uTP on its own.
+#![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
+
+mod common;
+
+use common::*;
+
+fn flags(peers: &[String], extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    v.extend(peer_args(peers));
+    v
+}
+
+/// `fast-peer download` from two uTP-only libtorrent seeders given with `--peer`.
+fn download_from_utp_seeders(shape: Shape, extra: &[&str], what: &str) {
+    let swarm = Swarm::start(shape, Tracker::None, &[UTP_ONLY, UTP_ONLY]);
+    let args = flags(&swarm.seeder_addrs(), extra);
+    swarm.verify_download(what, "out", |_, target| {
+        download_cmd(&swarm.torrent, target, &args)
+    });
+}
+
+#[test]
+fn single_file_from_utp_only_seeders_with_tcp_off() {
+    download_from_utp_seeders(
+        single_file(),
+        &["--no-tcp"],
+        "fast-peer --no-tcp download (uTP-only seeders)",
+    );
+}
+
+/// Without `--no-tcp`: TCP is tried first, the seeders hang up, uTP carries the download.
+#[test]
+fn multi_file_from_utp_only_seeders_falls_back_from_tcp() {
+    download_from_utp_seeders(
+        multi_file(),
+        &[],
+        "fast-peer download (uTP-only seeders, TCP fallback)",
+    );
+}
+
+/// Many small pieces: thousands of request/piece round trips over one uTP connection each.
+#[test]
+fn small_pieces_from_utp_only_seeders() {
+    download_from_utp_seeders(
+        small_pieces(),
+        &["--no-tcp"],
+        "fast-peer --no-tcp download (16 KiB pieces over uTP)",
+    );
+}
+
+/// One uTP seeder corrupts every other piece, the honest one is slowed down so the corrupt
+/// one is certainly asked: the download still completes and verifies.
+#[test]
+fn a_corrupt_utp_seeder_is_survived() {
+    let corrupt = Seed {
+        corrupt: true,
+        ..UTP_ONLY
+    };
+    let slow_good = Seed {
+        utp_only: true,
+        ..Seed::limited(4 * MIB)
+    };
+    let swarm = Swarm::start(multi_file(), Tracker::None, &[corrupt, slow_good]);
+    assert!(
+        !swarm
+            .meta
+            .bad_pieces(&swarm.work.path().join("corrupt-0"))
+            .is_empty()
+    );
+    let args = flags(&swarm.seeder_addrs(), &["--no-tcp"]);
+    swarm.verify_download(
+        "fast-peer download (a corrupt uTP seeder)",
+        "out",
+        |_, t| download_cmd(&swarm.torrent, t, &args),
+    );
+}
+
+/// A magnet whose only peers (`x.pe`) speak uTP only: metadata and pieces both come over uTP.
+#[test]
+fn magnet_whose_only_peers_speak_utp() {
+    let swarm = Swarm::start(multi_file(), Tracker::None, &[UTP_ONLY, UTP_ONLY]);
+    let magnet = swarm.magnet(&swarm.seeder_addrs());
+    swarm.verify_download(
+        "fast-peer magnet_download (uTP-only x.pe)",
+        "out",
+        |_, t| magnet_download_cmd(&magnet, t, &["--no-tcp".to_string()]),
+    );
+}
+
+/// libtorrent with TCP off downloads from `fast-peer seed`: our uTP listener accepts on the
+/// TCP port number and serves the whole torrent.
+fn lt_leeches_over_utp(shape: Shape, seed_extra: &[&str]) {
+    let swarm = Swarm::new(shape, Tracker::None);
+    let seed = FastSeed::start(&swarm.torrent, &swarm.content.save_path, seed_extra);
+    seed.assert_complete(&swarm.meta);
+    let out = swarm.out_dir("out");
+    let o = lt_leech_utp(
+        &swarm.torrent,
+        &out,
+        &swarm.net.ip(20),
+        &[seed.addr_on(&swarm.net)],
+        TEST_TIMEOUT_SECS,
+    );
+    assert_success_or_log("lt_peer.py leech --transport utp", &o, || seed.logs());
+    swarm.assert_downloaded(&out);
+}
+
+#[test]
+fn libtorrent_over_utp_downloads_single_file_from_seed() {
+    lt_leeches_over_utp(single_file(), &[]);
+}
+
+#[test]
+fn libtorrent_over_utp_downloads_multi_file_from_seed_with_tcp_off() {
+    lt_leeches_over_utp(multi_file(), &["--no-tcp"]);
+}
+
+/// fast-peer to fast-peer with TCP off on both sides.
+#[test]
+fn fast_peer_downloads_from_fast_peer_seed_over_utp() {
+    let swarm = Swarm::new(multi_file(), Tracker::None);
+    let seed = FastSeed::start(&swarm.torrent, &swarm.content.save_path, &["--no-tcp"]);
+    seed.assert_complete(&swarm.meta);
+    let args = flags(&[seed.addr_on(&swarm.net)], &["--no-tcp"]);
+    swarm.check_client(
+        "fast-peer --no-tcp download <- fast-peer --no-tcp seed",
+        "out",
+        || seed.logs(),
+        |_, t| download_cmd(&swarm.torrent, t, &args),
+    );
+}
+
+/// `--no-utp` really means TCP only: a uTP-only seeder (which accepts TCP and hangs up) is
+/// never reached, so nothing is written in the seconds a uTP download would take to finish.
+#[test]
+fn no_utp_does_not_reach_a_utp_only_seeder() {
+    let swarm = Swarm::start(single_file(), Tracker::None, &[UTP_ONLY]);
+    let out = swarm.out_dir("out");
+    let args = flags(&swarm.seeder_addrs(), &["--no-utp"]);
+    let mut run = Running::start(&mut download_cmd(
+        &swarm.torrent,
+        &swarm.target_in(&out),
+        &args,
+    ));
+    if let Some(o) = run.wait_for(10) {
+        panic!(
+            "download with --no-utp ended ({}) beside a uTP-only seeder:\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    run.kill();
+    assert_eq!(written_bytes(&out), 0, "--no-utp still got data");
+}

@@ -8,6 +8,11 @@
 #   --clients fast-peer,fast-peer-seq compares `download --sequential` with rarest first.
 #                         [--out FILE]
 #   bash scripts/bench.sh --seeding [--cases 1g] [--rounds N] ...
+#   bash scripts/bench.sh --transport utp --cases 64m --clients fast-peer,libtorrent,rqbit
+#
+# --transport utp (issue 19): the libtorrent seeders and leecher run with TCP off both ways,
+# fast-peer with --no-tcp, rqbit with its uTP switched on (where its --help offers a flag);
+# aria2 has no uTP and is left out. Default: tcp.
 #
 # Download mode (default): two libtorrent seeders (127.0.0.11, 127.0.0.12, scripts/lt_peer.py)
 # announce to opentracker on 127.0.0.1 (HTTP); then, round by round, each client downloads the
@@ -24,7 +29,8 @@
 # Needs the `fast-peer seed` subcommand; exits 2 without it.
 #
 # Cases: 1g = 1 GiB single file, 1 MiB pieces; 16k = 256 MiB single file, 16 KiB pieces;
-# multi = ~31 MiB in nested folders (spaces, empty files), 256 KiB pieces; magnet = 64 MiB,
+# multi = ~31 MiB in nested folders (spaces, empty files), 256 KiB pieces; 64m = 64 MiB single
+# file, 256 KiB pieces (the uTP comparison); magnet = 64 MiB,
 # 256 KiB pieces, every client starts from a magnet link naming only the loopback tracker
 # (`fast-peer magnet_download`, metadata first). Content is an
 # AES-CTR keystream (deterministic, incompressible), made once and cached in the work dir
@@ -47,6 +53,7 @@ TIMEOUT=300
 CASES=""
 CLIENTS="fast-peer,aria2,libtorrent,rqbit"
 MODE=download
+TRANSPORT=tcp
 BUILD=1
 INSTALL_RQBIT=1
 OUT_MD=""
@@ -62,6 +69,7 @@ while [ $# -gt 0 ]; do
         --timeout) TIMEOUT="$2"; shift 2 ;;
         --clients) CLIENTS="$2"; shift 2 ;;
         --seeding) MODE=seeding; shift ;;
+        --transport) TRANSPORT="$2"; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-install) INSTALL_RQBIT=0; shift ;;
         --out) OUT_MD="$2"; shift 2 ;;
@@ -78,8 +86,10 @@ if [ -z "$OUT_MD" ]; then
 fi
 IFS=, read -r -a CASE_LIST <<<"$CASES"
 for c in "${CASE_LIST[@]}"; do
-    case "$c" in 1g|16k|multi|magnet) ;; *) echo "bench: unknown case $c (1g, 16k, multi, magnet)" >&2; exit 2 ;; esac
+    case "$c" in 1g|16k|multi|magnet|64m) ;; *) echo "bench: unknown case $c (1g, 16k, multi, magnet, 64m)" >&2; exit 2 ;; esac
 done
+case "$TRANSPORT" in tcp|utp) ;; *) echo "bench: --transport is tcp or utp" >&2; exit 2 ;; esac
+[ "$TRANSPORT" = tcp ] || [ "$MODE" = download ] || { echo "bench: --transport utp is for download mode" >&2; exit 2; }
 [[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "bench: --rounds needs a positive number" >&2; exit 2; }
 
 # Loopback only: no proxy may turn a tracker request into a trip outside 127.0.0.0/8.
@@ -181,6 +191,7 @@ start_lt_seeder() {
     local name=$1 ip=$2 torrent=$3 data=$4
     tail --pid="$MAIN_PID" -f /dev/null 2>/dev/null \
         | $PY "$LT_PEER" seed --torrent "$torrent" --data "$data" --ip "$ip" --ready-timeout 120 \
+            --transport "$TRANSPORT" \
             >"$RUN/$name.out" 2>"$RUN/$name.err" &
     SEEDER_PID=$!
     LONG_PIDS+=("$SEEDER_PID")
@@ -234,10 +245,10 @@ client_cmd() {
     local client=$1 t=$2 out=$3
     if [[ "$t" == magnet:* ]]; then
         case "$client" in
-            fast-peer) CMD=("$FP" ${FAST_PEER_ARGS:-} magnet_download -o "$out/$NAME" "$t") ;;
+            fast-peer) CMD=("$FP" ${FAST_PEER_ARGS:-} $FP_TRANSPORT magnet_download -o "$out/$NAME" "$t") ;;
             fast-peer-base) CMD=("$FP_BASE" magnet_download -o "$out/$NAME" "$t") ;;
             libtorrent) CMD=("$PY" "$LT_PEER" leech --magnet "$t" --out "$out" --ip 127.0.0.21
-                             --timeout "$TIMEOUT") ;;
+                             --timeout "$TIMEOUT" --transport "$TRANSPORT") ;;
             *) client_cmd_torrent "$client" "$t" "$out" ;;
         esac
     else
@@ -248,7 +259,7 @@ client_cmd_torrent() {
     local client=$1 t=$2 out=$3
     case "$client" in
         # FAST_PEER_ARGS: extra arguments for debugging, e.g. FAST_PEER_ARGS=-vv
-        fast-peer) CMD=("$FP" ${FAST_PEER_ARGS:-} --no-dht download -o "$out/$NAME" "$t") ;;
+        fast-peer) CMD=("$FP" ${FAST_PEER_ARGS:-} $FP_TRANSPORT --no-dht download -o "$out/$NAME" "$t") ;;
         # an older build of ours, to show a change's effect in the same run
         fast-peer-base) CMD=("$FP_BASE" --no-dht download -o "$out/$NAME" "$t") ;;
         # pieces in order (streaming), to show what sequential costs against rarest first
@@ -258,10 +269,10 @@ client_cmd_torrent() {
                     --file-allocation=none --bt-tracker-connect-timeout=2
                     --console-log-level=warn --summary-interval=0 "$t") ;;
         libtorrent) CMD=("$PY" "$LT_PEER" leech --torrent "$t" --out "$out" --ip 127.0.0.21
-                         --timeout "$TIMEOUT") ;;
+                         --timeout "$TIMEOUT" --transport "$TRANSPORT") ;;
         # rqbit would otherwise map its port through UPnP and announce on the LAN (LSD)
         rqbit) CMD=(rqbit --disable-dht --disable-dht-persistence --disable-upnp-port-forward
-                    --disable-lsd download --exit-on-finish
+                    --disable-lsd $RQBIT_TRANSPORT download --exit-on-finish
                     -o "$out" "$t") ;;
     esac
 }
@@ -354,11 +365,20 @@ if [ "$MODE" = seeding ] && ! "$FP" seed --help >/dev/null 2>&1; then
 fi
 
 NOTES=("one untimed warm-up download per case before the timed rounds (the first download from fresh seeders was every client's slowest)")
+FP_TRANSPORT=""
+RQBIT_TRANSPORT=""
+if [ "$TRANSPORT" = utp ]; then
+    FP_TRANSPORT="--no-tcp"
+    NOTES+=("uTP only: libtorrent seeders and leecher with TCP off both ways, fast-peer --no-tcp")
+fi
 IFS=, read -r -a WANT_CLIENTS <<<"$CLIENTS"
 CLIENT_LIST=()
 for cl in "${WANT_CLIENTS[@]}"; do
     case "$cl" in
-        fast-peer|fast-peer-seq|aria2|libtorrent) CLIENT_LIST+=("$cl") ;;
+        fast-peer|fast-peer-seq|libtorrent) CLIENT_LIST+=("$cl") ;;
+        aria2)
+            if [ "$TRANSPORT" = utp ]; then NOTES+=("aria2 has no uTP: left out")
+            else CLIENT_LIST+=("$cl"); fi ;;
         fast-peer-base)
             [ -x "${FP_BASE:-}" ] || die "fast-peer-base needs FP_BASE=/path/to/an/older/fast-peer"
             NOTES+=("fast-peer-base is $("$FP_BASE" --version 2>/dev/null | head -1) from $FP_BASE")
@@ -373,6 +393,15 @@ for cl in "${WANT_CLIENTS[@]}"; do
                 NOTES+=("rqbit is not on PATH: skipped")
             elif ! rqbit --help 2>&1 | grep -q -- --disable-dht; then
                 NOTES+=("this rqbit has no --disable-dht: skipped (it could leave loopback)")
+            elif [ "$TRANSPORT" = utp ]; then
+                # rqbit's uTP is experimental and its flag has changed between versions
+                RQBIT_TRANSPORT=$(rqbit --help 2>&1 | grep -o -- '--[a-z-]*enable-utp[a-z-]*' | head -1 || true)
+                if [ -n "$RQBIT_TRANSPORT" ]; then
+                    CLIENT_LIST+=(rqbit)
+                    NOTES+=("rqbit with $RQBIT_TRANSPORT")
+                else
+                    NOTES+=("this rqbit offers no uTP switch in --help: skipped")
+                fi
             else
                 CLIENT_LIST+=(rqbit)
                 NOTES+=("rqbit command line not validated against every rqbit version: check its failures")
@@ -401,6 +430,7 @@ git_dirty=$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/nul
     echo "libtorrent=$($PY -c 'import libtorrent; print(libtorrent.__version__)')"
     echo "opentracker=$(dpkg-query -W -f '${Version}' opentracker 2>/dev/null || echo unknown)"
     if command -v rqbit >/dev/null 2>&1; then echo "rqbit=$(rqbit --version 2>&1 | head -1)"; fi
+    echo "transport=$TRANSPORT"
     echo "rounds=$ROUNDS"
     echo "timeout=$TIMEOUT"
     echo "command=$CMDLINE"

@@ -15,9 +15,10 @@ case_desc() {
         16k) echo "256 MiB single file, 16 KiB pieces" ;;
         multi) echo "~31 MiB, 51 files in nested folders, 256 KiB pieces" ;;
         magnet) echo "64 MiB from a magnet link (metadata first), 256 KiB pieces" ;;
+        64m) echo "64 MiB single file, 256 KiB pieces" ;;
     esac
 }
-case_piece() { case "$1" in 1g) echo 1048576 ;; 16k) echo 16384 ;; multi|magnet) echo 262144 ;; esac; }
+case_piece() { case "$1" in 1g) echo 1048576 ;; 16k) echo 16384 ;; multi|magnet|64m) echo 262144 ;; esac; }
 
 # Sets NAME (file or folder under $DATA/$case), SRC_TORRENT, MANIFEST, BYTES.
 prepare_case() {

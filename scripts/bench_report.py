@@ -38,6 +38,8 @@ CASES = {
     "multi": ("a5a5a5a55a5a5a5a0123456789abcdef", ("dir", "bench multi", None)),
     # downloaded from a magnet link: metadata (BEP 9) first, then the pieces
     "magnet": ("5a5a5a5aa5a5a5a5fedcba9876543210", ("file", "bench-magnet-64m.bin", 64 * MiB)),
+    # the uTP comparison (issue 19): a .torrent this time
+    "64m": ("3c3c3c3cc3c3c3c30f0f0f0ff0f0f0f0", ("file", "bench-64m.bin", 64 * MiB)),
 }
 
 # About 31 MiB in nested folders: names with spaces, zero-length files, sizes that make files

@@ -3,14 +3,16 @@
 #
 # 1. Installs what the interop tests need if it is missing (Debian/apt): python3-libtorrent
 #    (libtorrent 2.0.8, imported by /usr/bin/python3), opentracker, aria2, mktorrent, tmux,
-#    and a C toolchain (the Rust toolchain itself must be there).
+#    iproute2 (network namespaces for the LEDBAT test; CI runs as root), and a C toolchain
+#    (the Rust toolchain itself must be there).
 # 2. cargo test --release --all-targets   (release: the interop tests move tens of MiB)
 # 3. cargo fmt --check, cargo doc (links must resolve), cargo clippy --all-targets -D warnings
 # 4. a short fuzz run: every cargo-fuzz target in fuzz/ for FUZZ_SECS seconds (default 8;
 #    scripts/fuzz.sh installs cargo-fuzz when missing; needs the nightly toolchain).
 #    A crash fails the script. Longer runs by hand: `bash scripts/fuzz.sh 300`.
 # 2, 3 and 4 always run; the script exits non-zero if any (or 1) fails.
-# All network traffic of the tests stays on 127.0.0.0/8.
+# All network traffic of the tests stays on 127.0.0.0/8, or inside network namespaces a test
+# creates and deletes (tests/common/netns.rs).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,6 +34,8 @@ command -v opentracker >/dev/null 2>&1 || apt_missing+=(opentracker)
 command -v aria2c >/dev/null 2>&1 || apt_missing+=(aria2)
 command -v mktorrent >/dev/null 2>&1 || apt_missing+=(mktorrent)
 command -v tmux >/dev/null 2>&1 || apt_missing+=(tmux)
+# ip and tc build the LEDBAT test's network namespaces (tests/utp_ledbat.rs)
+{ command -v ip && command -v tc; } >/dev/null 2>&1 || apt_missing+=(iproute2)
 command -v cc >/dev/null 2>&1 || apt_missing+=(build-essential)
 
 # Cargo may be installed by rustup without being on PATH (fresh login shells, CI).

@@ -117,9 +117,20 @@ impl FastSeed {
     /// test if it exits or takes longer than [`SEED_READY_SECS`]). Checks the lines before
     /// it: `Info Hash: <hex>`, `Port: <the port given>`, `Pieces: <verified>/<total>`.
     pub fn start(torrent: &Path, data: &Path, extra: &[&str]) -> FastSeed {
+        FastSeed::start_via(torrent, data, extra, |c| c)
+    }
+
+    /// [`FastSeed::start`] with the command line passed through `wrap` (to run it inside a
+    /// network namespace, say).
+    pub fn start_via(
+        torrent: &Path,
+        data: &Path,
+        extra: &[&str],
+        wrap: impl FnOnce(Command) -> Command,
+    ) -> FastSeed {
         let requested = free_port();
         let mut seed = FastSeed {
-            daemon: Daemon::spawn(&mut seed_cmd(torrent, data, requested, extra), false),
+            daemon: Daemon::spawn(&mut wrap(seed_cmd(torrent, data, requested, extra)), false),
             port: 0,
             info_hash: String::new(),
             pieces: (0, 0),

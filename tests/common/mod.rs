@@ -9,10 +9,11 @@
 //! - [`binary`]: the fast-peer binary under test, its commands and `fast-peer seed` as a seeder;
 //! - [`session`]: one user's session folders and the daemon, for the session tests;
 //! - [`swarm`]: the swarm builder (content, torrent, tracker, seeders) of the interop tests;
+//! - [`netns`]: two hosts and a router in network namespaces, a shaped link (the LEDBAT test);
 //! - [`tmux`]: the dashboard in a detached tmux session (end-to-end tests), [`screen`]: the
 //!   dashboard drawn into ratatui's `TestBackend` (pane tests).
 //!
-//! Everything talks to 127.0.0.0/8 only. Every child process is killed when its handle drops,
+//! Everything talks to 127.0.0.0/8 only, or inside the network namespaces a test creates. Every child process is killed when its handle drops,
 //! also when a test panics; libtorrent peers additionally exit when their stdin closes (the
 //! test process died). Each test binary uses a subset, hence the `dead_code` allowance.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
@@ -23,6 +24,7 @@ pub mod binary;
 pub mod content;
 pub mod libtorrent;
 pub mod net;
+pub mod netns;
 pub mod opentracker;
 pub mod process;
 pub mod raw_peer;
@@ -37,6 +39,7 @@ pub use binary::*;
 pub use content::*;
 pub use libtorrent::*;
 pub use net::*;
+pub use netns::*;
 pub use opentracker::*;
 pub use process::*;
 pub use raw_peer::*;

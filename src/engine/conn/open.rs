@@ -96,6 +96,9 @@ impl Encryption {
     }
 }
 
+/// Peers remembered as uTP-first, at most.
+pub const MAX_UTP_FIRST: usize = 4096;
+
 /// Opens outgoing connections for one torrent: the encryption policy, and the peers that
 /// accept only the BEP 10 reserved bit (see the module doc).
 #[derive(Debug)]
@@ -127,11 +130,20 @@ impl Dialer {
         self.utp_first.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `addr` speaks uTP (a PEX flag said so): dial it over uTP first.
+    /// `addr` speaks uTP (a PEX flag said so): dial it over uTP first. At most
+    /// [`MAX_UTP_FIRST`] such hints are kept (peers' PEX messages are not to be trusted).
     pub fn prefer_utp(&self, addr: SocketAddr) {
         if self.transports.utp.is_some() {
-            self.utp_first().insert(addr);
+            let mut set = self.utp_first();
+            if set.len() < MAX_UTP_FIRST {
+                set.insert(addr);
+            }
         }
+    }
+
+    /// Whether `addr` is dialled over uTP first.
+    pub fn prefers_utp(&self, addr: SocketAddr) -> bool {
+        self.utp_first().contains(&addr)
     }
 
     /// The transports to try for `addr`, in order: uTP first for the peers known to speak
@@ -161,15 +173,16 @@ impl Dialer {
     }
 
     /// Connect to `addr` and exchange handshakes for `info_hash`. Their handshake must name
-    /// the same torrent and must not be ourselves. Each transport in order (uTP first for a peer that prefers it) is
-    /// tried in turn (a libtorrent with TCP off still accepts TCP, then hangs up).
+    /// the same torrent and must not be ourselves. The transports are tried in order (uTP
+    /// first for a peer that prefers it) while one does not reach the peer: refused, or hung
+    /// up before the handshake (a libtorrent with TCP off still accepts TCP, then hangs up).
     pub async fn connect(
         &self,
         addr: SocketAddr,
         info_hash: InfoHash,
         peer_id: PeerId,
     ) -> Result<(Connection, Handshake), PeerError> {
-        let mut failed = PeerError::Protocol("no transport enabled".into());
+        let mut failed: Option<PeerError> = None;
         for t in self.order(addr) {
             match self.connect_over(t, addr, info_hash, peer_id).await {
                 Ok(done) => {
@@ -178,17 +191,26 @@ impl Dialer {
                     }
                     return Ok(done);
                 }
-                Err(PeerError::SelfConnection) => return Err(PeerError::SelfConnection),
                 Err(e) => {
                     tracing::debug!(%addr, "over {}: {e}", t.label());
                     if t == Transport::Utp {
                         self.utp_first().remove(&addr);
                     }
-                    failed = e;
+                    // the other transport only when this one did not reach a BitTorrent
+                    // peer (refused, unreachable, hung up before its handshake); a peer that
+                    // answered wrongly, or not at all, is the same peer over either
+                    let next = unreachable(&e);
+                    // report what the peer did rather than that the fallback found nobody
+                    if failed.is_none() || !next {
+                        failed = Some(e);
+                    }
+                    if !next {
+                        break;
+                    }
                 }
             }
         }
-        Err(failed)
+        Err(failed.unwrap_or_else(|| PeerError::Protocol("no transport enabled".into())))
     }
 
     /// [`Dialer::connect`] over one transport.
@@ -324,6 +346,14 @@ fn hung_up(e: &PeerError) -> bool {
         PeerError::Protocol(why) => why == CLOSED_DURING_HANDSHAKE || why == CLOSED_DURING_MSE,
         _ => false,
     }
+}
+
+/// The transport did not reach a BitTorrent peer: worth trying the other one.
+fn unreachable(e: &PeerError) -> bool {
+    matches!(
+        e,
+        PeerError::Io(_) | PeerError::Timeout("connecting" | "connecting over uTP")
+    ) || hung_up(e)
 }
 
 const CLOSED_DURING_HANDSHAKE: &str = "closed during handshake";
@@ -494,4 +524,32 @@ async fn read_until<T>(
     )
     .await
     .map_err(|_| PeerError::Timeout("waiting for the handshake"))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_pex_utp_hint_puts_utp_first_and_the_hints_are_capped() {
+        let (utp, _incoming) = Utp::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let both = Transports {
+            tcp: true,
+            utp: Some(utp),
+        };
+        let d = Dialer::new(Encryption::Enabled, both);
+        let a: SocketAddr = "10.0.0.1:6881".parse().unwrap();
+        assert_eq!(d.order(a), [Transport::Tcp, Transport::Utp]);
+        d.prefer_utp(a);
+        assert_eq!(d.order(a), [Transport::Utp, Transport::Tcp]);
+        for i in 0..2 * MAX_UTP_FIRST as u32 {
+            d.prefer_utp(SocketAddr::from((i.to_be_bytes(), 1)));
+        }
+        assert_eq!(d.utp_first().len(), MAX_UTP_FIRST, "a PEX flood is capped");
+        // without uTP the hint changes nothing
+        let tcp_only = Dialer::new(Encryption::Enabled, Transports::default());
+        tcp_only.prefer_utp(a);
+        assert_eq!(tcp_only.order(a), [Transport::Tcp]);
+        assert!(!tcp_only.prefers_utp(a));
+    }
 }

@@ -371,6 +371,9 @@ fn forget_finished(t: &mut Table, now: Instant) {
     let mut gone = 0;
     t.conns.retain(|_, e| {
         let keep = match e.dropped {
+            // a half-open connection (accepted, never a byte from the peer: a flood, or a
+            // peer that gave up) frees its slot at once; the rest flush their FIN first
+            Some(_) if e.half_open => false,
             Some(d) => e.sock.state() != State::Closed && !e.sock.flushed() && now < d + LINGER,
             None => true,
         };

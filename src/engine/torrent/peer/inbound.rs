@@ -9,7 +9,7 @@ use crate::engine::torrent::shared::TorrentMsg;
 use crate::proto::bitfield::Bitfield;
 use crate::proto::extension::{
     ExtensionHandshake, METADATA_PIECE_SIZE, MetadataMessage, OUR_UT_METADATA_ID, OUR_UT_PEX_ID,
-    PexMessage, UT_METADATA, UT_PEX,
+    PexMessage, UT_METADATA, UT_PEX, pex_flags,
 };
 use crate::proto::message::{BlockRef, Message};
 use bytes::Bytes;
@@ -227,6 +227,12 @@ impl Session {
                 if let Ok(msg) = PexMessage::decode(payload)
                     && !msg.added.is_empty()
                 {
+                    // BEP 11's uTP flag: such peers are dialled over uTP first
+                    for (addr, flags) in msg.added_with_flags() {
+                        if flags & pex_flags::UTP != 0 {
+                            self.shared.dialer.prefer_utp(addr);
+                        }
+                    }
                     // a hint: dropped when the torrent task is behind
                     let _ = self.shared.events.try_send(TorrentMsg::AddPeers(msg.added));
                 }

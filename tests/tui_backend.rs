@@ -339,7 +339,12 @@ async fn a_magnet_to_choose_stops_after_its_metadata_and_gets_only_the_chosen_fi
             // keep reading the events: the engine waits for room for some
             let _ = tokio::time::timeout(Duration::from_millis(50), events.recv()).await;
             let s = engine.snapshot().await.unwrap();
-            let t = s.torrents.into_iter().find(|t| t.id == id).unwrap();
+            let ids: Vec<_> = s.torrents.iter().map(|t| (t.id, t.state)).collect();
+            let t = s
+                .torrents
+                .into_iter()
+                .find(|t| t.id == id)
+                .unwrap_or_else(|| panic!("torrent {id:?} not in the snapshot: {ids:?}"));
             if t.state == TorrentState::Seeding && t.pieces_verified > 0 {
                 break t;
             }

@@ -240,6 +240,9 @@ impl Torrent {
         announce: Announce,
     ) -> Result<(), TorrentError> {
         self.connect_more();
+        // pictured from the start: a magnet whose metadata came before the metadata phase's
+        // first picture would otherwise be missing from snapshots until the clock's next one
+        self.publish_snapshot();
         let mut clock = Clock::new(Instant::now());
         let result = loop {
             tokio::select! {

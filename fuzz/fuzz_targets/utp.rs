@@ -18,7 +18,9 @@ struct Script<'a>(&'a [u8]);
 
 impl Script<'_> {
     fn u8(&mut self) -> u8 {
-        let Some((&b, rest)) = self.0.split_first() else { return 0 };
+        let Some((&b, rest)) = self.0.split_first() else {
+            return 0;
+        };
         self.0 = rest;
         b
     }
@@ -52,7 +54,13 @@ fn transmit(s: &mut Socket, now: Instant, peer: &mut Peer) {
         }
         assert!(buf.len() <= CEILING, "a datagram of {} bytes", buf.len());
         let (h, _) = Header::decode(&buf).expect("what we send parses");
-        assert_eq!(h.connection_id, peer.send_id, "our packets carry the send id");
+        // the SYN names the id we receive on (BEP 29); everything after, the one we send on
+        let id = if h.ty == Type::Syn {
+            peer.recv_id
+        } else {
+            peer.send_id
+        };
+        assert_eq!(h.connection_id, id, "the connection id of a {:?}", h.ty);
         peer.our_seq = h.seq_nr;
     }
     panic!("poll_transmit never said it was done");
@@ -97,8 +105,16 @@ fuzz_target!(|data: &[u8]| {
             0 => {
                 // a packet made from the connection's own numbers, nudged by the script
                 let flags = sc.u8();
-                let ty = [Type::Data, Type::State, Type::Fin, Type::Reset, Type::Syn][flags as usize % 5];
-                let mut h = Header::new(ty, if flags & 0x80 == 0 { peer.recv_id } else { sc.u16() });
+                let ty = [Type::Data, Type::State, Type::Fin, Type::Reset, Type::Syn]
+                    [flags as usize % 5];
+                let mut h = Header::new(
+                    ty,
+                    if flags & 0x80 == 0 {
+                        peer.recv_id
+                    } else {
+                        sc.u16()
+                    },
+                );
                 h.ack_nr = peer.our_seq.wrapping_add(sc.u8() as i8 as u16);
                 let step = sc.u8() as i8 as u16;
                 h.seq_nr = peer.their_seq.wrapping_add(step);
@@ -160,7 +176,11 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => transmit(&mut s, now, &mut peer),
         }
-        assert!(s.available() <= RECV_BUFFER, "{} bytes readable", s.available());
+        assert!(
+            s.available() <= RECV_BUFFER,
+            "{} bytes readable",
+            s.available()
+        );
         assert!(s.packet_size() <= CEILING);
         if s.state() == State::Closed {
             assert!(s.failure().is_some() || s.flushed() || s.at_eof() || closed);

@@ -1,6 +1,7 @@
 //! uTP (BEP 29) against libtorrent 2.0.8 on loopback: seeders and leechers with TCP switched
 //! off both ways (`enable_incoming_tcp=False, enable_outgoing_tcp=False`), so every byte that
-//! moves does so over fast-peer's uTP. Every download is checked byte for byte by hash.
+//! moves does so over fast-peer's uTP (Message Stream Encryption included). Every download is
+//! checked byte for byte by hash.
 //!
 //! A libtorrent with TCP off still accepts a TCP connection and then hangs up at once; the
 //! cases without `--no-tcp` check that fast-peer then falls back to uTP on its own.
@@ -93,32 +94,42 @@ fn magnet_whose_only_peers_speak_utp() {
     );
 }
 
-/// libtorrent with TCP off downloads from `fast-peer seed`: our uTP listener accepts on the
-/// TCP port number and serves the whole torrent.
-fn lt_leeches_over_utp(shape: Shape, seed_extra: &[&str]) {
+/// libtorrent with TCP off (and `lt_extra` leech arguments) downloads from `fast-peer seed`:
+/// our uTP listener accepts on the TCP port number and serves the whole torrent.
+fn lt_leeches_over_utp(shape: Shape, seed_extra: &[&str], lt_extra: &[&str]) {
     let swarm = Swarm::new(shape, Tracker::None);
     let seed = FastSeed::start(&swarm.torrent, &swarm.content.save_path, seed_extra);
     seed.assert_complete(&swarm.meta);
     let out = swarm.out_dir("out");
-    let o = lt_leech_utp(
+    let o = lt_leech_utp_with(
         &swarm.torrent,
+        lt_extra,
         &out,
         &swarm.net.ip(20),
         &[seed.addr_on(&swarm.net)],
         TEST_TIMEOUT_SECS,
     );
-    assert_success_or_log("lt_peer.py leech --transport utp", &o, || seed.logs());
+    let what = format!("lt_peer.py leech --transport utp {}", lt_extra.join(" "));
+    assert_success_or_log(&what, &o, || seed.logs());
     swarm.assert_downloaded(&out);
 }
 
 #[test]
 fn libtorrent_over_utp_downloads_single_file_from_seed() {
-    lt_leeches_over_utp(single_file(), &[]);
+    lt_leeches_over_utp(single_file(), &[], &[]);
 }
 
 #[test]
 fn libtorrent_over_utp_downloads_multi_file_from_seed_with_tcp_off() {
-    lt_leeches_over_utp(multi_file(), &["--no-tcp"]);
+    lt_leeches_over_utp(multi_file(), &["--no-tcp"], &[]);
+}
+
+/// Message Stream Encryption over uTP: a libtorrent that requires RC4 downloads from a seeder
+/// that requires it too.
+#[test]
+fn libtorrent_requiring_rc4_over_utp_downloads_from_a_seed_requiring_it() {
+    let seed = ["--no-tcp", "--encryption", "required"];
+    lt_leeches_over_utp(multi_file(), &seed, &["--encryption", "rc4"]);
 }
 
 /// fast-peer to fast-peer with TCP off on both sides.

@@ -241,16 +241,24 @@ fn lt_leech_source(
 
 /// Like [`lt_leech`] over uTP only (TCP off both ways).
 pub fn lt_leech_utp(torrent: &Path, out: &Path, ip: &str, peers: &[String], secs: u64) -> Output {
-    lt_leech_source(
-        &[
-            "--torrent".as_ref(),
-            torrent.as_os_str(),
-            "--transport".as_ref(),
-            "utp".as_ref(),
-        ],
-        out,
-        ip,
-        peers,
-        secs,
-    )
+    lt_leech_utp_with(torrent, &[], out, ip, peers, secs)
+}
+
+/// [`lt_leech_utp`] with more `lt_peer.py leech` arguments (`--encryption rc4`, say).
+pub fn lt_leech_utp_with(
+    torrent: &Path,
+    extra: &[&str],
+    out: &Path,
+    ip: &str,
+    peers: &[String],
+    secs: u64,
+) -> Output {
+    let mut source: Vec<&std::ffi::OsStr> = vec![
+        "--torrent".as_ref(),
+        torrent.as_os_str(),
+        "--transport".as_ref(),
+        "utp".as_ref(),
+    ];
+    source.extend(extra.iter().map(|s| std::ffi::OsStr::new(*s)));
+    lt_leech_source(&source, out, ip, peers, secs)
 }

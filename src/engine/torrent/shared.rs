@@ -44,8 +44,8 @@ pub enum PeerCommand {
     Choke,
     /// The choker gave the peer an upload slot.
     Unchoke,
-    /// Our current peers, for a BEP 11 PEX message (sent only when due).
-    Pex(Arc<Vec<SocketAddr>>),
+    /// Our current peers with their BEP 11 flags, for a PEX message (sent only when due).
+    Pex(Arc<Vec<(SocketAddr, u8)>>),
     /// The wanted pieces changed (file priorities): cancel requests for pieces no longer
     /// wanted, reconsider interest, refill.
     Wanted,

@@ -573,13 +573,18 @@ impl Torrent {
 
     /// Offer our outgoing peers' addresses to every peer that speaks ut_pex (BEP 11); each
     /// session sends only the difference since its last message, at most once a minute.
+    /// Flags: reachable (we connected out to each), and uTP for those we reached over it.
     fn send_pex(&self) {
+        use crate::proto::extension::pex_flags::{REACHABLE, UTP};
         let peers = self.shared.peers();
-        let addrs: Arc<Vec<SocketAddr>> = Arc::new(
+        let addrs: Arc<Vec<(SocketAddr, u8)>> = Arc::new(
             peers
                 .values()
                 .filter(|p| !p.incoming)
-                .map(|p| p.addr)
+                .map(|p| {
+                    let utp = if p.stats.utp.load(Ordering::Relaxed) { UTP } else { 0 };
+                    (p.addr, REACHABLE | utp)
+                })
                 .collect(),
         );
         for p in peers.values() {

@@ -242,12 +242,9 @@ impl Session {
         Ok(())
     }
 
-    pub(super) fn send_pex(&mut self, peers: &[std::net::SocketAddr]) {
+    pub(super) fn send_pex(&mut self, peers: &[(std::net::SocketAddr, u8)]) {
         let Some(id) = self.their_pex_id else { return };
-        let others = peers
-            .iter()
-            .filter(|a| **a != self.remote)
-            .map(|a| (*a, 0u8));
+        let others = peers.iter().filter(|(a, _)| *a != self.remote).copied();
         if let Some(msg) = self.pex.next_message(others, Instant::now()) {
             self.send(Message::Extended {
                 id,

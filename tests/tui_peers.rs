@@ -6,7 +6,7 @@ mod common;
 
 use common::screen::{draw as render, text};
 use fast_peer::engine::conn::Wire;
-use fast_peer::engine::event::{PeerSnapshot, PieceView, TorrentSnapshot, TorrentState};
+use fast_peer::engine::event::{PeerSnapshot, PieceView, TorrentSnapshot, TorrentState, Transport};
 use fast_peer::proto::bitfield::Bitfield;
 use fast_peer::proto::id::PeerId;
 use fast_peer::tui::action::{Action, Pane};
@@ -22,8 +22,8 @@ fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-/// Three peers: 7001 RC4 with a block 3 s ago, 7002 plaintext that sent none, 7003
-/// obfuscated with a block 125 s ago.
+/// Three peers: 7001 RC4 over TCP with a block 3 s ago, 7002 plaintext over uTP that sent
+/// none, 7003 obfuscated over TCP with a block 125 s ago.
 fn peers(rate: f64) -> Vec<PeerSnapshot> {
     let p = |port, wire, last: Option<u64>, rate| PeerSnapshot {
         wire,
@@ -32,11 +32,13 @@ fn peers(rate: f64) -> Vec<PeerSnapshot> {
         pieces: 10,
         ..PeerSnapshot::new(addr(port), PeerId(*b"-LT2080-abcdefghijkl"))
     };
-    vec![
+    let mut v = vec![
         p(7001, Wire::Rc4, Some(3), rate),
         p(7002, Wire::Plaintext, None, 0.0),
         p(7003, Wire::Obfuscated, Some(125), rate / 2.0),
-    ]
+    ];
+    v[1].transport = Transport::Utp;
+    v
 }
 
 /// A torrent of `n` pieces, the first half missing and the second verified.
@@ -118,7 +120,7 @@ fn peers_pane_at_80x24_keeps_wire_last_block_and_graph() {
     // the last 10 s of 0..7000 B/s: every height from ▂ to █
     assert!(fast.contains('█') && fast.contains('▂'), "{fast}");
     let idle = row(&s, 7002);
-    assert!(idle.contains("TCP plain") && idle.contains(" - "), "{idle}");
+    assert!(idle.contains("uTP plain") && idle.contains(" - "), "{idle}");
     assert!(!idle.contains('█'), "never sent: a blank graph: {idle}");
     let obfs = row(&s, 7003);
     assert!(obfs.contains("TCP obfs") && obfs.contains(" 2m "), "{obfs}");

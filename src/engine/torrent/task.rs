@@ -582,7 +582,11 @@ impl Torrent {
                 .values()
                 .filter(|p| !p.incoming)
                 .map(|p| {
-                    let utp = if p.stats.utp.load(Ordering::Relaxed) { UTP } else { 0 };
+                    let utp = if p.stats.utp.load(Ordering::Relaxed) {
+                        UTP
+                    } else {
+                        0
+                    };
                     (p.addr, REACHABLE | utp)
                 })
                 .collect(),

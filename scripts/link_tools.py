@@ -8,6 +8,9 @@
     link_tools.py ping HOST PORT N       N UDP round trips to an echo server, 250 ms apart:
                                          prints each round trip in milliseconds ("lost" if
                                          none within 2 s)
+    link_tools.py tracker PORT IP:PORT   an HTTP tracker that answers every announce with
+                                         that one peer (compact), for a namespace test whose
+                                         client will not take 127.0.0.0/8 peers
 
 The TCP flow uses plain sockets and the kernel's congestion control: what a browser or `scp`
 beside a BitTorrent client looks like to the network. The ping measures the queue a
@@ -77,6 +80,29 @@ def ping(host, port, n):
         time.sleep(max(0.0, 0.25 - (time.monotonic() - t)))
 
 
+def tracker(port, peer):
+    import http.server
+    import ipaddress
+
+    ip, p = peer.rsplit(":", 1)
+    compact = ipaddress.IPv4Address(ip).packed + int(p).to_bytes(2, "big")
+    body = b"d8:completei1e10:incompletei1e8:intervali60e5:peers6:" + compact + b"e"
+
+    class Announce(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("0.0.0.0", port), Announce)
+    print("listening", flush=True)
+    server.serve_forever()
+
+
 def main():
     a = sys.argv[1:]
     if len(a) == 2 and a[0] == "recv":
@@ -87,6 +113,8 @@ def main():
         echo(int(a[1]))
     elif len(a) == 4 and a[0] == "ping":
         ping(a[1], int(a[2]), int(a[3]))
+    elif len(a) == 3 and a[0] == "tracker":
+        tracker(int(a[1]), a[2])
     else:
         sys.exit(__doc__)
 

@@ -3,8 +3,9 @@
 #
 # 1. Installs what the interop tests need if it is missing (Debian/apt): python3-libtorrent
 #    (libtorrent 2.0.8, imported by /usr/bin/python3), opentracker, aria2, mktorrent, tmux,
-#    iproute2 (network namespaces for the LEDBAT test; CI runs as root), and a C toolchain
-#    (the Rust toolchain itself must be there).
+#    transmission-daemon and transmission-cli (Transmission 3.00, a uTP peer), iproute2
+#    (network namespaces for the LEDBAT test; CI runs as root), and a C toolchain (the Rust
+#    toolchain itself must be there).
 # 2. cargo test --release --all-targets   (release: the interop tests move tens of MiB)
 # 3. cargo fmt --check, cargo doc (links must resolve), cargo clippy --all-targets -D warnings
 # 4. a short fuzz run: every cargo-fuzz target in fuzz/ for FUZZ_SECS seconds (default 8;
@@ -34,6 +35,8 @@ command -v opentracker >/dev/null 2>&1 || apt_missing+=(opentracker)
 command -v aria2c >/dev/null 2>&1 || apt_missing+=(aria2)
 command -v mktorrent >/dev/null 2>&1 || apt_missing+=(mktorrent)
 command -v tmux >/dev/null 2>&1 || apt_missing+=(tmux)
+command -v transmission-daemon >/dev/null 2>&1 || apt_missing+=(transmission-daemon)
+command -v transmission-remote >/dev/null 2>&1 || apt_missing+=(transmission-cli)
 # ip and tc build the LEDBAT test's network namespaces (tests/utp_ledbat.rs)
 { command -v ip && command -v tc; } >/dev/null 2>&1 || apt_missing+=(iproute2)
 command -v cc >/dev/null 2>&1 || apt_missing+=(build-essential)

@@ -4,7 +4,8 @@
 //! - [`process`]: child processes with timeouts, waiting on conditions, exit-status checks;
 //! - [`content`]: deterministic content, layouts, byte-for-byte comparison of downloads;
 //! - [`torrent`]: reading `.torrent` files (a minimal bencode parser) and writing magnets;
-//! - [`opentracker`], [`libtorrent`] (`scripts/lt_peer.py`), [`aria2`]: the reference software;
+//! - [`opentracker`], [`libtorrent`] (`scripts/lt_peer.py`), [`aria2`], [`transmission`]: the
+//!   reference software;
 //! - [`raw_peer`]: a tiny BitTorrent client for cross-checks that do not use fast-peer;
 //! - [`binary`]: the fast-peer binary under test, its commands and `fast-peer seed` as a seeder;
 //! - [`session`]: one user's session folders and the daemon, for the session tests;
@@ -33,6 +34,7 @@ pub mod session;
 pub mod swarm;
 pub mod tmux;
 pub mod torrent;
+pub mod transmission;
 
 pub use aria2::*;
 pub use binary::*;
@@ -47,6 +49,7 @@ pub use session::*;
 pub use swarm::*;
 pub use tmux::*;
 pub use torrent::*;
+pub use transmission::*;
 
 pub const KIB: u64 = 1 << 10;
 pub const MIB: u64 = 1 << 20;

@@ -6,7 +6,8 @@
 #    transmission-daemon and transmission-cli (Transmission 3.00, a uTP peer), iproute2
 #    (network namespaces for the LEDBAT test; CI runs as root), and a C toolchain (the Rust
 #    toolchain itself must be there).
-# 2. cargo test --release --all-targets   (release: the interop tests move tens of MiB)
+# 2. cargo test --release --all-targets --no-fail-fast   (release: the interop tests move tens
+#    of MiB; every failing test binary is reported, not only the first)
 # 3. cargo fmt --check, cargo doc (links must resolve), cargo clippy --all-targets -D warnings
 # 4. a short fuzz run: every cargo-fuzz target in fuzz/ for FUZZ_SECS seconds (default 8;
 #    scripts/fuzz.sh installs cargo-fuzz when missing; needs the nightly toolchain).
@@ -69,7 +70,7 @@ command -v opentracker
 status=0
 
 log "cargo test --release --all-targets"
-if ! cargo test --release --all-targets; then
+if ! cargo test --release --all-targets --no-fail-fast; then
     status=1
     log "FAILED: cargo test"
 fi

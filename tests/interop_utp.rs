@@ -6,15 +6,15 @@
 //! A libtorrent with TCP off still accepts a TCP connection and then hangs up at once; the
 //! cases without `--no-tcp` check that fast-peer then falls back to uTP on its own.
 //!
-//! Transmission 3.00 (libutp) seeds to `fast-peer --no-tcp` here. The other way round needs
-//! network namespaces (Transmission will not dial 127.0.0.0/8 peers; `Transmission::start_in`
-//! and `link_tools.py tracker` are for that case): it completes, but only after Transmission
-//! sat connected and uninterested for about 90 s, which is still being looked into.
+//! Transmission 3.00 (libutp) both ways: it seeds to `fast-peer --no-tcp`, and downloads from
+//! `fast-peer seed --no-tcp` in network namespaces of the test's own (it will not dial
+//! 127.0.0.0/8 peers).
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 mod common;
 
 use common::*;
+use std::process::Command;
 
 fn flags(peers: &[String], extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
@@ -191,5 +191,90 @@ fn fast_peer_downloads_from_transmission_over_utp() {
         "out",
         || tr.log(),
         |_, t| download_cmd(&swarm.torrent, t, &args),
+    );
+}
+
+/// Transmission downloads from `fast-peer seed --no-tcp`: with no TCP listener to reach,
+/// every byte comes over our uTP. Transmission will not dial 127.0.0.0/8 peers, so the two run
+/// on hosts A and B of the test's own network namespaces (`common::netns`, no shaping), and a
+/// one-line tracker in A (`link_tools.py tracker`) names the seeder.
+///
+/// Transmission reads what arrived with our handshake only when the next packet comes; the
+/// seed's early keep-alive (`OPENING_NUDGE`) makes that 2 s instead of the 90 s keep-alive
+/// interval, which the 60 s bound here would not survive.
+#[test]
+fn transmission_downloads_from_fast_peer_seed_over_utp() {
+    let link = Link::new("trutp");
+    let work = tempfile::tempdir().unwrap();
+    let content = create_content(&work.path().join("seed"), multi_file_layout());
+    let seed_port = free_port();
+    let tracker = format!("http://{}:5003/announce", link.ip(End::A));
+    let (torrent, _) = make_torrent(&content.path, MULTI_PIECE_LENGTH, &tracker);
+    let peer = format!("{}:{seed_port}", link.ip(End::A));
+    let mut t = Command::new(LT_PYTHON);
+    t.arg(repo_root().join("scripts/link_tools.py"))
+        .args(["tracker", "5003", &peer]);
+    let tracker = Daemon::spawn(&mut link.exec(End::A, &t), false);
+    read_lines_until(&tracker.lines, 30, |l| l == "listening").expect("link_tools.py tracker");
+    let seed = seed_cmd(&torrent, &content.save_path, seed_port, &["--no-tcp"]);
+    let seed = Daemon::spawn(&mut link.exec(End::A, &seed), false);
+    read_lines_until(&seed.lines, 60, |l| l == "Seeding").expect("fast-peer seed: Seeding");
+    let out = work.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let tr = Transmission::start_in(Some(link.ns(End::B)), link.ip(End::B), &out);
+    tr.add(&torrent, &out);
+    if let Err(e) = tr.wait_complete(60) {
+        panic!(
+            "transmission <- fast-peer seed over uTP: {e}\n{}\n{}",
+            tr.log(),
+            seed.log()
+        );
+    }
+    // Transmission 3.00 does not create zero-length files: every other file, byte for byte
+    for (path, len) in content.layout.iter().filter(|(_, len)| *len > 0) {
+        let got = out.join(path);
+        assert_eq!(
+            std::fs::metadata(&got).map(|m| m.len()).ok(),
+            Some(*len),
+            "{path}"
+        );
+        assert_same_file(&content.save_path.join(path), &got);
+    }
+}
+
+/// BEP 11 flags in our PEX: a peer we reached over uTP goes out with the uTP flag (0x04) and,
+/// as we connected out to it, the reachable flag (0x10). A slow uTP-only libtorrent seeder
+/// keeps the download going past the first PEX round (15 s); a raw peer beside it that only
+/// listens for `ut_pex` reads what fast-peer says about the seeder.
+#[test]
+fn pex_flags_a_peer_reached_over_utp() {
+    use fast_peer::proto::extension::pex_flags::{REACHABLE, UTP};
+    let slow_utp = Seed {
+        upload_limit: 150_000,
+        ..UTP_ONLY
+    };
+    let swarm = Swarm::start(multi_file(), Tracker::None, &[slow_utp]);
+    let (pex_port, pex) = pex_listener(swarm.meta.info_hash);
+    let seeder = swarm.seeders[0].socket_addr();
+    let out = swarm.work.path().join("out");
+    let mut peers = swarm.seeder_addrs();
+    peers.push(format!("127.0.0.1:{pex_port}"));
+    // TCP stays on for the listener; the seeder is reached over uTP by the fallback
+    let args = flags(&peers, &[]);
+    let _download = Daemon::spawn(&mut download_cmd(&swarm.torrent, &out, &args), false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let flags = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let msg = pex
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("no PEX naming {seeder} within 60 s: {e}"));
+        if let Some(i) = msg.added.iter().position(|a| *a == seeder) {
+            break msg.added_flags.get(i).copied().unwrap_or(0);
+        }
+    };
+    assert_eq!(
+        flags & (UTP | REACHABLE),
+        UTP | REACHABLE,
+        "flags {flags:#04x} for the uTP seeder {seeder}"
     );
 }

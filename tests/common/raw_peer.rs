@@ -1,13 +1,14 @@
 //! A tiny BitTorrent client written here, for cross-checks that must not go through
 //! fast-peer's engine: BEP 3 handshakes (with or without the BEP 10 bit), an extension
-//! handshake, and fetching one piece over a plain connection.
+//! handshake, fetching one piece over a plain connection, and peers that only choke or only
+//! listen for PEX.
 #![allow(clippy::unwrap_used)] // a test harness may unwrap: a failure is the test failing
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use fast_peer::proto::extension::ExtensionHandshake;
+use fast_peer::proto::extension::{ExtensionHandshake, PexMessage, UT_PEX};
 
 use super::{HARNESS_PEER_ID, KIB, TorrentMeta};
 
@@ -200,4 +201,40 @@ pub fn choking_peer(info_hash: [u8; 20], piece_count: usize, has_all: bool) -> u
         }
     });
     port
+}
+
+/// A leecher with nothing that only listens for PEX: it listens on 127.0.0.1 (the port is
+/// returned), answers one handshake for `info_hash` with the extension bit and a BEP 10
+/// handshake naming `ut_pex`, and passes every `ut_pex` message it is sent down the channel
+/// until the other side hangs up.
+pub fn pex_listener(info_hash: [u8; 20]) -> (u16, std::sync::mpsc::Receiver<PexMessage>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        let mut hs = [0u8; 68];
+        if s.read_exact(&mut hs).is_err() || hs[28..48] != info_hash {
+            return;
+        }
+        let peer_id: [u8; 20] = *b"-XX0001-pexlistener1";
+        let ours = ExtensionHandshake::ours("pex listener");
+        if s.write_all(&handshake_bytes(EXTENSION_PROTOCOL, &info_hash, &peer_id))
+            .and_then(|_| write_extended(&mut s, 0, &ours.encode()))
+            .is_err()
+        {
+            return;
+        }
+        while let Ok(m) = read_frame(&mut s) {
+            if m.len() >= 2 && m[0] == 20 && Some(m[1]) == ours.id_of(UT_PEX) {
+                let pex = PexMessage::decode(&m[2..]).expect("decode ut_pex");
+                if tx.send(pex).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    (port, rx)
 }

@@ -49,6 +49,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// A peer that sends nothing at all for this long is dropped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
+/// A peer that is not interested this long after our opening messages gets one early
+/// keep-alive. Transmission 3.00 reads what came with our handshake over uTP only when the
+/// next packet arrives: without it, our have-all sat unread until the first regular
+/// keep-alive (90 s; from a libtorrent seeder, 60 s).
+const OPENING_NUDGE: Duration = Duration::from_secs(2);
 /// BEP 6 allowed-fast set size we grant (libtorrent grants 5, the BEP suggests 10).
 pub const ALLOWED_FAST_SET_SIZE: usize = 10;
 /// Stop reading from a peer while this much data waits to be written to it.
@@ -121,6 +126,8 @@ struct Session {
     in_flight_published: Instant,
     /// BEP 6: pieces we let the peer request while we choke it.
     allowed_out: Vec<u32>,
+    /// When the session started, until the [`OPENING_NUDGE`] is due or moot.
+    nudge_from: Option<Instant>,
 }
 
 /// Run a connected peer until it closes, then clean up its picker state.
@@ -179,6 +186,7 @@ pub async fn run(
         allowed_in: Bitfield::new(piece_count),
         allowed_out: Vec::new(),
         in_flight_published: now,
+        nudge_from: Some(now),
         shared,
     };
     if let Some(ext) = &init.ext {
@@ -352,6 +360,14 @@ impl Session {
         }
         if now.duration_since(self.last_send) > KEEPALIVE_INTERVAL && self.conn.pending_out() == 0 {
             self.send(Message::KeepAlive);
+        }
+        if let Some(from) = self.nudge_from
+            && now.duration_since(from) >= OPENING_NUDGE
+        {
+            self.nudge_from = None;
+            if !self.peer_interested && self.shared.picker().verified().count_ones() > 0 {
+                self.send(Message::KeepAlive);
+            }
         }
         self.fill_requests();
         Ok(())

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Load and probes for a shaped test link (tests/utp_ledbat.rs, scripts/bench_utp.sh).
+"""Load and probes for a shaped test link (tests/utp_ledbat.rs, scripts/bench_utp.sh), and a
+fixed-answer tracker.
 
     link_tools.py recv PORT              accept one TCP connection, count what arrives, print
                                          the running total ("<bytes>") every 50 ms, then "done"
@@ -8,9 +9,12 @@
     link_tools.py ping HOST PORT N       N UDP round trips to an echo server, 250 ms apart:
                                          prints each round trip in milliseconds ("lost" if
                                          none within 2 s)
-    link_tools.py tracker PORT IP:PORT   an HTTP tracker that answers every announce with
-                                         that one peer (compact), for a namespace test whose
-                                         client will not take 127.0.0.0/8 peers
+    link_tools.py tracker PORT PEER...   an HTTP tracker (IPv6 and IPv4) that answers every
+                                         announce with these peers, IP:PORT in `peers` and
+                                         [IPv6]:PORT in `peers6` (BEP 7), and prints
+                                         "announce <client ip> <path>" for each; for a
+                                         namespace test whose client will not take
+                                         127.0.0.0/8 peers, and for the IPv6 tests
 
 The TCP flow uses plain sockets and the kernel's congestion control: what a browser or `scp`
 beside a BitTorrent client looks like to the network. The ping measures the queue a
@@ -80,16 +84,25 @@ def ping(host, port, n):
         time.sleep(max(0.0, 0.25 - (time.monotonic() - t)))
 
 
-def tracker(port, peer):
+def tracker(port, peers):
     import http.server
     import ipaddress
 
-    ip, p = peer.rsplit(":", 1)
-    compact = ipaddress.IPv4Address(ip).packed + int(p).to_bytes(2, "big")
-    body = b"d8:completei1e10:incompletei1e8:intervali60e5:peers6:" + compact + b"e"
+    v4, v6 = b"", b""
+    for peer in peers:
+        ip, p = peer.rsplit(":", 1)
+        addr = ipaddress.ip_address(ip.strip("[]"))
+        compact = addr.packed + int(p).to_bytes(2, "big")
+        if addr.version == 4:
+            v4 += compact
+        else:
+            v6 += compact
+    body = b"d8:completei1e10:incompletei1e8:intervali60e5:peers%d:%s6:peers6%d:%se" % (
+        len(v4), v4, len(v6), v6)
 
     class Announce(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            print(f"announce {self.client_address[0]} {self.path}", flush=True)
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -98,7 +111,20 @@ def tracker(port, peer):
         def log_message(self, *args):
             pass
 
-    server = http.server.HTTPServer(("0.0.0.0", port), Announce)
+    class DualStack(http.server.HTTPServer):
+        """IPv6 and IPv4 on one socket where the system has IPv6, else IPv4."""
+        address_family = socket.AF_INET6 if socket.has_ipv6 else socket.AF_INET
+
+        def server_bind(self):
+            if self.address_family == socket.AF_INET6:
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            super().server_bind()
+
+    try:
+        server = DualStack(("::" if socket.has_ipv6 else "0.0.0.0", port), Announce)
+    except OSError:
+        DualStack.address_family = socket.AF_INET
+        server = DualStack(("0.0.0.0", port), Announce)
     print("listening", flush=True)
     server.serve_forever()
 
@@ -113,8 +139,8 @@ def main():
         echo(int(a[1]))
     elif len(a) == 4 and a[0] == "ping":
         ping(a[1], int(a[2]), int(a[3]))
-    elif len(a) == 3 and a[0] == "tracker":
-        tracker(int(a[1]), a[2])
+    elif len(a) >= 3 and a[0] == "tracker":
+        tracker(int(a[1]), a[2:])
     else:
         sys.exit(__doc__)
 

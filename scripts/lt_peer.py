@@ -53,8 +53,9 @@ def make_peer_id():
 def loopback_settings(ip, port):
     """What every scripted libtorrent session shares (also lt_dht.py): bound to ip:port,
     no port fallback, no local discovery, UPnP, NAT-PMP or interface watching."""
+    host = f"[{ip}]" if ":" in ip else ip  # an IPv6 address, e.g. ::1
     return {
-        "listen_interfaces": f"{ip}:{port}",
+        "listen_interfaces": f"{host}:{port}",
         "outgoing_interfaces": ip,
         "listen_system_port_fallback": False,
         "enable_lsd": False,
@@ -62,6 +63,12 @@ def loopback_settings(ip, port):
         "enable_natpmp": False,
         "enable_ip_notifier": False,
     }
+
+
+def split_peer(p):
+    """`IP:PORT` or `[IPv6]:PORT` as libtorrent's (ip, port)."""
+    ip, port = p.rsplit(":", 1)
+    return (ip.strip("[]"), int(port))
 
 
 def make_session(ip, port, upload_limit=0, encryption="enabled", transport="tcp"):
@@ -269,8 +276,7 @@ def cmd_leech(args):
     atp.flags = flags
     h = ses.add_torrent(atp)
     for p in args.peer or []:
-        ip, port = p.rsplit(":", 1)
-        h.connect_peer((ip, int(port)))
+        h.connect_peer(split_peer(p))
 
     stop = stop_event(watch_stdin=False)
     deadline = time.time() + args.timeout
@@ -292,8 +298,7 @@ def cmd_leech(args):
             sys.exit(1)
         if args.peer and time.time() - last_connect > 2 and st.num_peers == 0:
             for p in args.peer:
-                ip, port = p.rsplit(":", 1)
-                h.connect_peer((ip, int(port)))
+                h.connect_peer(split_peer(p))
             last_connect = time.time()
         stop.wait(0.05)
     sys.exit(1)

@@ -164,11 +164,13 @@ impl LtPeer {
 
     /// `IP:PORT` as given to `--peer` and as printed by `fast-peer peers`.
     pub fn addr(&self) -> String {
-        format!("{}:{}", self.ip, self.port)
+        self.socket_addr().to_string()
     }
 
+    /// Its address (`[::1]:PORT` for a seeder on IPv6).
     pub fn socket_addr(&self) -> SocketAddr {
-        self.addr().parse().expect("socket addr")
+        let ip: std::net::IpAddr = self.ip.parse().expect("seeder IP");
+        SocketAddr::new(ip, self.port)
     }
 
     /// What the seeder logged so far (libtorrent alerts of interest).

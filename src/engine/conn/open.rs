@@ -37,11 +37,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The transports a torrent dials peers over: TCP unless `--no-tcp`, uTP when the engine runs
-/// a uTP endpoint (not with `--no-utp`).
+/// a uTP endpoint for the peer's address family (not with `--no-utp`).
 #[derive(Debug, Clone)]
 pub struct Transports {
     pub tcp: bool,
+    /// The uTP endpoint for IPv4 peers.
     pub utp: Option<Utp>,
+    /// The uTP endpoint for IPv6 peers (its own socket, IPv6 only).
+    pub utp6: Option<Utp>,
 }
 
 impl Default for Transports {
@@ -49,6 +52,18 @@ impl Default for Transports {
         Transports {
             tcp: true,
             utp: None,
+            utp6: None,
+        }
+    }
+}
+
+impl Transports {
+    /// The uTP endpoint that reaches `addr`, if any.
+    pub fn utp_for(&self, addr: SocketAddr) -> Option<&Utp> {
+        if addr.is_ipv4() {
+            self.utp.as_ref()
+        } else {
+            self.utp6.as_ref()
         }
     }
 }
@@ -133,7 +148,7 @@ impl Dialer {
     /// `addr` speaks uTP (a PEX flag said so): dial it over uTP first. At most
     /// [`MAX_UTP_FIRST`] such hints are kept (peers' PEX messages are not to be trusted).
     pub fn prefer_utp(&self, addr: SocketAddr) {
-        if self.transports.utp.is_some() {
+        if self.transports.utp_for(addr).is_some() {
             let mut set = self.utp_first();
             if set.len() < MAX_UTP_FIRST {
                 set.insert(addr);
@@ -149,7 +164,7 @@ impl Dialer {
     /// The transports to try for `addr`, in order: uTP first for the peers known to speak
     /// it, else TCP first and uTP when TCP fails; only what is enabled.
     fn order(&self, addr: SocketAddr) -> Vec<Transport> {
-        let utp = self.transports.utp.is_some();
+        let utp = self.transports.utp_for(addr).is_some();
         let tcp = self.transports.tcp;
         let mut order = Vec::with_capacity(2);
         if utp && self.utp_first().contains(&addr) {
@@ -166,7 +181,7 @@ impl Dialer {
 
     /// Open a stream to `addr` over `t`.
     async fn dial(&self, addr: SocketAddr, t: Transport) -> Result<Stream, PeerError> {
-        match (t, &self.transports.utp) {
+        match (t, self.transports.utp_for(addr)) {
             (Transport::Utp, Some(u)) => utp_connect(u, addr).await,
             _ => Ok(Stream::Tcp(tcp_connect(addr).await?)),
         }
@@ -536,6 +551,7 @@ mod tests {
         let both = Transports {
             tcp: true,
             utp: Some(utp),
+            utp6: None,
         };
         let d = Dialer::new(Encryption::Enabled, both);
         let a: SocketAddr = "10.0.0.1:6881".parse().unwrap();

@@ -168,13 +168,21 @@ impl Utp {
     /// Bind `addr` and start the driver. Streams peers open arrive on the returned receiver
     /// (if nobody takes them they are refused when the queue is full).
     pub async fn bind(addr: SocketAddr) -> io::Result<(Utp, mpsc::Receiver<UtpStream>)> {
+        let (tx, rx) = mpsc::channel(64);
+        Ok((Utp::bind_into(addr, tx).await?, rx))
+    }
+
+    /// [`Utp::bind`], handing accepted streams to `accepted` (two endpoints, IPv4 and IPv6,
+    /// may share one receiver). An IPv6 address binds an IPv6-only socket: IPv4 peers have
+    /// the IPv4 endpoint, so no address is ever seen in its IPv4-mapped form.
+    pub async fn bind_into(addr: SocketAddr, accepted: mpsc::Sender<UtpStream>) -> io::Result<Utp> {
         let sock = socket2::Socket::new(
             socket2::Domain::for_address(addr),
             socket2::Type::DGRAM,
             Some(socket2::Protocol::UDP),
         )?;
         if addr.is_ipv6() {
-            let _ = sock.set_only_v6(false);
+            sock.set_only_v6(true)?;
         }
         // best effort: a smaller buffer only costs throughput
         let _ = sock.set_recv_buffer_size(SOCKET_BUFFER);
@@ -190,9 +198,8 @@ impl Utp {
             poke: Notify::new(),
             epoch: Instant::now(),
         });
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(drive(Arc::downgrade(&shared), tx));
-        Ok((Utp { shared }, rx))
+        tokio::spawn(drive(Arc::downgrade(&shared), accepted));
+        Ok(Utp { shared })
     }
 
     /// The bound address.

@@ -42,6 +42,7 @@ pub mod dht;
 pub(crate) mod disk;
 pub(crate) mod error;
 pub mod event;
+pub(crate) mod listen;
 pub mod parts;
 pub(crate) mod peerbook;
 pub mod picker;
@@ -399,73 +400,14 @@ type Routes = Arc<Mutex<HashMap<InfoHash, TorrentTx>>>;
 pub async fn spawn(
     config: EngineConfig,
 ) -> Result<(EngineHandle, mpsc::Receiver<EngineEvent>), EngineError> {
-    let listener = match TcpListener::bind(config.listen).await {
-        Ok(l) => l,
-        Err(e) if config.listen_fallback && config.listen.port() != 0 => {
-            let any = SocketAddr::new(config.listen.ip(), 0);
-            tracing::warn!(
-                "port {} unavailable ({e}); using a free port",
-                config.listen.port()
-            );
-            TcpListener::bind(any)
-                .await
-                .map_err(|source| EngineError::Listen { addr: any, source })?
-        }
-        Err(source) => {
-            return Err(EngineError::Listen {
-                addr: config.listen,
-                source,
-            });
-        }
-    };
-    let listen_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
-    // IPv6 peers on a socket of their own, same port, when we listen on every IPv4 address
-    // (the default) and the system has IPv6; without it, IPv4 only
-    let listen6 = config
-        .listen
-        .ip()
-        .is_unspecified()
-        .then(|| SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, listen_port)))
-        .filter(|_| config.listen.is_ipv4());
-    let listener6 = match listen6 {
-        Some(addr) if config.tcp => match bind_tcp_v6(addr) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::warn!("no IPv6 peers over TCP: bind {addr}: {e}");
-                None
-            }
-        },
-        _ => None,
-    };
-    // uTP on the same port's UDP side (libtorrent's convention); without it, TCP only
-    let (utp_tx, utp_incoming) = mpsc::channel(64);
-    let (mut utp, mut utp6) = (None, None);
-    if config.utp {
-        let addr = SocketAddr::new(config.listen.ip(), listen_port);
-        match Utp::bind_into(addr, utp_tx.clone()).await {
-            Ok(u) => utp = Some(u),
-            Err(e) => tracing::warn!("uTP disabled: bind UDP {addr}: {e}"),
-        }
-        if let Some(addr) = listen6 {
-            match Utp::bind_into(addr, utp_tx).await {
-                Ok(u) => utp6 = Some(u),
-                Err(e) => tracing::warn!("no IPv6 peers over uTP: bind UDP {addr}: {e}"),
-            }
-        }
-    }
-    let (utp, utp6) = if config.listen.is_ipv4() {
-        (utp, utp6)
-    } else {
-        // an IPv6 listen address: its endpoint serves the IPv6 peers
-        (None, utp)
-    };
-    let utp_incoming = (utp.is_some() || utp6.is_some()).then_some(utp_incoming);
-    if !config.tcp && utp.is_none() && utp6.is_none() {
-        return Err(EngineError::Listen {
-            addr: config.listen,
-            source: std::io::Error::other("TCP is turned off and uTP could not start"),
-        });
-    }
+    let listen::Listeners {
+        port: listen_port,
+        tcp: listener,
+        tcp6: listener6,
+        utp,
+        utp6,
+        utp_incoming,
+    } = listen::Listeners::bind(&config).await?;
     let dht = match &config.dht {
         Some(cfg) => match dht::spawn(cfg.clone()).await {
             Ok(h) => Some(h),
@@ -568,7 +510,7 @@ impl Actor {
                         self.incoming(Stream::Tcp(stream));
                     }
                 }
-                Ok((stream, _)) = accept6(&listener6), if self.config.tcp => {
+                Ok((stream, _)) = listen::accept6(&listener6), if self.config.tcp => {
                     self.incoming(Stream::Tcp(stream));
                 }
                 Some(stream) = recv_utp(&mut utp_incoming) => self.incoming(Stream::Utp(stream)),
@@ -909,32 +851,6 @@ async fn stop_torrent(tx: &TorrentTx) {
 
 /// Read an incoming handshake, answer it, and route the connection to its torrent.
 /// The next peer that opened a uTP connection to us (never, without uTP).
-/// The next peer on the IPv6 TCP listener, if there is one.
-async fn accept6(
-    listener: &Option<TcpListener>,
-) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
-    match listener {
-        Some(l) => l.accept().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// A TCP listener on the IPv6 address `addr`, IPv6 only (IPv4 peers have their own socket,
-/// so no address is ever seen in its IPv4-mapped form).
-fn bind_tcp_v6(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let sock = socket2::Socket::new(
-        socket2::Domain::IPV6,
-        socket2::Type::STREAM,
-        Some(socket2::Protocol::TCP),
-    )?;
-    sock.set_only_v6(true)?;
-    sock.set_reuse_address(true)?;
-    sock.set_nonblocking(true)?;
-    sock.bind(&addr.into())?;
-    sock.listen(1024)?;
-    TcpListener::from_std(sock.into())
-}
-
 async fn recv_utp(rx: &mut Option<mpsc::Receiver<UtpStream>>) -> Option<UtpStream> {
     match rx {
         Some(rx) => rx.recv().await,

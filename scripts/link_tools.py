@@ -102,7 +102,9 @@ def tracker(port, peers):
 
     class Announce(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            print(f"announce {self.client_address[0]} {self.path}", flush=True)
+            ip = self.client_address[0]
+            ip = ip[7:] if ip.startswith("::ffff:") else ip  # an IPv4 client, as IPv4
+            print(f"announce {ip} {self.path}", flush=True)
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

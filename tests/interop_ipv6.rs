@@ -128,3 +128,42 @@ fn libtorrent_on_ipv6_downloads_from_seed_over_tcp() {
 fn libtorrent_on_ipv6_downloads_from_seed_over_utp() {
     lt_leeches_over_ipv6("utp");
 }
+
+/// BEP 7 `ipv6=`: a host with a global IPv6 address tells an HTTP tracker it reaches over IPv4
+/// where IPv6 peers find it. fast-peer runs on host B of the test's own network namespaces,
+/// where that address is on the link (`2001:db8::/32`, the documentation prefix: nothing
+/// leaves the namespaces); the tracker on host A prints each announce.
+#[test]
+fn announces_carry_our_global_ipv6_address() {
+    let link = Link::new("v6ann");
+    link.add_ipv6(End::B, "2001:db8:77::2/64");
+    let work = tempfile::tempdir().unwrap();
+    let content = create_content(&work.path().join("seed"), multi_file_layout());
+    let url = format!("http://{}:5004/announce", link.ip(End::A));
+    let (torrent, _) = make_torrent(&content.path, MULTI_PIECE_LENGTH, &url);
+    let mut t = Command::new(LT_PYTHON);
+    t.arg(repo_root().join("scripts/link_tools.py")).args([
+        "tracker",
+        "5004",
+        &format!("{}:1", link.ip(End::A)),
+    ]);
+    let tracker = Daemon::spawn(&mut link.exec(End::A, &t), false);
+    read_lines_until(&tracker.lines, 30, |l| l == "listening").expect("link_tools.py tracker");
+    let out = work.path().join("out");
+    let download = download_cmd(&torrent, &out.join("multi"), &[]);
+    let _download = Daemon::spawn(&mut link.exec(End::B, &download), false);
+    let mut announce = String::new();
+    read_lines_until(&tracker.lines, 30, |l| {
+        announce = l.to_string();
+        l.starts_with("announce ")
+    })
+    .expect("an announce from fast-peer");
+    assert!(
+        announce.starts_with(&format!("announce {} ", link.ip(End::B))),
+        "{announce}"
+    );
+    assert!(
+        announce.contains("&ipv6=2001%3Adb8%3A77%3A%3A2"),
+        "{announce}"
+    );
+}

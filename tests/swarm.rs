@@ -255,6 +255,7 @@ async fn tracker_survives_garbage() {
             numwant: Some(50),
             key: 1,
             tracker_id: None,
+            ipv6: None,
         };
         let resp = announce(tracker.announce_url(), &req, Duration::from_secs(10))
             .await

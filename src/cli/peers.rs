@@ -33,6 +33,7 @@ pub async fn peers(path: &Path, port: Option<u16>) -> Result<()> {
         numwant: Some(200),
         key: rand::random(),
         tracker_id: None,
+        ipv6: None,
     };
     let (_url, resp) = announce_tiers(&tiers, &req, Duration::from_secs(15))
         .await
@@ -89,6 +90,7 @@ async fn candidate_peers(
         numwant: Some(50),
         key: rand::random(),
         tracker_id: None,
+        ipv6: None,
     };
     let (_url, resp) = announce_tiers(tiers, &req, Duration::from_secs(15))
         .await

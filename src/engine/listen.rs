@@ -5,6 +5,10 @@
 //! is then never seen in its IPv4-mapped IPv6 form (which would key the same peer two ways),
 //! and a system without IPv6 only loses the IPv6 sockets. The IPv6 ones are opened when we
 //! listen on every IPv4 address (the default); binding them is best effort.
+//!
+//! With IPv6 sockets up, our global IPv6 address (read from the system's address list, no
+//! packet sent) goes to HTTP trackers as BEP 7 `ipv6=`, so a tracker we reach over IPv4 can
+//! list us to IPv6 peers too.
 
 use crate::engine::EngineError;
 use crate::engine::config::EngineConfig;
@@ -25,6 +29,8 @@ pub(crate) struct Listeners {
     pub utp6: Option<Utp>,
     /// Streams peers open over either uTP endpoint (`None` when there is none).
     pub utp_incoming: Option<mpsc::Receiver<UtpStream>>,
+    /// Our global IPv6 address, when an IPv6 socket is up and the system has one.
+    pub ipv6: Option<Ipv6Addr>,
 }
 
 impl Listeners {
@@ -90,6 +96,13 @@ impl Listeners {
             });
         }
         let utp_incoming = (utp.is_some() || utp6.is_some()).then_some(utp_incoming);
+        let ipv6 = if tcp6.is_some() || utp6.is_some() {
+            std::fs::read_to_string("/proc/net/if_inet6")
+                .ok()
+                .and_then(|list| global_ipv6(&list))
+        } else {
+            None
+        };
         Ok(Listeners {
             port,
             tcp,
@@ -97,6 +110,7 @@ impl Listeners {
             utp,
             utp6,
             utp_incoming,
+            ipv6,
         })
     }
 }
@@ -124,4 +138,69 @@ fn bind_tcp_v6(addr: SocketAddr) -> std::io::Result<TcpListener> {
     sock.bind(&addr.into())?;
     sock.listen(1024)?;
     TcpListener::from_std(sock.into())
+}
+
+/// The address to announce from Linux's `/proc/net/if_inet6` (one address a line: 32 hex
+/// digits, interface index, prefix length, scope, flags, interface name): global scope, not
+/// unique-local (fc00::/7, useless to peers elsewhere), neither tentative, deprecated nor
+/// failed; a permanent one before a temporary (privacy) one, which changes every day.
+fn global_ipv6(list: &str) -> Option<Ipv6Addr> {
+    const TEMPORARY: u32 = 0x01;
+    const UNUSABLE: u32 = 0x08 | 0x20 | 0x40; // DAD failed, deprecated, tentative
+    let mut best: Option<(bool, Ipv6Addr)> = None;
+    for line in list.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [hex, _index, _prefix, scope, flags, ..] = f.as_slice() else {
+            continue;
+        };
+        let (Ok(bits), Ok(scope), Ok(flags)) = (
+            u128::from_str_radix(hex, 16),
+            u32::from_str_radix(scope, 16),
+            u32::from_str_radix(flags, 16),
+        ) else {
+            continue;
+        };
+        let ip = Ipv6Addr::from(bits);
+        let unique_local = ip.segments()[0] & 0xfe00 == 0xfc00;
+        if hex.len() != 32 || scope != 0 || unique_local || flags & UNUSABLE != 0 {
+            continue;
+        }
+        let temporary = flags & TEMPORARY != 0;
+        if best.is_none_or(|(t, _)| t && !temporary) {
+            best = Some((temporary, ip));
+        }
+    }
+    best.map(|(_, ip)| ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_global_ipv6_address_is_the_permanent_global_one() {
+        let list = "\
+00000000000000000000000000000001 01 80 10 80       lo
+fe80000000000000021122fffe334455 02 40 20 80     eth0
+fd000000000000000000000000000001 02 40 00 80     eth0
+20010db8000000000000000000000bad 02 40 00 e0     eth0
+20010db80000000000000000000000aa 02 40 00 81     eth0
+20010db80000000000000000000000bb 02 40 00 80     eth0
+";
+        assert_eq!(global_ipv6(list), Some("2001:db8::bb".parse().unwrap()));
+        // only a temporary one: better than none
+        let temporary = "20010db80000000000000000000000aa 02 40 00 81 eth0\n";
+        assert_eq!(
+            global_ipv6(temporary),
+            Some("2001:db8::aa".parse().unwrap())
+        );
+        for none in [
+            "",
+            "00000000000000000000000000000001 01 80 10 80 lo\n",
+            "junk\n",
+            "zz 1 2 3 4 x\n",
+        ] {
+            assert_eq!(global_ipv6(none), None, "{none:?}");
+        }
+    }
 }

@@ -407,6 +407,7 @@ pub async fn spawn(
         utp,
         utp6,
         utp_incoming,
+        ipv6,
     } = listen::Listeners::bind(&config).await?;
     let dht = match &config.dht {
         Some(cfg) => match dht::spawn(cfg.clone()).await {
@@ -439,6 +440,7 @@ pub async fn spawn(
         feeders: HashMap::new(),
         utp,
         utp6,
+        ipv6,
     };
     tokio::spawn(actor.run(listener, listener6, utp_incoming, cmd_rx));
     Ok((
@@ -456,6 +458,8 @@ struct Actor {
     utp: Option<Utp>,
     /// The uTP endpoint for IPv6 peers, likewise.
     utp6: Option<Utp>,
+    /// Our global IPv6 address, when we take IPv6 peers (announced as BEP 7 `ipv6=`).
+    ipv6: Option<std::net::Ipv6Addr>,
     config: EngineConfig,
     listen_port: u16,
     events: EventSink,
@@ -609,6 +613,7 @@ impl Actor {
                     wanted: add.wanted_pieces,
                     use_trackers: add.use_trackers,
                     listen_port: self.listen_port,
+                    ipv6: self.ipv6,
                     peer_id: self.config.peer_id,
                     max_peers: self.config.max_peers_per_torrent,
                     upload_slots: self.config.upload_slots,

@@ -79,6 +79,9 @@ pub struct AnnounceRequest {
     pub key: u32,
     /// The `tracker id` the tracker gave in a previous answer (HTTP only), sent back verbatim.
     pub tracker_id: Option<Vec<u8>>,
+    /// BEP 7 `ipv6` (HTTP only): our global IPv6 address, so that a tracker we reach over
+    /// IPv4 can also list us to IPv6 peers.
+    pub ipv6: Option<Ipv6Addr>,
 }
 
 /// A successful announce answer, the same shape for HTTP and UDP.
@@ -174,6 +177,10 @@ pub fn http_announce_url(base: &str, req: &AnnounceRequest) -> String {
     if let Some(id) = &req.tracker_id {
         url.push_str("&trackerid=");
         percent_encode_into(&mut url, id);
+    }
+    if let Some(ip) = req.ipv6 {
+        url.push_str("&ipv6=");
+        percent_encode_into(&mut url, ip.to_string().as_bytes());
     }
     url
 }
@@ -503,6 +510,7 @@ mod tests {
             numwant: Some(50),
             key: 0xdead_beef,
             tracker_id: None,
+            ipv6: None,
         }
     }
 
@@ -557,6 +565,12 @@ mod tests {
         );
         let url = http_announce_url("http://t/announce?", &req);
         assert!(url.starts_with("http://t/announce?info_hash="), "{url}");
+        req.ipv6 = Some("2001:db8::7".parse().unwrap());
+        let url = http_announce_url("http://t/announce", &req);
+        assert!(
+            url.ends_with("&trackerid=x%20y&ipv6=2001%3Adb8%3A%3A7"),
+            "{url}"
+        );
         for (ev, word) in [(Event::Completed, "completed"), (Event::Stopped, "stopped")] {
             req.event = ev;
             assert!(http_announce_url("http://t/a", &req).contains(&format!("&event={word}&")));

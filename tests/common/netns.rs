@@ -132,6 +132,24 @@ impl Link {
         must("tc", &[&args[..], &shape[..]].concat());
     }
 
+    /// Give the host the IPv6 address `cidr` (e.g. `2001:db8::2/64`) on its link, usable at
+    /// once (no duplicate address detection).
+    pub fn add_ipv6(&self, end: End, cidr: &str) {
+        must(
+            "ip",
+            &[
+                "-n",
+                self.ns(end),
+                "addr",
+                "add",
+                cidr,
+                "dev",
+                "veth0",
+                "nodad",
+            ],
+        );
+    }
+
     /// `cmd` run inside the host's namespace (`ip netns exec` execs it: the child is the
     /// program itself, so killing the child kills it).
     pub fn exec(&self, end: End, cmd: &Command) -> Command {

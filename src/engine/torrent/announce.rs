@@ -27,6 +27,7 @@ impl Announce {
                 info_hash: origin.info_hash,
                 peer_id: p.peer_id,
                 port: p.listen_port,
+                ipv6: p.ipv6,
                 numwant: 200,
                 timeout: Duration::from_secs(15),
                 min_interval: Duration::from_secs(5),

@@ -35,6 +35,8 @@ pub struct TorrentParams {
     pub wanted: Option<Vec<u32>>,
     pub use_trackers: bool,
     pub listen_port: u16,
+    /// Our global IPv6 address when we take IPv6 peers (BEP 7 `ipv6=` in announces).
+    pub ipv6: Option<std::net::Ipv6Addr>,
     pub peer_id: PeerId,
     pub max_peers: usize,
     pub upload_slots: usize,

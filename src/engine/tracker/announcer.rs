@@ -30,6 +30,8 @@ pub struct AnnouncerConfig {
     pub peer_id: PeerId,
     /// Our peer listener port.
     pub port: u16,
+    /// Our global IPv6 address, sent as BEP 7 `ipv6=` to HTTP trackers.
+    pub ipv6: Option<std::net::Ipv6Addr>,
     pub numwant: u32,
     /// Bound on each single announce attempt to one URL.
     pub timeout: Duration,
@@ -287,6 +289,7 @@ impl AnnouncerState {
             }),
             key: self.key,
             tracker_id: self.urls.get(url).and_then(|s| s.tracker_id.clone()),
+            ipv6: self.config.ipv6,
         }
     }
 
@@ -540,6 +543,7 @@ mod tests {
             info_hash: InfoHash(IH),
             peer_id: PeerId(*b"-FP0100-123456789012"),
             port: 7000,
+            ipv6: None,
             numwant: 25,
             timeout: Duration::from_secs(2),
             min_interval: Duration::from_millis(100),

@@ -26,6 +26,7 @@ pub(super) fn request() -> AnnounceRequest {
         numwant: Some(50),
         key: 42,
         tracker_id: None,
+        ipv6: None,
     }
 }
 
